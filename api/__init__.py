@@ -1,0 +1,1 @@
+"""HTTP surfaces on Starlette: ActivityPub endpoints, web pages (and later the client APIs)."""

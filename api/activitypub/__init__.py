@@ -1,0 +1,1 @@
+"""ActivityPub, WebFinger and NodeInfo endpoints."""

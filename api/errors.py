@@ -1,0 +1,112 @@
+"""The one place where errors become HTTP responses.
+
+Domain errors carry a message safe for the asker; HTTP codes live only here. Requests that
+look like they come from a browser get a small HTML page, everything else JSON
+``{"error": "..."}`` (the shape Mastodon and its clients use). Unexpected exceptions are
+logged with the request id and answered with a plain 500, never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from api.responses import FastJSON
+from fediaid.errors import (
+    Blocked,
+    ConfigError,
+    Conflict,
+    FediaidError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    TooLarge,
+    Unauthenticated,
+    Unavailable,
+)
+
+log = logging.getLogger("fediaid.api")
+
+STATUS: list[tuple[type[FediaidError], int]] = [
+    (TooLarge, 413),
+    (Invalid, 400),
+    (NotFound, 404),
+    (Unauthenticated, 401),
+    (Blocked, 403),
+    (Forbidden, 403),
+    (Conflict, 409),
+    (Unavailable, 503),
+    (ConfigError, 500),
+]
+
+
+class UnsupportedMediaType(FediaidError):
+    """The request body is not in a format this endpoint reads."""
+
+
+STATUS.insert(0, (UnsupportedMediaType, 415))
+
+
+def status_for(exc: FediaidError) -> int:
+    for cls, code in STATUS:
+        if isinstance(exc, cls):
+            return code
+    return 500
+
+
+def wants_html(request: Request) -> bool:
+    accept = request.headers.get("accept", "")
+    return "text/html" in accept and request.method in ("GET", "HEAD")
+
+
+def _page(status: int, message: str) -> HTMLResponse:
+    from html import escape
+
+    body = (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>{status}</title><link rel=stylesheet href='/static/site.css'>"
+        f"<main><h1>Sorry</h1><p>{escape(message)}</p><p><a href='/'>Home</a></p></main>"
+    )
+    return HTMLResponse(body, status_code=status)
+
+
+async def domain_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, FediaidError)
+    status = status_for(exc)
+    if status >= 500:
+        log.error("request failed: %s", exc.internal)
+    else:
+        log.info("request refused (%d): %s", status, exc.internal)
+    if wants_html(request):
+        return _page(status, exc.public)
+    body: dict[str, object] = {"error": exc.public}
+    if isinstance(exc, Invalid) and exc.field:
+        body["field"] = exc.field
+    return FastJSON(body, status_code=status)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    message = {404: "Not found.", 405: "Method not allowed."}.get(exc.status_code,
+                                                                    str(exc.detail))
+    if wants_html(request):
+        return _page(exc.status_code, message)
+    return FastJSON({"error": message}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def unexpected_error(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    if wants_html(request):
+        return _page(500, "Something went wrong on our side. Please try again.")
+    return FastJSON({"error": "Internal server error."}, status_code=500)
+
+
+HANDLERS = {
+    FediaidError: domain_error,
+    HTTPException: http_error,
+    Exception: unexpected_error,
+}

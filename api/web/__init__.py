@@ -1,0 +1,1 @@
+"""The instance's own web pages: server-rendered HTML that works without JavaScript."""

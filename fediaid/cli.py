@@ -1,0 +1,290 @@
+"""The ``fediaid`` command.
+
+Every command takes ``--data DIR`` (default ``./data``, or ``FEDIAID_DATA``). Commands that
+print something meant for scripts print it as their last line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from fediaid import __version__
+from fediaid.config import (
+    Settings,
+    default_database_url,
+    is_initialised,
+    load_settings,
+    resolve_data_dir,
+    write_config,
+)
+from fediaid.domain.actors import Role
+from fediaid.errors import ConfigError, FediaidError
+from fediaid.logs import configure
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+async def _with_runtime(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
+    from fediaid.services.runtime import Runtime
+
+    rt = await Runtime.open(settings)
+    try:
+        return await fn(rt)
+    finally:
+        await rt.close()
+
+
+# -- init ---------------------------------------------------------------------------------
+async def _init(args: argparse.Namespace, data: Path) -> int:
+    from fediaid.services.runtime import Runtime
+    from fediaid.services.setup import initialise
+
+    if is_initialised(data):
+        raise ConfigError(f"{data}/ already holds a fediaid instance ({data}/fediaid.toml).")
+    name = args.name or args.group.replace("-", " ").replace("_", " ").title()
+    url = args.database_url or os.environ.get("FEDIAID_DATABASE_URL") or ""
+    data.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
+    settings = Settings(data_dir=data, domain=args.domain, group_slug=args.group,
+                        group_name=name, dev=args.dev, area=args.area or "",
+                        database_url=url or default_database_url(data))
+    rt = await Runtime.open(settings, require_identity=False)
+    try:
+        link = await initialise(rt, group_name=name, coordinator=args.coordinator)
+    finally:
+        await rt.close()
+    # Written last: a failed init leaves no config behind, so it can simply be run again.
+    write_config(data, domain=args.domain, group=args.group, name=name, dev=args.dev,
+                 area=args.area or "", database_url=args.database_url)
+    print(f"Created the group @{args.group}@{args.domain} ({name}) in {data}/.")
+    print(f"First coordinator: {args.coordinator}. Start the server with "
+          f"`fediaid serve --data {data}`, then open this link once to log in:")
+    print(link)
+    return 0
+
+
+# -- serve / worker -------------------------------------------------------------------------
+async def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from api.app import create_app
+    from fediaid.jobs.runner import Workers
+    from fediaid.services.runtime import Runtime
+
+    rt = await Runtime.open(settings)
+    app = create_app(rt)
+    config = uvicorn.Config(
+        app, host=args.host, port=args.port, http="httptools", lifespan="off",
+        log_config=None, access_log=False, proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        timeout_graceful_shutdown=10, server_header=False,
+    )
+    server = uvicorn.Server(config)
+    workers = Workers(rt)
+    if not args.no_workers:
+        workers.start()
+    link = await _first_login_hint(rt)
+    print(f"fediaid {__version__} serving {settings.group_name} at http://{args.host}:{args.port}"
+          f" as {settings.base_url}", flush=True)
+    if link:
+        print(f"Log in as the first coordinator by opening: {link}", flush=True)
+    try:
+        await server.serve()
+    finally:
+        await workers.stop()
+        await rt.close()
+    return 0
+
+
+async def _first_login_hint(rt: Any) -> str | None:
+    """While no coordinator has a password, each start prints a fresh login link."""
+    coordinator = await rt.accounts.first_coordinator_without_password()
+    if coordinator is None:
+        return None
+    link: str = await rt.accounts.login_link(coordinator)
+    return link
+
+
+async def _worker(settings: Settings) -> int:
+    import signal
+
+    from fediaid.jobs.runner import Workers
+    from fediaid.services.runtime import Runtime
+
+    rt = await Runtime.open(settings)
+    workers = Workers(rt)
+    workers.start()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, workers.stop_event.set)
+    print(f"fediaid worker running for {settings.base_url}", flush=True)
+    try:
+        await workers.stop_event.wait()
+    finally:
+        await workers.stop()
+        await rt.close()
+    return 0
+
+
+# -- admin ------------------------------------------------------------------------------
+async def _admin(rt: Any, args: argparse.Namespace) -> int:
+    cmd = args.admin_command
+    group = rt.identity.group
+    if cmd == "create-user":
+        role = Role.COORDINATOR if args.coordinator else Role.MEMBER
+        user = await rt.accounts.create_user(args.name, role=role)
+        print(f"Created {role.value} {user.username}. Their one-time login link:")
+        print(await rt.accounts.login_link(user.username))
+    elif cmd == "login-link":
+        print(await rt.accounts.login_link(args.name))
+    elif cmd == "token":
+        scopes = [s for part in args.scopes for s in part.replace(",", " ").split()]
+        print(await rt.accounts.create_token(args.name, scopes=scopes, name="cli"))
+    elif cmd == "follow":
+        state = await rt.follows.follow(group, args.handle)
+        print(f"@{group.username} follows {args.handle}: {state.value}")
+    elif cmd == "unfollow":
+        await rt.follows.unfollow(group, args.handle)
+        print(f"@{group.username} no longer follows {args.handle}")
+    elif cmd == "post":
+        print(await rt.notes.post_as_group(args.text))
+    elif cmd == "block":
+        await rt.moderation.block_domain(args.domain, reason=args.reason)
+        print(f"Blocked {args.domain}")
+    elif cmd == "unblock":
+        await rt.moderation.unblock_domain(args.domain)
+        print(f"Unblocked {args.domain}")
+    elif cmd == "approve-follows":
+        await rt.moderation.set_follow_approval(args.value == "yes")
+        policy = ("wait for a coordinator" if args.value == "yes"
+                  else "are accepted automatically")
+        print(f"Follows of the group {policy}.")
+    elif cmd == "status":
+        queues = await rt.status.queues()
+        for name, counts in queues.items():
+            print(name + ": " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                                 or "empty"))
+        print(f"followers: {await rt.status.follower_count()}")
+    return 0
+
+
+# -- parser ------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data", metavar="DIR",
+                        help="instance directory (default: $FEDIAID_DATA or ./data)")
+    p = argparse.ArgumentParser(
+        prog="fediaid",
+        description="fediaid: a federated server for neighborhood mutual aid groups.",
+        parents=[common],
+    )
+    p.add_argument("--version", action="version", version=f"fediaid {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("init", parents=[common], help="create a new instance in DIR")
+    s.add_argument("--domain", required=True, help="public host[:port], e.g. aid.example.org")
+    s.add_argument("--group", required=True, help="the group's short name, e.g. elm")
+    s.add_argument("--name", help='the group\'s display name, e.g. "Elm St Mutual Aid"')
+    s.add_argument("--area", help="the neighborhood(s) the group serves, in plain words")
+    s.add_argument("--coordinator", default="admin", help="first coordinator's name (admin)")
+    s.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in DIR)")
+    s.add_argument("--dev", action="store_true",
+                   help="development only: plain http, and peers on private/loopback addresses")
+
+    s = sub.add_parser("serve", parents=[common], help="run the web server (and workers)")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--no-workers", action="store_true",
+                   help="serve only; run `fediaid worker` separately")
+
+    sub.add_parser("worker", parents=[common],
+                   help="run background workers only (several may share a PostgreSQL queue)")
+
+    s = sub.add_parser("migrate", parents=[common], help="apply database migrations")
+    s.add_argument("--to", default="head", help="target revision (default: head)")
+    s.add_argument("--downgrade", metavar="REV", help="go back to revision REV")
+
+    a = sub.add_parser("admin", parents=[common], help="administration commands")
+    asub = a.add_subparsers(dest="admin_command", required=True, metavar="ACTION")
+    x = asub.add_parser("create-user", parents=[common], help="create a member account")
+    x.add_argument("name")
+    x.add_argument("--coordinator", action="store_true", help="make them a coordinator")
+    x = asub.add_parser("login-link", parents=[common], help="print a one-time login link")
+    x.add_argument("name")
+    x = asub.add_parser("token", parents=[common],
+                        help="print an API access token (last line) for scripts")
+    x.add_argument("name")
+    x.add_argument("--scopes", nargs="+", default=["read", "write", "follow"])
+    x = asub.add_parser("follow", parents=[common],
+                        help="the group follows another group or account")
+    x.add_argument("handle", help="@name@host or an actor URL")
+    x = asub.add_parser("unfollow", parents=[common], help="the group stops following")
+    x.add_argument("handle")
+    x = asub.add_parser("post", parents=[common], help="the group posts a public note")
+    x.add_argument("text")
+    x = asub.add_parser("block", parents=[common], help="refuse a domain's activities")
+    x.add_argument("domain")
+    x.add_argument("--reason")
+    x = asub.add_parser("unblock", parents=[common], help="lift a domain block")
+    x.add_argument("domain")
+    x = asub.add_parser("approve-follows", parents=[common],
+                        help="whether follows of the group wait for a coordinator")
+    x.add_argument("value", choices=["yes", "no"])
+    asub.add_parser("status", parents=[common], help="queue sizes and followers")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    data = resolve_data_dir(args.data)
+    try:
+        if args.command == "init":
+            configure(os.environ.get("FEDIAID_LOG_LEVEL", "warning"))
+            return _run(_init(args, data))
+        settings = load_settings(data)
+        configure(settings.log_level if args.command in ("serve", "worker") else "warning")
+        if args.command == "serve":
+            return _run(_serve(settings, args))
+        if args.command == "worker":
+            return _run(_worker(settings))
+        if args.command == "migrate":
+            return _run(_migrate(settings, args))
+        if args.command == "admin":
+            return _run(_with_runtime(settings, lambda rt: _admin(rt, args)))
+    except FediaidError as exc:
+        print(f"fediaid: {exc.public}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 1
+
+
+async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    from fediaid.storage.engine import Database
+    from fediaid.storage.migrate import current_revision, downgrade, upgrade
+
+    db = Database(settings.database_url)
+    try:
+        if args.downgrade:
+            await downgrade(db, args.downgrade)
+        else:
+            await upgrade(db, args.to)
+        print(f"database at revision {await current_revision(db) or 'none (empty)'}")
+    finally:
+        await db.dispose()
+    return 0
+
+

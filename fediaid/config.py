@@ -1,0 +1,187 @@
+"""Configuration: read once by an entry point, then passed down as a frozen value.
+
+Sources, later ones winning: defaults, ``DIR/fediaid.toml``, ``FEDIAID_*`` environment
+variables. Nothing here is read at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from fediaid.errors import ConfigError
+
+CONFIG_FILE = "fediaid.toml"
+DEFAULT_DATA_DIR = "data"
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """Tuning for the outgoing delivery queue."""
+
+    concurrency: int = 50
+    batch_size: int = 200
+    lease_seconds: float = 60.0
+    # Multiplies every retry delay; 1.0 gives Mastodon's schedule (about three days).
+    retry_scale: float = 1.0
+    max_attempts: int = 17
+    timeout_seconds: float = 15.0
+    # A domain whose deliveries failed on this many separate days is skipped until it answers.
+    unavailable_after_days: int = 3
+    double_knock: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    domain: str
+    group_slug: str
+    group_name: str
+    dev: bool = False
+    database_url: str = ""
+    secret_key: str = ""
+    log_level: str = "info"
+    area: str = ""
+    languages: tuple[str, ...] = ("en",)
+    inbox_max_bytes: int = 1024 * 1024
+    fetch_max_bytes: int = 2 * 1024 * 1024
+    fetch_timeout_seconds: float = 10.0
+    inbox_lease_seconds: float = 60.0
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+
+    @property
+    def scheme(self) -> str:
+        """``http`` only in development; a real instance always sits behind TLS."""
+        return "http" if self.dev else "https"
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.scheme}://{self.domain}"
+
+    @property
+    def host(self) -> str:
+        """The domain without a port, as used in ``acct:`` handles."""
+        return self.domain
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite+aiosqlite:///{(data_dir / 'fediaid.db').resolve()}"
+
+
+def resolve_data_dir(arg: str | None, env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(arg or env.get("FEDIAID_DATA") or DEFAULT_DATA_DIR)
+
+
+def is_initialised(data_dir: Path) -> bool:
+    return (data_dir / CONFIG_FILE).is_file()
+
+
+def _bool(value: str) -> bool:
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
+    """Read ``DIR/fediaid.toml`` and apply ``FEDIAID_*`` overrides."""
+    env = os.environ if env is None else env
+    path = data_dir / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"No fediaid instance in {data_dir}/ yet. Create one with: "
+            f"fediaid init --data {data_dir} --domain HOST --group SLUG"
+        )
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+    delivery_raw = raw.get("delivery", {})
+    try:
+        delivery = DeliverySettings(**delivery_raw)
+    except TypeError as exc:
+        raise ConfigError(f"{path}: unknown setting in [delivery]: {exc}") from exc
+    settings = Settings(
+        data_dir=data_dir,
+        domain=str(raw.get("domain", "")),
+        group_slug=str(raw.get("group", "")),
+        group_name=str(raw.get("name", "")),
+        dev=bool(raw.get("dev", False)),
+        database_url=str(raw.get("database_url", "")),
+        secret_key=str(raw.get("secret_key", "")),
+        log_level=str(raw.get("log_level", "info")),
+        area=str(raw.get("area", "")),
+        languages=tuple(str(x) for x in raw.get("languages", ["en"])),
+        delivery=delivery,
+    )
+    overrides: dict[str, object] = {}
+    if "FEDIAID_DATABASE_URL" in env:
+        overrides["database_url"] = env["FEDIAID_DATABASE_URL"]
+    if "FEDIAID_DOMAIN" in env:
+        overrides["domain"] = env["FEDIAID_DOMAIN"]
+    if "FEDIAID_DEV" in env:
+        overrides["dev"] = _bool(env["FEDIAID_DEV"])
+    if "FEDIAID_LOG_LEVEL" in env:
+        overrides["log_level"] = env["FEDIAID_LOG_LEVEL"]
+    if "FEDIAID_INBOX_LEASE_SECONDS" in env:
+        overrides["inbox_lease_seconds"] = float(env["FEDIAID_INBOX_LEASE_SECONDS"])
+    delivery_overrides: dict[str, object] = {}
+    for key, conv in (
+        ("concurrency", int),
+        ("batch_size", int),
+        ("lease_seconds", float),
+        ("retry_scale", float),
+        ("max_attempts", int),
+        ("timeout_seconds", float),
+        ("unavailable_after_days", int),
+    ):
+        name = f"FEDIAID_DELIVERY_{key.upper()}"
+        if name in env:
+            delivery_overrides[key] = conv(env[name])
+    if delivery_overrides:
+        overrides["delivery"] = replace(settings.delivery, **delivery_overrides)  # type: ignore[arg-type]
+    settings = replace(settings, **overrides)  # type: ignore[arg-type]
+    if not settings.database_url:
+        settings = replace(settings, database_url=default_database_url(data_dir))
+    if not settings.domain or not settings.group_slug:
+        raise ConfigError(f"{path} must set 'domain' and 'group'.")
+    return settings
+
+
+def _toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def write_config(
+    data_dir: Path,
+    *,
+    domain: str,
+    group: str,
+    name: str,
+    dev: bool,
+    area: str = "",
+    database_url: str | None = None,
+) -> Path:
+    """Create ``DIR/fediaid.toml`` (mode 0600: it holds the session secret)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lines = [
+        "# fediaid instance configuration. Environment variables FEDIAID_* override these.",
+        f"domain = {_toml_str(domain)}",
+        f"group = {_toml_str(group)}",
+        f"name = {_toml_str(name)}",
+        f"dev = {'true' if dev else 'false'}",
+        f"area = {_toml_str(area)}",
+        'languages = ["en"]',
+        f"secret_key = {_toml_str(secrets.token_urlsafe(32))}",
+        "# database_url = \"postgresql+asyncpg://fediaid@localhost/fediaid\"",
+    ]
+    if database_url:
+        lines.append(f"database_url = {_toml_str(database_url)}")
+    lines += ["", "[delivery]", "# concurrency = 50", "# retry_scale = 1.0", ""]
+    path = data_dir / CONFIG_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines))
+    return path

@@ -1,0 +1,96 @@
+"""Actors: the group, its members, the instance actor, and remote actors we know of."""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+
+class ActorType(enum.StrEnum):
+    PERSON = "Person"
+    GROUP = "Group"
+    APPLICATION = "Application"
+    SERVICE = "Service"
+    ORGANIZATION = "Organization"
+
+    @classmethod
+    def parse(cls, value: object) -> ActorType | None:
+        for member in cls:
+            if member.value == value:
+                return member
+        return None
+
+
+class Role(enum.StrEnum):
+    MEMBER = "member"
+    COORDINATOR = "coordinator"
+
+
+USERNAME_RE = re.compile(r"^[a-z0-9_]{1,30}$")
+INSTANCE_ACTOR_USERNAME = "instance.actor"
+
+
+def validate_username(name: str) -> str | None:
+    """Return a plain-words problem with ``name`` as a local username, or None if it is fine."""
+    if not USERNAME_RE.fullmatch(name):
+        return "Use 1 to 30 lowercase letters, digits or underscores."
+    return None
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Any actor, local or remote, as the rest of the application sees it."""
+
+    id: int
+    uri: str
+    type: ActorType
+    username: str | None
+    domain: str
+    local: bool
+    name: str | None
+    summary: str | None
+    inbox: str | None
+    shared_inbox: str | None
+    outbox: str | None
+    followers_url: str | None
+    following_url: str | None
+    url: str | None
+    key_id: str | None
+    public_key_pem: str | None
+    icon_url: str | None
+    manually_approves_followers: bool
+    created_at: datetime
+
+    @property
+    def handle(self) -> str:
+        return f"@{self.username}@{self.domain}" if self.username else self.uri
+
+    @property
+    def delivery_inbox(self) -> str | None:
+        """Where deliveries go: the shared inbox when there is one (Mastodon's
+        ``preferred_inbox_url``), else the actor's own inbox."""
+        return self.shared_inbox or self.inbox
+
+
+@dataclass(frozen=True)
+class RemoteActorData:
+    """What we keep of a remote actor document after parsing (see federation.actors)."""
+
+    uri: str
+    type: ActorType
+    username: str | None
+    domain: str
+    name: str | None
+    summary: str | None
+    inbox: str
+    shared_inbox: str | None
+    outbox: str | None
+    followers_url: str | None
+    following_url: str | None
+    url: str | None
+    key_id: str | None
+    public_key_pem: str | None
+    icon_url: str | None
+    manually_approves_followers: bool

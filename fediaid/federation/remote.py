@@ -1,0 +1,55 @@
+"""The HTTP client for fetching remote documents (actors, keys, objects, WebFinger).
+
+Every GET is signed as the instance actor (servers in secure mode require it), goes only to
+public addresses unless the instance runs with ``--dev``, and has time, size and redirect
+limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from activitypub import webfinger
+from activitypub.auth import HttpSignatureAuth
+from activitypub.client import fetch_document
+from activitypub.keys import load_private_key
+from activitypub.net import safe_transport
+
+USER_AGENT = "fediaid/{version} (+{base})"
+
+
+class RemoteClient:
+    def __init__(
+        self,
+        *,
+        allow_private: bool,
+        timeout: float,
+        max_bytes: int,
+        key_id: str,
+        private_key_pem: str,
+        user_agent: str,
+        webfinger_scheme: str,
+    ) -> None:
+        self._max_bytes = max_bytes
+        self._scheme = webfinger_scheme
+        self.client = httpx.AsyncClient(
+            transport=safe_transport(allow_private=allow_private, retries=0),
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+            follow_redirects=True,
+            max_redirects=3,
+            headers={"User-Agent": user_agent},
+            auth=HttpSignatureAuth(key_id=key_id, private_key=load_private_key(private_key_pem)),
+            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+        )
+
+    async def fetch(self, url: str) -> dict[str, Any]:
+        """Raises activitypub.errors.FetchError (and subclasses) on any failure."""
+        return await fetch_document(self.client, url, max_bytes=self._max_bytes)
+
+    async def webfinger(self, handle: str) -> str:
+        return await webfinger.resolve(self.client, handle, scheme=self._scheme)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()

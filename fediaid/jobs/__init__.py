@@ -1,0 +1,1 @@
+"""Background workers: durable queues in the database, claimed with leases."""

@@ -1,0 +1,51 @@
+"""The inbox worker: applies stored activities in batches (services/inbox_processing.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from fediaid.jobs.delivery import POLL_SECONDS, worker_name
+from fediaid.services.inbox_processing import InboxProcessor
+from fediaid.storage import inbox as inbox_repo
+
+if TYPE_CHECKING:
+    from fediaid.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+
+
+class InboxWorker:
+    def __init__(self, rt: Runtime, *, name: str | None = None) -> None:
+        self.rt = rt
+        self.name = name or worker_name("inbox")
+        self.processor = InboxProcessor(rt)
+        self.processed = 0
+
+    async def run_once(self) -> int:
+        async with self.rt.db.write() as conn:
+            jobs = await inbox_repo.claim_due(conn, worker=self.name, limit=BATCH,
+                                              lease_seconds=self.rt.settings.inbox_lease_seconds)
+        if jobs:
+            await self.processor.process(jobs, worker=self.name)
+            self.processed += len(jobs)
+        return len(jobs)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        wakeup = self.rt.inbox_wakeup
+        while not stop.is_set():
+            try:
+                if await self.run_once():
+                    continue
+            except Exception:
+                log.exception("inbox processing failed")
+                await asyncio.sleep(POLL_SECONDS)
+                continue
+            wakeup.clear()
+            try:
+                await asyncio.wait_for(wakeup.wait(), POLL_SECONDS)
+            except TimeoutError:
+                pass

@@ -1,0 +1,53 @@
+"""Starting and stopping the background workers of one process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from fediaid.jobs.delivery import DeliveryWorker
+from fediaid.jobs.inbox import InboxWorker
+from fediaid.storage import domains as domains_repo
+
+if TYPE_CHECKING:
+    from fediaid.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 30.0
+
+
+class Workers:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.stop_event = asyncio.Event()
+        self.delivery = DeliveryWorker(rt)
+        self.inbox = InboxWorker(rt)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self.delivery.run(self.stop_event), name="delivery-worker"),
+            asyncio.create_task(self.inbox.run(self.stop_event), name="inbox-worker"),
+            asyncio.create_task(self._housekeeping(), name="housekeeping"),
+        ]
+        log.info("workers started", extra={"delivery": self.delivery.name,
+                                           "inbox": self.inbox.name})
+
+    async def _housekeeping(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                async with self.rt.db.read() as conn:
+                    self.rt.blocked_domains = await domains_repo.blocked_domains(conn)
+            except Exception:
+                log.exception("housekeeping failed")
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), REFRESH_SECONDS)
+            except TimeoutError:
+                pass
+
+    async def stop(self) -> None:
+        self.stop_event.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []

@@ -1,0 +1,141 @@
+"""Local accounts: creation (with their Person actor and keys), login links, sessions,
+passwords and API tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from activitypub.keys import generate_rsa_keypair
+from fediaid.domain.actors import ActorType, Role, validate_username
+from fediaid.domain.users import User
+from fediaid.errors import Conflict, Invalid, NotFound, Unauthenticated
+from fediaid.storage import actors as actors_repo
+from fediaid.storage import users as users_repo
+
+if TYPE_CHECKING:
+    from fediaid.services.runtime import Runtime
+
+LOGIN_LINK_TTL = timedelta(days=2)
+SESSION_TTL = timedelta(days=30)
+MIN_PASSWORD = 10
+KNOWN_SCOPES = frozenset({"read", "write", "follow", "push", "admin"})
+
+_hasher = PasswordHasher()
+
+
+class AccountService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def create_user(self, username: str, *, role: Role = Role.MEMBER,
+                          display_name: str | None = None) -> User:
+        problem = validate_username(username)
+        if problem:
+            raise Invalid(problem, field="username")
+        keys = await asyncio.to_thread(generate_rsa_keypair)
+        urls = self.rt.urls.actor_urls(ActorType.PERSON, username)
+        async with self.rt.db.write() as conn:
+            if await users_repo.find_by_username(conn, username) or await actors_repo.find_local(
+                conn, username
+            ):
+                raise Conflict(f"The name {username} is already taken.")
+            actor = await actors_repo.create_local(
+                conn, uri=urls["uri"], type_=ActorType.PERSON, username=username,
+                domain=self.rt.settings.domain, name=display_name or username, summary=None,
+                urls=urls, key_id=urls["key_id"], public_key_pem=keys.public_pem,
+                private_key_pem=keys.private_pem,
+            )
+            return await users_repo.create(conn, actor_id=actor.id, username=username, role=role)
+
+    async def get_user(self, username: str) -> User:
+        async with self.rt.db.read() as conn:
+            user = await users_repo.find_by_username(conn, username)
+        if user is None:
+            raise NotFound(f"There is no user called {username}.")
+        return user
+
+    async def first_coordinator_without_password(self) -> str | None:
+        """The name of a coordinator who cannot log in yet (no password), if any, while no
+        coordinator has a password at all."""
+        async with self.rt.db.read() as conn:
+            return await users_repo.coordinator_needing_password(conn)
+
+    async def login_link(self, username: str) -> str:
+        """A one-time link that logs the user in (and lets them set a password)."""
+        user = await self.get_user(username)
+        secret = secrets.token_urlsafe(24)
+        async with self.rt.db.write() as conn:
+            await users_repo.add_login_link(conn, user_id=user.id, secret=secret,
+                                            ttl=LOGIN_LINK_TTL)
+        return f"{self.rt.settings.base_url}/login/{secret}"
+
+    async def redeem_login_link(self, secret: str) -> tuple[User, str]:
+        """Consume a login link; returns the user and a new session secret."""
+        async with self.rt.db.write() as conn:
+            user_id = await users_repo.use_login_link(conn, secret)
+            if user_id is None:
+                raise Unauthenticated("This login link is unknown, used or expired. "
+                                      "Ask a coordinator for a new one.")
+            user = await users_repo.get(conn, user_id)
+            session = secrets.token_urlsafe(32)
+            await users_repo.add_session(conn, user_id=user_id, secret=session, ttl=SESSION_TTL)
+        return user, session
+
+    async def login(self, username: str, password: str) -> tuple[User, str]:
+        async with self.rt.db.read() as conn:
+            user = await users_repo.find_by_username(conn, username)
+            stored = await users_repo.password_hash(conn, user.id) if user else None
+        ok = False
+        if stored:
+            try:
+                ok = await asyncio.to_thread(_hasher.verify, stored, password)
+            except (VerificationError, InvalidHashError):
+                ok = False
+        if not ok or user is None or user.disabled:
+            raise Unauthenticated("That name and password do not match.")
+        session = secrets.token_urlsafe(32)
+        async with self.rt.db.write() as conn:
+            await users_repo.add_session(conn, user_id=user.id, secret=session, ttl=SESSION_TTL)
+        return user, session
+
+    async def set_password(self, user: User, password: str) -> None:
+        if len(password) < MIN_PASSWORD:
+            raise Invalid(f"Use at least {MIN_PASSWORD} characters.", field="password")
+        hashed = await asyncio.to_thread(_hasher.hash, password)
+        async with self.rt.db.write() as conn:
+            await users_repo.set_password_hash(conn, user.id, hashed)
+
+    async def session_user(self, session: str) -> User | None:
+        async with self.rt.db.read() as conn:
+            return await users_repo.session_user(conn, session)
+
+    async def logout(self, session: str) -> None:
+        async with self.rt.db.write() as conn:
+            await users_repo.end_session(conn, session)
+
+    async def create_token(self, username: str, *, scopes: list[str],
+                           name: str | None = None) -> str:
+        unknown = set(scopes) - KNOWN_SCOPES - {s for s in scopes if ":" in s}
+        if unknown or not scopes:
+            raise Invalid(f"Unknown scopes: {', '.join(sorted(unknown)) or '(none given)'}",
+                          field="scopes")
+        user = await self.get_user(username)
+        secret = secrets.token_urlsafe(32)
+        async with self.rt.db.write() as conn:
+            await users_repo.add_token(conn, user_id=user.id, secret=secret,
+                                       scopes=" ".join(scopes), name=name)
+        return secret
+
+    async def authenticate_token(self, token: str) -> tuple[User, frozenset[str]]:
+        async with self.rt.db.read() as conn:
+            found = await users_repo.token_user(conn, token)
+        if found is None:
+            raise Unauthenticated("The access token is invalid.")
+        user, scopes = found
+        return user, frozenset(scopes.split())

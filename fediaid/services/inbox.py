@@ -1,0 +1,100 @@
+"""Receiving activities.
+
+``accept`` is the hot path behind every inbox POST: parse, check the signature and that the
+signer speaks for the activity's actor, then store the activity durably (group commit) and
+return; the caller answers 202. Nothing is stored for a rejected request.
+``InboxProcessor`` (services/inbox_processing.py) applies stored activities later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from activitypub.errors import KeyResolutionError, SignatureError
+from activitypub.verify import verify_request
+from activitypub.vocab import first_str, host_of, id_of, is_http_uri, type_of
+from fediaid.errors import Blocked, Invalid, Unauthenticated
+from fediaid.storage import inbox as inbox_repo
+from fediaid.storage.batch import GroupCommitWriter
+
+if TYPE_CHECKING:
+    from fediaid.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Ignored(Exception):
+    """An activity we answer 202 to but do not keep (e.g. the Delete of an unknown actor)."""
+
+
+class InboxService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._writer = GroupCommitWriter(rt.db, inbox_repo.insert_many, name="inbox-writer")
+        self.accepted = 0
+
+    async def close(self) -> None:
+        await self._writer.stop()
+
+    def _check_blocked(self, uri: str) -> None:
+        host = host_of(uri)
+        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+        blocked = self.rt.blocked_domains
+        if host in blocked or hostname in blocked or any(
+            hostname.endswith("." + d) for d in blocked
+        ):
+            raise Blocked("This server does not accept activities from your domain.")
+
+    async def accept(self, *, method: str, url: str, headers: Mapping[str, str], body: bytes
+                     ) -> bool:
+        """Verify and store one incoming activity. Returns False when it is ignored."""
+        try:
+            activity = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Invalid("The body is not valid JSON.") from exc
+        if not isinstance(activity, dict):
+            raise Invalid("The body must be a JSON object.")
+        type_ = type_of(activity)
+        actor = id_of(activity.get("actor"))
+        if not type_ or not actor or not is_http_uri(actor):
+            raise Invalid("An activity needs a type and an actor.")
+        self._check_blocked(actor)
+        try:
+            signer = await verify_request(
+                method=method, url=url, headers=headers, body=body,
+                resolve_key=self.rt.keys.resolve, now=time.time(),
+            )
+        except KeyResolutionError as exc:
+            # Mastodon sends the Delete of an account signed by the deleted key, which can no
+            # longer be fetched: nothing we can verify, nothing to keep.
+            if type_ == "Delete" and id_of(activity.get("object")) == actor:
+                log.debug("ignored Delete of unknown actor %s", actor)
+                return False
+            raise Unauthenticated(exc.reason) from exc
+        except SignatureError as exc:
+            raise Unauthenticated(exc.reason) from exc
+        if signer.owner != actor:
+            raise Unauthenticated("The signature's key does not belong to the activity's actor.")
+        self._check_blocked(signer.key_id)
+        activity_uri = activity.get("id")
+        if not is_http_uri(activity_uri):
+            # Transient activities (no id) are deduplicated by their content.
+            activity_uri = "urn:sha256:" + hashlib.sha256(body).hexdigest()
+        row = inbox_repo.new_row(
+            activity_uri=str(activity_uri), type_=type_[:64], actor_uri=actor,
+            signer_key_id=signer.key_id, payload=body.decode("utf-8", "replace"),
+        )
+        await self._writer.submit(row)
+        self.accepted += 1
+        self.rt.inbox_wakeup.set()
+        return True
+
+
+def activity_summary(activity: dict[str, Any]) -> str:
+    return f"{first_str(activity.get('type'))} {activity.get('id')}"

@@ -1,0 +1,312 @@
+"""Applying stored inbox activities (the background half of the inbox).
+
+A batch is processed in two steps: first whatever needs the network (unknown actors,
+objects given only by URI) is fetched outside any transaction, so the SQLite writer is
+never held during network I/O; then every activity is applied in its own savepoint inside
+one transaction, together with the queue bookkeeping. Processing the same activity twice
+changes nothing the second time: the inbox row is unique per activity id, and every handler
+is written to be idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from activitypub.errors import FetchError
+from activitypub.vocab import (
+    first_str,
+    host_of,
+    id_of,
+    is_addressed_publicly,
+    is_http_uri,
+    same_origin,
+    type_of,
+)
+from fediaid.domain.actors import Actor, ActorType
+from fediaid.domain.follows import FollowState
+from fediaid.domain.queue import ItemState
+from fediaid.errors import FediaidError, Invalid, Unavailable
+from fediaid.federation import render
+from fediaid.federation.parse import parse_actor
+from fediaid.services.outbox import enqueue
+from fediaid.storage import actors as actors_repo
+from fediaid.storage import domains as domains_repo
+from fediaid.storage import follows as follows_repo
+from fediaid.storage import inbox as inbox_repo
+from fediaid.storage import objects as objects_repo
+from fediaid.storage import outbox as outbox_repo
+from fediaid.storage.inbox import InboxJob
+
+if TYPE_CHECKING:
+    from fediaid.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 6
+OBJECT_TYPES = frozenset({"Note", "Article", "Page", "Question", "Proposal", "Event", "Image",
+                          "Video", "Audio", "Document", "Offer", "Agreement"})
+
+
+@dataclass
+class Prepared:
+    job: InboxJob
+    activity: dict[str, Any]
+    fetched: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+Result = tuple[int, ItemState, str | None, float]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else None
+
+
+class InboxProcessor:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.handlers = {
+            "Follow": self._follow,
+            "Undo": self._undo,
+            "Accept": self._accept,
+            "Reject": self._reject,
+            "Update": self._update,
+            "Delete": self._delete,
+            "Create": self._create,
+            "Announce": self._announce,
+        }
+
+    # -- step 1: network --------------------------------------------------------------
+    async def _prepare(self, job: InboxJob) -> Prepared:
+        activity = orjson.loads(job.payload)
+        prepared = Prepared(job, activity)
+        type_ = type_of(activity)
+        if type_ not in self.handlers:
+            return prepared
+        if type_ == "Delete":
+            return prepared  # never fetch for a Delete: the thing is gone
+        async with self.rt.db.read() as conn:
+            known = await actors_repo.find_by_uri(conn, job.actor_uri)
+        if known is None:
+            await self.rt.follows.find_remote_actor(job.actor_uri, refresh=True)
+        obj = activity.get("object")
+        wanted: str | None = None
+        if type_ == "Create" and isinstance(obj, str):
+            wanted = obj
+        elif type_ == "Announce":
+            inner = obj.get("object") if isinstance(obj, dict) else None
+            target = id_of(inner) if inner is not None else id_of(obj)
+            if target and (not isinstance(inner, dict) or not same_origin(target, job.actor_uri)):
+                wanted = target
+        if wanted and is_http_uri(wanted) and not self.rt.urls.is_local(wanted):
+            async with self.rt.db.read() as conn:
+                have = await objects_repo.find_by_uri(conn, wanted)
+            if have is None:
+                try:
+                    prepared.fetched[wanted] = await (await self.rt.remote()).fetch(wanted)
+                except FetchError as exc:
+                    if type_ == "Create":
+                        raise Unavailable(f"could not fetch {wanted}: {exc.reason}") from exc
+                    log.info("announced object %s not fetched: %s", wanted, exc.reason)
+        return prepared
+
+    # -- step 2: database ---------------------------------------------------------------
+    async def process(self, jobs: list[InboxJob], *, worker: str) -> list[Result]:
+        results: list[Result] = []
+        ready: list[Prepared] = []
+        for job in jobs:
+            try:
+                ready.append(await self._prepare(job))
+            except Unavailable as exc:
+                results.append(self._retry_or_fail(job, exc.public))
+            except (FediaidError, ValueError) as exc:
+                results.append((job.id, ItemState.FAILED, str(exc)[:500], 0.0))
+        async with self.rt.db.write() as conn:
+            unavailable = await domains_repo.unavailable_domains(conn)
+            for p in ready:
+                try:
+                    async with conn.begin_nested():
+                        await self._apply(conn, p, unavailable)
+                    results.append((p.job.id, ItemState.DONE, None, 0.0))
+                except (FediaidError, ValueError, KeyError, TypeError) as exc:
+                    log.info("inbox item %s failed: %s", p.job.activity_uri, exc)
+                    results.append((p.job.id, ItemState.FAILED, str(exc)[:500], 0.0))
+            await inbox_repo.finish(conn, worker=worker, results=results)
+        return results
+
+    def _retry_or_fail(self, job: InboxJob, reason: str) -> Result:
+        if job.attempts >= MAX_ATTEMPTS:
+            return (job.id, ItemState.FAILED, reason, 0.0)
+        return (job.id, ItemState.PENDING, reason, 30.0 * job.attempts**2)
+
+    async def _apply(self, conn: AsyncConnection, p: Prepared, unavailable: frozenset[str]
+                     ) -> None:
+        domain = host_of(p.job.actor_uri)
+        if domain in unavailable:
+            # A server that writes to us is up again (Mastodon's track_inverse_success!).
+            await domains_repo.record_success(conn, domain)
+            released = await outbox_repo.release_domain(conn, domain)
+            if released:
+                self.rt.delivery_wakeup.set()
+                log.info("domain %s is back: %d deliveries released", domain, released)
+        handler = self.handlers.get(type_of(p.activity) or "")
+        if handler is None:
+            log.debug("ignored %s %s", type_of(p.activity), p.job.activity_uri)
+            return
+        actor = await actors_repo.find_by_uri(conn, p.job.actor_uri)
+        if actor is None:
+            if type_of(p.activity) == "Delete":
+                return
+            raise Invalid(f"unknown actor {p.job.actor_uri}")
+        await handler(conn, actor, p)
+
+    # -- handlers -----------------------------------------------------------------------
+    async def _follow(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        target_uri = id_of(p.activity.get("object"))
+        target = await actors_repo.find_by_uri(conn, target_uri) if target_uri else None
+        if target is None or not target.local or target.type is ActorType.APPLICATION:
+            return
+        follow_uri = p.job.activity_uri
+        existing = await follows_repo.find(conn, actor.id, target.id)
+        if existing is None:
+            state = (FollowState.PENDING if target.manually_approves_followers
+                     else FollowState.ACCEPTED)
+            await follows_repo.create(conn, follower_id=actor.id, followed_id=target.id,
+                                      uri=follow_uri, state=state)
+        else:
+            state = existing.state
+        if state is FollowState.ACCEPTED:
+            accept = render.respond_to_follow(
+                "Accept", self.rt.urls.new_activity(), target.uri,
+                render.follow(follow_uri, actor.uri, target.uri),
+            )
+            await enqueue(conn, self.rt, actor=target, activity=accept,
+                          inboxes=[actor.inbox or ""])
+
+    async def _find_follow_for(self, conn: AsyncConnection, obj: Any, *, follower_uri: str | None,
+                               followed_uri: str | None) -> follows_repo.Follow | None:
+        uri = id_of(obj)
+        found = await follows_repo.find_by_uri(conn, uri) if uri else None
+        if found is None and follower_uri and followed_uri:
+            follower = await actors_repo.find_by_uri(conn, follower_uri)
+            followed = await actors_repo.find_by_uri(conn, followed_uri)
+            if follower and followed:
+                found = await follows_repo.find(conn, follower.id, followed.id)
+        return found
+
+    async def _undo(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        obj = p.activity.get("object")
+        inner_type = type_of(obj)
+        inner_id = id_of(obj)
+        if inner_type in (None, "Follow"):
+            target = id_of(obj.get("object")) if isinstance(obj, dict) else None
+            follow = await self._find_follow_for(conn, obj, follower_uri=actor.uri,
+                                                 followed_uri=target)
+            if follow is not None and follow.follower_id == actor.id:
+                await follows_repo.remove(conn, follow.id)
+                return
+        if inner_id and inner_type in (None, "Announce"):
+            await objects_repo.remove_share(conn, inner_id)
+
+    async def _accept(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        await self._answer(conn, actor, p, accepted=True)
+
+    async def _reject(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        await self._answer(conn, actor, p, accepted=False)
+
+    async def _answer(self, conn: AsyncConnection, actor: Actor, p: Prepared, *, accepted: bool
+                      ) -> None:
+        obj = p.activity.get("object")
+        if type_of(obj) not in (None, "Follow"):
+            return
+        follower_uri = id_of(obj.get("actor")) if isinstance(obj, dict) else None
+        follow = await self._find_follow_for(conn, obj, follower_uri=follower_uri,
+                                             followed_uri=actor.uri)
+        if follow is None or follow.followed_id != actor.id:
+            return  # not an answer to one of our follows of this actor
+        if accepted:
+            if follow.state is FollowState.PENDING:
+                await follows_repo.set_state(conn, follow.id, FollowState.ACCEPTED)
+        else:
+            await follows_repo.remove(conn, follow.id)
+
+    async def _update(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        obj = p.activity.get("object")
+        if not isinstance(obj, dict):
+            return
+        if first_str(obj.get("type")) in ActorType._value2member_map_:
+            data = parse_actor(obj)
+            if data.uri != actor.uri:
+                raise Invalid("an actor may only update itself")
+            await actors_repo.upsert_remote(conn, data)
+            self.rt.keys.forget_owner(actor.uri)
+            return
+        existing = await objects_repo.find_by_uri(conn, id_of(obj) or "")
+        if existing is not None and existing.attributed_to == actor.uri and not existing.local:
+            await self._store_object(conn, actor, obj)
+
+    async def _delete(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        target = id_of(p.activity.get("object"))
+        if not target:
+            return
+        if target == actor.uri:
+            await actors_repo.delete_remote(conn, actor.uri)
+            self.rt.keys.forget_owner(actor.uri)
+            return
+        existing = await objects_repo.find_by_uri(conn, target)
+        if existing is not None and not existing.local and (
+            existing.attributed_to == actor.uri or existing.actor_id == actor.id
+        ):
+            await objects_repo.delete_by_uri(conn, target)
+
+    async def _create(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        obj = p.activity.get("object")
+        if isinstance(obj, str):
+            obj = p.fetched.get(obj)
+        if not isinstance(obj, dict):
+            raise Invalid("Create without a usable object")
+        await self._store_object(conn, actor, obj)
+
+    async def _announce(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        obj = p.activity.get("object")
+        target = id_of(obj)
+        if not target:
+            return
+        await objects_repo.add_share(conn, uri=p.job.activity_uri, actor_id=actor.id,
+                                     object_uri=target)
+        inner = obj.get("object") if isinstance(obj, dict) else None
+        inner_id = id_of(inner) if inner is not None else None
+        for candidate in (p.fetched.get(target), p.fetched.get(inner_id or "")):
+            if isinstance(candidate, dict):
+                author_uri = id_of(candidate.get("attributedTo"))
+                async_author = await actors_repo.find_by_uri(conn, author_uri or "")
+                if async_author is not None:
+                    await self._store_object(conn, async_author, candidate)
+
+    async def _store_object(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any]
+                            ) -> None:
+        uri = id_of(obj)
+        type_ = first_str(obj.get("type"))
+        if not uri or not is_http_uri(uri) or type_ not in OBJECT_TYPES:
+            raise Invalid("object without a usable id or type")
+        author = id_of(obj.get("attributedTo"))
+        if author != actor.uri or not same_origin(uri, actor.uri):
+            raise Invalid("object is not by the activity's actor")
+        content = obj.get("content") if isinstance(obj.get("content"), str) else None
+        await objects_repo.upsert(
+            conn, uri=uri, type_=type_, actor_id=actor.id, attributed_to=author,
+            in_reply_to=id_of(obj.get("inReplyTo")), audience=id_of(obj.get("audience")),
+            public=is_addressed_publicly(obj), local=False, content=content, payload=obj,
+            published=_parse_time(obj.get("published")),
+        )

@@ -1,0 +1,138 @@
+"""The one place where the application's parts are built and wired (no singletons).
+
+``Runtime.open(settings)`` is called by each entry point (``fediaid serve``, ``worker``, the
+CLI, tests); HTTP handlers and workers receive the runtime and use its services.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from fediaid import __version__
+from fediaid.config import Settings
+from fediaid.domain.actors import Actor, ActorType
+from fediaid.errors import ConfigError
+from fediaid.federation.keys import KeyCache
+from fediaid.federation.remote import USER_AGENT, RemoteClient
+from fediaid.federation.transport import AiohttpTransport, DeliveryTransport
+from fediaid.federation.urls import Urls
+from fediaid.storage import actors as actors_repo
+from fediaid.storage import domains as domains_repo
+from fediaid.storage.engine import Database
+from fediaid.storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Identity:
+    group: Actor
+    instance: Actor
+
+
+class Runtime:
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        self.urls = Urls(settings.base_url)
+        self.user_agent = USER_AGENT.format(version=__version__, base=settings.base_url)
+        self.delivery_wakeup = asyncio.Event()
+        self.inbox_wakeup = asyncio.Event()
+        self.blocked_domains: set[str] = set()
+        self._identity: Identity | None = None
+        self._remote: RemoteClient | None = None
+        self._transport: DeliveryTransport | None = None
+        self.keys = KeyCache(db, self._fetch)
+        from fediaid.services.accounts import AccountService
+        from fediaid.services.discovery import DiscoveryService
+        from fediaid.services.follows import FollowService
+        from fediaid.services.inbox import InboxService
+        from fediaid.services.moderation import ModerationService
+        from fediaid.services.notes import NoteService
+        from fediaid.services.status import StatusService
+
+        self.accounts = AccountService(self)
+        self.discovery = DiscoveryService(self)
+        self.follows = FollowService(self)
+        self.inbox = InboxService(self)
+        self.notes = NoteService(self)
+        self.status = StatusService(self)
+        self.moderation = ModerationService(self)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, migrate: bool = True,
+                   require_identity: bool = True) -> Runtime:
+        db = Database(settings.database_url)
+        rt = cls(settings, db)
+        try:
+            if migrate:
+                if await upgrade(db):
+                    log.info("database schema upgraded")
+            if require_identity:
+                await rt.load_identity()
+            async with db.read() as conn:
+                rt.blocked_domains = await domains_repo.blocked_domains(conn)
+        except BaseException:
+            await db.dispose()
+            raise
+        return rt
+
+    async def load_identity(self) -> Identity:
+        async with self.db.read() as conn:
+            group = await actors_repo.find_local(conn, self.settings.group_slug)
+            instance = await actors_repo.find_local_by_type(conn, ActorType.APPLICATION)
+        if group is None or instance is None:
+            raise ConfigError(
+                "This instance is not initialised: run `fediaid init` first."
+            )
+        self._identity = Identity(group=group, instance=instance)
+        return self._identity
+
+    @property
+    def identity(self) -> Identity:
+        if self._identity is None:
+            raise ConfigError("identity not loaded")
+        return self._identity
+
+    async def remote(self) -> RemoteClient:
+        if self._remote is None:
+            inst = self.identity.instance
+            async with self.db.read() as conn:
+                pem = await actors_repo.private_key_pem(conn, inst.id)
+            assert inst.key_id is not None
+            self._remote = RemoteClient(
+                allow_private=self.settings.dev,
+                timeout=self.settings.fetch_timeout_seconds,
+                max_bytes=self.settings.fetch_max_bytes,
+                key_id=inst.key_id,
+                private_key_pem=pem,
+                user_agent=self.user_agent,
+                webfinger_scheme=self.settings.scheme,
+            )
+        return self._remote
+
+    async def _fetch(self, url: str) -> dict[str, object]:
+        return await (await self.remote()).fetch(url)
+
+    def transport(self) -> DeliveryTransport:
+        if self._transport is None:
+            d = self.settings.delivery
+            self._transport = AiohttpTransport(
+                allow_private=self.settings.dev, timeout=d.timeout_seconds,
+                concurrency=d.concurrency, user_agent=self.user_agent,
+            )
+        return self._transport
+
+    def set_transport(self, transport: DeliveryTransport) -> None:
+        """For tests and benchmarks that route deliveries elsewhere."""
+        self._transport = transport
+
+    async def close(self) -> None:
+        await self.inbox.close()
+        if self._remote is not None:
+            await self._remote.aclose()
+        if self._transport is not None:
+            await self._transport.aclose()
+        await self.db.dispose()

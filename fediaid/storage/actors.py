@@ -1,0 +1,244 @@
+"""Actors repository (local and remote) and local private keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fediaid.domain.actors import Actor, ActorType, RemoteActorData
+from fediaid.errors import NotFound
+from fediaid.storage.tables import actor_keys, actors
+from fediaid.storage.types import utcnow
+
+
+def _to_actor(row: Any) -> Actor:
+    return Actor(
+        id=row.id,
+        uri=row.uri,
+        type=ActorType.parse(row.type) or ActorType.PERSON,
+        username=row.username,
+        domain=row.domain,
+        local=row.local,
+        name=row.name,
+        summary=row.summary,
+        inbox=row.inbox,
+        shared_inbox=row.shared_inbox,
+        outbox=row.outbox,
+        followers_url=row.followers_url,
+        following_url=row.following_url,
+        url=row.url,
+        key_id=row.key_id,
+        public_key_pem=row.public_key_pem,
+        icon_url=row.icon_url,
+        manually_approves_followers=row.manually_approves_followers,
+        created_at=row.created_at,
+    )
+
+
+async def find_by_uri(conn: AsyncConnection, uri: str) -> Actor | None:
+    row = (await conn.execute(select(actors).where(actors.c.uri == uri))).first()
+    return _to_actor(row) if row else None
+
+
+async def get_by_uri(conn: AsyncConnection, uri: str) -> Actor:
+    actor = await find_by_uri(conn, uri)
+    if actor is None:
+        raise NotFound("No such account.")
+    return actor
+
+
+async def find_by_id(conn: AsyncConnection, actor_id: int) -> Actor | None:
+    row = (await conn.execute(select(actors).where(actors.c.id == actor_id))).first()
+    return _to_actor(row) if row else None
+
+
+async def get_by_id(conn: AsyncConnection, actor_id: int) -> Actor:
+    actor = await find_by_id(conn, actor_id)
+    if actor is None:
+        raise NotFound("No such account.")
+    return actor
+
+
+async def find_by_key_id(conn: AsyncConnection, key_id: str) -> Actor | None:
+    row = (await conn.execute(select(actors).where(actors.c.key_id == key_id))).first()
+    return _to_actor(row) if row else None
+
+
+async def find_local(conn: AsyncConnection, username: str) -> Actor | None:
+    row = (
+        await conn.execute(
+            select(actors).where(actors.c.local.is_(True), actors.c.username == username)
+        )
+    ).first()
+    return _to_actor(row) if row else None
+
+
+async def find_by_handle(conn: AsyncConnection, username: str, domain: str) -> Actor | None:
+    row = (
+        await conn.execute(
+            select(actors).where(
+                func.lower(actors.c.username) == username.lower(), actors.c.domain == domain
+            )
+        )
+    ).first()
+    return _to_actor(row) if row else None
+
+
+async def find_local_by_type(conn: AsyncConnection, type_: ActorType) -> Actor | None:
+    row = (
+        await conn.execute(
+            select(actors)
+            .where(actors.c.local.is_(True), actors.c.type == type_.value)
+            .order_by(actors.c.id)
+        )
+    ).first()
+    return _to_actor(row) if row else None
+
+
+async def create_local(
+    conn: AsyncConnection,
+    *,
+    uri: str,
+    type_: ActorType,
+    username: str,
+    domain: str,
+    name: str | None,
+    summary: str | None,
+    urls: dict[str, str],
+    key_id: str,
+    public_key_pem: str,
+    private_key_pem: str,
+    manually_approves_followers: bool = False,
+) -> Actor:
+    now = utcnow()
+    result = await conn.execute(
+        actors.insert()
+        .values(
+            uri=uri,
+            type=type_.value,
+            username=username,
+            domain=domain,
+            local=True,
+            name=name,
+            summary=summary,
+            inbox=urls["inbox"],
+            shared_inbox=urls.get("shared_inbox"),
+            outbox=urls["outbox"],
+            followers_url=urls["followers"],
+            following_url=urls["following"],
+            url=urls.get("url"),
+            key_id=key_id,
+            public_key_pem=public_key_pem,
+            manually_approves_followers=manually_approves_followers,
+            created_at=now,
+            updated_at=now,
+        )
+        .returning(actors.c.id)
+    )
+    actor_id = result.scalar_one()
+    await conn.execute(
+        actor_keys.insert().values(
+            actor_id=actor_id, private_key_pem=private_key_pem, created_at=now
+        )
+    )
+    return await get_by_id(conn, actor_id)
+
+
+async def private_key_pem(conn: AsyncConnection, actor_id: int) -> str:
+    row = (
+        await conn.execute(
+            select(actor_keys.c.private_key_pem).where(actor_keys.c.actor_id == actor_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("This account has no signing key.")
+    return str(row[0])
+
+
+def _remote_values(data: RemoteActorData) -> dict[str, Any]:
+    return {
+        "type": data.type.value,
+        "username": data.username,
+        "domain": data.domain,
+        "name": data.name,
+        "summary": data.summary,
+        "inbox": data.inbox,
+        "shared_inbox": data.shared_inbox,
+        "outbox": data.outbox,
+        "followers_url": data.followers_url,
+        "following_url": data.following_url,
+        "url": data.url,
+        "key_id": data.key_id,
+        "public_key_pem": data.public_key_pem,
+        "icon_url": data.icon_url,
+        "manually_approves_followers": data.manually_approves_followers,
+    }
+
+
+async def upsert_remote(conn: AsyncConnection, data: RemoteActorData) -> Actor:
+    """Insert or refresh a remote actor (never touches local actors)."""
+    now = utcnow()
+    existing = await find_by_uri(conn, data.uri)
+    values = _remote_values(data)
+    if existing is not None:
+        if existing.local:
+            return existing
+        # Another (stale) actor may hold this key id or handle: free them first.
+        await _release_unique(conn, data, keep_id=existing.id)
+        await conn.execute(
+            update(actors)
+            .where(actors.c.id == existing.id)
+            .values(**values, fetched_at=now, updated_at=now)
+        )
+        return await get_by_id(conn, existing.id)
+    await _release_unique(conn, data, keep_id=None)
+    actor_id = (
+        await conn.execute(
+            actors.insert()
+            .values(uri=data.uri, local=False, created_at=now, updated_at=now, fetched_at=now,
+                    **values)
+            .returning(actors.c.id)
+        )
+    ).scalar_one()
+    return await get_by_id(conn, actor_id)
+
+
+async def _release_unique(conn: AsyncConnection, data: RemoteActorData, *, keep_id: int | None
+                          ) -> None:
+    conds = []
+    if data.key_id:
+        conds.append(actors.c.key_id == data.key_id)
+    if data.username:
+        conds.append((actors.c.domain == data.domain) & (actors.c.username == data.username))
+    for cond in conds:
+        stmt = update(actors).where(cond, actors.c.local.is_(False))
+        if keep_id is not None:
+            stmt = stmt.where(actors.c.id != keep_id)
+        await conn.execute(stmt.values(key_id=None, username=None))
+
+
+async def delete_remote(conn: AsyncConnection, uri: str) -> bool:
+    """Delete a remote actor; follows, objects and shares go with it (ON DELETE CASCADE)."""
+    result = await conn.execute(
+        delete(actors).where(actors.c.uri == uri, actors.c.local.is_(False))
+    )
+    return bool(result.rowcount)
+
+
+async def count_local(conn: AsyncConnection, type_: ActorType) -> int:
+    return int(
+        (
+            await conn.execute(
+                select(func.count())
+                .select_from(actors)
+                .where(actors.c.local.is_(True), actors.c.type == type_.value)
+            )
+        ).scalar_one()
+    )
+
+
+async def set_manually_approves(conn: AsyncConnection, actor_id: int, value: bool) -> None:
+    await conn.execute(update(actors).where(actors.c.id == actor_id)
+                       .values(manually_approves_followers=value, updated_at=utcnow()))

@@ -1,0 +1,113 @@
+"""Database engines and transactions.
+
+SQLite (the embedded default) allows one writer at a time. We give it two engines: a writer
+with a single connection whose transactions start with ``BEGIN IMMEDIATE`` (so two writers
+never deadlock on a lock upgrade; they queue in our process instead of in SQLite's busy
+handler), and a small pool of readers that never block behind it (WAL). PostgreSQL uses one
+pooled engine for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # aiosqlite's adapter: turn off the driver's own transaction handling so BEGIN is ours.
+    dbapi_conn.isolation_level = None
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+class Database:
+    """Owns the engines. ``write()`` and ``read()`` yield a connection inside a transaction."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        if self.dialect == "sqlite":
+            self.writer = create_async_engine(
+                url,
+                echo=echo,
+                poolclass=AsyncAdaptedQueuePool,
+                pool_size=1,
+                max_overflow=0,
+                pool_timeout=60,
+            )
+            self.reader = create_async_engine(
+                url, echo=echo, poolclass=AsyncAdaptedQueuePool, pool_size=4, max_overflow=4
+            )
+            for eng, immediate in ((self.writer, True), (self.reader, False)):
+                event.listen(eng.sync_engine, "connect", _sqlite_pragmas)
+                event.listen(
+                    eng.sync_engine,
+                    "begin",
+                    _begin_immediate if immediate else _begin_deferred,
+                )
+        elif self.dialect == "postgresql":
+            self.writer = create_async_engine(
+                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=False
+            )
+            self.reader = self.writer
+        else:
+            raise ValueError(f"unsupported database: {self.dialect}")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed when the block exits normally, else rolled back."""
+        async with self.writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.reader.connect() as conn:
+            yield conn
+
+    async def ping(self) -> None:
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _begin_deferred(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN")
+
+
+def sync_url(url: str) -> str:
+    """The synchronous driver URL for the same database (used by Alembic)."""
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite+aiosqlite":
+        return str(parsed.set(drivername="sqlite"))
+    return url
+
+
+def engine_for_migrations(url: str) -> AsyncEngine:
+    eng = create_async_engine(url, poolclass=AsyncAdaptedQueuePool, pool_size=1, max_overflow=0)
+    if eng.dialect.name == "sqlite":
+        event.listen(eng.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(eng.sync_engine, "begin", _begin_immediate)
+    return eng

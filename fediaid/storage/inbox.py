@@ -1,0 +1,118 @@
+"""Received activities: stored before we answer 202, processed later by a worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fediaid.domain.queue import ItemState
+from fediaid.storage.dialect import insert_ignore, is_postgres
+from fediaid.storage.tables import inbox_items
+from fediaid.storage.types import utcnow
+
+
+@dataclass(frozen=True)
+class InboxJob:
+    id: int
+    activity_uri: str
+    type: str
+    actor_uri: str
+    signer_key_id: str
+    payload: str
+    attempts: int
+
+
+async def insert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Insert received activities; an activity id we already have is skipped (idempotency)."""
+    if rows:
+        await conn.execute(insert_ignore(conn, inbox_items, ["activity_uri"]), rows)
+
+
+def new_row(*, activity_uri: str, type_: str, actor_uri: str, signer_key_id: str,
+            payload: str) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "activity_uri": activity_uri,
+        "type": type_,
+        "actor_uri": actor_uri,
+        "signer_key_id": signer_key_id,
+        "payload": payload,
+        "received_at": now,
+        "state": ItemState.PENDING.value,
+        "attempts": 0,
+        "next_attempt_at": now,
+    }
+
+
+async def claim_due(conn: AsyncConnection, *, worker: str, limit: int, lease_seconds: float
+                    ) -> list[InboxJob]:
+    now = utcnow()
+    sub = (
+        select(inbox_items.c.id)
+        .where(
+            inbox_items.c.state == ItemState.PENDING.value,
+            inbox_items.c.next_attempt_at <= now,
+            or_(inbox_items.c.lease_until.is_(None), inbox_items.c.lease_until < now),
+        )
+        .order_by(inbox_items.c.id)
+        .limit(limit)
+    )
+    if is_postgres(conn):
+        sub = sub.with_for_update(skip_locked=True)
+    result = await conn.execute(
+        update(inbox_items)
+        .where(inbox_items.c.id.in_(sub.scalar_subquery()))
+        .values(lease_until=now + timedelta(seconds=lease_seconds), leased_by=worker,
+                attempts=inbox_items.c.attempts + 1)
+        .returning(inbox_items.c.id, inbox_items.c.activity_uri, inbox_items.c.type,
+                   inbox_items.c.actor_uri, inbox_items.c.signer_key_id, inbox_items.c.payload,
+                   inbox_items.c.attempts)
+    )
+    jobs = [InboxJob(*r) for r in result]
+    jobs.sort(key=lambda j: j.id)
+    return jobs
+
+
+async def finish(conn: AsyncConnection, *, worker: str,
+                 results: list[tuple[int, ItemState, str | None, float]]) -> None:
+    """results: (id, new state, error, retry delay seconds)."""
+    if not results:
+        return
+    now = utcnow()
+    stmt = (
+        update(inbox_items)
+        .where(inbox_items.c.id == bindparam("b_id"), inbox_items.c.leased_by == worker)
+        .values(state=bindparam("b_state"), last_error=bindparam("b_error"),
+                next_attempt_at=bindparam("b_next"), processed_at=bindparam("b_done"),
+                lease_until=None, leased_by=None)
+    )
+    await conn.execute(
+        stmt,
+        [
+            {
+                "b_id": i,
+                "b_state": s.value,
+                "b_error": e[:1000] if e else None,
+                "b_next": now + timedelta(seconds=d),
+                "b_done": now if s is not ItemState.PENDING else None,
+            }
+            for i, s, e, d in results
+        ],
+    )
+
+
+async def counts_by_state(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        select(inbox_items.c.state, func.count()).group_by(inbox_items.c.state)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def exists(conn: AsyncConnection, activity_uri: str) -> bool:
+    row = (await conn.execute(
+        select(inbox_items.c.id).where(inbox_items.c.activity_uri == activity_uri))).first()
+    return row is not None

@@ -1,0 +1,113 @@
+"""Objects (Notes and other content) and shares (Announces) received or created here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fediaid.storage.dialect import insert_ignore
+from fediaid.storage.tables import objects, shares
+from fediaid.storage.types import utcnow
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    id: int
+    uri: str
+    type: str
+    actor_id: int | None
+    attributed_to: str | None
+    public: bool
+    local: bool
+    content: str | None
+    payload: dict[str, Any]
+    published: datetime | None
+
+
+def _to_obj(row: Any) -> StoredObject:
+    return StoredObject(row.id, row.uri, row.type, row.actor_id, row.attributed_to, row.public,
+                        row.local, row.content, orjson.loads(row.payload), row.published)
+
+
+async def find_by_uri(conn: AsyncConnection, uri: str) -> StoredObject | None:
+    row = (await conn.execute(select(objects).where(objects.c.uri == uri))).first()
+    return _to_obj(row) if row else None
+
+
+async def upsert(
+    conn: AsyncConnection,
+    *,
+    uri: str,
+    type_: str,
+    actor_id: int | None,
+    attributed_to: str | None,
+    in_reply_to: str | None,
+    audience: str | None,
+    public: bool,
+    local: bool,
+    content: str | None,
+    payload: dict[str, Any],
+    published: datetime | None,
+) -> StoredObject:
+    now = utcnow()
+    values = {
+        "type": type_,
+        "actor_id": actor_id,
+        "attributed_to": attributed_to,
+        "in_reply_to": in_reply_to,
+        "audience": audience,
+        "public": public,
+        "local": local,
+        "content": content,
+        "payload": orjson.dumps(payload).decode(),
+        "published": published,
+        "updated_at": now,
+    }
+    existing = await find_by_uri(conn, uri)
+    if existing is None:
+        await conn.execute(objects.insert().values(uri=uri, created_at=now, **values))
+    else:
+        await conn.execute(update(objects).where(objects.c.uri == uri).values(**values))
+    found = await find_by_uri(conn, uri)
+    assert found is not None
+    return found
+
+
+async def delete_by_uri(conn: AsyncConnection, uri: str) -> bool:
+    result = await conn.execute(delete(objects).where(objects.c.uri == uri))
+    await conn.execute(delete(shares).where(shares.c.object_uri == uri))
+    return bool(result.rowcount)
+
+
+async def add_share(conn: AsyncConnection, *, uri: str, actor_id: int, object_uri: str) -> None:
+    await conn.execute(
+        insert_ignore(conn, shares, ["uri"]).values(
+            uri=uri, actor_id=actor_id, object_uri=object_uri, created_at=utcnow()
+        )
+    )
+
+
+async def remove_share(conn: AsyncConnection, uri: str) -> bool:
+    result = await conn.execute(delete(shares).where(shares.c.uri == uri))
+    return bool(result.rowcount)
+
+
+async def shares_of(conn: AsyncConnection, object_uri: str) -> list[str]:
+    rows = await conn.execute(select(shares.c.uri).where(shares.c.object_uri == object_uri))
+    return [r[0] for r in rows]
+
+
+async def recent_public_by(conn: AsyncConnection, actor_id: int, *, limit: int
+                           ) -> list[dict[str, Any]]:
+    rows = await conn.execute(
+        select(objects.c.content, objects.c.published, objects.c.uri)
+        .where(objects.c.actor_id == actor_id, objects.c.public.is_(True))
+        .order_by(objects.c.id.desc())
+        .limit(limit)
+    )
+    return [{"content": r.content or "", "published": r.published, "uri": r.uri} for r in rows]

@@ -1,0 +1,275 @@
+"""Published activities and their deliveries: the durable outgoing queue.
+
+An activity and all its delivery rows are inserted by the caller inside the same transaction
+as the change that caused them, so a crash can never lose one (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fediaid.domain.queue import ItemState
+from fediaid.storage.dialect import is_postgres
+from fediaid.storage.tables import activities, deliveries
+from fediaid.storage.types import utcnow
+
+
+@dataclass(frozen=True)
+class DeliveryJob:
+    id: int
+    activity_id: int
+    inbox_url: str
+    domain: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    id: int
+    state: ItemState
+    next_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+
+
+def inbox_domain(url: str) -> str:
+    return (urlsplit(url).netloc or "").lower()
+
+
+async def add_activity(
+    conn: AsyncConnection,
+    *,
+    uri: str,
+    actor_id: int,
+    type_: str,
+    object_uri: str | None,
+    public: bool,
+    payload: dict[str, Any],
+) -> int:
+    return int(
+        (
+            await conn.execute(
+                activities.insert()
+                .values(
+                    uri=uri,
+                    actor_id=actor_id,
+                    type=type_,
+                    object_uri=object_uri,
+                    public=public,
+                    payload=orjson.dumps(payload).decode(),
+                    created_at=utcnow(),
+                )
+                .returning(activities.c.id)
+            )
+        ).scalar_one()
+    )
+
+
+async def add_deliveries(
+    conn: AsyncConnection,
+    activity_id: int,
+    inboxes: Iterable[str],
+    *,
+    held_domains: frozenset[str] = frozenset(),
+) -> int:
+    """Queue one delivery per distinct inbox. Inboxes on domains currently marked unavailable
+    are queued as held: they go out when the domain answers again."""
+    now = utcnow()
+    rows = []
+    for inbox in dict.fromkeys(inboxes):
+        domain = inbox_domain(inbox)
+        rows.append(
+            {
+                "activity_id": activity_id,
+                "inbox_url": inbox,
+                "domain": domain,
+                "state": (ItemState.HELD if domain in held_domains else ItemState.PENDING).value,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
+        )
+    if rows:
+        await conn.execute(deliveries.insert(), rows)
+    return len(rows)
+
+
+async def claim_due(
+    conn: AsyncConnection, *, worker: str, limit: int, lease_seconds: float
+) -> list[DeliveryJob]:
+    """Lease up to ``limit`` due deliveries to ``worker``. A lease that ends (the worker was
+    killed) makes the row claimable again. On PostgreSQL concurrent workers skip each other's
+    rows (``FOR UPDATE SKIP LOCKED``); SQLite has one writer at a time anyway."""
+    now = utcnow()
+    sub = (
+        select(deliveries.c.id)
+        .where(
+            deliveries.c.state == ItemState.PENDING.value,
+            deliveries.c.next_attempt_at <= now,
+            or_(deliveries.c.lease_until.is_(None), deliveries.c.lease_until < now),
+        )
+        .order_by(deliveries.c.next_attempt_at, deliveries.c.id)
+        .limit(limit)
+    )
+    if is_postgres(conn):
+        sub = sub.with_for_update(skip_locked=True)
+    result = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(sub.scalar_subquery()))
+        .values(
+            lease_until=now + timedelta(seconds=lease_seconds),
+            leased_by=worker,
+            attempts=deliveries.c.attempts + 1,
+        )
+        .returning(
+            deliveries.c.id,
+            deliveries.c.activity_id,
+            deliveries.c.inbox_url,
+            deliveries.c.domain,
+            deliveries.c.attempts,
+        )
+    )
+    jobs = [DeliveryJob(r.id, r.activity_id, r.inbox_url, r.domain, r.attempts) for r in result]
+    jobs.sort(key=lambda j: j.id)
+    return jobs
+
+
+async def activity_payloads(
+    conn: AsyncConnection, activity_ids: Iterable[int]
+) -> dict[int, tuple[int, bytes]]:
+    """activity id -> (actor id, JSON body bytes)."""
+    ids = list(set(activity_ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        select(activities.c.id, activities.c.actor_id, activities.c.payload).where(
+            activities.c.id.in_(ids)
+        )
+    )
+    return {r.id: (r.actor_id, r.payload.encode()) for r in rows}
+
+
+async def finish(conn: AsyncConnection, *, worker: str, results: list[DeliveryResult]) -> None:
+    """Record attempt results in one statement per batch; rows whose lease another worker
+    took over in the meantime are left alone."""
+    if not results:
+        return
+    now = utcnow()
+    stmt = (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("b_id"), deliveries.c.leased_by == worker)
+        .values(
+            state=bindparam("b_state"),
+            next_attempt_at=bindparam("b_next"),
+            last_status=bindparam("b_status"),
+            last_error=bindparam("b_error"),
+            finished_at=bindparam("b_finished"),
+            lease_until=None,
+            leased_by=None,
+        )
+    )
+    params = [
+        {
+            "b_id": r.id,
+            "b_state": r.state.value,
+            "b_next": r.next_attempt_at or now,
+            "b_status": r.last_status,
+            "b_error": (r.last_error or None) and r.last_error[:1000],
+            "b_finished": now if r.state in (ItemState.DONE, ItemState.FAILED) else None,
+        }
+        for r in results
+    ]
+    await conn.execute(stmt, params)
+
+
+async def hold_domain(conn: AsyncConnection, domain: str) -> int:
+    result = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.domain == domain, deliveries.c.state == ItemState.PENDING.value)
+        .values(state=ItemState.HELD.value)
+    )
+    return int(result.rowcount or 0)
+
+
+async def release_domain(conn: AsyncConnection, domain: str) -> int:
+    result = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.domain == domain, deliveries.c.state == ItemState.HELD.value)
+        .values(state=ItemState.PENDING.value, next_attempt_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+async def cancel_for_object(conn: AsyncConnection, object_uri: str) -> int:
+    """Cancel undelivered copies of activities about ``object_uri`` (it was deleted)."""
+    ids = select(activities.c.id).where(activities.c.object_uri == object_uri)
+    result = await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.activity_id.in_(ids.scalar_subquery()),
+            deliveries.c.state.in_([ItemState.PENDING.value, ItemState.HELD.value]),
+        )
+        .values(state=ItemState.CANCELLED.value, finished_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+async def counts_by_state(conn: AsyncConnection) -> dict[str, int]:
+    rows = await conn.execute(
+        select(deliveries.c.state, func.count()).group_by(deliveries.c.state)
+    )
+    return {r[0]: int(r[1]) for r in rows}
+
+
+async def next_due(conn: AsyncConnection) -> datetime | None:
+    return (
+        await conn.execute(
+            select(func.min(deliveries.c.next_attempt_at)).where(
+                deliveries.c.state == ItemState.PENDING.value
+            )
+        )
+    ).scalar_one()
+
+
+async def outbox_page(
+    conn: AsyncConnection, *, actor_id: int, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    """Public activities of a local actor, newest first."""
+    rows = await conn.execute(
+        select(activities.c.payload)
+        .where(activities.c.actor_id == actor_id, activities.c.public.is_(True))
+        .order_by(activities.c.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return [orjson.loads(r[0]) for r in rows]
+
+
+async def outbox_count(conn: AsyncConnection, *, actor_id: int) -> int:
+    return int(
+        (
+            await conn.execute(
+                select(func.count())
+                .select_from(activities)
+                .where(activities.c.actor_id == actor_id, activities.c.public.is_(True))
+            )
+        ).scalar_one()
+    )
+
+
+async def find_activity(conn: AsyncConnection, uri: str) -> dict[str, Any] | None:
+    row = (
+        await conn.execute(select(activities.c.payload, activities.c.public).where(
+            activities.c.uri == uri))
+    ).first()
+    if row is None or not row.public:
+        return None
+    return dict(orjson.loads(row.payload))

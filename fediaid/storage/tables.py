@@ -1,0 +1,241 @@
+"""Table definitions (SQLAlchemy Core). Alembic migrations are written against these.
+
+Bump ``SCHEMA_HEAD`` with every new migration: ``fediaid serve`` compares it with the
+database's ``alembic_version`` and only imports Alembic when they differ (start-up time and
+idle memory; see docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from fediaid.storage.types import BigId, UTCDateTime
+
+SCHEMA_HEAD = "0001"
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+URL = String(2048)
+
+actors = Table(
+    "actors",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("type", String(32), nullable=False),
+    Column("username", String(255)),
+    Column("domain", String(255), nullable=False),
+    Column("local", Boolean, nullable=False, default=False),
+    Column("name", String(512)),
+    Column("summary", Text),
+    Column("inbox", URL),
+    Column("shared_inbox", URL),
+    Column("outbox", URL),
+    Column("followers_url", URL),
+    Column("following_url", URL),
+    Column("url", URL),
+    Column("key_id", URL, unique=True),
+    Column("public_key_pem", Text),
+    Column("icon_url", URL),
+    Column("manually_approves_followers", Boolean, nullable=False, default=False),
+    Column("fetched_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("domain", "username", name="uq_actors_domain_username"),
+)
+
+# Private keys live only here; they are never serialised, logged or exported.
+actor_keys = Table(
+    "actor_keys",
+    metadata,
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True),
+    Column("private_key_pem", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False,
+           unique=True),
+    Column("username", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", String(255)),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# One-time login links (printed by `fediaid init` / `admin login-link`) and web sessions:
+# only a SHA-256 of the secret is stored.
+login_links = Table(
+    "login_links",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+web_sessions = Table(
+    "web_sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+access_tokens = Table(
+    "access_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("scopes", String(1024), nullable=False),
+    Column("name", String(255)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_used_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+)
+
+follows = Table(
+    "follows",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("follower_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("followed_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("state", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("accepted_at", UTCDateTime),
+    UniqueConstraint("follower_id", "followed_id", name="uq_follows_pair"),
+    Index("ix_follows_followed_state", "followed_id", "state"),
+)
+
+# Activities this instance has published (its outboxes). Deliveries point here.
+activities = Table(
+    "activities",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("object_uri", URL),
+    Column("public", Boolean, nullable=False, default=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_activities_object_uri", "object_uri"),
+    Index("ix_activities_actor_created", "actor_id", "created_at"),
+)
+
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("activity_id", BigId, ForeignKey("activities.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("inbox_url", URL, nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", SmallInteger, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("leased_by", String(64)),
+    Column("last_status", SmallInteger),
+    Column("last_error", String(1024)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    UniqueConstraint("activity_id", "inbox_url", name="uq_deliveries_activity_inbox"),
+    Index("ix_deliveries_due", "state", "next_attempt_at"),
+    Index("ix_deliveries_domain_state", "domain", "state"),
+)
+
+# Activities received in inboxes: stored durably before 202, processed in the background.
+inbox_items = Table(
+    "inbox_items",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("activity_uri", URL, nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("actor_uri", URL, nullable=False),
+    Column("signer_key_id", URL, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("attempts", SmallInteger, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("leased_by", String(64)),
+    Column("last_error", String(1024)),
+    Column("processed_at", UTCDateTime),
+    Index("ix_inbox_items_due", "state", "next_attempt_at"),
+)
+
+# Objects (Notes, Proposals, ...) from anywhere: created here or received.
+objects = Table(
+    "objects",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE")),
+    Column("attributed_to", URL),
+    Column("in_reply_to", URL),
+    Column("audience", URL),
+    Column("public", Boolean, nullable=False, default=False),
+    Column("local", Boolean, nullable=False, default=False),
+    Column("content", Text),
+    Column("payload", Text, nullable=False),
+    Column("published", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_objects_actor", "actor_id"),
+    Index("ix_objects_in_reply_to", "in_reply_to"),
+)
+
+# Announces (boosts) received, kept so the next features can show who shared what.
+shares = Table(
+    "shares",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("object_uri", URL, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_shares_object", "object_uri"),
+)
+
+domains = Table(
+    "domains",
+    metadata,
+    Column("domain", String(255), primary_key=True),
+    Column("blocked", Boolean, nullable=False, default=False),
+    Column("block_reason", String(1024)),
+    # Distinct UTC days (YYYY-MM-DD, comma separated) on which deliveries failed since the
+    # last success (Mastodon's DeliveryFailureTracker).
+    Column("failure_days", String(1024), nullable=False, default=""),
+    Column("unavailable", Boolean, nullable=False, default=False),
+    Column("last_success_at", UTCDateTime),
+    Column("last_failure_at", UTCDateTime),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+

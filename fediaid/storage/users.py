@@ -1,0 +1,146 @@
+"""Local user accounts, one-time login links, web sessions and API tokens.
+
+Secrets (tokens, link codes, session ids) are stored only as SHA-256 hex digests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fediaid.domain.actors import Role
+from fediaid.domain.users import User
+from fediaid.errors import NotFound
+from fediaid.storage.tables import access_tokens, login_links, users, web_sessions
+from fediaid.storage.types import utcnow
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _to_user(row: Any) -> User:
+    return User(row.id, row.actor_id, row.username, Role(row.role), row.password_hash is not None,
+                row.disabled, row.created_at)
+
+
+async def create(conn: AsyncConnection, *, actor_id: int, username: str, role: Role) -> User:
+    uid = (await conn.execute(
+        users.insert().values(actor_id=actor_id, username=username, role=role.value,
+                              disabled=False, created_at=utcnow()).returning(users.c.id)
+    )).scalar_one()
+    return await get(conn, uid)
+
+
+async def get(conn: AsyncConnection, user_id: int) -> User:
+    row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
+    if row is None:
+        raise NotFound("No such user.")
+    return _to_user(row)
+
+
+async def find_by_username(conn: AsyncConnection, username: str) -> User | None:
+    row = (await conn.execute(select(users).where(users.c.username == username))).first()
+    return _to_user(row) if row else None
+
+
+async def password_hash(conn: AsyncConnection, user_id: int) -> str | None:
+    return (await conn.execute(
+        select(users.c.password_hash).where(users.c.id == user_id))).scalar_one_or_none()
+
+
+async def set_password_hash(conn: AsyncConnection, user_id: int, value: str) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id).values(password_hash=value))
+
+
+async def count(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(users))).scalar_one())
+
+
+async def active_since(conn: AsyncConnection, *, days: int) -> int:
+    """Users who logged in or used an API token in the last ``days`` days."""
+    since = utcnow() - timedelta(days=days)
+    sessions = select(web_sessions.c.user_id).where(web_sessions.c.created_at >= since)
+    tokens = select(access_tokens.c.user_id).where(access_tokens.c.last_used_at >= since)
+    q = select(func.count()).select_from(sessions.union(tokens).subquery())
+    return int((await conn.execute(q)).scalar_one())
+
+
+async def add_login_link(conn: AsyncConnection, *, user_id: int, secret: str,
+                         ttl: timedelta) -> None:
+    await conn.execute(login_links.insert().values(
+        token_hash=digest(secret), user_id=user_id, expires_at=utcnow() + ttl))
+
+
+async def use_login_link(conn: AsyncConnection, secret: str) -> int | None:
+    """Consume a login link; returns its user id, or None if unknown, used or expired."""
+    now = utcnow()
+    result = await conn.execute(
+        update(login_links)
+        .where(login_links.c.token_hash == digest(secret), login_links.c.used_at.is_(None),
+               login_links.c.expires_at > now)
+        .values(used_at=now)
+        .returning(login_links.c.user_id)
+    )
+    row = result.first()
+    return int(row[0]) if row else None
+
+
+async def add_session(conn: AsyncConnection, *, user_id: int, secret: str, ttl: timedelta
+                      ) -> None:
+    now = utcnow()
+    await conn.execute(web_sessions.insert().values(
+        token_hash=digest(secret), user_id=user_id, created_at=now, expires_at=now + ttl))
+
+
+async def session_user(conn: AsyncConnection, secret: str) -> User | None:
+    row = (await conn.execute(
+        select(users).select_from(web_sessions.join(users, users.c.id == web_sessions.c.user_id))
+        .where(web_sessions.c.token_hash == digest(secret), web_sessions.c.expires_at > utcnow(),
+               users.c.disabled.is_(False))
+    )).first()
+    return _to_user(row) if row else None
+
+
+async def end_session(conn: AsyncConnection, secret: str) -> None:
+    await conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == digest(secret)))
+
+
+async def add_token(conn: AsyncConnection, *, user_id: int, secret: str, scopes: str,
+                    name: str | None) -> None:
+    await conn.execute(access_tokens.insert().values(
+        token_hash=digest(secret), user_id=user_id, scopes=scopes, name=name,
+        created_at=utcnow()))
+
+
+async def token_user(conn: AsyncConnection, secret: str) -> tuple[User, str] | None:
+    row = (await conn.execute(
+        select(users, access_tokens.c.scopes)
+        .select_from(access_tokens.join(users, users.c.id == access_tokens.c.user_id))
+        .where(access_tokens.c.token_hash == digest(secret), access_tokens.c.revoked_at.is_(None),
+               users.c.disabled.is_(False))
+    )).first()
+    return (_to_user(row), row.scopes) if row else None
+
+
+async def revoke_token(conn: AsyncConnection, secret: str) -> bool:
+    result = await conn.execute(
+        update(access_tokens).where(access_tokens.c.token_hash == digest(secret),
+                                    access_tokens.c.revoked_at.is_(None))
+        .values(revoked_at=utcnow()))
+    return bool(result.rowcount)
+
+
+async def coordinator_needing_password(conn: AsyncConnection) -> str | None:
+    rows = (await conn.execute(
+        select(users.c.username, users.c.password_hash)
+        .where(users.c.role == Role.COORDINATOR.value, users.c.disabled.is_(False))
+        .order_by(users.c.id)
+    )).all()
+    if not rows or any(r.password_hash for r in rows):
+        return None
+    return str(rows[0].username)
