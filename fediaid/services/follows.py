@@ -68,7 +68,7 @@ class FollowService:
                                       uri=uri, state=FollowState.PENDING)
             await enqueue(conn, self.rt, actor=follower,
                           activity=render.follow(uri, follower.uri, target.uri),
-                          inboxes=[target.inbox], object_uri=target.uri)
+                          inboxes=[target.delivery_inbox or target.inbox], object_uri=target.uri)
         log.info("follow sent", extra={"follower": follower.uri, "target": target.uri})
         return FollowState.PENDING
 
@@ -82,7 +82,7 @@ class FollowService:
             activity = render.undo(self.rt.urls.new_activity(), follower.uri,
                                    render.follow(existing.uri, follower.uri, target.uri))
             await enqueue(conn, self.rt, actor=follower, activity=activity,
-                          inboxes=[target.inbox or ""], object_uri=target.uri)
+                          inboxes=[target.delivery_inbox or ""], object_uri=target.uri)
 
     async def decide_follower(self, followed: Actor, follower_uri: str, *, accept: bool) -> None:
         """A coordinator accepts or rejects a follow request that waits for approval."""
@@ -102,7 +102,7 @@ class FollowService:
                 render.follow(existing.uri, follower.uri, followed.uri),
             )
             await enqueue(conn, self.rt, actor=followed, activity=reply,
-                          inboxes=[follower.inbox or ""])
+                          inboxes=[follower.delivery_inbox or ""])
 
     async def list(self, actor: Actor, direction: str, *,
                    state: FollowState = FollowState.ACCEPTED) -> list[str]:

@@ -192,7 +192,7 @@ class InboxProcessor:
                 render.follow(follow_uri, actor.uri, target.uri),
             )
             await enqueue(conn, self.rt, actor=target, activity=accept,
-                          inboxes=[actor.inbox or ""])
+                          inboxes=[actor.delivery_inbox or ""])
 
     async def _find_follow_for(self, conn: AsyncConnection, obj: Any, *, follower_uri: str | None,
                                followed_uri: str | None) -> follows_repo.Follow | None:

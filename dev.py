@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""Two commands for a fresh machine with only Python 3.11+:
+
+    python3 dev.py serve   # create .venv, install, initialise ./data on first run, serve
+    python3 dev.py test    # create .venv, install with test tools, lint, type-check, test
+
+Uses only the standard library until the virtual environment exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def ensure_venv(extras: str) -> None:
+    if sys.version_info < (3, 11):
+        sys.exit("fediaid needs Python 3.11 or newer.")
+    if not PY.exists():
+        print("Creating the virtual environment in .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    marker = VENV / ".fediaid-installed"
+    installed = marker.read_text().split() if marker.exists() else []
+    # A test install also serves; a plain install does not have the test tools.
+    if f"{digest}:test" in installed or (not extras and f"{digest}:" in installed):
+        return
+    print("Installing fediaid and its dependencies ...", flush=True)
+    spec = f".[{extras}]" if extras else "."
+    subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "-e", spec], check=True,
+                   cwd=ROOT)
+    marker.write_text(f"{digest}:{extras}")
+
+
+def serve(args: list[str]) -> int:
+    ensure_venv("")
+    data = os.environ.get("FEDIAID_DATA", str(ROOT / "data"))
+    port = os.environ.get("PORT", "8000")
+    fediaid = str(BIN / "fediaid")
+    if not (Path(data) / "fediaid.toml").exists():
+        subprocess.run(
+            [fediaid, "init", "--data", data, "--domain", f"127.0.0.1:{port}",
+             "--group", "neighbors", "--name", "Our Neighborhood Mutual Aid", "--dev"],
+            check=True,
+        )
+    os.execv(fediaid, [fediaid, "serve", "--data", data, "--port", port, *args])
+
+
+def test(args: list[str]) -> int:
+    ensure_venv("test")
+    steps = [
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "mypy"), "--strict", "activitypub", "fediaid/domain"],
+        [str(BIN / "lint-imports")],
+        [str(PY), "-m", "pytest", *args],
+    ]
+    for step in steps:
+        print("$ " + " ".join(Path(step[0]).name if i == 0 else s for i, s in enumerate(step)),
+              flush=True)
+        code = subprocess.run(step, cwd=ROOT).returncode
+        if code != 0:
+            return code
+    return 0
+
+
+def main() -> int:
+    commands = {"serve": serve, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        print(__doc__)
+        return 2
+    return commands[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,7 @@
+"""``python -m fediaid`` is the ``fediaid`` command."""
+
+import sys
+
+from fediaid.cli import main
+
+sys.exit(main())

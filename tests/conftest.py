@@ -1,0 +1,46 @@
+"""Shared fixtures.
+
+``db_url`` runs a test on SQLite and, when a PostgreSQL server is reachable, again on
+PostgreSQL. ``runtime`` gives an initialised instance (in process, no HTTP server).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.databases import (
+    create_pg_database,
+    drop_pg_database,
+    postgres_available,
+    sqlite_url,
+)
+
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url(tmp_path)
+        return
+    if not postgres_available():
+        pytest.skip("no PostgreSQL server reachable at 127.0.0.1:5432")
+    url = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture
+async def runtime(db_url: str, tmp_path: Path) -> AsyncIterator[object]:
+    from tests.support.instances import open_initialised_runtime
+
+    rt = await open_initialised_runtime(tmp_path, db_url)
+    try:
+        yield rt
+    finally:
+        await rt.close()

@@ -1,0 +1,135 @@
+"""Building instances for tests: in process (a Runtime) or as real `fediaid serve`
+processes on loopback ports."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from fediaid.config import Settings
+from fediaid.services.runtime import Runtime
+from fediaid.services.setup import initialise
+
+FEDIAID = [sys.executable, "-m", "fediaid"]
+
+
+async def open_initialised_runtime(tmp_path: Path, db_url: str, *, domain: str = "a.test",
+                                   group: str = "elm", dev: bool = True) -> Runtime:
+    settings = Settings(data_dir=tmp_path, domain=domain, group_slug=group,
+                        group_name="Elm St Mutual Aid", dev=dev, database_url=db_url,
+                        secret_key="test-secret")
+    rt = await Runtime.open(settings, require_identity=False)
+    await initialise(rt, group_name=settings.group_name, coordinator="admin")
+    return rt
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Instance:
+    """A real `fediaid serve` process on 127.0.0.1."""
+
+    data: Path
+    port: int
+    group: str
+    database_url: str
+    env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def domain(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def base(self) -> str:
+        return f"http://{self.domain}"
+
+    @property
+    def handle(self) -> str:
+        return f"@{self.group}@{self.domain}"
+
+    @property
+    def group_uri(self) -> str:
+        return f"{self.base}/groups/{self.group}"
+
+    def _env(self) -> dict[str, str]:
+        env = {**os.environ, "FEDIAID_DATABASE_URL": self.database_url,
+               "FEDIAID_DELIVERY_RETRY_SCALE": "0.02", "FEDIAID_LOG_LEVEL": "info"}
+        env.update(self.env)
+        return env
+
+    def init(self) -> None:
+        subprocess.run(
+            [*FEDIAID, "init", "--data", str(self.data), "--domain", self.domain,
+             "--group", self.group, "--dev", "--database-url", self.database_url],
+            check=True, capture_output=True, env=self._env(),
+        )
+
+    def start(self, *, workers: bool = True) -> None:
+        args = [*FEDIAID, "serve", "--data", str(self.data), "--port", str(self.port)]
+        if not workers:
+            args.append("--no-workers")
+        log = (self.data / "serve.log").open("ab")
+        self.proc = subprocess.Popen(args, env=self._env(), stdout=log, stderr=log)
+        wait_until_up(self.base, self.proc)
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.proc is None:
+            return
+        if kill:
+            self.proc.kill()
+        else:
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run([*FEDIAID, *args, "--data", str(self.data)], check=True,
+                             capture_output=True, env=self._env(), text=True)
+        return out.stdout
+
+    def log(self) -> str:
+        path = self.data / "serve.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+def wait_until_up(base: str, proc: subprocess.Popen[bytes] | None = None,
+                  timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{base} did not come up")
+
+
+def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns something truthy; return that."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"condition not met in {timeout}s (last value: {last!r})")

@@ -1,0 +1,76 @@
+"""Remote actors for in-process tests: keys, actor documents, signed requests."""
+
+from __future__ import annotations
+
+import functools
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from activitypub.keys import KeyPair, generate_rsa_keypair, load_private_key
+from activitypub.signatures import sign_cavage
+from fediaid.federation.parse import parse_actor
+from fediaid.services.runtime import Runtime
+
+
+@functools.cache
+def keypair(n: int) -> KeyPair:
+    """A few RSA keys shared by the whole test run (generating one takes ~50 ms)."""
+    return generate_rsa_keypair()
+
+
+@dataclass
+class RemoteActor:
+    uri: str
+    keys: KeyPair
+    type: str = "Person"
+
+    @property
+    def host(self) -> str:
+        return self.uri.split("/")[2]
+
+    @property
+    def key_id(self) -> str:
+        return self.uri + "#main-key"
+
+    @property
+    def inbox(self) -> str:
+        return self.uri + "/inbox"
+
+    @property
+    def shared_inbox(self) -> str:
+        return f"https://{self.host}/inbox"
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "@context": ["https://www.w3.org/ns/activitystreams", "https://w3id.org/security/v1"],
+            "id": self.uri, "type": self.type,
+            "preferredUsername": self.uri.rsplit("/", 1)[1],
+            "inbox": self.inbox, "outbox": self.uri + "/outbox",
+            "followers": self.uri + "/followers",
+            "endpoints": {"sharedInbox": self.shared_inbox},
+            "publicKey": {"id": self.key_id, "owner": self.uri,
+                          "publicKeyPem": self.keys.public_pem},
+        }
+
+    def signed_post(self, url: str, activity: dict[str, Any] | bytes, *,
+                    now: float | None = None) -> tuple[bytes, dict[str, str]]:
+        body = activity if isinstance(activity, bytes) else orjson.dumps(activity)
+        headers = {"Content-Type": "application/activity+json"}
+        headers.update(sign_cavage(method="POST", url=url, headers=headers, body=body,
+                                   key_id=self.key_id,
+                                   private_key=load_private_key(self.keys.private_pem),
+                                   now=now if now is not None else time.time()))
+        return body, headers
+
+
+def remote_actor(name: str, host: str = "remote.example", *, key: int = 0,
+                 type_: str = "Person") -> RemoteActor:
+    return RemoteActor(f"https://{host}/users/{name}", keypair(key), type_)
+
+
+async def store(rt: Runtime, actor: RemoteActor) -> None:
+    """Make the instance know the actor (as if it had fetched it)."""
+    await rt.keys.store_actor(parse_actor(actor.document()))
