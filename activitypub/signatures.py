@@ -56,6 +56,7 @@ __all__ = [
     "digest_header",
     "http_date",
     "normalize_headers",
+    "parse_cavage_signature_header",
     "parse_target",
     "sign_cavage",
     "sign_rfc9421",
@@ -150,6 +151,46 @@ def cavage_signing_string(
         else:
             raise MalformedSignature(f"covered header {name!r} is absent")
     return "\n".join(lines)
+
+
+def parse_cavage_signature_header(value: str) -> dict[str, str]:
+    """Parse a draft-cavage-12 §4.1 ``Signature`` header: ``k="v",k2=v2,...``.
+
+    Values may be quoted (no escapes, as in the draft) or bare (``created``,
+    ``expires``).  Raises ``MalformedSignature`` on syntax errors and on a
+    repeated or empty parameter name.
+    """
+    params: dict[str, str] = {}
+    pos, length = 0, len(value)
+    while pos < length:
+        while pos < length and value[pos] in " \t,":
+            pos += 1
+        if pos >= length:
+            break
+        eq = value.find("=", pos)
+        if eq < 0:
+            raise MalformedSignature("signature parameter without a value")
+        key = value[pos:eq].strip()
+        pos = eq + 1
+        while pos < length and value[pos] in " \t":
+            pos += 1
+        if pos < length and value[pos] == '"':
+            end = value.find('"', pos + 1)
+            if end < 0:
+                raise MalformedSignature("unterminated quoted signature parameter")
+            item, pos = value[pos + 1 : end], end + 1
+        else:
+            end = value.find(",", pos)
+            end = length if end < 0 else end
+            item, pos = value[pos:end].strip(), end
+        if not key or key in params:
+            raise MalformedSignature("empty or repeated signature parameter")
+        params[key] = item
+        while pos < length and value[pos] in " \t":
+            pos += 1
+        if pos < length and value[pos] != ",":
+            raise MalformedSignature("signature parameters must be separated by commas")
+    return params
 
 
 def _body_for(method: str, body: bytes | None) -> bytes | None:

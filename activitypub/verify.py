@@ -15,9 +15,10 @@ draft-cavage-http-signatures-12
     ``(created)``/``(expires)`` are only allowed with hs2019.  The signature
     must cover ``date`` or ``(created)``, and ``(request-target)`` or
     ``digest``; a GET must cover ``host``, a POST ``digest``.  A covered
-    ``digest`` must hold a ``SHA-256=`` entry matching the body.
-    ``(request-target)`` is checked with and (for compatibility) without the
-    query string.
+    ``digest`` (whatever the method) must hold a ``SHA-256=`` entry matching
+    the body.  ``(request-target)`` is checked with and (for compatibility)
+    without the query string.  Only the ``Signature`` header is read, not
+    ``Authorization: Signature``.
 
 RFC 9421
     Only the first signature of ``Signature-Input`` is considered; any other
@@ -29,10 +30,14 @@ RFC 9421
     otherwise the algorithm is inferred from the key type.
 
 Time window (both schemes)
-    created = ``(created)``/``created`` or the ``Date`` header; expires = the
+    created = the ``created`` parameter (cavage: only with hs2019) or the
+    ``Date`` header (unparseable: ``MalformedSignature``); expires = the
     ``expires`` parameter, else created + 5 minutes, and never later than
     created + 12 hours.  The signature is refused if created is more than one
     hour in the future or if now is more than one hour past expires.
+
+A covered component that cannot be computed from the request (an absent
+header, for instance) makes the signature ``MalformedSignature``.
 """
 
 from __future__ import annotations
@@ -66,6 +71,7 @@ from activitypub.signatures import (
     check_content_digest,
     check_digest_header,
     normalize_headers,
+    parse_cavage_signature_header,
     parse_target,
     signature_base,
 )
@@ -103,7 +109,10 @@ MAX_LIFETIME = 12 * 3600.0
 
 
 def check_time_window(created: float | None, expires: float | None, now: float) -> None:
-    """Apply Mastodon's time window (see module docstring); raise ``SignatureExpired``."""
+    """Apply Mastodon's time window (see module docstring); raise ``SignatureExpired``.
+
+    ``created`` of ``None`` (no way to date the signature) is ``MalformedSignature``.
+    """
     if created is None:
         raise MalformedSignature("signature has no creation time")
     if created > now + CLOCK_SKEW:
@@ -169,41 +178,6 @@ class SignedRequest:
 # --- draft-cavage --------------------------------------------------------------------
 
 
-def _parse_cavage_params(value: str) -> dict[str, str]:
-    """Parse ``k="v",k2=v2`` (draft-cavage-12 §2.1); values may be quoted or bare."""
-    params: dict[str, str] = {}
-    pos, length = 0, len(value)
-    while pos < length:
-        while pos < length and value[pos] in " \t,":
-            pos += 1
-        if pos >= length:
-            break
-        eq = value.find("=", pos)
-        if eq < 0:
-            raise MalformedSignature("signature parameter without a value")
-        key = value[pos:eq].strip()
-        pos = eq + 1
-        while pos < length and value[pos] in " \t":
-            pos += 1
-        if pos < length and value[pos] == '"':
-            end = value.find('"', pos + 1)
-            if end < 0:
-                raise MalformedSignature("unterminated quoted signature parameter")
-            item, pos = value[pos + 1 : end], end + 1
-        else:
-            end = value.find(",", pos)
-            end = length if end < 0 else end
-            item, pos = value[pos:end].strip(), end
-        if not key or key in params:
-            raise MalformedSignature("empty or repeated signature parameter")
-        params[key] = item
-        while pos < length and value[pos] in " \t":
-            pos += 1
-        if pos < length and value[pos] != ",":
-            raise MalformedSignature("signature parameters must be separated by commas")
-    return params
-
-
 def _number(params: Mapping[str, str], name: str) -> float | None:
     if name not in params:
         return None
@@ -222,7 +196,7 @@ def _http_date(value: str) -> float:
 def _parse_cavage(
     method: str, url: str, headers: dict[str, str], body: bytes, now: float
 ) -> SignedRequest:
-    params = _parse_cavage_params(headers["signature"])
+    params = parse_cavage_signature_header(headers["signature"])
     key_id, signature = params.get("keyId"), params.get("signature")
     if not key_id or not signature:
         raise MalformedSignature("keyId and signature are required")

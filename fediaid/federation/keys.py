@@ -39,34 +39,36 @@ class KeyCache:
         self._fetch = fetch
         self._max = max_entries
         self._refetch_interval = refetch_interval
-        self._cache: OrderedDict[str, tuple[ResolvedKey, float]] = OrderedDict()
+        self._cache: OrderedDict[str, ResolvedKey] = OrderedDict()
+        self._fetched_at: dict[str, float] = {}
         self._inflight: dict[str, asyncio.Future[ResolvedKey]] = {}
         self.fetches = 0
 
     def _remember(self, key: ResolvedKey) -> ResolvedKey:
-        self._cache[key.key_id] = (key, time.monotonic())
+        self._cache[key.key_id] = key
         self._cache.move_to_end(key.key_id)
         while len(self._cache) > self._max:
-            self._cache.popitem(last=False)
+            old, _ = self._cache.popitem(last=False)
+            self._fetched_at.pop(old, None)
         return key
 
     def forget_owner(self, owner: str) -> None:
-        for kid in [k for k, (v, _) in self._cache.items() if v.owner == owner]:
+        for kid in [k for k, v in self._cache.items() if v.owner == owner]:
             del self._cache[kid]
 
     def cached(self, key_id: str) -> ResolvedKey | None:
-        hit = self._cache.get(key_id)
-        return hit[0] if hit else None
+        return self._cache.get(key_id)
 
     async def resolve(self, key_id: str, refresh: bool) -> ResolvedKey:
         """activitypub.verify.KeyResolver: (key_id, refresh) -> key."""
         hit = self._cache.get(key_id)
         if hit is not None:
-            # A refresh moments after the last fetch returns the same key: verification then
-            # fails as it should, and a peer cannot make us fetch in a loop.
-            if not refresh or time.monotonic() - hit[1] < self._refetch_interval:
+            # A refresh moments after the last network fetch returns the same key:
+            # verification then fails as it should, and a peer cannot make us fetch in a loop.
+            recent = time.monotonic() - self._fetched_at.get(key_id, -1e9) < self._refetch_interval
+            if not refresh or recent:
                 self._cache.move_to_end(key_id)
-                return hit[0]
+                return hit
         if not refresh:
             async with self._db.read() as conn:
                 actor = await actors_repo.find_by_key_id(conn, key_id)
@@ -110,6 +112,7 @@ class KeyCache:
         if data.key_id != key_id or data.public_key_pem is None:
             raise KeyResolutionError(f"{data.uri} does not publish key {key_id}")
         await self.store_actor(data)
+        self._fetched_at[key_id] = time.monotonic()
         return self._remember(_resolved(key_id, data.uri, data.public_key_pem))
 
     async def store_actor(self, data: RemoteActorData) -> Actor:

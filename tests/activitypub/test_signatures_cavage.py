@@ -63,7 +63,8 @@ DEFAULT_SIGNATURE = (
     'SuS13F0hZ8FD0k/5OxEPXe5WozsbM="'
 )
 BASIC_SIGNATURE = (
-    'keyId="Test",algorithm="rsa-sha256",headers="(request-target) host date", signature="qdx+H7PHHD'
+    'keyId="Test",algorithm="rsa-sha256",headers="(request-target) host date", '
+    'signature="qdx+H7PHHD'
     "Zgy4y/Ahn9Tny9V3GP6YgBPyUXMmoxWtLbHpUnXS2mg2+SbrQDMCJypxBLSPQR2aAjn7ndmw2iicw3HMbe8VfEdKFYRqzic"
     '+efkb3nndiv/x1xSHDJWeSWkx3ButlYSuBskLu6kd9Fswtemr3lgdDEmn04swr2Os0="'
 )
@@ -169,7 +170,8 @@ def test_digest_headers_match_the_drafts_example_value():
 
 
 def test_normalize_headers_lowercases_trims_and_joins():
-    assert normalize_headers({"X-A": " 1 ", "x-a": "2", "Host": "h"}) == {"x-a": "1, 2", "host": "h"}
+    normalised = normalize_headers({"X-A": " 1 ", "x-a": "2", "Host": "h"})
+    assert normalised == {"x-a": "1, 2", "host": "h"}
 
 
 # --- appendix C: crypto path -------------------------------------------------------------
@@ -391,7 +393,12 @@ def test_missing_key_id_or_signature(dropped):
 
 @pytest.mark.parametrize(
     "value",
-    ['keyId="a",signature', 'keyId="a,signature="x"', 'keyId="a" signature="x"', 'keyId="a",keyId="b"'],
+    [
+        'keyId="a",signature',
+        'keyId="a,signature="x"',
+        'keyId="a" signature="x"',
+        'keyId="a",keyId="b"',
+    ],
 )
 def test_unparseable_signature_header(value):
     with pytest.raises(MalformedSignature):
