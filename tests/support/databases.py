@@ -28,7 +28,7 @@ def postgres_available() -> bool:
             async def probe() -> bool:
                 try:
                     conn = await _pg_connect()
-                except (OSError, asyncio.TimeoutError, Exception):  # noqa: BLE001
+                except (TimeoutError, OSError, Exception):
                     return False
                 await conn.close()
                 return True
