@@ -33,11 +33,12 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 async def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     rt = runtime(request)
     user = await current_user(request)
-    html = _env.get_template(name).render(
-        group_name=rt.settings.group_name, domain=rt.settings.domain, user=user,
-        csrf=csrf_token(request) if user else "", flash=request.query_params.get("msg"),
-        **ctx,
-    )
+    context: dict[str, Any] = {
+        "group_name": rt.settings.group_name, "domain": rt.settings.domain, "user": user,
+        "csrf": csrf_token(request) if user else "", "flash": request.query_params.get("msg"),
+    }
+    context.update(ctx)
+    html = _env.get_template(name).render(**context)
     return HTMLResponse(html, status_code=status,
                         headers={"Cache-Control": "private, no-store"} if user else None)
 
