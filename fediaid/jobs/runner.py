@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 30.0
+LIFECYCLE_SECONDS = 60.0
 
 
 class Workers:
@@ -31,6 +32,7 @@ class Workers:
             asyncio.create_task(self.delivery.run(self.stop_event), name="delivery-worker"),
             asyncio.create_task(self.inbox.run(self.stop_event), name="inbox-worker"),
             asyncio.create_task(self._housekeeping(), name="housekeeping"),
+            asyncio.create_task(self._lifecycle(), name="post-lifecycle"),
         ]
         log.info("workers started", extra={"delivery": self.delivery.name,
                                            "inbox": self.inbox.name})
@@ -44,6 +46,22 @@ class Workers:
                 log.exception("housekeeping failed")
             try:
                 await asyncio.wait_for(self.stop_event.wait(), REFRESH_SECONDS)
+            except TimeoutError:
+                pass
+
+    async def _lifecycle(self) -> None:
+        """Expire open posts past their date; delete closed posts past the retention window
+        (and federate the Delete)."""
+        while not self.stop_event.is_set():
+            try:
+                expired = await self.rt.posts.expire_due()
+                deleted = await self.rt.posts.delete_due()
+                if expired or deleted:
+                    log.info("post lifecycle: %d expired, %d deleted", expired, deleted)
+            except Exception:  # noqa: BLE001 - a worker's outermost loop keeps going
+                log.exception("post lifecycle failed")
+            try:
+                await asyncio.wait_for(self.stop_event.wait(), LIFECYCLE_SECONDS)
             except TimeoutError:
                 pass
 

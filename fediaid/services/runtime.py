@@ -51,6 +51,9 @@ class Runtime:
         from fediaid.services.inbox import InboxService
         from fediaid.services.moderation import ModerationService
         from fediaid.services.notes import NoteService
+        from fediaid.services.post_federation import PostFederation
+        from fediaid.services.posts import PostService
+        from fediaid.services.responses import ResponseService
         from fediaid.services.status import StatusService
 
         self.accounts = AccountService(self)
@@ -60,6 +63,9 @@ class Runtime:
         self.notes = NoteService(self)
         self.status = StatusService(self)
         self.moderation = ModerationService(self)
+        self.posts = PostService(self)
+        self.responses = ResponseService(self)
+        self.post_federation = PostFederation(self)
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True,

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     MetaData,
+    Numeric,
     SmallInteger,
     String,
     Table,
@@ -22,7 +23,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 metadata = MetaData(
     naming_convention={
@@ -83,6 +84,8 @@ users = Table(
     Column("password_hash", String(255)),
     Column("disabled", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # A helper's own limit on how many responses they take on per week (None: no limit).
+    Column("weekly_response_cap", SmallInteger),
 )
 
 # One-time login links (printed by `fediaid init` / `admin login-link`) and web sessions:
@@ -239,3 +242,136 @@ domains = Table(
     Column("updated_at", UTCDateTime, nullable=False),
 )
 
+
+
+# -- offers and needs ------------------------------------------------------------------
+
+group_settings = Table(
+    "group_settings",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(1024), nullable=False),
+)
+
+categories = Table(
+    "categories",
+    metadata,
+    Column("slug", String(64), primary_key=True),
+    Column("label", String(128), nullable=False),
+    Column("position", SmallInteger, nullable=False, default=0),
+    Column("active", Boolean, nullable=False, default=True),
+)
+
+areas = Table(
+    "areas",
+    metadata,
+    Column("slug", String(64), primary_key=True),
+    Column("label", String(128), nullable=False),
+    Column("position", SmallInteger, nullable=False, default=0),
+)
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("kind", String(8), nullable=False),
+    Column("title", String(255), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("category", String(64), nullable=False),
+    Column("quantity", Numeric(12, 3)),
+    Column("unit", String(32), nullable=False, default="one"),
+    Column("area", String(64)),
+    Column("starts_at", UTCDateTime),
+    Column("ends_at", UTCDateTime),
+    Column("urgency", String(8), nullable=False),
+    Column("visibility", String(8), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("local", Boolean, nullable=False),
+    # The actor the world sees as author (a member, or the group for anonymous/proxy posts).
+    Column("author_actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"),
+           nullable=False),
+    # The local account that really posted it: never shown beyond the rules in
+    # fediaid/domain/visibility.py.
+    Column("creator_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("anonymous", Boolean, nullable=False, default=False),
+    Column("proxy", Boolean, nullable=False, default=False),
+    Column("held", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("closed_at", UTCDateTime),
+    Column("delete_after", UTCDateTime),
+    Index("ix_posts_state_kind", "state", "kind"),
+    Index("ix_posts_author", "author_actor_id"),
+    Index("ix_posts_expires", "expires_at"),
+    Index("ix_posts_delete_after", "delete_after"),
+)
+
+post_recipients = Table(
+    "post_recipients",
+    metadata,
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("actor_uri", URL, primary_key=True),
+)
+
+intake_records = Table(
+    "intake_records",
+    metadata,
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("callback", String(64)),
+    Column("notes", Text),
+    Column("created_by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+responses = Table(
+    "responses",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("responder_actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("responder_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("message", Text, nullable=False, default=""),
+    Column("quantity", Numeric(12, 3)),
+    Column("state", String(12), nullable=False),
+    Column("note", String(512)),
+    Column("agreement_uri", URL),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_responses_post", "post_id"),
+    Index("ix_responses_responder_created", "responder_actor_id", "created_at"),
+)
+
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("response_id", BigId, ForeignKey("responses.id", ondelete="CASCADE"),
+           nullable=False, unique=True),
+    Column("helper_actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("other_actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Column("reopened_at", UTCDateTime),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("conversation_id", BigId, ForeignKey("conversations.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("sender_actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_messages_conversation", "conversation_id", "id"),
+)

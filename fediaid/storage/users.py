@@ -144,3 +144,14 @@ async def coordinator_needing_password(conn: AsyncConnection) -> str | None:
     if not rows or any(r.password_hash for r in rows):
         return None
     return str(rows[0].username)
+
+
+async def weekly_cap(conn: AsyncConnection, user_id: int) -> int | None:
+    value = (await conn.execute(select(users.c.weekly_response_cap).where(users.c.id == user_id))
+             ).scalar_one_or_none()
+    return int(value) if value is not None else None
+
+
+async def set_weekly_cap(conn: AsyncConnection, user_id: int, cap: int | None) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id)
+                       .values(weekly_response_cap=cap))

@@ -1,0 +1,320 @@
+"""Offers and needs: the values, their rules and their allowed state changes.
+
+Pure: no I/O. Every path that changes a post's state goes through ``transition`` and every
+path that shows a post asks ``visibility.can_view`` (fediaid/domain/visibility.py).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
+from fediaid.errors import Conflict, Invalid
+
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class Kind(enum.StrEnum):
+    OFFER = "offer"
+    NEED = "need"
+
+    @property
+    def purpose(self) -> str:
+        """FEP-0837 ``purpose``: an offer offers, a need requests."""
+        return "offer" if self is Kind.OFFER else "request"
+
+    @classmethod
+    def from_purpose(cls, purpose: object) -> Kind | None:
+        return {"offer": cls.OFFER, "request": cls.NEED}.get(str(purpose))
+
+
+class Visibility(enum.StrEnum):
+    PUBLIC = "public"  # anyone; federated to followers and as:Public
+    NETWORK = "network"  # the group's followers (incl. neighboring groups) and members
+    MEMBERS = "members"  # local members only; never federated
+    DIRECT = "direct"  # named people only
+
+
+class State(enum.StrEnum):
+    OPEN = "open"
+    PROMISED = "promised"  # some or all of it accepted
+    FULFILLED = "fulfilled"
+    PARTLY_FULFILLED = "partly_fulfilled"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+    @property
+    def closed(self) -> bool:
+        return self in CLOSED_STATES
+
+
+CLOSED_STATES = frozenset({State.FULFILLED, State.PARTLY_FULFILLED, State.WITHDRAWN,
+                           State.EXPIRED})
+
+_TRANSITIONS: dict[State, frozenset[State]] = {
+    State.OPEN: frozenset({State.PROMISED, State.FULFILLED, State.PARTLY_FULFILLED,
+                           State.WITHDRAWN, State.EXPIRED}),
+    State.PROMISED: frozenset({State.OPEN, State.FULFILLED, State.PARTLY_FULFILLED,
+                               State.WITHDRAWN, State.EXPIRED}),
+    State.FULFILLED: frozenset(),
+    State.PARTLY_FULFILLED: frozenset(),
+    State.WITHDRAWN: frozenset(),
+    State.EXPIRED: frozenset(),
+}
+
+
+def transition(current: State, new: State) -> State:
+    """The one gate for state changes. Raises Conflict with a plain reason."""
+    if new not in _TRANSITIONS[current]:
+        if current.closed:
+            raise Conflict(f"This post is already closed ({current.value.replace('_', ' ')}).")
+        raise Conflict(f"A post that is {current.value} cannot become {new.value}.")
+    return new
+
+
+class Urgency(enum.StrEnum):
+    LOW = "low"
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+    @property
+    def rank(self) -> int:
+        return {"low": 0, "normal": 1, "urgent": 2}[self.value]
+
+
+class ResponseState(enum.StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    WITHDRAWN = "withdrawn"
+    COMPLETED = "completed"
+
+
+_RESPONSE_TRANSITIONS: dict[ResponseState, frozenset[ResponseState]] = {
+    ResponseState.PENDING: frozenset({ResponseState.ACCEPTED, ResponseState.DECLINED,
+                                      ResponseState.WITHDRAWN}),
+    ResponseState.ACCEPTED: frozenset({ResponseState.COMPLETED, ResponseState.WITHDRAWN}),
+    ResponseState.DECLINED: frozenset(),
+    ResponseState.WITHDRAWN: frozenset(),
+    ResponseState.COMPLETED: frozenset(),
+}
+
+
+def response_transition(current: ResponseState, new: ResponseState) -> ResponseState:
+    if new not in _RESPONSE_TRANSITIONS[current]:
+        raise Conflict(f"A response that is {current.value} cannot become {new.value}.")
+    return new
+
+
+DEFAULT_CATEGORIES: tuple[tuple[str, str], ...] = (
+    ("food", "Food and groceries"),
+    ("meals", "Meals"),
+    ("rent-bills", "Rent and bills"),
+    ("housing", "Housing"),
+    ("transport", "Transport and rides"),
+    ("childcare", "Childcare"),
+    ("elder-care", "Elder care"),
+    ("health", "Health and medicine"),
+    ("emotional-support", "Emotional support"),
+    ("clothing", "Clothing"),
+    ("household", "Household goods"),
+    ("furniture", "Furniture"),
+    ("tools", "Tools"),
+    ("skills", "Skills and lessons"),
+    ("translation", "Translation"),
+    ("tech-help", "Tech help"),
+    ("pet-care", "Pet care"),
+    ("other", "Other"),
+)
+
+TITLE_MAX = 120
+DESCRIPTION_MAX = 5000
+MESSAGE_MAX = 2000
+AREA_MAX = 64
+UNIT_MAX = 32
+DEFAULT_EXPIRY = timedelta(days=14)
+DEFAULT_RETENTION = timedelta(days=30)
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a neighbor typed, validated. Everything but kind and title is optional."""
+
+    kind: Kind
+    title: str
+    description: str = ""
+    category: str = "other"
+    quantity: Decimal | None = None
+    unit: str = "one"
+    area: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    urgency: Urgency = Urgency.NORMAL
+    visibility: Visibility | None = None  # None: the group's default
+    recipients: tuple[str, ...] = ()  # actor URIs, for direct posts
+
+
+@dataclass(frozen=True)
+class Warning_:
+    field: str
+    message: str
+
+
+_PHONE = re.compile(r"(?<!\d)(?:\+?\d[\s().-]?){7,14}\d(?!\d)")
+_STREET = re.compile(
+    r"\b\d{1,5}\s+(?:[A-Za-z0-9.'-]+\s){0,3}(?:street|st|avenue|ave|road|rd|boulevard|blvd|"
+    r"lane|ln|drive|dr|court|ct|place|pl|terrace|way|square|sq|parkway|pkwy|highway|hwy)\b\.?",
+    re.IGNORECASE,
+)
+_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+
+
+def privacy_warnings(*texts: tuple[str, str]) -> list[Warning_]:
+    """Text that looks like a street address, phone number or e-mail address. Shown before
+    a public post is published; the neighbor can still confirm (it is their choice)."""
+    out: list[Warning_] = []
+    for field_name, text in texts:
+        if _STREET.search(text):
+            out.append(Warning_(field_name, "This looks like a street address. Public posts "
+                                "are better with just the neighborhood; share the address "
+                                "privately once someone answers."))
+        if _PHONE.search(text):
+            out.append(Warning_(field_name, "This looks like a phone number. Anyone can read "
+                                "public posts; share it privately once someone answers."))
+        if _EMAIL.search(text):
+            out.append(Warning_(field_name, "This looks like an e-mail address. Anyone can "
+                                "read public posts; share it privately once someone answers."))
+    return out
+
+
+def clean_text(value: object, *, field: str, max_len: int, required: bool = False) -> str:
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be text.", field=field)
+    text = value.replace("\r\n", "\n").strip()
+    text = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
+    if required and not text:
+        raise Invalid(f"Please fill in the {field}.", field=field)
+    if len(text) > max_len:
+        raise Invalid(f"The {field} is too long: keep it under {max_len} characters.",
+                      field=field)
+    return text
+
+
+def parse_quantity(value: object) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise Invalid("quantity must be a number.", field="quantity")
+    try:
+        q = Decimal(str(value))
+    except InvalidOperation as exc:
+        raise Invalid("quantity must be a number, like 2 or 1.5.", field="quantity") from exc
+    if not q.is_finite() or q <= 0 or q > Decimal("1000000"):
+        raise Invalid("quantity must be more than 0 and at most 1,000,000.", field="quantity")
+    return q.quantize(Decimal("0.001")).normalize()
+
+
+def parse_enum(cls: type[E], value: object, *, field: str, default: E | None = None) -> E:
+    if value is None or value == "":
+        if default is None:
+            raise Invalid(f"Please choose the {field}.", field=field)
+        return default
+    try:
+        return cls(str(value))
+    except ValueError as exc:
+        choices = ", ".join(m.value for m in cls)
+        raise Invalid(f"{field} must be one of: {choices}.", field=field) from exc
+
+
+def title_from(description: str) -> str:
+    """"kind + a sentence is enough": the first line or sentence becomes the title."""
+    first = description.strip().split("\n", 1)[0]
+    sentence = re.split(r"(?<=[.!?])\s", first, maxsplit=1)[0]
+    if len(sentence) > TITLE_MAX:
+        sentence = sentence[: TITLE_MAX - 1].rsplit(" ", 1)[0] + "…"
+    return sentence
+
+
+@dataclass(frozen=True)
+class GroupPolicy:
+    """The group's settings that shape posts."""
+
+    categories: frozenset[str]
+    areas: frozenset[str] = field(default_factory=frozenset)  # empty: any postal area
+    default_visibility: Visibility = Visibility.PUBLIC
+    expiry: timedelta = DEFAULT_EXPIRY
+    retention: timedelta = DEFAULT_RETENTION
+    hold_nonmember_posts: bool = True
+
+
+_POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,9}$")
+
+
+def validate_area(area: str | None, policy: GroupPolicy) -> str | None:
+    """An area is one of the group's neighborhoods or a postal area; never a street address."""
+    if not area:
+        return None
+    if area in policy.areas:
+        return area
+    if _STREET.search(area) or len(area) > AREA_MAX:
+        raise Invalid("Use a neighborhood or a postal area, not a street address.",
+                      field="area")
+    if policy.areas and not _POSTAL.fullmatch(area):
+        names = ", ".join(sorted(policy.areas))
+        raise Invalid(f"Choose one of the group's neighborhoods ({names}) or a postal area.",
+                      field="area")
+    if not policy.areas and not (_POSTAL.fullmatch(area) or re.fullmatch(r"[\w .'-]{2,64}",
+                                                                          area)):
+        raise Invalid("Use a neighborhood or a postal area.", field="area")
+    return area
+
+
+def validate_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
+    for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
+        if value is not None and value.tzinfo is None:
+            raise Invalid(f"{name} needs a time zone (for example 2026-12-01T18:00:00Z).",
+                          field=name)
+    if starts_at and ends_at and ends_at < starts_at:
+        raise Invalid("The time window ends before it starts.", field="ends_at")
+
+
+@dataclass(frozen=True)
+class Post:
+    """An offer or need, local or received from another server."""
+
+    id: int
+    uri: str
+    kind: Kind
+    title: str
+    description: str
+    category: str
+    quantity: Decimal | None
+    unit: str
+    area: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    urgency: Urgency
+    visibility: Visibility
+    state: State
+    local: bool
+    author_uri: str  # who the world sees: a member, or the group for anonymous/proxy posts
+    creator_user_id: int | None  # the local account that really posted it (private)
+    anonymous: bool
+    proxy: bool
+    held: bool  # waiting for a coordinator's approval
+    recipients: tuple[str, ...]
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime | None
+    closed_at: datetime | None
+    delete_after: datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        return not self.state.closed

@@ -1,0 +1,71 @@
+"""Who may see what: the single rule every path (page, JSON API, client API, ActivityPub
+fetch, delivery, search, statistics, export) asks before showing a post.
+
+Levels (MISSION.md, issue "Offers and needs"):
+- public: anyone.
+- network: the group's followers (people and neighboring groups, and servers where one of
+  them lives, since servers fetch on their users' behalf) and local members.
+- members: local members only; never federated.
+- direct: the people named, and the author.
+A post held for approval is seen only by its author and the coordinators. Nobody else ever
+learns who really wrote an anonymous or proxy post: that is a separate rule
+(``can_see_creator``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fediaid.domain.posts import Post, Visibility
+
+
+@dataclass(frozen=True)
+class Viewer:
+    actor_uri: str | None = None  # None: not identified (a browser, an unsigned fetch)
+    user_id: int | None = None  # a local account
+    coordinator: bool = False
+    follows_group: bool = False  # the actor is an accepted follower of the group
+    domain_follows_group: bool = False  # the requesting server hosts an accepted follower
+
+    @property
+    def member(self) -> bool:
+        return self.user_id is not None
+
+
+ANONYMOUS = Viewer()
+
+
+def is_author(viewer: Viewer, post: Post) -> bool:
+    if viewer.user_id is not None and viewer.user_id == post.creator_user_id:
+        return True
+    return viewer.actor_uri is not None and viewer.actor_uri == post.author_uri and (
+        not post.anonymous and not post.proxy
+    )
+
+
+def can_view(viewer: Viewer, post: Post) -> bool:
+    if is_author(viewer, post):
+        return True
+    if post.held:
+        return viewer.coordinator
+    level = post.visibility
+    if level is Visibility.PUBLIC:
+        return True
+    if level is Visibility.NETWORK:
+        return viewer.member or viewer.follows_group or viewer.domain_follows_group
+    if level is Visibility.MEMBERS:
+        return viewer.member
+    return viewer.actor_uri is not None and viewer.actor_uri in post.recipients
+
+
+def can_see_creator(viewer: Viewer, post: Post) -> bool:
+    """Who asked, behind an anonymous or proxy post: coordinators and the asker only."""
+    if not (post.anonymous or post.proxy):
+        return can_view(viewer, post)
+    return viewer.coordinator or (viewer.user_id is not None
+                                  and viewer.user_id == post.creator_user_id)
+
+
+def federates(post: Post) -> bool:
+    """Whether the post leaves this instance at all."""
+    return post.local and not post.held and post.visibility is not Visibility.MEMBERS

@@ -1,0 +1,60 @@
+"""Offers and needs as ActivityPub objects: the pure translation layer.
+
+Rendering (ours -> JSON) lives in ``proposals_render``, parsing (untrusted JSON -> ours) in
+``proposals_parse``; this module is the one to import. No I/O, no database, no JSON-LD
+context fetching. See PROTOCOL.md sections 1 (FEP-0837), 2 (FEP-1b12) and 3.7 (Mastodon).
+"""
+
+from __future__ import annotations
+
+from fediaid.federation.proposals_parse import (
+    RemoteAgreementAnswer,
+    RemoteOffer,
+    RemoteProposal,
+    embedded_object,
+    hashtags,
+    html_to_text,
+    mentions,
+    parse_offer,
+    parse_offer_answer,
+    parse_proposal,
+    sanitize_html,
+)
+from fediaid.federation.proposals_render import (
+    CONTEXT,
+    SERVICE_CATEGORIES,
+    Addressing,
+    addressing,
+    category_hashtag,
+    render_accept_offer,
+    render_confirmation,
+    render_offer,
+    render_post,
+    render_reject_offer,
+    render_tombstone,
+)
+
+__all__ = [
+    "CONTEXT",
+    "SERVICE_CATEGORIES",
+    "Addressing",
+    "RemoteAgreementAnswer",
+    "RemoteOffer",
+    "RemoteProposal",
+    "addressing",
+    "category_hashtag",
+    "embedded_object",
+    "hashtags",
+    "html_to_text",
+    "mentions",
+    "parse_offer",
+    "parse_offer_answer",
+    "parse_proposal",
+    "render_accept_offer",
+    "render_confirmation",
+    "render_offer",
+    "render_post",
+    "render_reject_offer",
+    "render_tombstone",
+    "sanitize_html",
+]

@@ -1,0 +1,546 @@
+"""Remote offers and needs (and answers to ours) parsed from untrusted JSON.
+
+Pure: no I/O, never raises on bad input, never fetches a JSON-LD context. Keys are matched in
+their compact form, types also when prefixed (``vf:Proposal``) or expanded
+(``https://w3id.org/valueflows/ont/vf#Proposal``). Accepted shapes (PROTOCOL.md 1.1):
+
+- a ``Note``/``Page``/``Article`` with FEP-0837 properties (what fediaid renders);
+- a ``Proposal`` in the three revisions: oldest (no ``purpose``; ``provider``/``receiver`` on
+  the primary intent tell offer from request), middle, newest (``purpose``);
+- a plain post whose hashtags include ``#need`` or ``#offer`` (``structured=False``).
+
+Nothing keeps coordinates: a location is reduced to its ``name``.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from html.parser import HTMLParser
+from typing import Any
+
+from activitypub.vocab import as_list, id_of, ids_of
+from activitypub.vocab import is_http_uri as _vocab_is_http_uri
+from fediaid.domain.posts import AREA_MAX, MESSAGE_MAX, TITLE_MAX, UNIT_MAX, Kind, title_from
+from fediaid.federation.proposals_render import (
+    DEFAULT_CATEGORY_SLUGS,
+    KIND_HASHTAGS,
+    KIND_LABELS,
+    UNIT_ONE,
+    hashtag_key,
+)
+
+MAX_HTML = 50_000  # characters of remote HTML looked at
+MAX_DESCRIPTION_HTML = 20_000
+MAX_LIST = 500  # addressees / tags looked at
+QUANTITY_MAX = Decimal("1000000")
+
+OBJECT_TYPES = frozenset({"Note", "Page", "Article", "Proposal"})
+WRAPPER_TYPES = frozenset({"Create", "Update", "Announce"})
+_HASHTAG_KINDS: Mapping[str, Kind] = {v: k for k, v in KIND_HASHTAGS.items()}
+
+
+# Small tolerant readers ---------------------------------------------------------------------
+
+
+def type_names(obj: Any) -> set[str]:
+    """All type names of an object, without prefix or namespace (``vf:Proposal`` -> Proposal)."""
+    if not isinstance(obj, Mapping):
+        return set()
+    out = set()
+    for t in as_list(obj.get("type"))[:16]:
+        if isinstance(t, str) and t:
+            out.add(re.split(r"[:#/]", t)[-1])
+    return out
+
+
+def is_http_uri(value: Any) -> bool:
+    """``activitypub.vocab.is_http_uri`` without its ValueError on hostile input (urlsplit
+    raises on ``http://[x`` and on netlocs that change under NFKC normalisation)."""
+    try:
+        return _vocab_is_http_uri(value)
+    except ValueError:
+        return False
+
+
+def _mapping(value: Any) -> Mapping[str, Any] | None:
+    """The value if it is an object, or the first object of a list."""
+    for v in as_list(value)[:MAX_LIST]:
+        if isinstance(v, Mapping):
+            return v
+    return None
+
+
+def _str(value: Any) -> str | None:
+    """A string property, or the first string of a list / language map."""
+    if isinstance(value, Mapping):
+        value = list(value.values())[:MAX_LIST]
+    for v in as_list(value)[:MAX_LIST]:
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def _text_of(obj: Mapping[str, Any], key: str) -> str | None:
+    return _str(obj.get(key)) or _str(obj.get(f"{key}Map"))
+
+
+def _http_id(value: Any) -> str | None:
+    for v in as_list(value)[:MAX_LIST]:
+        ident = id_of(v)
+        if ident and is_http_uri(ident):
+            return ident
+    return None
+
+
+def _uris(value: Any) -> tuple[str, ...]:
+    raw = value[:MAX_LIST] if isinstance(value, list) else value
+    return tuple(dict.fromkeys(i for i in ids_of(raw) if len(i) <= 2048))
+
+
+def _clean(text: str, limit: int) -> str:
+    out = " ".join("".join(ch for ch in text if ch.isprintable() or ch.isspace()).split())
+    if len(out) > limit:
+        out = out[: limit - 1].rsplit(" ", 1)[0] + "…"
+    return out
+
+
+def parse_datetime(value: Any) -> datetime | None:
+    """An ISO 8601 date-time; naive values are taken as UTC; anything else is None."""
+    text = _str(value)
+    if not text or len(text) > 64:
+        return None
+    try:
+        dt = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt
+
+
+def parse_amount(value: Any) -> Decimal | None:
+    """A positive quantity (number or numeric string) of at most 1,000,000, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    text = str(value).strip()
+    if not text or len(text) > 40:
+        return None
+    try:
+        q = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not q.is_finite() or q <= 0 or q > QUANTITY_MAX:
+        return None
+    q = q.quantize(Decimal("0.001"))
+    return q.normalize() if q > 0 else None
+
+
+def parse_unit(value: Any) -> str | None:
+    """``hasUnit``: a unit name; ``om2:kilogram`` or the full om-2 IRI become ``kilogram``."""
+    text = _str(value)
+    if not text:
+        return None
+    name = _clean(re.split(r"[:#/]", text.strip().rstrip("/"))[-1], UNIT_MAX)
+    return name[:UNIT_MAX] or None
+
+
+def parse_quantity(value: Any) -> tuple[Decimal | None, str | None]:
+    """``resourceQuantity`` -> (amount, unit)."""
+    q = _mapping(value)
+    if q is None:
+        return None, None
+    return parse_amount(q.get("hasNumericalValue")), parse_unit(q.get("hasUnit"))
+
+
+# HTML ---------------------------------------------------------------------------------------
+
+# Mastodon's sanitizer allow-list (PROTOCOL.md 3.7), applied to remote descriptions.
+_KEEP_TAGS = frozenset({"p", "br", "a", "span", "strong", "em", "b", "i", "u", "del", "pre",
+                        "code", "ul", "ol", "li", "blockquote"})
+_AS_PARAGRAPH = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "div", "section", "article"})
+_VOID = frozenset({"br", "img", "hr", "wbr", "input", "meta", "link", "source", "area",
+                   "base", "col", "embed", "param", "track"})
+_DROP_WITH_CONTENT = frozenset({"script", "style", "template", "iframe", "object", "svg",
+                                "math", "noscript", "textarea", "select", "title", "head"})
+_BLOCK = frozenset({"p", "br", "li", "blockquote", "pre", "ul", "ol", "tr"}) | _AS_PARAGRAPH
+_KEEP_CLASS = re.compile(r"^(?:(?:h|p|u|dt|e)-[\w-]+|mention|hashtag|ellipsis|invisible)$")
+
+
+class _Html(HTMLParser):
+    """One pass over remote HTML producing both the sanitized HTML and the plain text."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.text: list[str] = []
+        self.stack: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _DROP_WITH_CONTENT:
+            if tag not in _VOID:
+                self.skip += 1
+            return
+        if self.skip:
+            return
+        if tag in _BLOCK:
+            self.text.append("\n")
+        if tag in _AS_PARAGRAPH:
+            tag = "p"
+        if tag not in _KEEP_TAGS:
+            return
+        kept = []
+        for name, value in attrs:
+            if value is None:
+                continue
+            if name == "href" and tag == "a":
+                if is_http_uri(value):
+                    kept.append(f'href="{html.escape(value, quote=True)}"')
+            elif name == "class" and tag in ("a", "span"):
+                classes = [c for c in value.split() if _KEEP_CLASS.match(c)]
+                if classes:
+                    kept.append(f'class="{html.escape(" ".join(classes), quote=True)}"')
+            elif (tag, name) in (("ol", "start"), ("li", "value")) and value.isdigit():
+                kept.append(f'{name}="{int(value[:9])}"')
+        if tag == "a":
+            kept.append('rel="nofollow noopener noreferrer"')
+        self.out.append(f"<{tag}{''.join(' ' + a for a in kept)}>")
+        if tag != "br":
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.handle_starttag(tag, attrs)
+        if tag not in _VOID:
+            self.handle_endtag(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _DROP_WITH_CONTENT:
+            self.skip = max(0, self.skip - 1)
+            return
+        if self.skip:
+            return
+        if tag in _BLOCK:
+            self.text.append("\n")
+        if tag in _AS_PARAGRAPH:
+            tag = "p"
+        if tag in self.stack:
+            while self.stack:
+                open_tag = self.stack.pop()
+                self.out.append(f"</{open_tag}>")
+                if open_tag == tag:
+                    break
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.out.append(html.escape(data, quote=False))
+            self.text.append(data)
+
+    def finish(self) -> None:
+        self.close()
+        while self.stack:
+            self.out.append(f"</{self.stack.pop()}>")
+
+
+def _parse_html(source: str) -> _Html:
+    parser = _Html()
+    # "<![" starts a marked section, which the stdlib parser can reject with AssertionError.
+    source = source[:MAX_HTML].replace("<![", "&lt;![")
+    try:
+        parser.feed(source)
+        parser.finish()
+    except (AssertionError, ValueError, IndexError):  # pragma: no cover - defensive
+        parser = _Html()
+        parser.handle_data(source)
+    return parser
+
+
+def sanitize_html(source: str) -> str:
+    """Remote HTML reduced to what Mastodon keeps: allowed tags, http(s) links, microformat and
+    mention/hashtag classes; scripts and styles dropped with their content."""
+    return "".join(_parse_html(source).out)
+
+
+def html_to_text(source: str) -> str:
+    """Plain text of remote HTML, one line per paragraph / <br>, with html.parser (no regex)."""
+    raw = "".join(_parse_html(source).text)
+    lines = (" ".join(line.split()) for line in raw.split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+_CONTENT_HASHTAG = re.compile(r"(?:^|(?<=[\s(\[,;]))#(\w{1,64})", re.UNICODE)
+
+
+def hashtags(obj: Any) -> set[str]:
+    """Lower-cased hashtag names without '#': the ``Hashtag`` entries of ``tag``, and also the
+    ``#words`` of the text content (Lemmy and some others only have them there)."""
+    if not isinstance(obj, Mapping):
+        return set()
+    out: set[str] = set()
+    for t in as_list(obj.get("tag"))[:MAX_LIST]:
+        if isinstance(t, Mapping) and "Hashtag" in type_names(t):
+            name = _str(t.get("name"))
+            if name and name.lstrip("#").strip():
+                out.add(name.lstrip("#").strip().lower()[:100])
+    content = _text_of(obj, "content")
+    if content:
+        out.update(m.lower() for m in _CONTENT_HASHTAG.findall(html_to_text(content)))
+    return out
+
+
+def mentions(obj: Any) -> list[str]:
+    """The ``href`` of every ``Mention`` tag (http(s) only), in order, without repeats."""
+    if not isinstance(obj, Mapping):
+        return []
+    out: list[str] = []
+    for t in as_list(obj.get("tag"))[:MAX_LIST]:
+        if isinstance(t, Mapping) and "Mention" in type_names(t):
+            href = id_of(t.get("href"))
+            if href and is_http_uri(href) and href not in out:
+                out.append(href)
+    return out
+
+
+def embedded_object(activity: Any, *, max_depth: int = 3) -> Any:
+    """The object inside ``Announce``/``Create``/``Update`` wrappers (as Lemmy and FEP-1b12
+    groups send them), or the value itself. Stops at a bare id. Authenticity (who may wrap
+    what) is the caller's business."""
+    current = activity
+    for _ in range(max_depth):
+        if not (type_names(current) & WRAPPER_TYPES):
+            break
+        assert isinstance(current, Mapping)
+        inner = current.get("object")
+        if isinstance(inner, list):
+            inner = inner[0] if len(inner) == 1 else None
+        if inner is None:
+            break
+        current = inner
+    return current
+
+
+# Proposals ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteProposal:
+    uri: str
+    author_uri: str
+    kind: Kind
+    title: str
+    description_html: str  # sanitized (sanitize_html)
+    category: str | None
+    quantity: Decimal | None
+    unit: str
+    area: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    published: datetime | None
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    audience: str | None
+    in_reply_to: str | None
+    structured: bool
+
+
+def _kind_from_intent(intent: Mapping[str, Any], author: str) -> Kind | None:
+    """Oldest revision: the primary intent's ``provider`` (offer) or ``receiver`` (request)."""
+    provider, receiver = _http_id(intent.get("provider")), _http_id(intent.get("receiver"))
+    if provider == author and receiver != author:
+        return Kind.OFFER
+    if receiver == author and provider != author:
+        return Kind.NEED
+    if provider and not receiver:
+        return Kind.OFFER
+    if receiver and not provider:
+        return Kind.NEED
+    return None
+
+
+def _kind_from_hashtags(tags: set[str]) -> Kind | None:
+    kinds = {_HASHTAG_KINDS[t] for t in tags if t in _HASHTAG_KINDS}
+    return kinds.pop() if len(kinds) == 1 else None
+
+
+def _category(intent: Mapping[str, Any] | None, tags: set[str],
+              categories: Iterable[str]) -> str | None:
+    known = [c for c in categories if isinstance(c, str)]
+    if intent is not None:
+        conforms = _str(intent.get("resourceConformsTo")) or id_of(
+            _mapping(intent.get("resourceConformsTo")))
+        if conforms:
+            path = conforms.strip().split("?", 1)[0]
+            last = re.split(r"[:#/]", path.rstrip("/#"))[-1].lower()
+            if last in known:
+                return last
+    keys = {hashtag_key(t) for t in tags} - set(KIND_HASHTAGS.values())
+    for slug in known:
+        if hashtag_key(slug) in keys:
+            return slug
+    return None
+
+
+def _title(obj: Mapping[str, Any], text: str, kind: Kind) -> str:
+    name = _text_of(obj, "name")
+    if name and name.strip():
+        return _clean(html_to_text(name), TITLE_MAX)
+    for line in text.split("\n"):
+        words = line.split()
+        while words and (words[0].startswith("@") or words[0].startswith("#")):
+            words.pop(0)  # leading mentions (to the group) and hashtags
+        if words:
+            return _clean(title_from(" ".join(words)), TITLE_MAX)
+    return KIND_LABELS[kind]
+
+
+def parse_proposal(obj: Any, *,
+                   categories: Iterable[str] = DEFAULT_CATEGORY_SLUGS) -> RemoteProposal | None:
+    """An offer or need, or None for anything else. ``categories`` are the slugs a category
+    may be recognised as (the default categories unless the group has its own)."""
+    if not isinstance(obj, Mapping) or not (type_names(obj) & OBJECT_TYPES):
+        return None
+    uri, author = id_of(obj), _http_id(obj.get("attributedTo"))
+    if not (uri and is_http_uri(uri) and author):
+        return None
+    tags = hashtags(obj)
+    intent = _mapping(obj.get("publishes"))
+    structured_kind = None
+    if intent is not None:
+        structured_kind = Kind.from_purpose(_str(obj.get("purpose"))) or _kind_from_intent(
+            intent, author)
+    kind = structured_kind or _kind_from_hashtags(tags) or Kind.from_purpose(
+        _str(obj.get("purpose")))
+    if kind is None:
+        return None
+    structured = structured_kind is not None
+    if not structured:
+        intent = None
+    content = _text_of(obj, "content") or ""
+    text = html_to_text(content)
+    quantity, unit = parse_quantity(intent.get("resourceQuantity")) if intent else (None, None)
+    place = _mapping(obj.get("location"))
+    area = _text_of(place, "name") if place is not None else None
+    starts = parse_datetime(obj.get("startTime")) or parse_datetime(obj.get("hasBeginning"))
+    ends = parse_datetime(obj.get("endTime")) or parse_datetime(obj.get("hasEnd"))
+    if starts and ends and ends < starts:
+        ends = None
+    return RemoteProposal(
+        uri=uri,
+        author_uri=author,
+        kind=kind,
+        title=_title(obj, text, kind),
+        description_html=sanitize_html(content)[:MAX_DESCRIPTION_HTML],
+        category=_category(intent, tags, categories),
+        quantity=quantity,
+        unit=unit or UNIT_ONE,
+        area=(_clean(area, AREA_MAX) or None) if area else None,
+        starts_at=starts,
+        ends_at=ends,
+        published=parse_datetime(obj.get("published")),
+        to=_uris(obj.get("to")),
+        cc=_uris(obj.get("cc")),
+        audience=_http_id(obj.get("audience")),
+        in_reply_to=_http_id(obj.get("inReplyTo")),
+        structured=structured,
+    )
+
+
+# Answers: Offer / Accept / Reject -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RemoteOffer:
+    """An "I can help" from a fediaid/FEP-0837 peer."""
+
+    id: str
+    actor_uri: str
+    post_uri: str
+    quantity: Decimal | None
+    unit: str | None
+    message: str  # plain text
+
+
+def _primary_commitment(obj: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    names = type_names(obj)
+    if "Commitment" in names or ("satisfies" in obj and "Agreement" not in names):
+        return obj  # oldest: Offer(Commitment)
+    for key in ("stipulates", "stiplulates"):  # newest (and the FEP example's typo)
+        found = _mapping(obj.get(key))
+        if found is not None:
+            return found
+    for key in ("clauses", "commitments"):  # middle / oldest Accept result
+        items = [c for c in as_list(obj.get(key))[:MAX_LIST] if isinstance(c, Mapping)]
+        for c in items:
+            sat = _http_id(c.get("satisfies"))
+            if sat and sat.endswith("#primary"):
+                return c
+        if items:
+            return items[0]
+    return None
+
+
+def parse_offer(activity: Any) -> RemoteOffer | None:
+    """``Offer(Agreement{stipulates})`` (newest), ``Offer(Agreement{clauses})`` (middle) or
+    ``Offer(Commitment)`` + ``inReplyTo`` (oldest); None for anything else."""
+    if not isinstance(activity, Mapping) or "Offer" not in type_names(activity):
+        return None
+    offer_id, actor = id_of(activity), _http_id(activity.get("actor"))
+    obj = _mapping(activity.get("object"))
+    if not (offer_id and is_http_uri(offer_id) and actor and obj is not None):
+        return None
+    commitment = _primary_commitment(obj)
+    if commitment is None:
+        return None
+    satisfies = _http_id(commitment.get("satisfies"))
+    post_uri = satisfies.split("#", 1)[0] if satisfies else None
+    if not is_http_uri(post_uri):
+        post_uri = _http_id(activity.get("inReplyTo"))
+    if not post_uri:
+        return None
+    quantity, unit = parse_quantity(commitment.get("resourceQuantity"))
+    content = _text_of(activity, "content")
+    message = html_to_text(content)[:MESSAGE_MAX] if content else ""
+    return RemoteOffer(id=offer_id, actor_uri=actor, post_uri=post_uri, quantity=quantity,
+                       unit=unit, message=message)
+
+
+@dataclass(frozen=True)
+class RemoteAgreementAnswer:
+    accepted: bool
+    offer_id: str
+    agreement_id: str | None
+    reason: str | None
+
+
+def parse_offer_answer(activity: Any) -> RemoteAgreementAnswer | None:
+    """``Accept``/``Reject`` whose object is an Offer id or an embedded Offer. A bare id may
+    name anything: the caller matches it against the offers it sent."""
+    if not isinstance(activity, Mapping):
+        return None
+    names = type_names(activity)
+    accepted = "Accept" in names
+    if accepted == ("Reject" in names):
+        return None
+    target = activity.get("object")
+    if isinstance(target, list):
+        target = target[0] if len(target) == 1 else None
+    if isinstance(target, Mapping) and type_names(target) and "Offer" not in type_names(target):
+        return None
+    offer_id = id_of(target)
+    if not (offer_id and is_http_uri(offer_id)):
+        return None
+    agreement_id = None
+    if accepted:
+        result = activity.get("result")
+        agreement = _mapping(result)
+        agreement_id = id_of(agreement) if agreement is not None else _str(result)
+        if agreement_id and not is_http_uri(agreement_id):
+            agreement_id = None
+    reason = None
+    if not accepted:
+        content = _text_of(activity, "content") or _text_of(activity, "summary")
+        reason = (html_to_text(content)[:MESSAGE_MAX] or None) if content else None
+    return RemoteAgreementAnswer(accepted=accepted, offer_id=offer_id,
+                                 agreement_id=agreement_id, reason=reason)

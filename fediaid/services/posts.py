@@ -1,0 +1,368 @@
+"""Offers and needs: posting, editing, closing, finding, and proxy intake.
+
+Every read goes through ``fediaid.domain.visibility``; every state change through
+``fediaid.domain.posts.transition``. Federation side effects are written in the same
+transaction as the change (``PostFederation``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from fediaid.domain.actors import Actor
+from fediaid.domain.posts import (
+    DESCRIPTION_MAX,
+    TITLE_MAX,
+    UNIT_MAX,
+    Draft,
+    GroupPolicy,
+    Kind,
+    Post,
+    State,
+    Urgency,
+    Visibility,
+    Warning_,
+    clean_text,
+    parse_enum,
+    parse_quantity,
+    privacy_warnings,
+    title_from,
+    transition,
+    validate_area,
+    validate_window,
+)
+from fediaid.domain.users import User
+from fediaid.domain.visibility import Viewer, can_view
+from fediaid.errors import Forbidden, Invalid, NotFound
+from fediaid.storage import actors as actors_repo
+from fediaid.storage import posts as posts_repo
+from fediaid.storage import responses as responses_repo
+from fediaid.storage.posts import Filters
+from fediaid.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from fediaid.services.runtime import Runtime
+
+
+class NeedsConfirmation(Invalid):
+    """A public post contains what looks like private details; ask before publishing."""
+
+    def __init__(self, warnings: list[Warning_]) -> None:
+        super().__init__(" ".join(dict.fromkeys(w.message for w in warnings)),
+                         field=warnings[0].field)
+        self.warnings = warnings
+
+
+@dataclass(frozen=True)
+class Intake:
+    name: str
+    callback: str | None
+    notes: str | None
+
+
+def _parse_time(value: Any, field: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str):
+        raise Invalid(f"{field} must be a date and time.", field=field)
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise Invalid(f"{field} must be a date and time like 2026-12-01T18:00:00Z.",
+                      field=field) from exc
+    if dt.tzinfo is None:
+        raise Invalid(f"{field} needs a time zone, like 2026-12-01T18:00:00Z.", field=field)
+    return dt
+
+
+KNOWN_FIELDS = frozenset({"kind", "title", "description", "category", "quantity", "unit", "area",
+                          "starts_at", "ends_at", "urgency", "visibility", "recipients"})
+
+
+def _fields_of(post: Post) -> dict[str, Any]:
+    return {
+        "kind": post.kind.value, "title": post.title, "description": post.description,
+        "category": post.category, "quantity": post.quantity, "unit": post.unit,
+        "area": post.area, "starts_at": post.starts_at, "ends_at": post.ends_at,
+        "urgency": post.urgency.value, "visibility": post.visibility.value,
+        "recipients": list(post.recipients),
+    }
+
+
+def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Post | None = None
+                ) -> Draft:
+    """Validate what was typed. With ``partial_of`` (an edit), missing fields keep the post's
+    values and the kind cannot change."""
+    unknown = sorted(set(data) - KNOWN_FIELDS - {"confirm", "as_neighbor"})
+    if unknown:
+        raise Invalid(f"Unknown field: {unknown[0]}.", field=unknown[0])
+    merged: dict[str, Any] = dict(data)
+    if partial_of is not None:
+        if "kind" in data and str(data["kind"]) != partial_of.kind.value:
+            raise Invalid("An offer cannot become a need (or back): close it and post anew.",
+                          field="kind")
+        merged = _fields_of(partial_of) | merged
+    kind = parse_enum(Kind, merged.get("kind"), field="kind")
+    description = clean_text(merged.get("description"), field="description",
+                             max_len=DESCRIPTION_MAX)
+    title = clean_text(merged.get("title"), field="title", max_len=TITLE_MAX)
+    if not title:
+        if not description:
+            raise Invalid("Say in a sentence what you need or offer.", field="title")
+        title = title_from(description)
+    category = str(merged.get("category") or "other")
+    if category not in policy.categories:
+        raise Invalid(f"Unknown category: {category}.", field="category")
+    quantity = parse_quantity(merged.get("quantity"))
+    unit = clean_text(merged.get("unit") or "one", field="unit", max_len=UNIT_MAX) or "one"
+    area_raw = merged.get("area")
+    if area_raw is not None and not isinstance(area_raw, str):
+        raise Invalid("area must be text.", field="area")
+    area = validate_area(area_raw.strip() if area_raw else None, policy)
+    starts_at = _parse_time(merged.get("starts_at"), "starts_at")
+    ends_at = _parse_time(merged.get("ends_at"), "ends_at")
+    validate_window(starts_at, ends_at)
+    urgency = parse_enum(Urgency, merged.get("urgency"), field="urgency",
+                         default=Urgency.NORMAL)
+    visibility = parse_enum(Visibility, merged.get("visibility"), field="visibility",
+                            default=policy.default_visibility)
+    recipients = merged.get("recipients") or []
+    if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
+        raise Invalid("recipients must be a list of accounts.", field="recipients")
+    if visibility is Visibility.DIRECT and not recipients:
+        raise Invalid("A direct post needs at least one recipient.", field="recipients")
+    return Draft(kind=kind, title=title, description=description, category=category,
+                 quantity=quantity, unit=unit, area=area, starts_at=starts_at, ends_at=ends_at,
+                 urgency=urgency, visibility=visibility, recipients=tuple(recipients))
+
+
+class PostService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    # -- policy and viewers -------------------------------------------------------------
+    async def policy(self) -> GroupPolicy:
+        async with self.rt.db.read() as conn:
+            return await self._policy(conn)
+
+    async def _policy(self, conn: AsyncConnection) -> GroupPolicy:
+        s = await posts_repo.settings(conn)
+        cats = frozenset(slug for slug, _ in await posts_repo.category_list(conn))
+        areas = frozenset(slug for slug, _ in await posts_repo.area_list(conn))
+        return GroupPolicy(
+            categories=cats, areas=areas,
+            default_visibility=Visibility(s.get("default_visibility", "public")),
+            expiry=timedelta(days=int(s.get("expiry_days", "14"))),
+            retention=timedelta(days=int(s.get("retention_days", "30"))),
+            hold_nonmember_posts=s.get("hold_nonmember_posts", "1") == "1",
+        )
+
+    def viewer_for(self, user: User | None, actor: Actor | None = None) -> Viewer:
+        if user is None:
+            return Viewer()
+        uri = actor.uri if actor else None
+        return Viewer(actor_uri=uri, user_id=user.id, coordinator=user.is_coordinator)
+
+    async def viewer_for_user(self, user: User | None) -> Viewer:
+        if user is None:
+            return Viewer()
+        async with self.rt.db.read() as conn:
+            actor = await actors_repo.get_by_id(conn, user.actor_id)
+        return self.viewer_for(user, actor)
+
+    # -- writing ------------------------------------------------------------------------
+    async def create(self, user: User, data: Mapping[str, Any], *, confirm: bool = False,
+                     as_neighbor: bool = False, intake: Intake | None = None) -> Post:
+        """Post an offer or need as ``user``; ``as_neighbor`` attributes it to the group;
+        ``intake`` (coordinators only) records a neighbor's need that came by phone or
+        paper, attributed to the group, with a private intake record."""
+        if intake is not None and not user.is_coordinator:
+            raise Forbidden("Only coordinators can record a need on someone's behalf.")
+        group = self.rt.identity.group
+        async with self.rt.db.write() as conn:
+            policy = await self._policy(conn)
+            draft = parse_draft(data, policy)
+            self._check_privacy(draft, confirm)
+            author_id = group.id if (as_neighbor or intake) else user.actor_id
+            now = utcnow()
+            values = {
+                "uri": self.rt.urls.new_object(),
+                "kind": draft.kind.value, "title": draft.title,
+                "description": draft.description, "category": draft.category,
+                "quantity": draft.quantity, "unit": draft.unit, "area": draft.area,
+                "starts_at": draft.starts_at, "ends_at": draft.ends_at,
+                "urgency": draft.urgency.value,
+                "visibility": (draft.visibility or policy.default_visibility).value,
+                "state": State.OPEN.value, "local": True, "author_actor_id": author_id,
+                "creator_user_id": user.id, "anonymous": as_neighbor and intake is None,
+                "proxy": intake is not None, "held": False,
+                "expires_at": now + policy.expiry,
+            }
+            post_id = await posts_repo.insert(conn, values, draft.recipients)
+            if intake is not None:
+                await posts_repo.add_intake(
+                    conn, post_id=post_id, user_id=user.id,
+                    name=clean_text(intake.name, field="name", max_len=128, required=True),
+                    callback=clean_text(intake.callback, field="callback", max_len=64) or None,
+                    notes=clean_text(intake.notes, field="notes", max_len=2000) or None)
+            post = await posts_repo.get(conn, post_id)
+            await self.rt.post_federation.created(conn, post)
+        return post
+
+    def _check_privacy(self, draft: Draft, confirm: bool) -> None:
+        if confirm or draft.visibility in (Visibility.MEMBERS, Visibility.DIRECT):
+            return
+        warnings = privacy_warnings(("title", draft.title), ("description", draft.description))
+        if warnings:
+            raise NeedsConfirmation(warnings)
+
+    async def _managed(self, conn: AsyncConnection, user: User, post_id: int) -> Post:
+        post = await posts_repo.find(conn, post_id)
+        if post is None or not post.local:
+            raise NotFound("No such post here.")
+        if not self.can_manage(user, post):
+            if can_view(self.viewer_for(user), post):
+                raise Forbidden("Only the person who posted this can change it.")
+            raise NotFound("No such post here.")
+        return post
+
+    @staticmethod
+    def can_manage(user: User, post: Post) -> bool:
+        return post.creator_user_id == user.id or (post.proxy and user.is_coordinator)
+
+    async def edit(self, user: User, post_id: int, data: Mapping[str, Any], *,
+                   confirm: bool = False) -> Post:
+        async with self.rt.db.write() as conn:
+            post = await self._managed(conn, user, post_id)
+            if not post.is_open:
+                raise Invalid("Only open posts can be edited.", field="state")
+            policy = await self._policy(conn)
+            draft = parse_draft(data, policy, partial_of=post)
+            self._check_privacy(draft, confirm)
+            narrowed = draft.visibility is Visibility.MEMBERS
+            if post.visibility is not Visibility.MEMBERS and narrowed:
+                # Narrowing to members-only takes it back from everyone who has it.
+                await self.rt.post_federation.deleted(conn, post)
+            await posts_repo.update_fields(conn, post_id, {
+                "title": draft.title, "description": draft.description,
+                "category": draft.category, "quantity": draft.quantity, "unit": draft.unit,
+                "area": draft.area, "starts_at": draft.starts_at, "ends_at": draft.ends_at,
+                "urgency": draft.urgency.value,
+                "visibility": (draft.visibility or post.visibility).value,
+            })
+            await posts_repo.replace_recipients(conn, post_id, draft.recipients)
+            updated = await posts_repo.get(conn, post_id)
+            await self.rt.post_federation.updated(conn, updated, previous=post)
+        return updated
+
+    async def close(self, user: User, post_id: int, outcome: str) -> Post:
+        new = parse_enum(State, outcome, field="outcome")
+        if new not in (State.FULFILLED, State.PARTLY_FULFILLED, State.WITHDRAWN):
+            raise Invalid("Close a post as fulfilled, partly_fulfilled or withdrawn.",
+                          field="outcome")
+        async with self.rt.db.write() as conn:
+            post = await self._managed(conn, user, post_id)
+            return await self._close(conn, post, new)
+
+    async def _close(self, conn: AsyncConnection, post: Post, new: State) -> Post:
+        transition(post.state, new)
+        now = utcnow()
+        policy = await self._policy(conn)
+        await posts_repo.update_fields(conn, post.id, {
+            "state": new.value, "closed_at": now, "delete_after": now + policy.retention})
+        await responses_repo.close_conversations(conn, post.id)
+        closed = await posts_repo.get(conn, post.id)
+        await self.rt.post_federation.updated(conn, closed, previous=post)
+        return closed
+
+    async def set_promised(self, conn: AsyncConnection, post: Post, promised: bool) -> None:
+        """Called by the response service when acceptances change."""
+        target = State.PROMISED if promised else State.OPEN
+        if post.state is target or post.state.closed:
+            return
+        transition(post.state, target)
+        await posts_repo.update_fields(conn, post.id, {"state": target.value})
+
+    # -- reading ------------------------------------------------------------------------
+    async def get(self, viewer: Viewer, post_id: int) -> Post:
+        async with self.rt.db.read() as conn:
+            post = await posts_repo.find(conn, post_id)
+        if post is None or not can_view(viewer, post):
+            raise NotFound("No such post, or it is not shared with you.")
+        return post
+
+    async def get_by_uri(self, viewer: Viewer, uri: str) -> Post:
+        async with self.rt.db.read() as conn:
+            post = await posts_repo.find_by_uri(conn, uri)
+        if post is None or not can_view(viewer, post):
+            raise NotFound("No such post, or it is not shared with you.")
+        return post
+
+    async def search(self, viewer: Viewer, filters: Filters) -> list[Post]:
+        """Posts the viewer may see, matching ``filters``, at most ``filters.limit``."""
+        out: list[Post] = []
+        before = filters.before_id
+        async with self.rt.db.read() as conn:
+            for _ in range(20):  # bounded: skip pages of posts the viewer cannot see
+                batch = await posts_repo.search(
+                    conn, replace(filters, limit=filters.limit * 2, before_id=before,
+                                  order=filters.order))
+                out += [p for p in batch if can_view(viewer, p)]
+                if len(out) >= filters.limit or len(batch) < filters.limit * 2 or (
+                        filters.order != "newest"):
+                    break
+                before = batch[-1].id
+        return out[: filters.limit]
+
+    async def intake_record(self, user: User, post_id: int) -> dict[str, Any] | None:
+        if not user.is_coordinator:
+            raise Forbidden("Only coordinators can see intake records.")
+        async with self.rt.db.read() as conn:
+            post = await posts_repo.find(conn, post_id)
+            if post is None or not post.proxy:
+                raise NotFound("No intake record for that post.")
+            return await posts_repo.intake_for(conn, post_id)
+
+    async def creator_name(self, viewer: Viewer, post: Post) -> str | None:
+        from fediaid.domain.visibility import can_see_creator
+
+        if post.creator_user_id is None or not can_see_creator(viewer, post):
+            return None
+        async with self.rt.db.read() as conn:
+            from fediaid.storage import users as users_repo
+
+            return (await users_repo.get(conn, post.creator_user_id)).username
+
+    # -- lifecycle jobs -----------------------------------------------------------------
+    async def expire_due(self) -> int:
+        now = utcnow()
+        async with self.rt.db.read() as conn:
+            ids = await posts_repo.due_to_expire(conn, now)
+        for pid in ids:
+            async with self.rt.db.write() as conn:
+                post = await posts_repo.find(conn, pid)
+                if post is not None and post.is_open:
+                    await self._close(conn, post, State.EXPIRED)
+        return len(ids)
+
+    async def delete_due(self) -> int:
+        """Delete closed posts whose retention window has passed, with everything private
+        attached, and federate the Delete to everyone who received them."""
+        now = utcnow()
+        async with self.rt.db.read() as conn:
+            ids = await posts_repo.due_for_deletion(conn, now)
+        for pid in ids:
+            async with self.rt.db.write() as conn:
+                post = await posts_repo.find(conn, pid)
+                if post is None:
+                    continue
+                await self.rt.post_federation.deleted(conn, post)
+                await posts_repo.remove(conn, pid)
+        return len(ids)

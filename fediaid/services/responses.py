@@ -1,0 +1,227 @@
+"""Answering posts ("I can help" / "I'd like this"), accepting and declining answers, and
+the private conversation that an acceptance opens.
+
+Protections for one-time helpers (the study's Venmo problem):
+- a helper may cap how many answers they take on per week;
+- once an exchange is closed, the other side can no longer write to the helper unless the
+  helper reopens contact (by writing, or explicitly);
+- contact details are never part of a profile or post: people share them in the
+  conversation, if and when they choose.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from fediaid.domain.actors import Actor
+from fediaid.domain.posts import (
+    MESSAGE_MAX,
+    Kind,
+    Post,
+    ResponseState,
+    clean_text,
+    parse_quantity,
+    response_transition,
+)
+from fediaid.domain.users import User
+from fediaid.domain.visibility import can_view
+from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
+from fediaid.storage import actors as actors_repo
+from fediaid.storage import posts as posts_repo
+from fediaid.storage import responses as responses_repo
+from fediaid.storage import users as users_repo
+from fediaid.storage.responses import Conversation, Message, Response
+from fediaid.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from fediaid.services.runtime import Runtime
+
+WEEK = timedelta(days=7)
+
+
+class ResponseService:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    async def _user_actor(self, conn: AsyncConnection, user: User) -> Actor:
+        return await actors_repo.get_by_id(conn, user.actor_id)
+
+    async def respond(self, user: User, post_id: int, message: Any = "",
+                      quantity: Any = None) -> Response:
+        """Answer a post as ``user``."""
+        text = clean_text(message, field="message", max_len=MESSAGE_MAX)
+        qty = parse_quantity(quantity)
+        async with self.rt.db.write() as conn:
+            actor = await self._user_actor(conn, user)
+            post = await posts_repo.find(conn, post_id)
+            viewer = self.rt.posts.viewer_for(user, actor)
+            if post is None or not can_view(viewer, post):
+                raise NotFound("No such post, or it is not shared with you.")
+            if post.held:
+                raise Conflict("This post is waiting for a coordinator's approval.")
+            if not post.is_open:
+                raise Conflict("This post is closed.")
+            if self.rt.posts.can_manage(user, post) or post.author_uri == actor.uri:
+                raise Invalid("You cannot answer your own post.", field="post")
+            if qty is not None and post.quantity is not None and qty > post.quantity:
+                raise Invalid(f"At most {post.quantity} {post.unit}.", field="quantity")
+            if await responses_repo.existing(conn, post.id, actor.id):
+                raise Conflict("You have already answered this post.")
+            if post.kind is Kind.NEED:
+                await self._check_cap(conn, user, actor)
+            response = await responses_repo.insert(
+                conn, uri=self.rt.urls.new_object(), post_id=post.id,
+                responder_actor_id=actor.id, responder_user_id=user.id, message=text,
+                quantity=qty, state=ResponseState.PENDING.value)
+            await self.rt.post_federation.responded(conn, post, response, actor)
+        return response
+
+    async def _check_cap(self, conn: AsyncConnection, user: User, actor: Actor) -> None:
+        cap = await users_repo.weekly_cap(conn, user.id)
+        if cap is None:
+            return
+        taken = await responses_repo.count_since(conn, actor.id, utcnow() - WEEK)
+        taken += await responses_repo.accepted_on_offers_since(conn, actor.id, utcnow() - WEEK)
+        if taken >= cap:
+            raise Conflict(f"You set a limit of {cap} a week, and you have reached it. "
+                           "Thank you! You can change the limit in your settings.")
+
+    async def set_weekly_cap(self, user: User, cap: Any) -> None:
+        if cap in (None, ""):
+            value = None
+        else:
+            try:
+                value = int(cap)
+            except (TypeError, ValueError) as exc:
+                raise Invalid("The limit must be a whole number.", field="cap") from exc
+            if not 0 < value <= 100:
+                raise Invalid("The limit must be between 1 and 100.", field="cap")
+        async with self.rt.db.write() as conn:
+            await users_repo.set_weekly_cap(conn, user.id, value)
+
+    async def for_post(self, user: User, post_id: int) -> list[Response]:
+        """Every answer to a post: for whoever manages it."""
+        async with self.rt.db.read() as conn:
+            post = await posts_repo.find(conn, post_id)
+            if post is None or not self.rt.posts.can_manage(user, post):
+                raise NotFound("No such post of yours.")
+            return await responses_repo.for_post(conn, post_id)
+
+    async def mine(self, user: User, response_id: int) -> Response:
+        async with self.rt.db.read() as conn:
+            resp = await responses_repo.get(conn, response_id)
+            post = await posts_repo.get(conn, resp.post_id)
+        if resp.responder_user_id != user.id and not self.rt.posts.can_manage(user, post):
+            raise NotFound("No such response.")
+        return resp
+
+    async def _managed_response(self, conn: AsyncConnection, user: User, response_id: int
+                                ) -> tuple[Response, Post]:
+        resp = await responses_repo.get(conn, response_id)
+        post = await posts_repo.get(conn, resp.post_id)
+        if not self.rt.posts.can_manage(user, post):
+            raise NotFound("No such response to a post of yours.")
+        return resp, post
+
+    async def accept(self, user: User, response_id: int, quantity: Any = None) -> Conversation:
+        """Accept an answer (all of it, or part: ``quantity``): opens a private conversation
+        between exactly the two people (for anonymous and proxy posts, the group speaks for
+        the asker)."""
+        qty = parse_quantity(quantity)
+        async with self.rt.db.write() as conn:
+            resp, post = await self._managed_response(conn, user, response_id)
+            if not post.is_open:
+                raise Conflict("This post is closed.")
+            response_transition(resp.state, ResponseState.ACCEPTED)
+            if qty is not None and resp.quantity is not None and qty > resp.quantity:
+                raise Invalid(f"They offered {resp.quantity}; accept at most that.",
+                              field="quantity")
+            if post.kind is Kind.OFFER:
+                await self._check_cap(conn, user, await self._user_actor(conn, user))
+            await responses_repo.set_state(conn, resp.id, ResponseState.ACCEPTED,
+                                           quantity=qty, agreement_uri=self.rt.urls.new_object())
+            author = await actors_repo.get_by_uri(conn, post.author_uri)
+            helper, other = ((resp.responder_actor_id, author.id) if post.kind is Kind.NEED
+                             else (author.id, resp.responder_actor_id))
+            conv = await responses_repo.open_conversation(
+                conn, post_id=post.id, response_id=resp.id, helper_actor_id=helper,
+                other_actor_id=other)
+            await self.rt.posts.set_promised(conn, post, True)
+            accepted = await responses_repo.get(conn, resp.id)
+            await self.rt.post_federation.answered(conn, post, accepted, accepted=True)
+        return conv
+
+    async def decline(self, user: User, response_id: int, note: Any = None) -> None:
+        text = clean_text(note, field="note", max_len=500) or None
+        async with self.rt.db.write() as conn:
+            resp, post = await self._managed_response(conn, user, response_id)
+            response_transition(resp.state, ResponseState.DECLINED)
+            await responses_repo.set_state(conn, resp.id, ResponseState.DECLINED, note=text)
+            declined = await responses_repo.get(conn, resp.id)
+            await self.rt.post_federation.answered(conn, post, declined, accepted=False)
+
+    async def withdraw(self, user: User, response_id: int) -> None:
+        """The person who answered takes it back."""
+        async with self.rt.db.write() as conn:
+            resp = await responses_repo.get(conn, response_id)
+            if resp.responder_user_id != user.id:
+                raise NotFound("No such response of yours.")
+            response_transition(resp.state, ResponseState.WITHDRAWN)
+            await responses_repo.set_state(conn, resp.id, ResponseState.WITHDRAWN)
+            post = await posts_repo.get(conn, resp.post_id)
+            still = [r for r in await responses_repo.for_post(conn, post.id)
+                     if r.state is ResponseState.ACCEPTED]
+            await self.rt.posts.set_promised(conn, post, bool(still))
+
+    # -- conversations ------------------------------------------------------------------
+    async def _side(self, conn: AsyncConnection, user: User, conv: Conversation
+                    ) -> tuple[int, Post]:
+        """The actor id ``user`` speaks as in this conversation, or NotFound."""
+        post = await posts_repo.get(conn, conv.post_id)
+        if user.actor_id in (conv.helper_actor_id, conv.other_actor_id):
+            return user.actor_id, post
+        group_id = self.rt.identity.group.id
+        if group_id in (conv.helper_actor_id, conv.other_actor_id) and self.rt.posts.can_manage(
+                user, post):
+            return group_id, post
+        raise NotFound("No such conversation.")
+
+    async def messages(self, user: User, conversation_id: int) -> tuple[Conversation,
+                                                                        list[Message]]:
+        async with self.rt.db.read() as conn:
+            conv = await responses_repo.get_conversation(conn, conversation_id)
+            await self._side(conn, user, conv)
+            return conv, await responses_repo.messages_in(conn, conversation_id)
+
+    async def send(self, user: User, conversation_id: int, body: Any) -> Message:
+        text = clean_text(body, field="body", max_len=MESSAGE_MAX, required=True)
+        async with self.rt.db.write() as conn:
+            conv = await responses_repo.get_conversation(conn, conversation_id)
+            side, post = await self._side(conn, user, conv)
+            closed = conv.closed_at is not None and (
+                conv.reopened_at is None or conv.reopened_at < conv.closed_at)
+            if closed:
+                if side != conv.helper_actor_id:
+                    raise Forbidden("This exchange is closed. The helper can reopen contact "
+                                    "if they want to.")
+                await responses_repo.reopen(conn, conv.id)
+            message = await responses_repo.add_message(
+                conn, uri=self.rt.urls.new_object(), conversation_id=conv.id,
+                sender_actor_id=side, body=text)
+            await self.rt.post_federation.message_sent(conn, post, conv, message)
+        return message
+
+    async def reopen(self, user: User, conversation_id: int) -> None:
+        async with self.rt.db.write() as conn:
+            conv = await responses_repo.get_conversation(conn, conversation_id)
+            side, _ = await self._side(conn, user, conv)
+            if side != conv.helper_actor_id:
+                raise Forbidden("Only the helper can reopen contact.")
+            await responses_repo.reopen(conn, conv.id)
+
+    async def conversations(self, user: User) -> list[Conversation]:
+        async with self.rt.db.read() as conn:
+            return await responses_repo.conversations_of(conn, user.actor_id)
