@@ -308,6 +308,7 @@ class Post:
     anonymous: bool
     proxy: bool
     held: bool  # waiting for a coordinator's approval
+    via_group: bool  # a remote account's post the group shares
     recipients: tuple[str, ...]
     created_at: datetime
     updated_at: datetime

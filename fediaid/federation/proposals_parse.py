@@ -382,17 +382,24 @@ def _category(intent: Mapping[str, Any] | None, tags: set[str],
     return None
 
 
+_LABEL = re.compile(r"^(?:need|needed|offer|offering|request)\s*:\s*", re.IGNORECASE)
+
+
 def _title(obj: Mapping[str, Any], text: str, kind: Kind) -> str:
+    """``name``, else the first line/sentence of the text without leading @mentions and
+    #hashtags; a leading "Need:"/"Offer:" label is dropped (the kind says it)."""
+    title = ""
     name = _text_of(obj, "name")
     if name and name.strip():
-        return _clean(html_to_text(name), TITLE_MAX)
-    for line in text.split("\n"):
+        title = _clean(_LABEL.sub("", html_to_text(name)), TITLE_MAX)
+    for line in text.split("\n") if not title else ():
         words = line.split()
-        while words and (words[0].startswith("@") or words[0].startswith("#")):
-            words.pop(0)  # leading mentions (to the group) and hashtags
-        if words:
-            return _clean(title_from(" ".join(words)), TITLE_MAX)
-    return KIND_LABELS[kind]
+        while words and words[0][:1] in ("@", "#"):
+            words.pop(0)
+        title = _clean(title_from(_LABEL.sub("", " ".join(words))), TITLE_MAX)
+        if title:
+            break
+    return title[:1].upper() + title[1:] if title else KIND_LABELS[kind]
 
 
 def parse_proposal(obj: Any, *,

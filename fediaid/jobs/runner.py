@@ -58,7 +58,7 @@ class Workers:
                 deleted = await self.rt.posts.delete_due()
                 if expired or deleted:
                     log.info("post lifecycle: %d expired, %d deleted", expired, deleted)
-            except Exception:  # noqa: BLE001 - a worker's outermost loop keeps going
+            except Exception:
                 log.exception("post lifecycle failed")
             try:
                 await asyncio.wait_for(self.stop_event.wait(), LIFECYCLE_SECONDS)

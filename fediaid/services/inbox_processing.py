@@ -85,6 +85,7 @@ class InboxProcessor:
             "Delete": self._delete,
             "Create": self._create,
             "Announce": self._announce,
+            "Offer": self._offer,
         }
 
     # -- step 1: network --------------------------------------------------------------
@@ -119,6 +120,16 @@ class InboxProcessor:
                     if type_ == "Create":
                         raise Unavailable(f"could not fetch {wanted}: {exc.reason}") from exc
                     log.info("announced object %s not fetched: %s", wanted, exc.reason)
+        for doc in list(prepared.fetched.values()):
+            author = id_of(doc.get("attributedTo"))
+            if author and is_http_uri(author) and not self.rt.urls.is_local(author):
+                async with self.rt.db.read() as conn:
+                    known_author = await actors_repo.find_by_uri(conn, author)
+                if known_author is None:
+                    try:
+                        await self.rt.follows.find_remote_actor(author)
+                    except FediaidError as exc:
+                        log.info("author %s of %s unknown: %s", author, id_of(doc), exc.public)
         return prepared
 
     # -- step 2: database ---------------------------------------------------------------
@@ -228,13 +239,18 @@ class InboxProcessor:
     async def _answer(self, conn: AsyncConnection, actor: Actor, p: Prepared, *, accepted: bool
                       ) -> None:
         obj = p.activity.get("object")
+        if type_of(obj) == "Offer" or (type_of(obj) is None and p.activity.get("result")):
+            await self.rt.post_inbox.on_offer_answer(conn, actor, p.activity)
+            return
         if type_of(obj) not in (None, "Follow"):
             return
         follower_uri = id_of(obj.get("actor")) if isinstance(obj, dict) else None
         follow = await self._find_follow_for(conn, obj, follower_uri=follower_uri,
                                              followed_uri=actor.uri)
         if follow is None or follow.followed_id != actor.id:
-            return  # not an answer to one of our follows of this actor
+            # Not an answer to one of our follows: perhaps to an Offer we sent (by id).
+            await self.rt.post_inbox.on_offer_answer(conn, actor, p.activity)
+            return
         if accepted:
             if follow.state is FollowState.PENDING:
                 await follows_repo.set_state(conn, follow.id, FollowState.ACCEPTED)
@@ -269,6 +285,7 @@ class InboxProcessor:
             existing.attributed_to == actor.uri or existing.actor_id == actor.id
         ):
             await objects_repo.delete_by_uri(conn, target)
+        await self.rt.post_inbox.on_delete(conn, actor, target)
 
     async def _create(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         obj = p.activity.get("object")
@@ -292,10 +309,13 @@ class InboxProcessor:
                 author_uri = id_of(candidate.get("attributedTo"))
                 async_author = await actors_repo.find_by_uri(conn, author_uri or "")
                 if async_author is not None:
-                    await self._store_object(conn, async_author, candidate)
+                    await self._store_object(conn, async_author, candidate, announced_by=actor)
 
-    async def _store_object(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any]
-                            ) -> None:
+    async def _offer(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        await self.rt.post_inbox.on_offer(conn, actor, p.activity)
+
+    async def _store_object(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any],
+                            *, announced_by: Actor | None = None) -> None:
         uri = id_of(obj)
         type_ = first_str(obj.get("type"))
         if not uri or not is_http_uri(uri) or type_ not in OBJECT_TYPES:
@@ -310,3 +330,4 @@ class InboxProcessor:
             public=is_addressed_publicly(obj), local=False, content=content, payload=obj,
             published=_parse_time(obj.get("published")),
         )
+        await self.rt.post_inbox.on_object(conn, actor, obj, announced_by=announced_by)

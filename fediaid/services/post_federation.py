@@ -1,53 +1,258 @@
-"""Offers and needs on the wire: what each change sends, and to whom (written in the
-caller's transaction, like every other federation side effect).
+"""Offers and needs on the wire: what each change sends, and to whom. Everything is written
+in the caller's transaction, like every other federation side effect.
 
-- A member's post: ``Create(Note)`` from the member to the member's followers and to the
-  servers of the group's followers; the group then shares it in both forms peers need:
+- A member's post: ``Create(Note)`` from the member, to the member's followers and the
+  group's followers' servers; the group then shares it in both forms peers need:
   ``Announce(Create(Note))`` (FEP-1b12) and ``Announce(Note)`` (what Mastodon shows).
 - An anonymous or proxy post: ``Create(Note)`` from the group itself.
-- Edits and closing: ``Update(Note)`` to the same audience. Deletion (retention, or
-  narrowing to members-only): ``Delete`` to every inbox that received anything about it.
-- Members-only posts and posts held for approval never leave the instance.
+- Direct posts go to the named people only.
+- Edits and closing: ``Update(Note)`` to the same audience; deletion (retention, or narrowing
+  to members-only): ``Delete`` to every inbox that received anything about the post.
+- Members-only posts and held posts never leave the instance (``visibility.federates``).
+- Answers across servers: FEP-0837 ``Offer``/``Accept``/``Reject`` with fediaid and other
+  FEP-0837 peers, direct-message Notes with Mastodon accounts.
 """
 
 from __future__ import annotations
 
-import logging
-from typing import TYPE_CHECKING
+import html
+from typing import TYPE_CHECKING, Any
 
-from fediaid.domain.posts import Post
+from sqlalchemy import select
+
+from activitypub.vocab import AS_CONTEXT, PUBLIC
+from fediaid.domain.actors import Actor
+from fediaid.domain.posts import Post, Visibility
+from fediaid.domain.visibility import federates
+from fediaid.federation import proposals
+from fediaid.services.outbox import enqueue
+from fediaid.storage import actors as actors_repo
+from fediaid.storage import follows as follows_repo
+from fediaid.storage import objects as objects_repo
+from fediaid.storage import outbox as outbox_repo
+from fediaid.storage import posts as posts_repo
 from fediaid.storage.responses import Conversation, Message, Response
+from fediaid.storage.tables import activities, deliveries
+from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from fediaid.domain.actors import Actor
     from fediaid.services.runtime import Runtime
 
-log = logging.getLogger(__name__)
+CONTEXT = proposals.CONTEXT  # ActivityStreams + the FEP-0837 terms
 
 
 class PostFederation:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
+    # -- rendering ------------------------------------------------------------------------
+    async def note(self, conn: AsyncConnection, post: Post) -> dict[str, Any]:
+        """The post as a Note (also served to signed fetches that may see it)."""
+        group = self.rt.identity.group
+        author = await actors_repo.get_by_uri(conn, post.author_uri)
+        labels = dict(await posts_repo.category_list(conn, active_only=False))
+        areas = dict(await posts_repo.area_list(conn))
+        base = self.rt.settings.base_url
+        handle = f"@{group.username}@{self.rt.settings.domain}"
+        address = proposals.addressing(
+            post, group_uri=group.uri, group_followers=group.followers_url or "",
+            author_followers=author.followers_url if author.id != group.id else None)
+        verb = "Reply to this post to help" if post.kind.value == "need" else (
+            "Reply to this post if you would like it")
+        note = proposals.render_post(
+            post, author_uri=author.uri, group_uri=group.uri, group_handle=handle,
+            addressing=address, category_label=labels.get(post.category, post.category),
+            area_label=areas.get(post.area or "", None), tag_base_url=f"{base}/tags/",
+            category_base_url=f"{base}/categories/",
+            reply_hint=f"{verb}, or write to {handle}.")
+        if post.state.closed:
+            closed = post.state.value.replace("_", " ")
+            note["content"] = f"<p><strong>Closed: {closed}.</strong></p>" + note["content"]
+        return note
+
+    # -- audiences ------------------------------------------------------------------------
+    async def _audience_inboxes(self, conn: AsyncConnection, post: Post, author: Actor
+                                ) -> list[str]:
+        if post.visibility is Visibility.DIRECT:
+            out = []
+            for uri in post.recipients:
+                actor = await actors_repo.find_by_uri(conn, uri)
+                if actor is not None and not actor.local and actor.delivery_inbox:
+                    out.append(actor.delivery_inbox)
+            return out
+        group = self.rt.identity.group
+        inboxes = await follows_repo.follower_inboxes(conn, group.id)
+        if author.id != group.id:
+            inboxes += await follows_repo.follower_inboxes(conn, author.id)
+        return list(dict.fromkeys(inboxes))
+
+    async def _received(self, conn: AsyncConnection, post: Post) -> list[str]:
+        """Every inbox we queued anything about this post for."""
+        rows = await conn.execute(
+            select(deliveries.c.inbox_url).join(activities,
+                                                activities.c.id == deliveries.c.activity_id)
+            .where(activities.c.object_uri == post.uri).distinct())
+        return [r[0] for r in rows]
+
+    # -- lifecycle ------------------------------------------------------------------------
     async def created(self, conn: AsyncConnection, post: Post) -> None:
-        log.debug("post %s created (federation pending the wire format)", post.uri)
+        if not federates(post):
+            return
+        author = await actors_repo.get_by_uri(conn, post.author_uri)
+        note = await self.note(conn, post)
+        public = post.visibility is Visibility.PUBLIC
+        create = {"@context": CONTEXT, "id": self.rt.urls.new_activity(), "type": "Create",
+                  "actor": author.uri, "published": note["published"], "to": note["to"],
+                  "cc": note["cc"], "object": note}
+        inboxes = await self._audience_inboxes(conn, post, author)
+        await enqueue(conn, self.rt, actor=author, activity=create, inboxes=inboxes,
+                      object_uri=post.uri, public=public)
+        group = self.rt.identity.group
+        if author.id != group.id and post.visibility is not Visibility.DIRECT:
+            await self._announce(conn, post, embedded=create)
+
+    async def _announce(self, conn: AsyncConnection, post: Post, *,
+                        embedded: dict[str, Any] | None) -> None:
+        """The group shares a post with its followers: Announce(Create(Note)) for FEP-1b12
+        peers when we have the Create, and Announce(Note) for Mastodon."""
+        group = self.rt.identity.group
+        public = post.visibility is Visibility.PUBLIC
+        to = [PUBLIC] if public else [group.followers_url]
+        cc = [group.followers_url] if public else []
+        inboxes = await follows_repo.follower_inboxes(conn, group.id)
+        objects: list[Any] = [post.uri]
+        if embedded is not None:
+            objects.insert(0, {k: v for k, v in embedded.items() if k != "@context"})
+        for obj in objects:
+            announce = {"@context": AS_CONTEXT, "id": self.rt.urls.new_activity(),
+                        "type": "Announce", "actor": group.uri, "audience": group.uri,
+                        "published": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "to": to, "cc": cc, "object": obj}
+            await enqueue(conn, self.rt, actor=group, activity=announce, inboxes=inboxes,
+                          object_uri=post.uri, public=public)
+
+    async def shared_by_group(self, conn: AsyncConnection, post: Post) -> None:
+        """A remote account's post that mentioned the group, now accepted: the group boosts
+        it for its followers."""
+        if post.visibility in (Visibility.PUBLIC, Visibility.NETWORK):
+            await self._announce(conn, post, embedded=None)
+
+    async def unshared_by_group(self, conn: AsyncConnection, post: Post) -> None:
+        await outbox_repo.cancel_for_object(conn, post.uri)
 
     async def updated(self, conn: AsyncConnection, post: Post, *, previous: Post) -> None:
-        log.debug("post %s updated", post.uri)
+        if not post.local or not federates(post):
+            return
+        author = await actors_repo.get_by_uri(conn, post.author_uri)
+        note = await self.note(conn, post)
+        update = {"@context": CONTEXT, "id": self.rt.urls.new_activity(), "type": "Update",
+                  "actor": author.uri, "to": note["to"], "cc": note["cc"], "object": note}
+        inboxes = await self._audience_inboxes(conn, post, author)
+        inboxes += await self._received(conn, post)
+        await enqueue(conn, self.rt, actor=author, activity=update,
+                      inboxes=list(dict.fromkeys(inboxes)), object_uri=post.uri,
+                      public=post.visibility is Visibility.PUBLIC)
 
     async def deleted(self, conn: AsyncConnection, post: Post) -> None:
-        log.debug("post %s deleted", post.uri)
+        """Take the post back from everyone who received it."""
+        if not post.local:
+            return
+        received = await self._received(conn, post)
+        await outbox_repo.cancel_for_object(conn, post.uri)
+        if not received:
+            return
+        author = await actors_repo.get_by_uri(conn, post.author_uri)
+        delete = {"@context": AS_CONTEXT, "id": self.rt.urls.new_activity(), "type": "Delete",
+                  "actor": author.uri, "to": [PUBLIC],
+                  "object": proposals.render_tombstone(post.uri)}
+        await enqueue(conn, self.rt, actor=author, activity=delete, inboxes=received,
+                      object_uri=None, public=False)
+
+    # -- answers and messages -------------------------------------------------------------
+    async def _dm(self, conn: AsyncConnection, sender: Actor, recipient: Actor, text: str, *,
+                  in_reply_to: str | None = None, uri: str | None = None) -> None:
+        """A direct Note with a Mention, so Mastodon notifies the recipient."""
+        name = f"@{recipient.username}@{recipient.domain}" if recipient.username else ""
+        mention = (f'<span class="h-card"><a href="{html.escape(recipient.url or recipient.uri)}"'
+                   f' class="u-url mention">{html.escape(name)}</a></span> ' if name else "")
+        body = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
+        note = {"id": uri or self.rt.urls.new_object(), "type": "Note",
+                "attributedTo": sender.uri, "to": [recipient.uri], "cc": [],
+                "published": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "content": f"<p>{mention}</p>{body}" if mention else body,
+                "tag": [{"type": "Mention", "href": recipient.uri, "name": name}]}
+        if in_reply_to:
+            note["inReplyTo"] = in_reply_to
+        create = {"@context": AS_CONTEXT, "id": self.rt.urls.new_activity(), "type": "Create",
+                  "actor": sender.uri, "to": note["to"], "cc": [], "object": note}
+        await enqueue(conn, self.rt, actor=sender, activity=create,
+                      inboxes=[recipient.delivery_inbox or ""], object_uri=note["id"])
+
+    async def _structured(self, conn: AsyncConnection, uri: str) -> bool:
+        obj = await objects_repo.find_by_uri(conn, uri)
+        return obj is not None and "publishes" in obj.payload
 
     async def responded(self, conn: AsyncConnection, post: Post, response: Response,
                         responder: Actor) -> None:
-        log.debug("response %s to %s", response.uri, post.uri)
+        """A local member answered a remote post: an FEP-0837 Offer to its author, and for a
+        post from Mastodon a direct reply its author will see."""
+        if post.local:
+            return
+        author = await actors_repo.get_by_uri(conn, post.author_uri)
+        offer = proposals.render_offer(
+            offer_id=response.uri, actor_uri=responder.uri, post_uri=post.uri,
+            post_author_uri=author.uri, quantity=response.quantity, unit=post.unit,
+            message=response.message)
+        await enqueue(conn, self.rt, actor=responder, activity=offer,
+                      inboxes=[author.delivery_inbox or ""], object_uri=post.uri)
+        if not await self._structured(conn, post.uri):
+            verb = "I can help" if post.kind.value == "need" else "I'd like this"
+            await self._dm(conn, responder, author, response.message or verb,
+                           in_reply_to=post.uri)
 
     async def answered(self, conn: AsyncConnection, post: Post, response: Response, *,
                        accepted: bool) -> None:
-        log.debug("response %s %s", response.uri, "accepted" if accepted else "declined")
+        """The author accepted or declined a remote neighbor's answer."""
+        responder = await actors_repo.get_by_id(conn, response.responder_actor_id)
+        if responder.local:
+            return
+        author = await actors_repo.get_by_uri(conn, post.author_uri)
+        via_note = await objects_repo.find_by_uri(conn, response.uri) is not None
+        if not via_note:
+            offer = {"id": response.uri, "type": "Offer", "actor": responder.uri,
+                     "object": {"type": "Agreement", "stipulates": {
+                         "type": "Commitment", "satisfies": post.uri + "#primary",
+                         "resourceQuantity": {"hasUnit": post.unit, **(
+                             {"hasNumericalValue": str(response.quantity)}
+                             if response.quantity is not None else {})}}}}
+            if accepted:
+                activity = proposals.render_accept_offer(
+                    accept_id=self.rt.urls.new_activity(), actor_uri=author.uri, offer=offer,
+                    agreement_id=response.agreement_uri or self.rt.urls.new_object())
+            else:
+                activity = proposals.render_reject_offer(
+                    reject_id=self.rt.urls.new_activity(), actor_uri=author.uri, offer=offer,
+                    reason=response.note)
+            await enqueue(conn, self.rt, actor=author, activity=activity,
+                          inboxes=[responder.delivery_inbox or ""])
+            return
+        if accepted:
+            text = (f"Thank you! Your answer to \u201c{post.title}\u201d was accepted. "
+                    "Reply to this message to arrange it; share contact details only if "
+                    "you want to.")
+        else:
+            text = response.note or (f"Thank you for answering \u201c{post.title}\u201d. "
+                                     "It is covered now.")
+        await self._dm(conn, author, responder, text, in_reply_to=response.uri)
 
     async def message_sent(self, conn: AsyncConnection, post: Post, conv: Conversation,
                            message: Message) -> None:
-        log.debug("message %s in conversation %s", message.uri, conv.id)
+        other_id = (conv.other_actor_id if message.sender_actor_id == conv.helper_actor_id
+                    else conv.helper_actor_id)
+        other = await actors_repo.get_by_id(conn, other_id)
+        if other.local:
+            return
+        sender = await actors_repo.get_by_id(conn, message.sender_actor_id)
+        await self._dm(conn, sender, other, message.body, uri=message.uri)

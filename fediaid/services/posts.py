@@ -202,7 +202,7 @@ class PostService:
                 "visibility": (draft.visibility or policy.default_visibility).value,
                 "state": State.OPEN.value, "local": True, "author_actor_id": author_id,
                 "creator_user_id": user.id, "anonymous": as_neighbor and intake is None,
-                "proxy": intake is not None, "held": False,
+                "proxy": intake is not None, "held": False, "via_group": False,
                 "expires_at": now + policy.expiry,
             }
             post_id = await posts_repo.insert(conn, values, draft.recipients)

@@ -52,6 +52,7 @@ class Runtime:
         from fediaid.services.moderation import ModerationService
         from fediaid.services.notes import NoteService
         from fediaid.services.post_federation import PostFederation
+        from fediaid.services.post_inbox import PostInbox
         from fediaid.services.posts import PostService
         from fediaid.services.responses import ResponseService
         from fediaid.services.status import StatusService
@@ -66,6 +67,7 @@ class Runtime:
         self.posts = PostService(self)
         self.responses = ResponseService(self)
         self.post_federation = PostFederation(self)
+        self.post_inbox = PostInbox(self)
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True,

@@ -297,6 +297,9 @@ posts = Table(
     Column("anonymous", Boolean, nullable=False, default=False),
     Column("proxy", Boolean, nullable=False, default=False),
     Column("held", Boolean, nullable=False, default=False),
+    # A remote account's post that mentioned the group with #need/#offer: the group shares
+    # (announces) it once accepted.
+    Column("via_group", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime),

@@ -68,6 +68,7 @@ def upgrade() -> None:
     sa.Column('anonymous', sa.Boolean(), nullable=False),
     sa.Column('proxy', sa.Boolean(), nullable=False),
     sa.Column('held', sa.Boolean(), nullable=False),
+    sa.Column('via_group', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
