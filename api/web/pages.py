@@ -1,17 +1,16 @@
-"""The instance's pages: home, profiles, login, password, coordination."""
+"""The instance's pages: profiles, login, password, coordination (offers and needs are in
+``api.web.posts``, messages in ``api.web.conversations``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
-
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from activitypub.vocab import accepts_activitypub
 from api.context import runtime
 from api.responses import ActivityJSON
+from api.web.posts import home
+from api.web.render import form_handler, redirect, render, safe_next
 from api.web.session import (
     COOKIE,
     check_csrf,
@@ -24,38 +23,6 @@ from api.web.session import (
 from fediaid.domain.actors import ActorType
 from fediaid.domain.follows import FollowState
 from fediaid.errors import FediaidError, Invalid, Unauthenticated
-
-TEMPLATES = Path(__file__).parent / "templates"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
-                   auto_reload=False)
-
-
-async def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
-    rt = runtime(request)
-    user = await current_user(request)
-    context: dict[str, Any] = {
-        "group_name": rt.settings.group_name, "domain": rt.settings.domain, "user": user,
-        "csrf": csrf_token(request) if user else "", "flash": request.query_params.get("msg"),
-    }
-    context.update(ctx)
-    html = _env.get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status,
-                        headers={"Cache-Control": "private, no-store"} if user else None)
-
-
-async def home(request: Request) -> Response:
-    rt = runtime(request)
-    notes = []
-    for n in await rt.notes.recent_group_notes():
-        published = n["published"]
-        notes.append({
-            "content": n["content"],
-            "published_iso": published.isoformat() if published else "",
-            "published_text": published.strftime("%d %b %Y, %H:%M UTC") if published else "",
-        })
-    return await render(request, "home.html", group=rt.identity.group, notes=notes,
-                        area=rt.settings.area)
-
 
 async def profile(request: Request) -> Response:
     rt = runtime(request)
@@ -80,20 +47,24 @@ async def login_link(request: Request) -> Response:
 
 async def login_form(request: Request) -> Response:
     if request.method == "GET":
-        return await render(request, "login.html")
+        return await render(request, "login.html",
+                            next=safe_next(request.query_params.get("next"), ""))
     form = await request.form()
     username = str(form.get("username", "")).strip().lower()
+    after = safe_next(form.get("next"))
     try:
         _user, session = await runtime(request).accounts.login(
             username, str(form.get("password", "")))
     except Unauthenticated as exc:
         return await render(request, "login.html", status=401, username=username,
+                            next=after if after != "/" else "",
                             flash=exc.public, flash_error=True)
-    response = RedirectResponse("/", status_code=303)
+    response = RedirectResponse(after, status_code=303)
     set_session_cookie(request, response, session)
     return response
 
 
+@form_handler
 async def logout(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf"))
@@ -105,6 +76,7 @@ async def logout(request: Request) -> Response:
     return response
 
 
+@form_handler
 async def password(request: Request) -> Response:
     user = await require_user(request)
     welcome = request.query_params.get("welcome") == "1"
@@ -117,7 +89,7 @@ async def password(request: Request) -> Response:
     except Invalid as exc:
         return await render(request, "password.html", status=400, welcome=welcome,
                             flash=exc.public, flash_error=True)
-    return RedirectResponse("/?msg=Password+saved.", status_code=303)
+    return redirect("/", "Password saved.")
 
 
 async def admin(request: Request) -> Response:
@@ -134,6 +106,7 @@ async def admin(request: Request) -> Response:
     )
 
 
+@form_handler
 async def admin_follow(request: Request) -> Response:
     await require_coordinator(request)
     form = await request.form()
@@ -148,6 +121,7 @@ async def admin_follow(request: Request) -> Response:
     return RedirectResponse(f"/admin?msg={_q(word + ' to ' + handle)}.", status_code=303)
 
 
+@form_handler
 async def admin_followers(request: Request) -> Response:
     await require_coordinator(request)
     form = await request.form()

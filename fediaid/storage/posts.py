@@ -38,7 +38,8 @@ def _to_post(row: Any, recipients: Sequence[str] = ()) -> Post:
         state=State(row.state), local=row.local, author_uri=row.author_uri,
         creator_user_id=row.creator_user_id, anonymous=row.anonymous, proxy=row.proxy,
         held=row.held, via_group=row.via_group, recipients=tuple(recipients),
-        created_at=row.created_at, updated_at=row.updated_at, expires_at=row.expires_at, closed_at=row.closed_at,
+        created_at=row.created_at, updated_at=row.updated_at, expires_at=row.expires_at,
+        closed_at=row.closed_at,
         delete_after=row.delete_after,
     )
 

@@ -69,20 +69,31 @@ class Instance:
         env.update(self.env)
         return env
 
+    def _init_args(self) -> list[str]:
+        return [*FEDIAID, "init", "--data", str(self.data), "--domain", self.domain,
+                "--group", self.group, "--dev", "--database-url", self.database_url]
+
     def init(self) -> None:
-        subprocess.run(
-            [*FEDIAID, "init", "--data", str(self.data), "--domain", self.domain,
-             "--group", self.group, "--dev", "--database-url", self.database_url],
-            check=True, capture_output=True, env=self._env(),
-        )
+        subprocess.run(self._init_args(), check=True, capture_output=True, env=self._env())
 
     def start(self, *, workers: bool = True) -> None:
+        self.launch(workers=workers)
+        self.wait_up()
+
+    def launch(self, *, workers: bool = True) -> None:
+        """Start `fediaid serve` without waiting for it (see ``wait_up`` and ``start_all``)."""
         args = [*FEDIAID, "serve", "--data", str(self.data), "--port", str(self.port)]
         if not workers:
             args.append("--no-workers")
-        log = (self.data / "serve.log").open("ab")
-        self.proc = subprocess.Popen(args, env=self._env(), stdout=log, stderr=log)
-        wait_until_up(self.base, self.proc)
+        with (self.data / "serve.log").open("ab") as log:
+            self.proc = subprocess.Popen(args, env=self._env(), stdout=log, stderr=log)
+
+    def wait_up(self, timeout: float = 20.0) -> None:
+        try:
+            wait_until_up(self.base, self.proc, timeout=timeout)
+        except (RuntimeError, TimeoutError) as exc:
+            raise RuntimeError(f"{self.handle} did not start: {exc}\n{self.log()[-3000:]}"
+                               ) from exc
 
     def stop(self, *, kill: bool = False) -> None:
         if self.proc is None:
@@ -102,6 +113,12 @@ class Instance:
         out = subprocess.run([*FEDIAID, *args, "--data", str(self.data)], check=True,
                              capture_output=True, env=self._env(), text=True)
         return out.stdout
+
+    def cli_bg(self, *args: str) -> subprocess.Popen[str]:
+        """Run a CLI command in the background; finish it with ``finish_cli``."""
+        return subprocess.Popen([*FEDIAID, *args, "--data", str(self.data)],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=self._env(), text=True)
 
     def log(self) -> str:
         path = self.data / "serve.log"
@@ -133,3 +150,35 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: 
             return last
         time.sleep(interval)
     raise AssertionError(f"condition not met in {timeout}s (last value: {last!r})")
+
+
+def finish_cli(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
+    """Wait for a command started with ``Instance.cli_bg``; its stdout, or raise with stderr."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, out, err)
+    return out
+
+
+def init_all(*instances: Instance, timeout: float = 60.0) -> None:
+    """``init`` several instances in parallel."""
+    procs = [subprocess.Popen(i._init_args(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env=i._env(), text=True) for i in instances]
+    for inst, proc in zip(instances, procs, strict=True):
+        try:
+            finish_cli(proc, timeout=timeout)
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"init of {inst.handle} failed: {exc.stderr}") from exc
+
+
+def start_all(*instances: Instance, workers: bool = True) -> None:
+    """``start`` several instances in parallel."""
+    for inst in instances:
+        inst.launch(workers=workers)
+    for inst in instances:
+        inst.wait_up()
