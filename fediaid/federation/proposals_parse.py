@@ -207,6 +207,8 @@ class _Html(HTMLParser):
                 kept.append(f'{name}="{int(value[:9])}"')
         if tag == "a":
             kept.append('rel="nofollow noopener noreferrer"')
+        if (tag == "p" and "p" in self.stack) or (tag == "li" and self.stack[-1:] == ["li"]):
+            self.handle_endtag(tag)  # implied end, as browsers do: no <p> inside <p>
         self.out.append(f"<{tag}{''.join(' ' + a for a in kept)}>")
         if tag != "br":
             self.stack.append(tag)
@@ -366,7 +368,7 @@ def _kind_from_hashtags(tags: set[str]) -> Kind | None:
 
 def _category(intent: Mapping[str, Any] | None, tags: set[str],
               categories: Iterable[str]) -> str | None:
-    known = [c for c in categories if isinstance(c, str)]
+    known = sorted({c for c in categories if isinstance(c, str)})  # sets: fixed order
     if intent is not None:
         conforms = _str(intent.get("resourceConformsTo")) or id_of(
             _mapping(intent.get("resourceConformsTo")))
@@ -438,7 +440,7 @@ def parse_proposal(obj: Any, *,
         author_uri=author,
         kind=kind,
         title=_title(obj, text, kind),
-        description_html=sanitize_html(content)[:MAX_DESCRIPTION_HTML],
+        description_html=sanitize_html(content[:MAX_DESCRIPTION_HTML]),
         category=_category(intent, tags, categories),
         quantity=quantity,
         unit=unit or UNIT_ONE,

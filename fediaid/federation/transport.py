@@ -1,28 +1,40 @@
 """The delivery transport: signed POSTs of activities to remote inboxes.
 
-Deliveries use aiohttp rather than httpx: on this hardware httpx 0.28's connection pool caps
-signed fan-out near 220 POSTs/s per process while aiohttp reaches ~840 (PERFORMANCE.md
-section 2g; bench/fanout.py measures ours). Fetches keep using httpx (activitypub.client).
+Two implementations of ``DeliveryTransport``:
 
-aiohttp is imported on the first delivery, not with this module: it is ~8 MB of resident
+``HttpTransport`` (the fast one): a small HTTP/1.1 client built for exactly this job on
+asyncio + httptools (the C parser uvicorn uses, already a dependency). A delivery is one POST
+whose answer we only need the status and ``Retry-After`` of, so the client does only that:
+keep-alive pools per origin (at most 8 connections per server, like before), TLS with
+certificate and host name verification, a total timeout, response bodies discarded (and the
+connection dropped when a body is unframed or larger than 64 KiB). On the fan-out benchmark
+(bench/fanout.py, docs/benchmarks.md) it needs about half the CPU per POST of aiohttp, and
+aiohttp needed a quarter of httpx's (PERFORMANCE.md section 2g).
+
+``AiohttpTransport``: the previous aiohttp client, kept for comparison and as a fallback.
+aiohttp is imported on its first delivery, not with this module: it is ~8 MB of resident
 memory and ~0.15 s of start-up that an idle or inbox-only server never needs
 (bench/memory.py, bench/start.py).
 
-The same address policy as fetches applies: a resolver that drops private and special
-addresses (checked on the addresses actually connected to), and an explicit check for IP
-literals, which aiohttp never passes to the resolver.
+Both apply the address policy of fetches: private and special addresses are refused unless
+the instance allows them (development), checked on the addresses actually connected to.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import socket
-from dataclasses import dataclass
+import ssl
+import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
+
+import httptools
 
 from activitypub.errors import UnsafeAddress
-from activitypub.net import is_public_address
+from activitypub.net import is_public_address, resolve_allowed
 
 if TYPE_CHECKING:
     import aiohttp
@@ -124,3 +136,287 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+# -- HttpTransport --------------------------------------------------------------------------
+
+MAX_RESPONSE_BODY = 64 * 1024
+PER_HOST = 8
+KEEPALIVE_SECONDS = 30.0
+DNS_TTL_SECONDS = 300.0
+_SAFE_PATH = "/:@!$&'()*+,;=-._~%?"  # keep what is already valid (and escaped) in a target
+
+
+class _ResponseError(Exception):
+    """The connection broke before a usable answer; ``fresh`` says no byte was received."""
+
+    def __init__(self, message: str, *, fresh: bool) -> None:
+        super().__init__(message)
+        self.fresh = fresh
+
+
+class _Connection(asyncio.Protocol):
+    """One HTTP/1.1 connection: send a request, parse the answer's status and headers."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.closed = False
+        self.idle_since = 0.0
+        self._waiter: asyncio.Future[tuple[int, str | None]] | None = None
+        self._reset()
+
+    def _reset(self) -> None:
+        self.status: int | None = None
+        self.retry_after: str | None = None
+        self.framed = False
+        self.reusable = False
+        self.received = False
+        self.body_bytes = 0
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._finish(error=_ResponseError(f"invalid HTTP response: {exc}", fresh=False))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self.status is not None and self.status >= 200:
+            self._finish()  # an answer whose body ends with the connection: we have it
+        else:
+            reason = f"connection closed: {exc}" if exc else "connection closed by the server"
+            self._finish(error=_ResponseError(reason, fresh=not self.received))
+
+    # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        lname = name.lower()
+        if lname == b"retry-after":
+            self.retry_after = value.decode("latin-1")[:100]
+        elif lname in (b"content-length", b"transfer-encoding"):
+            self.framed = True
+
+    def on_headers_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if status < 200:
+            return  # 1xx: informational, the real answer follows
+        self.status = status
+        if not self.framed and status not in (204, 304):
+            self._finish()  # body runs until the server closes: status is all we need
+
+    def on_body(self, body: bytes) -> None:
+        self.body_bytes += len(body)
+        if self.body_bytes > MAX_RESPONSE_BODY:
+            self._finish()  # we discard bodies anyway; do not read megabytes of one
+
+    def on_message_complete(self) -> None:
+        if self.status is None:
+            self._reset()  # end of a 1xx answer
+            return
+        self.reusable = self.parser.should_keep_alive()
+        self._finish()
+
+    def _finish(self, *, error: Exception | None = None) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is None or waiter.done():
+            return
+        if error is not None:
+            waiter.set_exception(error)
+        else:
+            assert self.status is not None
+            waiter.set_result((self.status, self.retry_after))
+
+    async def request(self, data: bytes) -> tuple[int, str | None]:
+        assert self.transport is not None
+        self._reset()
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self._waiter
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+
+@dataclass
+class _Origin:
+    """Connections to one scheme://host:port."""
+
+    limit: asyncio.Semaphore
+    idle: list[_Connection] = field(default_factory=list)
+    users: int = 0  # requests using or waiting for this origin
+
+
+class HttpTransport:
+    """A lean keep-alive HTTP/1.1 client for deliveries (see the module docstring)."""
+
+    def __init__(self, *, allow_private: bool, timeout: float, concurrency: int,
+                 user_agent: str, per_host: int = PER_HOST) -> None:
+        self._allow_private = allow_private
+        self._timeout = timeout
+        self._connect_timeout = min(timeout, 5.0)
+        self._limit = asyncio.Semaphore(max(1, concurrency))
+        self._per_host = per_host
+        self._agent = user_agent.encode("latin-1", "replace")
+        self._origins: dict[tuple[str, str, int], _Origin] = {}
+        self._dns: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._ssl: ssl.SSLContext | None = None
+
+    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> PostResult:
+        try:
+            parts = urlsplit(url)
+            scheme, host = parts.scheme, parts.hostname or ""
+            if scheme not in ("http", "https") or not host:
+                return PostResult(None, error=f"unsupported URL {url[:200]}")
+            port = parts.port or (443 if scheme == "https" else 80)
+            data = self._encode(parts.path or "/", parts.query, parts.netloc, body, headers)
+        except (ValueError, UnicodeError) as exc:
+            return PostResult(None, error=f"invalid request: {exc}"[:300])
+        key = (scheme, host, port)
+        origin = self._origins.get(key)
+        if origin is None:
+            origin = self._origins[key] = _Origin(asyncio.Semaphore(self._per_host))
+        origin.users += 1
+        try:
+            # The per-server slot first: waiting for a busy server must not hold one of
+            # the global slots that other servers' deliveries could use.
+            async with origin.limit, self._limit, asyncio.timeout(self._timeout):
+                status, retry_after = await self._exchange(key, origin, data)
+        except UnsafeAddress as exc:
+            return PostResult(None, error=exc.reason)
+        except TimeoutError:
+            return PostResult(None, error=f"TimeoutError: no answer within {self._timeout:g}s")
+        except (OSError, _ResponseError) as exc:
+            return PostResult(None, error=f"{type(exc).__name__}: {exc}"[:300])
+        finally:
+            origin.users -= 1
+            self._forget_if_unused(key, origin)
+        return PostResult(status, retry_after)
+
+    def _forget_if_unused(self, key: tuple[str, str, int], origin: _Origin) -> None:
+        if not origin.idle and not origin.users and self._origins.get(key) is origin:
+            del self._origins[key]
+
+    def _encode(self, path: str, query: str, netloc: str, body: bytes,
+                headers: dict[str, str]) -> bytes:
+        target = quote(path, safe=_SAFE_PATH) + ("?" + quote(query, safe=_SAFE_PATH)
+                                                 if query else "")
+        lines = [f"POST {target} HTTP/1.1"]
+        names = set()
+        for name, value in headers.items():
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise ValueError(f"header {name!r} contains a line break")
+            names.add(name.lower())
+            lines.append(f"{name}: {value}")
+        if "host" not in names:
+            lines.append(f"Host: {netloc.rsplit('@', 1)[-1]}")
+        head = "\r\n".join(lines).encode("latin-1")
+        extra = b"\r\nUser-Agent: " + self._agent if "user-agent" not in names else b""
+        return (head + extra + b"\r\nContent-Length: " + str(len(body)).encode()
+                + b"\r\n\r\n" + body)
+
+    async def _exchange(self, key: tuple[str, str, int], origin: _Origin, data: bytes
+                        ) -> tuple[int, str | None]:
+        conn = self._take_idle(origin)
+        if conn is not None:
+            try:
+                result = await conn.request(data)
+            except _ResponseError as exc:
+                conn.close()
+                if not exc.fresh:
+                    raise
+                # The server closed the idle connection as we reused it, before answering:
+                # send again on a new one (deliveries are idempotent by activity id).
+            except BaseException:
+                conn.close()  # timeout or cancellation: the answer may still come; drop it
+                raise
+            else:
+                self._release(key, origin, conn)
+                return result
+        conn = await self._connect(*key)
+        try:
+            result = await conn.request(data)
+        except BaseException:
+            conn.close()
+            raise
+        self._release(key, origin, conn)
+        return result
+
+    def _take_idle(self, origin: _Origin) -> _Connection | None:
+        now = time.monotonic()
+        while origin.idle:
+            conn = origin.idle.pop()
+            transport = conn.transport
+            if (not conn.closed and transport is not None and not transport.is_closing()
+                    and now - conn.idle_since < KEEPALIVE_SECONDS):
+                return conn
+            conn.close()
+        return None
+
+    def _release(self, key: tuple[str, str, int], origin: _Origin, conn: _Connection) -> None:
+        if conn.reusable and not conn.closed:
+            conn.idle_since = time.monotonic()
+            origin.idle.append(conn)
+            # Close it once it has idled for the keep-alive time, so a fan-out to thousands
+            # of servers does not leave thousands of sockets open.
+            asyncio.get_running_loop().call_later(KEEPALIVE_SECONDS, self._expire, key, conn)
+        else:
+            conn.close()
+
+    def _expire(self, key: tuple[str, str, int], conn: _Connection) -> None:
+        origin = self._origins.get(key)
+        if origin is None or conn not in origin.idle:
+            return  # in use again, or already gone
+        if time.monotonic() - conn.idle_since < KEEPALIVE_SECONDS * 0.99:
+            return  # reused and released again since; that release set its own timer
+        origin.idle.remove(conn)
+        conn.close()
+        self._forget_if_unused(key, origin)
+
+    async def _connect(self, scheme: str, host: str, port: int) -> _Connection:
+        loop = asyncio.get_running_loop()
+        addresses = await self._resolve(host, port)
+        tls = self._tls() if scheme == "https" else None
+        last: Exception | None = None
+        for address in addresses:
+            try:
+                async with asyncio.timeout(self._connect_timeout):
+                    _, conn = await loop.create_connection(
+                        _Connection, address, port, ssl=tls,
+                        server_hostname=host if tls is not None else None)
+                return conn
+            except (OSError, TimeoutError) as exc:
+                last = exc
+        assert last is not None
+        raise last
+
+    async def _resolve(self, host: str, port: int) -> list[str]:
+        """Allowed addresses of ``host``, cached for a while (resolution is per connection,
+        and a fan-out opens connections to many servers)."""
+        cached = self._dns.get((host, port))
+        now = time.monotonic()
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        addresses = await resolve_allowed(host, port, allow_private=self._allow_private)
+        if len(self._dns) > 4096:
+            self._dns = {k: v for k, v in self._dns.items() if v[0] > now}
+        self._dns[(host, port)] = (now + DNS_TTL_SECONDS, addresses)
+        return addresses
+
+    def _tls(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context()  # verifies chains and host names
+        return self._ssl
+
+    async def aclose(self) -> None:
+        for origin in self._origins.values():
+            for conn in origin.idle:
+                conn.close()
+            origin.idle.clear()
+        self._origins.clear()

@@ -25,9 +25,9 @@ class InboxWorker:
         self.processor = InboxProcessor(rt)
         self.processed = 0
 
-    async def run_once(self) -> int:
+    async def run_once(self, limit: int = BATCH) -> int:
         async with self.rt.db.write() as conn:
-            jobs = await inbox_repo.claim_due(conn, worker=self.name, limit=BATCH,
+            jobs = await inbox_repo.claim_due(conn, worker=self.name, limit=limit,
                                               lease_seconds=self.rt.settings.inbox_lease_seconds)
         if jobs:
             await self.processor.process(jobs, worker=self.name)
@@ -38,7 +38,9 @@ class InboxWorker:
         wakeup = self.rt.inbox_wakeup
         while not stop.is_set():
             try:
-                if await self.run_once():
+                # Ingestion first: during a burst of inbox POSTs, wait for a lull and take
+                # small batches (services/inbox.py, InboxService.yield_to_ingest).
+                if await self.run_once(await self.rt.inbox.yield_to_ingest(BATCH)):
                     continue
             except Exception:
                 log.exception("inbox processing failed")

@@ -4,10 +4,16 @@
 signer speaks for the activity's actor, then store the activity durably (group commit) and
 return; the caller answers 202. Nothing is stored for a rejected request.
 ``InboxProcessor`` (services/inbox_processing.py) applies stored activities later.
+
+Under a burst of inbox traffic, ingestion comes first: ``yield_to_ingest`` tells the inbox
+worker to wait for a lull (bounded) and take small batches, because a processing batch holds
+the one SQLite writer for as long as it runs, and every request waiting for its group commit
+waits that long too (p99). The stored backlog is processed at full speed once the burst ends.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import time
@@ -28,6 +34,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Ingest pressure at which the inbox worker steps aside: requests being accepted right now
+# (verifying, or waiting for their group commit). A normally busy instance (tens of
+# activities a second) stays below it, so processing keeps pace; a burst (many concurrent
+# senders) is above it.
+BUSY_REQUESTS = 4
+# While busy, the worker re-checks this often, and after MAX_DEFER_SECONDS it processes a
+# small batch anyway, so a sustained burst delays processing but never starves it.
+BUSY_RECHECK_SECONDS = 0.05
+MAX_DEFER_SECONDS = 1.0
+BUSY_BATCH = 20
+
 
 class Ignored(Exception):
     """An activity we answer 202 to but do not keep (e.g. the Delete of an unknown actor)."""
@@ -37,15 +54,36 @@ class InboxService:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
         self._writer = GroupCommitWriter(rt.db, inbox_repo.insert_many, name="inbox-writer")
+        self._accepting = 0
         self.accepted = 0
 
     async def close(self) -> None:
         await self._writer.stop()
 
+    def busy(self) -> bool:
+        """Whether a burst of inbox requests is being ingested right now."""
+        return self._accepting >= BUSY_REQUESTS
+
+    async def yield_to_ingest(self, batch: int) -> int:
+        """Called by the inbox worker before each batch; returns how many items to take.
+        When ingestion is busy, wait for a lull (at most ``MAX_DEFER_SECONDS``) and then
+        take a small batch, so processing never holds the database writer for long while
+        requests wait on their commit."""
+        if not self.busy():
+            return batch
+        deadline = time.monotonic() + MAX_DEFER_SECONDS
+        while time.monotonic() < deadline:
+            await asyncio.sleep(BUSY_RECHECK_SECONDS)
+            if not self.busy():
+                return batch
+        return min(batch, BUSY_BATCH)
+
     def _check_blocked(self, uri: str) -> None:
+        blocked = self.rt.blocked_domains
+        if not blocked:
+            return  # the usual case: no need to parse the URI
         host = host_of(uri)
         hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        blocked = self.rt.blocked_domains
         if host in blocked or hostname in blocked or any(
             hostname.endswith("." + d) for d in blocked
         ):
@@ -54,6 +92,14 @@ class InboxService:
     async def accept(self, *, method: str, url: str, headers: Mapping[str, str], body: bytes
                      ) -> bool:
         """Verify and store one incoming activity. Returns False when it is ignored."""
+        self._accepting += 1
+        try:
+            return await self._accept(method=method, url=url, headers=headers, body=body)
+        finally:
+            self._accepting -= 1
+
+    async def _accept(self, *, method: str, url: str, headers: Mapping[str, str], body: bytes
+                      ) -> bool:
         try:
             activity = orjson.loads(body)
         except orjson.JSONDecodeError as exc:

@@ -73,6 +73,17 @@ def _parse_time(value: Any) -> datetime | None:
     return dt if dt.tzinfo else None
 
 
+def _announced_object(obj: Any, announcer: str) -> dict[str, Any] | None:
+    """The object an Announce shares, when it is embedded and comes from the announcer's own
+    server (so the announcer's signature vouches for it): ``Announce(Note)`` or FEP-1b12's
+    ``Announce(Create(Note))``. Anything else is fetched from its origin instead."""
+    if isinstance(obj, dict) and type_of(obj) in ("Create", "Update"):
+        obj = obj.get("object")
+    if isinstance(obj, dict) and same_origin(id_of(obj) or "", announcer):
+        return obj
+    return None
+
+
 class InboxProcessor:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
@@ -120,7 +131,8 @@ class InboxProcessor:
                     if type_ == "Create":
                         raise Unavailable(f"could not fetch {wanted}: {exc.reason}") from exc
                     log.info("announced object %s not fetched: %s", wanted, exc.reason)
-        for doc in list(prepared.fetched.values()):
+        embedded = _announced_object(obj, job.actor_uri) if type_ == "Announce" else None
+        for doc in [*prepared.fetched.values(), *([embedded] if embedded else [])]:
             author = id_of(doc.get("attributedTo"))
             if author and is_http_uri(author) and not self.rt.urls.is_local(author):
                 async with self.rt.db.read() as conn:
@@ -302,14 +314,16 @@ class InboxProcessor:
             return
         await objects_repo.add_share(conn, uri=p.job.activity_uri, actor_id=actor.id,
                                      object_uri=target)
+        shared = _announced_object(obj, actor.uri)
         inner = obj.get("object") if isinstance(obj, dict) else None
         inner_id = id_of(inner) if inner is not None else None
-        for candidate in (p.fetched.get(target), p.fetched.get(inner_id or "")):
+        for candidate in (shared, p.fetched.get(target), p.fetched.get(inner_id or "")):
             if isinstance(candidate, dict):
                 author_uri = id_of(candidate.get("attributedTo"))
-                async_author = await actors_repo.find_by_uri(conn, author_uri or "")
-                if async_author is not None:
-                    await self._store_object(conn, async_author, candidate, announced_by=actor)
+                author = await actors_repo.find_by_uri(conn, author_uri or "")
+                if author is not None:
+                    await self._store_object(conn, author, candidate, announced_by=actor)
+                    return
 
     async def _offer(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         await self.rt.post_inbox.on_offer(conn, actor, p.activity)

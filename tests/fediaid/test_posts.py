@@ -106,7 +106,7 @@ async def test_close_edit_and_transitions(runtime: Runtime) -> None:
 
 async def test_expiry_then_retention_deletes_everything_private(runtime: Runtime) -> None:
     rt = runtime
-    admin, maria, sam = await users(rt)
+    admin, _maria, sam = await users(rt)
     need = await rt.posts.create(admin, {"kind": "need", "title": "Rent help"},
                                  intake=Intake("Mrs. K", "555 0100", "calls after 6pm"))
     response = await rt.responses.respond(sam, need.id, "I can help", None)
