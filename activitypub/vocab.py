@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 AS_CONTEXT = "https://www.w3.org/ns/activitystreams"
 SECURITY_CONTEXT = "https://w3id.org/security/v1"
@@ -137,25 +137,39 @@ def is_addressed_publicly(activity: Mapping[str, Any]) -> bool:
     return any(is_public(a) for a in audience(activity))
 
 
+def _split(uri: str) -> SplitResult | None:
+    """``urlsplit`` that answers None instead of raising on hostile input ("http://[x")."""
+    try:
+        parts = urlsplit(uri)
+        parts.port  # noqa: B018 - validates the port; raises ValueError when malformed
+    except ValueError:
+        return None
+    return parts
+
+
 def host_of(uri: str) -> str:
-    """Lower-cased host[:port] of a URI ('' if it has none)."""
-    return urlsplit(uri).netloc.lower().rsplit("@", 1)[-1]
+    """Lower-cased host[:port] of a URI ('' if it has none or is malformed)."""
+    parts = _split(uri)
+    return parts.netloc.lower().rsplit("@", 1)[-1] if parts else ""
 
 
 def hostname_of(uri: str) -> str:
-    return (urlsplit(uri).hostname or "").lower()
+    parts = _split(uri)
+    return ((parts.hostname if parts else None) or "").lower()
 
 
 def same_origin(a: str, b: str) -> bool:
-    sa, sb = urlsplit(a), urlsplit(b)
+    sa, sb = _split(a), _split(b)
+    if sa is None or sb is None:
+        return False
     return (sa.scheme, sa.netloc.lower()) == (sb.scheme, sb.netloc.lower())
 
 
 def is_http_uri(value: Any) -> bool:
     if not isinstance(value, str) or len(value) > 2048:
         return False
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc)
+    parts = _split(value)
+    return parts is not None and parts.scheme in ("http", "https") and bool(parts.netloc)
 
 
 def strip_strings(values: Iterable[Any]) -> list[str]:

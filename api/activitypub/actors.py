@@ -53,5 +53,16 @@ async def activity(request: Request) -> Response:
 
 
 async def obj(request: Request) -> Response:
+    """An object; signed fetches count the requester's relationship to the group."""
     rt = runtime(request)
-    return ActivityJSON(await rt.discovery.public_object(rt.settings.base_url + request.url.path))
+    url = rt.settings.base_url + request.url.path
+    if not accepts_activitypub(request.headers.get("accept")):
+        from starlette.responses import RedirectResponse as Redirect
+
+        post_page = await rt.discovery.post_page_for(url)
+        if post_page:
+            return Redirect(post_page, status_code=303)
+    full = url + (f"?{request.url.query}" if request.url.query else "")
+    signer = await rt.discovery.fetch_signer(method="GET", url=full, headers=request.headers)
+    return ActivityJSON(await rt.discovery.object_document(url, signer),
+                        headers={"Vary": "Accept, Signature"})

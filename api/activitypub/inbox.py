@@ -33,15 +33,23 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _path_and_query(request: Request) -> str:
+    """``request.url.path`` and ``?query`` as Starlette would give them, without building a
+    URL object (that parses the Host header and more on every request: ~15 us here)."""
+    scope = request.scope
+    path: str = scope["path"].replace("?", "%3F").replace("#", "%23").replace("\\", "%5C")
+    query: bytes = scope.get("query_string", b"")
+    return f"{path}?{query.decode('utf-8', 'replace')}" if query else path
+
+
 async def _receive(request: Request) -> Response:
-    if not is_activitypub_media_type(request.headers.get("content-type")):
+    headers = request.headers
+    if not is_activitypub_media_type(headers.get("content-type")):
         raise UnsupportedMediaType("Send application/activity+json.")
     rt = runtime(request)
     body = await read_limited_body(request, rt.settings.inbox_max_bytes)
-    url = rt.settings.base_url + request.url.path
-    if request.url.query:
-        url += "?" + request.url.query
-    await rt.inbox.accept(method=request.method, url=url, headers=request.headers, body=body)
+    url = rt.settings.base_url + _path_and_query(request)
+    await rt.inbox.accept(method=request.method, url=url, headers=headers, body=body)
     return Response(status_code=202)
 
 

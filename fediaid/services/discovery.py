@@ -115,6 +115,49 @@ class DiscoveryService:
             raise NotFound("No such activity, or it is not public.")
         return doc
 
+    async def fetch_signer(self, *, method: str, url: str, headers: Any) -> str | None:
+        """Who signed a GET, if anyone (None when unsigned). A bad signature is refused
+        rather than treated as anonymous."""
+        import time
+
+        from activitypub.errors import KeyResolutionError, SignatureError
+        from activitypub.verify import verify_request
+        from fediaid.errors import Unauthenticated
+
+        if "signature" not in headers and "signature-input" not in headers:
+            return None
+        try:
+            signer = await verify_request(method=method, url=url, headers=headers, body=None,
+                                          resolve_key=self.rt.keys.resolve, now=time.time())
+        except (SignatureError, KeyResolutionError) as exc:
+            raise Unauthenticated(exc.reason) from exc
+        return signer.owner
+
+    async def object_document(self, uri: str, signer: str | None) -> dict[str, Any]:
+        """An object as ActivityPub JSON, for whoever may see it: offers and needs by their
+        visibility (the requester's relationship to the group counts), other local objects
+        only when public."""
+        from fediaid.domain.visibility import can_view, federates
+        from fediaid.storage import posts as posts_repo
+
+        async with self.rt.db.read() as conn:
+            post = await posts_repo.find_by_uri(conn, uri)
+            if post is not None:
+                viewer = await self.rt.posts.viewer_for_remote(signer)
+                if not (post.local and federates(post) and can_view(viewer, post)):
+                    raise NotFound("No such object, or it is not shared with you.")
+                note = await self.rt.post_federation.note(conn, post)
+                return {"@context": self.rt.post_federation.context, **note}
+        return await self.public_object(uri)
+
+    async def post_page_for(self, uri: str) -> str | None:
+        """The web page of a post (for browsers following an object link)."""
+        from fediaid.storage import posts as posts_repo
+
+        async with self.rt.db.read() as conn:
+            post = await posts_repo.find_by_uri(conn, uri)
+        return f"/posts/{post.id}" if post is not None and post.local else None
+
     async def public_object(self, uri: str) -> dict[str, Any]:
         async with self.rt.db.read() as conn:
             obj = await objects_repo.find_by_uri(conn, uri)

@@ -44,6 +44,8 @@ CONTEXT = proposals.CONTEXT  # ActivityStreams + the FEP-0837 terms
 
 
 class PostFederation:
+    context = CONTEXT
+
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 

@@ -53,7 +53,7 @@ class Runtime:
         from fediaid.services.notes import NoteService
         from fediaid.services.post_federation import PostFederation
         from fediaid.services.post_inbox import PostInbox
-        from fediaid.services.posts import PostService
+        from fediaid.services.posts import GroupSettingsService, PostService
         from fediaid.services.responses import ResponseService
         from fediaid.services.status import StatusService
 
@@ -65,6 +65,7 @@ class Runtime:
         self.status = StatusService(self)
         self.moderation = ModerationService(self)
         self.posts = PostService(self)
+        self.group_settings = GroupSettingsService(self)
         self.responses = ResponseService(self)
         self.post_federation = PostFederation(self)
         self.post_inbox = PostInbox(self)

@@ -152,3 +152,12 @@ async def pending_for(conn: AsyncConnection, followed_id: int) -> list[tuple[Fol
         .order_by(follows.c.id)
     )
     return [(_to_follow(r), r.follower_uri) for r in rows]
+
+
+async def domain_has_follower(conn: AsyncConnection, followed_id: int, domain: str) -> bool:
+    """Does any accepted follower of ``followed_id`` live on ``domain``?"""
+    row = (await conn.execute(
+        select(follows.c.id).select_from(follows.join(actors, actors.c.id == follows.c.follower_id))
+        .where(follows.c.followed_id == followed_id, follows.c.state == FollowState.ACCEPTED.value,
+               actors.c.domain == domain).limit(1))).first()
+    return row is not None

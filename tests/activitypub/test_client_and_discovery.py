@@ -99,3 +99,11 @@ def test_nodeinfo_documents_follow_the_schemas() -> None:
     assert d21["software"]["repository"] == "https://r" and "repository" not in d20["software"]
     with pytest.raises(ValueError):
         nodeinfo.document("1.0", **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("value", ["http://[x", "https://a:99999/", "http://[::1", "https://"])
+def test_hostile_uris_are_not_http_uris(value: str) -> None:
+    from activitypub.vocab import is_http_uri, same_origin
+
+    assert not is_http_uri(value)
+    assert same_origin(value, "https://a/") is False
