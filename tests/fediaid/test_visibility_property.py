@@ -1,0 +1,173 @@
+"""Private stays private: for random posts, viewers and paths, no path shows a post to a
+viewer the rules do not allow.
+
+The oracle below restates the rules from the issue independently of
+``fediaid.domain.visibility``; every path is checked against it:
+service read, search, ActivityPub fetch (signed, with the requester's relationship), and
+delivery (who is sent the post). The JSON API and web pages get their own checks in
+tests/api, through these same service calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select
+
+from fediaid.domain.actors import Role
+from fediaid.domain.posts import Visibility
+from fediaid.errors import NotFound
+from fediaid.services.runtime import Runtime
+from fediaid.storage import posts as posts_repo
+from fediaid.storage.posts import Filters
+from fediaid.storage.tables import activities, deliveries
+from tests.fediaid.test_inbox_processing import follow_of, receive
+from tests.support.instances import open_initialised_runtime
+from tests.support.remote import RemoteActor, remote_actor, store
+
+VIEWERS = ["anonymous", "author", "member", "coordinator", "follower", "follower_domain",
+           "recipient", "stranger"]
+PATHS = ["get", "search", "fetch", "delivery"]
+
+
+@dataclass
+class World:
+    runner: asyncio.Runner
+    rt: Runtime
+    users: dict[str, object]
+    remotes: dict[str, RemoteActor]
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    runner = asyncio.Runner()
+    tmp = Path(tempfile.mkdtemp(prefix="fediaid-prop-"))
+
+    async def build() -> World:
+        rt = await open_initialised_runtime(tmp, f"sqlite+aiosqlite:///{tmp / 'f.db'}")
+        users = {
+            "author": await rt.accounts.create_user("author"),
+            "member": await rt.accounts.create_user("member"),
+            "coordinator": await rt.accounts.get_user("admin"),
+            "coordinator2": await rt.accounts.create_user("lee", role=Role.COORDINATOR),
+        }
+        remotes = {
+            "follower": remote_actor("fran", "follow.example", key=1),
+            "follower_domain": remote_actor("dora", "follow.example", key=2),
+            "recipient": remote_actor("rita", "recipient.example", key=3),
+            "stranger": remote_actor("sam", "stranger.example", key=4),
+        }
+        for r in remotes.values():
+            await store(rt, r)
+        await receive(rt, remotes["follower"], follow_of(remotes["follower"], rt))
+        return World(runner, rt, users, remotes)
+
+    w = runner.run(build())
+    yield w
+    runner.run(w.rt.close())
+    runner.close()
+
+
+def oracle(viewer: str, visibility: Visibility, *, held: bool, anonymous: bool,
+           recipients: set[str]) -> bool:
+    """The rules, restated: who may see a post."""
+    if viewer == "author":
+        return True
+    if held:
+        return viewer == "coordinator"
+    if visibility is Visibility.PUBLIC:
+        return True
+    if visibility is Visibility.NETWORK:
+        return viewer in ("member", "coordinator", "follower", "follower_domain")
+    if visibility is Visibility.MEMBERS:
+        return viewer in ("member", "coordinator")
+    return viewer in recipients
+
+
+posts_strategy = st.fixed_dictionaries({
+    "visibility": st.sampled_from(list(Visibility)),
+    "held": st.booleans(),
+    "anonymous": st.booleans(),
+    "recipients": st.sets(st.sampled_from(["recipient", "stranger", "follower"]), min_size=1),
+    "viewer": st.sampled_from(VIEWERS),
+    "path": st.sampled_from(PATHS),
+})
+
+
+async def _make_post(w: World, case: dict) -> object:
+    rt = w.rt
+    recipients = [w.remotes[r].uri for r in sorted(case["recipients"])]
+    data = {"kind": "need", "title": "Visibility check", "visibility": case["visibility"].value}
+    if case["visibility"] is Visibility.DIRECT:
+        data["recipients"] = recipients
+    async with rt.db.write() as conn:
+        await conn.execute(deliveries.delete())
+    post = await rt.posts.create(w.users["author"], data, as_neighbor=case["anonymous"])
+    if case["held"]:
+        async with rt.db.write() as conn:
+            await posts_repo.update_fields(conn, post.id, {"held": True})
+            await conn.execute(deliveries.delete())  # a held post is never sent
+    return post
+
+
+async def _shown(w: World, case: dict, post) -> bool:  # type: ignore[no-untyped-def]
+    rt, viewer_name, path = w.rt, case["viewer"], case["path"]
+    remote = w.remotes.get(viewer_name)
+    if viewer_name in ("author", "member", "coordinator"):
+        viewer = await rt.posts.viewer_for_user(w.users[viewer_name])
+    elif remote is not None:
+        viewer = await rt.posts.viewer_for_remote(remote.uri)
+    else:
+        viewer = await rt.posts.viewer_for_user(None)
+    if path == "get":
+        try:
+            await rt.posts.get(viewer, post.id)
+            return True
+        except NotFound:
+            return False
+    if path == "search":
+        found = await rt.posts.search(viewer, Filters(limit=5, states=()))
+        return post.id in {p.id for p in found}
+    if path == "fetch":
+        if remote is None:  # local people do not fetch over ActivityPub; an unsigned fetch
+            signer = None   # is what a browser or an anonymous server would do
+        else:
+            signer = remote.uri
+        try:
+            await rt.discovery.object_document(post.uri, signer)
+            return True
+        except NotFound:
+            return False
+    # delivery: is anything about the post sent to this viewer's server inbox?
+    if remote is None:
+        return False
+    async with rt.db.read() as conn:
+        rows = await conn.execute(select(deliveries.c.inbox_url, activities.c.payload).join(
+            activities, activities.c.id == deliveries.c.activity_id))
+        sent = [(inbox, payload) for inbox, payload in rows]
+    return any(inbox == remote.shared_inbox and post.uri in payload for inbox, payload in sent)
+
+
+@settings(max_examples=1000, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=posts_strategy)
+def test_no_path_shows_what_a_viewer_may_not_see(world: World, case: dict) -> None:
+    post = world.runner.run(_make_post(world, case))
+    shown = world.runner.run(_shown(world, case, post))
+    allowed = oracle(case["viewer"], case["visibility"], held=case["held"],
+                     anonymous=case["anonymous"], recipients=case["recipients"])
+    if case["path"] == "delivery" and case["viewer"] == "follower_domain":
+        # Servers, not people, receive deliveries: dora's server is fran's server.
+        allowed = allowed or oracle("follower", case["visibility"], held=case["held"],
+                                    anonymous=case["anonymous"],
+                                    recipients=case["recipients"])
+    assert not shown or allowed, case
+    if case["path"] == "get" and case["viewer"] != "author":
+        assert shown == allowed, case  # and nobody entitled is refused
