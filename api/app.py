@@ -8,10 +8,11 @@ from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from api import fediaid_api
 from api.activitypub import actors, inbox, wellknown
 from api.errors import HANDLERS
 from api.middleware import RequestContext
-from api.web import pages
+from api.web import conversations, pages, posts
 from fediaid.services.runtime import Runtime
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -30,7 +31,20 @@ def routes() -> list[Route | Mount]:
         Route("/actor/inbox", inbox.instance_inbox, methods=["POST"]),
         Route("/activities/{id}", actors.activity),
         Route("/objects/{id}", actors.obj),
-        Route("/", pages.home),
+        Route("/", posts.home),
+        Route("/posts/new", posts.new_post, methods=["GET", "POST"]),
+        Route("/posts/{id:int}", posts.show_post),
+        Route("/posts/{id:int}/edit", posts.edit_post, methods=["GET", "POST"]),
+        Route("/posts/{id:int}/respond", posts.respond, methods=["POST"]),
+        Route("/posts/{id:int}/close", posts.close_post, methods=["POST"]),
+        Route("/posts/{id:int}/responses/{rid:int}/{action:str}", posts.response_action,
+              methods=["POST"]),
+        Route("/intake", posts.intake, methods=["GET", "POST"]),
+        Route("/conversations", conversations.conversation_list),
+        Route("/conversations/{id:int}", conversations.conversation),
+        Route("/conversations/{id:int}/send", conversations.send, methods=["POST"]),
+        Route("/conversations/{id:int}/reopen", conversations.reopen, methods=["POST"]),
+        Route("/settings/limits", conversations.limits, methods=["GET", "POST"]),
         Route("/@{name}", pages.profile),
         Route("/login", pages.login_form, methods=["GET", "POST"]),
         Route("/login/{secret}", pages.login_link),
@@ -40,6 +54,7 @@ def routes() -> list[Route | Mount]:
         Route("/admin/follow", pages.admin_follow, methods=["POST"]),
         Route("/admin/followers", pages.admin_followers, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        Mount(fediaid_api.PREFIX, routes=fediaid_api.routes()),
     ]
     for kind in actor_kinds:
         out += [

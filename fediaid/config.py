@@ -51,6 +51,8 @@ class Settings:
     fetch_max_bytes: int = 2 * 1024 * 1024
     fetch_timeout_seconds: float = 10.0
     inbox_lease_seconds: float = 60.0
+    # How often expiry and retention run (tests shorten it).
+    lifecycle_seconds: float = 60.0
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     @property
@@ -125,6 +127,8 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         overrides["dev"] = _bool(env["FEDIAID_DEV"])
     if "FEDIAID_LOG_LEVEL" in env:
         overrides["log_level"] = env["FEDIAID_LOG_LEVEL"]
+    if "FEDIAID_LIFECYCLE_SECONDS" in env:
+        overrides["lifecycle_seconds"] = float(env["FEDIAID_LIFECYCLE_SECONDS"])
     if "FEDIAID_INBOX_LEASE_SECONDS" in env:
         overrides["inbox_lease_seconds"] = float(env["FEDIAID_INBOX_LEASE_SECONDS"])
     delivery_overrides: dict[str, object] = {}

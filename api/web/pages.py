@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from activitypub.vocab import accepts_activitypub
 from api.context import runtime
@@ -14,8 +14,6 @@ from api.web.render import form_handler, redirect, render, safe_next
 from api.web.session import (
     COOKIE,
     check_csrf,
-    csrf_token,
-    current_user,
     require_coordinator,
     require_user,
     set_session_cookie,
@@ -23,6 +21,7 @@ from api.web.session import (
 from fediaid.domain.actors import ActorType
 from fediaid.domain.follows import FollowState
 from fediaid.errors import FediaidError, Invalid, Unauthenticated
+
 
 async def profile(request: Request) -> Response:
     rt = runtime(request)

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 30.0
-LIFECYCLE_SECONDS = 60.0
 
 
 class Workers:
@@ -61,7 +60,8 @@ class Workers:
             except Exception:
                 log.exception("post lifecycle failed")
             try:
-                await asyncio.wait_for(self.stop_event.wait(), LIFECYCLE_SECONDS)
+                await asyncio.wait_for(self.stop_event.wait(),
+                                       self.rt.settings.lifecycle_seconds)
             except TimeoutError:
                 pass
 

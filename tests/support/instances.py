@@ -92,8 +92,8 @@ class Instance:
         try:
             wait_until_up(self.base, self.proc, timeout=timeout)
         except (RuntimeError, TimeoutError) as exc:
-            raise RuntimeError(f"{self.handle} did not start: {exc}\n{self.log()[-3000:]}"
-                               ) from exc
+            raise type(exc)(f"{self.handle} did not start: {exc}\n{self.log()[-3000:]}"
+                            ) from exc
 
     def stop(self, *, kill: bool = False) -> None:
         if self.proc is None:
