@@ -249,6 +249,28 @@ class PostFederation:
                                      "It is covered now.")
         await self._dm(conn, author, responder, text, in_reply_to=response.uri)
 
+    async def completed(self, conn: AsyncConnection, post: Post, done: list[Response]) -> None:
+        """FEP-0837 confirmation: the exchange happened. A receipt that references the
+        Agreement goes to each remote neighbor whose offer was accepted."""
+        if not post.local:
+            return
+        author = await actors_repo.get_by_uri(conn, post.author_uri)
+        for response in done:
+            responder = await actors_repo.get_by_id(conn, response.responder_actor_id)
+            if responder.local or not response.agreement_uri:
+                continue
+            if await objects_repo.find_by_uri(conn, response.uri) is not None:
+                continue  # answered from Mastodon: nothing there reads receipts
+            receipt = proposals.render_confirmation(
+                id=self.rt.urls.new_object(), actor_uri=author.uri,
+                agreement_id=response.agreement_uri, post_uri=post.uri, to=[responder.uri],
+                published=utcnow())
+            create = {"@context": CONTEXT, "id": self.rt.urls.new_activity(),
+                      "type": "Create", "actor": author.uri, "to": [responder.uri],
+                      "object": receipt}
+            await enqueue(conn, self.rt, actor=author, activity=create,
+                          inboxes=[responder.delivery_inbox or ""], object_uri=post.uri)
+
     async def message_sent(self, conn: AsyncConnection, post: Post, conv: Conversation,
                            message: Message) -> None:
         other_id = (conv.other_actor_id if message.sender_actor_id == conv.helper_actor_id

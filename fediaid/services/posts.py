@@ -299,6 +299,14 @@ class PostService:
         await responses_repo.close_conversations(conn, post.id)
         closed = await posts_repo.get(conn, post.id)
         await self.rt.post_federation.updated(conn, closed, previous=post)
+        if new in (State.FULFILLED, State.PARTLY_FULFILLED):
+            from fediaid.domain.posts import ResponseState
+
+            done = [r for r in await responses_repo.for_post(conn, post.id)
+                    if r.state is ResponseState.ACCEPTED]
+            for r in done:
+                await responses_repo.set_state(conn, r.id, ResponseState.COMPLETED)
+            await self.rt.post_federation.completed(conn, closed, done)
         return closed
 
     async def set_promised(self, conn: AsyncConnection, post: Post, promised: bool) -> None:

@@ -210,6 +210,12 @@ async def test_answers_from_other_servers(runtime: Runtime) -> None:
                             "object": reply})
     _, msgs = await rt.responses.messages(maria, conv.id)
     assert [m.body for m in msgs] == ["Tuesday at 10?", "Yes, see you then"]
+    # Done: a receipt referencing the agreement goes back (FEP-0837 confirmation).
+    await clear(rt)
+    await rt.posts.close(maria, need.id, "fulfilled")
+    receipts = [p for t, i, p in await sent(rt) if t == "Create" and i == bob.shared_inbox]
+    assert [r["object"]["type"] for r in receipts] == ["Document"]
+    assert receipts[0]["object"]["context"] == accept["result"]["id"]
 
 
 async def test_a_mastodon_reply_is_a_response(runtime: Runtime) -> None:
