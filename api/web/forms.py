@@ -1,0 +1,160 @@
+"""The posting form: reading what was typed, turning the form's plain inputs into what
+``PostService`` takes, and the words shown next to a field when something is wrong."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.datastructures import FormData
+
+from fediaid.domain.actors import ActorType
+from fediaid.domain.posts import TITLE_MAX, GroupPolicy, Kind, Post, Visibility
+from fediaid.errors import Invalid, NotFound
+from fediaid.services.runtime import Runtime
+
+from .render import area_label, category_label, display_name, number, to_input_time
+
+POST_FIELDS = ("kind", "title", "description", "category", "quantity", "unit", "area",
+               "starts_at", "ends_at", "urgency", "visibility", "recipients")
+INTAKE_FIELDS = ("name", "callback", "notes")
+FORM_FIELDS = frozenset((*POST_FIELDS, *INTAKE_FIELDS, "message"))
+DETAIL_FIELDS = ("title", "category", "quantity", "unit", "area", "starts_at", "ends_at",
+                 "urgency", "visibility", "recipients", "as_neighbor")
+
+# What a field is called in the words shown to people.
+FIELD_WORDS = {
+    "kind": "kind of post", "title": "title", "description": "description",
+    "category": "category", "quantity": "amount", "unit": "unit", "area": "area",
+    "starts_at": "start time", "ends_at": "end time", "urgency": "urgency",
+    "visibility": "choice of who can see it", "recipients": "list of people",
+    "name": "name", "callback": "callback number", "notes": "notes", "message": "message",
+    "body": "message", "cap": "limit", "note": "note",
+}
+
+VISIBILITY_CHOICES = (
+    (Visibility.PUBLIC.value, "Everyone",
+     "Anyone can read it, on this site and from Mastodon and other fediverse apps."),
+    (Visibility.NETWORK.value, "Our network",
+     "Members of this group, people who follow the group, and neighboring groups."),
+    (Visibility.MEMBERS.value, "Members only",
+     "Only people with an account here. It never leaves this server."),
+    (Visibility.DIRECT.value, "Only people I name",
+     "Only the members you name below can see it."),
+)
+
+URGENCY_CHOICES = (("urgent", "Urgent"), ("normal", "Normal"), ("low", "Can wait"))
+
+_LOCAL_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+
+
+def plain_message(exc: Invalid) -> str:
+    """A service message with field names put into words ("quantity must be..." ->
+    "The amount must be...")."""
+    text = exc.public
+    for name, words in FIELD_WORDS.items():
+        text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", words, text)
+    if text[:1].islower():
+        text = "The " + text
+    return text
+
+
+def form_time(value: str, field: str) -> str:
+    """A datetime-local value ("2026-12-01T18:00"), or what an old phone's text box gives
+    ("2026-12-01 18:00", "2026-12-01"), as an ISO time in UTC."""
+    value = value.strip()
+    if not value:
+        return ""
+    m = _LOCAL_TIME.match(value)
+    if not m:
+        raise Invalid("Use a date and time like 2026-12-01 18:00.", field=field)
+    date, hour, minute, second = m.groups()
+    if hour is None:
+        hour, minute = ("23", "59") if field == "ends_at" else ("00", "00")
+    return f"{date}T{int(hour):02d}:{minute}:{second or '00'}+00:00"
+
+
+def typed(form: FormData, fields: tuple[str, ...]) -> dict[str, str]:
+    """What was typed, as text, for showing the form again."""
+    out = {f: str(form.get(f) or "") for f in fields}
+    out["as_neighbor"] = "1" if form.get("as_neighbor") else ""
+    return out
+
+
+async def draft_data(rt: Runtime, values: Mapping[str, str], *, with_kind: bool = True
+                     ) -> dict[str, Any]:
+    """The typed values as ``PostService.create``/``edit`` take them."""
+    data: dict[str, Any] = {f: values.get(f, "") for f in POST_FIELDS if f != "recipients"}
+    if not with_kind:
+        data.pop("kind")
+    data["starts_at"] = form_time(values.get("starts_at", ""), "starts_at")
+    data["ends_at"] = form_time(values.get("ends_at", ""), "ends_at")
+    data["title"] = values.get("title", "").strip()
+    if values.get("visibility") == Visibility.DIRECT.value:
+        data["recipients"] = await recipients(rt, values.get("recipients", ""))
+    return data
+
+
+async def recipients(rt: Runtime, text: str) -> list[str]:
+    """Member names (``maria, sam``) as actor URIs."""
+    out = []
+    for raw in re.split(r"[\s,;]+", text):
+        name = raw.strip().lstrip("@").lower()
+        if not name:
+            continue
+        if name.startswith(("http://", "https://")):
+            out.append(raw.strip())
+            continue
+        try:
+            actor = await rt.discovery.local_actor(name.split("@", 1)[0], ActorType.PERSON)
+        except NotFound as exc:
+            raise Invalid(f"There is no member called {name} here.",
+                          field="recipients") from exc
+        out.append(actor.uri)
+    return out
+
+
+def values_of(rt: Runtime, post: Post) -> dict[str, str]:
+    """A post's values as the form shows them (for editing)."""
+    return {
+        "kind": post.kind.value, "title": post.title, "description": post.description,
+        "category": post.category, "quantity": number(post.quantity),
+        "unit": "" if post.unit == "one" else post.unit, "area": post.area or "",
+        "starts_at": to_input_time(post.starts_at), "ends_at": to_input_time(post.ends_at),
+        "urgency": post.urgency.value, "visibility": post.visibility.value,
+        "recipients": ", ".join(display_name(rt, r) for r in post.recipients),
+        "as_neighbor": "1" if post.anonymous else "",
+    }
+
+
+def form_context(policy: GroupPolicy, values: Mapping[str, str], errors: Mapping[str, str]
+                 ) -> dict[str, Any]:
+    """Everything the posting form template needs besides the values and errors."""
+    cats = sorted((c for c in policy.categories if c != "other"), key=category_label)
+    categories = [(c, category_label(c)) for c in cats]
+    if "other" in policy.categories:
+        categories.append(("other", category_label("other")))
+    details_open = any(errors.get(f) for f in DETAIL_FIELDS) or any(
+        values.get(f) for f in ("title", "quantity", "unit", "area", "starts_at", "ends_at",
+                                "recipients", "as_neighbor"))
+    return {
+        "categories": categories,
+        "areas": [(a, area_label(a)) for a in sorted(policy.areas)],
+        "visibilities": VISIBILITY_CHOICES, "urgencies": URGENCY_CHOICES,
+        "default_visibility": policy.default_visibility.value,
+        "details_open": details_open, "title_max": TITLE_MAX,
+        "kinds": ((Kind.NEED.value, "A need", "I (or someone I know) need something."),
+                  (Kind.OFFER.value, "An offer", "I can give, lend or do something.")),
+    }
+
+
+def field_errors(exc: Invalid, values: Mapping[str, str]) -> dict[str, str]:
+    """Where to show an error: "title" is the description's error when no title was typed
+    (the title comes from the description's first sentence)."""
+    field = exc.field or "_"
+    if field == "title" and not values.get("title"):
+        field = "description"
+    if field not in FORM_FIELDS:
+        field = "_"  # shown above the form
+    return {field: plain_message(exc)}
