@@ -58,8 +58,14 @@ def status_for(exc: FediaidError) -> int:
 
 
 def wants_html(request: Request) -> bool:
+    """Browsers: a page load, or a form they posted (which expects a page back)."""
     accept = request.headers.get("accept", "")
-    return "text/html" in accept and request.method in ("GET", "HEAD")
+    if "text/html" not in accept:
+        return False
+    if request.method in ("GET", "HEAD"):
+        return True
+    content_type = request.headers.get("content-type", "")
+    return content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
 
 
 def _page(status: int, message: str) -> HTMLResponse:

@@ -40,7 +40,7 @@ from fediaid.errors import Forbidden, Invalid, NotFound
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import posts as posts_repo
 from fediaid.storage import responses as responses_repo
-from fediaid.storage.posts import Filters
+from fediaid.storage.posts import Filters as Filters  # re-exported for the HTTP surfaces
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:

@@ -223,5 +223,22 @@ class ResponseService:
             await responses_repo.reopen(conn, conv.id)
 
     async def conversations(self, user: User) -> list[Conversation]:
+        """The user's conversations, including those where the group speaks for them (their
+        anonymous posts; proxy posts for coordinators)."""
+        group_id = self.rt.identity.group.id
         async with self.rt.db.read() as conn:
-            return await responses_repo.conversations_of(conn, user.actor_id)
+            mine = await responses_repo.conversations_of(conn, user.actor_id)
+            for conv in await responses_repo.conversations_of(conn, group_id):
+                post = await posts_repo.find(conn, conv.post_id)
+                if post is not None and self.rt.posts.can_manage(user, post):
+                    mine.append(conv)
+        return sorted({c.id: c for c in mine}.values(), key=lambda c: -c.id)
+
+    async def my_response(self, user: User, post_id: int) -> Response | None:
+        """The user's current (pending or accepted) answer to a post, if any."""
+        async with self.rt.db.read() as conn:
+            return await responses_repo.existing(conn, post_id, user.actor_id)
+
+    async def weekly_cap(self, user: User) -> int | None:
+        async with self.rt.db.read() as conn:
+            return await users_repo.weekly_cap(conn, user.id)
