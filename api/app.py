@@ -12,7 +12,7 @@ from api import fediaid_api
 from api.activitypub import actors, inbox, wellknown
 from api.errors import HANDLERS
 from api.middleware import RequestContext
-from api.web import conversations, pages, posts
+from api.web import conversations, coordination, pages, posts
 from fediaid.services.runtime import Runtime
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -53,6 +53,12 @@ def routes() -> list[Route | Mount]:
         Route("/admin", pages.admin),
         Route("/admin/follow", pages.admin_follow, methods=["POST"]),
         Route("/admin/followers", pages.admin_followers, methods=["POST"]),
+        Route("/admin/settings", coordination.group_settings, methods=["GET", "POST"]),
+        Route("/admin/categories", coordination.categories, methods=["GET", "POST"]),
+        Route("/admin/categories/{slug:str}", coordination.category_action, methods=["POST"]),
+        Route("/admin/areas", coordination.areas, methods=["GET", "POST"]),
+        Route("/admin/held", coordination.held),
+        Route("/admin/held/{id:int}", coordination.held_decision, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Mount(fediaid_api.PREFIX, routes=fediaid_api.routes()),
     ]

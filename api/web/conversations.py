@@ -3,7 +3,6 @@ helper's weekly limit."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -17,33 +16,6 @@ from fediaid.domain.posts import ResponseState
 from fediaid.domain.users import User
 from fediaid.errors import FediaidError, Invalid, NotFound
 from fediaid.services.runtime import Runtime
-
-
-async def my_conversations(rt: Runtime, user: User) -> list[Any]:
-    """The user's conversations, including those where the group speaks for them (their
-    anonymous posts; proxy posts for coordinators).
-
-    Workaround, see the report: ``ResponseService.conversations`` only lists the user's own
-    actor's conversations. The group's are listed by asking for the group's actor and then
-    kept only for posts this user manages (the same rule ``ResponseService._side`` applies
-    when the conversation is opened, which stays the real access check)."""
-    own = await rt.responses.conversations(user)
-    group = rt.identity.group
-    as_group = await rt.responses.conversations(replace(user, actor_id=group.id))
-    viewer = await rt.posts.viewer_for_user(user)
-    managed: dict[int, bool] = {}
-    out = list(own)
-    for conv in as_group:
-        if conv.post_id not in managed:
-            try:
-                post = await rt.posts.get(viewer, conv.post_id)
-                managed[conv.post_id] = rt.posts.can_manage(user, post)
-            except NotFound:
-                managed[conv.post_id] = False
-        if managed[conv.post_id]:
-            out.append(conv)
-    out.sort(key=lambda c: c.id, reverse=True)
-    return out
 
 
 def _closed(conv: Any) -> bool:
@@ -74,7 +46,7 @@ async def conversation_list(request: Request) -> Response:
     rt = runtime(request)
     user = await require_user(request)
     items = []
-    for conv in await my_conversations(rt, user):
+    for conv in await rt.responses.conversations(user):
         try:
             items.append(await _describe(rt, user, conv))
         except NotFound:
@@ -133,15 +105,17 @@ async def reopen(request: Request) -> Response:
 @form_handler
 async def limits(request: Request) -> Response:
     user = await require_user(request)
+    current = await runtime(request).responses.weekly_cap(user)
     if request.method == "GET":
-        return await render(request, "limits.html")
+        return await render(request, "limits.html", current=current,
+                            cap="" if current is None else str(current))
     form = await request.form()
     check_csrf(request, form.get("csrf"))
     cap = str(form.get("cap") or "").strip()
     try:
         await runtime(request).responses.set_weekly_cap(user, cap)
     except Invalid as exc:
-        return await render(request, "limits.html", status=400, cap=cap,
+        return await render(request, "limits.html", status=400, current=current, cap=cap,
                             cap_error=plain_message(exc))
     if cap:
         return redirect("/settings/limits", f"Saved: at most {int(cap)} a week.")

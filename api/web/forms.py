@@ -14,7 +14,7 @@ from fediaid.domain.posts import TITLE_MAX, GroupPolicy, Kind, Post, Visibility
 from fediaid.errors import Invalid, NotFound
 from fediaid.services.runtime import Runtime
 
-from .render import area_label, category_label, display_name, number, to_input_time
+from .render import Labels, display_name, number, to_input_time
 
 POST_FIELDS = ("kind", "title", "description", "category", "quantity", "unit", "area",
                "starts_at", "ends_at", "urgency", "visibility", "recipients")
@@ -31,6 +31,9 @@ FIELD_WORDS = {
     "visibility": "choice of who can see it", "recipients": "list of people",
     "name": "name", "callback": "callback number", "notes": "notes", "message": "message",
     "body": "message", "cap": "limit", "note": "note",
+    "default_visibility": "choice of who can see new posts",
+    "expiry_days": "number of days posts stay open",
+    "retention_days": "number of days closed posts are kept",
 }
 
 VISIBILITY_CHOICES = (
@@ -128,19 +131,22 @@ def values_of(rt: Runtime, post: Post) -> dict[str, str]:
     }
 
 
-def form_context(policy: GroupPolicy, values: Mapping[str, str], errors: Mapping[str, str]
-                 ) -> dict[str, Any]:
+def form_context(policy: GroupPolicy, names: Labels, values: Mapping[str, str],
+                 errors: Mapping[str, str]) -> dict[str, Any]:
     """Everything the posting form template needs besides the values and errors."""
-    cats = sorted((c for c in policy.categories if c != "other"), key=category_label)
-    categories = [(c, category_label(c)) for c in cats]
-    if "other" in policy.categories:
-        categories.append(("other", category_label("other")))
-    details_open = any(errors.get(f) for f in DETAIL_FIELDS) or any(
+    categories = names.category_choices()
+    current = values.get("category", "")
+    # A post whose category a coordinator has since hidden: say so, and offer "Other".
+    category_gone = current if current and current not in dict(categories) else ""
+    areas = list(names.areas)
+    area = values.get("area", "")
+    if areas and area and area not in dict(areas):
+        areas.append((area, f"{area} (not in the group's list)"))  # keep what it was
+    details_open = any(errors.get(f) for f in DETAIL_FIELDS) or bool(category_gone) or any(
         values.get(f) for f in ("title", "quantity", "unit", "area", "starts_at", "ends_at",
                                 "recipients", "as_neighbor"))
     return {
-        "categories": categories,
-        "areas": [(a, area_label(a)) for a in sorted(policy.areas)],
+        "categories": categories, "category_gone": category_gone, "areas": areas,
         "visibilities": VISIBILITY_CHOICES, "urgencies": URGENCY_CHOICES,
         "default_visibility": policy.default_visibility.value,
         "details_open": details_open, "title_max": TITLE_MAX,

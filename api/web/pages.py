@@ -1,5 +1,6 @@
 """The instance's pages: profiles, login, password, coordination (offers and needs are in
-``api.web.posts``, messages in ``api.web.conversations``)."""
+``api.web.posts``, messages in ``api.web.conversations``, the group's settings in
+``api.web.coordination``)."""
 
 from __future__ import annotations
 
@@ -91,12 +92,13 @@ async def password(request: Request) -> Response:
     return redirect("/", "Password saved.")
 
 
+@form_handler
 async def admin(request: Request) -> Response:
-    await require_coordinator(request)
+    user = await require_coordinator(request)
     rt = runtime(request)
     group = rt.identity.group
     return await render(
-        request, "admin.html",
+        request, "admin.html", held=len(await rt.group_settings.held_posts(user)),
         pending=await rt.follows.list(group, "followers", state=FollowState.PENDING),
         following=await rt.follows.list(group, "following"),
         following_pending=await rt.follows.list(group, "following", state=FollowState.PENDING),

@@ -26,6 +26,7 @@ from api.web.render import (
     display_name,
     form_handler,
     iso,
+    labels,
     now_utc_words,
     post_item,
     redirect,
@@ -35,11 +36,9 @@ from api.web.render import (
 from api.web.session import check_csrf, current_user, require_coordinator, require_user
 from fediaid.domain.posts import Kind, Post, ResponseState
 from fediaid.domain.users import User
-from fediaid.errors import FediaidError, Invalid, NotFound
-from fediaid.services.posts import Filters, Intake, NeedsConfirmation  # type: ignore[attr-defined]
+from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound
+from fediaid.services.posts import Filters, Intake, NeedsConfirmation
 from fediaid.services.runtime import Runtime
-
-from .conversations import my_conversations
 
 PAGE_SIZE = 30
 
@@ -72,9 +71,9 @@ async def home(request: Request) -> Response:
     rt = runtime(request)
     user = await current_user(request)
     q = request.query_params
-    policy = await rt.posts.policy()
+    names = await labels(rt)
     kind = q.get("kind") if q.get("kind") in (Kind.NEED.value, Kind.OFFER.value) else ""
-    category = q.get("category", "") if q.get("category", "") in policy.categories else ""
+    category = q.get("category", "") if q.get("category", "") in dict(names.categories) else ""
     area = q.get("area", "").strip()[:64]
     text = q.get("q", "").strip()[:100]
     order = "urgent" if q.get("order") == "urgent" else "newest"
@@ -94,13 +93,12 @@ async def home(request: Request) -> Response:
         published = n["published"] if isinstance(n["published"], datetime) else None
         notes.append({"content": n["content"], "published_iso": iso(published),
                       "published_text": when(published)})
-    ctx = form_context(policy, {}, {})
     return await render(
         request, "home.html", group=rt.identity.group, notes=notes, area_name=rt.settings.area,
-        items=[post_item(rt, p) for p in found], more=more,
+        items=[post_item(rt, p, names) for p in found], more=more,
         filters={"kind": kind, "category": category, "area": area, "q": text, "order": order},
         filtering=bool(kind or category or area or text or order != "newest"),
-        categories=ctx["categories"], areas=ctx["areas"])
+        categories=names.category_choices(), areas=names.areas)
 
 
 # -- posting ----------------------------------------------------------------------------
@@ -133,7 +131,8 @@ async def _post_form(request: Request, template: str, values: dict[str, str], *,
     if not values.get("visibility"):
         values = {**values, "visibility": policy.default_visibility.value}
     return await render(request, template, status=status, values=values, errors=errors,
-                        now=now_utc_words(), **form_context(policy, values, errors), **extra)
+                        now=now_utc_words(),
+                        **form_context(policy, await labels(rt), values, errors), **extra)
 
 
 @form_handler
@@ -178,7 +177,7 @@ async def _show(request: Request, pid: int, *, status: int = 200, **extra: Any) 
     user = await current_user(request)
     viewer = await rt.posts.viewer_for_user(user)
     post = await rt.posts.get(viewer, pid)
-    item = post_item(rt, post)
+    item = post_item(rt, post, await labels(rt))
     manage = user is not None and post.local and rt.posts.can_manage(user, post)
     ctx: dict[str, Any] = {"item": item, "manage": manage, "post": post,
                            "group_handle": f"@{rt.identity.group.username}@{rt.settings.domain}"}
@@ -191,15 +190,13 @@ async def _show(request: Request, pid: int, *, status: int = 200, **extra: Any) 
     ctx["deleted_on"] = day(post.delete_after) if not post.is_open else ""
     ctx["retention_days"] = policy.retention.days
     if user is not None:
-        convs = await my_conversations(rt, user)
+        convs = [c for c in await rt.responses.conversations(user) if c.post_id == pid]
         if manage:
             ctx["responses"] = await _responses(rt, user, post, convs)
         else:
-            mine = [c for c in convs if c.post_id == pid]
-            ctx["my_conversation"] = mine[0].id if mine else None
-            answered = _int(request.query_params.get("answered"))
-            rid = mine[0].response_id if mine else answered
-            ctx["my_response"] = await _my_response(rt, user, rid, pid)
+            ctx["my_conversation"] = convs[0].id if convs else None
+            mine = await rt.responses.my_response(user, pid)
+            ctx["my_response"] = {"id": mine.id, "state": mine.state.value} if mine else None
     ctx.update(extra)
     return await render(request, "post.html", status=status, **ctx)
 
@@ -219,20 +216,6 @@ async def _responses(rt: Runtime, user: User, post: Post, convs: list[Any]
     return out
 
 
-async def _my_response(rt: Runtime, user: User, rid: int | None, pid: int
-                       ) -> dict[str, Any] | None:
-    if rid is None:
-        return None
-    try:
-        r = await rt.responses.mine(user, rid)
-    except NotFound:
-        return None
-    if r.post_id != pid or r.responder_user_id != user.id:
-        return None
-    return {"id": r.id, "state": r.state.value,
-            "active": r.state in (ResponseState.PENDING, ResponseState.ACCEPTED)}
-
-
 @form_handler
 async def respond(request: Request) -> Response:
     user = await require_user(request)
@@ -241,13 +224,13 @@ async def respond(request: Request) -> Response:
     check_csrf(request, form.get("csrf"))
     message, quantity = str(form.get("message") or ""), str(form.get("quantity") or "")
     try:
-        resp = await runtime(request).responses.respond(user, pid, message, quantity or None)
+        await runtime(request).responses.respond(user, pid, message, quantity or None)
     except Invalid as exc:
         return await _show(request, pid, status=400, answer={"message": message,
                            "quantity": quantity}, answer_errors=field_errors(exc, {}))
     except FediaidError as exc:
         return await _show(request, pid, status=409, flash=exc.public, flash_error=True)
-    return redirect(f"/posts/{pid}?answered={resp.id}",
+    return redirect(f"/posts/{pid}",
                     "Thank you! They can see your answer now. If they accept, you can "
                     "talk privately in Messages.")
 
@@ -301,8 +284,6 @@ async def edit_post(request: Request) -> Response:
     pid = _post_id(request)
     post = await rt.posts.get(await rt.posts.viewer_for_user(user), pid)
     if not post.local or not rt.posts.can_manage(user, post):
-        from fediaid.errors import Forbidden
-
         raise Forbidden("Only the person who posted this can change it.")
     if request.method == "GET":
         return await _post_form(request, "post_edit.html", values_of(rt, post), post=post)

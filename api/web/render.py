@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import wraps
@@ -19,7 +20,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from api.context import runtime
 from api.errors import status_for
 from api.web.session import csrf_token, current_user
-from fediaid.domain.posts import DEFAULT_CATEGORIES, Kind, Post, State, Urgency
+from fediaid.domain.posts import Kind, Post, State, Urgency
 from fediaid.errors import FediaidError
 from fediaid.services.runtime import Runtime
 
@@ -47,7 +48,9 @@ async def render(request: Request, name: str, status: int = 200, **ctx: Any) -> 
 async def error_page(request: Request, exc: FediaidError) -> HTMLResponse:
     """A refused form submission, in plain words (api/errors.py only answers GETs with
     HTML; a browser that posted a form must not get JSON back)."""
-    return await render(request, "error.html", status=status_for(exc), message=exc.public)
+    back = request.url.path if request.method == "GET" else ""
+    return await render(request, "error.html", status=status_for(exc), message=exc.public,
+                        login_next=safe_next(back, ""))
 
 
 def form_handler(handler: Handler) -> Handler:
@@ -83,8 +86,6 @@ def safe_next(value: object, default: str = "/") -> str:
 
 # -- words for posts ------------------------------------------------------------------
 
-CATEGORY_LABELS = dict(DEFAULT_CATEGORIES)
-
 KIND_WORDS = {Kind.NEED: "Need", Kind.OFFER: "Offer"}
 STATE_WORDS = {
     State.OPEN: "Open",
@@ -97,14 +98,31 @@ STATE_WORDS = {
 URGENCY_WORDS = {Urgency.URGENT: "Urgent", Urgency.NORMAL: "Normal", Urgency.LOW: "Can wait"}
 
 
-def category_label(slug: str) -> str:
-    """The group's categories only come as slugs from the service (see the report): the
-    default ones have labels, others are shown tidied."""
-    return CATEGORY_LABELS.get(slug) or slug.replace("-", " ").replace("_", " ").capitalize()
+@dataclass(frozen=True)
+class Labels:
+    """The group's categories and neighborhoods as (short name, label), in the group's
+    order: the words shown for a post's category and area, and the choices in forms."""
+
+    categories: list[tuple[str, str]] = field(default_factory=list)
+    areas: list[tuple[str, str]] = field(default_factory=list)
+
+    def category(self, slug: str) -> str:
+        # A hidden category is not listed: its short name is shown (see the report).
+        return dict(self.categories).get(slug, slug)
+
+    def area(self, slug: str | None) -> str:
+        return dict(self.areas).get(slug, slug) if slug else ""
+
+    def category_choices(self) -> list[tuple[str, str]]:
+        """For a select: by label, "other" last."""
+        choices = sorted((c for c in self.categories if c[0] != "other"),
+                         key=lambda c: c[1].casefold())
+        return choices + [c for c in self.categories if c[0] == "other"]
 
 
-def area_label(slug: str) -> str:
-    return slug.replace("-", " ").replace("_", " ")
+async def labels(rt: Runtime) -> Labels:
+    return Labels(categories=await rt.group_settings.categories(),
+                  areas=await rt.group_settings.areas())
 
 
 def when(dt: datetime | None) -> str:
@@ -178,12 +196,12 @@ def author_words(rt: Runtime, post: Post) -> str:
     return display_name(rt, post.author_uri)
 
 
-def post_item(rt: Runtime, post: Post) -> dict[str, Any]:
+def post_item(rt: Runtime, post: Post, names: Labels) -> dict[str, Any]:
     """What a list or a page shows of a post."""
     return {
         "post": post, "id": post.id, "kind": post.kind.value, "kind_word": KIND_WORDS[post.kind],
-        "title": post.title, "category": category_label(post.category),
-        "area": area_label(post.area) if post.area else "", "window": window(post),
+        "title": post.title, "category": names.category(post.category),
+        "area": names.area(post.area), "window": window(post),
         "urgency": post.urgency.value, "urgency_word": URGENCY_WORDS[post.urgency],
         "state": post.state.value, "state_word": STATE_WORDS[post.state],
         "amount": amount(post.quantity, post.unit), "author": author_words(rt, post),

@@ -118,7 +118,8 @@ def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Pos
             raise Invalid("Say in a sentence what you need or offer.", field="title")
         title = title_from(description)
     category = str(merged.get("category") or "other")
-    if category not in policy.categories:
+    kept = partial_of is not None and category == partial_of.category  # hidden since: fine
+    if category not in policy.categories and not kept:
         raise Invalid(f"Unknown category: {category}.", field="category")
     quantity = parse_quantity(merged.get("quantity"))
     unit = clean_text(merged.get("unit") or "one", field="unit", max_len=UNIT_MAX) or "one"
@@ -408,8 +409,16 @@ class GroupSettingsService:
             raise Forbidden("Only coordinators can change the group's settings.")
 
     async def categories(self) -> list[tuple[str, str]]:
+        """The categories neighbors can choose (slug, label)."""
         async with self.rt.db.read() as conn:
             return await posts_repo.category_list(conn)
+
+    async def all_categories(self) -> list[tuple[str, str, bool]]:
+        """Every category with whether it is shown (for coordinators)."""
+        async with self.rt.db.read() as conn:
+            shown = {slug for slug, _ in await posts_repo.category_list(conn)}
+            return [(slug, label, slug in shown)
+                    for slug, label in await posts_repo.category_list(conn, active_only=False)]
 
     async def areas(self) -> list[tuple[str, str]]:
         async with self.rt.db.read() as conn:
@@ -424,6 +433,9 @@ class GroupSettingsService:
             raise Invalid("Use lowercase letters, digits and dashes for the short name.",
                           field="slug")
         label = clean_text(label, field="label", max_len=128, required=True)
+        if slug == "other" and not active:
+            raise Invalid("\"Other\" is where posts without a category go: it stays.",
+                          field="slug")
         async with self.rt.db.write() as conn:
             await posts_repo.upsert_category(conn, slug, label, active)
 
@@ -448,8 +460,12 @@ class GroupSettingsService:
             raise Invalid(f"Unknown setting: {unknown[0]}.", field=unknown[0])
         out: dict[str, str] = {}
         if "default_visibility" in values:
-            out["default_visibility"] = parse_enum(
-                Visibility, values["default_visibility"], field="default_visibility").value
+            level = parse_enum(Visibility, values["default_visibility"],
+                               field="default_visibility")
+            if level is Visibility.DIRECT:
+                raise Invalid("A direct post needs named people, so it cannot be the default.",
+                              field="default_visibility")
+            out["default_visibility"] = level.value
         for key, low, high in (("expiry_days", 1, 365), ("retention_days", 0, 365)):
             if key in values:
                 try:

@@ -257,7 +257,7 @@ async def test_answer_accept_talk_and_close(runtime: Runtime, login: Login) -> N
     assert r.status_code == 400 and "At most 2 bags" in r.text
     assert form(r.text, f"/posts/{pid}/respond")["message"] == "I can bring them Saturday."
     r = await sam.post(f"/posts/{pid}/respond", data=answer | {"quantity": "2"})
-    assert r.status_code == 303
+    assert r.status_code == 303 and "answered=" not in r.headers["location"]
     page = (await sam.get(r.headers["location"])).text
     assert "You answered this" in page and "Take back my answer" in page
 
@@ -455,6 +455,9 @@ async def test_a_helper_sets_a_weekly_limit(runtime: Runtime, login: Login) -> N
     r = await sam.post("/settings/limits", data=form(page, "/settings/limits") | {"cap": "1"})
     assert r.status_code == 303
     assert "at most 1 a week" in (await sam.get(r.headers["location"])).text
+    page = (await sam.get("/settings/limits")).text
+    assert "Now:</strong> at most 1 a week." in page
+    assert form(page, "/settings/limits")["cap"] == "1"
     for pid, status in ((first, 303), (second, 409)):
         page = (await sam.get(f"/posts/{pid}")).text
         r = await sam.post(f"/posts/{pid}/respond", data=form(page, f"/posts/{pid}/respond"))

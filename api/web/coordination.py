@@ -1,0 +1,260 @@
+"""What coordinators set for the group, as pages: who sees new posts by default, how long
+posts stay open and are kept, categories, neighborhoods, and the posts from outside the
+group that wait for approval. Coordinators only: members get 403, visitors 401 with a
+link to log in."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from functools import wraps
+from typing import Any
+from urllib.parse import quote_plus
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.context import runtime
+from api.web.forms import plain_message
+from api.web.render import (
+    Handler,
+    form_handler,
+    labels,
+    post_item,
+    redirect,
+    render,
+    when,
+)
+from api.web.session import check_csrf, require_coordinator
+from fediaid.domain.posts import Visibility
+from fediaid.domain.users import User
+from fediaid.errors import Invalid, NotFound
+
+SETTINGS_FIELDS = ("default_visibility", "expiry_days", "retention_days",
+                   "hold_nonmember_posts")
+
+# The four levels, explained for someone choosing what every new post starts with.
+DEFAULT_VISIBILITY_CHOICES = (
+    (Visibility.PUBLIC.value, "Everyone",
+     "Anyone can read new posts: on this site without logging in, and from Mastodon and "
+     "other fediverse apps."),
+    (Visibility.NETWORK.value, "Our network",
+     "Members, people who follow the group, and the neighboring groups it is linked with."),
+    (Visibility.MEMBERS.value, "Members only",
+     "Only people with an account here. Posts never leave this server."),
+)
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+MAX_AREAS = 500
+
+
+def coordinator_page(handler: Handler) -> Handler:
+    """Coordinators only; refusals (and form refusals) as a page in plain words."""
+
+    @form_handler
+    @wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        user = await require_coordinator(request)
+        if request.method == "POST":
+            form = await request.form()
+            check_csrf(request, form.get("csrf"))
+        return await handler(request, user)
+
+    return wrapped
+
+
+def short_name(text: str) -> str:
+    """A short name made from what was typed: "North End" -> "north-end",
+    "Südstadt" -> "sudstadt"."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:63]
+
+
+# -- group settings ---------------------------------------------------------------------
+
+@coordinator_page
+async def group_settings(request: Request, user: User) -> Response:
+    rt = runtime(request)
+    if request.method == "GET":
+        policy = await rt.posts.policy()
+        return await _settings_page(request, {
+            "default_visibility": policy.default_visibility.value,
+            "expiry_days": str(policy.expiry.days),
+            "retention_days": str(policy.retention.days),
+            "hold_nonmember_posts": "1" if policy.hold_nonmember_posts else "0",
+        })
+    form = await request.form()
+    values = {f: str(form.get(f) or "").strip() for f in SETTINGS_FIELDS}
+    try:
+        # A radio left unset is not sent: leave that setting as it is.
+        await rt.group_settings.update(user, {k: v for k, v in values.items() if v or k in (
+            "expiry_days", "retention_days")})
+    except Invalid as exc:
+        field = exc.field if exc.field in SETTINGS_FIELDS else "_"
+        return await _settings_page(request, values, status=400,
+                                    errors={field: plain_message(exc)})
+    return redirect("/admin/settings", "Saved. New posts follow these settings from now on.")
+
+
+async def _settings_page(request: Request, values: Mapping[str, str], *, status: int = 200,
+                         errors: Mapping[str, str] | None = None) -> Response:
+    return await render(request, "admin_settings.html", status=status, values=values,
+                        errors=errors or {}, visibilities=DEFAULT_VISIBILITY_CHOICES)
+
+
+# -- categories -------------------------------------------------------------------------
+
+@coordinator_page
+async def categories(request: Request, user: User) -> Response:
+    """The list (GET), or add one (POST)."""
+    rt = runtime(request)
+    if request.method == "GET":
+        return await _categories_page(request)
+    form = await request.form()
+    label = str(form.get("label") or "").strip()
+    typed_slug = str(form.get("slug") or "").strip()
+    slug = short_name(typed_slug or label)
+    new = {"slug": typed_slug, "label": label}
+    if not slug:
+        return await _categories_page(request, status=400, new=new, errors={
+            "slug": "Please type a short name with letters a to z, digits and dashes, "
+                    "like bike-repair."})
+    current = dict(await rt.group_settings.categories())
+    if slug in current:
+        return await _categories_page(request, status=400, new=new, errors={
+            "slug": f"There is already a category with the short name {slug} "
+                    f"(“{current[slug]}”). You can change its label in the list above."})
+    try:
+        await rt.group_settings.set_category(user, slug, label, active=True)
+    except Invalid as exc:
+        field = "label" if exc.field == "label" else "slug"
+        return await _categories_page(request, status=400, new=new,
+                                      errors={field: plain_message(exc)})
+    return redirect("/admin/categories", f"Added “{label}”. People can choose it now.")
+
+
+@coordinator_page
+async def category_action(request: Request, user: User) -> Response:
+    """Rename, hide, or show again (after hiding) one category."""
+    rt = runtime(request)
+    slug = request.path_params["slug"]
+    form = await request.form()
+    action = str(form.get("do") or "")
+    current = dict(await rt.group_settings.categories())
+    label = str(form.get("label") or "").strip()
+    if action == "show":
+        if not _SLUG.fullmatch(slug):
+            raise NotFound("No such category.")
+        await rt.group_settings.set_category(user, slug, label or slug, active=True)
+        return redirect("/admin/categories", f"“{label or slug}” is offered again.")
+    if slug not in current:
+        raise NotFound("No such category (or it is hidden).")
+    if action == "hide":
+        if slug == "other":
+            return await _categories_page(request, status=400, errors={
+                "label-other": "“Other” is used when someone does not choose a category, "
+                               "so it cannot be hidden."})
+        await rt.group_settings.set_category(user, slug, current[slug], active=False)
+        return redirect(f"/admin/categories?hidden={slug}&label={quote_plus(current[slug])}",
+                        f"Hidden: “{current[slug]}” is no longer offered for new posts.")
+    if action != "rename":
+        raise Invalid("Choose to save the label or to hide the category.")
+    try:
+        await rt.group_settings.set_category(user, slug, label, active=True)
+    except Invalid as exc:
+        return await _categories_page(request, status=400, typed={slug: label},
+                                      errors={f"label-{slug}": plain_message(exc)})
+    return redirect("/admin/categories", f"Saved: “{label}”.")
+
+
+async def _categories_page(request: Request, *, status: int = 200,
+                           errors: Mapping[str, str] | None = None,
+                           new: Mapping[str, str] | None = None,
+                           typed: Mapping[str, str] | None = None) -> Response:
+    rt = runtime(request)
+    everything = await rt.group_settings.all_categories()
+    items = [(slug, label) for slug, label, shown in everything if shown]
+    hidden_items = [(slug, label) for slug, label, shown in everything if not shown]
+    return await render(request, "admin_categories.html", status=status, items=items,
+                        errors=errors or {}, new=new or {}, typed=typed or {},
+                        hidden_items=hidden_items)
+
+
+# -- neighborhoods ----------------------------------------------------------------------
+
+def parse_areas(text: str) -> list[tuple[str, str]]:
+    """One neighborhood a line: "short-name = Label", or just "Label" (the short name is
+    made from it)."""
+    out: list[tuple[str, str]] = []
+    seen: dict[str, int] = {}
+    lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+    if len(lines) > MAX_AREAS:
+        raise Invalid(f"That is more than {MAX_AREAS} neighborhoods. Please shorten the list.",
+                      field="areas")
+    for n, line in lines:
+        left, _, right = line.partition("=")
+        label = right.strip() or left.strip()
+        slug = short_name(left)
+        if not slug:
+            raise Invalid(f"Line {n} ({line}): the short name needs letters a to z or digits, "
+                          "like north-end.", field="areas")
+        if slug in seen:
+            raise Invalid(f"Line {n}: the short name {slug} is already used on line "
+                          f"{seen[slug]}.", field="areas")
+        seen[slug] = n
+        out.append((slug, label))
+    return out
+
+
+@coordinator_page
+async def areas(request: Request, user: User) -> Response:
+    rt = runtime(request)
+    if request.method == "GET":
+        current = await rt.group_settings.areas()
+        return await _areas_page(request, "\n".join(f"{s} = {lbl}" for s, lbl in current))
+    form = await request.form()
+    text = str(form.get("areas") or "")
+    try:
+        items = parse_areas(text)
+        await rt.group_settings.set_areas(user, items)
+    except Invalid as exc:
+        return await _areas_page(request, text, status=400, error=plain_message(exc))
+    if not items:
+        return redirect("/admin/areas", "Saved: people can give any postal area.")
+    return redirect("/admin/areas", f"Saved: {len(items)} neighborhood"
+                                    f"{'' if len(items) == 1 else 's'}.")
+
+
+async def _areas_page(request: Request, text: str, *, status: int = 200, error: str = ""
+                      ) -> Response:
+    return await render(request, "admin_areas.html", status=status, text=text, error=error)
+
+
+# -- posts waiting for approval ---------------------------------------------------------
+
+@coordinator_page
+async def held(request: Request, user: User) -> Response:
+    rt = runtime(request)
+    names = await labels(rt)
+    items: list[dict[str, Any]] = []
+    for post in await rt.group_settings.held_posts(user):
+        item = post_item(rt, post, names)
+        item.update(description=post.description if post.description != post.title else "",
+                    received=when(post.created_at))
+        items.append(item)
+    return await render(request, "admin_held.html", items=items)
+
+
+@coordinator_page
+async def held_decision(request: Request, user: User) -> Response:
+    rt = runtime(request)
+    form = await request.form()
+    decision = form.get("decision")
+    if decision not in ("approve", "reject"):
+        raise Invalid("Choose Approve or Turn away.")
+    await rt.group_settings.decide_held(user, int(request.path_params["id"]),
+                                        approve=decision == "approve")
+    if decision == "approve":
+        return redirect("/admin/held", "Approved: the group shares it now.")
+    return redirect("/admin/held", "Turned away: it is removed from this server.")
