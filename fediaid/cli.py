@@ -31,11 +31,10 @@ from fediaid.logs import configure
 def _run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         import uvloop
-
-        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            return runner.run(coro)
-    except ImportError:
+    except ImportError:  # uvloop is optional (not on Windows)
         return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
 
 
 async def _with_runtime(settings: Settings, fn: Callable[[Any], Awaitable[int]]) -> int:
@@ -96,6 +95,9 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = Workers(rt)
     if not args.no_workers:
         workers.start()
+    # The web process refreshes domain blocks itself (a CLI `admin block` writes them to the
+    # database), within seconds, with or without workers.
+    blocks = asyncio.create_task(rt.moderation.keep_blocks_fresh(workers.stop_event))
     link = await _first_login_hint(rt)
     print(f"fediaid {__version__} serving {settings.group_name} at http://{args.host}:{args.port}"
           f" as {settings.base_url}", flush=True)
@@ -105,6 +107,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         await server.serve()
     finally:
         await workers.stop()
+        blocks.cancel()
         await rt.close()
     return 0
 

@@ -47,8 +47,11 @@ log = logging.getLogger(__name__)
 
 POLL_SECONDS = 1.0
 # How often an idle claimer looks for work queued by another process (e.g. `fediaid admin
-# post`); work queued in this process wakes it at once. The look is a cheap indexed read,
-# not a write transaction, so polling often costs next to nothing (~0.1 % of a core).
+# post`, or a second worker on PostgreSQL); work queued in this process wakes it at once. The
+# look is an indexed read, not a write transaction, but a read transaction through
+# SQLAlchemy-async + aiosqlite still costs ~2 ms of CPU here (8 thread round trips): this
+# rate costs ~0.8 % of a core when idle (0.1 s: 1.9 %, 1 s: 0.1 %) for at most 0.2 s before a
+# fan-out queued by another process starts (docs/benchmarks.md).
 IDLE_POLL_SECONDS = 0.2
 FLUSH_SECONDS = 0.05
 FLUSH_AT = 100
@@ -150,7 +153,8 @@ class DeliveryWorker:
                 actor = await actors_repo.get_by_id(conn, actor_id)
                 pem = await actors_repo.private_key_pem(conn, actor_id)
             assert actor.key_id is not None
-            signer = Signer(actor.key_id, load_private_key(pem))
+            # Loading checks the RSA key (tens of ms): keep it off the event loop.
+            signer = Signer(actor.key_id, await self._in_pool(load_private_key, pem))
             self._signers[actor_id] = signer
         return signer
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import TYPE_CHECKING
 
 from activitypub.vocab import is_http_uri
@@ -14,6 +16,8 @@ from fediaid.storage import domains as domains_repo
 if TYPE_CHECKING:
     from fediaid.services.runtime import Runtime
 
+log = logging.getLogger(__name__)
+
 
 def _clean_domain(domain: str) -> str:
     d = domain.strip().lower()
@@ -22,9 +26,29 @@ def _clean_domain(domain: str) -> str:
     return d
 
 
+BLOCKS_REFRESH_SECONDS = 2.0
+
+
 class ModerationService:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+
+    async def refresh_blocks(self) -> None:
+        async with self.rt.db.read() as conn:
+            self.rt.blocked_domains = await domains_repo.blocked_domains(conn)
+
+    async def keep_blocks_fresh(self, stop: asyncio.Event) -> None:
+        """Re-read domain blocks every couple of seconds, so a block written by another
+        process (the CLI, another server) applies quickly."""
+        while not stop.is_set():
+            try:
+                await self.refresh_blocks()
+            except Exception:  # a background loop: log and keep going
+                log.exception("refreshing domain blocks failed")
+            try:
+                await asyncio.wait_for(stop.wait(), BLOCKS_REFRESH_SECONDS)
+            except TimeoutError:
+                pass
 
     async def block_domain(self, domain: str, *, reason: str | None = None) -> None:
         d = _clean_domain(domain)

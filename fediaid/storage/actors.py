@@ -178,34 +178,28 @@ def _remote_values(data: RemoteActorData) -> dict[str, Any]:
 
 
 async def upsert_remote(conn: AsyncConnection, data: RemoteActorData) -> Actor:
-    """Insert or refresh a remote actor (never touches local actors)."""
+    """Insert or refresh a remote actor (never touches local actors). Atomic
+    (``INSERT ... ON CONFLICT (uri) DO UPDATE``): two transactions storing the same new actor
+    at once both succeed."""
+    from fediaid.storage.dialect import upsert
+
     now = utcnow()
-    existing = await find_by_uri(conn, data.uri)
     values = _remote_values(data)
-    if existing is not None:
-        if existing.local:
-            return existing
-        # Another (stale) actor may hold this key id or handle: free them first.
-        await _release_unique(conn, data, keep_id=existing.id)
-        await conn.execute(
-            update(actors)
-            .where(actors.c.id == existing.id)
-            .values(**values, fetched_at=now, updated_at=now)
-        )
-        return await get_by_id(conn, existing.id)
-    await _release_unique(conn, data, keep_id=None)
-    actor_id = (
-        await conn.execute(
-            actors.insert()
-            .values(uri=data.uri, local=False, created_at=now, updated_at=now, fetched_at=now,
-                    **values)
-            .returning(actors.c.id)
-        )
-    ).scalar_one()
-    return await get_by_id(conn, actor_id)
+    existing = await find_by_uri(conn, data.uri)
+    if existing is not None and existing.local:
+        return existing
+    # Another (stale) actor may hold this key id or handle: free them first.
+    await _release_unique(conn, data, keep_uri=data.uri)
+    stmt = upsert(conn, actors, ["uri"]).values(
+        uri=data.uri, local=False, created_at=now, updated_at=now, fetched_at=now, **values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["uri"], set_={**values, "fetched_at": now, "updated_at": now},
+        where=actors.c.local.is_(False))
+    await conn.execute(stmt)
+    return await get_by_uri(conn, data.uri)
 
 
-async def _release_unique(conn: AsyncConnection, data: RemoteActorData, *, keep_id: int | None
+async def _release_unique(conn: AsyncConnection, data: RemoteActorData, *, keep_uri: str
                           ) -> None:
     conds = []
     if data.key_id:
@@ -213,9 +207,7 @@ async def _release_unique(conn: AsyncConnection, data: RemoteActorData, *, keep_
     if data.username:
         conds.append((actors.c.domain == data.domain) & (actors.c.username == data.username))
     for cond in conds:
-        stmt = update(actors).where(cond, actors.c.local.is_(False))
-        if keep_id is not None:
-            stmt = stmt.where(actors.c.id != keep_id)
+        stmt = update(actors).where(cond, actors.c.local.is_(False), actors.c.uri != keep_uri)
         await conn.execute(stmt.values(key_id=None, username=None))
 
 

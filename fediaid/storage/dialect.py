@@ -18,3 +18,11 @@ def insert_ignore(conn: AsyncConnection, table: Table, index_elements: list[str]
 
 def is_postgres(conn: AsyncConnection) -> bool:
     return conn.dialect.name == "postgresql"
+
+
+def upsert(conn: AsyncConnection, table: Table, index_elements: list[str]) -> Any:
+    """An ``INSERT`` that supports ``.on_conflict_do_update`` on either dialect."""
+    del index_elements  # named by the caller's on_conflict_do_update
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)

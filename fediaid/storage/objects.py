@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.storage.dialect import insert_ignore
@@ -68,11 +68,10 @@ async def upsert(
         "published": published,
         "updated_at": now,
     }
-    existing = await find_by_uri(conn, uri)
-    if existing is None:
-        await conn.execute(objects.insert().values(uri=uri, created_at=now, **values))
-    else:
-        await conn.execute(update(objects).where(objects.c.uri == uri).values(**values))
+    from fediaid.storage.dialect import upsert as upsert_stmt
+
+    stmt = upsert_stmt(conn, objects, ["uri"]).values(uri=uri, created_at=now, **values)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=["uri"], set_=values))
     found = await find_by_uri(conn, uri)
     assert found is not None
     return found

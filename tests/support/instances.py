@@ -18,6 +18,14 @@ from fediaid.services.runtime import Runtime
 from fediaid.services.setup import initialise
 
 FEDIAID = [sys.executable, "-m", "fediaid"]
+CLI_TIMEOUT = 120.0  # seconds; a command that hangs fails the test instead of the run
+
+
+class CliError(subprocess.CalledProcessError):
+    """A failed `fediaid` command; unlike its base class, its message shows stderr."""
+
+    def __str__(self) -> str:
+        return f"{super().__str__()}\n{self.stderr or ''}".rstrip()
 
 
 async def open_initialised_runtime(tmp_path: Path, db_url: str, *, domain: str = "a.test",
@@ -74,7 +82,8 @@ class Instance:
                 "--group", self.group, "--dev", "--database-url", self.database_url]
 
     def init(self) -> None:
-        subprocess.run(self._init_args(), check=True, capture_output=True, env=self._env())
+        subprocess.run(self._init_args(), check=True, capture_output=True, env=self._env(),
+                       timeout=CLI_TIMEOUT)
 
     def start(self, *, workers: bool = True) -> None:
         self.launch(workers=workers)
@@ -110,8 +119,11 @@ class Instance:
         self.proc = None
 
     def cli(self, *args: str) -> str:
-        out = subprocess.run([*FEDIAID, *args, "--data", str(self.data)], check=True,
-                             capture_output=True, env=self._env(), text=True)
+        out = subprocess.run([*FEDIAID, *args, "--data", str(self.data)],
+                             capture_output=True, env=self._env(), text=True,
+                             timeout=CLI_TIMEOUT)
+        if out.returncode != 0:
+            raise CliError(out.returncode, out.args, out.stdout, out.stderr)
         return out.stdout
 
     def cli_bg(self, *args: str) -> subprocess.Popen[str]:
@@ -152,7 +164,7 @@ def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):  # type: 
     raise AssertionError(f"condition not met in {timeout}s (last value: {last!r})")
 
 
-def finish_cli(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
+def finish_cli(proc: subprocess.Popen[str], timeout: float = CLI_TIMEOUT) -> str:
     """Wait for a command started with ``Instance.cli_bg``; its stdout, or raise with stderr."""
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -161,11 +173,11 @@ def finish_cli(proc: subprocess.Popen[str], timeout: float = 60.0) -> str:
         out, err = proc.communicate()
         raise
     if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, proc.args, out, err)
+        raise CliError(proc.returncode, proc.args, out, err)
     return out
 
 
-def init_all(*instances: Instance, timeout: float = 60.0) -> None:
+def init_all(*instances: Instance, timeout: float = CLI_TIMEOUT) -> None:
     """``init`` several instances in parallel."""
     procs = [subprocess.Popen(i._init_args(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               env=i._env(), text=True) for i in instances]
