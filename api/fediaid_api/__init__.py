@@ -20,13 +20,16 @@ __all__ = ["PREFIX", "routes"]
 
 
 def _route(path: str, **handlers: Handler) -> Route:
-    """One route per path, so a 405 lists every method the path has in ``Allow``."""
+    """One route per path, so a 405 lists every method the path has in ``Allow``. Answers
+    may hold what only the asker may see: no cache keeps them unless a handler says so."""
     table = {method.upper(): handler for method, handler in handlers.items()}
     if "GET" in table:
         table["HEAD"] = table["GET"]
 
     async def endpoint(request: Request) -> Response:
-        return await table[request.method](request)
+        response = await table[request.method](request)
+        response.headers.setdefault("Cache-Control", "private, no-store")
+        return response
 
     return Route(path, endpoint, methods=list(table))
 
@@ -49,6 +52,6 @@ def routes() -> list[Route]:
         _route("/conversations/{id}/reopen", post=exchanges.reopen),
         _route("/categories", get=meta.categories),
         _route("/areas", get=meta.areas),
-        _route("/me/limits", put=meta.limits),
+        _route("/me/limits", get=meta.my_limits, put=meta.set_limits),
         _route("/openapi.json", get=meta.openapi),
     ]

@@ -3,23 +3,14 @@ acceptance opens."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.context import runtime
 from api.fediaid_api import present
 from api.fediaid_api.auth import READ, WRITE, member
-from api.fediaid_api.openapi import SCHEMAS
-from api.fediaid_api.parse import check, object_id, read_object
+from api.fediaid_api.parse import object_id, read_body
 from api.responses import FastJSON
-
-
-async def _body(request: Request, schema: str) -> dict[str, Any]:
-    body = await read_object(request)
-    check(body, SCHEMAS[schema], SCHEMAS)
-    return body
 
 
 def _done() -> Response:
@@ -35,7 +26,7 @@ async def post_responses(request: Request) -> Response:
 async def respond(request: Request) -> Response:
     user = await member(request, WRITE)
     post_id = object_id(request, "post")
-    body = await _body(request, "ResponseCreate")
+    body = await read_body(request, "ResponseCreate")
     answer = await runtime(request).responses.respond(
         user, post_id, message=body.get("message", ""), quantity=body.get("quantity"))
     return FastJSON(present.response(answer), status_code=201)
@@ -44,7 +35,7 @@ async def respond(request: Request) -> Response:
 async def accept(request: Request) -> Response:
     user = await member(request, WRITE)
     response_id = object_id(request, "response")
-    body = await _body(request, "Accept")
+    body = await read_body(request, "Accept")
     rt = runtime(request)
     conv = await rt.responses.accept(user, response_id, quantity=body.get("quantity"))
     return FastJSON(present.conversation(rt, user, conv))
@@ -53,7 +44,7 @@ async def accept(request: Request) -> Response:
 async def decline(request: Request) -> Response:
     user = await member(request, WRITE)
     response_id = object_id(request, "response")
-    body = await _body(request, "Decline")
+    body = await read_body(request, "Decline")
     await runtime(request).responses.decline(user, response_id, note=body.get("note"))
     return _done()
 
@@ -61,7 +52,7 @@ async def decline(request: Request) -> Response:
 async def withdraw(request: Request) -> Response:
     user = await member(request, WRITE)
     response_id = object_id(request, "response")
-    await _body(request, "Empty")
+    await read_body(request, "Empty")
     await runtime(request).responses.withdraw(user, response_id)
     return _done()
 
@@ -83,7 +74,7 @@ async def conversation(request: Request) -> Response:
 async def send(request: Request) -> Response:
     user = await member(request, WRITE)
     conversation_id = object_id(request, "conversation")
-    body = await _body(request, "MessageCreate")
+    body = await read_body(request, "MessageCreate")
     sent = await runtime(request).responses.send(user, conversation_id, body["body"])
     return FastJSON(present.message(sent, me=sent.sender_actor_id), status_code=201)
 
@@ -91,6 +82,6 @@ async def send(request: Request) -> Response:
 async def reopen(request: Request) -> Response:
     user = await member(request, WRITE)
     conversation_id = object_id(request, "conversation")
-    await _body(request, "Empty")
+    await read_body(request, "Empty")
     await runtime(request).responses.reopen(user, conversation_id)
     return _done()

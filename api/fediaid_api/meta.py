@@ -6,33 +6,31 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.context import runtime
-from api.fediaid_api.auth import WRITE, member
-from api.fediaid_api.openapi import DOCUMENT, SCHEMAS
-from api.fediaid_api.parse import check, read_object
+from api.fediaid_api.auth import READ, WRITE, member
+from api.fediaid_api.openapi import DOCUMENT
+from api.fediaid_api.parse import read_body
 from api.responses import FastJSON
-from fediaid.domain.posts import DEFAULT_CATEGORIES
 from fediaid.errors import Invalid
-
-_DEFAULT_ORDER = {slug: i for i, (slug, _) in enumerate(DEFAULT_CATEGORIES)}
-_DEFAULT_LABELS = dict(DEFAULT_CATEGORIES)
 
 
 async def categories(request: Request) -> Response:
-    # The service gives slugs only (PostService.policy); labels come from the defaults.
-    slugs = (await runtime(request).posts.policy()).categories
-    ordered = sorted(slugs, key=lambda s: (_DEFAULT_ORDER.get(s, len(_DEFAULT_ORDER)), s))
-    return FastJSON([{"slug": s, "label": _DEFAULT_LABELS.get(s, s)} for s in ordered])
+    found = await runtime(request).group_settings.categories()
+    return FastJSON([{"slug": slug, "label": label} for slug, label in found])
 
 
 async def areas(request: Request) -> Response:
-    slugs = (await runtime(request).posts.policy()).areas
-    return FastJSON([{"slug": s, "label": s} for s in sorted(slugs)])
+    found = await runtime(request).group_settings.areas()
+    return FastJSON([{"slug": slug, "label": label} for slug, label in found])
 
 
-async def limits(request: Request) -> Response:
+async def my_limits(request: Request) -> Response:
+    user = await member(request, READ)
+    return FastJSON({"weekly_response_cap": await runtime(request).responses.weekly_cap(user)})
+
+
+async def set_limits(request: Request) -> Response:
     user = await member(request, WRITE)
-    body = await read_object(request)
-    check(body, SCHEMAS["Limits"], SCHEMAS)
+    body = await read_body(request, "Limits")
     cap = body["weekly_response_cap"]
     cap = None if cap is None else int(cap)
     try:

@@ -54,7 +54,7 @@ QUANTITY_OUT: Schema = {"type": ["string", "null"], "pattern": r"^[0-9]+(\.[0-9]
 QUANTITY_IN: Schema = {
     "type": ["string", "number", "null"],
     "exclusiveMinimum": 0, "maximum": 1_000_000,
-    "maxLength": 32, "pattern": r"^\s*[0-9]*\.?[0-9]+\s*$",
+    "maxLength": 32, "pattern": r"^\s*([0-9]*\.?[0-9]+)?\s*$",
     "description": "More than 0 and at most 1,000,000; a number or a string like \"1.5\". "
                    "Rounded to 3 decimals. Null or \"\": no quantity.",
 }
@@ -407,15 +407,17 @@ PATHS: dict[str, Schema] = {
                     request_required=False),
     },
     "/categories": {
-        "get": _op("The group's categories", ok=200, body=_array("Choice"), errors=(),
-                   security=[{}]),
+        "get": _op("The group's categories in use, in the group's order", ok=200,
+                   body=_array("Choice"), errors=(), security=[{}]),
     },
     "/areas": {
         "get": _op("The group's neighborhoods (postal areas are accepted too)", ok=200,
                    body=_array("Choice"), errors=(), security=[{}]),
     },
     "/me/limits": {
-        "put": _op("Your weekly limit of answers taken on", ok=200, body=_ref("Limits"),
+        "get": _op("Your weekly limit of answers taken on", ok=200, body=_ref("Limits"),
+                   errors=READ_ERRORS, security=READ_AUTH),
+        "put": _op("Set your weekly limit of answers taken on", ok=200, body=_ref("Limits"),
                    errors=WRITE_ERRORS, security=WRITE_AUTH, request="Limits"),
     },
     "/openapi.json": {

@@ -2,7 +2,7 @@
 
 Only the wire is checked here: that the body is a JSON object, that every value has the JSON
 type the OpenAPI document (``openapi.py``) gives it, that no unknown field slipped in, and
-that text is text a database can store. What the values *mean* (lengths, choices, dates,
+that strings are I-JSON text (RFC 7493). What the values *mean* (lengths, choices, dates,
 quantities) is checked by the services, which name the field in their ``Invalid`` errors.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 from starlette.requests import Request
 
 from api.errors import UnsupportedMediaType
+from api.fediaid_api.openapi import SCHEMAS
 from fediaid.errors import Invalid, NotFound, TooLarge
 
 BODY_MAX = 256 * 1024  # the longest post (5,000 characters) fits many times over
@@ -65,6 +66,13 @@ async def read_object(request: Request) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise Invalid("The request body must be a JSON object, like {\"kind\": \"need\"}.")
     return data
+
+
+async def read_body(request: Request, schema: str) -> dict[str, Any]:
+    """The JSON body, checked against the named request schema of the OpenAPI document."""
+    body = await read_object(request)
+    check(body, SCHEMAS[schema], SCHEMAS)
+    return body
 
 
 def check(value: Any, schema: Mapping[str, Any], components: Mapping[str, Any],

@@ -11,21 +11,15 @@ from api.context import runtime
 from api.fediaid_api import present
 from api.fediaid_api.auth import READ, WRITE, caller, member
 from api.fediaid_api.confirm import confirmable
-from api.fediaid_api.openapi import CATEGORY_MAX, QUERY_TEXT_MAX, SCHEMAS
-from api.fediaid_api.parse import MAX_ID, check, object_id, query_int, query_text, read_object
+from api.fediaid_api.openapi import CATEGORY_MAX, QUERY_TEXT_MAX
+from api.fediaid_api.parse import MAX_ID, object_id, query_int, query_text, read_body
 from api.responses import FastJSON
 from fediaid.domain.posts import AREA_MAX, Kind, State
 from fediaid.errors import Invalid, NotFound
-from fediaid.services.posts import Filters, Intake  # type: ignore[attr-defined]  # storage's
+from fediaid.services.posts import Filters, Intake
 
 FLAGS = ("confirm", "as_neighbor")
 INTAKE_FIELDS = ("name", "callback", "notes")
-
-
-async def _body(request: Request, schema: str) -> dict[str, Any]:
-    body = await read_object(request)
-    check(body, SCHEMAS[schema], SCHEMAS)
-    return body
 
 
 def _filters(request: Request) -> Filters:
@@ -63,7 +57,7 @@ async def list_posts(request: Request) -> Response:
     filters = _filters(request)
     rt = runtime(request)
     found = await rt.posts.search(who.viewer, filters)
-    body = [await present.post(rt, who.user, who.viewer, p) for p in found]
+    body = [await present.post(rt, who, p) for p in found]
     headers = {}
     if filters.order == "newest" and found and len(found) == filters.limit:
         headers["Link"] = _next_link(request, found[-1].id)
@@ -79,19 +73,19 @@ def _created(request: Request, post_json: dict[str, Any]) -> Response:
 async def create_post(request: Request) -> Response:
     who = await caller(request, WRITE)
     user = who.member
-    body = await _body(request, "PostCreate")
+    body = await read_body(request, "PostCreate")
     fields = {k: v for k, v in body.items() if k not in FLAGS}
     rt = runtime(request)
     post = await rt.posts.create(user, fields, confirm=body.get("confirm", False),
                                  as_neighbor=body.get("as_neighbor", False))
-    return _created(request, await present.post(rt, user, who.viewer, post))
+    return _created(request, await present.post(rt, who, post))
 
 
 async def get_post(request: Request) -> Response:
     who = await caller(request, READ)
     rt = runtime(request)
     post = await rt.posts.get(who.viewer, object_id(request, "post"))
-    return FastJSON(await present.post(rt, who.user, who.viewer, post))
+    return FastJSON(await present.post(rt, who, post))
 
 
 @confirmable
@@ -99,28 +93,28 @@ async def edit_post(request: Request) -> Response:
     who = await caller(request, WRITE)
     user = who.member
     post_id = object_id(request, "post")
-    body = await _body(request, "PostEdit")
+    body = await read_body(request, "PostEdit")
     fields = {k: v for k, v in body.items() if k not in FLAGS}
     rt = runtime(request)
     post = await rt.posts.edit(user, post_id, fields, confirm=body.get("confirm", False))
-    return FastJSON(await present.post(rt, user, who.viewer, post))
+    return FastJSON(await present.post(rt, who, post))
 
 
 async def close_post(request: Request) -> Response:
     who = await caller(request, WRITE)
     user = who.member
     post_id = object_id(request, "post")
-    body = await _body(request, "Close")
+    body = await read_body(request, "Close")
     rt = runtime(request)
     post = await rt.posts.close(user, post_id, body["outcome"])
-    return FastJSON(await present.post(rt, user, who.viewer, post))
+    return FastJSON(await present.post(rt, who, post))
 
 
 @confirmable
 async def create_intake(request: Request) -> Response:
     who = await caller(request, WRITE)
     user = who.member
-    body = await _body(request, "IntakeCreate")
+    body = await read_body(request, "IntakeCreate")
     fields = {k: v for k, v in body.items() if k not in (*FLAGS, "intake")}
     record = body["intake"]
     intake = Intake(name=record["name"], callback=record.get("callback"),
@@ -133,7 +127,7 @@ async def create_intake(request: Request) -> Response:
         if exc.field in INTAKE_FIELDS:  # the service names them without their object
             raise Invalid(exc.public, field=f"intake.{exc.field}") from exc
         raise
-    return _created(request, await present.post(rt, user, who.viewer, post))
+    return _created(request, await present.post(rt, who, post))
 
 
 async def intake_record(request: Request) -> Response:

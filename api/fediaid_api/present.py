@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from api.fediaid_api.auth import Caller
 from fediaid.domain.posts import Post
 from fediaid.domain.users import User
-from fediaid.domain.visibility import Viewer
 from fediaid.services.responses import (  # type: ignore[attr-defined]  # storage's types
     Conversation,
     Message,
@@ -32,7 +32,7 @@ def amount(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
-async def post(rt: Runtime, caller_user: User | None, viewer: Viewer, p: Post) -> dict[str, Any]:
+async def post(rt: Runtime, who: Caller, p: Post) -> dict[str, Any]:
     out: dict[str, Any] = {
         "id": str(p.id), "uri": p.uri, "kind": p.kind.value, "title": p.title,
         "description": p.description, "category": p.category, "quantity": amount(p.quantity),
@@ -43,10 +43,10 @@ async def post(rt: Runtime, caller_user: User | None, viewer: Viewer, p: Post) -
         "created_at": when(p.created_at), "updated_at": when(p.updated_at),
         "expires_at": when(p.expires_at), "closed_at": when(p.closed_at),
     }
-    creator = await rt.posts.creator_name(viewer, p)
+    creator = await rt.posts.creator_name(who.viewer, p)
     if creator is not None:
         out["creator"] = creator
-    if caller_user is not None and rt.posts.can_manage(caller_user, p):
+    if who.user is not None and rt.posts.can_manage(who.user, p):
         out["recipients"] = list(p.recipients)
         out["anonymous"] = p.anonymous
         out["proxy"] = p.proxy

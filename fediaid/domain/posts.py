@@ -215,9 +215,12 @@ def parse_quantity(value: object) -> Decimal | None:
         q = Decimal(str(value))
     except InvalidOperation as exc:
         raise Invalid("quantity must be a number, like 2 or 1.5.", field="quantity") from exc
-    if not q.is_finite() or q <= 0 or q > Decimal("1000000"):
+    if not q.is_finite() or q > Decimal("1000000"):
         raise Invalid("quantity must be more than 0 and at most 1,000,000.", field="quantity")
-    return q.quantize(Decimal("0.001")).normalize()
+    q = q.quantize(Decimal("0.001"))  # what is stored: check the rounded value
+    if q <= 0:
+        raise Invalid("quantity must be more than 0 and at most 1,000,000.", field="quantity")
+    return q.normalize()
 
 
 def parse_enum(cls: type[E], value: object, *, field: str, default: E | None = None) -> E:

@@ -9,9 +9,14 @@ A pipeline of tasks sharing one in-memory queue:
   still gets its own signature: ``(request-target)``, ``host`` and ``date`` differ per inbox;
 - ``concurrency`` senders POST one delivery at a time each;
 - the finisher writes results back in batches, one transaction per batch, together with the
-  per-domain failure tracking.
+  per-domain failure tracking;
+- the renewer keeps the leases of everything the worker holds (claimed, not yet finished)
+  from running out while it waits in memory behind slow servers, so a running worker never
+  has a delivery claimed again and sent twice. A delivery whose lease could not be renewed
+  in time is dropped from memory unsent: it will be claimed again.
 A killed worker leaves leased rows behind; they are claimed again when the lease ends, so a
-delivery may be sent twice but never lost (receivers deduplicate by activity id).
+delivery may be sent twice after a crash but never lost (receivers deduplicate by activity
+id).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from fediaid.storage.outbox import DeliveryJob, DeliveryResult
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
+    from fediaid.config import DeliverySettings
     from fediaid.federation.transport import DeliveryTransport
     from fediaid.services.runtime import Runtime
 
@@ -60,6 +66,10 @@ FLUSH_AT = 100
 SIGN_CHUNK = 16
 SIGN_THREADS = min(2, os.cpu_count() or 1)
 PAYLOAD_CACHE = 32
+# Renew leases when a third of the lease has passed; stop sending a delivery once 80 % of
+# its (last renewed) lease has passed, well before another worker may claim it.
+RENEW_FRACTION = 1 / 3
+SEND_FRACTION = 0.8
 
 _HEADERS = {"Content-Type": ACTIVITY_JSON, "Accept": ACTIVITY_JSON}
 
@@ -120,6 +130,9 @@ class DeliveryWorker:
         # deliveries: keep the last few instead of reading them again for every claim.
         self._payloads: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
+        # Deliveries claimed and not yet finished -> monotonic time after which they must
+        # not be sent any more (their lease may be about to run out).
+        self._held: dict[int, float] = {}
         self._signing = 0  # claimed, being signed
         self._in_flight = 0  # being POSTed
         self.sent = 0
@@ -127,7 +140,8 @@ class DeliveryWorker:
     async def run(self, stop: asyncio.Event) -> None:
         self._pool = ThreadPoolExecutor(SIGN_THREADS, thread_name_prefix=f"{self.name}-sign")
         tasks = [asyncio.create_task(self._claimer(stop), name=f"{self.name}-claim"),
-                 asyncio.create_task(self._finisher(stop), name=f"{self.name}-finish")]
+                 asyncio.create_task(self._finisher(stop), name=f"{self.name}-finish"),
+                 asyncio.create_task(self._renewer(), name=f"{self.name}-renew")]
         tasks += [asyncio.create_task(self._sender(), name=f"{self.name}-send-{i}")
                   for i in range(self.concurrency)]
         try:
@@ -180,8 +194,12 @@ class DeliveryWorker:
                 continue
             await self._idle(wakeup, stop)
 
+    def _sendable_until(self) -> float:
+        return time.monotonic() + SEND_FRACTION * self.rt.settings.delivery.lease_seconds
+
     async def _claim(self, limit: int) -> list[tuple[DeliveryJob, bytes, Signer]]:
         """Lease due deliveries and load what signing them needs, in one transaction."""
+        until = self._sendable_until()  # taken before the lease starts: errs on the safe side
         async with self.rt.db.write() as conn:
             jobs = await outbox_repo.claim_due(
                 conn, worker=self.name, limit=limit,
@@ -189,6 +207,9 @@ class DeliveryWorker:
             missing = {j.activity_id for j in jobs} - self._payloads.keys()
             if missing:
                 self._payloads.update(await outbox_repo.activity_payloads(conn, missing))
+        jobs = [j for j in jobs if j.id not in self._held]  # already queued here
+        for job in jobs:
+            self._held[job.id] = until
         out = []
         for job in jobs:
             self._payloads.move_to_end(job.activity_id)
@@ -234,11 +255,44 @@ class DeliveryWorker:
             if due is not None and due <= utcnow():
                 return
 
+    async def _renewer(self) -> None:
+        lease = self.rt.settings.delivery.lease_seconds
+        while True:
+            await asyncio.sleep(max(0.05, lease * RENEW_FRACTION))
+            if not self._held:
+                continue
+            until = self._sendable_until()
+            try:
+                async with self.rt.db.write() as conn:
+                    ours = await outbox_repo.extend_leases(
+                        conn, worker=self.name, ids=list(self._held), lease_seconds=lease)
+            except Exception:
+                log.exception("renewing delivery leases failed")
+                continue  # deliveries past their time are dropped unsent, then re-claimed
+            for job_id in list(self._held):
+                if job_id in ours:
+                    self._held[job_id] = until
+                else:
+                    # Finished meanwhile, or taken over by another worker after its lease ran
+                    # out: either way it must not be sent from here.
+                    del self._held[job_id]
+
+    def _may_send(self, job: DeliveryJob) -> bool:
+        until = self._held.get(job.id)
+        if until is None or time.monotonic() > until:
+            self._held.pop(job.id, None)
+            log.info("delivery %s not sent: its lease ran out in memory; it will be claimed "
+                     "again", job.id)
+            return False
+        return True
+
     async def _sender(self) -> None:
         transport = self.rt.transport()
         settings = self.rt.settings.delivery
         while True:
             ready = await self._queue.get()
+            if not self._may_send(ready.job):
+                continue
             self._in_flight += 1
             try:
                 attempt = await self._deliver(transport, ready, settings.double_knock)
@@ -303,6 +357,14 @@ class DeliveryWorker:
             error = None if state is ItemState.DONE else (a.error or a.decision.reason)
             results.append(DeliveryResult(a.job.id, state, nxt, a.status, error))
         cfg = self.rt.settings.delivery
+        try:
+            await self._record(results, ok_domains, failed_domains, day, cfg)
+        finally:
+            for a in batch:
+                self._held.pop(a.job.id, None)
+
+    async def _record(self, results: list[DeliveryResult], ok_domains: set[str],
+                      failed_domains: set[str], day: str, cfg: DeliverySettings) -> None:
         async with self.rt.db.write() as conn:
             await outbox_repo.finish(conn, worker=self.name, results=results)
             back = await domains_repo.clear_failures(conn, sorted(ok_domains))

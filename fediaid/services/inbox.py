@@ -40,10 +40,12 @@ log = logging.getLogger(__name__)
 # senders) is above it.
 BUSY_REQUESTS = 4
 # While busy, the worker re-checks this often, and after MAX_DEFER_SECONDS it processes a
-# small batch anyway, so a sustained burst delays processing but never starves it.
+# small batch anyway, so a sustained burst delays processing but never starves it. The batch
+# is small because applying an activity holds the SQLite writer for ~2-6 ms today
+# (services/inbox_processing.py), and every request waiting for a commit waits that long.
 BUSY_RECHECK_SECONDS = 0.05
 MAX_DEFER_SECONDS = 1.0
-BUSY_BATCH = 20
+BUSY_BATCH = 5
 
 
 class Ignored(Exception):

@@ -7,11 +7,13 @@ transaction as the change (``PostFederation``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from activitypub.vocab import is_http_uri
 from fediaid.domain.actors import Actor
 from fediaid.domain.posts import (
     DESCRIPTION_MAX,
@@ -79,8 +81,17 @@ def _parse_time(value: Any, field: str) -> datetime | None:
                       field=field) from exc
     if dt.tzinfo is None:
         raise Invalid(f"{field} needs a time zone, like 2026-12-01T18:00:00Z.", field=field)
-    return dt
+    try:
+        utc = dt.astimezone(UTC)
+    except OverflowError as exc:
+        raise Invalid(f"{field} is out of range.", field=field) from exc
+    if not 1900 <= utc.year <= 2999:
+        raise Invalid(f"{field} is out of range.", field=field)
+    return utc
 
+
+MAX_RECIPIENTS = 20
+_HANDLE = re.compile(r"@[A-Za-z0-9_.-]{1,64}(@[A-Za-z0-9.-]{1,253}(:\d{1,5})?)?")
 
 KNOWN_FIELDS = frozenset({"kind", "title", "description", "category", "quantity", "unit", "area",
                           "starts_at", "ends_at", "urgency", "visibility", "recipients"})
@@ -137,6 +148,12 @@ def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Pos
     recipients = merged.get("recipients") or []
     if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
         raise Invalid("recipients must be a list of accounts.", field="recipients")
+    if len(recipients) > MAX_RECIPIENTS:
+        raise Invalid(f"Name at most {MAX_RECIPIENTS} people.", field="recipients")
+    for r in recipients:
+        if not (is_http_uri(r) or _HANDLE.fullmatch(r)) or not r.isprintable():
+            raise Invalid(f"Not an account: {r[:60]!r}. Use @name or @name@server.",
+                          field="recipients")
     if visibility is Visibility.DIRECT and not recipients:
         raise Invalid("A direct post needs at least one recipient.", field="recipients")
     return Draft(kind=kind, title=title, description=description, category=category,
@@ -206,10 +223,11 @@ class PostService:
         if intake is not None and not user.is_coordinator:
             raise Forbidden("Only coordinators can record a need on someone's behalf.")
         group = self.rt.identity.group
+        draft = parse_draft(data, await self.policy())
+        self._check_privacy(draft, confirm)
+        recipients = await self._resolve_recipients(draft.recipients)
         async with self.rt.db.write() as conn:
             policy = await self._policy(conn)
-            draft = parse_draft(data, policy)
-            self._check_privacy(draft, confirm)
             author_id = group.id if (as_neighbor or intake) else user.actor_id
             now = utcnow()
             values = {
@@ -225,7 +243,7 @@ class PostService:
                 "proxy": intake is not None, "held": False, "via_group": False,
                 "expires_at": now + policy.expiry,
             }
-            post_id = await posts_repo.insert(conn, values, draft.recipients)
+            post_id = await posts_repo.insert(conn, values, recipients)
             if intake is not None:
                 await posts_repo.add_intake(
                     conn, post_id=post_id, user_id=user.id,
@@ -253,19 +271,48 @@ class PostService:
             raise NotFound("No such post here.")
         return post
 
+    async def _resolve_recipients(self, names: tuple[str, ...]) -> list[str]:
+        """Actor URIs for the people named in a direct post (``@name`` for a member here,
+        ``@name@server`` or an actor URL for anyone else). Unknown people are an error, not a
+        silent drop."""
+        from fediaid.errors import FediaidError
+
+        out: list[str] = []
+        domain = self.rt.settings.domain.lower()
+        for name in names:
+            if not is_http_uri(name):
+                user_part, _, host = name.lstrip("@").partition("@")
+                if not host or host.lower() == domain:
+                    async with self.rt.db.read() as conn:
+                        local = await actors_repo.find_local(conn, user_part.lower())
+                    if local is None:
+                        raise Invalid(f"There is nobody called @{user_part} here.",
+                                      field="recipients")
+                    out.append(local.uri)
+                    continue
+            try:
+                actor = await self.rt.follows.find_remote_actor(name)
+            except FediaidError as exc:
+                raise Invalid(f"Could not find {name[:80]}: {exc.public}",
+                              field="recipients") from exc
+            out.append(actor.uri)
+        return list(dict.fromkeys(out))
+
     @staticmethod
     def can_manage(user: User, post: Post) -> bool:
         return post.creator_user_id == user.id or (post.proxy and user.is_coordinator)
 
     async def edit(self, user: User, post_id: int, data: Mapping[str, Any], *,
                    confirm: bool = False) -> Post:
+        async with self.rt.db.read() as conn:
+            before = await self._managed(conn, user, post_id)
+        draft = parse_draft(data, await self.policy(), partial_of=before)
+        self._check_privacy(draft, confirm)
+        recipients = await self._resolve_recipients(draft.recipients)
         async with self.rt.db.write() as conn:
             post = await self._managed(conn, user, post_id)
             if not post.is_open:
                 raise Invalid("Only open posts can be edited.", field="state")
-            policy = await self._policy(conn)
-            draft = parse_draft(data, policy, partial_of=post)
-            self._check_privacy(draft, confirm)
             narrowed = draft.visibility is Visibility.MEMBERS
             if post.visibility is not Visibility.MEMBERS and narrowed:
                 # Narrowing to members-only takes it back from everyone who has it.
@@ -277,7 +324,7 @@ class PostService:
                 "urgency": draft.urgency.value,
                 "visibility": (draft.visibility or post.visibility).value,
             })
-            await posts_repo.replace_recipients(conn, post_id, draft.recipients)
+            await posts_repo.replace_recipients(conn, post_id, recipients)
             updated = await posts_repo.get(conn, post_id)
             await self.rt.post_federation.updated(conn, updated, previous=post)
         return updated

@@ -142,6 +142,29 @@ async def claim_due(
     return jobs
 
 
+async def extend_leases(
+    conn: AsyncConnection, *, worker: str, ids: Iterable[int], lease_seconds: float
+) -> set[int]:
+    """Push back the lease of rows ``worker`` still holds (claimed, not yet finished), so a
+    delivery that waits in the worker's memory longer than a lease is not claimed again and
+    sent twice. Returns the ids that are still this worker's; a row missing from the answer
+    was taken over (its lease had run out) or finished, and must not be sent."""
+    wanted = list(ids)
+    if not wanted:
+        return set()
+    result = await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.id.in_(wanted),
+            deliveries.c.leased_by == worker,
+            deliveries.c.state == ItemState.PENDING.value,
+        )
+        .values(lease_until=utcnow() + timedelta(seconds=lease_seconds))
+        .returning(deliveries.c.id)
+    )
+    return {int(r[0]) for r in result}
+
+
 async def activity_payloads(
     conn: AsyncConnection, activity_ids: Iterable[int]
 ) -> dict[int, tuple[int, bytes]]:
