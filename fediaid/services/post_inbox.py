@@ -14,6 +14,7 @@ transaction (services/inbox_processing.py calls these after the generic object h
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +44,17 @@ if TYPE_CHECKING:
     from fediaid.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
+
+
+def message_text(obj: dict[str, Any]) -> str:
+    """The text of a direct message without the leading "@name@server" mentions that
+    Mastodon (and we) put in front of it."""
+    text = proposals.html_to_text(str(obj.get("content") or "")).strip()
+    while True:
+        m = re.match(r"@[\w.-]+(?:@[\w.:-]+)?\s*", text)
+        if not m:
+            return text
+        text = text[m.end():]
 
 
 def _visibility(to: tuple[str, ...], cc: tuple[str, ...]) -> Visibility:
@@ -138,8 +150,7 @@ class PostInbox:
         if post is not None and post.local and not await responses_repo.existing(
                 conn, post.id, actor.id):
             await self._response(conn, actor, post_uri=post.uri, response_uri=str(obj["id"]),
-                                 message=proposals.html_to_text(str(obj.get("content") or "")),
-                                 quantity=None)
+                                 message=message_text(obj), quantity=None)
             return
         await self._maybe_message(conn, actor, obj)
 
@@ -218,5 +229,5 @@ class PostInbox:
                 await responses_repo.reopen(conn, conv.id)
             await responses_repo.add_message(
                 conn, uri=str(obj["id"]), conversation_id=conv.id, sender_actor_id=actor.id,
-                body=proposals.html_to_text(str(obj.get("content") or ""))[:MESSAGE_MAX])
+                body=message_text(obj)[:MESSAGE_MAX])
             return

@@ -8,6 +8,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import pytest
 from sqlalchemy import select, update
 
 from fediaid.domain.posts import State, Visibility
@@ -265,3 +266,15 @@ async def test_our_members_answer_to_a_remote_post(runtime: Runtime) -> None:
                             "result": {"id": f"{oak.uri}/agreements/1", "type": "Agreement"}})
     convs = await rt.responses.conversations(sam)
     assert len(convs) == 1 and convs[0].response_id == response.id
+
+
+@pytest.mark.parametrize("content, text", [
+    ('<p><span class="h-card"><a href="https://a/@bob" class="u-url mention">@bob@a.test</a>'
+     '</span> Thank you!</p>', "Thank you!"),
+    ("<p>@bob @ann@x.example:8080 See you at 6</p>", "See you at 6"),
+    ("<p>No mention here</p>", "No mention here"),
+])
+def test_message_text_drops_leading_mentions(content: str, text: str) -> None:
+    from fediaid.services.post_inbox import message_text
+
+    assert message_text({"content": content}) == text
