@@ -48,12 +48,13 @@ class Runtime:
         from fediaid.services.accounts import AccountService
         from fediaid.services.discovery import DiscoveryService
         from fediaid.services.follows import FollowService
+        from fediaid.services.group_settings import GroupSettingsService
         from fediaid.services.inbox import InboxService
         from fediaid.services.moderation import ModerationService
         from fediaid.services.notes import NoteService
         from fediaid.services.post_federation import PostFederation
         from fediaid.services.post_inbox import PostInbox
-        from fediaid.services.posts import GroupSettingsService, PostService
+        from fediaid.services.posts import PostService
         from fediaid.services.responses import ResponseService
         from fediaid.services.status import StatusService
 

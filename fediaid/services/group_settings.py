@@ -1,0 +1,123 @@
+"""What coordinators set for the group: categories, neighborhoods, default visibility,
+expiry and retention windows, approval of posts from outside the group."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from fediaid.domain.posts import GroupPolicy, Post, Visibility, clean_text, parse_enum
+from fediaid.domain.users import User
+from fediaid.errors import Forbidden, Invalid, NotFound
+from fediaid.storage import posts as posts_repo
+from fediaid.storage.posts import Filters
+
+if TYPE_CHECKING:
+    from fediaid.services.runtime import Runtime
+
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+class GroupSettingsService:
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    @staticmethod
+    def _require(user: User) -> None:
+        if not user.is_coordinator:
+            raise Forbidden("Only coordinators can change the group's settings.")
+
+    async def categories(self) -> list[tuple[str, str]]:
+        """The categories neighbors can choose (slug, label)."""
+        async with self.rt.db.read() as conn:
+            return await posts_repo.category_list(conn)
+
+    async def all_categories(self) -> list[tuple[str, str, bool]]:
+        """Every category with whether it is shown (for coordinators)."""
+        async with self.rt.db.read() as conn:
+            shown = {slug for slug, _ in await posts_repo.category_list(conn)}
+            return [(slug, label, slug in shown)
+                    for slug, label in await posts_repo.category_list(conn, active_only=False)]
+
+    async def areas(self) -> list[tuple[str, str]]:
+        async with self.rt.db.read() as conn:
+            return await posts_repo.area_list(conn)
+
+    async def set_category(self, user: User, slug: str, label: str, *, active: bool = True
+                           ) -> None:
+        self._require(user)
+        if not _SLUG.fullmatch(slug or ""):
+            raise Invalid("Use lowercase letters, digits and dashes for the short name.",
+                          field="slug")
+        label = clean_text(label, field="label", max_len=128, required=True)
+        if slug == "other" and not active:
+            raise Invalid("\"Other\" is where posts without a category go: it stays.",
+                          field="slug")
+        async with self.rt.db.write() as conn:
+            await posts_repo.upsert_category(conn, slug, label, active)
+
+    async def set_areas(self, user: User, items: list[tuple[str, str]]) -> None:
+        self._require(user)
+        clean: list[tuple[str, str]] = []
+        for slug, label in items:
+            if not _SLUG.fullmatch(slug or ""):
+                raise Invalid(f"Bad short name for a neighborhood: {slug!r}.", field="areas")
+            clean.append((slug, clean_text(label, field="label", max_len=128, required=True)))
+        async with self.rt.db.write() as conn:
+            await posts_repo.set_areas(conn, clean)
+
+    async def update(self, user: User, values: Mapping[str, Any]) -> GroupPolicy:
+        self._require(user)
+        allowed = {"default_visibility", "expiry_days", "retention_days",
+                   "hold_nonmember_posts"}
+        unknown = sorted(set(values) - allowed)
+        if unknown:
+            raise Invalid(f"Unknown setting: {unknown[0]}.", field=unknown[0])
+        out: dict[str, str] = {}
+        if "default_visibility" in values:
+            level = parse_enum(Visibility, values["default_visibility"],
+                               field="default_visibility")
+            if level is Visibility.DIRECT:
+                raise Invalid("A direct post needs named people, so it cannot be the default.",
+                              field="default_visibility")
+            out["default_visibility"] = level.value
+        for key, low, high in (("expiry_days", 1, 365), ("retention_days", 0, 365)):
+            if key in values:
+                try:
+                    n = int(values[key])
+                except (TypeError, ValueError) as exc:
+                    raise Invalid(f"{key} must be a whole number of days.", field=key) from exc
+                if not low <= n <= high:
+                    raise Invalid(f"{key} must be between {low} and {high}.", field=key)
+                out[key] = str(n)
+        if "hold_nonmember_posts" in values:
+            out["hold_nonmember_posts"] = "1" if values["hold_nonmember_posts"] in (
+                True, "1", "true", "yes", "on") else "0"
+        async with self.rt.db.write() as conn:
+            for key, value in out.items():
+                await posts_repo.set_setting(conn, key, value)
+            return await self.rt.posts._policy(conn)
+
+    async def held_posts(self, user: User) -> list[Post]:
+        self._require(user)
+        async with self.rt.db.read() as conn:
+            return await posts_repo.search(conn, Filters(held=True, states=()))
+
+    async def decide_held(self, user: User, post_id: int, *, approve: bool) -> None:
+        """Approve a held post (the group shares it) or turn it away (it is removed here)."""
+        self._require(user)
+        async with self.rt.db.write() as conn:
+            post = await posts_repo.find(conn, post_id)
+            if post is None or not post.held:
+                raise NotFound("No post waiting for approval with that number.")
+            if approve:
+                await posts_repo.update_fields(conn, post_id, {"held": False})
+                shared = await posts_repo.get(conn, post_id)
+                if shared.via_group:
+                    await self.rt.post_federation.shared_by_group(conn, shared)
+                else:
+                    await self.rt.post_federation.created(conn, shared)
+            else:
+                await posts_repo.remove(conn, post_id)
