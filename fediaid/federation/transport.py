@@ -145,6 +145,7 @@ PER_HOST = 8
 KEEPALIVE_SECONDS = 30.0
 DNS_TTL_SECONDS = 300.0
 _SAFE_PATH = "/:@!$&'()*+,;=-._~%?"  # keep what is already valid (and escaped) in a target
+_FRAMING = frozenset({"content-length", "transfer-encoding", "connection"})
 
 
 class _ResponseError(Exception):
@@ -312,7 +313,10 @@ class HttpTransport:
         for name, value in headers.items():
             if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
                 raise ValueError(f"header {name!r} contains a line break")
-            names.add(name.lower())
+            lname = name.lower()
+            if lname in _FRAMING:
+                continue  # the body's framing is ours to state, exactly once
+            names.add(lname)
             lines.append(f"{name}: {value}")
         if "host" not in names:
             lines.append(f"Host: {netloc.rsplit('@', 1)[-1]}")

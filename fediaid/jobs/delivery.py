@@ -208,8 +208,6 @@ class DeliveryWorker:
             if missing:
                 self._payloads.update(await outbox_repo.activity_payloads(conn, missing))
         jobs = [j for j in jobs if j.id not in self._held]  # already queued here
-        for job in jobs:
-            self._held[job.id] = until
         out = []
         for job in jobs:
             self._payloads.move_to_end(job.activity_id)
@@ -217,6 +215,8 @@ class DeliveryWorker:
             out.append((job, body, await self._signer(actor_id)))
         while len(self._payloads) > PAYLOAD_CACHE:
             self._payloads.popitem(last=False)
+        for job in jobs:
+            self._held[job.id] = until
         return out
 
     async def _sign_and_queue(self, jobs: list[tuple[DeliveryJob, bytes, Signer]]) -> None:
@@ -225,16 +225,23 @@ class DeliveryWorker:
         self._signing += len(jobs)
         chunks = [jobs[i:i + SIGN_CHUNK] for i in range(0, len(jobs), SIGN_CHUNK)]
         pending = [asyncio.ensure_future(self._in_pool(_sign_many, c)) for c in chunks]
+        queued: set[int] = set()
         try:
             for fut in pending:
                 ready = await fut
                 self._signing -= len(ready)
                 for item in ready:
                     self._queue.put_nowait(item)
+                    queued.add(item.job.id)
         finally:
             for fut in pending:
                 fut.cancel()
             self._signing = 0
+            # Whatever could not be signed and queued is let go: its lease runs out and it
+            # is claimed again (never held, and so renewed, forever).
+            for job, _, _ in jobs:
+                if job.id not in queued:
+                    self._held.pop(job.id, None)
 
     async def _idle(self, wakeup: asyncio.Event, stop: asyncio.Event) -> None:
         """Sleep until woken (work queued in this process), or until the database shows due

@@ -177,10 +177,6 @@ def test_kill_9_during_fan_out_loses_no_delivery(cluster: Cluster, tmp_path: Pat
           f"after every row was done; rows by attempts {dict(sorted(attempts.items()))}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the delivery worker sends jobs whose lease expired while they waited in its own "
-    "in-memory queue; it re-claims them too (fediaid/jobs/delivery.py _claimer/_sender), so "
-    "without any crash a slow inbox gets the same activity several times"))
 def test_slow_inboxes_get_each_delivery_once_without_a_crash(cluster: Cluster,
                                                             tmp_path: Path) -> None:
     """Without a crash, each delivery is sent once (jobs/delivery.py: duplicates only come

@@ -1,0 +1,119 @@
+"""A delivery sink for bench/fanout.py: answers 202 to any POST, on many loopback ports.
+
+Raw asyncio (uvloop) protocol with a minimal HTTP/1.1 parser, so the sinks take as little of
+the 2 cores as possible (they run beside the sender being measured). Each port stands for
+one remote server; keep-alive is honoured.
+
+It counts requests, signed requests (a ``Signature`` header with ``keyId`` and ``signature``,
+plus a ``Digest``) and distinct paths, and keeps the first few requests so the benchmark can
+verify their signatures cryptographically. ``GET /__stats`` returns the counters as JSON,
+``GET /__samples`` the kept requests, ``GET /__reset`` clears everything.
+
+Usage: python bench/_sink.py PORT [PORT ...]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+import time
+
+STATS = {"requests": 0, "signed": 0, "first_at": 0.0, "last_at": 0.0}
+PATHS: set[str] = set()
+SAMPLES: list[dict[str, object]] = []
+KEEP = 8
+
+ACCEPTED = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
+
+
+def _reset() -> None:
+    STATS.update(requests=0, signed=0, first_at=0.0, last_at=0.0)
+    PATHS.clear()
+    SAMPLES.clear()
+
+
+def _json(obj: object) -> bytes:
+    body = json.dumps(obj).encode()
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+            + str(len(body)).encode() + b"\r\n\r\n" + body)
+
+
+class Sink(asyncio.Protocol):
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.buf = b""
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's own class
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while True:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head = self.buf[:end]
+            lines = head.split(b"\r\n")
+            headers = {}
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                headers[name.strip().lower()] = value.strip()
+            length = int(headers.get(b"content-length", b"0"))
+            if len(self.buf) < end + 4 + length:
+                return
+            body = self.buf[end + 4:end + 4 + length]
+            self.buf = self.buf[end + 4 + length:]
+            method, path, _ = lines[0].split(b" ", 2)
+            assert self.transport is not None
+            if method == b"GET":
+                self.transport.write(self._control(path.decode()))
+                continue
+            self._count(path.decode(), headers, body)
+            self.transport.write(ACCEPTED)
+
+    def _control(self, path: str) -> bytes:
+        if path == "/__stats":
+            return _json({**STATS, "paths": len(PATHS)})
+        if path == "/__samples":
+            return _json(SAMPLES)
+        if path == "/__reset":
+            _reset()
+            return _json({"ok": True})
+        return b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+
+    def _count(self, path: str, headers: dict[bytes, bytes], body: bytes) -> None:
+        now = time.time()
+        if not STATS["requests"]:
+            STATS["first_at"] = now
+        STATS["requests"] += 1
+        STATS["last_at"] = now
+        sig = headers.get(b"signature", b"")
+        if b"keyId=" in sig and b"signature=" in sig and b"digest" in headers:
+            STATS["signed"] += 1
+        PATHS.add(f"{self.port}{path}")
+        if len(SAMPLES) < KEEP:
+            SAMPLES.append({
+                "url": f"http://127.0.0.1:{self.port}{path}",
+                "headers": {k.decode(): v.decode() for k, v in headers.items()},
+                "body": base64.b64encode(body).decode(),
+            })
+
+
+async def main(ports: list[int]) -> None:
+    loop = asyncio.get_running_loop()
+    servers = [await loop.create_server(lambda p=p: Sink(p), "127.0.0.1", p, backlog=1024)
+               for p in ports]
+    print("ready", flush=True)
+    await asyncio.gather(*(s.serve_forever() for s in servers))
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+
+        uvloop.run(main([int(p) for p in sys.argv[1:]]))
+    except KeyboardInterrupt:
+        pass
