@@ -8,12 +8,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import wraps
+from functools import cache, wraps
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
@@ -25,8 +24,16 @@ from fediaid.errors import FediaidError
 from fediaid.services.runtime import Runtime
 
 TEMPLATES = Path(__file__).parent / "templates"
-_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
-                   auto_reload=False)
+
+
+@cache
+def _environment() -> Any:
+    """Built on the first page request: servers that only federate never load Jinja2 (idle
+    memory, docs/benchmarks.md)."""
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
+                       auto_reload=False)
 
 Handler = Callable[..., Awaitable[Response]]
 
@@ -40,7 +47,7 @@ async def render(request: Request, name: str, status: int = 200, **ctx: Any) -> 
         "path": request.url.path,
     }
     context.update(ctx)
-    html = _env.get_template(name).render(**context)
+    html = _environment().get_template(name).render(**context)
     return HTMLResponse(html, status_code=status,
                         headers={"Cache-Control": "private, no-store"} if user else None)
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 from datetime import timedelta
-from typing import TYPE_CHECKING
-
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from activitypub.keys import generate_rsa_keypair
 from fediaid.domain.actors import ActorType, Role, validate_username
@@ -26,7 +24,14 @@ SESSION_TTL = timedelta(days=30)
 MIN_PASSWORD = 10
 KNOWN_SCOPES = frozenset({"read", "write", "follow", "push", "admin"})
 
-_hasher = PasswordHasher()
+
+
+@cache
+def _hasher() -> Any:
+    """argon2 is loaded on the first login or password change, not at start-up."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher()
 
 
 class AccountService:
@@ -93,8 +98,10 @@ class AccountService:
             stored = await users_repo.password_hash(conn, user.id) if user else None
         ok = False
         if stored:
+            from argon2.exceptions import InvalidHashError, VerificationError
+
             try:
-                ok = await asyncio.to_thread(_hasher.verify, stored, password)
+                ok = await asyncio.to_thread(_hasher().verify, stored, password)
             except (VerificationError, InvalidHashError):
                 ok = False
         if not ok or user is None or user.disabled:
@@ -107,7 +114,7 @@ class AccountService:
     async def set_password(self, user: User, password: str) -> None:
         if len(password) < MIN_PASSWORD:
             raise Invalid(f"Use at least {MIN_PASSWORD} characters.", field="password")
-        hashed = await asyncio.to_thread(_hasher.hash, password)
+        hashed = await asyncio.to_thread(_hasher().hash, password)
         async with self.rt.db.write() as conn:
             await users_repo.set_password_hash(conn, user.id, hashed)
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Table
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 
 def insert_ignore(conn: AsyncConnection, table: Table, index_elements: list[str]) -> Any:
     """``INSERT ... ON CONFLICT (cols) DO NOTHING`` for the connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing(index_elements=index_elements)
-    return sqlite.insert(table).on_conflict_do_nothing(index_elements=index_elements)
+    return _insert(conn, table).on_conflict_do_nothing(index_elements=index_elements)
 
 
 def is_postgres(conn: AsyncConnection) -> bool:
@@ -23,6 +20,15 @@ def is_postgres(conn: AsyncConnection) -> bool:
 def upsert(conn: AsyncConnection, table: Table, index_elements: list[str]) -> Any:
     """An ``INSERT`` that supports ``.on_conflict_do_update`` on either dialect."""
     del index_elements  # named by the caller's on_conflict_do_update
+    return _insert(conn, table)
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    # Imported here: a SQLite server never loads the PostgreSQL dialect (idle memory).
     if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table)
+    from sqlalchemy.dialects import sqlite
+
     return sqlite.insert(table)
