@@ -7,9 +7,11 @@ from pathlib import Path
 from starlette.applications import Starlette
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from api import fediaid_api
-from api.activitypub import actors, inbox, wellknown
+from api.activitypub import actors, wellknown
+from api.activitypub.inbox import InboxFastPath
 from api.errors import HANDLERS
 from api.middleware import RequestContext
 from api.web import conversations, coordination, pages, posts
@@ -26,9 +28,7 @@ def routes() -> list[Route | Mount]:
         Route("/.well-known/nodeinfo", wellknown.nodeinfo_discovery),
         Route("/nodeinfo/{version}", wellknown.nodeinfo_document),
         Route("/healthz", wellknown.healthz),
-        Route("/inbox", inbox.shared_inbox, methods=["POST"]),
         Route("/actor", actors.instance_actor),
-        Route("/actor/inbox", inbox.instance_inbox, methods=["POST"]),
         Route("/activities/{id}", actors.activity),
         Route("/objects/{id}", actors.obj),
         Route("/", posts.home),
@@ -65,15 +65,17 @@ def routes() -> list[Route | Mount]:
     for kind in actor_kinds:
         out += [
             Route(f"/{kind}/{{name}}", actors.actor),
-            Route(f"/{kind}/{{name}}/inbox", inbox.actor_inbox, methods=["POST"]),
             Route(f"/{kind}/{{name}}/{{which:str}}", actors.collection),
         ]
     return out
 
 
-def create_app(rt: Runtime) -> Starlette:
-    """Build the application around an opened runtime (the caller owns its lifetime)."""
+def create_app(rt: Runtime) -> ASGIApp:
+    """Build the application around an opened runtime (the caller owns its lifetime).
+
+    Inbox POSTs take a short path in front of the router (api/activitypub/inbox.py);
+    everything else goes through Starlette."""
     app = Starlette(routes=routes(), exception_handlers=HANDLERS,  # type: ignore[arg-type]
                     middleware=[RequestContext.middleware()])
     app.state.runtime = rt
-    return app
+    return InboxFastPath(app, rt)

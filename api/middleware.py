@@ -4,13 +4,12 @@ never records query strings (they can carry tokens) or cookies."""
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fediaid.logs import request_id
+from fediaid.logs import next_request_id, request_id
 
 log = logging.getLogger("fediaid.access")
 
@@ -27,7 +26,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        rid = secrets.token_hex(6)
+        rid = next_request_id()
         token = request_id.set(rid)
         start = time.perf_counter()
         status = 0
