@@ -17,6 +17,9 @@ from fediaid.errors import ConfigError
 
 CONFIG_FILE = "fediaid.toml"
 DEFAULT_DATA_DIR = "data"
+# Delivery transports (fediaid.federation.transport): "aiohttp" is AiohttpTransport, "http"
+# the lighter HttpTransport.
+DELIVERY_TRANSPORTS = ("aiohttp", "http")
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,8 @@ class DeliverySettings:
     # A domain whose deliveries failed on this many separate days is skipped until it answers.
     unavailable_after_days: int = 3
     double_knock: bool = True
+    # The HTTP client deliveries go out with: one of DELIVERY_TRANSPORTS.
+    transport: str = "aiohttp"
 
 
 @dataclass(frozen=True)
@@ -144,9 +149,19 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         name = f"FEDIAID_DELIVERY_{key.upper()}"
         if name in env:
             delivery_overrides[key] = conv(env[name])
+    transport_source = f"[delivery] transport in {path}"
+    if "FEDIAID_DELIVERY_TRANSPORT" in env:
+        delivery_overrides["transport"] = env["FEDIAID_DELIVERY_TRANSPORT"]
+        transport_source = "FEDIAID_DELIVERY_TRANSPORT"
     if delivery_overrides:
         overrides["delivery"] = replace(settings.delivery, **delivery_overrides)  # type: ignore[arg-type]
     settings = replace(settings, **overrides)  # type: ignore[arg-type]
+    if settings.delivery.transport not in DELIVERY_TRANSPORTS:
+        allowed = " or ".join(repr(t) for t in DELIVERY_TRANSPORTS)
+        raise ConfigError(
+            f"{transport_source}: unknown delivery transport {settings.delivery.transport!r}; "
+            f"use {allowed}."
+        )
     if not settings.database_url:
         settings = replace(settings, database_url=default_database_url(data_dir))
     if not settings.domain or not settings.group_slug:

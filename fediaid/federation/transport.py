@@ -115,11 +115,18 @@ class AiohttpTransport:
         host = urlsplit(url).hostname or ""
         if not self._allow_private and _is_ip(host) and not is_public_address(host):
             return PostResult(None, error=UnsafeAddress(f"{host} is not a public address").reason)
+        if any(ch in text for item in headers.items() for text in item for ch in "\r\n\0"):
+            return PostResult(None, error="a header contains a line break")
         session = self._get_session()
         try:
             async with session.post(url, data=body, headers=headers,
                                     allow_redirects=False) as resp:
-                await resp.read()
+                # The answer's body is never used: read it to the end (so the connection
+                # can be reused) but at most MAX_RESPONSE_BODY, so an endless body cannot
+                # hold the delivery.
+                left = MAX_RESPONSE_BODY
+                while left > 0 and (chunk := await resp.content.read(min(left, 16384))):
+                    left -= len(chunk)
                 return PostResult(resp.status, resp.headers.get("Retry-After"))
         except self._errors as exc:
             return PostResult(None, error=f"{type(exc).__name__}: {exc}"[:300])
@@ -183,8 +190,16 @@ class _Connection(asyncio.Protocol):
         self.received = True
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:  # a 101 (not an HttpParserError subclass)
+            self._broken("invalid HTTP response: the server switched protocols")
         except httptools.HttpParserError as exc:
-            self._finish(error=_ResponseError(f"invalid HTTP response: {exc}", fresh=False))
+            self._broken(f"invalid HTTP response: {exc}")
+
+    def _broken(self, message: str) -> None:
+        self._finish(error=_ResponseError(message, fresh=False))
+        # The parser is stuck in its error state: never reuse the connection (the bad bytes
+        # may have come while it was idle in the pool, after a complete answer).
+        self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True

@@ -16,7 +16,7 @@ from fediaid.domain.actors import Actor, ActorType
 from fediaid.errors import ConfigError
 from fediaid.federation.keys import KeyCache
 from fediaid.federation.remote import USER_AGENT, RemoteClient
-from fediaid.federation.transport import AiohttpTransport, DeliveryTransport
+from fediaid.federation.transport import AiohttpTransport, DeliveryTransport, HttpTransport
 from fediaid.federation.urls import Urls
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import domains as domains_repo
@@ -129,7 +129,10 @@ class Runtime:
     def transport(self) -> DeliveryTransport:
         if self._transport is None:
             d = self.settings.delivery
-            self._transport = AiohttpTransport(
+            cls: type[HttpTransport | AiohttpTransport] = (
+                HttpTransport if d.transport == "http" else AiohttpTransport
+            )
+            self._transport = cls(
                 allow_private=self.settings.dev, timeout=d.timeout_seconds,
                 concurrency=d.concurrency, user_agent=self.user_agent,
             )
