@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import quote, unquote_plus, urlsplit
 
 from activitypub.errors import MalformedSignature
@@ -48,8 +49,12 @@ def normalize_headers(headers: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name, value in headers.items():
         key = name.strip().lower()
-        # obs-fold (RFC 9110 §5.5): a line break plus whitespace becomes one SP.
-        clean = " ".join(part.strip() for part in str(value).splitlines()).strip()
+        text = str(value)
+        if "\n" in text or "\r" in text:
+            # obs-fold (RFC 9110 §5.5): a line break plus whitespace becomes one SP.
+            clean = " ".join(part.strip() for part in text.splitlines()).strip()
+        else:
+            clean = text.strip()
         out[key] = f"{out[key]}, {clean}" if key in out else clean
     return out
 
@@ -79,8 +84,10 @@ class Target:
         return self.path if self.query is None else f"{self.path}?{self.query}"
 
 
+@lru_cache(maxsize=1024)
 def parse_target(url: str) -> Target:
-    """Split an absolute ``http(s)`` URL into a ``Target``; ``ValueError`` if it is not one."""
+    """Split an absolute ``http(s)`` URL into a ``Target``; ``ValueError`` if it is not one.
+    Cached: an inbox is addressed by the same few URLs over and over."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     host = parts.hostname
