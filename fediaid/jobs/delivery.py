@@ -31,7 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from activitypub.delivery import Decision, Outcome, decide
 from activitypub.keys import PrivateKey, load_private_key
@@ -41,6 +41,7 @@ from fediaid.domain.queue import ItemState
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import domains as domains_repo
 from fediaid.storage import outbox as outbox_repo
+from fediaid.storage.engine import ChangeWatcher
 from fediaid.storage.outbox import DeliveryJob, DeliveryResult
 from fediaid.storage.types import utcnow
 
@@ -59,6 +60,7 @@ POLL_SECONDS = 1.0
 # rate costs ~0.8 % of a core when idle (0.1 s: 1.9 %, 1 s: 0.1 %) for at most 0.2 s before a
 # fan-out queued by another process starts (docs/benchmarks.md).
 IDLE_POLL_SECONDS = 0.2
+WATCH_SECONDS = 0.05  # SQLite change checks while idle (fediaid/storage/engine.ChangeWatcher)
 FLUSH_SECONDS = 0.05
 FLUSH_AT = 100
 # Deliveries signed per thread-pool call: big enough to amortise the thread hop (~30 us,
@@ -133,6 +135,7 @@ class DeliveryWorker:
         # Deliveries claimed and not yet finished -> monotonic time after which they must
         # not be sent any more (their lease may be about to run out).
         self._held: dict[int, float] = {}
+        self._watcher: ChangeWatcher | Literal[False] | None = None  # None: not made yet
         self._signing = 0  # claimed, being signed
         self._in_flight = 0  # being POSTed
         self.sent = 0
@@ -153,6 +156,9 @@ class DeliveryWorker:
             await self._flush()  # record what finished; the rest is released by lease expiry
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+            if self._watcher:
+                await self._watcher.close()
+            self._watcher = None
 
     async def _in_pool(self, fn: Callable[..., T], *args: object) -> T:
         """Run CPU-bound signing off the event loop (inline if the worker is not running)."""
@@ -246,13 +252,26 @@ class DeliveryWorker:
     async def _idle(self, wakeup: asyncio.Event, stop: asyncio.Event) -> None:
         """Sleep until woken (work queued in this process), or until the database shows due
         work (queued by another process, a retry that came due, or an expired lease: the
-        earliest ``next_attempt_at`` of pending rows is a sound test for all three)."""
+        earliest ``next_attempt_at`` of pending rows is a sound test for all three). On
+        SQLite a cheap change check every 50 ms notices other processes' commits at once;
+        the due-time query itself runs after a change, or every ``IDLE_POLL_SECONDS``."""
+        if self._watcher is None:
+            self._watcher = self.rt.db.change_watcher() or False
+        last_query = time.monotonic()
         while not stop.is_set():
+            interval = WATCH_SECONDS if self._watcher else IDLE_POLL_SECONDS
             try:
-                await asyncio.wait_for(wakeup.wait(), IDLE_POLL_SECONDS)
+                await asyncio.wait_for(wakeup.wait(), interval)
                 return
             except TimeoutError:
                 pass
+            if self._watcher and time.monotonic() - last_query < IDLE_POLL_SECONDS:
+                try:
+                    if not await self._watcher.changed():
+                        continue
+                except Exception:
+                    log.exception("watching the database for changes failed")
+            last_query = time.monotonic()
             try:
                 async with self.rt.db.read() as conn:
                     due = await outbox_repo.next_due(conn)
