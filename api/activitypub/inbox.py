@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -39,6 +40,11 @@ class InboxFastPath:
         self.app = app
         self.rt = rt
         self._known: set[tuple[str, ActorType]] = set()
+
+    @property
+    def state(self) -> Any:
+        """The wrapped application's state (``app.state.runtime``, api/context.py)."""
+        return self.app.state  # type: ignore[attr-defined]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "POST":
