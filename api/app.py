@@ -13,6 +13,9 @@ from api import fediaid_api
 from api.activitypub import actors, wellknown
 from api.activitypub.inbox import InboxFastPath
 from api.errors import HANDLERS
+from api.mastodon import accounts as mastodon_accounts
+from api.mastodon import instance as mastodon_instance
+from api.mastodon import oauth as mastodon_oauth
 from api.middleware import RequestContext
 from api.web import conversations, coordination, pages, posts
 from fediaid.services.runtime import Runtime
@@ -59,6 +62,18 @@ def routes() -> list[Route | Mount]:
         Route("/admin/areas", coordination.areas, methods=["GET", "POST"]),
         Route("/admin/held", coordination.held),
         Route("/admin/held/{id:int}", coordination.held_decision, methods=["POST"]),
+        Route("/api/v1/apps", mastodon_oauth.register_app, methods=["POST", "OPTIONS"]),
+        Route("/oauth/authorize", mastodon_oauth.authorize, methods=["GET", "POST"]),
+        Route("/oauth/token", mastodon_oauth.token, methods=["POST", "OPTIONS"]),
+        Route("/oauth/revoke", mastodon_oauth.revoke, methods=["POST", "OPTIONS"]),
+        Route("/.well-known/oauth-authorization-server", mastodon_oauth.server_metadata,
+              methods=["GET", "OPTIONS"]),
+        Route("/api/v1/instance", mastodon_instance.instance_v1, methods=["GET", "OPTIONS"]),
+        Route("/api/v1/instance/", mastodon_instance.instance_v1, methods=["GET", "OPTIONS"]),
+        Route("/api/v2/instance", mastodon_instance.instance_v2, methods=["GET", "OPTIONS"]),
+        Route("/api/v2/instance/", mastodon_instance.instance_v2, methods=["GET", "OPTIONS"]),
+        Route("/api/v1/accounts/verify_credentials", mastodon_accounts.verify_credentials,
+              methods=["GET", "OPTIONS"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Mount(fediaid_api.PREFIX, routes=fediaid_api.routes()),
     ]

@@ -10,7 +10,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from activitypub.keys import generate_rsa_keypair
-from fediaid.domain.actors import ActorType, Role, validate_username
+from fediaid.domain.actors import Actor, ActorType, Role, validate_username
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Invalid, NotFound, Unauthenticated
 from fediaid.storage import actors as actors_repo
@@ -139,10 +139,49 @@ class AccountService:
                                        scopes=" ".join(scopes), name=name)
         return secret
 
-    async def authenticate_token(self, token: str) -> tuple[User, frozenset[str]]:
+    async def authenticate_token(self, token: str) -> tuple[User | None, frozenset[str]]:
+        """The token's user and scopes; the user is None for an app-only token (OAuth
+        client_credentials grant), which acts for no account."""
         async with self.rt.db.read() as conn:
             found = await users_repo.token_user(conn, token)
         if found is None:
             raise Unauthenticated("The access token is invalid.")
         user, scopes = found
         return user, frozenset(scopes.split())
+
+    # -- for the client APIs -----------------------------------------------------------
+    async def actor_of(self, user: User) -> Actor:
+        async with self.rt.db.read() as conn:
+            return await actors_repo.get_by_id(conn, user.actor_id)
+
+    async def profile_counts(self, actor: Actor) -> dict[str, int]:
+        """Followers, following and the posts (offers and needs) the actor is the author of
+        on this server."""
+        from fediaid.storage import follows as follows_repo
+        from fediaid.storage import posts as posts_repo
+
+        async with self.rt.db.read() as conn:
+            return {
+                "followers": await follows_repo.count(conn, actor_id=actor.id,
+                                                      direction="followers"),
+                "following": await follows_repo.count(conn, actor_id=actor.id,
+                                                      direction="following"),
+                "posts": await posts_repo.count_by_author(conn, actor.id),
+            }
+
+    async def user_counts(self) -> dict[str, int]:
+        """Accounts, those active this month, local offers and needs, and the other servers
+        we know of (instance statistics for apps)."""
+        from sqlalchemy import distinct, func, select
+
+        from fediaid.storage.tables import actors, posts
+
+        async with self.rt.db.read() as conn:
+            local_posts = (await conn.execute(select(func.count()).select_from(posts).where(
+                posts.c.local.is_(True)))).scalar_one()
+            domains = (await conn.execute(select(func.count(distinct(actors.c.domain))).where(
+                actors.c.local.is_(False)))).scalar_one()
+            return {"total": await users_repo.count(conn),
+                    "active_month": await users_repo.active_since(conn, days=30),
+                    "posts": int(local_posts), "domains": int(domains)}
+

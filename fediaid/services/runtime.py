@@ -52,6 +52,7 @@ class Runtime:
         from fediaid.services.inbox import InboxService
         from fediaid.services.moderation import ModerationService
         from fediaid.services.notes import NoteService
+        from fediaid.services.oauth import OAuthService
         from fediaid.services.post_federation import PostFederation
         from fediaid.services.post_inbox import PostInbox
         from fediaid.services.posts import PostService
@@ -70,6 +71,7 @@ class Runtime:
         self.responses = ResponseService(self)
         self.post_federation = PostFederation(self)
         self.post_inbox = PostInbox(self)
+        self.oauth = OAuthService(self)
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True,

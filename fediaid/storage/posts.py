@@ -228,3 +228,8 @@ async def set_areas(conn: AsyncConnection, items: Sequence[tuple[str, str]]) -> 
     if items:
         await conn.execute(areas.insert(), [{"slug": s, "label": lbl, "position": i}
                                             for i, (s, lbl) in enumerate(items)])
+
+
+async def count_by_author(conn: AsyncConnection, actor_id: int) -> int:
+    return int((await conn.execute(select(func.count()).select_from(posts).where(
+        posts.c.author_actor_id == actor_id, posts.c.local.is_(True)))).scalar_one())

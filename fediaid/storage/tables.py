@@ -23,7 +23,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0002"
+SCHEMA_HEAD = "0003"
 
 metadata = MetaData(
     naming_convention={
@@ -108,16 +108,47 @@ web_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# OAuth client applications (Mastodon client API, ``POST /api/v1/apps``).
+oauth_apps = Table(
+    "oauth_apps",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("client_id", String(64), nullable=False, unique=True),
+    Column("client_secret_hash", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("redirect_uris", Text, nullable=False),  # one per line
+    Column("scopes", String(1024), nullable=False),
+    Column("website", String(2048)),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Authorization codes (stored hashed), valid for a few minutes and used once.
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("app_id", BigId, ForeignKey("oauth_apps.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("redirect_uri", String(2048), nullable=False),
+    Column("scopes", String(1024), nullable=False),
+    Column("code_challenge", String(128)),
+    Column("code_challenge_method", String(16)),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
 access_tokens = Table(
     "access_tokens",
     metadata,
     Column("token_hash", String(64), primary_key=True),
-    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # NULL: an app-only token (OAuth client_credentials grant), acting for no user.
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE")),
     Column("scopes", String(1024), nullable=False),
     Column("name", String(255)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("last_used_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
+    Column("app_id", BigId, ForeignKey("oauth_apps.id", ondelete="CASCADE")),
 )
 
 follows = Table(

@@ -65,7 +65,8 @@ async def active_since(conn: AsyncConnection, *, days: int) -> int:
     """Users who logged in or used an API token in the last ``days`` days."""
     since = utcnow() - timedelta(days=days)
     sessions = select(web_sessions.c.user_id).where(web_sessions.c.created_at >= since)
-    tokens = select(access_tokens.c.user_id).where(access_tokens.c.last_used_at >= since)
+    tokens = select(access_tokens.c.user_id).where(access_tokens.c.last_used_at >= since,
+                                                   access_tokens.c.user_id.is_not(None))
     q = select(func.count()).select_from(sessions.union(tokens).subquery())
     return int((await conn.execute(q)).scalar_one())
 
@@ -110,21 +111,29 @@ async def end_session(conn: AsyncConnection, secret: str) -> None:
     await conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == digest(secret)))
 
 
-async def add_token(conn: AsyncConnection, *, user_id: int, secret: str, scopes: str,
-                    name: str | None) -> None:
+async def add_token(conn: AsyncConnection, *, user_id: int | None, secret: str, scopes: str,
+                    name: str | None, app_id: int | None = None) -> None:
+    """``user_id`` None: an app-only token (OAuth client_credentials), acting for no user."""
     await conn.execute(access_tokens.insert().values(
-        token_hash=digest(secret), user_id=user_id, scopes=scopes, name=name,
+        token_hash=digest(secret), user_id=user_id, scopes=scopes, name=name, app_id=app_id,
         created_at=utcnow()))
 
 
-async def token_user(conn: AsyncConnection, secret: str) -> tuple[User, str] | None:
+async def token_user(conn: AsyncConnection, secret: str) -> tuple[User | None, str] | None:
+    """The token's user (None for an app-only token) and scopes; None if unknown, revoked or
+    its user is disabled."""
     row = (await conn.execute(
-        select(users, access_tokens.c.scopes)
-        .select_from(access_tokens.join(users, users.c.id == access_tokens.c.user_id))
-        .where(access_tokens.c.token_hash == digest(secret), access_tokens.c.revoked_at.is_(None),
-               users.c.disabled.is_(False))
+        select(users, access_tokens.c.scopes, access_tokens.c.user_id.label("token_user_id"))
+        .select_from(access_tokens.outerjoin(users, users.c.id == access_tokens.c.user_id))
+        .where(access_tokens.c.token_hash == digest(secret), access_tokens.c.revoked_at.is_(None))
     )).first()
-    return (_to_user(row), row.scopes) if row else None
+    if row is None:
+        return None
+    if row.token_user_id is None:
+        return None, row.scopes
+    if row.disabled:
+        return None
+    return _to_user(row), row.scopes
 
 
 async def revoke_token(conn: AsyncConnection, secret: str) -> bool:
