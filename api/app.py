@@ -9,11 +9,10 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from api import fediaid_api
+from api import fediaid_api, mastodon
 from api.activitypub import actors, wellknown
 from api.activitypub.inbox import InboxFastPath
 from api.errors import HANDLERS
-from api.mastodon import accounts as mastodon_accounts
 from api.mastodon import instance as mastodon_instance
 from api.mastodon import oauth as mastodon_oauth
 from api.middleware import RequestContext
@@ -72,8 +71,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/v1/instance/", mastodon_instance.instance_v1, methods=["GET", "OPTIONS"]),
         Route("/api/v2/instance", mastodon_instance.instance_v2, methods=["GET", "OPTIONS"]),
         Route("/api/v2/instance/", mastodon_instance.instance_v2, methods=["GET", "OPTIONS"]),
-        Route("/api/v1/accounts/verify_credentials", mastodon_accounts.verify_credentials,
-              methods=["GET", "OPTIONS"]),
+        *mastodon.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Mount(fediaid_api.PREFIX, routes=fediaid_api.routes()),
     ]

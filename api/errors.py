@@ -23,15 +23,19 @@ from fediaid.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    RateLimited,
     TooLarge,
     Unauthenticated,
     Unavailable,
+    Unprocessable,
 )
 
 log = logging.getLogger("fediaid.api")
 
 STATUS: list[tuple[type[FediaidError], int]] = [
     (TooLarge, 413),
+    (Unprocessable, 422),
+    (RateLimited, 429),
     (Invalid, 400),
     (NotFound, 404),
     (Unauthenticated, 401),

@@ -29,6 +29,14 @@ class Invalid(FediaidError):
         self.field = field
 
 
+class Unprocessable(Invalid):
+    """Well-formed input that fails validation (Mastodon answers these with 422)."""
+
+
+class RateLimited(FediaidError):
+    """Too many requests of this kind; try again later."""
+
+
 class Conflict(FediaidError):
     """The request is valid but clashes with the current state (already exists, wrong state)."""
 

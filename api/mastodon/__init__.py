@@ -1,2 +1,28 @@
-"""The Mastodon client API (first slice): app registration, OAuth 2, instance information
-and ``verify_credentials``, so Mastodon apps and libraries can register and log in."""
+"""The Mastodon client API, so members can use the apps they already have (issue 4).
+
+Each module owns its endpoints and lists them in ``ROUTES``; ``routes()`` puts them in
+order (more specific paths first). Status of every endpoint: docs/mastodon-api.md.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+
+def routes() -> list[BaseRoute]:
+    from api.mastodon import (
+        accounts,
+        conversations,
+        media,
+        misc,
+        notifications,
+        statuses,
+        streaming,
+        timelines,
+    )
+
+    out: list[BaseRoute] = []
+    for module in (accounts, statuses, timelines, notifications, conversations, media,
+                   streaming, misc):
+        out += module.ROUTES
+    return out

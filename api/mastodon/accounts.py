@@ -9,6 +9,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
 from api.mastodon.common import cors, token_user
@@ -78,3 +79,8 @@ async def verify_credentials(request: Request) -> Response:
     entity["role"] = {"id": "-99", "name": "", "permissions": "0", "color": "",
                       "highlighted": False}
     return FastJSON(entity)
+
+
+ROUTES: list[BaseRoute] = [
+    Route("/api/v1/accounts/verify_credentials", verify_credentials, methods=["GET", "OPTIONS"]),
+]

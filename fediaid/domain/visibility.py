@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fediaid.domain.posts import Post, Visibility
+from fediaid.domain.statuses import Level, Status
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Viewer:
     coordinator: bool = False
     follows_group: bool = False  # the actor is an accepted follower of the group
     domain_follows_group: bool = False  # the requesting server hosts an accepted follower
+    # Actor URIs this viewer follows (accepted): for remote followers-only statuses.
+    following: frozenset[str] = frozenset()
 
     @property
     def member(self) -> bool:
@@ -69,3 +72,30 @@ def can_see_creator(viewer: Viewer, post: Post) -> bool:
 def federates(post: Post) -> bool:
     """Whether the post leaves this instance at all."""
     return post.local and not post.held and post.visibility is not Visibility.MEMBERS
+
+
+def can_view_status(viewer: Viewer, status: Status, *, post: Post | None = None,
+                    boosted: Status | None = None, boosted_post: Post | None = None) -> bool:
+    """The same rule for statuses in the Mastodon client API: an offer or need is decided by
+    its post (``can_view``); a boost by the boosted status; a note by its level."""
+    if status.post_id is not None:
+        return post is not None and can_view(viewer, post)
+    if status.reblog_of_id is not None:
+        return boosted is not None and boosted.reblog_of_id is None and can_view_status(
+            viewer, boosted, post=boosted_post)
+    if viewer.user_id is not None and viewer.user_id == status.user_id:
+        return True
+    if viewer.actor_uri is not None and viewer.actor_uri == status.account_uri:
+        return True
+    level = status.level
+    if level is Level.PUBLIC:
+        return True
+    if level is Level.NETWORK:
+        return (viewer.member or viewer.follows_group or viewer.domain_follows_group
+                or viewer.actor_uri in status.recipients)
+    if level is Level.MEMBERS:
+        return viewer.member
+    if level is Level.FOLLOWERS:
+        return (viewer.actor_uri in status.recipients
+                or status.account_uri in viewer.following)
+    return viewer.actor_uri is not None and viewer.actor_uri in status.recipients

@@ -50,14 +50,18 @@ class Runtime:
         from fediaid.services.follows import FollowService
         from fediaid.services.group_settings import GroupSettingsService
         from fediaid.services.inbox import InboxService
+        from fediaid.services.media import MediaService
         from fediaid.services.moderation import ModerationService
         from fediaid.services.notes import NoteService
+        from fediaid.services.notifications import NotificationService
         from fediaid.services.oauth import OAuthService
         from fediaid.services.post_federation import PostFederation
         from fediaid.services.post_inbox import PostInbox
         from fediaid.services.posts import PostService
         from fediaid.services.responses import ResponseService
         from fediaid.services.status import StatusService
+        from fediaid.services.statuses import StatusService as ClientStatuses
+        from fediaid.services.streaming import StreamingHub
 
         self.accounts = AccountService(self)
         self.discovery = DiscoveryService(self)
@@ -72,6 +76,10 @@ class Runtime:
         self.post_federation = PostFederation(self)
         self.post_inbox = PostInbox(self)
         self.oauth = OAuthService(self)
+        self.statuses = ClientStatuses(self)
+        self.media = MediaService(self)
+        self.notifications = NotificationService(self)
+        self.streaming = StreamingHub(self)
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True,

@@ -86,12 +86,25 @@ async def insert(conn: AsyncConnection, values: dict[str, Any], recipients: Sequ
     if recipients:
         await conn.execute(post_recipients.insert(),
                            [{"post_id": pid, "actor_uri": r} for r in dict.fromkeys(recipients)])
+    # The post as a status for the client API (same transaction; see tables.statuses). The
+    # creator of an anonymous or proxy post is never copied: user_id stays empty.
+    from fediaid.storage import statuses as statuses_repo
+
+    await statuses_repo.insert_for_post(conn, post_id=int(pid), uri=values["uri"],
+                                        account_id=values["author_actor_id"],
+                                        visibility=values["visibility"],
+                                        local=values["local"], created_at=now,
+                                        tags=(values["kind"], values["category"]))
     return int(pid)
 
 
 async def update_fields(conn: AsyncConnection, post_id: int, values: dict[str, Any]) -> None:
     await conn.execute(update(posts).where(posts.c.id == post_id)
                        .values(updated_at=utcnow(), **values))
+    if "visibility" in values:
+        from fediaid.storage import statuses as statuses_repo
+
+        await statuses_repo.set_post_visibility(conn, post_id, str(values["visibility"]))
 
 
 async def replace_recipients(conn: AsyncConnection, post_id: int, recipients: Sequence[str]

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     Numeric,
     SmallInteger,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0003"
+SCHEMA_HEAD = "0004"
 
 metadata = MetaData(
     naming_convention={
@@ -408,4 +409,161 @@ messages = Table(
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_messages_conversation", "conversation_id", "id"),
+)
+
+
+# -- the Mastodon client API's view: statuses, reactions, notifications, media ----------
+
+# Everything a Mastodon app shows as a status: a member's or remote account's note, an
+# offer or need (``post_id``), a boost (``reblog_of_id``). The id is the status id clients
+# see; ids grow with insertion, so they order timelines. Who may see a row is decided by
+# fediaid/domain/visibility.py (``can_view`` through the post for offers and needs,
+# ``can_view_status`` for the rest).
+statuses = Table(
+    "statuses",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("account_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    # The local account that wrote it (None for remote statuses).
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE"), unique=True),
+    Column("reblog_of_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE")),
+    Column("in_reply_to_id", BigId, ForeignKey("statuses.id", ondelete="SET NULL")),
+    Column("in_reply_to_uri", URL),
+    Column("in_reply_to_account_id", BigId, ForeignKey("actors.id", ondelete="SET NULL")),
+    # The thread (ActivityPub ``context``/``conversation``, or the root status's URI).
+    Column("conversation", URL),
+    # fediaid level: public | network | members | direct, or ``followers`` (a remote
+    # account's followers-only status).
+    Column("visibility", String(10), nullable=False),
+    # False for Mastodon's "unlisted": public, but kept out of public and tag timelines.
+    Column("listed", Boolean, nullable=False, default=True),
+    Column("local", Boolean, nullable=False),
+    Column("content", Text, nullable=False, default=""),  # sanitised HTML
+    Column("text", Text),  # what a local author typed (for delete-and-redraft)
+    Column("spoiler_text", String(512), nullable=False, default=""),
+    Column("sensitive", Boolean, nullable=False, default=False),
+    Column("language", String(16)),
+    Column("url", URL),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("edited_at", UTCDateTime),
+    Index("ix_statuses_account_id", "account_id", "id"),
+    Index("ix_statuses_reblog_of", "reblog_of_id"),
+    Index("ix_statuses_in_reply_to", "in_reply_to_id"),
+    Index("ix_statuses_conversation", "conversation"),
+    Index("ix_statuses_public", "visibility", "listed", "id"),
+)
+
+# The people a status is addressed to (direct) or mentions.
+status_recipients = Table(
+    "status_recipients",
+    metadata,
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True),
+    Column("mention", Boolean, nullable=False, default=True),
+    Index("ix_status_recipients_actor", "actor_id", "status_id"),
+)
+
+status_tags = Table(
+    "status_tags",
+    metadata,
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("tag", String(128), primary_key=True),  # lower case, without '#'
+    Index("ix_status_tags_tag", "tag", "status_id"),
+)
+
+favourites = Table(
+    "favourites",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE"), nullable=False),
+    Column("uri", URL, nullable=False, unique=True),  # the Like activity
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("actor_id", "status_id", name="uq_favourites_pair"),
+    Index("ix_favourites_status", "status_id"),
+)
+
+bookmarks = Table(
+    "bookmarks",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "status_id", name="uq_bookmarks_pair"),
+)
+
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    # mention | status | reblog | follow | follow_request | favourite | update
+    Column("type", String(32), nullable=False),
+    Column("from_actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_notifications_user", "user_id", "id"),
+)
+
+media_attachments = Table(
+    "media_attachments",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("account_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE")),
+    Column("type", String(16), nullable=False),  # image (the only kind we accept)
+    Column("file_name", String(255)),  # local files, under DIR/media
+    Column("remote_url", URL),  # remote statuses' attachments (not copied)
+    Column("content_type", String(64), nullable=False),
+    Column("description", Text),
+    Column("width", Integer),
+    Column("height", Integer),
+    Column("size", Integer),
+    Column("blurhash", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_media_attachments_status", "status_id"),
+)
+
+markers = Table(
+    "markers",
+    metadata,
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("timeline", String(16), primary_key=True),  # home | notifications
+    Column("last_read_id", String(32), nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# ``Idempotency-Key`` of status creation: the same key from the same account within a day
+# gives back the first status instead of posting twice.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(128), primary_key=True),
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Per-account state of a direct-message thread (Mastodon's conversations): read or not,
+# removed from the list or not.
+conversation_marks = Table(
+    "conversation_marks",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("conversation", URL, nullable=False),
+    Column("unread", Boolean, nullable=False, default=True),
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("last_status_id", BigId, ForeignKey("statuses.id", ondelete="SET NULL")),
+    Column("updated_at", UTCDateTime, nullable=False),
+    UniqueConstraint("user_id", "conversation", name="uq_conversation_marks_pair"),
 )

@@ -1,0 +1,7 @@
+"""Mastodon client API: notifications (being built)."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute
+
+ROUTES: list[BaseRoute] = []

@@ -1,0 +1,369 @@
+"""Statuses (the client API's timeline rows), their recipients and tags, favourites,
+bookmarks, boosts and idempotency keys."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fediaid.domain.paging import Page
+from fediaid.domain.statuses import Level, Status
+from fediaid.storage.dialect import insert_ignore
+from fediaid.storage.tables import (
+    actors,
+    bookmarks,
+    favourites,
+    idempotency_keys,
+    status_recipients,
+    status_tags,
+    statuses,
+)
+from fediaid.storage.types import utcnow
+
+
+def paged(query: Any, column: Any, page: Page) -> Any:
+    """Apply Mastodon's pagination to ``query`` ordered by ``column`` (an id). With
+    ``min_id`` the rows come oldest first: use ``newest_first`` on the result."""
+    if page.max_id is not None:
+        query = query.where(column < page.max_id)
+    if page.since_id is not None:
+        query = query.where(column > page.since_id)
+    if page.min_id is not None:
+        return query.where(column > page.min_id).order_by(column.asc()).limit(page.limit)
+    return query.order_by(column.desc()).limit(page.limit)
+
+
+def newest_first(ids: Iterable[int]) -> list[int]:
+    return sorted(ids, reverse=True)
+
+
+_COLUMNS = [statuses, actors.c.uri.label("account_uri")]
+
+
+def _to_status(row: Any, recipients: Sequence[str] = ()) -> Status:
+    return Status(
+        id=row.id, uri=row.uri, account_id=row.account_id, account_uri=row.account_uri,
+        user_id=row.user_id, post_id=row.post_id, reblog_of_id=row.reblog_of_id,
+        in_reply_to_id=row.in_reply_to_id, in_reply_to_uri=row.in_reply_to_uri,
+        in_reply_to_account_id=row.in_reply_to_account_id, conversation=row.conversation,
+        level=Level(row.visibility), listed=row.listed, local=row.local,
+        content=row.content or "", text=row.text, spoiler_text=row.spoiler_text or "",
+        sensitive=row.sensitive, language=row.language, url=row.url,
+        created_at=row.created_at, edited_at=row.edited_at, recipients=frozenset(recipients),
+    )
+
+
+def _base() -> Any:
+    return select(*_COLUMNS).join(actors, actors.c.id == statuses.c.account_id)
+
+
+async def recipients_of(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    if not ids:
+        return out
+    rows = await conn.execute(
+        select(status_recipients.c.status_id, actors.c.uri)
+        .join(actors, actors.c.id == status_recipients.c.actor_id)
+        .where(status_recipients.c.status_id.in_(list(ids))))
+    for sid, uri in rows:
+        out.setdefault(sid, []).append(uri)
+    return out
+
+
+async def load(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Status]:
+    """Statuses by id (missing ones are simply absent)."""
+    if not ids:
+        return {}
+    rows = (await conn.execute(_base().where(statuses.c.id.in_(list(ids))))).all()
+    recips = await recipients_of(conn, [r.id for r in rows])
+    return {r.id: _to_status(r, recips.get(r.id, ())) for r in rows}
+
+
+async def find(conn: AsyncConnection, status_id: int) -> Status | None:
+    return (await load(conn, [status_id])).get(status_id)
+
+
+async def find_by_uri(conn: AsyncConnection, uri: str) -> Status | None:
+    row = (await conn.execute(_base().where(statuses.c.uri == uri))).first()
+    if row is None:
+        return None
+    return _to_status(row, (await recipients_of(conn, [row.id])).get(row.id, ()))
+
+
+async def id_for_post(conn: AsyncConnection, post_id: int) -> int | None:
+    return (await conn.execute(select(statuses.c.id).where(statuses.c.post_id == post_id))
+            ).scalar_one_or_none()
+
+
+async def insert(conn: AsyncConnection, *, uri: str, account_id: int, level: Level,
+                 listed: bool, local: bool, content: str, created_at: datetime | None = None,
+                 user_id: int | None = None, post_id: int | None = None,
+                 reblog_of_id: int | None = None, in_reply_to_id: int | None = None,
+                 in_reply_to_uri: str | None = None, in_reply_to_account_id: int | None = None,
+                 conversation: str | None = None, text: str | None = None,
+                 spoiler_text: str = "", sensitive: bool = False, language: str | None = None,
+                 url: str | None = None, recipient_ids: Iterable[int] = (),
+                 tags: Iterable[str] = ()) -> int | None:
+    """Insert a status; None when one with this URI exists already (idempotent)."""
+    values = dict(
+        uri=uri, account_id=account_id, user_id=user_id, post_id=post_id,
+        reblog_of_id=reblog_of_id, in_reply_to_id=in_reply_to_id,
+        in_reply_to_uri=in_reply_to_uri, in_reply_to_account_id=in_reply_to_account_id,
+        conversation=conversation, visibility=level.value, listed=listed, local=local,
+        content=content, text=text, spoiler_text=spoiler_text[:512], sensitive=sensitive,
+        language=(language or None) and language[:16], url=url,
+        created_at=created_at or utcnow(),
+    )
+    result = await conn.execute(
+        insert_ignore(conn, statuses, ["uri"]).values(**values).returning(statuses.c.id))
+    sid = result.scalar_one_or_none()
+    if sid is None:
+        return None
+    rids = list(dict.fromkeys(recipient_ids))
+    if rids:
+        await conn.execute(status_recipients.insert(),
+                           [{"status_id": sid, "actor_id": a, "mention": True} for a in rids])
+    tag_list = list(dict.fromkeys(t.lower()[:128] for t in tags if t))
+    if tag_list:
+        await conn.execute(status_tags.insert(),
+                           [{"status_id": sid, "tag": t} for t in tag_list])
+    return int(sid)
+
+
+async def insert_for_post(conn: AsyncConnection, *, post_id: int, uri: str, account_id: int,
+                          visibility: str, local: bool, created_at: datetime,
+                          tags: Iterable[str]) -> int | None:
+    level = Level(visibility)
+    return await insert(conn, uri=uri, account_id=account_id, level=level, listed=True,
+                        local=local, content="", created_at=created_at, post_id=post_id,
+                        tags=tags)
+
+
+async def set_post_visibility(conn: AsyncConnection, post_id: int, visibility: str) -> None:
+    await conn.execute(update(statuses).where(statuses.c.post_id == post_id)
+                       .values(visibility=Level(visibility).value))
+
+
+async def update_content(conn: AsyncConnection, status_id: int, *, content: str,
+                         text: str | None, spoiler_text: str, sensitive: bool,
+                         edited_at: datetime) -> None:
+    await conn.execute(update(statuses).where(statuses.c.id == status_id).values(
+        content=content, text=text, spoiler_text=spoiler_text[:512], sensitive=sensitive,
+        edited_at=edited_at))
+
+
+async def delete_status(conn: AsyncConnection, status_id: int) -> None:
+    await conn.execute(delete(statuses).where(statuses.c.id == status_id))
+
+
+async def delete_by_uri(conn: AsyncConnection, uri: str) -> list[int]:
+    ids = [r[0] for r in await conn.execute(select(statuses.c.id).where(statuses.c.uri == uri))]
+    if ids:
+        await conn.execute(delete(statuses).where(statuses.c.id.in_(ids)))
+    return ids
+
+
+async def delete_by_account(conn: AsyncConnection, account_id: int) -> None:
+    await conn.execute(delete(statuses).where(statuses.c.account_id == account_id))
+
+
+# -- timelines: candidate ids (callers check visibility on the loaded rows) ---------------
+
+async def public_ids(conn: AsyncConnection, page: Page, *, local: bool | None,
+                     tag: str | None = None, any_tags: Sequence[str] = ()) -> list[int]:
+    q = select(statuses.c.id).where(statuses.c.visibility == Level.PUBLIC.value,
+                                    statuses.c.listed.is_(True),
+                                    statuses.c.reblog_of_id.is_(None))
+    if local is not None:
+        q = q.where(statuses.c.local.is_(local))
+    tags = [t.lower() for t in ([tag] if tag else []) + list(any_tags)]
+    if tags:
+        q = q.where(statuses.c.id.in_(
+            select(status_tags.c.status_id).where(status_tags.c.tag.in_(tags))))
+    return [r[0] for r in await conn.execute(paged(q, statuses.c.id, page))]
+
+
+async def home_ids(conn: AsyncConnection, page: Page, *, account_ids: Sequence[int],
+                   me: int, include_local_posts: bool) -> list[int]:
+    """Statuses by the accounts followed and one's own, statuses that mention or address
+    one, and (for members) every offer and need posted here."""
+    cond = [statuses.c.account_id.in_([*account_ids, me]),
+            statuses.c.id.in_(select(status_recipients.c.status_id)
+                              .where(status_recipients.c.actor_id == me))]
+    if include_local_posts:
+        cond.append(and_(statuses.c.post_id.is_not(None), statuses.c.local.is_(True)))
+    q = select(statuses.c.id).where(or_(*cond))
+    return [r[0] for r in await conn.execute(paged(q, statuses.c.id, page))]
+
+
+async def account_ids(conn: AsyncConnection, page: Page, account_id: int, *,
+                      exclude_replies: bool = False, exclude_reblogs: bool = False,
+                      tagged: str | None = None) -> list[int]:
+    q = select(statuses.c.id).where(statuses.c.account_id == account_id)
+    if exclude_replies:
+        q = q.where(statuses.c.in_reply_to_uri.is_(None))
+    if exclude_reblogs:
+        q = q.where(statuses.c.reblog_of_id.is_(None))
+    if tagged:
+        q = q.where(statuses.c.id.in_(
+            select(status_tags.c.status_id).where(status_tags.c.tag == tagged.lower())))
+    return [r[0] for r in await conn.execute(paged(q, statuses.c.id, page))]
+
+
+async def replies_to(conn: AsyncConnection, ids: Sequence[int]) -> list[int]:
+    if not ids:
+        return []
+    rows = await conn.execute(select(statuses.c.id)
+                              .where(statuses.c.in_reply_to_id.in_(list(ids))))
+    return [r[0] for r in rows]
+
+
+async def reblog_of(conn: AsyncConnection, account_id: int, status_id: int) -> Status | None:
+    row = (await conn.execute(_base().where(statuses.c.account_id == account_id,
+                                            statuses.c.reblog_of_id == status_id))).first()
+    return _to_status(row) if row else None
+
+
+# -- counts and the viewer's own marks ---------------------------------------------------
+
+async def counts(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, dict[str, int]]:
+    out = {i: {"replies": 0, "reblogs": 0, "favourites": 0} for i in ids}
+    if not ids:
+        return out
+    id_list = list(ids)
+    for key, col, table in (("replies", statuses.c.in_reply_to_id, statuses),
+                            ("reblogs", statuses.c.reblog_of_id, statuses),
+                            ("favourites", favourites.c.status_id, favourites)):
+        rows = await conn.execute(select(col, func.count()).select_from(table)
+                                  .where(col.in_(id_list)).group_by(col))
+        for sid, n in rows:
+            out[sid][key] = int(n)
+    return out
+
+
+async def marks(conn: AsyncConnection, ids: Sequence[int], *, actor_id: int, user_id: int
+                ) -> dict[str, set[int]]:
+    """Which of ``ids`` the viewer favourited, boosted and bookmarked."""
+    id_list = list(ids)
+    if not id_list:
+        return {"favourited": set(), "reblogged": set(), "bookmarked": set()}
+    fav = await conn.execute(select(favourites.c.status_id).where(
+        favourites.c.actor_id == actor_id, favourites.c.status_id.in_(id_list)))
+    reb = await conn.execute(select(statuses.c.reblog_of_id).where(
+        statuses.c.account_id == actor_id, statuses.c.reblog_of_id.in_(id_list)))
+    bm = await conn.execute(select(bookmarks.c.status_id).where(
+        bookmarks.c.user_id == user_id, bookmarks.c.status_id.in_(id_list)))
+    return {"favourited": {r[0] for r in fav}, "reblogged": {r[0] for r in reb},
+            "bookmarked": {r[0] for r in bm}}
+
+
+async def tags_of(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    if not ids:
+        return out
+    rows = await conn.execute(select(status_tags.c.status_id, status_tags.c.tag)
+                              .where(status_tags.c.status_id.in_(list(ids))))
+    for sid, tag in rows:
+        out.setdefault(sid, []).append(tag)
+    return out
+
+
+async def mentioned_actor_ids(conn: AsyncConnection, ids: Sequence[int]
+                              ) -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    if not ids:
+        return out
+    rows = await conn.execute(select(status_recipients.c.status_id, status_recipients.c.actor_id)
+                              .where(status_recipients.c.status_id.in_(list(ids)),
+                                     status_recipients.c.mention.is_(True)))
+    for sid, aid in rows:
+        out.setdefault(sid, []).append(aid)
+    return out
+
+
+# -- favourites, bookmarks ----------------------------------------------------------------
+
+async def add_favourite(conn: AsyncConnection, *, actor_id: int, status_id: int, uri: str
+                        ) -> bool:
+    result = await conn.execute(insert_ignore(conn, favourites, ["actor_id", "status_id"])
+                                .values(actor_id=actor_id, status_id=status_id, uri=uri,
+                                        created_at=utcnow()))
+    return bool(result.rowcount)
+
+
+async def find_favourite(conn: AsyncConnection, *, actor_id: int, status_id: int
+                         ) -> str | None:
+    return (await conn.execute(select(favourites.c.uri).where(
+        favourites.c.actor_id == actor_id, favourites.c.status_id == status_id))
+    ).scalar_one_or_none()
+
+
+async def remove_favourite(conn: AsyncConnection, *, actor_id: int, status_id: int) -> bool:
+    result = await conn.execute(delete(favourites).where(
+        favourites.c.actor_id == actor_id, favourites.c.status_id == status_id))
+    return bool(result.rowcount)
+
+
+async def remove_favourite_by_uri(conn: AsyncConnection, uri: str) -> bool:
+    result = await conn.execute(delete(favourites).where(favourites.c.uri == uri))
+    return bool(result.rowcount)
+
+
+async def favourited_by(conn: AsyncConnection, status_id: int, page: Page
+                        ) -> list[tuple[int, int]]:
+    """(favourite id, actor id), newest first."""
+    q = select(favourites.c.id, favourites.c.actor_id).where(
+        favourites.c.status_id == status_id)
+    return [(r[0], r[1]) for r in await conn.execute(paged(q, favourites.c.id, page))]
+
+
+async def reblogged_by(conn: AsyncConnection, status_id: int, page: Page
+                       ) -> list[tuple[int, int]]:
+    q = select(statuses.c.id, statuses.c.account_id).where(
+        statuses.c.reblog_of_id == status_id)
+    return [(r[0], r[1]) for r in await conn.execute(paged(q, statuses.c.id, page))]
+
+
+async def favourites_of(conn: AsyncConnection, actor_id: int, page: Page
+                        ) -> list[tuple[int, int]]:
+    """(favourite id, status id) for an account's favourites list, newest first."""
+    q = select(favourites.c.id, favourites.c.status_id).where(
+        favourites.c.actor_id == actor_id)
+    return [(r[0], r[1]) for r in await conn.execute(paged(q, favourites.c.id, page))]
+
+
+async def add_bookmark(conn: AsyncConnection, *, user_id: int, status_id: int) -> None:
+    await conn.execute(insert_ignore(conn, bookmarks, ["user_id", "status_id"]).values(
+        user_id=user_id, status_id=status_id, created_at=utcnow()))
+
+
+async def remove_bookmark(conn: AsyncConnection, *, user_id: int, status_id: int) -> None:
+    await conn.execute(delete(bookmarks).where(bookmarks.c.user_id == user_id,
+                                               bookmarks.c.status_id == status_id))
+
+
+async def bookmarks_of(conn: AsyncConnection, user_id: int, page: Page
+                       ) -> list[tuple[int, int]]:
+    q = select(bookmarks.c.id, bookmarks.c.status_id).where(bookmarks.c.user_id == user_id)
+    return [(r[0], r[1]) for r in await conn.execute(paged(q, bookmarks.c.id, page))]
+
+
+# -- idempotency ---------------------------------------------------------------------------
+
+async def idempotent_status(conn: AsyncConnection, user_id: int, key: str,
+                            since: datetime) -> int | None:
+    return (await conn.execute(select(idempotency_keys.c.status_id).where(
+        idempotency_keys.c.user_id == user_id, idempotency_keys.c.key == key,
+        idempotency_keys.c.created_at >= since))).scalar_one_or_none()
+
+
+async def remember_idempotency(conn: AsyncConnection, user_id: int, key: str,
+                               status_id: int) -> None:
+    await conn.execute(delete(idempotency_keys).where(idempotency_keys.c.user_id == user_id,
+                                                      idempotency_keys.c.key == key))
+    await conn.execute(idempotency_keys.insert().values(
+        user_id=user_id, key=key, status_id=status_id, created_at=utcnow()))
