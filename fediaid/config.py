@@ -58,12 +58,19 @@ class Settings:
     inbox_lease_seconds: float = 60.0
     # How often expiry and retention run (tests shorten it).
     lifecycle_seconds: float = 60.0
+    # Media uploads (the Mastodon client API): files under DIR/media, images only.
+    media_max_bytes: int = 8 * 1024 * 1024
+    media_max_pixels: int = 7680 * 4320  # 8K, as Mastodon; refused from the header
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     @property
     def scheme(self) -> str:
         """``http`` only in development; a real instance always sits behind TLS."""
         return "http" if self.dev else "https"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
 
     @property
     def base_url(self) -> str:
@@ -121,6 +128,8 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         log_level=str(raw.get("log_level", "info")),
         area=str(raw.get("area", "")),
         languages=tuple(str(x) for x in raw.get("languages", ["en"])),
+        media_max_bytes=int(raw.get("media_max_bytes", Settings.media_max_bytes)),
+        media_max_pixels=int(raw.get("media_max_pixels", Settings.media_max_pixels)),
         delivery=delivery,
     )
     overrides: dict[str, object] = {}
