@@ -80,6 +80,9 @@ class Runtime:
         self.media = MediaService(self)
         self.notifications = NotificationService(self)
         self.streaming = StreamingHub(self)
+        from fediaid.services.client_accounts import ClientAccounts
+
+        self.client_accounts = ClientAccounts(self)
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True,

@@ -1,0 +1,292 @@
+"""Accounts as Mastodon apps use them: look-ups, follows between members and anyone (local
+or remote, federated), follow requests of locked accounts, relationships, search (with
+WebFinger resolution) and profile changes.
+
+Privacy decisions (docs/mastodon-api.md):
+- Who follows whom is shown only to the account itself and to coordinators; everyone else
+  gets an empty list (the group's ActivityPub followers collection shows only its size, for
+  the same reason). Counts stay visible, as in ActivityPub.
+- Hashtag search lists only tags of statuses the asker may see (``rt.statuses.visible``), so
+  a tag in a direct message never leaks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from activitypub.vocab import ACTOR_CONTEXT, PUBLIC, is_http_uri
+from fediaid.domain.actors import Actor, ActorType
+from fediaid.domain.follows import FollowState, can_transition
+from fediaid.domain.paging import Page
+from fediaid.domain.users import User
+from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound, Unprocessable
+from fediaid.federation import render
+from fediaid.services.outbox import enqueue, follower_inboxes
+from fediaid.storage import actors as actors_repo
+from fediaid.storage import follows as follows_repo
+from fediaid.storage import notifications as notifications_repo
+from fediaid.storage import relationships as repo
+from fediaid.storage import statuses as statuses_repo
+
+if TYPE_CHECKING:
+    from fediaid.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+MAX_DISPLAY_NAME = 30  # Mastodon's limits
+MAX_NOTE = 500
+
+
+def parse_acct(acct: str) -> tuple[str, str | None]:
+    """``name``, ``@name``, ``name@host`` or ``@name@host`` -> (name, host or None)."""
+    text = acct.strip().removeprefix("acct:").removeprefix("@")
+    name, _, host = text.partition("@")
+    if not name or "@" in host or any(c.isspace() for c in text):
+        raise Invalid("Not an account address (expected name or name@host).", field="acct")
+    return name, host.lower() or None
+
+
+class ClientAccounts:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    # -- finding accounts ----------------------------------------------------------------
+    async def get(self, actor_id: int) -> Actor:
+        """Any account we know of, except the instance's own service actor."""
+        async with self.rt.db.read() as conn:
+            actor = await actors_repo.find_by_id(conn, actor_id)
+        if actor is None or (actor.local and actor.type is ActorType.APPLICATION):
+            raise NotFound("Record not found")
+        return actor
+
+    async def actor_of(self, user: User) -> Actor:
+        async with self.rt.db.read() as conn:
+            return await actors_repo.get_by_id(conn, user.actor_id)
+
+    async def lookup(self, acct: str) -> Actor:
+        """An account by address, from what we already know (no network, as Mastodon's
+        ``/api/v1/accounts/lookup``)."""
+        found = await self._known(acct)
+        if found is None:
+            raise NotFound("Record not found")
+        return found
+
+    async def _known(self, acct: str) -> Actor | None:
+        name, host = parse_acct(acct)
+        async with self.rt.db.read() as conn:
+            if host is None or host == self.rt.settings.domain.lower():
+                actor = await actors_repo.find_local(conn, name.lower())
+            else:
+                actor = await actors_repo.find_by_handle(conn, name, host)
+        if actor is None or (actor.local and actor.type is ActorType.APPLICATION):
+            return None
+        return actor
+
+    async def _by_url(self, url: str, *, resolve: bool) -> Actor | None:
+        async with self.rt.db.read() as conn:
+            actor = await actors_repo.find_by_uri(conn, url)
+        if actor is None and resolve and not self.rt.urls.is_local(url):
+            try:
+                actor = await self.rt.follows.find_remote_actor(url)
+            except (FediaidError, ValueError, KeyError, TypeError) as exc:
+                log.info("could not resolve %s: %s", url, exc)
+                return None
+        if actor is None or actor.type is ActorType.APPLICATION:
+            return None
+        return actor
+
+    async def search(self, user: User | None, q: str, *, resolve: bool, following: bool,
+                     limit: int, offset: int) -> list[int]:
+        """Account ids matching ``q``: an address (``name@host``, resolved through
+        WebFinger when ``resolve`` and not known yet), an actor URL, or part of a name."""
+        q = q.strip()
+        if not q:
+            return []
+        exact: Actor | None = None
+        if is_http_uri(q):
+            exact = await self._by_url(q, resolve=resolve)
+            if exact is None:
+                return []
+        elif "@" in q.lstrip("@"):
+            try:
+                exact = await self._known(q)
+                if exact is None and resolve:
+                    exact = await self.rt.follows.find_remote_actor(q)
+            except (FediaidError, ValueError) as exc:
+                log.info("could not resolve %s: %s", q, getattr(exc, "public", exc))
+                return []
+            if exact is None or exact.type is ActorType.APPLICATION:
+                return []
+        only: set[int] | None = None
+        if following:
+            if user is None:
+                return []
+            async with self.rt.db.read() as conn:
+                only = await repo.following_ids(conn, user.actor_id)
+        if exact is not None:
+            if (only is not None and exact.id not in only) or offset > 0:
+                return []
+            return [exact.id]
+        async with self.rt.db.read() as conn:
+            return await repo.search_actors(conn, q.lstrip("@"), limit=limit, offset=offset,
+                                            only_ids=sorted(only) if only is not None else None)
+
+    async def search_tags(self, user: User | None, q: str, *, limit: int) -> list[str]:
+        """Hashtags starting with ``q`` that appear on statuses the asker may see."""
+        prefix = q.strip().lstrip("#").lower()
+        if not prefix or not prefix.replace("_", "a").isalnum():
+            return []
+        async with self.rt.db.read() as conn:
+            rows = await repo.tagged_statuses(conn, prefix, limit=500)
+        viewer = await self.rt.statuses.viewer(user)
+        visible = {s.id for s in await self.rt.statuses.visible(
+            viewer, list(dict.fromkeys(sid for _, sid in rows)))}
+        tags = list(dict.fromkeys(tag for tag, sid in rows if sid in visible))
+        tags.sort(key=lambda t: (t != prefix, len(t), t))
+        return tags[:limit]
+
+    async def search_status(self, q: str) -> list[int]:
+        """The status we hold at URL ``q`` (its id or its page): candidates only, the
+        caller shows them through ``status_entities`` (visibility)."""
+        q = q.strip()
+        if not is_http_uri(q):
+            return []
+        async with self.rt.db.read() as conn:
+            found = await statuses_repo.find_by_uri(conn, q)
+            if found is None:
+                found_id = await repo.status_id_by_url(conn, q)
+                return [found_id] if found_id is not None else []
+        return [found.id]
+
+    # -- relationships ---------------------------------------------------------------------
+    async def relationships(self, user: User, ids: Sequence[int]) -> list[tuple[int, repo.Pair]]:
+        """(account id, follow states) for the known accounts among ``ids``, in order
+        (unknown ids are left out, as Mastodon does)."""
+        wanted = list(dict.fromkeys(ids))
+        async with self.rt.db.read() as conn:
+            known = await repo.existing_ids(conn, wanted)
+            pairs = await repo.pairs(conn, user.actor_id, [i for i in wanted if i in known])
+        return [(i, pairs[i]) for i in wanted if i in known]
+
+    async def relationship(self, user: User, actor_id: int) -> repo.Pair:
+        async with self.rt.db.read() as conn:
+            return (await repo.pairs(conn, user.actor_id, [actor_id]))[actor_id]
+
+    # -- following -------------------------------------------------------------------------
+    async def follow(self, user: User, actor_id: int) -> repo.Pair:
+        """Follow an account. Local: at once (a request when the account is locked), with a
+        ``follow`` or ``follow_request`` notification in the same transaction. Remote: a
+        pending follow and a signed Follow from the member's own actor, accepted when their
+        server answers. Following again changes nothing."""
+        me = await self.actor_of(user)
+        target = await self.get(actor_id)
+        if target.id == me.id:
+            raise Forbidden("You cannot follow yourself")
+        if not target.local:
+            if target.domain in self.rt.blocked_domains:
+                raise Forbidden("This server is blocked here")
+            await self.rt.follows.follow(me, target.uri)
+            return await self.relationship(user, actor_id)
+        async with self.rt.db.write() as conn:
+            existing = await follows_repo.find(conn, me.id, target.id)
+            if existing is None:
+                state = (FollowState.PENDING if target.manually_approves_followers
+                         else FollowState.ACCEPTED)
+                await follows_repo.create(conn, follower_id=me.id, followed_id=target.id,
+                                          uri=self.rt.urls.new_activity(), state=state)
+                await notifications_repo.add_for_actor(
+                    conn, actor_id=target.id, from_actor_id=me.id,
+                    type_="follow" if state is FollowState.ACCEPTED else "follow_request")
+        return await self.relationship(user, actor_id)
+
+    async def unfollow(self, user: User, actor_id: int) -> repo.Pair:
+        """Stop following (or withdraw a request); an Undo(Follow) goes to a remote
+        account's server. Not following is not an error."""
+        me = await self.actor_of(user)
+        target = await self.get(actor_id)
+        async with self.rt.db.read() as conn:
+            existing = await follows_repo.find(conn, me.id, target.id)
+        if existing is not None:
+            if target.local:
+                async with self.rt.db.write() as conn:
+                    await follows_repo.remove(conn, existing.id)
+            else:
+                try:
+                    await self.rt.follows.unfollow(me, target.uri)
+                except NotFound:
+                    pass  # gone in the meantime: the outcome asked for
+        return await self.relationship(user, actor_id)
+
+    async def follow_list(self, user: User | None, actor_id: int, page: Page, *,
+                          direction: str) -> list[tuple[int, int]]:
+        """(follow id, account id) of an account's followers or follows, newest first:
+        only for the account itself and coordinators, else empty (see the module doc)."""
+        target = await self.get(actor_id)
+        if user is None or not (user.is_coordinator or user.actor_id == target.id):
+            return []
+        async with self.rt.db.read() as conn:
+            return await repo.follow_page(conn, target.id, page, direction=direction)
+
+    async def follow_requests(self, user: User, page: Page) -> list[tuple[int, int]]:
+        """(follow id, account id) of the requests waiting for this (locked) account."""
+        async with self.rt.db.read() as conn:
+            return await repo.follow_page(conn, user.actor_id, page, direction="followers",
+                                          state=FollowState.PENDING)
+
+    async def decide_request(self, user: User, actor_id: int, *, accept: bool) -> repo.Pair:
+        """Authorize or reject a follow request: the follow is accepted or removed and the
+        follower's server gets Accept or Reject (from this account's own actor)."""
+        me = await self.actor_of(user)
+        follower = await self.get(actor_id)
+        async with self.rt.db.read() as conn:
+            existing = await follows_repo.find(conn, follower.id, me.id)
+        if existing is None or existing.state is not FollowState.PENDING:
+            raise NotFound("Record not found")
+        assert can_transition(existing.state, FollowState.ACCEPTED if accept else None)
+        await self.rt.follows.decide_follower(me, follower.uri, accept=accept)
+        return await self.relationship(user, actor_id)
+
+    # -- the profile -----------------------------------------------------------------------
+    async def update_profile(self, user: User, *, display_name: str | None = None,
+                             note: str | None = None, locked: bool | None = None) -> Actor:
+        """Change display name, note (plain text, as Mastodon's ``source.note``) or the
+        locked flag, and send Update(Person) to the account's remote followers. Nothing
+        changes when a value breaks a rule."""
+        if display_name is not None:
+            display_name = display_name.strip()
+            if len(display_name) > MAX_DISPLAY_NAME:
+                raise Unprocessable("Validation failed: Display name is too long (maximum is "
+                                    f"{MAX_DISPLAY_NAME} characters)", field="display_name")
+        if note is not None:
+            note = note.strip()
+            if len(note) > MAX_NOTE:
+                raise Unprocessable("Validation failed: Note is too long (maximum is "
+                                    f"{MAX_NOTE} characters)", field="note")
+        me = await self.actor_of(user)
+        if display_name == "":
+            display_name = me.username or ""
+        changes = {k: v for k, v in (("name", display_name), ("summary", note),
+                                     ("locked", locked)) if v is not None}
+        if not changes:
+            return me
+        async with self.rt.db.write() as conn:
+            await repo.update_profile(conn, me.id, name=display_name, summary=note,
+                                      locked=locked)
+            updated = await actors_repo.get_by_id(conn, me.id)
+            inboxes = await follower_inboxes(conn, updated)
+            if inboxes:
+                await enqueue(conn, self.rt, actor=updated,
+                              activity=update_actor(self.rt.urls.new_activity(), updated),
+                              inboxes=inboxes, object_uri=updated.uri)
+        return updated
+
+
+def update_actor(activity_id: str, actor: Actor) -> dict[str, Any]:
+    """``Update`` of a local actor with its whole document (as Mastodon sends profile
+    changes), addressed to the public."""
+    doc = render.actor_document(actor)
+    doc.pop("@context", None)
+    return {"@context": ACTOR_CONTEXT, "id": activity_id, "type": "Update",
+            "actor": actor.uri, "to": [PUBLIC], "object": doc}

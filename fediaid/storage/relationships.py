@@ -1,0 +1,135 @@
+"""Queries behind the client API's accounts: who follows whom (both directions at once, for
+Mastodon's Relationship entity), follower and following lists paged by follow id, follow
+requests, account search, hashtag search, and a local account's profile fields."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import case, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fediaid.domain.actors import ActorType
+from fediaid.domain.follows import FollowState
+from fediaid.domain.paging import Page
+from fediaid.storage.statuses import paged
+from fediaid.storage.tables import actors, follows, status_tags, statuses
+from fediaid.storage.types import utcnow
+
+
+@dataclass(frozen=True)
+class Pair:
+    """The follows between the viewer and another actor, in both directions."""
+
+    outgoing: FollowState | None = None  # the viewer follows (or asked to follow) them
+    incoming: FollowState | None = None  # they follow (or asked to follow) the viewer
+
+
+async def pairs(conn: AsyncConnection, actor_id: int, other_ids: Sequence[int]
+                ) -> dict[int, Pair]:
+    """For each of ``other_ids``: the follow states between ``actor_id`` and it."""
+    ids = list(other_ids)
+    out = {i: Pair() for i in ids}
+    if not ids:
+        return out
+    rows = await conn.execute(
+        select(follows.c.follower_id, follows.c.followed_id, follows.c.state).where(or_(
+            (follows.c.follower_id == actor_id) & follows.c.followed_id.in_(ids),
+            (follows.c.followed_id == actor_id) & follows.c.follower_id.in_(ids))))
+    for follower_id, followed_id, state in rows:
+        if follower_id == actor_id and followed_id in out:
+            out[followed_id] = Pair(FollowState(state), out[followed_id].incoming)
+        if followed_id == actor_id and follower_id in out:
+            out[follower_id] = Pair(out[follower_id].outgoing, FollowState(state))
+    return out
+
+
+async def follow_page(conn: AsyncConnection, actor_id: int, page: Page, *, direction: str,
+                      state: FollowState = FollowState.ACCEPTED) -> list[tuple[int, int]]:
+    """(follow id, other actor id) newest first, paged by follow id: followers of
+    ``actor_id`` (``direction='followers'``) or the actors it follows (``'following'``)."""
+    if direction == "followers":
+        mine, other = follows.c.followed_id, follows.c.follower_id
+    else:
+        mine, other = follows.c.follower_id, follows.c.followed_id
+    q = select(follows.c.id, other).where(mine == actor_id, follows.c.state == state.value)
+    rows = [(r[0], r[1]) for r in await conn.execute(paged(q, follows.c.id, page))]
+    return sorted(rows, reverse=True)
+
+
+async def following_ids(conn: AsyncConnection, actor_id: int) -> set[int]:
+    rows = await conn.execute(select(follows.c.followed_id).where(
+        follows.c.follower_id == actor_id, follows.c.state == FollowState.ACCEPTED.value))
+    return {r[0] for r in rows}
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_actors(conn: AsyncConnection, text: str, *, limit: int, offset: int,
+                        only_ids: Sequence[int] | None = None) -> list[int]:
+    """Accounts (people and groups, local or known remote) whose username starts with
+    ``text`` or whose display name contains it, case-insensitively; exact usernames and
+    local accounts first."""
+    needle = _escape_like(text.lower())
+    username = func.lower(func.coalesce(actors.c.username, ""))
+    name = func.lower(func.coalesce(actors.c.name, ""))
+    q = select(actors.c.id).where(
+        actors.c.type != ActorType.APPLICATION.value,
+        actors.c.username.is_not(None),
+        or_(username.like(needle + "%", escape="\\"),
+            name.like("%" + needle + "%", escape="\\")))
+    if only_ids is not None:
+        q = q.where(actors.c.id.in_(list(only_ids)))
+    q = q.order_by(case((username == text.lower(), 0), else_=1), actors.c.local.desc(),
+                   username, actors.c.id).limit(limit).offset(offset)
+    return [r[0] for r in await conn.execute(q)]
+
+
+async def tagged_statuses(conn: AsyncConnection, prefix: str, *, limit: int
+                          ) -> list[tuple[str, int]]:
+    """(tag, status id) for tags starting with ``prefix``, newest statuses first (the
+    caller keeps the tags of statuses the viewer may see)."""
+    q = (select(status_tags.c.tag, status_tags.c.status_id)
+         .where(status_tags.c.tag.like(_escape_like(prefix.lower()) + "%", escape="\\"))
+         .order_by(status_tags.c.status_id.desc()).limit(limit))
+    return [(r[0], r[1]) for r in await conn.execute(q)]
+
+
+async def update_profile(conn: AsyncConnection, actor_id: int, *, name: str | None = None,
+                         summary: str | None = None, locked: bool | None = None,
+                         icon_url: str | None = None) -> None:
+    """Change a local actor's display name, note, "locked" flag or avatar (only the ones
+    given)."""
+    values: dict[str, object] = {}
+    if name is not None:
+        values["name"] = name
+    if summary is not None:
+        values["summary"] = summary
+    if locked is not None:
+        values["manually_approves_followers"] = locked
+    if icon_url is not None:
+        values["icon_url"] = icon_url
+    if not values:
+        return
+    await conn.execute(update(actors).where(actors.c.id == actor_id, actors.c.local.is_(True))
+                       .values(**values, updated_at=utcnow()))
+
+
+async def existing_ids(conn: AsyncConnection, ids: Sequence[int]) -> set[int]:
+    """Which of ``ids`` are accounts (the instance's own service actor excluded)."""
+    if not ids:
+        return set()
+    rows = await conn.execute(select(actors.c.id).where(
+        actors.c.id.in_(list(ids)),
+        ~((actors.c.local.is_(True)) & (actors.c.type == ActorType.APPLICATION.value))))
+    return {r[0] for r in rows}
+
+
+async def status_id_by_url(conn: AsyncConnection, url: str) -> int | None:
+    """A status (not a boost) whose page URL is ``url``."""
+    row = (await conn.execute(select(statuses.c.id).where(
+        statuses.c.url == url, statuses.c.reblog_of_id.is_(None)).limit(1))).first()
+    return int(row[0]) if row else None
