@@ -97,6 +97,7 @@ class InboxProcessor:
             "Create": self._create,
             "Announce": self._announce,
             "Offer": self._offer,
+            "Like": self._like,
         }
 
     # -- step 1: network --------------------------------------------------------------
@@ -241,6 +242,8 @@ class InboxProcessor:
                 return
         if inner_id and inner_type in (None, "Announce"):
             await objects_repo.remove_share(conn, inner_id)
+        if inner_id and inner_type in (None, "Announce", "Like"):
+            await self.rt.statuses.on_remote_undo(conn, actor, inner_id)
 
     async def _accept(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         await self._answer(conn, actor, p, accepted=True)
@@ -298,6 +301,7 @@ class InboxProcessor:
         ):
             await objects_repo.delete_by_uri(conn, target)
         await self.rt.post_inbox.on_delete(conn, actor, target)
+        await self.rt.statuses.on_remote_delete(conn, actor, target)
 
     async def _create(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         obj = p.activity.get("object")
@@ -314,6 +318,15 @@ class InboxProcessor:
             return
         await objects_repo.add_share(conn, uri=p.job.activity_uri, actor_id=actor.id,
                                      object_uri=target)
+        await self._announce_object(conn, actor, p, obj, target)
+        # A boost shows in the client API once the boosted status is known here.
+        inner_target = id_of(obj.get("object")) if type_of(obj) == "Create" and (
+            isinstance(obj, dict)) else target
+        await self.rt.statuses.on_remote_announce(conn, actor, p.job.activity_uri,
+                                                  inner_target or target)
+
+    async def _announce_object(self, conn: AsyncConnection, actor: Actor, p: Prepared,
+                               obj: Any, target: str) -> None:
         shared = _announced_object(obj, actor.uri)
         inner = obj.get("object") if isinstance(obj, dict) else None
         inner_id = id_of(inner) if inner is not None else None
@@ -324,6 +337,11 @@ class InboxProcessor:
                 if author is not None:
                     await self._store_object(conn, author, candidate, announced_by=actor)
                     return
+
+    async def _like(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        target = id_of(p.activity.get("object"))
+        if target:
+            await self.rt.statuses.on_remote_like(conn, actor, p.job.activity_uri, target)
 
     async def _offer(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         await self.rt.post_inbox.on_offer(conn, actor, p.activity)
@@ -345,3 +363,4 @@ class InboxProcessor:
             published=_parse_time(obj.get("published")),
         )
         await self.rt.post_inbox.on_object(conn, actor, obj, announced_by=announced_by)
+        await self.rt.statuses.on_remote_object(conn, actor, obj)

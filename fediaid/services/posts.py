@@ -416,6 +416,14 @@ class PostService:
             return (await users_repo.get(conn, post.creator_user_id)).username
 
     # -- lifecycle jobs -----------------------------------------------------------------
+    async def delete_now(self, user: User, post_id: int) -> None:
+        """The author (or a coordinator) deletes a post at once, with everything private
+        attached; everyone who received it gets a Delete. (From the Mastodon apps' delete.)"""
+        async with self.rt.db.write() as conn:
+            post = await self._managed(conn, user, post_id)
+            await self.rt.post_federation.deleted(conn, post)
+            await posts_repo.remove(conn, post.id)
+
     async def expire_due(self) -> int:
         now = utcnow()
         async with self.rt.db.read() as conn:

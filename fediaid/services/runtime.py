@@ -40,6 +40,7 @@ class Runtime:
         self.user_agent = USER_AGENT.format(version=__version__, base=settings.base_url)
         self.delivery_wakeup = asyncio.Event()
         self.inbox_wakeup = asyncio.Event()
+        self.stream_wakeup = asyncio.Event()
         self.blocked_domains: set[str] = set()
         self._identity: Identity | None = None
         self._remote: RemoteClient | None = None
@@ -83,6 +84,17 @@ class Runtime:
         from fediaid.services.client_accounts import ClientAccounts
 
         self.client_accounts = ClientAccounts(self)
+
+    def streaming_notify(self) -> None:
+        """Something new was written for the client API's streams (statuses or
+        notifications): wake this process's stream poller."""
+        self.stream_wakeup.set()
+
+    def streaming_deleted(self, status_id: int) -> None:
+        """A status was deleted: tell this process's stream subscribers."""
+        hook = getattr(self.streaming, "deleted", None)
+        if hook is not None:
+            hook(status_id)
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True,

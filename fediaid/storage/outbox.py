@@ -296,3 +296,20 @@ async def find_activity(conn: AsyncConnection, uri: str) -> dict[str, Any] | Non
     if row is None or not row.public:
         return None
     return dict(orjson.loads(row.payload))
+
+
+async def inboxes_for_object(conn: AsyncConnection, object_uri: str) -> list[str]:
+    """Every inbox we queued any activity about ``object_uri`` for (to take it back)."""
+    rows = await conn.execute(
+        select(deliveries.c.inbox_url).join(activities,
+                                            activities.c.id == deliveries.c.activity_id)
+        .where(activities.c.object_uri == object_uri).distinct())
+    return [r[0] for r in rows]
+
+
+async def inboxes_for_activity(conn: AsyncConnection, activity_uri: str) -> list[str]:
+    rows = await conn.execute(
+        select(deliveries.c.inbox_url).join(activities,
+                                            activities.c.id == deliveries.c.activity_id)
+        .where(activities.c.uri == activity_uri).distinct())
+    return [r[0] for r in rows]

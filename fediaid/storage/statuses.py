@@ -17,7 +17,9 @@ from fediaid.storage.tables import (
     actors,
     bookmarks,
     favourites,
+    follows,
     idempotency_keys,
+    media_attachments,
     status_recipients,
     status_tags,
     statuses,
@@ -174,10 +176,13 @@ async def delete_by_account(conn: AsyncConnection, account_id: int) -> None:
 # -- timelines: candidate ids (callers check visibility on the loaded rows) ---------------
 
 async def public_ids(conn: AsyncConnection, page: Page, *, local: bool | None,
-                     tag: str | None = None, any_tags: Sequence[str] = ()) -> list[int]:
+                     tag: str | None = None, any_tags: Sequence[str] = (),
+                     only_media: bool = False) -> list[int]:
     q = select(statuses.c.id).where(statuses.c.visibility == Level.PUBLIC.value,
                                     statuses.c.listed.is_(True),
                                     statuses.c.reblog_of_id.is_(None))
+    if only_media:
+        q = _with_media(q)
     if local is not None:
         q = q.where(statuses.c.local.is_(local))
     tags = [t.lower() for t in ([tag] if tag else []) + list(any_tags)]
@@ -200,10 +205,17 @@ async def home_ids(conn: AsyncConnection, page: Page, *, account_ids: Sequence[i
     return [r[0] for r in await conn.execute(paged(q, statuses.c.id, page))]
 
 
+def _with_media(q: Any) -> Any:
+    return q.where(statuses.c.id.in_(
+        select(media_attachments.c.status_id).where(media_attachments.c.status_id.is_not(None))))
+
+
 async def account_ids(conn: AsyncConnection, page: Page, account_id: int, *,
                       exclude_replies: bool = False, exclude_reblogs: bool = False,
-                      tagged: str | None = None) -> list[int]:
+                      tagged: str | None = None, only_media: bool = False) -> list[int]:
     q = select(statuses.c.id).where(statuses.c.account_id == account_id)
+    if only_media:
+        q = _with_media(q)
     if exclude_replies:
         q = q.where(statuses.c.in_reply_to_uri.is_(None))
     if exclude_reblogs:
@@ -308,8 +320,9 @@ async def remove_favourite(conn: AsyncConnection, *, actor_id: int, status_id: i
     return bool(result.rowcount)
 
 
-async def remove_favourite_by_uri(conn: AsyncConnection, uri: str) -> bool:
-    result = await conn.execute(delete(favourites).where(favourites.c.uri == uri))
+async def remove_favourite_by_uri(conn: AsyncConnection, uri: str, *, actor_id: int) -> bool:
+    result = await conn.execute(delete(favourites).where(favourites.c.uri == uri,
+                                                         favourites.c.actor_id == actor_id))
     return bool(result.rowcount)
 
 
@@ -367,3 +380,23 @@ async def remember_idempotency(conn: AsyncConnection, user_id: int, key: str,
                                                       idempotency_keys.c.key == key))
     await conn.execute(idempotency_keys.insert().values(
         user_id=user_id, key=key, status_id=status_id, created_at=utcnow()))
+
+
+# -- follows, as timelines need them ------------------------------------------------------
+
+async def following_ids(conn: AsyncConnection, actor_id: int) -> list[int]:
+    rows = await conn.execute(select(follows.c.followed_id).where(
+        follows.c.follower_id == actor_id, follows.c.state == "accepted"))
+    return [r[0] for r in rows]
+
+
+async def following_uris(conn: AsyncConnection, actor_id: int) -> list[str]:
+    rows = await conn.execute(
+        select(actors.c.uri).join(follows, follows.c.followed_id == actors.c.id)
+        .where(follows.c.follower_id == actor_id, follows.c.state == "accepted"))
+    return [r[0] for r in rows]
+
+
+async def count_by_author(conn: AsyncConnection, actor_id: int) -> int:
+    return int((await conn.execute(select(func.count()).select_from(statuses)
+                                   .where(statuses.c.account_id == actor_id))).scalar_one())
