@@ -39,6 +39,7 @@ from fediaid.storage import actors as actors_repo
 from fediaid.storage import domains as domains_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import inbox as inbox_repo
+from fediaid.storage import notifications as notifications_repo
 from fediaid.storage import objects as objects_repo
 from fediaid.storage import outbox as outbox_repo
 from fediaid.storage.inbox import InboxJob
@@ -208,6 +209,9 @@ class InboxProcessor:
                      else FollowState.ACCEPTED)
             await follows_repo.create(conn, follower_id=actor.id, followed_id=target.id,
                                       uri=follow_uri, state=state)
+            await notifications_repo.add_for_actor(
+                conn, actor_id=target.id, from_actor_id=actor.id,
+                type_="follow" if state is FollowState.ACCEPTED else "follow_request")
         else:
             state = existing.state
         if state is FollowState.ACCEPTED:
