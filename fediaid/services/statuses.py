@@ -13,13 +13,14 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import replace as dc_replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from activitypub.vocab import AS_CONTEXT, PUBLIC, id_of, ids_of, is_public
 from fediaid.domain.actors import Actor
 from fediaid.domain.paging import Page
-from fediaid.domain.posts import Post
+from fediaid.domain.posts import Post, Visibility
 from fediaid.domain.statuses import Level, Status, from_mastodon, hashtags, mentions
 from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer, can_view_status
@@ -28,6 +29,7 @@ from fediaid.federation import proposals
 from fediaid.services.outbox import enqueue
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
+from fediaid.storage import media as media_repo
 from fediaid.storage import notifications as notifications_repo
 from fediaid.storage import objects as objects_repo
 from fediaid.storage import outbox as outbox_repo
@@ -217,7 +219,11 @@ class StatusService:
                 if s.post_id is not None:
                     post = await posts_repo.find(conn, s.post_id)
                     if post is not None:
-                        note = await self.rt.post_federation.note(conn, post)
+                        # Only the content is used here; members-only posts have no
+                        # federation addressing, so render them as the network sees them.
+                        shown_as = post if post.visibility is not Visibility.MEMBERS else (
+                            dc_replace(post, visibility=Visibility.NETWORK))
+                        note = await self.rt.post_federation.note(conn, shown_as)
                         post_html[s.id] = str(note.get("content") or "")
                         post_urls[s.id] = f"{base}/posts/{post.id}" if post.local else (
                             str(note.get("url") or post.uri))
@@ -243,7 +249,7 @@ class StatusService:
                                                        utcnow() - IDEMPOTENCY_WINDOW)
             if earlier is not None:
                 return earlier
-        if data.get("poll"):
+        if data.get("poll") or any(str(k).startswith("poll[") for k in data):
             raise Unprocessable("Polls are not supported on this server")
         if data.get("scheduled_at"):
             raise Unprocessable("Scheduled statuses are not supported on this server")
@@ -313,11 +319,12 @@ class StatusService:
         lines = [ln.strip() for ln in body.split("\n") if ln.strip()]
         if not lines:
             raise Unprocessable(f"Say what the {kind} is, not just #{kind}.")
-        first = lines[0]
-        sentence = re.split(r"(?<=[.!?])\s", first, maxsplit=1)[0]
-        title = sentence if len(sentence) <= 120 else sentence[:117].rstrip() + "..."
         policy = await self.rt.posts.policy()
         category = next((t for t in hashtags(text) if t in policy.categories), "other")
+        # The title is the first sentence without trailing hashtags ("... #food").
+        first = re.sub(r"(?:\s*#\w+)+\s*$", "", lines[0]).strip() or lines[0]
+        sentence = re.split(r"(?<=[.!?])\s", first, maxsplit=1)[0]
+        title = sentence if len(sentence) <= 120 else sentence[:117].rstrip() + "..."
         data: dict[str, Any] = {"kind": kind, "title": title, "description": body,
                                 "category": category, "visibility": level.value
                                 if level is not Level.FOLLOWERS else "network"}
@@ -330,7 +337,8 @@ class StatusService:
         except NeedsConfirmation as exc:
             raise Unprocessable(
                 " ".join(w.message for w in exc.warnings)
-                + " Remove it, or post with followers-only visibility.") from exc
+                + " Remove it and share it privately once someone answers, or post to members "
+                "only (visibility \"local\").") from exc
         async with self.rt.db.read() as conn:
             sid = await repo.id_for_post(conn, post.id)
         assert sid is not None
@@ -460,7 +468,11 @@ class StatusService:
             note["summary"] = status.spoiler_text
         if status.language:
             note["contentMap"] = {status.language: status.content}
-        attachments = await self.rt.media.activity_attachments(conn, status.id)
+        attachments = [
+            {"type": "Document", "mediaType": m.content_type,
+             "url": self.rt.media.url(m.file_name), "name": m.description or "",
+             "width": m.width, "height": m.height, "blurhash": m.blurhash}
+            for m in await media_repo.for_statuses(conn, [status.id]) if m.file_name]
         if attachments:
             note["attachment"] = attachments
         return note
