@@ -16,6 +16,7 @@ def routes() -> list[BaseRoute]:
         media,
         misc,
         notifications,
+        search,
         statuses,
         streaming,
         timelines,
@@ -23,6 +24,6 @@ def routes() -> list[BaseRoute]:
 
     out: list[BaseRoute] = []
     for module in (accounts, statuses, timelines, notifications, conversations, media,
-                   streaming, misc):
+                   streaming, search, misc):
         out += module.ROUTES
     return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from activitypub.vocab import ACTOR_CONTEXT, PUBLIC, is_http_uri
@@ -39,6 +40,15 @@ MAX_DISPLAY_NAME = 30  # Mastodon's limits
 MAX_NOTE = 500
 
 
+@dataclass(frozen=True)
+class Pair:
+    """The follows between the asker and another account, in both directions (None: no
+    follow; PENDING: a request waiting for an answer)."""
+
+    outgoing: FollowState | None = None  # the asker follows (or asked to follow) them
+    incoming: FollowState | None = None  # they follow (or asked to follow) the asker
+
+
 def parse_acct(acct: str) -> tuple[str, str | None]:
     """``name``, ``@name``, ``name@host`` or ``@name@host`` -> (name, host or None)."""
     text = acct.strip().removeprefix("acct:").removeprefix("@")
@@ -60,6 +70,20 @@ class ClientAccounts:
         if actor is None or (actor.local and actor.type is ActorType.APPLICATION):
             raise NotFound("Record not found")
         return actor
+
+    async def actors(self, ids: Sequence[int]) -> list[Actor]:
+        """The accounts among ``ids``, in order (unknown ones left out)."""
+        out = []
+        async with self.rt.db.read() as conn:
+            for actor_id in ids:
+                actor = await actors_repo.find_by_id(conn, actor_id)
+                if actor is not None:
+                    out.append(actor)
+        return out
+
+    async def follow_request_count(self, user: User) -> int:
+        async with self.rt.db.read() as conn:
+            return await repo.pending_count(conn, user.actor_id)
 
     async def actor_of(self, user: User) -> Actor:
         async with self.rt.db.read() as conn:
@@ -161,21 +185,21 @@ class ClientAccounts:
         return [found.id]
 
     # -- relationships ---------------------------------------------------------------------
-    async def relationships(self, user: User, ids: Sequence[int]) -> list[tuple[int, repo.Pair]]:
+    async def relationships(self, user: User, ids: Sequence[int]) -> list[tuple[int, Pair]]:
         """(account id, follow states) for the known accounts among ``ids``, in order
         (unknown ids are left out, as Mastodon does)."""
         wanted = list(dict.fromkeys(ids))
         async with self.rt.db.read() as conn:
             known = await repo.existing_ids(conn, wanted)
             pairs = await repo.pairs(conn, user.actor_id, [i for i in wanted if i in known])
-        return [(i, pairs[i]) for i in wanted if i in known]
+        return [(i, Pair(*pairs[i])) for i in wanted if i in known]
 
-    async def relationship(self, user: User, actor_id: int) -> repo.Pair:
+    async def relationship(self, user: User, actor_id: int) -> Pair:
         async with self.rt.db.read() as conn:
-            return (await repo.pairs(conn, user.actor_id, [actor_id]))[actor_id]
+            return Pair(*(await repo.pairs(conn, user.actor_id, [actor_id]))[actor_id])
 
     # -- following -------------------------------------------------------------------------
-    async def follow(self, user: User, actor_id: int) -> repo.Pair:
+    async def follow(self, user: User, actor_id: int) -> Pair:
         """Follow an account. Local: at once (a request when the account is locked), with a
         ``follow`` or ``follow_request`` notification in the same transaction. Remote: a
         pending follow and a signed Follow from the member's own actor, accepted when their
@@ -201,7 +225,7 @@ class ClientAccounts:
                     type_="follow" if state is FollowState.ACCEPTED else "follow_request")
         return await self.relationship(user, actor_id)
 
-    async def unfollow(self, user: User, actor_id: int) -> repo.Pair:
+    async def unfollow(self, user: User, actor_id: int) -> Pair:
         """Stop following (or withdraw a request); an Undo(Follow) goes to a remote
         account's server. Not following is not an error."""
         me = await self.actor_of(user)
@@ -235,7 +259,7 @@ class ClientAccounts:
             return await repo.follow_page(conn, user.actor_id, page, direction="followers",
                                           state=FollowState.PENDING)
 
-    async def decide_request(self, user: User, actor_id: int, *, accept: bool) -> repo.Pair:
+    async def decide_request(self, user: User, actor_id: int, *, accept: bool) -> Pair:
         """Authorize or reject a follow request: the follow is accepted or removed and the
         follower's server gets Accept or Reject (from this account's own actor)."""
         me = await self.actor_of(user)

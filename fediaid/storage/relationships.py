@@ -5,7 +5,6 @@ requests, account search, hashtag search, and a local account's profile fields."
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -17,20 +16,15 @@ from fediaid.storage.statuses import paged
 from fediaid.storage.tables import actors, follows, status_tags, statuses
 from fediaid.storage.types import utcnow
 
-
-@dataclass(frozen=True)
-class Pair:
-    """The follows between the viewer and another actor, in both directions."""
-
-    outgoing: FollowState | None = None  # the viewer follows (or asked to follow) them
-    incoming: FollowState | None = None  # they follow (or asked to follow) the viewer
+Pair = tuple[FollowState | None, FollowState | None]
 
 
 async def pairs(conn: AsyncConnection, actor_id: int, other_ids: Sequence[int]
                 ) -> dict[int, Pair]:
-    """For each of ``other_ids``: the follow states between ``actor_id`` and it."""
+    """For each of ``other_ids``: (the state of ``actor_id``'s follow of it, the state of
+    its follow of ``actor_id``), None where there is none."""
     ids = list(other_ids)
-    out = {i: Pair() for i in ids}
+    out: dict[int, Pair] = {i: (None, None) for i in ids}
     if not ids:
         return out
     rows = await conn.execute(
@@ -39,9 +33,9 @@ async def pairs(conn: AsyncConnection, actor_id: int, other_ids: Sequence[int]
             (follows.c.followed_id == actor_id) & follows.c.follower_id.in_(ids))))
     for follower_id, followed_id, state in rows:
         if follower_id == actor_id and followed_id in out:
-            out[followed_id] = Pair(FollowState(state), out[followed_id].incoming)
+            out[followed_id] = (FollowState(state), out[followed_id][1])
         if followed_id == actor_id and follower_id in out:
-            out[follower_id] = Pair(out[follower_id].outgoing, FollowState(state))
+            out[follower_id] = (out[follower_id][0], FollowState(state))
     return out
 
 
@@ -62,6 +56,12 @@ async def following_ids(conn: AsyncConnection, actor_id: int) -> set[int]:
     rows = await conn.execute(select(follows.c.followed_id).where(
         follows.c.follower_id == actor_id, follows.c.state == FollowState.ACCEPTED.value))
     return {r[0] for r in rows}
+
+
+async def pending_count(conn: AsyncConnection, actor_id: int) -> int:
+    return int((await conn.execute(select(func.count()).select_from(follows).where(
+        follows.c.followed_id == actor_id, follows.c.state == FollowState.PENDING.value))
+    ).scalar_one())
 
 
 def _escape_like(text: str) -> str:
