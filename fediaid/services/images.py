@@ -33,6 +33,8 @@ OUTPUT = {
 CONTENT_TYPES = ("image/jpeg", "image/png", "image/gif", "image/webp")
 # Mastodon's "small" version: at most this many pixels, aspect kept.
 SMALL_PIXELS = 640 * 360
+# What we keep of an original, as Mastodon does (3840x2160): larger uploads are scaled down.
+ORIGINAL_PIXELS = 3840 * 2160
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,10 @@ def _open(data: bytes, *, max_pixels: int) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data), formats=list(FORMATS))
-    except (UnidentifiedImageError, Image.DecompressionBombError,
-            Image.DecompressionBombWarning, OSError, ValueError, SyntaxError) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise Unprocessable(f"Validation failed: Image is too large; at most {max_pixels} "
+                            f"pixels are accepted", field="file") from exc
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise Unprocessable(
             "Validation failed: File content type is not supported: upload a JPEG, PNG, "
             "GIF or WebP image", field="file", internal=f"undecodable upload: {exc}") from exc
@@ -66,10 +70,23 @@ def _open(data: bytes, *, max_pixels: int) -> Image.Image:
     return img
 
 
-def _pixels(img: Image.Image) -> Image.Image:
-    """Decoded pixels, upright, in sRGB, as a new image that carries no metadata at all."""
+def fit(size: tuple[int, int], pixels: int) -> tuple[int, int]:
+    w, h = size
+    if w * h <= pixels:
+        return size
+    scale = math.sqrt(pixels / (w * h))
+    return max(1, int(w * scale)), max(1, int(h * scale))
+
+
+def _pixels(img: Image.Image, *, max_output: int) -> Image.Image:
+    """Decoded pixels, upright, in sRGB, at most ``max_output`` pixels, as a new image that
+    carries no metadata at all."""
     try:
         img.seek(0)  # an animated GIF or WebP: the first frame
+        if img.format == "JPEG":
+            # Let the JPEG decoder scale down by 1/2, 1/4 or 1/8 while decoding: a large
+            # photo never exists in memory at full size.
+            img.draft(img.mode, fit(img.size, max_output))
         img.load()
         icc = img.info.get("icc_profile")
         upright = ImageOps.exif_transpose(img)
@@ -82,6 +99,9 @@ def _pixels(img: Image.Image) -> Image.Image:
         converted = upright.convert(target)
         if icc and target in ("RGB", "RGBA"):
             converted = _to_srgb(converted, icc)
+        size = fit(converted.size, max_output)
+        if size != converted.size:
+            converted = converted.resize(size, Image.Resampling.LANCZOS)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
         raise Unprocessable("Validation failed: the image could not be decoded",
                             field="file", internal=f"broken upload: {exc}") from exc
@@ -113,8 +133,10 @@ def _encode(img: Image.Image, pil_format: str) -> bytes:
     return buf.getvalue()
 
 
-def clean_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
-    """The upload as a metadata-free image of the same kind (GIF becomes PNG).
+def clean_image(data: bytes, *, max_bytes: int, max_pixels: int,
+                max_output: int = ORIGINAL_PIXELS) -> CleanImage:
+    """The upload as a metadata-free image of the same kind (GIF becomes PNG), scaled down
+    to at most ``max_output`` pixels.
 
     Raises ``TooLarge`` above ``max_bytes``, ``Unprocessable`` for anything that is not a
     JPEG, PNG, GIF or WebP image, or has more than ``max_pixels`` pixels (decompression
@@ -130,7 +152,7 @@ def clean_image(data: bytes, *, max_bytes: int, max_pixels: int) -> CleanImage:
         raise Unprocessable("Validation failed: File content type is not supported",
                             field="file")
     pil_format, content_type, ext = OUTPUT[fmt]
-    clean = _pixels(img)
+    clean = _pixels(img, max_output=max_output)
     return CleanImage(data=_encode(clean, pil_format), content_type=content_type,
                       extension=ext, width=clean.width, height=clean.height)
 
@@ -145,10 +167,9 @@ def decode(image: CleanImage) -> Image.Image:
 def small_version(image: CleanImage, *, pixels: int = SMALL_PIXELS) -> CleanImage:
     """Mastodon's ``small`` preview: at most ``pixels`` pixels, same aspect and format.
     An image already that small is returned as it is."""
-    if image.width * image.height <= pixels:
+    size = fit((image.width, image.height), pixels)
+    if size == (image.width, image.height):
         return image
-    scale = math.sqrt(pixels / (image.width * image.height))
-    size = (max(1, int(image.width * scale)), max(1, int(image.height * scale)))
     img = decode(image).resize(size, Image.Resampling.LANCZOS)
     pil_format = {"image/jpeg": "JPEG", "image/webp": "WEBP"}.get(image.content_type, "PNG")
     return CleanImage(data=_encode(img, pil_format), content_type=image.content_type,
@@ -166,6 +187,9 @@ def _base83(value: int, length: int) -> str:
 def _to_linear(v: int) -> float:
     x = v / 255
     return x / 12.92 if x <= 0.04045 else ((x + 0.055) / 1.055) ** 2.4
+
+
+_LINEAR = [_to_linear(v) for v in range(256)]
 
 
 def _to_srgb_byte(v: float) -> int:
@@ -187,8 +211,9 @@ def blurhash(image: CleanImage | Image.Image, *, x_components: int = 4,
     img = img.convert("RGB")
     img.thumbnail((32, 32), Image.Resampling.BILINEAR)
     w, h = img.size
-    linear = [(_to_linear(r), _to_linear(g), _to_linear(b))
-              for r, g, b in img.getdata()]  # type: ignore[misc]
+    raw = img.tobytes()
+    linear = [(_LINEAR[raw[k]], _LINEAR[raw[k + 1]], _LINEAR[raw[k + 2]])
+              for k in range(0, len(raw), 3)]
     cos_x = [[math.cos(math.pi * i * x / w) for x in range(w)] for i in range(x_components)]
     cos_y = [[math.cos(math.pi * j * y / h) for y in range(h)] for j in range(y_components)]
     factors: list[tuple[float, float, float]] = []
@@ -211,7 +236,7 @@ def blurhash(image: CleanImage | Image.Image, *, x_components: int = 4,
     out = _base83((x_components - 1) + (y_components - 1) * 9, 1)
     if ac:
         actual_max = max(abs(c) for f in ac for c in f)
-        quantised = max(0, min(82, int(math.floor(actual_max * 166 - 0.5))))
+        quantised = max(0, min(82, math.floor(actual_max * 166 - 0.5)))
         max_value = (quantised + 1) / 166
         out += _base83(quantised, 1)
     else:
@@ -220,7 +245,7 @@ def blurhash(image: CleanImage | Image.Image, *, x_components: int = 4,
     out += _base83((_to_srgb_byte(dc[0]) << 16) + (_to_srgb_byte(dc[1]) << 8)
                    + _to_srgb_byte(dc[2]), 4)
     for f in ac:
-        q = [max(0, min(18, int(math.floor(_sign_pow(c / max_value, 0.5) * 9 + 9.5))))
+        q = [max(0, min(18, math.floor(_sign_pow(c / max_value, 0.5) * 9 + 9.5)))
              for c in f]
         out += _base83(q[0] * 19 * 19 + q[1] * 19 + q[2], 2)
     return out

@@ -1,13 +1,344 @@
-"""Media attachments: uploads (images only, EXIF and GPS stripped), remote attachments."""
+"""Media attachments: uploads (images only, EXIF and GPS stripped), remote attachments.
+
+Uploads are processed synchronously (``images.clean_image`` in a worker thread, at most two
+at a time per process): when the upload request answers, the file is stored and its URL is
+final. Files live under ``DIR/media`` with random names (never the uploader's file name):
+``<22 random characters>.<ext>`` for the image and ``<same>.small.<ext>`` for its preview.
+They are served at ``/media/<name>``; the names are unguessable capabilities, as on Mastodon
+(remote servers fetch a status's images without signing).
+
+Entities follow Mastodon's MediaAttachment (``REST::MediaAttachmentSerializer``). What we do
+not keep: ``focus`` (the table has no column for it; accepted and validated, not stored).
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+import os
+import re
+import secrets
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from fediaid.domain.users import User
+from fediaid.errors import NotFound, Unprocessable
+from fediaid.services import images
+from fediaid.storage import media as media_repo
+from fediaid.storage.media import Media
+from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
     from fediaid.services.runtime import Runtime
+
+MAX_ATTACHMENTS = 4
+MAX_DESCRIPTION = 1500  # Mastodon's MediaAttachment::MAX_DESCRIPTION_LENGTH
+NAME = re.compile(r"^[A-Za-z0-9_-]{22}(?:\.small)?\.(jpg|png|webp)$")
+CONTENT_TYPE = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+REMOTE_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp",
+                                "image/avif", "image/heic", "image/heif"})
+
+
+def small_name(file_name: str) -> str:
+    stem, _, ext = file_name.rpartition(".")
+    return f"{stem}.small.{ext}"
+
+
+def parse_focus(value: str | None) -> tuple[float, float] | None:
+    """Mastodon's ``focus`` parameter: ``"x,y"`` with both in [-1, 1]."""
+    if value is None or value == "":
+        return None
+    try:
+        x, y = (float(part) for part in str(value).split(","))
+    except ValueError:
+        raise Unprocessable("Validation failed: focus must be two numbers, \"x,y\"",
+                            field="focus") from None
+    if not (-1 <= x <= 1 and -1 <= y <= 1):
+        raise Unprocessable("Validation failed: focus values must be between -1.0 and 1.0",
+                            field="focus")
+    return x, y
+
+
+def _description(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = str(value).strip()
+    if len(value) > MAX_DESCRIPTION:
+        raise Unprocessable(f"Validation failed: Description is too long (maximum is "
+                            f"{MAX_DESCRIPTION} characters)", field="description")
+    return value or None
+
+
+def _dims(width: int | None, height: int | None) -> dict[str, Any] | None:
+    if not width or not height:
+        return None
+    return {"width": width, "height": height, "size": f"{width}x{height}",
+            "aspect": width / height}
 
 
 class MediaService:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self._processing = asyncio.Semaphore(2)
+
+    # -- files -----------------------------------------------------------------------------
+    @property
+    def directory(self) -> Path:
+        return self.rt.settings.media_dir
+
+    def url(self, file_name: str) -> str:
+        return f"{self.rt.settings.base_url}/media/{file_name}"
+
+    def file(self, name: str) -> tuple[Path, str]:
+        """The stored file behind ``/media/<name>`` and its content type."""
+        m = NAME.match(name)
+        if m is None:
+            raise NotFound("Not found")
+        path = self.directory / name
+        if not path.is_file():
+            raise NotFound("Not found")
+        return path, CONTENT_TYPE[m.group(1)]
+
+    def _write(self, name: str, data: bytes) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.directory / f".{name}.tmp"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.directory / name)
+
+    def _unlink(self, file_name: str | None) -> None:
+        if not file_name:
+            return
+        for name in (file_name, small_name(file_name)):
+            try:
+                (self.directory / name).unlink()
+            except FileNotFoundError:
+                pass
+
+    # -- entities --------------------------------------------------------------------------
+    def entity(self, m: Media) -> dict[str, Any]:
+        """Mastodon's MediaAttachment entity (a plain dict)."""
+        meta: dict[str, Any] = {}
+        original = _dims(m.width, m.height)
+        if original:
+            meta["original"] = original
+        if m.file_name:
+            url = self.url(m.file_name)
+            if original:
+                w, h = images.fit((m.width or 0, m.height or 0), images.SMALL_PIXELS)
+                meta["small"] = _dims(w, h)
+            preview = self.url(small_name(m.file_name))
+            remote = None
+        else:
+            url = preview = remote = m.remote_url
+            if original:
+                meta["small"] = dict(original)
+        return {
+            "id": str(m.id), "type": m.type, "url": url, "preview_url": preview,
+            "remote_url": remote, "preview_remote_url": None, "text_url": None,
+            "meta": meta, "description": m.description, "blurhash": m.blurhash,
+        }
+
+    # -- uploads ---------------------------------------------------------------------------
+    async def upload(self, user: User, data: bytes, *, description: str | None = None,
+                     focus: str | None = None) -> dict[str, Any]:
+        """Store an uploaded image (cleaned), unattached; its MediaAttachment entity."""
+        text = _description(description)
+        parse_focus(focus)
+        s = self.rt.settings
+        async with self._processing:
+            clean, small, blur = await asyncio.to_thread(
+                self._process, data, s.media_max_bytes, s.media_max_pixels)
+        name = f"{secrets.token_urlsafe(16)}.{clean.extension}"
+        try:
+            await asyncio.to_thread(self._write, small_name(name), small.data)
+            await asyncio.to_thread(self._write, name, clean.data)
+            async with self.rt.db.write() as conn:
+                media_id = await media_repo.add(
+                    conn, account_id=user.actor_id, user_id=user.id,
+                    content_type=clean.content_type, file_name=name, description=text,
+                    width=clean.width, height=clean.height, size=clean.size, blurhash=blur)
+                m = await media_repo.find(conn, media_id)
+        except BaseException:
+            self._unlink(name)
+            raise
+        assert m is not None
+        return self.entity(m)
+
+    @staticmethod
+    def _process(data: bytes, max_bytes: int, max_pixels: int
+                 ) -> tuple[images.CleanImage, images.CleanImage, str]:
+        clean = images.clean_image(data, max_bytes=max_bytes, max_pixels=max_pixels)
+        small = images.small_version(clean)
+        return clean, small, images.blurhash(small)
+
+    async def _own(self, conn: AsyncConnection, user: User, media_id: int) -> Media:
+        m = await media_repo.find(conn, media_id)
+        if m is None or m.user_id != user.id:
+            raise NotFound("Record not found")
+        return m
+
+    async def get(self, user: User, media_id: int) -> dict[str, Any]:
+        """One's own upload that is not attached yet (as Mastodon: attached media is read
+        through its status)."""
+        async with self.rt.db.read() as conn:
+            m = await self._own(conn, user, media_id)
+        if m.status_id is not None:
+            raise NotFound("Record not found")
+        return self.entity(m)
+
+    async def update(self, user: User, media_id: int, *, description: str | None = None,
+                     focus: str | None = None, set_description: bool = True
+                     ) -> dict[str, Any]:
+        text = _description(description)
+        parse_focus(focus)
+        async with self.rt.db.write() as conn:
+            m = await self._own(conn, user, media_id)
+            if m.status_id is not None:
+                raise NotFound("Record not found")
+            if set_description:
+                await media_repo.set_description(conn, media_id, text)
+            m = await self._own(conn, user, media_id)
+        return self.entity(m)
+
+    async def delete(self, user: User, media_id: int) -> None:
+        async with self.rt.db.write() as conn:
+            m = await self._own(conn, user, media_id)
+            if m.status_id is not None:
+                raise Unprocessable("Media attachment is currently used by a status")
+            await media_repo.remove(conn, media_id)
+        self._unlink(m.file_name)
+
+    # -- for statuses ----------------------------------------------------------------------
+    async def attach(self, conn: AsyncConnection, *, user_id: int, media_ids: Sequence[int],
+                     status_id: int) -> None:
+        """Attach one's unattached uploads to a new status, in the caller's transaction.
+        Raises ``Unprocessable`` (nothing attached) unless every id is one's own,
+        unattached upload, and there are at most four."""
+        ids = list(dict.fromkeys(int(i) for i in media_ids))
+        if not ids:
+            return
+        if len(ids) > MAX_ATTACHMENTS:
+            raise Unprocessable(f"Validation failed: at most {MAX_ATTACHMENTS} media "
+                                f"attachments are allowed", field="media_ids")
+        found = await media_repo.find_many(conn, ids)
+        for i in ids:
+            m = found.get(i)
+            if m is None or m.user_id != user_id:
+                raise Unprocessable(f"Validation failed: media {i} was not found",
+                                    field="media_ids")
+            if m.status_id is not None:
+                raise Unprocessable(f"Validation failed: media {i} is already attached to "
+                                    f"a status", field="media_ids")
+        if await media_repo.attach(conn, ids, status_id=status_id) != len(ids):
+            raise Unprocessable("Validation failed: media was attached meanwhile",
+                                field="media_ids")
+
+    async def entities_for(self, status_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+        """MediaAttachment entities of these statuses (read-only; visibility is the
+        caller's business: only pass statuses the viewer may see)."""
+        async with self.rt.db.read() as conn:
+            rows = await media_repo.for_statuses(conn, status_ids)
+        out: dict[int, list[dict[str, Any]]] = {}
+        for m in rows:
+            assert m.status_id is not None
+            out.setdefault(m.status_id, []).append(self.entity(m))
+        return out
+
+    async def add_remote(self, conn: AsyncConnection, *, account_id: int, status_id: int,
+                         attachments: Sequence[Any]) -> int:
+        """Record a remote Note's ``attachment`` images (their URLs; not downloaded), in the
+        caller's transaction. Non-images, non-http(s) URLs and anything past the fourth are
+        skipped. Returns how many were stored."""
+        stored = 0
+        for item in attachments:
+            if stored >= MAX_ATTACHMENTS:
+                break
+            parsed = _remote_attachment(item)
+            if parsed is None:
+                continue
+            await media_repo.add(conn, account_id=account_id, user_id=None,
+                                 status_id=status_id, **parsed)
+            stored += 1
+        return stored
+
+    # -- housekeeping ----------------------------------------------------------------------
+    async def sweep(self, *, unattached_for: timedelta = timedelta(days=1),
+                    stray_for: timedelta = timedelta(hours=1)) -> int:
+        """Remove uploads never attached within ``unattached_for`` (as Mastodon does after a
+        day), and files whose row is gone (a status deleted, a crash mid-upload) once older
+        than ``stray_for``. Returns the number of files removed."""
+        removed = 0
+        async with self.rt.db.write() as conn:
+            old = await media_repo.unattached_before(conn, utcnow() - unattached_for)
+            for m in old:
+                await media_repo.remove(conn, m.id)
+        for m in old:
+            self._unlink(m.file_name)
+            removed += 1
+        if not self.directory.is_dir():
+            return removed
+        async with self.rt.db.read() as conn:
+            known = await media_repo.file_names(conn)
+        keep = known | {small_name(n) for n in known}
+        limit = utcnow().timestamp() - stray_for.total_seconds()
+        for path in self.directory.iterdir():
+            if path.name in keep or not path.is_file():
+                continue
+            if not (NAME.match(path.name) or path.name.endswith(".tmp")):
+                continue
+            try:
+                if path.stat().st_mtime < limit:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:
+                pass
+        return removed
+
+
+def _int(value: Any) -> int | None:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return None
+    return n if 0 < n < 100_000 else None
+
+
+def _remote_attachment(item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict):
+        return None
+    url = item.get("url")
+    if isinstance(url, list):  # Link objects or several URLs: the first image one
+        url = next((u for u in url if isinstance(u, str | dict)), None)
+    media_type = item.get("mediaType")
+    if isinstance(url, dict):
+        media_type = media_type or url.get("mediaType")
+        url = url.get("href")
+    if not isinstance(url, str) or len(url) > 2048:
+        return None
+    if urlsplit(url).scheme not in ("https", "http"):
+        return None
+    kind = str(item.get("type") or "")
+    media_type = str(media_type or "").split(";")[0].strip().lower()
+    if media_type:
+        if media_type not in REMOTE_IMAGE_TYPES:
+            return None
+    elif kind != "Image":
+        return None
+    name = item.get("name") or item.get("summary")
+    blurhash = item.get("blurhash")
+    return {
+        "remote_url": url,
+        "content_type": media_type or "image/jpeg",
+        "description": str(name)[:MAX_DESCRIPTION] if isinstance(name, str) and name else None,
+        "width": _int(item.get("width")),
+        "height": _int(item.get("height")),
+        "blurhash": blurhash if isinstance(blurhash, str) and len(blurhash) <= 64 else None,
+    }
+
