@@ -282,6 +282,9 @@ class StatusService:
         recipients = await self._resolve_mentions(named)
         if kind is not None and parent is None:
             status_id = await self._create_post(user, kind, text, level, recipients)
+        elif parent is not None and parent.post_id is not None and (
+                parent.account_id != user.actor_id):
+            status_id = await self._answer_post(user, parent, text)
         else:
             status_id = await self._create_note(
                 user, text=text, level=level, listed=listed, parent=parent,
@@ -343,6 +346,17 @@ class StatusService:
             sid = await repo.id_for_post(conn, post.id)
         assert sid is not None
         return sid
+
+    async def _answer_post(self, user: User, parent: Status, text: str) -> int:
+        """A reply from an app to someone's offer or need is an answer ("I can help" /
+        "I'd like this"), as a reply from Mastodon is: it goes privately to the author."""
+        assert parent.post_id is not None
+        response = await self.rt.responses.respond(user, parent.post_id, message=text)
+        async with self.rt.db.read() as conn:
+            status = await repo.find_by_uri(conn, response.uri)
+        if status is None:
+            raise Unprocessable("Your answer was sent, but it cannot be shown as a status.")
+        return status.id
 
     async def _create_note(self, user: User, *, text: str, level: Level, listed: bool,
                            parent: Status | None, recipients: list[Actor], tags: list[str],

@@ -171,3 +171,97 @@ def test_no_path_shows_what_a_viewer_may_not_see(world: World, case: dict) -> No
     assert not shown or allowed, case
     if case["path"] == "get" and case["viewer"] != "author":
         assert shown == allowed, case  # and nobody entitled is refused
+
+
+# -- the Mastodon client API's paths ---------------------------------------------------------
+
+LOCAL_VIEWERS = ["anonymous", "author", "member", "coordinator"]
+CLIENT_PATHS = ["status", "public", "tag", "home", "context", "account"]
+
+client_strategy = st.fixed_dictionaries({
+    "source": st.sampled_from(["post", "note"]),
+    "visibility": st.sampled_from(list(Visibility)),
+    "mastodon": st.sampled_from(["public", "unlisted", "private", "direct", "local"]),
+    "mention_member": st.booleans(),
+    "held": st.booleans(),
+    "anonymous": st.booleans(),
+    "viewer": st.sampled_from(LOCAL_VIEWERS),
+    "path": st.sampled_from(CLIENT_PATHS),
+})
+
+
+def note_oracle(viewer: str, mastodon: str, *, mentioned: bool) -> bool:
+    """The mapping in docs/mastodon-api.md, restated for a member's note."""
+    if viewer == "author" or mastodon in ("public", "unlisted"):
+        return True
+    if mastodon in ("private", "local"):
+        return viewer in ("member", "coordinator")
+    return viewer == "member" and mentioned
+
+
+async def _make_status(w: World, case: dict) -> int:
+    rt = w.rt
+    if case["source"] == "post":
+        post = await _make_post(w, {**case, "recipients": {"recipient"}})
+        async with rt.db.read() as conn:
+            from fediaid.storage import statuses as statuses_repo
+
+            sid = await statuses_repo.id_for_post(conn, post.id)  # type: ignore[attr-defined]
+        assert sid is not None
+        return sid
+    text = ("@member " if case["mention_member"] else "") + "note #proptest"
+    if case["mastodon"] == "direct" and not case["mention_member"]:
+        text = "@lee note #proptest"  # a coordinator, not the viewer "coordinator"
+    return await rt.statuses.create(w.users["author"], {"status": text,
+                                                         "visibility": case["mastodon"]})
+
+
+async def _client_shown(w: World, case: dict, sid: int) -> bool:
+    rt = w.rt
+    user = w.users.get(case["viewer"]) if case["viewer"] != "anonymous" else None
+    viewer = await rt.statuses.viewer(user)  # type: ignore[arg-type]
+    from fediaid.domain.paging import Page
+
+    path = case["path"]
+    if path == "status":
+        try:
+            await rt.statuses.get(viewer, sid)
+            return True
+        except NotFound:
+            return False
+    if path == "public":
+        return sid in await rt.statuses.public_ids(viewer, Page(limit=40), local=None)
+    if path == "tag":
+        ids = await rt.statuses.public_ids(viewer, Page(limit=40), local=None, tag="proptest")
+        ids += await rt.statuses.public_ids(viewer, Page(limit=40), local=None, tag="need")
+        return sid in ids
+    if path == "home":
+        if user is None:
+            return False
+        return sid in await rt.statuses.home_ids(user, Page(limit=40))  # type: ignore[arg-type]
+    if path == "account":
+        author = await rt.accounts.actor_of(w.users["author"])  # type: ignore[arg-type]
+        group = rt.identity.group
+        ids = await rt.statuses.account_status_ids(viewer, author.id, Page(limit=40))
+        ids += await rt.statuses.account_status_ids(viewer, group.id, Page(limit=40))
+        return sid in ids
+    # context: a public reply by the member shows its parent only to those who may see it
+    bundle = await rt.statuses.bundle(user, [sid])  # type: ignore[arg-type]
+    return bool(bundle.shown)
+
+
+@settings(max_examples=400, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=client_strategy)
+def test_client_api_paths_show_nothing_a_viewer_may_not_see(world: World, case: dict) -> None:
+    sid = world.runner.run(_make_status(world, case))
+    shown = world.runner.run(_client_shown(world, case, sid))
+    if case["source"] == "post":
+        allowed = oracle(case["viewer"], case["visibility"], held=case["held"],
+                         anonymous=case["anonymous"], recipients={"recipient"})
+    else:
+        allowed = note_oracle(case["viewer"], case["mastodon"],
+                              mentioned=case["mention_member"])
+    assert not shown or allowed, case
+    if case["path"] in ("status", "context"):
+        assert shown == allowed, case
