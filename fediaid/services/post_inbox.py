@@ -149,6 +149,8 @@ class PostInbox:
         post = await posts_repo.find_by_uri(conn, parent)
         if post is not None and post.local and not await responses_repo.existing(
                 conn, post.id, actor.id):
+            # The reply is a client-API status first, so the answer's mention points at it.
+            await self.rt.statuses.on_remote_object(conn, actor, obj)
             await self._response(conn, actor, post_uri=post.uri, response_uri=str(obj["id"]),
                                  message=message_text(obj), quantity=None)
             return
@@ -179,10 +181,11 @@ class PostInbox:
             return
         if quantity is not None and post.quantity is not None and quantity > post.quantity:
             quantity = post.quantity
-        await responses_repo.insert(
+        response = await responses_repo.insert(
             conn, uri=response_uri, post_id=post.id, responder_actor_id=actor.id,
             responder_user_id=None, message=message[:MESSAGE_MAX], quantity=quantity,
             state=ResponseState.PENDING.value)
+        await self.rt.notifications.responded(conn, post, response)
         log.info("remote response %s to %s", response_uri, post.uri)
 
     async def on_offer_answer(self, conn: AsyncConnection, actor: Actor,
@@ -207,6 +210,9 @@ class PostInbox:
         else:
             await responses_repo.set_state(conn, response.id, ResponseState.DECLINED,
                                            note=(answer.reason or "")[:500] or None)
+        await self.rt.notifications.answered(
+            conn, post, await responses_repo.get(conn, response.id), accepted=answer.accepted,
+            uri=str(activity.get("id") or "") or None)
 
     async def _maybe_message(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any]
                              ) -> None:

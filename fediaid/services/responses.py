@@ -77,6 +77,7 @@ class ResponseService:
                 responder_actor_id=actor.id, responder_user_id=user.id, message=text,
                 quantity=qty, state=ResponseState.PENDING.value)
             await self.rt.post_federation.responded(conn, post, response, actor)
+            await self.rt.notifications.responded(conn, post, response)
         return response
 
     async def _check_cap(self, conn: AsyncConnection, user: User, actor: Actor) -> None:
@@ -152,6 +153,7 @@ class ResponseService:
             await self.rt.posts.set_promised(conn, post, True)
             accepted = await responses_repo.get(conn, resp.id)
             await self.rt.post_federation.answered(conn, post, accepted, accepted=True)
+            await self.rt.notifications.answered(conn, post, accepted, accepted=True)
         return conv
 
     async def decline(self, user: User, response_id: int, note: Any = None) -> None:
@@ -162,6 +164,7 @@ class ResponseService:
             await responses_repo.set_state(conn, resp.id, ResponseState.DECLINED, note=text)
             declined = await responses_repo.get(conn, resp.id)
             await self.rt.post_federation.answered(conn, post, declined, accepted=False)
+            await self.rt.notifications.answered(conn, post, declined, accepted=False)
 
     async def withdraw(self, user: User, response_id: int) -> None:
         """The person who answered takes it back."""
