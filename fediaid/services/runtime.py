@@ -80,6 +80,9 @@ class Runtime:
         self.statuses = ClientStatuses(self)
         self.media = MediaService(self)
         self.notifications = NotificationService(self)
+        from fediaid.services.client_conversations import ClientConversations
+
+        self.client_conversations = ClientConversations(self)
         self.streaming = StreamingHub(self)
         from fediaid.services.client_accounts import ClientAccounts
 
