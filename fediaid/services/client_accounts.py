@@ -136,7 +136,8 @@ class ClientAccounts:
         elif "@" in q.lstrip("@"):
             try:
                 exact = await self._known(q)
-                if exact is None and resolve:
+                local = (parse_acct(q)[1] or "") == self.rt.settings.domain.lower()
+                if exact is None and resolve and not local:
                     exact = await self.rt.follows.find_remote_actor(q)
             except (FediaidError, ValueError) as exc:
                 log.info("could not resolve %s: %s", q, getattr(exc, "public", exc))

@@ -448,6 +448,13 @@ async def test_account_search_and_v2_search(runtime: Runtime, client: httpx.Asyn
                          params={"q": "nobody@unreachable.invalid", "resolve": "true"},
                          headers=juan.auth)
     assert r.status_code == 200 and r.json() == []
+    # Our own domain is never asked over the network: unknown here is unknown.
+    r = await client.get("/api/v1/accounts/search", headers=juan.auth,
+                         params={"q": f"nobody@{rt.settings.domain}", "resolve": "true"})
+    assert r.status_code == 200 and r.json() == []
+    r = await client.get("/api/v1/accounts/search", headers=juan.auth,
+                         params={"q": f"@maria@{rt.settings.domain}", "resolve": "true"})
+    assert [a["id"] for a in r.json()] == [maria.id]
 
     r = await client.get("/api/v2/search", params={"q": "garden"}, headers=juan.auth)
     assert r.status_code == 200
