@@ -277,8 +277,8 @@ class ClientAccounts:
     async def update_profile(self, user: User, *, display_name: str | None = None,
                              note: str | None = None, locked: bool | None = None) -> Actor:
         """Change display name, note (plain text, as Mastodon's ``source.note``) or the
-        locked flag, and send Update(Person) to the account's remote followers. Nothing
-        changes when a value breaks a rule."""
+        locked flag, and send Update(Person) to the servers of its remote followers and
+        follows. Nothing changes when a value breaks a rule."""
         if display_name is not None:
             display_name = display_name.strip()
             if len(display_name) > MAX_DISPLAY_NAME:
@@ -300,7 +300,10 @@ class ClientAccounts:
             await repo.update_profile(conn, me.id, name=display_name, summary=note,
                                       locked=locked)
             updated = await actors_repo.get_by_id(conn, me.id)
-            inboxes = await follower_inboxes(conn, updated)
+            # Mastodon sends profile changes to every server that knows the account:
+            # its followers' and those of the accounts it follows.
+            inboxes = list(dict.fromkeys([*await follower_inboxes(conn, updated),
+                                          *await repo.followed_inboxes(conn, updated.id)]))
             if inboxes:
                 await enqueue(conn, self.rt, actor=updated,
                               activity=update_actor(self.rt.urls.new_activity(), updated),

@@ -133,3 +133,14 @@ async def status_id_by_url(conn: AsyncConnection, url: str) -> int | None:
     row = (await conn.execute(select(statuses.c.id).where(
         statuses.c.url == url, statuses.c.reblog_of_id.is_(None)).limit(1))).first()
     return int(row[0]) if row else None
+
+
+async def followed_inboxes(conn: AsyncConnection, actor_id: int) -> list[str]:
+    """Distinct delivery inboxes of the remote accounts ``actor_id`` follows or asked to
+    follow (their servers hold a copy of its profile)."""
+    inbox = func.coalesce(func.nullif(actors.c.shared_inbox, ""), actors.c.inbox)
+    rows = await conn.execute(
+        select(inbox).select_from(follows.join(actors, actors.c.id == follows.c.followed_id))
+        .where(follows.c.follower_id == actor_id, actors.c.local.is_(False),
+               inbox.is_not(None)).distinct())
+    return [r[0] for r in rows]

@@ -136,6 +136,12 @@ async def test_account_statuses_respect_visibility_and_page(
     r = await client.get(f"/api/v1/accounts/{maria.id}/statuses",
                          params={"tagged": "secretplan"})
     assert r.json() == []
+    r = await client.get(f"/api/v1/accounts/{maria.id}/statuses",
+                         params={"only_media": "true"})
+    assert r.status_code == 200 and r.json() == []
+    r = await client.get(f"/api/v1/accounts/{maria.id}/statuses",
+                         params={"exclude_replies": "1", "exclude_reblogs": "1", "limit": 40})
+    assert [s["id"] for s in r.json()] == [str(i) for i in reversed(ids)]
     r = await client.get(f"/api/v1/accounts/{maria.id}/statuses", params={"pinned": "true"})
     assert r.status_code == 200 and r.json() == []
     r = await client.get(f"/api/v1/accounts/{maria.id}/statuses",

@@ -54,6 +54,10 @@ def test_mastodon_py_follows_a_member_on_another_instance(cluster: Cluster) -> N
                       .join(actors, actors.c.id == notifications.c.from_actor_id)
                       .where(users.c.username == "lucia"))
     assert [(k, uri) for k, uri in kinds] == [("follow", f"{a.base}/users/maria")]
+    # A profile change reaches B as Update(Person), signed by maria.
+    maria.account_update_credentials(display_name="Maria G.", note="Bikes fixed on Sundays")
+    wait_for(lambda: lucia.account(maria_on_b["id"])["display_name"] == "Maria G.")
+    assert "Bikes fixed on Sundays" in lucia.account(maria_on_b["id"])["note"]
     # Following an account twice changes nothing.
     assert maria.account_follow(target["id"])["following"]
 
