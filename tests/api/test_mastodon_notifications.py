@@ -314,3 +314,88 @@ async def test_scopes(runtime: Runtime, client: httpx.AsyncClient) -> None:
     assert len(await get(client, "/api/v1/notifications", read_only)) == 1
     r = await client.patch("/api/v2/notifications/policy", headers=read_only, json={})
     assert r.status_code == 403
+
+
+async def test_answers_from_other_servers_are_mentions_too(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    from tests.fediaid.test_inbox_processing import receive
+    from tests.fediaid.test_post_federation import with_followers
+    from tests.support.remote import remote_actor
+
+    rt = runtime
+    bob = remote_actor("bob")
+    await with_followers(rt, bob)
+    maria, as_maria = await member(rt, "maria")
+    _lee, as_lee = await member(rt, "lee")
+    need = await rt.posts.create(maria, {"kind": "need", "title": "Ride to clinic"})
+    offer = {"id": f"{bob.uri}/offers/1", "type": "Offer", "actor": bob.uri,
+             "to": ["http://a.test/users/maria"], "content": "<p>I can drive</p>",
+             "object": {"type": "Agreement", "stipulates": {
+                 "type": "Commitment", "satisfies": need.uri + "#primary",
+                 "resourceQuantity": {"hasUnit": "one", "hasNumericalValue": "1"}}}}
+    await receive(rt, bob, offer)
+    [n] = await get(client, "/api/v1/notifications", as_maria)
+    assert n["type"] == "mention" and n["account"]["uri"] == bob.uri
+    assert n["status"]["uri"] == offer["id"] and "I can drive" in n["status"]["content"]
+    assert n["status"]["visibility"] == "direct"
+    assert (await client.get(f"/api/v1/statuses/{n['status']['id']}",
+                             headers=as_lee)).status_code == 404
+
+    # A Mastodon reply is already a status: one status, one mention, its own visibility.
+    crib = await rt.posts.create(maria, {"kind": "offer", "title": "Spare crib"})
+    reply = {"id": f"{bob.uri}/statuses/5", "type": "Note", "attributedTo": bob.uri,
+             "inReplyTo": crib.uri, "to": ["http://a.test/users/maria"],
+             "content": "<p>I'd love the crib!</p>"}
+    await receive(rt, bob, {"id": f"{reply['id']}/activity", "type": "Create",
+                            "actor": bob.uri, "object": reply})
+    mentions = await get(client, "/api/v1/notifications", as_maria)
+    assert len(mentions) == 2
+    assert mentions[0]["status"]["uri"] == reply["id"]
+    assert "love the crib" in mentions[0]["status"]["content"]
+
+    # To an anonymous need, addressed to the group: the asker is told, and stays hidden.
+    rent = await rt.posts.create(maria, {"kind": "need", "title": "Help with rent"},
+                                 as_neighbor=True)
+    to_group = {"id": f"{bob.uri}/statuses/6", "type": "Note", "attributedTo": bob.uri,
+                "inReplyTo": rent.uri, "to": [rt.identity.group.uri],
+                "content": "<p>I can help</p>"}
+    await receive(rt, bob, {"id": f"{to_group['id']}/activity", "type": "Create",
+                            "actor": bob.uri, "object": to_group})
+    latest = (await get(client, "/api/v1/notifications", as_maria))[0]
+    assert latest["status"]["uri"] == to_group["id"]
+    assert "maria" not in str(latest["status"]["mentions"])
+    assert (await client.get(f"/api/v1/statuses/{latest['status']['id']}",
+                             headers=as_lee)).status_code == 404
+
+
+async def test_a_remote_author_accepting_our_members_answer_tells_them(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    from tests.fediaid.test_inbox_processing import receive
+    from tests.fediaid.test_post_federation import PUBLIC, sent
+    from tests.support.remote import remote_actor, store
+
+    rt = runtime
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    await store(rt, oak)
+    await rt.follows.follow(rt.identity.group, oak.uri)
+    await receive(rt, oak, {"id": f"{oak.uri}/accept/1", "type": "Accept", "actor": oak.uri,
+                            "object": (await sent(rt))[0][2]})
+    note_ = {"id": f"{oak.uri}/posts/9", "type": "Note", "attributedTo": oak.uri,
+             "to": [PUBLIC], "content": "<p>Need: soup</p>", "purpose": "request",
+             "name": "Soup", "publishes": {"type": "Intent", "action": "transfer",
+                                           "resourceQuantity": {"hasUnit": "one"}}}
+    await receive(rt, oak, {"id": f"{oak.uri}/create/9", "type": "Create", "actor": oak.uri,
+                            "object": note_})
+    post = await rt.posts.get_by_uri(await rt.posts.viewer_for_user(None), note_["id"])
+    sam, as_sam = await member(rt, "sam")
+    await rt.responses.respond(sam, post.id, "I'll bring some", None)
+    [mine] = await get(client, "/api/v1/conversations", as_sam)
+    assert [a["acct"] for a in mine["accounts"]] == ["oak@oak.example"]
+    offer = next(p for t, _, p in await sent(rt) if t == "Offer")
+    await receive(rt, oak, {"id": f"{oak.uri}/accept/2", "type": "Accept", "actor": oak.uri,
+                            "object": offer["id"],
+                            "result": {"id": f"{oak.uri}/agreements/1", "type": "Agreement"}})
+    [n] = await get(client, "/api/v1/notifications", as_sam)
+    assert n["type"] == "mention" and n["account"]["acct"] == "oak@oak.example"
+    assert "Accepted" in n["status"]["content"]
+    assert n["status"]["uri"] == f"{oak.uri}/accept/2"
