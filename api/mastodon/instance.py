@@ -50,7 +50,7 @@ def _description(rt: Runtime) -> str:
 
 
 async def _contact_account(rt: Runtime) -> dict[str, Any] | None:
-    from api.mastodon.accounts import group_account
+    from api.mastodon.entities import group_account
 
     return await group_account(rt)
 

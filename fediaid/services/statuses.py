@@ -26,6 +26,7 @@ from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer, can_view_status
 from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound, Unprocessable
 from fediaid.federation import proposals
+from fediaid.federation.proposals_parse import parse_datetime
 from fediaid.services.outbox import enqueue
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
@@ -753,7 +754,7 @@ class StatusService:
         parent = await repo.find_by_uri(conn, parent_uri) if parent_uri else None
         conversation = (id_of(obj.get("context")) or id_of(obj.get("conversation"))
                         or (parent.conversation if parent else None) or uri)
-        published = proposals.parse_datetime(obj.get("published"))
+        published = parse_datetime(obj.get("published"))
         content = proposals.sanitize_html(str(obj.get("content") or ""))
         name = obj.get("name")
         if not content and isinstance(name, str):
