@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.statuses import Level
 from fediaid.storage import statuses as statuses_repo
 from fediaid.storage.dialect import insert_ignore
-from fediaid.storage.tables import status_recipients
+from fediaid.storage.tables import status_recipients, statuses
 
 
 async def insert_direct(conn: AsyncConnection, *, uri: str, account_id: int,
@@ -50,3 +51,15 @@ async def add_hidden(conn: AsyncConnection, status_id: int, actor_ids: Iterable[
     if rows:
         await conn.execute(insert_ignore(conn, status_recipients, ["status_id", "actor_id"]),
                            rows)
+
+
+async def delete_for_post(conn: AsyncConnection, post_uri: str) -> list[int]:
+    """Delete the direct statuses in a post's thread (answers, acceptances, direct replies):
+    for when the post itself is deleted after its retention period. Returns their ids."""
+    ids = [r[0] for r in await conn.execute(
+        select(statuses.c.id).where(statuses.c.conversation == post_uri,
+                                    statuses.c.visibility == Level.DIRECT.value,
+                                    statuses.c.post_id.is_(None)))]
+    if ids:
+        await conn.execute(delete(statuses).where(statuses.c.id.in_(ids)))
+    return ids

@@ -107,3 +107,25 @@ async def test_direct_threads_paging_and_scopes(runtime: Runtime,
     # A thread's later status is not its id.
     r = await client.post(f"/api/v1/conversations/{reply}/read", headers=as_maria)
     assert r.status_code == 404
+
+
+async def test_deleting_a_posts_thread_leaves_nothing_behind(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    """What retention calls when a post is deleted (response_statuses.delete_for_post)."""
+    from fediaid.storage import response_statuses
+
+    rt = runtime
+    maria, as_maria = await member(rt, "maria")
+    sam, as_sam = await member(rt, "sam")
+    need = await rt.posts.create(maria, {"kind": "need", "title": "Help with rent"})
+    other = await rt.posts.create(maria, {"kind": "need", "title": "Ride"})
+    response = await rt.responses.respond(sam, need.id, "I can help", None)
+    await rt.responses.respond(sam, other.id, "Me too", None)
+    await rt.responses.accept(maria, response.id)
+    assert len(await get(client, "/api/v1/conversations", as_maria)) == 2
+    async with rt.db.write() as conn:
+        assert len(await response_statuses.delete_for_post(conn, need.uri)) == 2
+    [left] = await get(client, "/api/v1/conversations", as_maria)
+    assert "Me too" in left["last_status"]["content"]
+    assert len(await get(client, "/api/v1/notifications", as_maria)) == 1
+    assert await get(client, "/api/v1/notifications", as_sam) == []
