@@ -171,6 +171,7 @@ class Runtime:
         self._transport = transport
 
     async def close(self) -> None:
+        await self.streaming.close()
         await self.inbox.close()
         if self._remote is not None:
             await self._remote.aclose()
