@@ -83,8 +83,8 @@ def log_in_with_pkce(inst: Instance, name: str, scopes: list[str]) -> Any:
             "code_verifier": verifier})
     # A failed exchange attempt does not burn the code in Mastodon; nor here.
     assert token.status_code == 200, token.text
-    return mastodon.Mastodon(access_token=token.json()["access_token"],
-                             api_base_url=inst.base)
+    return mastodon.Mastodon(client_id=client_id, client_secret=client_secret,
+                             access_token=token.json()["access_token"], api_base_url=inst.base)
 
 
 def token_client(inst: Instance, name: str, scopes: str = "read write follow") -> Any:
