@@ -104,7 +104,7 @@ async def index(request: Request) -> Response:
     rt = runtime(request)
     user = await token_user(request, READ)
     p = await params(request)
-    rows = await rt.notifications.page(user, page_from(p, default=15, maximum=30), _filters(p))
+    rows = await rt.notifications.page(user, page_from(p, default=40, maximum=80), _filters(p))
     entities = await _render(rt, user, rows)
     return FastJSON(entities, headers=link_header(request, [e["id"] for e in entities]))
 
