@@ -117,7 +117,14 @@ async def replace_recipients(conn: AsyncConnection, post_id: int, recipients: Se
 
 async def remove(conn: AsyncConnection, post_id: int) -> None:
     """Delete a post and everything private attached (cascade: responses, conversations,
-    messages, intake record, recipients)."""
+    messages, intake record, recipients, its status) and the direct statuses of its thread
+    (answers shown in the client API)."""
+    from fediaid.storage import response_statuses
+
+    uri = (await conn.execute(select(posts.c.uri).where(posts.c.id == post_id))
+           ).scalar_one_or_none()
+    if uri is not None:
+        await response_statuses.delete_for_post(conn, uri)
     await conn.execute(delete(posts).where(posts.c.id == post_id))
 
 

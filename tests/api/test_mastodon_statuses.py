@@ -304,3 +304,18 @@ async def test_json_body_and_tag_timeline(people: tuple[Member, Member]) -> None
     tagged = (await tom.get("/api/v1/timelines/tag/garden")).json()
     assert [s["id"] for s in tagged] == [r.json()["id"]]
     assert (await tom.get("/api/v1/timelines/tag/nothing")).json() == []
+
+
+async def test_an_answer_from_an_app_is_private_and_goes_with_the_post(
+        runtime: Runtime, client: httpx.AsyncClient, people: tuple[Member, Member]) -> None:
+    maria, tom = people
+    ana = await member(runtime, client, "ana")
+    need = await maria.toot("A ride to the clinic on Monday #need")
+    answer = await tom.toot("I can drive you", in_reply_to_id=need["id"])
+    assert answer["visibility"] == "direct" and answer["in_reply_to_id"] == need["id"]
+    assert (await maria.get(f"/api/v1/statuses/{answer['id']}")).status_code == 200
+    assert (await ana.get(f"/api/v1/statuses/{answer['id']}")).status_code == 404
+    # Deleting the need takes its private thread with it.
+    r = await maria.client.delete(f"/api/v1/statuses/{need['id']}", headers=maria.auth)
+    assert r.status_code == 200
+    assert await count(runtime, statuses) == 0 and await count(runtime, posts) == 0
