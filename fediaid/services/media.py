@@ -128,6 +128,9 @@ class MediaService:
         original = _dims(m.width, m.height)
         if original:
             meta["original"] = original
+        url: str | None
+        preview: str | None
+        remote: str | None
         if m.file_name:
             url = self.url(m.file_name)
             if original:
