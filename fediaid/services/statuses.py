@@ -277,6 +277,8 @@ class StatusService:
         reply_to = data.get("in_reply_to_id")
         if reply_to not in (None, ""):
             parent = await self.get(viewer, _id(reply_to, "in_reply_to_id"))
+        if parent is not None:
+            await self._keep_asker_anonymous(user, parent)
         tags = hashtags(text)
         kind = next((_KIND_TAGS[t] for t in tags if t in _KIND_TAGS), None)
         named = mentions(text)
@@ -347,6 +349,18 @@ class StatusService:
             sid = await repo.id_for_post(conn, post.id)
         assert sid is not None
         return sid
+
+    async def _keep_asker_anonymous(self, user: User, parent: Status) -> None:
+        """Someone who posted anonymously (or through a coordinator) must not reply in that
+        post's thread from their own account: the helper would learn who asked."""
+        async with self.rt.db.read() as conn:
+            thread_post = await posts_repo.find_by_uri(conn, parent.conversation or "")
+            if thread_post is None and parent.post_id is not None:
+                thread_post = await posts_repo.find(conn, parent.post_id)
+        if thread_post is not None and (thread_post.anonymous or thread_post.proxy) and (
+                thread_post.creator_user_id == user.id):
+            raise Unprocessable("This is about a post you made anonymously. Answer from the "
+                                "post's page on the group's site, so you stay anonymous.")
 
     async def _answer_post(self, user: User, parent: Status, text: str) -> int:
         """A reply from an app to someone's offer or need is an answer ("I can help" /
@@ -726,8 +740,11 @@ class StatusService:
             return None
         existing = await repo.find_by_uri(conn, uri)
         if existing is not None:
-            if existing.post_id is None and existing.account_id == actor.id:
-                content = proposals.sanitize_html(str(obj.get("content") or ""))
+            content = proposals.sanitize_html(str(obj.get("content") or ""))
+            changed = (content != existing.content
+                       or str(obj.get("summary") or "") != existing.spoiler_text)
+            if existing.post_id is None and existing.account_id == actor.id and changed:
+                # Only a real change is an edit (a re-delivered Create is not).
                 await repo.update_content(
                     conn, existing.id, content=content, text=None,
                     spoiler_text=str(obj.get("summary") or ""),

@@ -319,3 +319,25 @@ async def test_an_answer_from_an_app_is_private_and_goes_with_the_post(
     r = await maria.client.delete(f"/api/v1/statuses/{need['id']}", headers=maria.auth)
     assert r.status_code == 200
     assert await count(runtime, statuses) == 0 and await count(runtime, posts) == 0
+
+
+async def test_an_anonymous_asker_cannot_reveal_herself_by_replying(
+        runtime: Runtime, people: tuple[Member, Member]) -> None:
+    maria, tom = people
+    async with runtime.db.read() as conn:
+        maria_user = await runtime.accounts.get_user("maria")
+    del conn
+    post = await runtime.posts.create(maria_user, {"kind": "need", "title": "Rent help"},
+                                      as_neighbor=True)
+    async with runtime.db.read() as conn:
+        from fediaid.storage import statuses as statuses_repo
+
+        sid = await statuses_repo.id_for_post(conn, post.id)
+    shown = (await tom.get(f"/api/v1/statuses/{sid}")).json()
+    assert shown["account"]["username"] != "maria"
+    answer = await tom.toot("I can help with part of it", in_reply_to_id=str(sid))
+    before = await count(runtime, statuses)
+    r = await maria.post("/api/v1/statuses", data={"status": "Thank you!",
+                                                   "in_reply_to_id": answer["id"]})
+    assert r.status_code == 422 and "anonymous" in r.json()["error"]
+    assert await count(runtime, statuses) == before
