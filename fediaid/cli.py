@@ -91,7 +91,14 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         timeout_graceful_shutdown=10, server_header=False,
     )
-    server = uvicorn.Server(config)
+    class _Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # End open streaming responses first, so a stop does not wait for the
+            # graceful-shutdown timeout on each SSE client.
+            rt.streaming.shutdown()
+            super().handle_exit(sig, frame)
+
+    server = _Server(config)
     workers = Workers(rt)
     if not args.no_workers:
         workers.start()

@@ -12,30 +12,38 @@ from api.mastodon.common import cors
 from api.responses import FastJSON
 from fediaid import __version__
 from fediaid.services.discovery import REPOSITORY
+from fediaid.services.images import CONTENT_TYPES
 from fediaid.services.runtime import Runtime
 
 #: We claim 4.3.0 because the 4.3 OAuth pieces clients look for are real here (PKCE S256 and
 #: /.well-known/oauth-authorization-server), and Mastodon.py warns when a >= 4.3.0 server
 #: has no ``api_versions``.
 VERSION = f"4.3.0 (compatible; fediaid {__version__})"
-#: ``api_versions.mastodon``: the exact level Mastodon 4.3.0 reports is unverified
-#: (PROTOCOL.md 5.2 suggests 2). We implement only a thin slice (apps, OAuth, instance,
-#: verify_credentials), so we claim the lowest real level, 1, rather than promise the API
-#: changes a higher level announces. Raise it only together with the endpoints it implies.
-API_VERSIONS = {"mastodon": 1}
+#: ``api_versions.mastodon``: 2 is what Mastodon 4.3 reports (PROTOCOL.md 5.2); the 4.3
+#: additions clients switch on with it (grouped notifications v2, the notification policy,
+#: RFC 8414 metadata) are served here. docs/mastodon-api.md lists each endpoint's status.
+API_VERSIONS = {"mastodon": 2}
 AVATAR = "/static/avatar.png"
 MAX_CHARACTERS = 5000
 
 
+def streaming_url(rt: Runtime) -> str:
+    """``wss://domain`` (``ws://`` for a plain-http development instance)."""
+    scheme = "ws" if rt.settings.base_url.startswith("http://") else "wss"
+    return f"{scheme}://{rt.settings.domain}"
+
+
 def _configuration(rt: Runtime) -> dict[str, Any]:
     return {
-        "urls": {"streaming": None, "status": None},
+        "urls": {"streaming": streaming_url(rt), "status": None},
         "vapid": {"public_key": ""},
         "accounts": {"max_featured_tags": 0, "max_pinned_statuses": 0},
-        "statuses": {"max_characters": MAX_CHARACTERS, "max_media_attachments": 0,
+        "statuses": {"max_characters": MAX_CHARACTERS, "max_media_attachments": 4,
                      "characters_reserved_per_url": 23},
-        "media_attachments": {"supported_mime_types": [], "image_size_limit": 0,
-                              "image_matrix_limit": 0, "video_size_limit": 0,
+        "media_attachments": {"supported_mime_types": list(CONTENT_TYPES),
+                              "image_size_limit": rt.settings.media_max_bytes,
+                              "image_matrix_limit": rt.settings.media_max_pixels,
+                              "description_limit": 1500, "video_size_limit": 0,
                               "video_frame_rate_limit": 0, "video_matrix_limit": 0},
         "polls": {"max_options": 0, "max_characters_per_option": 0,
                   "min_expiration": 300, "max_expiration": 2629746},
@@ -88,7 +96,7 @@ async def instance_v1(request: Request) -> Response:
     return FastJSON({
         "uri": rt.settings.domain, "title": rt.settings.group_name,
         "short_description": _description(rt), "description": _description(rt), "email": "",
-        "version": VERSION, "urls": {"streaming_api": None},
+        "version": VERSION, "urls": {"streaming_api": streaming_url(rt)},
         "stats": {"user_count": counts["total"], "status_count": counts["posts"],
                   "domain_count": counts["domains"]},
         "thumbnail": rt.settings.base_url + AVATAR, "languages": list(rt.settings.languages),

@@ -57,6 +57,9 @@ class Workers:
                 deleted = await self.rt.posts.delete_due()
                 if expired or deleted:
                     log.info("post lifecycle: %d expired, %d deleted", expired, deleted)
+                swept = await self.rt.media.sweep()
+                if swept:
+                    log.info("media: %d unused files removed", swept)
             except Exception:
                 log.exception("post lifecycle failed")
             try:

@@ -95,9 +95,11 @@ class Runtime:
 
     def streaming_deleted(self, status_id: int) -> None:
         """A status was deleted: tell this process's stream subscribers."""
-        hook = getattr(self.streaming, "deleted", None)
-        if hook is not None:
-            hook(status_id)
+        self.streaming.deleted(status_id)
+
+    def streaming_updated(self, status_id: int) -> None:
+        """A status was edited: tell this process's stream subscribers."""
+        self.streaming.updated(status_id)
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True,

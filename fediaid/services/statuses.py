@@ -710,6 +710,7 @@ class StatusService:
                                       text=text, spoiler_text=spoiler, sensitive=sensitive,
                                       edited_at=now)
             if status.level is Level.MEMBERS:
+                self.rt.streaming_updated(status_id)
                 return
             fresh = await repo.find(conn, status.id)
             assert fresh is not None
@@ -729,6 +730,7 @@ class StatusService:
             await enqueue(conn, self.rt, actor=author, activity=update,
                           inboxes=list(dict.fromkeys(inboxes)), object_uri=fresh.uri,
                           public=fresh.level is Level.PUBLIC)
+        self.rt.streaming_updated(status_id)
 
     # -- arriving from other servers (called by inbox processing, in its transaction) --------
     async def on_remote_object(self, conn: AsyncConnection, actor: Actor,

@@ -272,7 +272,7 @@ async def test_instance_and_metadata(client: httpx.AsyncClient) -> None:
         v2 = r.json()
         assert v2["version"] == "4.3.0 (compatible; fediaid 0.1.0)"
         assert v2["version"].split(" ")[0] == "4.3.0"
-        assert v2["api_versions"] == {"mastodon": 1}
+        assert v2["api_versions"] == {"mastodon": 2}
         assert v2["title"] == "Elm St Mutual Aid" and v2["domain"] == "a.test"
         assert v2["registrations"]["enabled"] is False and v2["rules"] == []
         assert v2["configuration"]["statuses"]["max_characters"] == 5000
