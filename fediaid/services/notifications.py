@@ -36,11 +36,12 @@ from fediaid.errors import NotFound, Unprocessable
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import notifications as repo
 from fediaid.storage import response_statuses
+from fediaid.storage import responses as responses_repo
 from fediaid.storage import statuses as statuses_repo
 from fediaid.storage import users as users_repo
 from fediaid.storage.client_misc import Marker, markers_of, set_marker
 from fediaid.storage.notifications import NotificationRow
-from fediaid.storage.responses import Response
+from fediaid.storage.responses import Conversation, Message, Response
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -362,6 +363,47 @@ class NotificationService:
         if sid is None or response.responder_user_id is None:
             return
         await self._mention(conn, response.responder_user_id, author.id, sid)
+
+    async def exchange_message(self, conn: AsyncConnection, post: Post, conv: Conversation,
+                               message: Message) -> None:
+        """A message in an accepted exchange (from the web page, an app, or another server):
+        a direct status from the sender to the other side, in the post's thread, and a
+        mention for the local account on the other side. In the caller's transaction."""
+        other_id = (conv.other_actor_id if message.sender_actor_id == conv.helper_actor_id
+                    else conv.helper_actor_id)
+        sender = await actors_repo.get_by_id(conn, message.sender_actor_id)
+        other = await actors_repo.get_by_id(conn, other_id)
+        hidden = await self._hidden_creator(conn, post)
+        existing = await statuses_repo.find_by_uri(conn, message.uri)
+        if existing is not None:  # a remote direct message, already a status
+            sid = existing.id
+            await response_statuses.add_hidden(conn, sid, hidden)
+        else:
+            response = await responses_repo.get(conn, conv.response_id)
+            answer = await statuses_repo.find_by_uri(conn, response.uri)
+            sender_user = None
+            if sender.local and sender.id != self.rt.identity.group.id:
+                found = await users_repo.find_by_actor(conn, sender.id)
+                sender_user = found.id if found else None
+            content = "".join(f"<p>{html.escape(p)}</p>"
+                              for p in message.body.split("\n\n") if p.strip())
+            created = await response_statuses.insert_direct(
+                conn, uri=message.uri, account_id=sender.id, user_id=sender_user,
+                local=sender.local, content=content, text=message.body,
+                conversation=post.uri, in_reply_to_id=answer.id if answer else None,
+                in_reply_to_uri=response.uri, in_reply_to_account_id=other.id,
+                named_ids=[other.id], hidden_ids=hidden)
+            if created is None:
+                return
+            sid = created
+        if other.id == self.rt.identity.group.id:
+            if post.creator_user_id is not None:
+                await self._mention(conn, post.creator_user_id, sender.id, sid)
+        elif other.local:
+            found = await users_repo.find_by_actor(conn, other.id)
+            if found is not None:
+                await self._mention(conn, found.id, sender.id, sid)
+        self.rt.streaming_notify()
 
     async def _hidden_creator(self, conn: AsyncConnection, post: Post) -> list[int]:
         """The real creator's actor, for posts that name the group instead."""

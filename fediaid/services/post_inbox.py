@@ -233,7 +233,12 @@ class PostInbox:
                 return
             if closed:
                 await responses_repo.reopen(conn, conv.id)
-            await responses_repo.add_message(
+            message = await responses_repo.add_message(
                 conn, uri=str(obj["id"]), conversation_id=conv.id, sender_actor_id=actor.id,
                 body=message_text(obj)[:MESSAGE_MAX])
+            # The status for the client API (created here before the inbox's generic path,
+            # so the real asker behind an anonymous post can see it too).
+            await self.rt.statuses.on_remote_object(conn, actor, obj)
+            post = await posts_repo.get(conn, conv.post_id)
+            await self.rt.notifications.exchange_message(conn, post, conv, message)
             return

@@ -215,6 +215,7 @@ class ResponseService:
                 conn, uri=self.rt.urls.new_object(), conversation_id=conv.id,
                 sender_actor_id=side, body=text)
             await self.rt.post_federation.message_sent(conn, post, conv, message)
+            await self.rt.notifications.exchange_message(conn, post, conv, message)
         return message
 
     async def reopen(self, user: User, conversation_id: int) -> None:

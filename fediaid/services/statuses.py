@@ -35,6 +35,7 @@ from fediaid.storage import notifications as notifications_repo
 from fediaid.storage import objects as objects_repo
 from fediaid.storage import outbox as outbox_repo
 from fediaid.storage import posts as posts_repo
+from fediaid.storage import responses as responses_repo
 from fediaid.storage import statuses as repo
 from fediaid.storage.types import utcnow
 
@@ -278,6 +279,10 @@ class StatusService:
         if reply_to not in (None, ""):
             parent = await self.get(viewer, _id(reply_to, "in_reply_to_id"))
         if parent is not None:
+            exchange = await self._exchange_for(user, parent)
+            if exchange is not None:
+                return await self._remember(user, idempotency_key,
+                                            await self._exchange_reply(user, exchange, text))
             await self._keep_asker_anonymous(user, parent)
         tags = hashtags(text)
         kind = next((_KIND_TAGS[t] for t in tags if t in _KIND_TAGS), None)
@@ -293,10 +298,49 @@ class StatusService:
                 user, text=text, level=level, listed=listed, parent=parent,
                 recipients=recipients, tags=tags, spoiler=spoiler, sensitive=sensitive,
                 language=language, media_ids=media_ids)
+        return await self._remember(user, idempotency_key, status_id)
+
+    async def _remember(self, user: User, idempotency_key: str | None, status_id: int) -> int:
         if idempotency_key:
             async with self.rt.db.write() as conn:
                 await repo.remember_idempotency(conn, user.id, idempotency_key[:128], status_id)
         return status_id
+
+    async def _exchange_for(self, user: User, parent: Status) -> int | None:
+        """The accepted exchange (conversation id) a reply to ``parent`` belongs to, when
+        ``user`` is one of its two sides (for anonymous and proxy posts: speaking as the
+        group)."""
+        if parent.level is not Level.DIRECT or not parent.conversation:
+            return None
+        group_id = self.rt.identity.group.id
+        async with self.rt.db.read() as conn:
+            post = await posts_repo.find_by_uri(conn, parent.conversation)
+            if post is None:
+                return None
+            for conv in await responses_repo.conversations_for_post(conn, post.id):
+                sides = (conv.helper_actor_id, conv.other_actor_id)
+                if user.actor_id in sides:
+                    me = user.actor_id
+                elif group_id in sides and self.rt.posts.can_manage(user, post):
+                    me = group_id
+                else:
+                    continue
+                other_id = sides[1] if sides[0] == me else sides[0]
+                other = await actors_repo.find_by_id(conn, other_id)
+                if other is not None and (parent.account_id == other.id
+                                          or other.uri in parent.recipients):
+                    return conv.id
+        return None
+
+    async def _exchange_reply(self, user: User, conversation_id: int, text: str) -> int:
+        """A reply from an app inside an accepted exchange is a message of that exchange
+        (the web page shows it too; an anonymous asker still speaks as the group)."""
+        message = await self.rt.responses.send(user, conversation_id, text)
+        async with self.rt.db.read() as conn:
+            status = await repo.find_by_uri(conn, message.uri)
+        if status is None:
+            raise Unprocessable("Your message was sent, but it cannot be shown as a status.")
+        return status.id
 
     async def _resolve_mentions(self, named: list[tuple[str, str | None]]) -> list[Actor]:
         """Local and remote accounts for ``@name`` / ``@name@host``; unknown names are left

@@ -43,6 +43,11 @@ async def get(conn: AsyncConnection, user_id: int) -> User:
     return _to_user(row)
 
 
+async def find_by_actor(conn: AsyncConnection, actor_id: int) -> User | None:
+    row = (await conn.execute(select(users).where(users.c.actor_id == actor_id))).first()
+    return _to_user(row) if row else None
+
+
 async def find_by_username(conn: AsyncConnection, username: str) -> User | None:
     row = (await conn.execute(select(users).where(users.c.username == username))).first()
     return _to_user(row) if row else None

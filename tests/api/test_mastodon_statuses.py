@@ -341,3 +341,56 @@ async def test_an_anonymous_asker_cannot_reveal_herself_by_replying(
                                                    "in_reply_to_id": answer["id"]})
     assert r.status_code == 422 and "anonymous" in r.json()["error"]
     assert await count(runtime, statuses) == before
+
+
+async def _answered_and_accepted(runtime: Runtime, maria: Member, tom: Member, *,
+                                 anonymous: bool) -> tuple[str, Any]:
+    from fediaid.storage import responses as responses_repo
+    from fediaid.storage import statuses as statuses_repo
+
+    maria_user = await runtime.accounts.get_user("maria")
+    post = await runtime.posts.create(maria_user, {"kind": "need", "title": "Winter coat"},
+                                      as_neighbor=anonymous)
+    async with runtime.db.read() as conn:
+        need_sid = await statuses_repo.id_for_post(conn, post.id)
+    answer = await tom.toot("I have one in size M", in_reply_to_id=str(need_sid))
+    async with runtime.db.read() as conn:
+        response = (await responses_repo.for_post(conn, post.id))[0]
+    conv = await runtime.responses.accept(maria_user, response.id)
+    return answer["id"], conv
+
+
+async def test_exchange_messages_are_statuses_and_app_replies_join_the_exchange(
+        runtime: Runtime, client: httpx.AsyncClient, people: tuple[Member, Member]) -> None:
+    maria, tom = people
+    ana = await member(runtime, client, "ana")
+    answer_id, conv = await _answered_and_accepted(runtime, maria, tom, anonymous=False)
+    # Maria replies from her app to Tom's answer: it is a message of the exchange.
+    reply = await maria.toot("Great, can you bring it Sunday?", in_reply_to_id=answer_id)
+    assert reply["visibility"] == "direct" and reply["account"]["username"] == "maria"
+    _, messages = await runtime.responses.messages(await runtime.accounts.get_user("tom"),
+                                                   conv.id)
+    assert [m.body for m in messages] == ["Great, can you bring it Sunday?"]
+    # A message from the web page reaches Tom's app as a direct status with a mention.
+    await runtime.responses.send(await runtime.accounts.get_user("tom"), conv.id,
+                                 "Yes, around noon")
+    notes = (await maria.get("/api/v1/notifications", params={"types[]": "mention"})).json()
+    assert any("around noon" in n["status"]["content"] for n in notes)
+    tom_notes = (await tom.get("/api/v1/notifications", params={"types[]": "mention"})).json()
+    assert any("Sunday" in n["status"]["content"] for n in tom_notes)
+    assert (await ana.get(f"/api/v1/statuses/{reply['id']}")).status_code == 404
+
+
+async def test_anonymous_asker_replies_from_an_app_as_the_group(
+        runtime: Runtime, people: tuple[Member, Member]) -> None:
+    maria, tom = people
+    answer_id, conv = await _answered_and_accepted(runtime, maria, tom, anonymous=True)
+    reply = await maria.toot("Thank you, the group will pick it up", in_reply_to_id=answer_id)
+    assert reply["account"]["username"] != "maria" and reply["account"]["group"] is True
+    seen = (await tom.get(f"/api/v1/statuses/{reply['id']}")).json()
+    assert seen["account"]["username"] != "maria"
+    assert "maria" not in str(seen["mentions"])
+    # Tom's reply reaches maria (hidden recipient) without naming her.
+    back = await tom.toot("Sounds good", in_reply_to_id=reply["id"])
+    assert (await maria.get(f"/api/v1/statuses/{back['id']}")).status_code == 200
+    assert "maria" not in str(back["mentions"])
