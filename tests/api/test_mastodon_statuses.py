@@ -384,7 +384,7 @@ async def test_exchange_messages_are_statuses_and_app_replies_join_the_exchange(
 async def test_anonymous_asker_replies_from_an_app_as_the_group(
         runtime: Runtime, people: tuple[Member, Member]) -> None:
     maria, tom = people
-    answer_id, conv = await _answered_and_accepted(runtime, maria, tom, anonymous=True)
+    answer_id, _conv = await _answered_and_accepted(runtime, maria, tom, anonymous=True)
     reply = await maria.toot("Thank you, the group will pick it up", in_reply_to_id=answer_id)
     assert reply["account"]["username"] != "maria" and reply["account"]["group"] is True
     seen = (await tom.get(f"/api/v1/statuses/{reply['id']}")).json()
