@@ -59,9 +59,10 @@ class Actor:
     url: str | None
     key_id: str | None
     public_key_pem: str | None
-    icon_url: str | None
+    icon_url: str | None  # the avatar
     manually_approves_followers: bool
     created_at: datetime
+    header_url: str | None = None  # the profile header image (local actors only, for now)
 
     @property
     def handle(self) -> str:

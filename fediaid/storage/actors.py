@@ -34,6 +34,7 @@ def _to_actor(row: Any) -> Actor:
         icon_url=row.icon_url,
         manually_approves_followers=row.manually_approves_followers,
         created_at=row.created_at,
+        header_url=row.header_url,
     )
 
 

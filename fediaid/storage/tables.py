@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import (
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -24,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005"
 
 metadata = MetaData(
     naming_convention={
@@ -57,7 +58,8 @@ actors = Table(
     Column("url", URL),
     Column("key_id", URL, unique=True),
     Column("public_key_pem", Text),
-    Column("icon_url", URL),
+    Column("icon_url", URL),  # the avatar
+    Column("header_url", URL),  # the profile header image
     Column("manually_approves_followers", Boolean, nullable=False, default=False),
     Column("fetched_at", UTCDateTime),
     Column("created_at", UTCDateTime, nullable=False),
@@ -527,6 +529,9 @@ media_attachments = Table(
     Column("height", Integer),
     Column("size", Integer),
     Column("blurhash", String(64)),
+    # Mastodon's ``focus``: the point to keep in view when cropping, both in [-1, 1].
+    Column("focus_x", Float),
+    Column("focus_y", Float),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_media_attachments_status", "status_id"),
 )
