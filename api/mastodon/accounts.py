@@ -29,6 +29,7 @@ from api.mastodon.entities import (
     plain,
     status_entities,
 )
+from api.mastodon.media import read_form
 from api.mastodon.paging import link_header, page_from
 from api.responses import FastJSON
 from fediaid.domain.actors import Actor
@@ -147,28 +148,31 @@ async def verify_credentials(request: Request) -> Response:
 
 
 # What we report for settings we cannot change: an app may send them back unchanged.
+PROFILE_IMAGES = ("avatar", "header")
 _FIXED = {"bot": False, "discoverable": False, "indexable": False,
           "source[sensitive]": False, "hide_collections": True}
 
 
 @cors
 async def update_credentials(request: Request) -> Response:
-    """``display_name``, ``note`` and ``locked``. Settings we do not have are accepted only
-    with the value we report (else 422); avatar and header images are not supported yet
-    (422). Remote followers get Update(Person)."""
+    """``display_name``, ``note``, ``locked``, and ``avatar``/``header`` image files
+    (multipart; cleaned of EXIF and GPS, scaled down to 400x400 and 1500x500). Settings we
+    do not have are accepted only with the value we report (else 422). Remote followers get
+    Update(Person). Nothing changes on an error, images included."""
     rt = runtime(request)
     user = await token_user(request, "write:accounts")
-    p = await params(request)
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        form = await request.form()
-        for key in ("avatar", "header"):
-            if isinstance(form.get(key), UploadFile):
-                raise Unprocessable("Changing the avatar or header from an app is not "
-                                    "supported on this server yet", field=key)
-    for key in ("avatar", "header"):
-        if p.get(key):
-            raise Unprocessable("Changing the avatar or header from an app is not "
-                                "supported on this server yet", field=key)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    uploads: dict[str, UploadFile] = {}
+    p: dict[str, Any]
+    if content_type == "multipart/form-data":
+        uploads, p = await read_form(request, rt.settings.media_max_bytes,
+                                     files=PROFILE_IMAGES, max_fields=50)
+    else:
+        p = await params(request)
+    for key in PROFILE_IMAGES:
+        if key not in uploads and p.get(key):
+            raise Unprocessable(f"Validation failed: {key} must be an image file sent as "
+                                "multipart/form-data", field=key)
     for key, value in _FIXED.items():
         if key in p and flag(p[key], key) != value:
             raise Unprocessable(f"{key} cannot be changed on this server", field=key)
@@ -182,9 +186,30 @@ async def update_credentials(request: Request) -> Response:
         raise Unprocessable("Profile fields are not supported on this server",
                             field="fields_attributes")
     locked = flag(p["locked"], "locked") if "locked" in p else None
+    images: dict[str, bytes | None] = {}
+    for key in PROFILE_IMAGES:
+        upload = uploads.get(key)
+        images[key] = None if upload is None else await upload.read()
+        if upload is not None:
+            await upload.close()
+            if not images[key] and not upload.filename:
+                images[key] = None  # an empty file input (no file chosen)
     actor = await rt.client_accounts.update_profile(
         user, display_name=text(p.get("display_name")), note=text(p.get("note")),
-        locked=locked)
+        locked=locked, avatar=images["avatar"], header=images["header"])
+    return FastJSON(await _credential_account(rt, user, actor))
+
+
+@cors
+async def remove_profile_image(request: Request) -> Response:
+    """``DELETE /api/v1/profile/avatar`` and ``/header`` (Mastodon 4.2): back to the default
+    image; the CredentialAccount."""
+    kind = request.path_params["kind"]
+    if kind not in PROFILE_IMAGES:
+        raise NotFound("Record not found")
+    rt = runtime(request)
+    user = await token_user(request, "write:accounts")
+    actor = await rt.client_accounts.remove_profile_image(user, kind)
     return FastJSON(await _credential_account(rt, user, actor))
 
 
@@ -381,6 +406,7 @@ ROUTES: list[BaseRoute] = [
     _get("/api/v1/accounts/verify_credentials", verify_credentials),
     Route("/api/v1/accounts/update_credentials", update_credentials,
           methods=["PATCH", "OPTIONS"]),
+    Route("/api/v1/profile/{kind:str}", remove_profile_image, methods=["DELETE", "OPTIONS"]),
     _get("/api/v1/accounts/lookup", lookup),
     _get("/api/v1/accounts/search", search_accounts),
     _get("/api/v1/accounts/relationships", relationships),

@@ -45,8 +45,9 @@ def acct(actor: Actor) -> str:
 
 async def account_entity(rt: Runtime, actor: Actor) -> dict[str, Any]:
     counts = await rt.accounts.profile_counts(actor)
+    # Never null (apps expect a URL): the default image when none is set.
     avatar = actor.icon_url or rt.settings.base_url + AVATAR
-    header = rt.settings.base_url + AVATAR
+    header = actor.header_url or rt.settings.base_url + AVATAR
     username = actor.username or ""
     return {
         "id": str(actor.id), "username": username, "acct": acct(actor),

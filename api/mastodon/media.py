@@ -34,25 +34,27 @@ def _media_id(request: Request) -> int:
     return int(raw)
 
 
-async def _form_fields(request: Request, max_bytes: int) -> tuple[UploadFile | None,
-                                                                   dict[str, str]]:
-    """The uploaded ``file`` and the text fields, reading at most the size limit (plus the
-    framing) of the body: a larger upload is refused without being stored anywhere."""
-    limit = max_bytes + FORM_OVERHEAD
+async def read_form(request: Request, max_bytes: int, *, files: tuple[str, ...] = ("file",),
+                    max_fields: int = 20) -> tuple[dict[str, UploadFile], dict[str, str]]:
+    """The uploaded ``files`` (by field name) and the text fields (query string included),
+    reading at most the size limit of each file (plus the framing) of the body: a larger
+    upload is refused without being stored anywhere. A body that is not
+    ``multipart/form-data`` gives no files."""
+    limit = max_bytes * len(files) + FORM_OVERHEAD
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise TooLarge(f"File is too large: at most {max_bytes // (1024 * 1024)} MiB "
-                       f"({max_bytes} bytes) are accepted", field="file")
+                       f"({max_bytes} bytes) are accepted", field=files[0])
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise TooLarge(f"File is too large: at most {max_bytes // (1024 * 1024)} MiB "
-                           f"({max_bytes} bytes) are accepted", field="file")
+                           f"({max_bytes} bytes) are accepted", field=files[0])
     fields: dict[str, str] = {k: v for k, v in request.query_params.items()}
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
-        return None, fields
+        return {}, fields
     sent = False
 
     async def replay() -> dict[str, Any]:
@@ -63,22 +65,23 @@ async def _form_fields(request: Request, max_bytes: int) -> tuple[UploadFile | N
         return {"type": "http.request", "body": bytes(body), "more_body": False}
 
     replayed = Request(request.scope, replay)
-    form = await replayed.form(max_files=1, max_fields=20)
-    upload: UploadFile | None = None
+    form = await replayed.form(max_files=len(files), max_fields=max_fields)
+    uploads: dict[str, UploadFile] = {}
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
-            if key == "file":
-                upload = value
+            if key in files:
+                uploads[key] = value
         else:
             fields[key] = value
-    return upload, fields
+    return uploads, fields
 
 
 @cors
 async def create(request: Request) -> Response:
     user = await token_user(request, SCOPE)
     rt = runtime(request)
-    upload, fields = await _form_fields(request, rt.settings.media_max_bytes)
+    uploads, fields = await read_form(request, rt.settings.media_max_bytes)
+    upload = uploads.get("file")
     if upload is None:
         raise Unprocessable("Validation failed: File can't be blank", field="file")
     data = await upload.read()

@@ -43,10 +43,26 @@ def actor_document(actor: Actor, *, metadata: dict[str, Any] | None = None) -> d
         "tag": [],
         "attachment": [],
     }
+    # Avatar and header, as Mastodon's actor serializer gives them.
     if actor.icon_url:
-        doc["icon"] = {"type": "Image", "url": actor.icon_url}
+        doc["icon"] = _image(actor.icon_url)
+    if actor.header_url:
+        doc["image"] = _image(actor.header_url)
     if metadata:
         doc.update(metadata)
+    return doc
+
+
+_IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png",
+                "gif": "image/gif", "webp": "image/webp"}
+
+
+def _image(url: str) -> dict[str, Any]:
+    """An ``Image`` object; ``mediaType`` when the file name says it (ours always do)."""
+    doc: dict[str, Any] = {"type": "Image", "url": url}
+    media_type = _IMAGE_TYPES.get(url.rpartition("/")[2].rpartition(".")[2].lower())
+    if media_type:
+        doc["mediaType"] = media_type
     return doc
 
 

@@ -275,10 +275,13 @@ class ClientAccounts:
 
     # -- the profile -----------------------------------------------------------------------
     async def update_profile(self, user: User, *, display_name: str | None = None,
-                             note: str | None = None, locked: bool | None = None) -> Actor:
-        """Change display name, note (plain text, as Mastodon's ``source.note``) or the
-        locked flag, and send Update(Person) to the servers of its remote followers and
-        follows. Nothing changes when a value breaks a rule."""
+                             note: str | None = None, locked: bool | None = None,
+                             avatar: bytes | None = None, header: bytes | None = None
+                             ) -> Actor:
+        """Change display name, note (plain text, as Mastodon's ``source.note``), the
+        locked flag, avatar or header (image files: cleaned, scaled down and stored by
+        ``rt.media.store_profile_image``), and send Update(Person) to the servers of its
+        remote followers and follows. Nothing changes when a value breaks a rule."""
         if display_name is not None:
             display_name = display_name.strip()
             if len(display_name) > MAX_DISPLAY_NAME:
@@ -294,11 +297,47 @@ class ClientAccounts:
             display_name = me.username or ""
         changes = {k: v for k, v in (("name", display_name), ("summary", note),
                                      ("locked", locked)) if v is not None}
-        if not changes:
+        images: dict[str, str | None] = {}
+        try:
+            # Every image is checked (and stored) before anything changes.
+            for column, data in (("icon_url", avatar), ("header_url", header)):
+                if data is not None:
+                    kind = "avatar" if column == "icon_url" else "header"
+                    images[column] = await self.rt.media.store_profile_image(kind, data)
+            if not changes and not images:
+                return me
+            updated = await self._save(me, name=display_name, summary=note, locked=locked,
+                                       images=images)
+        except BaseException:
+            for url in images.values():
+                self.rt.media.remove_profile_image(url)
+            raise
+        self._forget_images(me, images)
+        return updated
+
+    async def remove_profile_image(self, user: User, kind: str) -> Actor:
+        """Back to the default ``avatar`` or ``header`` (Mastodon 4.2's
+        ``DELETE /api/v1/profile/avatar|header``): the stored file is deleted and the
+        change federates like any other. Without one set, nothing happens."""
+        column = {"avatar": "icon_url", "header": "header_url"}[kind]
+        me = await self.actor_of(user)
+        if getattr(me, column) is None:
             return me
+        images: dict[str, str | None] = {column: None}
+        updated = await self._save(me, images=images)
+        self._forget_images(me, images)
+        return updated
+
+    def _forget_images(self, before: Actor, images: dict[str, str | None]) -> None:
+        """Delete the files of the profile images that were just replaced or removed."""
+        for column in images:
+            self.rt.media.remove_profile_image(getattr(before, column))
+
+    async def _save(self, me: Actor, *, name: str | None = None, summary: str | None = None,
+                    locked: bool | None = None, images: dict[str, str | None]) -> Actor:
         async with self.rt.db.write() as conn:
-            await repo.update_profile(conn, me.id, name=display_name, summary=note,
-                                      locked=locked)
+            await repo.update_profile(conn, me.id, name=name, summary=summary, locked=locked,
+                                      images=images)
             updated = await actors_repo.get_by_id(conn, me.id)
             # Mastodon sends profile changes to every server that knows the account:
             # its followers' and those of the accounts it follows.

@@ -7,8 +7,13 @@ final. Files live under ``DIR/media`` with random names (never the uploader's fi
 They are served at ``/media/<name>``; the names are unguessable capabilities, as on Mastodon
 (remote servers fetch a status's images without signing).
 
-Entities follow Mastodon's MediaAttachment (``REST::MediaAttachmentSerializer``). What we do
-not keep: ``focus`` (the table has no column for it; accepted and validated, not stored).
+Entities follow Mastodon's MediaAttachment (``REST::MediaAttachmentSerializer``), with
+``meta.focus`` when a focal point was given (it federates as Mastodon's ``focalPoint``).
+
+Profile images (avatars and headers, set from apps) are cleaned the same way, scaled down to
+fit Mastodon's sizes (400x400 and 1500x500, aspect kept) and stored beside the uploads under
+random names; they have no attachment row: the actor's ``icon_url``/``header_url`` is what
+keeps them (``sweep`` leaves alone every file a local actor points to).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.users import User
-from fediaid.errors import NotFound, Unprocessable
+from fediaid.errors import NotFound, TooLarge, Unprocessable
 from fediaid.services import images
 from fediaid.storage import media as media_repo
 from fediaid.storage.media import Media
@@ -39,6 +44,8 @@ MAX_ATTACHMENTS = 4
 MAX_DESCRIPTION = 1500  # Mastodon's MediaAttachment::MAX_DESCRIPTION_LENGTH
 NAME = re.compile(r"^[A-Za-z0-9_-]{22}(?:\.small)?\.(jpg|png|webp)$")
 CONTENT_TYPE = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+# Mastodon's avatar and header sizes: larger images are scaled down to fit, aspect kept.
+PROFILE_IMAGE_BOX = {"avatar": (400, 400), "header": (1500, 500)}
 REMOTE_IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp",
                                 "image/avif", "image/heic", "image/heif"})
 
@@ -145,15 +152,21 @@ class MediaService:
         return {
             "id": str(m.id), "type": m.type, "url": url, "preview_url": preview,
             "remote_url": remote, "preview_remote_url": None, "text_url": None,
-            "meta": meta, "description": m.description, "blurhash": m.blurhash,
+            "meta": self._with_focus(meta, m), "description": m.description, "blurhash": m.blurhash,
         }
+
+    @staticmethod
+    def _with_focus(meta: dict[str, Any], m: Media) -> dict[str, Any]:
+        if m.focus is not None:
+            meta["focus"] = {"x": m.focus[0], "y": m.focus[1]}
+        return meta
 
     # -- uploads ---------------------------------------------------------------------------
     async def upload(self, user: User, data: bytes, *, description: str | None = None,
                      focus: str | None = None) -> dict[str, Any]:
         """Store an uploaded image (cleaned), unattached; its MediaAttachment entity."""
         text = _description(description)
-        parse_focus(focus)
+        point = parse_focus(focus)
         s = self.rt.settings
         async with self._processing:
             clean, small, blur = await asyncio.to_thread(
@@ -166,7 +179,8 @@ class MediaService:
                 media_id = await media_repo.add(
                     conn, account_id=user.actor_id, user_id=user.id,
                     content_type=clean.content_type, file_name=name, description=text,
-                    width=clean.width, height=clean.height, size=clean.size, blurhash=blur)
+                    width=clean.width, height=clean.height, size=clean.size, blurhash=blur,
+                    focus=point)
                 m = await media_repo.find(conn, media_id)
         except BaseException:
             self._unlink(name)
@@ -199,14 +213,18 @@ class MediaService:
     async def update(self, user: User, media_id: int, *, description: str | None = None,
                      focus: str | None = None, set_description: bool = True
                      ) -> dict[str, Any]:
+        """Change the description (when ``set_description``) or the focal point (when
+        ``focus`` is given) of one's unattached upload."""
         text = _description(description)
-        parse_focus(focus)
+        point = parse_focus(focus)
         async with self.rt.db.write() as conn:
             m = await self._own(conn, user, media_id)
             if m.status_id is not None:
                 raise NotFound("Record not found")
             if set_description:
                 await media_repo.set_description(conn, media_id, text)
+            if point is not None:
+                await media_repo.set_focus(conn, media_id, point)
             m = await self._own(conn, user, media_id)
         return self.entity(m)
 
@@ -271,12 +289,50 @@ class MediaService:
             stored += 1
         return stored
 
+    # -- profile images --------------------------------------------------------------------
+    async def store_profile_image(self, kind: str, data: bytes) -> str:
+        """Clean an ``avatar`` or ``header`` (EXIF and GPS gone, as uploads), scale it down
+        to fit ``PROFILE_IMAGE_BOX[kind]`` (aspect kept) and store it under a random name;
+        its URL. The caller records the URL on the actor, or calls
+        ``remove_profile_image`` if it does not. Errors name the image (``field`` too)."""
+        box = PROFILE_IMAGE_BOX[kind]
+        s = self.rt.settings
+        try:
+            async with self._processing:
+                image = await asyncio.to_thread(_profile_image, data, box, s.media_max_bytes,
+                                                s.media_max_pixels)
+        except (TooLarge, Unprocessable) as exc:
+            detail = exc.public.removeprefix("Validation failed: ")
+            raise type(exc)(f"Validation failed: {kind}: {detail}", field=kind,
+                            internal=exc.internal) from exc
+        name = f"{secrets.token_urlsafe(16)}.{image.extension}"
+        try:
+            await asyncio.to_thread(self._write, name, image.data)
+        except BaseException:
+            self._unlink(name)
+            raise
+        return self.url(name)
+
+    def profile_file_name(self, url: str | None) -> str | None:
+        """The file under DIR/media behind a profile image URL, if it is one of ours."""
+        prefix = self.url("")
+        if not url or not url.startswith(prefix):
+            return None
+        name = url[len(prefix):]
+        return name if NAME.match(name) else None
+
+    def remove_profile_image(self, url: str | None) -> None:
+        """Delete the stored file of a profile image that is no longer used (nothing for
+        the default image or someone else's URL)."""
+        self._unlink(self.profile_file_name(url))
+
     # -- housekeeping ----------------------------------------------------------------------
     async def sweep(self, *, unattached_for: timedelta = timedelta(days=1),
                     stray_for: timedelta = timedelta(hours=1)) -> int:
         """Remove uploads never attached within ``unattached_for`` (as Mastodon does after a
         day), and files whose row is gone (a status deleted, a crash mid-upload) once older
-        than ``stray_for``. Returns the number of files removed."""
+        than ``stray_for``. Files that local actors use as avatar or header are kept.
+        Returns the number of files removed."""
         removed = 0
         async with self.rt.db.write() as conn:
             old = await media_repo.unattached_before(conn, utcnow() - unattached_for)
@@ -289,7 +345,9 @@ class MediaService:
             return removed
         async with self.rt.db.read() as conn:
             known = await media_repo.file_names(conn)
+            profile = await media_repo.profile_image_urls(conn)
         keep = known | {small_name(n) for n in known}
+        keep |= {n for n in map(self.profile_file_name, profile) if n is not None}
         limit = utcnow().timestamp() - stray_for.total_seconds()
         for path in self.directory.iterdir():
             if path.name in keep or not path.is_file():
@@ -303,6 +361,30 @@ class MediaService:
             except FileNotFoundError:
                 pass
         return removed
+
+
+def _profile_image(data: bytes, box: tuple[int, int], max_bytes: int, max_pixels: int
+                   ) -> images.CleanImage:
+    """The cleaned image scaled down to fit ``box``, aspect kept (never scaled up)."""
+    # At most the box's area is ever kept: lets a large JPEG be decoded at a fraction.
+    clean = images.clean_image(data, max_bytes=max_bytes, max_pixels=max_pixels,
+                               max_output=box[0] * box[1])
+    scale = min(1.0, box[0] / clean.width, box[1] / clean.height)
+    if scale >= 1.0:
+        return clean
+    # ``small_version`` scales by area: the area of the fitted size gives the same scale.
+    return images.small_version(
+        clean, pixels=max(1, int(clean.width * clean.height * scale * scale)))
+
+
+def _focal_point(value: Any) -> tuple[float, float] | None:
+    """A remote attachment's ``focalPoint`` (Mastodon's ``[x, y]``, both in [-1, 1])."""
+    if not isinstance(value, list) or len(value) != 2:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
+        return None
+    x, y = float(value[0]), float(value[1])
+    return (x, y) if -1 <= x <= 1 and -1 <= y <= 1 else None
 
 
 def _int(value: Any) -> int | None:
@@ -343,5 +425,6 @@ def _remote_attachment(item: Any) -> dict[str, Any] | None:
         "width": _int(item.get("width")),
         "height": _int(item.get("height")),
         "blurhash": blurhash if isinstance(blurhash, str) and len(blurhash) <= 64 else None,
+        "focus": _focal_point(item.get("focalPoint")),
     }
 

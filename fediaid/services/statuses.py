@@ -544,7 +544,8 @@ class StatusService:
         attachments = [
             {"type": "Document", "mediaType": m.content_type,
              "url": self.rt.media.url(m.file_name), "name": m.description or "",
-             "width": m.width, "height": m.height, "blurhash": m.blurhash}
+             "width": m.width, "height": m.height, "blurhash": m.blurhash,
+             **({"focalPoint": list(m.focus)} if m.focus else {})}
             for m in await media_repo.for_statuses(conn, [status.id]) if m.file_name]
         if attachments:
             note["attachment"] = attachments

@@ -4,7 +4,7 @@ requests, account search, hashtag search, and a local account's profile fields."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -100,9 +100,10 @@ async def tagged_statuses(conn: AsyncConnection, prefix: str, *, limit: int
 
 async def update_profile(conn: AsyncConnection, actor_id: int, *, name: str | None = None,
                          summary: str | None = None, locked: bool | None = None,
-                         icon_url: str | None = None) -> None:
-    """Change a local actor's display name, note, "locked" flag or avatar (only the ones
-    given)."""
+                         images: Mapping[str, str | None] | None = None) -> None:
+    """Change a local actor's display name, note or "locked" flag (only the ones given), and
+    its profile images: ``images`` maps ``icon_url`` (the avatar) and ``header_url`` to a new
+    URL, or to None to remove it."""
     values: dict[str, object] = {}
     if name is not None:
         values["name"] = name
@@ -110,8 +111,10 @@ async def update_profile(conn: AsyncConnection, actor_id: int, *, name: str | No
         values["summary"] = summary
     if locked is not None:
         values["manually_approves_followers"] = locked
-    if icon_url is not None:
-        values["icon_url"] = icon_url
+    for column, url in (images or {}).items():
+        if column not in ("icon_url", "header_url"):
+            raise ValueError(f"not a profile image column: {column}")
+        values[column] = url
     if not values:
         return
     await conn.execute(update(actors).where(actors.c.id == actor_id, actors.c.local.is_(True))

@@ -7,6 +7,7 @@ errors, and the honest empty lists."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -545,3 +546,211 @@ async def test_per_account_empty_lists_and_familiar_followers(
                          params={"id[]": [maria.id, "7"]}, headers=maria.auth)
     assert r.status_code == 200
     assert r.json() == [{"id": maria.id, "accounts": []}, {"id": "7", "accounts": []}]
+
+
+# -- profile images ----------------------------------------------------------------------------
+
+def photo(size: tuple[int, int], fmt: str = "JPEG") -> bytes:
+    """An image whose EXIF carries a camera model and a GPS position (JPEG: and a comment)."""
+    import io
+
+    from PIL import Image
+
+    img = Image.new("RGB", size, (30, 120, 200))
+    img.paste((200, 60, 20), (0, 0, size[0] // 2, size[1]))
+    exif = Image.Exif()
+    exif[0x0110] = "NeighbourCam 3000"  # Model
+    exif[0x8825] = {1: "N", 2: (52.0, 31.0, 12.0), 3: "E", 4: (13.0, 24.0, 0.0)}  # GPS IFD
+    buf = io.BytesIO()
+    extra = {"comment": b"taken at 12 Elm St"} if fmt == "JPEG" else {}
+    img.save(buf, fmt, exif=exif.tobytes(), **extra)
+    data = buf.getvalue()
+    assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825)[1] == "N"
+    return data
+
+
+def media_files(rt: Runtime) -> set[str]:
+    d = rt.settings.media_dir
+    return {p.name for p in d.iterdir()} if d.is_dir() else set()
+
+
+async def fetch_image(client: httpx.AsyncClient, url: str) -> tuple[bytes, Any]:
+    import io
+
+    from PIL import Image
+
+    r = await client.get(url)
+    assert r.status_code == 200, url
+    assert r.headers["x-content-type-options"] == "nosniff"
+    return r.content, Image.open(io.BytesIO(r.content))
+
+
+async def test_avatar_and_header_are_cleaned_resized_and_federated(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    rt = runtime
+    maria = await member(rt, "maria")
+    bob = remote_actor("bob")
+    await store(rt, bob)
+    await receive(rt, bob, {"id": f"{bob.uri}/follows/1", "type": "Follow", "actor": bob.uri,
+                            "object": maria.actor.uri})
+    default = (await client.get(f"/api/v1/accounts/{maria.id}")).json()
+    assert default["avatar"].endswith("/static/avatar.png") and default["header"]
+    before = len(await sent(rt))
+
+    r = await client.patch(
+        "/api/v1/accounts/update_credentials", headers=maria.auth,
+        data={"display_name": "María"},
+        files={"avatar": ("me at home.jpg", photo((1200, 900)), "image/jpeg"),
+               "header": ("street.png", photo((3000, 600), "PNG"), "image/png")})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    base = rt.settings.base_url + "/media/"
+    assert body["display_name"] == "María"
+    assert body["avatar"].startswith(base) and body["avatar_static"] == body["avatar"]
+    assert body["header"].startswith(base) and body["header_static"] == body["header"]
+    assert "home" not in body["avatar"] and "street" not in body["header"]
+
+    # The files, fetched as any app would: no EXIF, no GPS, no comment; scaled down to fit
+    # 400x400 and 1500x500 with the aspect kept.
+    data, avatar = await fetch_image(client, body["avatar"])
+    assert avatar.format == "JPEG"
+    assert b"Exif" not in data and b"NeighbourCam" not in data and b"12 Elm St" not in data
+    assert len(avatar.getexif()) == 0 and "comment" not in avatar.info
+    w, h = avatar.size
+    assert 397 <= w <= 400 and h <= 400 and abs(w / h - 4 / 3) < 0.02, avatar.size
+    data, header = await fetch_image(client, body["header"])
+    assert header.format == "PNG" and b"NeighbourCam" not in data
+    assert "exif" not in header.info and len(header.getexif()) == 0
+    w, h = header.size
+    assert 1497 <= w <= 1500 and h <= 500 and abs(w / h - 5) < 0.05, header.size
+    # Avatar colours survived (left half orange, right half blue).
+    left, right = avatar.convert("RGB").getpixel((20, h // 2)), \
+        avatar.convert("RGB").getpixel((avatar.width - 20, 100))
+    assert left[0] > 150 and right[2] > 150, (left, right)
+
+    # Everyone sees them: the account, and the actor document (icon and image).
+    r = await client.get(f"/api/v1/accounts/{maria.id}")
+    assert r.json()["avatar"] == body["avatar"] and r.json()["header"] == body["header"]
+    doc = (await client.get(maria.actor.uri,
+                            headers={"Accept": "application/activity+json"})).json()
+    assert doc["icon"] == {"type": "Image", "url": body["avatar"], "mediaType": "image/jpeg"}
+    assert doc["image"] == {"type": "Image", "url": body["header"], "mediaType": "image/png"}
+    out = await sent(rt)
+    assert len(out) == before + 1
+    kind, inbox, update = out[-1]
+    assert kind == "Update" and inbox == bob.shared_inbox
+    assert update["object"]["icon"]["url"] == body["avatar"]
+    assert update["object"]["image"]["url"] == body["header"]
+
+    # The sweep of unused uploads leaves profile images alone, however old.
+    from datetime import timedelta
+    files = media_files(rt)
+    assert len(files) == 2
+    await rt.media.sweep(unattached_for=timedelta(0), stray_for=timedelta(0))
+    assert media_files(rt) == files
+
+    # A new avatar replaces the old one; the old file is deleted.
+    old_avatar = body["avatar"]
+    r = await client.patch("/api/v1/accounts/update_credentials", headers=maria.auth,
+                           files={"avatar": ("a.png", photo((64, 64), "PNG"), "image/png")})
+    assert r.status_code == 200, r.text
+    assert r.json()["avatar"] != old_avatar and r.json()["header"] == body["header"]
+    assert (await client.get(old_avatar)).status_code == 404
+    assert len(media_files(rt)) == 2
+    _, small = await fetch_image(client, r.json()["avatar"])
+    assert small.size == (64, 64)  # small images are not scaled up
+
+
+async def test_bad_profile_images_change_nothing(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    rt = runtime
+    maria = await member(rt, "maria")
+    bob = remote_actor("bob")
+    await store(rt, bob)
+    await receive(rt, bob, {"id": f"{bob.uri}/follows/1", "type": "Follow", "actor": bob.uri,
+                            "object": maria.actor.uri})
+    r = await client.patch("/api/v1/accounts/update_credentials", headers=maria.auth,
+                           files={"avatar": ("a.jpg", photo((50, 50)), "image/jpeg")})
+    assert r.status_code == 200
+    me = r.json()
+    files, before = media_files(rt), len(await sent(rt))
+
+    bad = [
+        # Not an image, with a change that would otherwise be made.
+        ({"display_name": "Changed"}, {"avatar": ("a.jpg", b"#!/bin/sh\necho hi", "image/jpeg")},
+         "avatar"),
+        # A good avatar with a bad header: the avatar is not kept either.
+        ({}, {"avatar": ("b.jpg", photo((60, 60)), "image/jpeg"),
+              "header": ("h.gif", b"GIF89a broken", "image/gif")}, "header"),
+        # A valid image with an invalid other field.
+        ({"note": "n" * 501}, {"header": ("h.jpg", photo((60, 60)), "image/jpeg")}, "Note"),
+    ]
+    for data, files_sent, word in bad:
+        r = await client.patch("/api/v1/accounts/update_credentials", headers=maria.auth,
+                               data=data, files=files_sent)
+        assert r.status_code == 422, (word, r.text)
+        assert word in r.json()["error"]
+        assert media_files(rt) == files, word
+    # An image given as text (not a file) is refused too.
+    r = await client.patch("/api/v1/accounts/update_credentials", headers=maria.auth,
+                           json={"header": "https://elsewhere.example/h.png"})
+    assert r.status_code == 422 and "header" in r.json()["error"]
+    now = (await client.get("/api/v1/accounts/verify_credentials", headers=maria.auth)).json()
+    assert now["display_name"] == me["display_name"] and now["avatar"] == me["avatar"]
+    assert now["header"] == me["header"] and now["header"].endswith("/static/avatar.png")
+    assert len(await sent(rt)) == before
+    # Above the size limit: 413 (the file alone is checked too), nothing stored.
+    rt.settings = replace(rt.settings, media_max_bytes=2_000)
+    big = photo((300, 300))
+    assert len(big) > 2_000
+    r = await client.patch("/api/v1/accounts/update_credentials", headers=maria.auth,
+                           files={"avatar": ("big.jpg", big, "image/jpeg")})
+    assert r.status_code == 413 and "avatar" in r.json()["error"], r.text
+    assert media_files(rt) == files and len(await sent(rt)) == before
+
+
+async def test_removing_avatar_and_header_resets_to_the_default(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    rt = runtime
+    maria = await member(rt, "maria")
+    bob = remote_actor("bob")
+    await store(rt, bob)
+    await receive(rt, bob, {"id": f"{bob.uri}/follows/1", "type": "Follow", "actor": bob.uri,
+                            "object": maria.actor.uri})
+    r = await client.patch("/api/v1/accounts/update_credentials", headers=maria.auth,
+                           files={"avatar": ("a.jpg", photo((50, 50)), "image/jpeg"),
+                                  "header": ("h.jpg", photo((90, 30)), "image/jpeg")})
+    set_ = r.json()
+    before = len(await sent(rt))
+
+    reader = await member(rt, "maria", ["read"], create=False)
+    assert (await client.delete("/api/v1/profile/avatar", headers=reader.auth)
+            ).status_code == 403
+    assert (await client.delete("/api/v1/profile/avatar")).status_code == 401
+    assert (await client.delete("/api/v1/profile/banner", headers=maria.auth)
+            ).status_code == 404
+
+    r = await client.delete("/api/v1/profile/avatar", headers=maria.auth)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["avatar"].endswith("/static/avatar.png") and "source" in body
+    assert body["header"] == set_["header"]
+    assert (await client.get(set_["avatar"])).status_code == 404
+    doc = (await client.get(maria.actor.uri,
+                            headers={"Accept": "application/activity+json"})).json()
+    assert "icon" not in doc and doc["image"]["url"] == set_["header"]
+    out = await sent(rt)
+    assert len(out) == before + 1 and out[-1][0] == "Update"
+    assert "icon" not in out[-1][2]["object"]
+
+    r = await client.delete("/api/v1/profile/header", headers=maria.auth)
+    assert r.status_code == 200
+    assert r.json()["header"].endswith("/static/avatar.png")
+    assert (await client.get(set_["header"])).status_code == 404
+    assert media_files(rt) == set()
+    # Nothing left to remove: the same answer, nothing sent.
+    r = await client.delete("/api/v1/profile/header", headers=maria.auth)
+    assert r.status_code == 200 and r.json()["header"].endswith("/static/avatar.png")
+    assert len(await sent(rt)) == before + 2
+    r = await client.options("/api/v1/profile/avatar")
+    assert r.status_code == 204 and r.headers["access-control-allow-origin"] == "*"

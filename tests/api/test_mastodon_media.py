@@ -357,3 +357,57 @@ def test_large_photos_are_scaled_down_like_mastodon() -> None:
     assert abs(clean.width / clean.height - 5 / 3) < 0.01
     small = images.small_version(clean)
     assert small.width * small.height <= images.SMALL_PIXELS
+
+
+async def test_focus_is_stored_shown_and_federated(client: httpx.AsyncClient,
+                                                   runtime: Runtime) -> None:
+    auth = await token(runtime)
+    r = await upload(client, auth, png((60, 40)), mime="image/png", focus="0.5,-0.25")
+    assert r.status_code == 200, r.text
+    m = r.json()
+    assert m["meta"]["focus"] == {"x": 0.5, "y": -0.25}
+    url = f"/api/v1/media/{m['id']}"
+    assert (await client.get(url, headers=auth)).json()["meta"]["focus"] == \
+        {"x": 0.5, "y": -0.25}
+
+    r = await client.put(url, headers=auth, data={"focus": "-1,1"})
+    assert r.status_code == 200 and r.json()["meta"]["focus"] == {"x": -1.0, "y": 1.0}
+    # A description alone keeps the focus; a bad focus changes nothing.
+    r = await client.put(url, headers=auth, json={"description": "two crates"})
+    assert r.json()["meta"]["focus"] == {"x": -1.0, "y": 1.0}
+    for bad in ("1.5,0", "0", "x,y", "nan,0"):
+        r = await client.put(url, headers=auth, data={"focus": bad, "description": "no"})
+        assert r.status_code == 422, bad
+    after = (await client.get(url, headers=auth)).json()
+    assert after["meta"]["focus"] == {"x": -1.0, "y": 1.0}
+    assert after["description"] == "two crates"
+    # Without a focus there is none in meta (as Mastodon).
+    plain_one = (await upload(client, auth, png(), mime="image/png")).json()
+    assert "focus" not in plain_one["meta"]
+
+    # On a status: in the entity, and as focalPoint in the ActivityPub Note.
+    r = await client.post("/api/v1/statuses", headers=auth,
+                          json={"status": "crates to give away", "visibility": "public",
+                                "media_ids": [m["id"], plain_one["id"]]})
+    assert r.status_code == 200, r.text
+    status = r.json()
+    shown = [a["meta"].get("focus") for a in status["media_attachments"]]
+    assert shown == [{"x": -1.0, "y": 1.0}, None]
+    note = (await client.get(status["uri"],
+                             headers={"Accept": "application/activity+json"})).json()
+    first, second = note["attachment"]
+    assert first["focalPoint"] == [-1.0, 1.0] and first["name"] == "two crates"
+    assert "focalPoint" not in second
+
+    # A remote Note's focalPoint is kept (a bad one is ignored).
+    admin = await runtime.accounts.get_user("admin")
+    status_id = await add_status(runtime, admin.actor_id)
+    async with runtime.db.write() as conn:
+        await runtime.media.add_remote(conn, account_id=admin.actor_id, status_id=status_id,
+                                       attachments=[
+            {"type": "Document", "mediaType": "image/png", "url": "https://b.example/1.png",
+             "focalPoint": [0.1, -0.9]},
+            {"type": "Document", "mediaType": "image/png", "url": "https://b.example/2.png",
+             "focalPoint": [3, "up"]}])
+    remote = (await runtime.media.entities_for([status_id]))[status_id]
+    assert [a["meta"].get("focus") for a in remote] == [{"x": 0.1, "y": -0.9}, None]
