@@ -306,13 +306,13 @@ class ClientAccounts:
                     images[column] = await self.rt.media.store_profile_image(kind, data)
             if not changes and not images:
                 return me
-            updated = await self._save(me, name=display_name, summary=note, locked=locked,
-                                       images=images)
+            before, updated = await self._save(me, name=display_name, summary=note,
+                                               locked=locked, images=images)
         except BaseException:
             for url in images.values():
                 self.rt.media.remove_profile_image(url)
             raise
-        self._forget_images(me, images)
+        self._forget_images(before, images)
         return updated
 
     async def remove_profile_image(self, user: User, kind: str) -> Actor:
@@ -324,8 +324,8 @@ class ClientAccounts:
         if getattr(me, column) is None:
             return me
         images: dict[str, str | None] = {column: None}
-        updated = await self._save(me, images=images)
-        self._forget_images(me, images)
+        before, updated = await self._save(me, images=images)
+        self._forget_images(before, images)
         return updated
 
     def _forget_images(self, before: Actor, images: dict[str, str | None]) -> None:
@@ -334,8 +334,12 @@ class ClientAccounts:
             self.rt.media.remove_profile_image(getattr(before, column))
 
     async def _save(self, me: Actor, *, name: str | None = None, summary: str | None = None,
-                    locked: bool | None = None, images: dict[str, str | None]) -> Actor:
+                    locked: bool | None = None, images: dict[str, str | None]
+                    ) -> tuple[Actor, Actor]:
+        """Apply the changes and queue Update(Person), in one transaction; the actor as it
+        was just before (whose replaced images the caller deletes) and after."""
         async with self.rt.db.write() as conn:
+            before = await actors_repo.get_by_id(conn, me.id)
             await repo.update_profile(conn, me.id, name=name, summary=summary, locked=locked,
                                       images=images)
             updated = await actors_repo.get_by_id(conn, me.id)
@@ -347,7 +351,7 @@ class ClientAccounts:
                 await enqueue(conn, self.rt, actor=updated,
                               activity=update_actor(self.rt.urls.new_activity(), updated),
                               inboxes=inboxes, object_uri=updated.uri)
-        return updated
+        return before, updated
 
 
 def update_actor(activity_id: str, actor: Actor) -> dict[str, Any]:
