@@ -66,14 +66,37 @@ __all__ = [
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+# A fan-out signs many requests with the same body within the same second: the last
+# formatted second and the last body's digest are kept (one each, swapped whole, so the
+# signing threads can share them).
+_last_date: tuple[int, str] = (-1, "")
+_last_digest: tuple[bytes, str] = (b"", "")
+
+
 def http_date(now: float) -> str:
     """Format ``now`` as an IMF-fixdate (RFC 7231 §7.1.1.1): ``Tue, 20 Apr 2021 02:07:55 GMT``."""
+    global _last_date
+    second = int(now)
+    # Away from the end of a second, where formatting may round up to the next one.
+    if now >= 0 and now - second < 0.999:
+        cached = _last_date
+        if cached[0] == second:
+            return cached[1]
+        value = formatdate(second, usegmt=True)
+        _last_date = (second, value)
+        return value
     return formatdate(now, usegmt=True)
 
 
 def digest_header(body: bytes) -> str:
     """``Digest`` header value for ``body`` (RFC 3230 / draft-cavage): ``SHA-256=<base64>``."""
-    return "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+    global _last_digest
+    cached = _last_digest
+    if cached[1] and cached[0] == body:
+        return cached[1]
+    value = "SHA-256=" + base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
+    _last_digest = (body, value)
+    return value
 
 
 def content_digest_header(body: bytes) -> str:
@@ -230,7 +253,8 @@ def sign_cavage(
     if body is not None:
         added["Digest"] = digest_header(body)
         covered.append("digest")
-    merged = normalize_headers({**normalize_headers(headers), **normalize_headers(added)})
+    # Both parts are normalised, so their union is too (``added`` wins, as before).
+    merged = {**normalize_headers(headers), **normalize_headers(added)}
     if body is not None and "content-type" in merged:
         covered.append("content-type")
     signing_string = cavage_signing_string(

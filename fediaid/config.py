@@ -17,8 +17,8 @@ from fediaid.errors import ConfigError
 
 CONFIG_FILE = "fediaid.toml"
 DEFAULT_DATA_DIR = "data"
-# Delivery transports (fediaid.federation.transport): "aiohttp" is AiohttpTransport, "http"
-# the lighter HttpTransport.
+# Delivery transports (fediaid.federation.transport): "http" is HttpTransport (the default: about
+# a third of aiohttp's CPU per POST, docs/benchmarks.md), "aiohttp" the older AiohttpTransport.
 DELIVERY_TRANSPORTS = ("aiohttp", "http")
 
 
@@ -37,7 +37,7 @@ class DeliverySettings:
     unavailable_after_days: int = 3
     double_knock: bool = True
     # The HTTP client deliveries go out with: one of DELIVERY_TRANSPORTS.
-    transport: str = "aiohttp"
+    transport: str = "http"
 
 
 @dataclass(frozen=True)

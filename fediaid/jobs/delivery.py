@@ -1,15 +1,17 @@
 """The delivery worker: signs and POSTs queued activities to remote inboxes.
 
 A pipeline of tasks sharing one in-memory queue:
-- the claimer leases due deliveries in batches whenever fewer than ``2 x concurrency`` are
-  waiting in memory (so a lease never ages long before its POST starts), and has them signed;
-- signing runs in a small thread pool: an RSA-2048 signature costs ~0.4-0.9 ms and OpenSSL
+- the claimer leases due deliveries in batches and hands them to the signers without waiting
+  for them to be signed: it claims again as soon as fewer than ``SIGN_AHEAD`` wait for a
+  signing thread (so the threads never run dry while a claim transaction runs) and fewer than
+  ``3 x concurrency`` are held in memory in all (so a lease never ages long before its POST);
+- signing runs in a small thread pool: an RSA-2048 signature costs ~0.3-0.9 ms and OpenSSL
   releases the GIL while it signs, so the pool puts the second core to work while the event
   loop keeps sending (bench/fanout.py; measured 2 threads = 1.9x one thread). Every delivery
   still gets its own signature: ``(request-target)``, ``host`` and ``date`` differ per inbox;
 - ``concurrency`` senders POST one delivery at a time each;
 - the finisher writes results back in batches, one transaction per batch, together with the
-  per-domain failure tracking;
+  per-domain failure tracking, and at once when the worker has nothing else in hand;
 - the renewer keeps the leases of everything the worker holds (claimed, not yet finished)
   from running out while it waits in memory behind slow servers, so a running worker never
   has a delivery claimed again and sent twice. A delivery whose lease could not be renewed
@@ -32,6 +34,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
+
+from sqlalchemy.engine import make_url
 
 from activitypub.delivery import Decision, Outcome, decide
 from activitypub.keys import PrivateKey, load_private_key
@@ -60,12 +64,22 @@ POLL_SECONDS = 1.0
 # rate costs ~0.8 % of a core when idle (0.1 s: 1.9 %, 1 s: 0.1 %) for at most 0.2 s before a
 # fan-out queued by another process starts (docs/benchmarks.md).
 IDLE_POLL_SECONDS = 0.2
-WATCH_SECONDS = 0.05  # SQLite change checks while idle (fediaid/storage/engine.ChangeWatcher)
+# On SQLite an idle claimer looks much more often for a hint of another process's commit:
+# every STAT_SECONDS the size and time of the write-ahead log (one stat() call, a few us, on
+# the event loop), and every WATCH_SECONDS ``PRAGMA data_version``
+# (fediaid/storage/engine.ChangeWatcher, one thread hop: it also catches a commit the file
+# times miss). A hint runs the due-work query at once, but at most every QUERY_GAP_SECONDS, so
+# a busy database cannot make an idle worker query it more than 20 times a second.
+STAT_SECONDS = 0.01
+WATCH_SECONDS = 0.05
+QUERY_GAP_SECONDS = 0.05
 FLUSH_SECONDS = 0.05
 FLUSH_AT = 100
 # Deliveries signed per thread-pool call: big enough to amortise the thread hop (~30 us,
 # much more under load), small enough that the first POSTs start early.
 SIGN_CHUNK = 16
+# Claim more when fewer than this many claimed deliveries still wait for a signing thread.
+SIGN_AHEAD = 4 * SIGN_CHUNK
 SIGN_THREADS = min(2, os.cpu_count() or 1)
 PAYLOAD_CACHE = 32
 # Renew leases when a third of the lease has passed; stop sending a delivery once 80 % of
@@ -136,13 +150,19 @@ class DeliveryWorker:
         # not be sent any more (their lease may be about to run out).
         self._held: dict[int, float] = {}
         self._watcher: ChangeWatcher | Literal[False] | None = None  # None: not made yet
+        self._wal = _FileStamp(_wal_path(rt.db.url)) if rt.db.is_sqlite else None
         self._signing = 0  # claimed, being signed
+        self._sign_tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0  # being POSTed
+        # Set whenever the work in hand shrinks (a chunk signed, a POST done): the claimer
+        # waits on it while it has enough in hand.
+        self._room = asyncio.Event()
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
         self._pool = ThreadPoolExecutor(SIGN_THREADS, thread_name_prefix=f"{self.name}-sign")
         tasks = [asyncio.create_task(self._claimer(stop), name=f"{self.name}-claim"),
+                 asyncio.create_task(self._warm_up(), name=f"{self.name}-warm-up"),
                  asyncio.create_task(self._finisher(stop), name=f"{self.name}-finish"),
                  asyncio.create_task(self._renewer(), name=f"{self.name}-renew")]
         tasks += [asyncio.create_task(self._sender(), name=f"{self.name}-send-{i}")
@@ -150,6 +170,7 @@ class DeliveryWorker:
         try:
             await stop.wait()
         finally:
+            tasks += self._sign_tasks
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -178,21 +199,31 @@ class DeliveryWorker:
             self._signers[actor_id] = signer
         return signer
 
+    async def _warm_up(self) -> None:
+        """Load the group's signing key before the first delivery needs it (loading checks
+        the RSA key: tens of ms that would otherwise delay the first fan-out)."""
+        try:
+            await self._signer(self.rt.identity.group.id)
+        except Exception:  # no identity loaded (tests), or no key: loaded on first use
+            log.debug("signing key not loaded ahead", exc_info=True)
+
     def _backlog(self) -> int:
         return self._signing + self._queue.qsize() + self._in_flight
 
     async def _claimer(self, stop: asyncio.Event) -> None:
         wakeup = self.rt.delivery_wakeup
+        high = 3 * self.concurrency
         while not stop.is_set():
             backlog = self._backlog()
-            if backlog >= 2 * self.concurrency:
-                await asyncio.sleep(0.01)
+            if backlog > high - SIGN_CHUNK or self._signing >= SIGN_AHEAD:
+                self._room.clear()
+                await self._room.wait()
                 continue
             try:
                 wakeup.clear()
-                jobs = await self._claim(min(self.batch_size, 3 * self.concurrency - backlog))
+                jobs = await self._claim(min(self.batch_size, high - backlog))
                 if jobs:
-                    await self._sign_and_queue(jobs)
+                    self._start_signing(jobs)
                     continue
             except Exception:
                 log.exception("claiming deliveries failed")
@@ -225,56 +256,75 @@ class DeliveryWorker:
             self._held[job.id] = until
         return out
 
-    async def _sign_and_queue(self, jobs: list[tuple[DeliveryJob, bytes, Signer]]) -> None:
-        """Sign in chunks on the pool (all chunks at once, so both threads work) and queue
-        each chunk for the senders as soon as it is ready."""
+    def _start_signing(self, jobs: list[tuple[DeliveryJob, bytes, Signer]]) -> None:
+        """Sign in chunks on the pool (all chunks at once, so both threads work); each chunk
+        is queued for the senders as soon as it is ready, while the claimer goes on."""
         self._signing += len(jobs)
-        chunks = [jobs[i:i + SIGN_CHUNK] for i in range(0, len(jobs), SIGN_CHUNK)]
-        pending = [asyncio.ensure_future(self._in_pool(_sign_many, c)) for c in chunks]
-        queued: set[int] = set()
+        for i in range(0, len(jobs), SIGN_CHUNK):
+            task = asyncio.create_task(self._sign_chunk(jobs[i:i + SIGN_CHUNK]))
+            self._sign_tasks.add(task)
+            task.add_done_callback(self._sign_tasks.discard)
+
+    async def _sign_chunk(self, chunk: list[tuple[DeliveryJob, bytes, Signer]]) -> None:
+        ready: list[_Ready] = []
         try:
-            for fut in pending:
-                ready = await fut
-                self._signing -= len(ready)
-                for item in ready:
-                    self._queue.put_nowait(item)
-                    queued.add(item.job.id)
+            ready = await self._in_pool(_sign_many, chunk)
+        except Exception:
+            log.exception("signing %d deliveries failed", len(chunk))
         finally:
-            for fut in pending:
-                fut.cancel()
-            self._signing = 0
-            # Whatever could not be signed and queued is let go: its lease runs out and it
-            # is claimed again (never held, and so renewed, forever).
-            for job, _, _ in jobs:
-                if job.id not in queued:
+            self._signing -= len(chunk)
+            for item in ready:
+                self._queue.put_nowait(item)
+            if len(ready) < len(chunk):
+                # Whatever could not be signed and queued is let go: its lease runs out and
+                # it is claimed again (never held, and so renewed, forever).
+                for job, _, _ in chunk:
                     self._held.pop(job.id, None)
+            self._room.set()
 
     async def _idle(self, wakeup: asyncio.Event, stop: asyncio.Event) -> None:
-        """Sleep until woken (work queued in this process), or until the database shows due
-        work (queued by another process, a retry that came due, or an expired lease: the
-        earliest ``next_attempt_at`` of pending rows is a sound test for all three). On
-        SQLite a cheap change check every 50 ms notices other processes' commits at once;
-        the due-time query itself runs after a change, or every ``IDLE_POLL_SECONDS``."""
+        """Sleep until woken (work queued in this process), or until the database shows
+        claimable work (queued by another process, a retry that came due, or an expired
+        lease: the earliest ``next_attempt_at`` of pending rows without a running lease is a
+        sound test for all three, and ignores what this worker holds). On SQLite cheap change
+        hints (see STAT_SECONDS) notice other processes' commits within ~10 ms; the query
+        itself runs after a hint (at most every QUERY_GAP_SECONDS), or every
+        ``IDLE_POLL_SECONDS``."""
         if self._watcher is None:
             self._watcher = self.rt.db.change_watcher() or False
-        last_query = time.monotonic()
+        watching = bool(self._watcher)
+        if self._wal is not None:
+            self._wal.changed()  # the state we have seen: only later commits are news
+        polled = time.monotonic()  # the last query, or entering
+        queried = 0.0  # the last query
+        watched = polled
+        hinted = False
         while not stop.is_set():
-            interval = WATCH_SECONDS if self._watcher else IDLE_POLL_SECONDS
+            interval = (STAT_SECONDS if self._wal is not None else WATCH_SECONDS) \
+                if watching else IDLE_POLL_SECONDS
             try:
                 await asyncio.wait_for(wakeup.wait(), interval)
                 return
             except TimeoutError:
                 pass
-            if self._watcher and time.monotonic() - last_query < IDLE_POLL_SECONDS:
-                try:
-                    if not await self._watcher.changed():
-                        continue
-                except Exception:
-                    log.exception("watching the database for changes failed")
-            last_query = time.monotonic()
+            now = time.monotonic()
+            if watching and now - polled < IDLE_POLL_SECONDS:
+                if not hinted and self._wal is not None:
+                    hinted = self._wal.changed()
+                if not hinted and now - watched >= WATCH_SECONDS - 0.001:
+                    watched = now
+                    try:
+                        hinted = await self._watcher.changed()  # type: ignore[union-attr]
+                    except Exception:
+                        log.exception("watching the database for changes failed")
+                        hinted = True
+                if not hinted or now - queried < QUERY_GAP_SECONDS:
+                    continue
+            hinted = False
+            polled = queried = time.monotonic()
             try:
                 async with self.rt.db.read() as conn:
-                    due = await outbox_repo.next_due(conn)
+                    due = await outbox_repo.next_claimable(conn)
             except Exception:
                 log.exception("looking for due deliveries failed")
                 return
@@ -328,8 +378,11 @@ class DeliveryWorker:
                                    None, f"internal error: {type(exc).__name__}")
             finally:
                 self._in_flight -= 1
+                self._room.set()
             self._results.append(attempt)
-            if len(self._results) >= FLUSH_AT:
+            if len(self._results) >= FLUSH_AT or not self._backlog():
+                # A full batch, or nothing else in hand: record now (a fan-out's last
+                # results need not wait for the timer).
                 self._results_ready.set()
 
     async def _deliver(self, transport: DeliveryTransport, ready: _Ready,
@@ -406,6 +459,34 @@ class DeliveryWorker:
                                 held)
         if back:
             self.rt.delivery_wakeup.set()  # the released rows are due now
+
+
+def _wal_path(url: str) -> str | None:
+    database = make_url(url).database
+    return f"{database}-wal" if database and database != ":memory:" else None
+
+
+class _FileStamp:
+    """Size and modification time of a file (SQLite's write-ahead log): a commit by any
+    connection appends to the log, so a new stamp hints at a commit. A hint only: two commits
+    within one tick of the file system's clock, after a checkpoint restarted the log, can
+    leave the same stamp (the data_version check and the periodic query cover that)."""
+
+    def __init__(self, path: str | None) -> None:
+        self._path = path
+        self._last: tuple[int, int] | None = None
+
+    def changed(self) -> bool:
+        if self._path is None:
+            return False
+        try:
+            st = os.stat(self._path)
+            stamp = (st.st_size, st.st_mtime_ns)
+        except OSError:
+            stamp = (-1, 0)  # no log (yet): its creation will be news
+        changed = self._last is not None and stamp != self._last
+        self._last = stamp
+        return changed
 
 
 def _sign_rfc9421(job: DeliveryJob, body: bytes, signer: Signer) -> dict[str, str]:

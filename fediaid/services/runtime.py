@@ -160,7 +160,7 @@ class Runtime:
         if self._transport is None:
             d = self.settings.delivery
             cls: type[HttpTransport | AiohttpTransport] = (
-                HttpTransport if d.transport == "http" else AiohttpTransport
+                AiohttpTransport if d.transport == "aiohttp" else HttpTransport
             )
             self._transport = cls(
                 allow_private=self.settings.dev, timeout=d.timeout_seconds,

@@ -811,10 +811,12 @@ async def runtime_transport(tmp_path: Path, env: dict[str, str]) -> DeliveryTran
         await rt.close()
 
 
-async def test_config_default_transport_is_aiohttp(tmp_path: Path) -> None:
+async def test_config_default_transport_is_http(tmp_path: Path) -> None:
     data = instance(tmp_path)
-    assert load_settings(data, env={}).delivery.transport == "aiohttp"
-    assert isinstance(await runtime_transport(data, {}), AiohttpTransport)
+    assert load_settings(data, env={}).delivery.transport == "http"
+    assert isinstance(await runtime_transport(data, {}), HttpTransport)
+    env = {"FEDIAID_DELIVERY_TRANSPORT": "aiohttp"}
+    assert isinstance(await runtime_transport(data, env), AiohttpTransport)
 
 
 async def test_config_env_selects_http_transport(tmp_path: Path,
