@@ -81,12 +81,20 @@ async def test_need_from_an_app_becomes_a_group_need(runtime: Runtime,
         row = (await conn.execute(select(posts))).one()
     assert row.kind == "need" and row.category == "food"
     assert row.title == "Groceries for a family of four this week"
+    assert row.description == ""
+    long = await maria.toot("Rides to the clinic. Tuesdays and Thursdays, mornings.\n"
+                            "I can pay for gas. #need #transport")
+    async with runtime.db.read() as conn:
+        ride = (await conn.execute(select(posts).where(posts.c.id > row.id))).one()
+    assert ride.title == "Rides to the clinic." and ride.category == "transport"
+    assert ride.description == "Tuesdays and Thursdays, mornings.\nI can pay for gas."
+    assert long["id"]
     # It reads as a normal status whose content shows the structured parts.
     seen = (await tom.get(f"/api/v1/statuses/{s['id']}")).json()
     assert "Groceries for a family of four" in seen["content"]
     assert "need" in {t["name"] for t in seen["tags"]}
     offer = await tom.toot("Spare crib, good condition #offer")
-    assert offer["id"] != s["id"] and await count(runtime, posts) == 2
+    assert offer["id"] != s["id"] and await count(runtime, posts) == 3
 
 
 async def test_public_need_with_a_phone_number_is_refused_with_the_reason(
