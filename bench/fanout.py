@@ -103,6 +103,26 @@ def verify_samples(samples: list[dict[str, Any]], key_id: str, public_pem: str) 
     return asyncio.run(go())
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) of each thread of ``pid``, by thread name (developer aid)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+            name = (task / "comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        out[f"{name}:{task.name}"] = (int(fields[11]) + int(fields[12])) / tick
+        try:  # time spent runnable but waiting for a CPU
+            out[f"{name}:{task.name} runq"] = int(
+                (task / "schedstat").read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
 def watch_commit(db_url: str, last_pk: int, cli: subprocess.Popen[bytes]
                  ) -> tuple[int, float]:
     """Poll (every ~5 ms) until the new activity's deliveries are visible, i.e. committed;
@@ -178,10 +198,12 @@ def run(*, postgres: bool = False, quick: bool = False, rounds: int | None = Non
                 if os.environ.get("BENCH_PYSPY"):
                     # Developer aid: BENCH_PYSPY=out records a py-spy profile of the server.
                     profiler = subprocess.Popen(
-                        ["py-spy", "record", "-r", "250", "-f", "raw", "-o",
+                        ["py-spy", "record", *os.environ.get(
+                            "BENCH_PYSPY_ARGS", "--nonblocking -r 250").split(), "-f", "raw", "-o",
                          f"{os.environ['BENCH_PYSPY']}.{r}", "--pid", str(app.pid), "-d", "4"],
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     time.sleep(0.5)
+                threads_before = thread_cpu(app.pid) if os.environ.get("BENCH_THREADS") else {}
                 last_pk = db_query(db_url, "SELECT coalesce(max(id), 0) FROM activities")[0][0]
                 cli = procs.start([*FEDIAID, "admin", "post", "--data", str(inst.data),
                                    f"Round {r}: soup kitchen needs volunteers on Saturday."],
@@ -196,6 +218,12 @@ def run(*, postgres: bool = False, quick: bool = False, rounds: int | None = Non
                                            f"WHERE id = {act_pk}")[0][0]
                 states = wait_done(db_url, act_pk, 90.0)
                 meter.__exit__(None, None, None)
+                if threads_before:
+                    used = {k: v - threads_before.get(k, 0.0)
+                            for k, v in thread_cpu(app.pid).items()}
+                    say("  server threads' CPU (s): " + ", ".join(
+                        f"{k} {v:.2f}" for k, v in sorted(used.items(), key=lambda kv: -kv[1])
+                        if v > 0))
                 if profiler is not None:
                     profiler.wait(timeout=30)
                 last_fin = db_query(
@@ -223,7 +251,8 @@ def run(*, postgres: bool = False, quick: bool = False, rounds: int | None = Non
                 say(f"  fediaid   {res['per_s']:7,.0f}/s enqueue->all done in "
                     f"{seconds:.2f}s (publishing transaction took {res['enqueue_txn_s']:.2f}s "
                     f"before that: {res['per_s_from_created']:,.0f}/s counting it; first POST "
-                    f"{res['first_post_after_s']:.2f}s after the commit; "
+                    f"{res['first_post_after_s']:.2f}s after the commit, the CLI exited "
+                    f"{res['cli_exit_after_s']:.2f}s after it; "
                     f"{res['drain_per_s']:,.0f}/s while sending); states {states}; "
                     f"sinks got {res['received']} ({res['signed']} signed, {res['paths']} "
                     f"distinct inboxes), {verified} signatures verified; other load "

@@ -4,7 +4,7 @@ A pipeline of tasks sharing one in-memory queue:
 - the claimer leases due deliveries in batches and hands them to the signers without waiting
   for them to be signed: it claims again as soon as fewer than ``SIGN_AHEAD`` wait for a
   signing thread (so the threads never run dry while a claim transaction runs) and fewer than
-  ``3 x concurrency`` are held in memory in all (so a lease never ages long before its POST);
+  ``4 x concurrency`` are held in memory in all (so a lease never ages long before its POST);
 - signing runs in a small thread pool: an RSA-2048 signature costs ~0.3-0.9 ms and OpenSSL
   releases the GIL while it signs, so the pool puts the second core to work while the event
   loop keeps sending (bench/fanout.py; measured 2 threads = 1.9x one thread). Every delivery
@@ -74,7 +74,7 @@ STAT_SECONDS = 0.01
 WATCH_SECONDS = 0.05
 QUERY_GAP_SECONDS = 0.05
 FLUSH_SECONDS = 0.05
-FLUSH_AT = 100
+FLUSH_AT = 200
 # Deliveries signed per thread-pool call: big enough to amortise the thread hop (~30 us,
 # much more under load), small enough that the first POSTs start early.
 SIGN_CHUNK = 16
@@ -154,9 +154,10 @@ class DeliveryWorker:
         self._signing = 0  # claimed, being signed
         self._sign_tasks: set[asyncio.Task[None]] = set()
         self._in_flight = 0  # being POSTed
-        # Set whenever the work in hand shrinks (a chunk signed, a POST done): the claimer
-        # waits on it while it has enough in hand.
+        # Set when the work in hand has shrunk enough for another claim (see _may_claim): the
+        # claimer waits on it while it has enough in hand.
         self._room = asyncio.Event()
+        self._high = 4 * self.concurrency
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -210,18 +211,24 @@ class DeliveryWorker:
     def _backlog(self) -> int:
         return self._signing + self._queue.qsize() + self._in_flight
 
+    def _may_claim(self) -> bool:
+        return self._signing < SIGN_AHEAD and self._backlog() <= self._high - 2 * SIGN_CHUNK
+
+    def _shrunk(self) -> None:
+        """The work in hand shrank: wake the claimer if that makes room for a claim."""
+        if not self._room.is_set() and self._may_claim():
+            self._room.set()
+
     async def _claimer(self, stop: asyncio.Event) -> None:
         wakeup = self.rt.delivery_wakeup
-        high = 3 * self.concurrency
         while not stop.is_set():
-            backlog = self._backlog()
-            if backlog > high - SIGN_CHUNK or self._signing >= SIGN_AHEAD:
+            if not self._may_claim():
                 self._room.clear()
                 await self._room.wait()
                 continue
             try:
                 wakeup.clear()
-                jobs = await self._claim(min(self.batch_size, high - backlog))
+                jobs = await self._claim(min(self.batch_size, self._high - self._backlog()))
                 if jobs:
                     self._start_signing(jobs)
                     continue
@@ -280,7 +287,7 @@ class DeliveryWorker:
                 # it is claimed again (never held, and so renewed, forever).
                 for job, _, _ in chunk:
                     self._held.pop(job.id, None)
-            self._room.set()
+            self._shrunk()
 
     async def _idle(self, wakeup: asyncio.Event, stop: asyncio.Event) -> None:
         """Sleep until woken (work queued in this process), or until the database shows
@@ -378,7 +385,7 @@ class DeliveryWorker:
                                    None, f"internal error: {type(exc).__name__}")
             finally:
                 self._in_flight -= 1
-                self._room.set()
+                self._shrunk()
             self._results.append(attempt)
             if len(self._results) >= FLUSH_AT or not self._backlog():
                 # A full batch, or nothing else in hand: record now (a fan-out's last
