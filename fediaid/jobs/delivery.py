@@ -4,7 +4,7 @@ A pipeline of tasks sharing one in-memory queue:
 - the claimer leases due deliveries in batches and hands them to the signers without waiting
   for them to be signed: it claims again as soon as fewer than ``SIGN_AHEAD`` wait for a
   signing thread (so the threads never run dry while a claim transaction runs) and fewer than
-  ``4 x concurrency`` are held in memory in all (so a lease never ages long before its POST);
+  ``6 x concurrency`` are held in memory in all (so a lease never ages long before its POST);
 - signing runs in a small thread pool: an RSA-2048 signature costs ~0.3-0.9 ms and OpenSSL
   releases the GIL while it signs, so the pool puts the second core to work while the event
   loop keeps sending (bench/fanout.py; measured 2 threads = 1.9x one thread). Every delivery
@@ -157,7 +157,7 @@ class DeliveryWorker:
         # Set when the work in hand has shrunk enough for another claim (see _may_claim): the
         # claimer waits on it while it has enough in hand.
         self._room = asyncio.Event()
-        self._high = 4 * self.concurrency
+        self._high = 6 * self.concurrency
         self.sent = 0
 
     async def run(self, stop: asyncio.Event) -> None:
