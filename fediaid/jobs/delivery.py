@@ -325,7 +325,10 @@ class DeliveryWorker:
                     except Exception:
                         log.exception("watching the database for changes failed")
                         hinted = True
-                if not hinted or now - queried < QUERY_GAP_SECONDS:
+                # While this worker still sends what it claimed, the commits it notices are
+                # mostly its own results: look at most at the idle poll's pace.
+                gap = QUERY_GAP_SECONDS if not self._backlog() else IDLE_POLL_SECONDS
+                if not hinted or now - queried < gap:
                     continue
             hinted = False
             polled = queried = time.monotonic()
