@@ -16,6 +16,7 @@ from typing import Any
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.users import User
 from fediaid.errors import ConfigError, NotFound
+from fediaid.federation.proposals import sanitize_html
 from fediaid.services.runtime import Runtime
 from fediaid.services.statuses import Bundle
 
@@ -55,7 +56,8 @@ async def account_entity(rt: Runtime, actor: Actor) -> dict[str, Any]:
         "bot": actor.type in (ActorType.APPLICATION, ActorType.SERVICE), "discoverable": False,
         "indexable": False, "group": actor.type is ActorType.GROUP,
         "created_at": mastodon_time(actor.created_at),
-        "note": _note(actor.summary) if actor.local else (actor.summary or ""),
+        # A remote profile's HTML is sanitised like remote statuses (Mastodon's allow-list).
+        "note": _note(actor.summary) if actor.local else sanitize_html(actor.summary or ""),
         "url": actor.url or actor.uri, "uri": actor.uri,
         "avatar": avatar, "avatar_static": avatar, "header": header, "header_static": header,
         "followers_count": counts["followers"], "following_count": counts["following"],

@@ -95,3 +95,4 @@ class RemoteActorData:
     public_key_pem: str | None
     icon_url: str | None
     manually_approves_followers: bool
+    header_url: str | None = None

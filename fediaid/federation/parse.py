@@ -56,15 +56,8 @@ def parse_actor(doc: Any) -> RemoteActorData:
                 raise Invalid(f"{actor_id} publishes an unreadable key") from exc
             key_id, pem = str(kid), candidate
     username = _text(doc.get("preferredUsername"), 255)
-    icon = doc.get("icon")
-    icon_url = None
-    if isinstance(icon, list):
-        icon = icon[0] if icon else None
-    if isinstance(icon, dict):
-        icon_url = first_str(icon.get("url")) if isinstance(icon.get("url"), str) else id_of(
-            icon.get("url"))
-    elif isinstance(icon, str):
-        icon_url = icon
+    icon_url = _image_url(doc.get("icon"))
+    header_url = _image_url(doc.get("image"))
     return RemoteActorData(
         uri=actor_id,
         type=type_,
@@ -81,5 +74,18 @@ def parse_actor(doc: Any) -> RemoteActorData:
         key_id=key_id,
         public_key_pem=pem,
         icon_url=icon_url if is_http_uri(icon_url) else None,
+        header_url=header_url if is_http_uri(header_url) else None,
         manually_approves_followers=doc.get("manuallyApprovesFollowers") is True,
     )
+
+
+def _image_url(image: Any) -> str | None:
+    """The URL of an actor's ``icon`` or ``image`` (an Image object, a list, or a URL)."""
+    if isinstance(image, list):
+        image = image[0] if image else None
+    if isinstance(image, dict):
+        url = image.get("url")
+        return first_str(url) if isinstance(url, str) else id_of(url)
+    if isinstance(image, str):
+        return image
+    return None

@@ -174,6 +174,7 @@ def _remote_values(data: RemoteActorData) -> dict[str, Any]:
         "key_id": data.key_id,
         "public_key_pem": data.public_key_pem,
         "icon_url": data.icon_url,
+        "header_url": data.header_url,
         "manually_approves_followers": data.manually_approves_followers,
     }
 

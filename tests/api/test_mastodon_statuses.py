@@ -402,3 +402,22 @@ async def test_anonymous_asker_replies_from_an_app_as_the_group(
     back = await tom.toot("Sounds good", in_reply_to_id=reply["id"])
     assert (await maria.get(f"/api/v1/statuses/{back['id']}")).status_code == 200
     assert "maria" not in str(back["mentions"])
+
+
+async def test_remote_profiles_are_sanitised_and_show_their_images(
+        runtime: Runtime, people: tuple[Member, Member]) -> None:
+    from fediaid.federation.parse import parse_actor
+    from tests.support.remote import remote_actor
+
+    maria, _ = people
+    bob = remote_actor("bob")
+    doc = bob.document() | {
+        "summary": '<p>Hi <script>alert(1)</script><a href="javascript:x">me</a></p>',
+        "icon": {"type": "Image", "url": "https://remote.example/a.png"},
+        "image": [{"type": "Image", "url": "https://remote.example/h.png"}]}
+    actor = await runtime.keys.store_actor(parse_actor(doc))
+    account = (await maria.get(f"/api/v1/accounts/{actor.id}")).json()
+    assert "<script>" not in account["note"] and "javascript:" not in account["note"]
+    assert "Hi" in account["note"]
+    assert account["avatar"] == "https://remote.example/a.png"
+    assert account["header"] == "https://remote.example/h.png"
