@@ -6,18 +6,20 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
 from activitypub.keys import load_public_key
 from activitypub.verify import parse_request_signature
+from fediaid.domain.queue import ItemState
 from fediaid.federation.transport import PostResult
 from fediaid.jobs.delivery import DeliveryWorker
 from fediaid.services.runtime import Runtime
 from fediaid.storage import domains as domains_repo
 from fediaid.storage import outbox as outbox_repo
+from fediaid.storage.outbox import DeliveryResult
 from fediaid.storage.tables import deliveries
 from tests.fediaid.test_inbox_processing import follow_of, receive
 from tests.support.remote import remote_actor, store
@@ -231,3 +233,92 @@ async def test_concurrent_claims_never_share_rows(db_url: str, tmp_path) -> None
         assert len(claimed) == len(set(claimed)) == 60
     finally:
         await rt.close()
+
+
+async def test_next_claimable_ignores_rows_under_a_running_lease(runtime: Runtime) -> None:
+    """The idle worker's due-work test: rows a worker holds do not count (so a worker holding
+    the rest of a fan-out is not sent to claim again and again) until their lease ends."""
+    rt = runtime
+    bob = remote_actor("bob")
+    await followers(rt, bob)
+    await rt.notes.post_as_group("hello")
+    async with rt.db.read() as conn:
+        due = await outbox_repo.next_claimable(conn)
+    assert due is not None and due <= datetime.now(UTC)
+    async with rt.db.write() as conn:
+        assert await outbox_repo.claim_due(conn, worker="a", limit=10, lease_seconds=0.3)
+    async with rt.db.read() as conn:
+        assert await outbox_repo.next_claimable(conn) is None
+    await asyncio.sleep(0.35)
+    async with rt.db.read() as conn:
+        assert await outbox_repo.next_claimable(conn) is not None  # the lease ran out
+
+
+async def test_finish_records_mixed_results_and_respects_takeovers(runtime: Runtime) -> None:
+    """Results are grouped into shared updates; each row still gets its own values, and a
+    row another worker took over is left alone."""
+    rt = runtime
+    actors = [remote_actor(f"u{i}", f"h{i}.example") for i in range(6)]
+    await followers(rt, *actors)
+    await rt.notes.post_as_group("hello")
+    async with rt.db.write() as conn:
+        jobs = await outbox_repo.claim_due(conn, worker="a", limit=10, lease_seconds=60)
+        assert len(jobs) == 6
+        await conn.execute(deliveries.update().where(deliveries.c.id == jobs[5].id)
+                           .values(leased_by="b"))
+    later = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+    done, failed, retry = ItemState.DONE, ItemState.FAILED, ItemState.PENDING
+    results = [DeliveryResult(jobs[0].id, done, None, 202, None),
+               DeliveryResult(jobs[1].id, done, None, 202, None),
+               DeliveryResult(jobs[2].id, done, None, 200, None),
+               DeliveryResult(jobs[3].id, failed, None, 404, "HTTP 404: refused"),
+               DeliveryResult(jobs[4].id, retry, later, None, "network error"),
+               DeliveryResult(jobs[5].id, done, None, 202, None)]
+    async with rt.db.write() as conn:
+        await outbox_repo.finish(conn, worker="a", results=results)
+    got = {r.id: r for r in await rows(rt)}
+    assert [(got[j.id].state, got[j.id].last_status) for j in jobs[:4]] == [
+        ("done", 202), ("done", 202), ("done", 200), ("failed", 404)]
+    assert all(got[j.id].finished_at is not None and got[j.id].leased_by is None
+               for j in jobs[:4])
+    assert got[jobs[3].id].last_error == "HTTP 404: refused"
+    assert got[jobs[0].id].last_error is None
+    row = got[jobs[4].id]
+    assert (row.state, row.finished_at, row.leased_by, row.last_error) == (
+        "pending", None, None, "network error")
+    assert row.next_attempt_at.replace(tzinfo=UTC) == later
+    assert (got[jobs[5].id].state, got[jobs[5].id].leased_by) == ("pending", "b")
+
+
+async def test_idle_worker_notices_work_queued_by_another_process(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work committed by another connection (another process: `fediaid admin post`) wakes an
+    idle worker on SQLite through the change hints (file stamp, data_version), without
+    waiting for the periodic query (made 10 s here; the hints react within ~10-50 ms)."""
+    rt = runtime
+    if not rt.db.is_sqlite:
+        pytest.skip("the change hints are SQLite's")
+    monkeypatch.setattr("fediaid.jobs.delivery.IDLE_POLL_SECONDS", 10.0)
+    bob = remote_actor("bob")
+    await followers(rt, bob)
+    recorder = Recorder()
+    rt.set_transport(recorder)
+    stop = asyncio.Event()
+    worker = DeliveryWorker(rt, name="test-delivery")
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        await asyncio.sleep(0.3)  # idle now
+        other = Runtime(rt.settings, type(rt.db)(rt.db.url))  # a second engine: no wakeup
+        try:
+            await other.load_identity()
+            await other.notes.post_as_group("from elsewhere")
+        finally:
+            await other.db.dispose()
+        started = time.monotonic()
+        while not recorder.requests and time.monotonic() - started < 5:
+            await asyncio.sleep(0.005)
+        assert recorder.requests
+        assert time.monotonic() - started < 2.0
+    finally:
+        stop.set()
+        await task
