@@ -21,9 +21,6 @@ def main() -> int:
         kind, args = args[1], args[2:]
     if args[:1] == ["--"]:
         args = args[1:]
-    import os
-    if os.environ.get("BENCH_SWITCH"):
-        sys.setswitchinterval(float(os.environ["BENCH_SWITCH"]))
     import fediaid.services.runtime as runtime
     from fediaid.federation import transport
 

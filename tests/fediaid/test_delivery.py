@@ -294,7 +294,7 @@ async def test_idle_worker_notices_work_queued_by_another_process(
         runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     """Work committed by another connection (another process: `fediaid admin post`) wakes an
     idle worker on SQLite through the change hints (file stamp, data_version), without
-    waiting for the periodic query (made 10 s here; the hints react within ~10-50 ms)."""
+    waiting for the periodic query (made 10 s here; the hints react within ~10-100 ms)."""
     rt = runtime
     if not rt.db.is_sqlite:
         pytest.skip("the change hints are SQLite's")
