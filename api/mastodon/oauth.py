@@ -60,6 +60,26 @@ def _with_query(uri: str, values: dict[str, str | None]) -> str:
     return uri + ("&" if "?" in uri else "?") + query
 
 
+_SCOPE_WORDS = {
+    "read": "see your posts, timelines, notifications, messages and the people you follow",
+    "write": "post, answer, favourite, boost, upload pictures and change your profile for you",
+    "follow": "follow and unfollow people for you",
+    "push": "send you push notifications (not available on this server)",
+    "profile": "see your name and profile",
+}
+
+
+def scope_words(scope: str) -> str:
+    """What a scope lets the app do, in plain words (for the consent page)."""
+    base, _, part = scope.partition(":")
+    if scope in _SCOPE_WORDS:
+        return _SCOPE_WORDS[scope]
+    if base == "admin":
+        return "administer this server"
+    verb = {"read": "see", "write": "change"}.get(base, base)
+    return f"{verb} your {part.replace('_', ' ')}" if part else scope
+
+
 @form_handler
 async def authorize(request: Request) -> Response:
     """``GET /oauth/authorize``: log in (our login page, then back here), then a consent
@@ -74,7 +94,7 @@ async def authorize(request: Request) -> Response:
                 quote_via=quote)
             return RedirectResponse("/login?next=" + quote(here, safe=""), status_code=303)
         return await render(request, "oauth_authorize.html", app=auth.app,
-                            scopes=auth.scopes,
+                            scopes=[(s, scope_words(s)) for s in auth.scopes],
                             fields={f: source.get(f) or "" for f in AUTH_FIELDS},
                             redirect_uri=auth.redirect_uri)
     form = await request.form()
