@@ -5,8 +5,11 @@ What it does (all on 127.0.0.1):
    answering 202 to any POST.
 2. Creates an instance (SQLite, or PostgreSQL with ``--postgres``) and inserts 2,000 remote
    actors, each with its own inbox URL (40 per server), as accepted followers of the group.
-3. Runs ``fediaid serve`` (web server + workers), then per round ``fediaid admin post``: the
-   app's own publish path stores the activity and its 2,000 deliveries in one transaction.
+3. Runs ``fediaid serve`` (web server + workers), then per round a member posts a status
+   through the server (``POST /api/v1/statuses``, as from a Mastodon app; her 2,000
+   followers are the inboxes), or with ``--via cli`` the group posts with ``fediaid admin
+   post`` from another process: the app's own publish path stores the activity and its 2,000
+   deliveries in one transaction.
    Measured: from the activity's ``created_at`` (enqueue) to the last delivery's
    ``finished_at`` with every delivery ``done``; the sinks confirm they received 2,000 signed
    requests on 2,000 distinct paths, and a sample of signatures is verified (RSA-2048).
@@ -172,8 +175,37 @@ def wait_done(db_url: str, activity_pk: int, timeout: float) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+class _ApiPost:
+    """A member's status posted through the running server (``POST /api/v1/statuses``, as
+    from a Mastodon app), in a thread, so the commit can be watched while it runs. Looks
+    like a finished process to ``watch_commit``/``_wait_cpu`` callers."""
+
+    def __init__(self, base: str, token: str, text: str) -> None:
+        import threading
+
+        import httpx
+
+        self.returncode: int | None = None
+        self.pid = os.getpid()
+
+        def go() -> None:
+            r = httpx.post(f"{base}/api/v1/statuses", data={"status": text},
+                           headers={"Authorization": f"Bearer {token}"}, timeout=60)
+            self.returncode = 0 if r.status_code == 200 else r.status_code
+
+        self._thread = threading.Thread(target=go, daemon=True)
+        self._thread.start()
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def wait(self) -> None:
+        self._thread.join(60)
+
+
 def run(*, postgres: bool = False, quick: bool = False, rounds: int | None = None,
-        transport: str | None = None, verbose: bool = True) -> dict[str, Any]:
+        transport: str | None = None, verbose: bool = True, via: str = "api"
+        ) -> dict[str, Any]:
     rounds = rounds or (1 if quick else 3)
     say = print if verbose else (lambda *a, **k: None)
     with workdir("fediaid-bench-fanout-") as tmp, Procs() as procs:
@@ -194,10 +226,18 @@ def run(*, postgres: bool = False, quick: bool = False, rounds: int | None = Non
                 base = f"http://{HOST}:{ports[i % len(ports)]}"
                 remote.append(RemoteActor(uri=f"{base}/users/f{i}",
                                           inbox=f"{base}/users/f{i}/inbox"))
-            insert_remote_actors(db_url, remote, followers_of=inst.group_uri)
+            poster_uri = inst.group_uri
+            token = ""
+            if via == "api":
+                # A member posting from an app: her followers are the 2,000 inboxes.
+                inst.cli("admin", "create-user", "poster")
+                token = inst.cli("admin", "token", "poster", "--scopes", "write"
+                                 ).strip().splitlines()[-1]
+                poster_uri = f"{inst.base}/users/poster"
+            insert_remote_actors(db_url, remote, followers_of=poster_uri)
             group_id, key_id, public_pem = db_query(
                 db_url, f"SELECT id, key_id, public_key_pem FROM actors "
-                        f"WHERE uri = '{inst.group_uri}'")[0]
+                        f"WHERE uri = '{poster_uri}'")[0]
             private_pem = db_query(
                 db_url, f"SELECT private_key_pem FROM actor_keys WHERE actor_id = {group_id}"
             )[0][0]
@@ -226,16 +266,25 @@ def run(*, postgres: bool = False, quick: bool = False, rounds: int | None = Non
                     time.sleep(0.5)
                 threads_before = thread_cpu(app.pid) if os.environ.get("BENCH_THREADS") else {}
                 last_pk = db_query(db_url, "SELECT coalesce(max(id), 0) FROM activities")[0][0]
-                cli = procs.start([*FEDIAID, "admin", "post", "--data", str(inst.data),
-                                   f"Round {r}: soup kitchen needs volunteers on Saturday."],
-                                  env=inst.full_env(), cwd=tmp)
-                act_pk, committed = watch_commit(db_url, last_pk, cli)
-                cli_cpu_at_commit = _proc_cpu(cli.pid)
-                cli_cpu_total = _wait_cpu(cli)
-                cli_returned = time.time()
-                procs.procs.remove(cli)
-                if cli.returncode != 0:
-                    raise RuntimeError(f"fediaid admin post failed ({cli.returncode})")
+                text = f"Round {r}: soup kitchen needs volunteers on Saturday."
+                if via == "api":
+                    api = _ApiPost(inst.base, token, text)
+                    act_pk, committed = watch_commit(db_url, last_pk, api)  # type: ignore[arg-type]
+                    api.wait()
+                    cli_cpu_at_commit = cli_cpu_total = 0.0
+                    cli_returned = time.time()
+                    if api.returncode != 0:
+                        raise RuntimeError(f"POST /api/v1/statuses failed ({api.returncode})")
+                else:
+                    cli = procs.start([*FEDIAID, "admin", "post", "--data", str(inst.data),
+                                       text], env=inst.full_env(), cwd=tmp)
+                    act_pk, committed = watch_commit(db_url, last_pk, cli)
+                    cli_cpu_at_commit = _proc_cpu(cli.pid)
+                    cli_cpu_total = _wait_cpu(cli)
+                    cli_returned = time.time()
+                    procs.procs.remove(cli)
+                    if cli.returncode != 0:
+                        raise RuntimeError(f"fediaid admin post failed ({cli.returncode})")
                 created = db_query(db_url, f"SELECT created_at FROM activities "
                                            f"WHERE id = {act_pk}")[0][0]
                 states = wait_done(db_url, act_pk, 90.0)
@@ -356,13 +405,17 @@ def main() -> int:
     ap.add_argument("--transport", choices=["http", "aiohttp"],
                     help="make the server use this delivery transport (bench/_serve.py); "
                          "default: whatever fediaid's runtime builds")
+    ap.add_argument("--via", choices=["api", "cli"], default="api",
+                    help="how the post is made: api (default) = a member's status through "
+                         "the running server (POST /api/v1/statuses, as from an app); cli = "
+                         "the group's note from `fediaid admin post` in another process")
     ap.add_argument("--json", help="append the summary as a JSON line to this file")
     args = ap.parse_args()
     if args.postgres and not pg_available():
         print("SUMMARY fanout PostgreSQL: skipped (no server at 127.0.0.1:5432)")
         return 0
     summary = run(postgres=args.postgres, quick=args.quick, rounds=args.rounds,
-                  transport=args.transport)
+                  transport=args.transport, via=args.via)
     emit_json(args.json, summary)
     return 0 if summary["pass"] in (True, None) else 1
 
