@@ -92,12 +92,15 @@ def _check_scope(scopes: frozenset[str], stream: Stream) -> None:
         raise Forbidden("This action is outside the authorized scopes")
 
 
-async def _still_valid(rt: Runtime, token: str) -> bool:
+async def _still_valid(rt: Runtime, token: str, user: User) -> bool:
+    """The token still works and its account is as it was when the stream opened (a
+    coordinator who is no longer one must not keep seeing what coordinators see: the
+    stream ends and the app reconnects with the current role)."""
     try:
-        await rt.accounts.authenticate_token(token)
+        now, _ = await rt.accounts.authenticate_token(token)
     except Unauthenticated:
         return False
-    return True
+    return now is not None and now.role == user.role and not now.disabled
 
 
 # -- rendering, per connection --------------------------------------------------------------
@@ -143,7 +146,7 @@ async def _events(rt: Runtime, sub: Subscription, token: str) -> Any:
     checked = time.monotonic()
     while True:
         if time.monotonic() - checked > TOKEN_CHECK_SECONDS:
-            if not await _still_valid(rt, token):
+            if not await _still_valid(rt, token, sub.user):
                 return
             checked = time.monotonic()
         try:

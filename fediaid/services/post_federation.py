@@ -86,7 +86,9 @@ class PostFederation:
             return out
         group = self.rt.identity.group
         inboxes = await follows_repo.follower_inboxes(conn, group.id)
-        if author.id != group.id:
+        if author.id != group.id and post.visibility is Visibility.PUBLIC:
+            # Only public posts go to the author's own followers: a network post is for the
+            # group's network, and its addressing names only the group's followers.
             inboxes += await follows_repo.follower_inboxes(conn, author.id)
         return list(dict.fromkeys(inboxes))
 

@@ -310,11 +310,11 @@ class StatusService:
         """The accepted exchange (conversation id) a reply to ``parent`` belongs to, when
         ``user`` is one of its two sides (for anonymous and proxy posts: speaking as the
         group)."""
-        if parent.level is not Level.DIRECT or not parent.conversation:
+        if parent.level is not Level.DIRECT:
             return None
         group_id = self.rt.identity.group.id
         async with self.rt.db.read() as conn:
-            post = await posts_repo.find_by_uri(conn, parent.conversation)
+            post = await self._thread_post(conn, parent)
             if post is None:
                 return None
             for conv in await responses_repo.conversations_for_post(conn, post.id):
@@ -402,15 +402,42 @@ class StatusService:
         assert sid is not None
         return sid
 
+    async def _thread_post(self, conn: AsyncConnection, status: Status) -> Post | None:
+        """The offer or need a status's thread hangs from: its own post, the post named by
+        its conversation, or the first post up its chain of replies (a reply from Mastodon
+        carries its own conversation id, so the chain is walked too)."""
+        current: Status | None = status
+        for _ in range(40):
+            if current is None:
+                return None
+            if current.post_id is not None:
+                return await posts_repo.find(conn, current.post_id)
+            if current.conversation:
+                found = await posts_repo.find_by_uri(conn, current.conversation)
+                if found is not None:
+                    return found
+            if current.in_reply_to_id is not None:
+                current = await repo.find(conn, current.in_reply_to_id)
+            elif current.in_reply_to_uri:
+                found = await posts_repo.find_by_uri(conn, current.in_reply_to_uri)
+                if found is not None:
+                    return found
+                current = await repo.find_by_uri(conn, current.in_reply_to_uri)
+            else:
+                return None
+        return None
+
+    async def _asker_of_thread(self, user: User, status: Status) -> bool:
+        """Is ``user`` the hidden asker behind the anonymous or proxy post of this thread?"""
+        async with self.rt.db.read() as conn:
+            post = await self._thread_post(conn, status)
+        return post is not None and (post.anonymous or post.proxy) and (
+            post.creator_user_id == user.id)
+
     async def _keep_asker_anonymous(self, user: User, parent: Status) -> None:
         """Someone who posted anonymously (or through a coordinator) must not reply in that
         post's thread from their own account: the helper would learn who asked."""
-        async with self.rt.db.read() as conn:
-            thread_post = await posts_repo.find_by_uri(conn, parent.conversation or "")
-            if thread_post is None and parent.post_id is not None:
-                thread_post = await posts_repo.find(conn, parent.post_id)
-        if thread_post is not None and (thread_post.anonymous or thread_post.proxy) and (
-                thread_post.creator_user_id == user.id):
+        if await self._asker_of_thread(user, parent):
             raise Unprocessable("This is about a post you made anonymously. Answer from the "
                                 "post's page on the group's site, so you stay anonymous.")
 
@@ -527,7 +554,9 @@ class StatusService:
         elif status.level is Level.PUBLIC:
             to, cc = [followers], [PUBLIC, *mention_uris]
         elif status.level is Level.NETWORK:
-            to, cc = [group.followers_url or "", followers], mention_uris
+            # The group's network only: not the author's own followers (who may be outside
+            # it; visibility.can_view_status would not show it to them either).
+            to, cc = [group.followers_url or ""], mention_uris
         else:
             to, cc = mention_uris, []
         tag: list[dict[str, Any]] = [
@@ -562,7 +591,7 @@ class StatusService:
     async def _audience(self, conn: AsyncConnection, status: Status, author: Actor,
                         recipients: Sequence[Actor], group: Actor) -> list[str]:
         inboxes = [a.delivery_inbox for a in recipients if not a.local and a.delivery_inbox]
-        if status.level in (Level.PUBLIC, Level.NETWORK):
+        if status.level is Level.PUBLIC:
             inboxes += await follows_repo.follower_inboxes(conn, author.id)
         if status.level is Level.NETWORK:
             inboxes += await follows_repo.follower_inboxes(conn, group.id)
@@ -602,10 +631,24 @@ class StatusService:
         return status
 
     # -- favourites, boosts, bookmarks -------------------------------------------------------
+    async def _check_reaction(self, user: User, target: Status, what: str) -> None:
+        """Reactions name who reacted: the hidden asker of an anonymous post must not react
+        in its thread, and nothing held for approval is reacted to (it would federate)."""
+        if await self._asker_of_thread(user, target):
+            raise Unprocessable(f"This is about a post you made anonymously; {what} it would "
+                                "show who asked.")
+        if target.post_id is not None:
+            async with self.rt.db.read() as conn:
+                post = await posts_repo.find(conn, target.post_id)
+            if post is not None and post.held:
+                raise Unprocessable("This post is waiting for a coordinator's approval.")
+
     async def favourite(self, user: User, status_id: int, *, on: bool) -> None:
         viewer = await self.viewer(user)
         status = await self.get(viewer, status_id)
         target = await self._original(status)
+        if on:
+            await self._check_reaction(user, target, "favouriting")
         async with self.rt.db.write() as conn:
             me = await actors_repo.get_by_id(conn, user.actor_id)
             author = await actors_repo.get_by_id(conn, target.account_id)
@@ -648,10 +691,11 @@ class StatusService:
         """Boost (returns the boost's status id) or undo a boost."""
         viewer = await self.viewer(user)
         target = await self._original(await self.get(viewer, status_id))
-        if on and not (target.level is Level.PUBLIC and target.post_id is None) and not (
-                target.post_id is not None and target.level is Level.PUBLIC):
+        if on and target.level is not Level.PUBLIC:
             raise Unprocessable("Validation failed: Reblog of status is not allowed "
                                 "(only public statuses can be boosted)")
+        if on:
+            await self._check_reaction(user, target, "boosting")
         async with self.rt.db.write() as conn:
             me = await actors_repo.get_by_id(conn, user.actor_id)
             existing = await repo.reblog_of(conn, me.id, target.id)
@@ -762,6 +806,8 @@ class StatusService:
             await repo.update_content(conn, status.id, content=self._html(text, recipients),
                                       text=text, spoiler_text=spoiler, sensitive=sensitive,
                                       edited_at=now)
+            # People newly @mentioned may read it from now on (they are sent the Update).
+            await repo.add_recipients(conn, status.id, [a.id for a in recipients])
             if status.level is Level.MEMBERS:
                 self.rt.streaming_updated(status_id)
                 return
@@ -824,8 +870,10 @@ class StatusService:
                     recipients.append(local)
         parent_uri = id_of(obj.get("inReplyTo"))
         parent = await repo.find_by_uri(conn, parent_uri) if parent_uri else None
-        conversation = (id_of(obj.get("context")) or id_of(obj.get("conversation"))
-                        or (parent.conversation if parent else None) or uri)
+        # A reply joins its parent's thread (for a reply to an offer or need: the post's
+        # URI, which is how answers and private threads are found and deleted with it).
+        conversation = ((parent.conversation or parent.uri) if parent else None) or (
+            id_of(obj.get("context")) or id_of(obj.get("conversation")) or uri)
         published = parse_datetime(obj.get("published"))
         content = proposals.sanitize_html(str(obj.get("content") or ""))
         name = obj.get("name")
@@ -867,8 +915,8 @@ class StatusService:
     async def on_remote_announce(self, conn: AsyncConnection, actor: Actor, activity_uri: str,
                                  object_uri: str) -> None:
         target = await repo.find_by_uri(conn, object_uri)
-        if target is None or target.reblog_of_id is not None:
-            return
+        if target is None or target.reblog_of_id is not None or target.level is not Level.PUBLIC:
+            return  # only public statuses can be boosted (by anyone, from anywhere)
         if await repo.reblog_of(conn, actor.id, target.id) is not None:
             return  # the same boost in its other form (FEP-1b12 and Mastodon's)
         sid = await repo.insert(conn, uri=activity_uri, account_id=actor.id,
@@ -885,6 +933,8 @@ class StatusService:
         target = await repo.find_by_uri(conn, object_uri)
         if target is None or target.reblog_of_id is not None or not target.local:
             return
+        if target.level is not Level.PUBLIC and actor.uri not in target.recipients:
+            return  # a Like of something the sender was never shown
         if await repo.add_favourite(conn, actor_id=actor.id, status_id=target.id,
                                     uri=activity_uri):
             await notifications_repo.add_for_actor(conn, actor_id=target.account_id,

@@ -20,6 +20,7 @@ from fediaid.storage.tables import (
     follows,
     idempotency_keys,
     media_attachments,
+    posts,
     status_recipients,
     status_tags,
     statuses,
@@ -247,11 +248,16 @@ async def counts(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, dict[st
     if not ids:
         return out
     id_list = list(ids)
-    for key, col, table in (("replies", statuses.c.in_reply_to_id, statuses),
-                            ("reblogs", statuses.c.reblog_of_id, statuses),
-                            ("favourites", favourites.c.status_id, favourites)):
-        rows = await conn.execute(select(col, func.count()).select_from(table)
-                                  .where(col.in_(id_list)).group_by(col))
+    public_only = statuses.c.visibility == Level.PUBLIC.value
+    for key, col, table, extra in (
+            # Replies as Mastodon counts them: public ones only (answers are private).
+            ("replies", statuses.c.in_reply_to_id, statuses, public_only),
+            ("reblogs", statuses.c.reblog_of_id, statuses, None),
+            ("favourites", favourites.c.status_id, favourites, None)):
+        q = select(col, func.count()).select_from(table).where(col.in_(id_list))
+        if extra is not None:
+            q = q.where(extra)
+        rows = await conn.execute(q.group_by(col))
         for sid, n in rows:
             out[sid][key] = int(n)
     return out
@@ -398,5 +404,21 @@ async def following_uris(conn: AsyncConnection, actor_id: int) -> list[str]:
 
 
 async def count_by_author(conn: AsyncConnection, actor_id: int) -> int:
-    return int((await conn.execute(select(func.count()).select_from(statuses)
-                                   .where(statuses.c.account_id == actor_id))).scalar_one())
+    """Statuses anyone may see: public ones, not held for approval (never the direct,
+    members-only or network ones, whose number alone says something)."""
+    held = select(posts.c.id).where(posts.c.held.is_(True))
+    return int((await conn.execute(
+        select(func.count()).select_from(statuses).where(
+            statuses.c.account_id == actor_id,
+            statuses.c.visibility == Level.PUBLIC.value,
+            or_(statuses.c.post_id.is_(None), statuses.c.post_id.not_in(held)))
+    )).scalar_one())
+
+
+async def add_recipients(conn: AsyncConnection, status_id: int, actor_ids: Sequence[int]
+                         ) -> None:
+    rows = [{"status_id": status_id, "actor_id": a, "mention": True}
+            for a in dict.fromkeys(actor_ids)]
+    if rows:
+        await conn.execute(insert_ignore(conn, status_recipients, ["status_id", "actor_id"]),
+                           rows)

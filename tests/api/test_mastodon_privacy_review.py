@@ -2,8 +2,8 @@
 
 Each test states the private behaviour the rules ask for (MISSION.md: "a private thing stays
 private", and nobody but coordinators and the asker learns who wrote an anonymous post).
-Tests marked ``xfail(strict=True, reason="LEAK: ...")`` show a leak that is not fixed yet:
-when it is fixed the test passes, the strict xfail fails, and the mark must be removed.
+Each test here first showed a real leak (marked xfail while it was open); all are fixed
+now and guard against the leak coming back.
 """
 
 from __future__ import annotations
@@ -55,10 +55,6 @@ async def trio(runtime: Runtime, client: httpx.AsyncClient) -> tuple[Member, Mem
 
 # -- who asked, behind an anonymous need ------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LEAK: StatusService.favourite lets the anonymous asker favourite an answer in her "
-    "post's thread as herself: the helper gets a 'favourite' notification naming her and "
-    "favourited_by lists her"))
 async def test_anonymous_asker_favouriting_an_answer_does_not_reveal_her(
         runtime: Runtime, trio: tuple[Member, Member, Member]) -> None:
     maria, tom, _ana = trio
@@ -75,9 +71,6 @@ async def test_anonymous_asker_favouriting_an_answer_does_not_reveal_her(
     assert "maria" not in str(who)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LEAK: StatusService.favourite sends a Like signed by the anonymous asker's own actor "
-    "to the remote helper who answered her anonymous need"))
 async def test_anonymous_asker_favouriting_a_remote_answer_sends_no_like_as_her(
         runtime: Runtime, trio: tuple[Member, Member, Member]) -> None:
     maria, _tom, _ana = trio
@@ -97,10 +90,6 @@ async def test_anonymous_asker_favouriting_a_remote_answer_sends_no_like_as_her(
                 if p.get("actor") == maria_uri and inbox.startswith("https://remote.example")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LEAK: StatusService._keep_asker_anonymous finds the post's thread only through "
-    "statuses.conversation; a Mastodon reply carries its own 'conversation' (tag: URI), so "
-    "the anonymous asker's app reply goes out from her own account to the remote helper"))
 async def test_anonymous_asker_cannot_reply_as_herself_to_a_mastodon_reply(
         runtime: Runtime, trio: tuple[Member, Member, Member]) -> None:
     maria, _tom, _ana = trio
@@ -164,9 +153,6 @@ async def test_the_asker_never_appears_on_her_anonymous_post_paths(
 
 # -- counts -----------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LEAK: storage/statuses.counts counts every reply, so replies_count of a public need "
-    "tells anyone how many private answers it got (Mastodon counts public/unlisted only)"))
 async def test_replies_count_does_not_count_private_answers(
         runtime: Runtime, client: httpx.AsyncClient,
         trio: tuple[Member, Member, Member]) -> None:
@@ -178,10 +164,6 @@ async def test_replies_count_does_not_count_private_answers(
     assert (await ana.get(f"/api/v1/statuses/{need['id']}")).json()["replies_count"] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LEAK: AccountService.profile_counts (statuses.count_by_author) counts direct and "
-    "members-only statuses, so statuses_count shows strangers how many private messages "
-    "an account sent"))
 async def test_statuses_count_shows_only_what_the_public_may_see(
         runtime: Runtime, client: httpx.AsyncClient,
         trio: tuple[Member, Member, Member]) -> None:
@@ -197,9 +179,6 @@ async def test_statuses_count_shows_only_what_the_public_may_see(
 
 # -- delivery ---------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LEAK: StatusService._audience delivers a 'private' (network-level) status to the "
-    "author's remote followers, who are not in the network (can_view_status refuses them)"))
 async def test_a_network_status_reaches_only_the_network(
         runtime: Runtime, trio: tuple[Member, Member, Member]) -> None:
     from fediaid.domain.visibility import Viewer, can_view_status
@@ -284,10 +263,6 @@ async def test_tokens_cannot_act_on_other_peoples_objects(
     assert "see you at 5" in shown["content"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "LEAK: StatusService.reblog only checks the status level, so a coordinator (who may "
-    "see held posts to review them) can boost a post held for approval: an Announce goes to "
-    "their followers before anyone approved it"))
 async def test_a_held_post_cannot_be_boosted_before_approval(
         runtime: Runtime, client: httpx.AsyncClient) -> None:
     from fediaid.domain.actors import Role
