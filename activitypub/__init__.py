@@ -7,8 +7,9 @@ that). The names below are its public interface; ``tests/activitypub/test_public
 pins them.
 """
 
-from activitypub.auth import HttpSignatureAuth
-from activitypub.client import fetch_document
+from typing import TYPE_CHECKING, Any
+
+from activitypub.addresses import is_public_address
 from activitypub.delivery import Decision, Outcome, backoff_delay, decide, parse_retry_after
 from activitypub.errors import (
     ActivityPubError,
@@ -33,7 +34,6 @@ from activitypub.keys import (
     load_private_key,
     load_public_key,
 )
-from activitypub.net import is_public_address, safe_transport
 from activitypub.signatures import (
     content_digest_header,
     digest_header,
@@ -91,3 +91,24 @@ __all__ = [
     "sign_rfc9421",
     "verify_request",
 ]
+
+if TYPE_CHECKING:
+    from activitypub.auth import HttpSignatureAuth
+    from activitypub.client import fetch_document
+    from activitypub.net import safe_transport
+
+# The HTTP-client parts (httpx) load on first use: a server that only signs, verifies and
+# delivers with its own transport never pays their import time and memory.
+_LAZY = {"HttpSignatureAuth": "activitypub.auth", "fetch_document": "activitypub.client",
+         "safe_transport": "activitypub.net"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'activitypub' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

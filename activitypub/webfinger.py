@@ -8,13 +8,14 @@ round-trip to the same subject (PROTOCOL.md section 3.2).
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import httpx
 
 from activitypub.errors import FetchError
 from activitypub.vocab import ACTIVITY_JSON, LD_JSON_PROFILE
+
+if TYPE_CHECKING:
+    import httpx
 
 _HANDLE = re.compile(r"^(?:acct:)?@?([^@\s/]+)@([^@\s/]+)$")
 
@@ -68,6 +69,8 @@ def host_meta_xrd(base_url: str) -> str:
 async def resolve(client: httpx.AsyncClient, handle: str, *, scheme: str = "https") -> str:
     """Resolve a handle to its actor URL with a WebFinger request (the client carries the
     network policy: timeouts, address checks, size limits). Raises FetchError."""
+    import httpx  # imported on first use: a server that never resolves saves its memory
+
     user, host = parse_handle(handle)
     resource = quote(f"acct:{user}@{host}", safe=":@")
     url = f"{scheme}://{host}/.well-known/webfinger?resource={resource}"

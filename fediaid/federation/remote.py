@@ -17,8 +17,6 @@ from activitypub.client import fetch_document
 from activitypub.keys import load_private_key
 from activitypub.net import safe_transport
 
-USER_AGENT = "fediaid/{version} (+{base})"
-
 
 class RemoteClient:
     def __init__(

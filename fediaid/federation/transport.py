@@ -34,8 +34,8 @@ from urllib.parse import quote, urlsplit
 
 import httptools
 
+from activitypub.addresses import is_public_address, resolve_allowed
 from activitypub.errors import UnsafeAddress
-from activitypub.net import is_public_address, resolve_allowed
 
 if TYPE_CHECKING:
     import aiohttp

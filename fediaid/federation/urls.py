@@ -44,3 +44,7 @@ class Urls:
 
     def is_local(self, uri: str) -> bool:
         return uri == self.base or uri.startswith(self.base + "/")
+
+
+#: Our User-Agent (formatted with the version and the instance's base URL).
+USER_AGENT = "fediaid/{version} (+{base})"

@@ -17,10 +17,12 @@ import io
 import math
 import warnings
 from dataclasses import dataclass
-
-from PIL import Image, ImageOps, UnidentifiedImageError
+from typing import TYPE_CHECKING
 
 from fediaid.errors import TooLarge, Unprocessable
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 # Where each input format ends up: (Pillow format, content type, file extension).
@@ -51,6 +53,7 @@ class CleanImage:
 
 
 def _open(data: bytes, *, max_pixels: int) -> Image.Image:
+    from PIL import Image, UnidentifiedImageError  # imported on first use (idle memory)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -81,6 +84,7 @@ def fit(size: tuple[int, int], pixels: int) -> tuple[int, int]:
 def _pixels(img: Image.Image, *, max_output: int) -> Image.Image:
     """Decoded pixels, upright, in sRGB, at most ``max_output`` pixels, as a new image that
     carries no metadata at all."""
+    from PIL import Image, ImageOps  # imported on first use (idle memory)
     try:
         img.seek(0)  # an animated GIF or WebP: the first frame
         if img.format == "JPEG":
@@ -159,6 +163,7 @@ def clean_image(data: bytes, *, max_bytes: int, max_pixels: int,
 
 def decode(image: CleanImage) -> Image.Image:
     """A cleaned image's pixels (already checked, so this cannot be a bomb)."""
+    from PIL import Image  # imported on first use (idle memory)
     img = Image.open(io.BytesIO(image.data), formats=list(FORMATS))
     img.load()
     return img
@@ -167,6 +172,7 @@ def decode(image: CleanImage) -> Image.Image:
 def small_version(image: CleanImage, *, pixels: int = SMALL_PIXELS) -> CleanImage:
     """Mastodon's ``small`` preview: at most ``pixels`` pixels, same aspect and format.
     An image already that small is returned as it is."""
+    from PIL import Image  # imported on first use (idle memory)
     size = fit((image.width, image.height), pixels)
     if size == (image.width, image.height):
         return image
@@ -207,6 +213,7 @@ def blurhash(image: CleanImage | Image.Image, *, x_components: int = 4,
              y_components: int = 3) -> str:
     """The BlurHash of an image, computed on a copy shrunk to at most 32 pixels a side
     (what the hash keeps is far coarser than that)."""
+    from PIL import Image  # imported on first use (idle memory)
     img = decode(image) if isinstance(image, CleanImage) else image
     img = img.convert("RGB")
     img.thumbnail((32, 32), Image.Resampling.BILINEAR)

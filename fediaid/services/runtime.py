@@ -9,19 +9,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fediaid import __version__
 from fediaid.config import Settings
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.errors import ConfigError
 from fediaid.federation.keys import KeyCache
-from fediaid.federation.remote import USER_AGENT, RemoteClient
 from fediaid.federation.transport import AiohttpTransport, DeliveryTransport, HttpTransport
-from fediaid.federation.urls import Urls
+from fediaid.federation.urls import USER_AGENT, Urls
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import domains as domains_repo
 from fediaid.storage.engine import Database
 from fediaid.storage.migrate import upgrade
+
+if TYPE_CHECKING:
+    from fediaid.federation.remote import RemoteClient
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +140,9 @@ class Runtime:
         return self._identity
 
     async def remote(self) -> RemoteClient:
+        # Imported on first use (httpx): idle memory and start time of `fediaid serve`.
+        from fediaid.federation.remote import RemoteClient
+
         if self._remote is None:
             inst = self.identity.instance
             async with self.db.read() as conn:
