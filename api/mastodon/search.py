@@ -1,7 +1,7 @@
 """``GET /api/v2/search``: accounts (by name, by address resolved through WebFinger, by
 actor URL), hashtags (only those on statuses the asker may see) and statuses (by the URL of a
-status we hold, shown only when visible). Full-text search of statuses is not offered: such
-queries find no statuses.
+status we hold, shown only when visible, or, for signed-in users, by the words of their text:
+every word must appear; offers and needs match on their title and description too).
 
 As in Mastodon: public without a token, but resolving remote accounts and ``offset`` need a
 logged-in account (401 otherwise); a token that is given must cover ``read:search``.
@@ -56,8 +56,11 @@ async def search_v2(request: Request) -> Response:
             limit=limit, offset=offset)
         out["accounts"] = await accounts_json(rt, ids)
     if kind in (None, "statuses") and not offset:
-        out["statuses"] = await status_entities(rt, user,
-                                                await rt.client_accounts.search_status(q))
+        ids = await rt.client_accounts.search_status(q)
+        if not ids and user is not None:
+            # Full text, among what the asker may see (signed-in users, as Mastodon).
+            ids = await rt.statuses.search_text(user, q, page_from(p))
+        out["statuses"] = await status_entities(rt, user, ids)
     if kind in (None, "hashtags") and not offset:
         base = rt.settings.base_url
         out["hashtags"] = [{"name": tag, "url": f"{base}/tags/{tag}", "history": [],

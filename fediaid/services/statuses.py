@@ -172,6 +172,18 @@ class StatusService:
                                          only_media=only_media)
         return await self._collect(viewer, page, fetch)
 
+    async def search_text(self, user: User, q: str, page: Page) -> list[int]:
+        """Statuses ``user`` may see whose text has every word of ``q`` (newest first):
+        "crib", "rides tuesday". Words shorter than 2 characters are ignored."""
+        words = [w for w in re.split(r"\s+", q.strip().lower()) if len(w) >= 2][:8]
+        if not words:
+            return []
+        viewer = await self.viewer(user)
+
+        async def fetch(conn: AsyncConnection, p: Page) -> list[int]:
+            return await repo.text_ids(conn, p, words)
+        return await self._collect(viewer, page, fetch)
+
     async def context(self, viewer: Viewer, status_id: int) -> tuple[list[int], list[int]]:
         """(ancestors oldest first, descendants in thread order) that the viewer may see."""
         status = await self.get(viewer, status_id)

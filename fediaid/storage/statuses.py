@@ -422,3 +422,16 @@ async def add_recipients(conn: AsyncConnection, status_id: int, actor_ids: Seque
     if rows:
         await conn.execute(insert_ignore(conn, status_recipients, ["status_id", "actor_id"]),
                            rows)
+
+
+async def text_ids(conn: AsyncConnection, page: Page, words: Sequence[str]) -> list[int]:
+    """Candidate statuses containing every word (case-insensitive) in their text, or, for
+    offers and needs, in the post's title or description. Callers check visibility."""
+    q = select(statuses.c.id).where(statuses.c.reblog_of_id.is_(None))
+    for word in words:
+        in_post = select(posts.c.id).where(or_(posts.c.title.icontains(word, autoescape=True),
+                                               posts.c.description.icontains(
+                                                   word, autoescape=True)))
+        q = q.where(or_(statuses.c.content.icontains(word, autoescape=True),
+                        statuses.c.post_id.in_(in_post)))
+    return [r[0] for r in await conn.execute(paged(q, statuses.c.id, page))]

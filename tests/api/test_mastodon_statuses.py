@@ -421,3 +421,25 @@ async def test_remote_profiles_are_sanitised_and_show_their_images(
     assert "Hi" in account["note"]
     assert account["avatar"] == "https://remote.example/a.png"
     assert account["header"] == "https://remote.example/h.png"
+
+
+async def test_full_text_search_finds_only_what_the_asker_may_see(
+        runtime: Runtime, client: httpx.AsyncClient, people: tuple[Member, Member]) -> None:
+    maria, tom = people
+    ana = await member(runtime, client, "ana")
+    crib = await maria.toot("Spare crib and a stroller #offer")
+    note = await maria.toot("The crib went to a good home!")
+    secret = await maria.toot("@tom the crib key is under the mat", visibility="direct")
+    await maria.toot("Unrelated soup night")
+
+    async def found(who: Member, q: str) -> list[str]:
+        r = await who.get("/api/v2/search", params={"q": q, "type": "statuses"})
+        assert r.status_code == 200
+        return [s["id"] for s in r.json()["statuses"]]
+
+    assert await found(tom, "crib") == [secret["id"], note["id"], crib["id"]]
+    assert await found(ana, "CRIB") == [note["id"], crib["id"]]
+    assert await found(ana, "crib stroller") == [crib["id"]]
+    assert await found(ana, "100%_") == []
+    anonymous = await client.get("/api/v2/search", params={"q": "crib", "type": "statuses"})
+    assert anonymous.json()["statuses"] == []
