@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
-from api.mastodon.common import bearer, cors, params, text, token_user
+from api.mastodon.common import cors, optional_user, params, text, token_user
 from api.mastodon.entities import (
     account_entity,
     accounts_by_id,
@@ -35,9 +35,8 @@ from api.responses import FastJSON
 from fediaid.domain.actors import Actor
 from fediaid.domain.follows import FollowState
 from fediaid.domain.users import User
-from fediaid.errors import Forbidden, Invalid, NotFound, Unauthenticated, Unprocessable
+from fediaid.errors import Forbidden, Invalid, NotFound, Unprocessable
 from fediaid.services.client_accounts import Pair
-from fediaid.services.oauth import allows
 from fediaid.services.runtime import Runtime
 
 # ``group_account`` and ``mastodon_time`` now live in api/mastodon/entities.py; re-exported
@@ -69,21 +68,6 @@ def path_id(request: Request) -> int:
     if not raw.isdigit() or len(raw) > 19:
         raise NotFound("Record not found")
     return int(raw)
-
-
-async def optional_user(request: Request, scope: str) -> User | None:
-    """For public endpoints: no token -> anonymous; a token must be valid and cover
-    ``scope`` (Mastodon's ``authorize_if_got_token!``); an app-only token is anonymous."""
-    token = bearer(request)
-    if token is None:
-        return None
-    try:
-        user, scopes = await runtime(request).accounts.authenticate_token(token)
-    except Unauthenticated as exc:
-        raise Unauthenticated("The access token is invalid") from exc
-    if not allows(scopes, scope):
-        raise Forbidden("This action is outside the authorized scopes")
-    return user
 
 
 _LEGACY_FOLLOW = frozenset({"read:follows", "write:follows", "read:blocks", "write:blocks",

@@ -107,3 +107,18 @@ async def token_user(request: Request, needed: str) -> User:
     if user is None:
         raise Unauthenticated("This method requires an authenticated user")
     return user
+
+
+async def optional_user(request: Request, scope: str) -> User | None:
+    """For public endpoints: no token -> anonymous; a token must be valid and cover
+    ``scope`` (Mastodon's ``authorize_if_got_token!``); an app-only token is anonymous."""
+    token = bearer(request)
+    if token is None:
+        return None
+    try:
+        user, scopes = await runtime(request).accounts.authenticate_token(token)
+    except Unauthenticated as exc:
+        raise Unauthenticated("The access token is invalid") from exc
+    if not allows(scopes, scope):
+        raise Forbidden("This action is outside the authorized scopes")
+    return user

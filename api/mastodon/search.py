@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
-from api.mastodon.accounts import accounts_json, flag, optional_user
-from api.mastodon.common import cors, params, text
+from api.mastodon.accounts import accounts_json, flag
+from api.mastodon.common import cors, optional_user, params, text
 from api.mastodon.entities import status_entities
 from api.mastodon.paging import page_from
 from api.responses import FastJSON

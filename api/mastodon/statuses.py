@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
-from api.mastodon.common import bearer, cors, params, token_user
+from api.mastodon.common import cors, optional_user, params, token_user
 from api.mastodon.entities import (
     account_entity,
     status_entities,
@@ -19,17 +19,8 @@ from api.mastodon.entities import (
 )
 from api.mastodon.paging import link_header, page_from
 from api.responses import FastJSON
-from fediaid.domain.users import User
 from fediaid.errors import Invalid, NotFound, Unprocessable
 from fediaid.services.runtime import Runtime
-
-
-async def optional_user(request: Request, scope: str) -> User | None:
-    """The token's account when a token is sent (and it must then be valid); anonymous
-    readers otherwise (public statuses only)."""
-    if bearer(request) is None:
-        return None
-    return await token_user(request, scope)
 
 
 def path_id(request: Request, name: str = "id") -> int:
@@ -44,7 +35,7 @@ def path_id(request: Request, name: str = "id") -> int:
 
 
 async def _accounts(rt: Runtime, actor_ids: list[int]) -> list[dict[str, Any]]:
-    actors = await rt.accounts.actors_by_ids(actor_ids)
+    actors = await rt.client_accounts.actors(actor_ids)
     return [await account_entity(rt, a) for a in actors]
 
 

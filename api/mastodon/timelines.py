@@ -8,10 +8,9 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
-from api.mastodon.common import cors, token_user
+from api.mastodon.common import cors, optional_user, token_user
 from api.mastodon.entities import status_entities
 from api.mastodon.paging import link_header, page_from
-from api.mastodon.statuses import optional_user
 from api.responses import FastJSON
 from fediaid.errors import NotFound
 

@@ -154,16 +154,6 @@ class AccountService:
         async with self.rt.db.read() as conn:
             return await actors_repo.get_by_id(conn, user.actor_id)
 
-    async def actors_by_ids(self, ids: list[int]) -> list[Actor]:
-        """Actors in the order asked (missing ones left out)."""
-        out = []
-        async with self.rt.db.read() as conn:
-            for aid in ids:
-                found = await actors_repo.find_by_id(conn, aid)
-                if found is not None:
-                    out.append(found)
-        return out
-
     async def profile_counts(self, actor: Actor) -> dict[str, int]:
         """Followers, following and the statuses (notes, offers and needs, boosts) the actor
         has on this server."""

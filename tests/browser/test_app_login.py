@@ -6,7 +6,6 @@ Mastodon.py use)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +13,14 @@ import httpx
 import pytest
 
 from tests.browser.test_small_screen import ARGS, CHROMIUM, PHONE, no_sideways_scroll
+from tests.browser.test_small_screen import instance as instance  # fixture
 from tests.browser.test_small_screen import playwright_api as playwright_api  # fixture
 from tests.browser.test_small_screen import shots as shots  # fixture
-from tests.support.databases import sqlite_url
-from tests.support.instances import Instance, finish_cli, free_port
+from tests.support.instances import Instance, finish_cli
 
 pytestmark = pytest.mark.slow
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 PASSWORD = "plenty of soup for all"
-
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[Instance]:
-    data = tmp_path / "instance"
-    data.mkdir()
-    inst = Instance(data=data, port=free_port(), group="elm", database_url=sqlite_url(data))
-    inst.init()
-    inst.start(workers=False)
-    try:
-        yield inst
-    finally:
-        inst.stop()
 
 
 def test_a_member_logs_in_to_an_app_from_a_phone(playwright_api: Any, instance: Instance,
