@@ -14,6 +14,7 @@ from api.context import runtime
 from api.mastodon.common import cors, optional_user, params, token_user
 from api.mastodon.entities import (
     account_entity,
+    mastodon_time,
     status_entities,
     status_entity,
 )
@@ -103,14 +104,21 @@ async def source(request: Request) -> Response:
 
 @cors
 async def history(request: Request) -> Response:
-    """We keep no earlier versions: the history is the current version only."""
+    """Earlier versions (kept since edits were first recorded), then the current one."""
     rt = runtime(request)
     user = await optional_user(request, "read:statuses")
+    viewer = await rt.statuses.viewer(user)
+    _, earlier = await rt.statuses.history(viewer, path_id(request))
     e = await status_entity(rt, user, path_id(request))
-    return FastJSON([{"content": e["content"], "spoiler_text": e["spoiler_text"],
-                      "sensitive": e["sensitive"], "created_at": e["edited_at"]
-                      or e["created_at"], "account": e["account"],
-                      "media_attachments": e["media_attachments"], "emojis": []}])
+    versions = [{"content": v.content, "spoiler_text": v.spoiler_text,
+                 "sensitive": v.sensitive, "created_at": mastodon_time(v.created_at),
+                 "account": e["account"], "media_attachments": e["media_attachments"],
+                 "emojis": []} for v in earlier]
+    versions.append({"content": e["content"], "spoiler_text": e["spoiler_text"],
+                     "sensitive": e["sensitive"], "created_at": e["edited_at"]
+                     or e["created_at"], "account": e["account"],
+                     "media_attachments": e["media_attachments"], "emojis": []})
+    return FastJSON(versions)
 
 
 @cors

@@ -788,6 +788,13 @@ class StatusService:
         rows = [r for r in rows if r[1] in seen]
         return sorted(rows, reverse=True)
 
+    async def history(self, viewer: Viewer, status_id: int) -> tuple[Status, list[Any]]:
+        """A visible status and its earlier versions (oldest first; each has content,
+        spoiler_text, sensitive and created_at)."""
+        status = await self.get(viewer, status_id)
+        async with self.rt.db.read() as conn:
+            return status, await repo.earlier_versions(conn, status.id)
+
     async def source(self, user: User, status_id: int) -> Status:
         status = await self.get(await self.viewer(user), status_id)
         if status.user_id != user.id:

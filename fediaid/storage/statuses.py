@@ -4,6 +4,7 @@ bookmarks, boosts and idempotency keys."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from fediaid.storage.tables import (
     idempotency_keys,
     media_attachments,
     posts,
+    status_edits,
     status_recipients,
     status_tags,
     statuses,
@@ -154,6 +156,15 @@ async def set_post_visibility(conn: AsyncConnection, post_id: int, visibility: s
 async def update_content(conn: AsyncConnection, status_id: int, *, content: str,
                          text: str | None, spoiler_text: str, sensitive: bool,
                          edited_at: datetime) -> None:
+    """Replace a status's text; the version it replaces goes to its edit history."""
+    row = (await conn.execute(select(statuses.c.content, statuses.c.spoiler_text,
+                                     statuses.c.sensitive, statuses.c.created_at,
+                                     statuses.c.edited_at)
+                              .where(statuses.c.id == status_id))).first()
+    if row is not None:
+        await conn.execute(status_edits.insert().values(
+            status_id=status_id, content=row.content, spoiler_text=row.spoiler_text,
+            sensitive=row.sensitive, created_at=row.edited_at or row.created_at))
     await conn.execute(update(statuses).where(statuses.c.id == status_id).values(
         content=content, text=text, spoiler_text=spoiler_text[:512], sensitive=sensitive,
         edited_at=edited_at))
@@ -435,3 +446,18 @@ async def text_ids(conn: AsyncConnection, page: Page, words: Sequence[str]) -> l
         q = q.where(or_(statuses.c.content.icontains(word, autoescape=True),
                         statuses.c.post_id.in_(in_post)))
     return [r[0] for r in await conn.execute(paged(q, statuses.c.id, page))]
+
+
+@dataclass(frozen=True)
+class Version:
+    content: str
+    spoiler_text: str
+    sensitive: bool
+    created_at: datetime
+
+
+async def earlier_versions(conn: AsyncConnection, status_id: int) -> list[Version]:
+    """The versions an edited status had before its current one, oldest first."""
+    rows = await conn.execute(select(status_edits).where(status_edits.c.status_id == status_id)
+                              .order_by(status_edits.c.id))
+    return [Version(r.content, r.spoiler_text, r.sensitive, r.created_at) for r in rows]

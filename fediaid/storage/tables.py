@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0005"
+SCHEMA_HEAD = "0006"
 
 metadata = MetaData(
     naming_convention={
@@ -571,4 +571,18 @@ conversation_marks = Table(
     Column("last_status_id", BigId, ForeignKey("statuses.id", ondelete="SET NULL")),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("user_id", "conversation", name="uq_conversation_marks_pair"),
+)
+
+# Earlier versions of edited statuses (Mastodon's edit history): one row per version that
+# was replaced, with the time it was current from.
+status_edits = Table(
+    "status_edits",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE"), nullable=False),
+    Column("content", Text, nullable=False),
+    Column("spoiler_text", String(512), nullable=False, default=""),
+    Column("sensitive", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_status_edits_status", "status_id", "id"),
 )

@@ -266,6 +266,10 @@ async def test_edit_and_source(people: tuple[Member, Member]) -> None:
     assert r.json()["edited_at"] is not None
     src = (await maria.get(f"/api/v1/statuses/{s['id']}/source")).json()
     assert src["text"] == "Pickup at 6"
+    history = (await tom.get(f"/api/v1/statuses/{s['id']}/history")).json()
+    assert ["Pickup at 5" in v["content"] for v in history] == [True, False]
+    assert "Pickup at 6" in history[-1]["content"]
+    assert history[0]["created_at"] == s["created_at"]
     other = await tom.client.put(f"/api/v1/statuses/{s['id']}", headers=tom.auth,
                                  data={"status": "hacked"})
     assert other.status_code == 404
