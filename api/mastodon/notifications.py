@@ -186,7 +186,8 @@ def _grouped_types(p: Mapping[str, Any]) -> tuple[str, ...]:
 def _group_entity(g: Group, *, paged: bool) -> dict[str, Any]:
     entity: dict[str, Any] = {
         "group_key": g.key, "notifications_count": len(g.notifications), "type": g.type,
-        "most_recent_notification_id": str(g.latest.id),
+        # An integer in Mastodon (the other ids are strings); Ice Cubes decodes it as Int.
+        "most_recent_notification_id": g.latest.id,
         "sample_account_ids": [str(a) for a in g.sample_account_ids],
     }
     if paged:

@@ -210,7 +210,17 @@ async def test_grouped_v2(runtime: Runtime, client: httpx.AsyncClient) -> None:
         f"favourite-{first}", f"reblog-{first}"]
     fav = groups[f"favourite-{first}"]
     assert fav["notifications_count"] == 3 and fav["type"] == "favourite"
-    assert fav["most_recent_notification_id"] == str(f3)
+    # Types as Mastodon sends them (NotificationGroup in Mastodon's OpenAPI description):
+    # most_recent_notification_id is an integer (Ice Cubes decodes it as Int), the page
+    # edges, status and account ids are strings.
+    assert fav["most_recent_notification_id"] == f3
+    for g in body["notification_groups"]:
+        assert type(g["most_recent_notification_id"]) is int
+        assert type(g["notifications_count"]) is int
+        assert all(type(g[k]) is str for k in ("group_key", "page_min_id", "page_max_id",
+                                                "latest_page_notification_at"))
+        assert g["sample_account_ids"] and all(type(a) is str for a in g["sample_account_ids"])
+        assert type(g.get("status_id", "")) is str
     # The page reaches down to its oldest group (the mention): f1 is below it.
     assert fav["page_min_id"] == str(f2) and fav["page_max_id"] == str(f3)
     assert f"max_id={m1}" in r.headers["link"]
@@ -239,7 +249,7 @@ async def test_grouped_v2(runtime: Runtime, client: httpx.AsyncClient) -> None:
     assert keys[0].startswith("follow-") and f"ungrouped-{m1}" in keys
     assert f"favourite-{first}" in keys  # its older members, as in Mastodon
     assert next(g for g in rest["notification_groups"]
-                if g["type"] == "favourite")["most_recent_notification_id"] == str(f2)
+                if g["type"] == "favourite")["most_recent_notification_id"] == f2
 
     last = await get(client, "/api/v2/notifications", as_maria, max_id=m1)
     assert [(g["type"], g["page_min_id"]) for g in last["notification_groups"]] == [
