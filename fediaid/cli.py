@@ -193,14 +193,16 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
 
 # -- parser ------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    data_help = "instance directory (default: $FEDIAID_DATA or ./data)"
+    # `--data` is accepted before or after any subcommand. Only the top-level parser has a
+    # default: a subparser's default would overwrite a value given before the subcommand.
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data", metavar="DIR",
-                        help="instance directory (default: $FEDIAID_DATA or ./data)")
+    common.add_argument("--data", metavar="DIR", default=argparse.SUPPRESS, help=data_help)
     p = argparse.ArgumentParser(
         prog="fediaid",
         description="fediaid: a federated server for neighborhood mutual aid groups.",
-        parents=[common],
     )
+    p.add_argument("--data", metavar="DIR", default=None, help=data_help)
     p.add_argument("--version", action="version", version=f"fediaid {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
