@@ -13,12 +13,16 @@ draft-cavage-http-signatures-12
     ``rsa-sha256`` or ``hs2019`` (absent means ``hs2019``).  ``headers``
     defaults to ``(created)`` for hs2019 and ``date`` otherwise;
     ``(created)``/``(expires)`` are only allowed with hs2019.  The signature
-    must cover ``date`` or ``(created)``, and ``(request-target)`` or
-    ``digest``; a GET must cover ``host``, a POST ``digest``.  A covered
-    ``digest`` (whatever the method) must hold a ``SHA-256=`` entry matching
-    the body.  ``(request-target)`` is checked with and (for compatibility)
-    without the query string.  Only the ``Signature`` header is read, not
-    ``Authorization: Signature``.
+    must cover ``date`` or ``(created)``, ``host``, and ``(request-target)``
+    or ``digest``; a GET must cover ``(request-target)``, a POST ``digest``.
+    A covered ``digest`` (whatever the method) must hold a ``SHA-256=`` entry
+    matching the body.  ``(request-target)`` is checked with and (for
+    compatibility) without the query string.  Only the ``Signature`` header is
+    read, not ``Authorization: Signature``.
+
+    Stricter than Mastodon, against replay: ``host`` must be covered on every
+    request (Mastodon asks it of GETs only), so that a request signed for
+    another server cannot be replayed here.
 
 RFC 9421
     Only the first signature of ``Signature-Input`` is considered; any other
@@ -29,12 +33,24 @@ RFC 9421
     ``rsa-pss-sha512``, ``ecdsa-p256-sha256`` or ``ed25519`` (RFC 9421 §3.3);
     otherwise the algorithm is inferred from the key type.
 
+Only what is signed counts (both schemes)
+    A draft-cavage ``Signature`` header carries ``algorithm``, ``created`` and
+    ``expires`` *beside* the signature: an attacker holding a captured request
+    can edit them freely.  So ``created`` is read only when ``(created)`` is
+    covered and ``expires`` only when ``(expires)`` is covered.  A covered
+    ``Date`` header is always checked, also when ``(created)`` is covered too.
+    A covered ``Host`` header (both schemes) must name the server the request
+    was addressed to: callers pass ``url`` built from their own configured
+    origin, never from the request's ``Host``, and the covered ``Host`` must
+    equal that URL's authority.  RFC 9421's ``@target-uri`` and ``@authority``
+    are computed from that same ``url``.
+
 Time window (both schemes)
-    created = the ``created`` parameter (cavage: only with hs2019) or the
-    ``Date`` header (unparseable: ``MalformedSignature``); expires = the
-    ``expires`` parameter, else created + 5 minutes, and never later than
-    created + 12 hours.  The signature is refused if created is more than one
-    hour in the future or if now is more than one hour past expires.
+    For each covered time (cavage ``(created)``, RFC 9421 ``created``, a
+    covered ``Date``): expires = the covered ``expires`` parameter, else
+    created + 5 minutes, and never later than created + 12 hours.  The
+    signature is refused if created is more than one hour in the future or if
+    now is more than one hour past expires.
 
 A covered component that cannot be computed from the request (an absent
 header, for instance) makes the signature ``MalformedSignature``.
@@ -67,6 +83,7 @@ from activitypub.errors import (
 )
 from activitypub.keys import PublicKey
 from activitypub.signatures import (
+    Target,
     cavage_signing_string,
     check_content_digest,
     check_digest_header,
@@ -193,6 +210,22 @@ def _http_date(value: str) -> float:
     except (TypeError, ValueError, IndexError, OverflowError):
         raise MalformedSignature("Date header is not a valid HTTP date") from None
 
+def _covered_date(headers: Mapping[str, str]) -> float:
+    if "date" not in headers:
+        raise MalformedSignature("covered header 'date' is absent")
+    return _http_date(headers["date"])
+
+
+def _check_host(value: str, target: Target) -> None:
+    """A covered ``Host`` must be the authority the request was addressed to (ours)."""
+    host = value.strip().lower()
+    default = {"http": ":80", "https": ":443"}.get(target.scheme)
+    if default and host.endswith(default):
+        host = host[: -len(default)]
+    if host != target.authority:
+        raise InvalidSignature("the signature was made for another host")
+
+
 def _parse_cavage(
     method: str, url: str, headers: dict[str, str], body: bytes, now: float
 ) -> SignedRequest:
@@ -216,19 +249,28 @@ def _parse_cavage(
         raise InsufficientCoverage("the signature must cover date or (created)")
     if not names & {"(request-target)", "digest"}:
         raise InsufficientCoverage("the signature must cover (request-target) or digest")
-    if method == "GET" and "host" not in names:
-        raise InsufficientCoverage("a GET signature must cover host")
+    if "host" not in names:
+        raise InsufficientCoverage("the signature must cover host")
+    if method == "GET" and "(request-target)" not in names:
+        raise InsufficientCoverage("a GET signature must cover (request-target)")
     if method == "POST" and "digest" not in names:
         raise InsufficientCoverage("a POST signature must cover digest")
-    created = _number(params, "created") if algorithm == "hs2019" else None
-    if created is None and "date" in headers:
-        created = _http_date(headers["date"])
-    check_time_window(created, _number(params, "expires"), now)
+    # Only covered parameters count: an uncovered created/expires is the attacker's to edit.
+    expires = _number(params, "expires") if "(expires)" in names else None
+    created: float | None = None
+    if "(created)" in names:
+        created = _number(params, "created")
+        check_time_window(created, expires, now)
+    if "date" in names:
+        dated = _covered_date(headers)
+        check_time_window(dated, expires, now)
+        created = dated if created is None else created
     if "digest" in names:
         check_digest_header(headers.get("digest"), body)
 
     target = parse_target(url)
     headers.setdefault("host", target.authority)
+    _check_host(headers["host"], target)
     candidates = [target.request_target]
     if target.query is not None:
         candidates.append(target.path)  # Mastodon compatibility: signed without the query
@@ -258,7 +300,7 @@ def _parse_cavage(
         algorithm=algorithm,
         covered=covered,
         created=created,
-        expires=_number(params, "expires"),
+        expires=expires,
         signature=raw_signature,
         signed_data=signed,
     )
@@ -315,6 +357,11 @@ def _parse_rfc9421(
         float(expires) if expires is not None else None,
         now,
     )
+    if "date" in names:
+        check_time_window(_covered_date(headers),
+                          float(expires) if expires is not None else None, now)
+    if "host" in names:
+        _check_host(headers.get("host", ""), parse_target(url))
     if "content-digest" in names:
         check_content_digest(headers.get("content-digest"), body)
     base = signature_base(components=components, headers=headers, method=method, url=url)

@@ -128,3 +128,34 @@ async def test_unknown_actor_is_404(client: httpx.AsyncClient) -> None:
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_signed_fetch_replayed_or_signed_for_another_host_is_401(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """A captured signed GET cannot be re-used later (edited algorithm and an uncovered
+    created) nor on another server; a fresh one for us is accepted."""
+    import re
+    import time
+
+    from activitypub.keys import load_private_key
+    from activitypub.signatures import sign_cavage
+    from tests.support.remote import remote_actor, store
+
+    bob = remote_actor("bob")
+    await store(runtime, bob)
+    uri = await runtime.notes.post_as_group("Soup on Friday")
+    path = uri.removeprefix("http://a.test")
+
+    def signed(url: str, now: float) -> dict[str, str]:
+        return {"Accept": AP} | sign_cavage(
+            method="GET", url=url, headers={}, body=None, key_id=bob.key_id,
+            private_key=load_private_key(bob.keys.private_pem), now=now)
+
+    fresh = await client.get(path, headers=signed(uri, time.time()))
+    assert fresh.status_code == 200
+    old = signed(uri, time.time() - 20 * 86400)
+    old["Signature"] = (re.sub(r'algorithm="[^"]*"', 'algorithm="hs2019"', old["Signature"])
+                        + f",created={int(time.time())}")
+    assert (await client.get(path, headers=old)).status_code == 401
+    elsewhere = signed("http://other.test" + path, time.time())
+    assert (await client.get(path, headers=elsewhere)).status_code == 401

@@ -226,3 +226,30 @@ async def test_rfc9421_signed_activity_is_accepted(client: httpx.AsyncClient,
                             key_id=bob.key_id, private_key=load_private_key(bob.keys.private_pem),
                             now=time.time())
     assert (await client.post("/inbox", content=body, headers=headers)).status_code == 202
+
+
+async def test_captured_request_replayed_with_edited_parameters_is_401(
+        client: httpx.AsyncClient, runtime: Runtime) -> None:
+    """The attack as found: a 10-day-old captured request, its algorithm changed to hs2019
+    and an uncovered created=<now> added, was stored and applied."""
+    import re
+
+    bob = remote_actor("bob")
+    await store(runtime, bob)
+    body, headers = bob.signed_post(URL, follow(bob.uri), now=time.time() - 10 * 86400)
+    sig = re.sub(r'algorithm="[^"]*"', 'algorithm="hs2019"', headers["Signature"])
+    headers = {**headers, "Signature": sig + f",created={int(time.time())}"}
+    r = await client.post("/inbox", content=body, headers=headers)
+    assert r.status_code == 401 and "expired" in r.json()["error"]
+    assert await stored(runtime) == 0
+
+
+async def test_request_signed_for_another_server_is_401(client: httpx.AsyncClient,
+                                                        runtime: Runtime) -> None:
+    bob = remote_actor("bob")
+    await store(runtime, bob)
+    body, headers = bob.signed_post("http://other.test/inbox", follow(bob.uri))
+    assert headers["Host"] == "other.test"
+    r = await client.post("/inbox", content=body, headers=headers)
+    assert r.status_code == 401 and "another host" in r.json()["error"]
+    assert await stored(runtime) == 0
