@@ -189,6 +189,14 @@ class InboxProcessor:
         if handler is None:
             log.debug("ignored %s %s", type_of(p.activity), p.job.activity_uri)
             return
+        if is_http_uri(p.job.activity_uri) and not same_origin(p.job.activity_uri,
+                                                               p.job.actor_uri):
+            # Boosts, likes, follows and answers are stored under their activity's id: one
+            # server may not claim an id on another (the real activity would then be dropped
+            # as a duplicate, and the impostor could Undo it).
+            log.info("ignored %s %s sent by %s", type_of(p.activity), p.job.activity_uri,
+                     p.job.actor_uri)
+            return
         actor = await actors_repo.find_by_uri(conn, p.job.actor_uri)
         if actor is None:
             if type_of(p.activity) == "Delete":
@@ -234,9 +242,17 @@ class InboxProcessor:
         return found
 
     async def _undo(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        """Undo of the signer's own Follow, Announce or Like. What is undone is looked up by
+        id and each store checks that the signer made it; an embedded activity that names
+        another actor is ignored outright."""
         obj = p.activity.get("object")
         inner_type = type_of(obj)
         inner_id = id_of(obj)
+        if isinstance(obj, dict) and obj.get("actor") is not None and (
+                id_of(obj.get("actor")) != actor.uri):
+            log.info("ignored Undo by %s of an activity by %s", actor.uri,
+                     id_of(obj.get("actor")))
+            return
         if inner_type in (None, "Follow"):
             target = id_of(obj.get("object")) if isinstance(obj, dict) else None
             follow = await self._find_follow_for(conn, obj, follower_uri=actor.uri,
@@ -245,7 +261,7 @@ class InboxProcessor:
                 await follows_repo.remove(conn, follow.id)
                 return
         if inner_id and inner_type in (None, "Announce"):
-            await objects_repo.remove_share(conn, inner_id)
+            await objects_repo.remove_share(conn, inner_id, actor_id=actor.id)
         if inner_id and inner_type in (None, "Announce", "Like"):
             await self.rt.statuses.on_remote_undo(conn, actor, inner_id)
 

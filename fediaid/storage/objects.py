@@ -91,8 +91,10 @@ async def add_share(conn: AsyncConnection, *, uri: str, actor_id: int, object_ur
     )
 
 
-async def remove_share(conn: AsyncConnection, uri: str) -> bool:
-    result = await conn.execute(delete(shares).where(shares.c.uri == uri))
+async def remove_share(conn: AsyncConnection, uri: str, *, actor_id: int) -> bool:
+    """Remove a share (an Announce), only when ``actor_id`` made it."""
+    result = await conn.execute(delete(shares).where(shares.c.uri == uri,
+                                                     shares.c.actor_id == actor_id))
     return bool(result.rowcount)
 
 
