@@ -1,5 +1,6 @@
 """Request context: a request id on every log line and response, and an access log that
-never records query strings (they can carry tokens) or cookies."""
+never records query strings (they can carry tokens) or cookies. Security headers on every
+response."""
 
 from __future__ import annotations
 
@@ -12,6 +13,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fediaid.logs import next_request_id, request_id
 
 log = logging.getLogger("fediaid.access")
+
+# Paths that carry a secret in a segment (one-time login links): logged without it.
+_SECRET_PATHS = ("/login/",)
+
+
+def loggable_path(path: str) -> str:
+    """The path as the access log may show it: secret segments replaced."""
+    for prefix in _SECRET_PATHS:
+        if path.startswith(prefix) and len(path) > len(prefix):
+            return prefix + "[redacted]"
+    return path
 
 
 class RequestContext:
@@ -43,6 +55,58 @@ class RequestContext:
             await self.app(scope, receive, send_with_id)
         finally:
             if log.isEnabledFor(logging.DEBUG):
-                log.debug("%s %s %d %.1fms", scope["method"], scope["path"], status,
+                log.debug("%s %s %d %.1fms", scope["method"], loggable_path(scope["path"]),
+                          status,
                           (time.perf_counter() - start) * 1000)
             request_id.reset(token)
+
+
+# Pages have no JavaScript and load nothing from other sites. ``form-action`` also covers
+# where a form's answer redirects to: the OAuth consent page widens it to the app's
+# redirect_uri (``page_csp``, api/mastodon/oauth.py).
+PAGE_CSP = ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'; form-action {form_action}")
+# JSON, ActivityPub, media and the rest: nothing in them runs, and nothing frames them.
+OTHER_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox"
+PERMISSIONS = "camera=(), microphone=(), geolocation=(), payment=(), usb=()"
+_ALWAYS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+def page_csp(*form_targets: str) -> str:
+    """The pages' Content-Security-Policy, with more places forms may send to."""
+    return PAGE_CSP.format(form_action=" ".join(("'self'", *form_targets)))
+
+
+class SecurityHeaders:
+    """Adds what a response has not set itself: ``nosniff``, ``X-Frame-Options``,
+    ``Referrer-Policy`` and a Content-Security-Policy on everything; the pages' CSP and a
+    ``Permissions-Policy`` on HTML. Outermost, so the inbox's fast path gets them too."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.page_csp = page_csp().encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                html = any(k.lower() == b"content-type" and v.startswith(b"text/html")
+                           for k, v in headers)
+                more = [*_ALWAYS, (b"content-security-policy",
+                                   self.page_csp if html else OTHER_CSP.encode())]
+                if html:
+                    more.append((b"permissions-policy", PERMISSIONS.encode()))
+                headers += [(k, v) for k, v in more if k not in present]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
