@@ -102,9 +102,9 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = Workers(rt)
     if not args.no_workers:
         workers.start()
-    # The web process refreshes domain blocks itself (a CLI `admin block` writes them to the
-    # database), within seconds, with or without workers.
-    blocks = asyncio.create_task(rt.moderation.keep_blocks_fresh(workers.stop_event))
+    # The federation policy's one refresher: a CLI `admin block` (another process) writes to
+    # the database, and this process applies it within seconds, with or without workers.
+    policy = asyncio.create_task(rt.policy.keep_fresh(workers.stop_event), name="policy")
     link = await _first_login_hint(rt)
     print(f"fediaid {__version__} serving {settings.group_name} at http://{args.host}:{args.port}"
           f" as {settings.base_url}", flush=True)
@@ -114,7 +114,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         await server.serve()
     finally:
         await workers.stop()
-        blocks.cancel()
+        policy.cancel()
         await rt.close()
     return 0
 
@@ -137,6 +137,7 @@ async def _worker(settings: Settings) -> int:
     rt = await Runtime.open(settings)
     workers = Workers(rt)
     workers.start()
+    policy = asyncio.create_task(rt.policy.keep_fresh(workers.stop_event), name="policy")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, workers.stop_event.set)
@@ -145,6 +146,7 @@ async def _worker(settings: Settings) -> int:
         await workers.stop_event.wait()
     finally:
         await workers.stop()
+        policy.cancel()
         await rt.close()
     return 0
 
@@ -172,11 +174,24 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
     elif cmd == "post":
         print(await rt.notes.post_as_group(args.text))
     elif cmd == "block":
-        await rt.moderation.block_domain(args.domain, reason=args.reason)
-        print(f"Blocked {args.domain}")
+        cancelled, removed = await rt.moderation.block_domain(args.domain, reason=args.reason)
+        print(f"Blocked {args.domain}: {cancelled} deliveries cancelled, {removed} follows "
+              "removed")
     elif cmd == "unblock":
         await rt.moderation.unblock_domain(args.domain)
         print(f"Unblocked {args.domain}")
+    elif cmd in ("silence", "unsilence"):
+        await rt.policy.silence(args.domain, cmd == "silence")
+        print(f"{cmd.capitalize()}d {args.domain}")
+    elif cmd in ("allow", "disallow"):
+        await rt.policy.allow(args.domain, cmd == "allow")
+        print(f"{args.domain} {'added to' if cmd == 'allow' else 'removed from'} the "
+              "allow-list")
+    elif cmd == "allow-list-mode":
+        cancelled = await rt.policy.set_allow_list_mode(args.value == "on")
+        print("Only domains on the allow-list federate" if args.value == "on"
+              else "Every domain that is not blocked federates"
+              + (f" ({cancelled} deliveries cancelled)" if cancelled else ""))
     elif cmd == "approve-follows":
         await rt.moderation.set_follow_approval(args.value == "yes")
         policy = ("wait for a coordinator" if args.value == "yes"
@@ -247,11 +262,22 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("handle")
     x = asub.add_parser("post", parents=[common], help="the group posts a public note")
     x.add_argument("text")
-    x = asub.add_parser("block", parents=[common], help="refuse a domain's activities")
+    x = asub.add_parser("block", parents=[common],
+                        help="refuse a domain: nothing in or out; cancels its deliveries and "
+                             "removes follows with it")
     x.add_argument("domain")
     x.add_argument("--reason")
     x = asub.add_parser("unblock", parents=[common], help="lift a domain block")
     x.add_argument("domain")
+    for name, text in (("silence", "show a domain's content only to its followers"),
+                       ("unsilence", "lift a silence"),
+                       ("allow", "put a domain on the allow-list"),
+                       ("disallow", "take a domain off the allow-list")):
+        x = asub.add_parser(name, parents=[common], help=text)
+        x.add_argument("domain")
+    x = asub.add_parser("allow-list-mode", parents=[common],
+                        help="whether only domains on the allow-list federate")
+    x.add_argument("value", choices=["on", "off"])
     x = asub.add_parser("approve-follows", parents=[common],
                         help="whether follows of the group wait for a coordinator")
     x.add_argument("value", choices=["yes", "no"])

@@ -2,11 +2,13 @@
 
 Every GET is signed as the instance actor (servers in secure mode require it), goes only to
 public addresses unless the instance runs with ``--dev``, and has time, size and redirect
-limits.
+limits. Every request, each redirect hop included, is first put to the federation policy
+(``may_fetch``): nothing is fetched from a blocked domain (``BlockedFetch``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,8 +16,15 @@ import httpx
 from activitypub import webfinger
 from activitypub.auth import HttpSignatureAuth
 from activitypub.client import fetch_document
+from activitypub.errors import FetchError
 from activitypub.keys import load_private_key
 from activitypub.net import safe_transport
+
+
+class BlockedFetch(FetchError):
+    """The federation policy does not let us fetch from this domain."""
+
+    default_reason = "this server does not fetch from that domain"
 
 
 class RemoteClient:
@@ -29,8 +38,10 @@ class RemoteClient:
         private_key_pem: str,
         user_agent: str,
         webfinger_scheme: str,
+        may_fetch: Callable[[str], bool] | None = None,
     ) -> None:
         self._max_bytes = max_bytes
+        self._may_fetch = may_fetch
         self._scheme = webfinger_scheme
         self.client = httpx.AsyncClient(
             transport=safe_transport(allow_private=allow_private, retries=0),
@@ -40,7 +51,13 @@ class RemoteClient:
             headers={"User-Agent": user_agent},
             auth=HttpSignatureAuth(key_id=key_id, private_key=load_private_key(private_key_pem)),
             limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
+            event_hooks={"request": [self._check_policy]},
         )
+
+    async def _check_policy(self, request: httpx.Request) -> None:
+        """The federation policy is asked before every request, each redirect included."""
+        if self._may_fetch is not None and not self._may_fetch(str(request.url)):
+            raise BlockedFetch(f"{request.url.host} is blocked here: not fetched")
 
     async def fetch(self, url: str) -> dict[str, Any]:
         """Raises activitypub.errors.FetchError (and subclasses) on any failure."""

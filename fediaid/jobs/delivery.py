@@ -36,6 +36,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from activitypub.delivery import Decision, Outcome, decide
 from activitypub.keys import PrivateKey, load_private_key
@@ -248,6 +249,7 @@ class DeliveryWorker:
             jobs = await outbox_repo.claim_due(
                 conn, worker=self.name, limit=limit,
                 lease_seconds=self.rt.settings.delivery.lease_seconds)
+            jobs = await self._refuse_blocked(conn, jobs)
             missing = {j.activity_id for j in jobs} - self._payloads.keys()
             if missing:
                 self._payloads.update(await outbox_repo.activity_payloads(conn, missing))
@@ -262,6 +264,20 @@ class DeliveryWorker:
         for job in jobs:
             self._held[job.id] = until
         return out
+
+    async def _refuse_blocked(self, conn: AsyncConnection, jobs: list[DeliveryJob]
+                              ) -> list[DeliveryJob]:
+        """Cancel claimed deliveries the federation policy now refuses (a block added after
+        they were queued, possibly by another process); return the rest."""
+        policy = self.rt.policy
+        if policy.rules.open:
+            return jobs
+        refused = [j for j in jobs if not policy.may_exchange(j.inbox_url)]
+        if refused:
+            await outbox_repo.cancel_deliveries(conn, [j.id for j in refused],
+                                                "refused by the federation policy")
+            log.info("%d deliveries cancelled: their domains are refused", len(refused))
+        return [j for j in jobs if j not in refused]
 
     def _start_signing(self, jobs: list[tuple[DeliveryJob, bytes, Signer]]) -> None:
         """Sign in chunks on the pool (all chunks at once, so both threads work); each chunk
@@ -366,6 +382,10 @@ class DeliveryWorker:
 
     def _may_send(self, job: DeliveryJob) -> bool:
         until = self._held.get(job.id)
+        if until is not None and not self.rt.policy.may_exchange(job.inbox_url):
+            # Blocked while it waited here: the block cancelled the row; never send it.
+            self._held.pop(job.id, None)
+            return False
         if until is None or time.monotonic() > until:
             self._held.pop(job.id, None)
             log.info("delivery %s not sent: its lease ran out in memory; it will be claimed "

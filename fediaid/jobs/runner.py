@@ -8,14 +8,11 @@ from typing import TYPE_CHECKING
 
 from fediaid.jobs.delivery import DeliveryWorker
 from fediaid.jobs.inbox import InboxWorker
-from fediaid.storage import domains as domains_repo
 
 if TYPE_CHECKING:
     from fediaid.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
-
-REFRESH_SECONDS = 30.0
 
 
 class Workers:
@@ -30,23 +27,10 @@ class Workers:
         self._tasks = [
             asyncio.create_task(self.delivery.run(self.stop_event), name="delivery-worker"),
             asyncio.create_task(self.inbox.run(self.stop_event), name="inbox-worker"),
-            asyncio.create_task(self._housekeeping(), name="housekeeping"),
             asyncio.create_task(self._lifecycle(), name="post-lifecycle"),
         ]
         log.info("workers started", extra={"delivery": self.delivery.name,
                                            "inbox": self.inbox.name})
-
-    async def _housekeeping(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                async with self.rt.db.read() as conn:
-                    self.rt.blocked_domains = await domains_repo.blocked_domains(conn)
-            except Exception:
-                log.exception("housekeeping failed")
-            try:
-                await asyncio.wait_for(self.stop_event.wait(), REFRESH_SECONDS)
-            except TimeoutError:
-                pass
 
     async def _lifecycle(self) -> None:
         """Expire open posts past their date; delete closed posts past the retention window

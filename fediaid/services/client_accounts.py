@@ -210,7 +210,7 @@ class ClientAccounts:
         if target.id == me.id:
             raise Forbidden("You cannot follow yourself")
         if not target.local:
-            if target.domain in self.rt.blocked_domains:
+            if not self.rt.policy.may_exchange(target.uri):
                 raise Forbidden("This server is blocked here")
             await self.rt.follows.follow(me, target.uri)
             return await self.relationship(user, actor_id)

@@ -131,6 +131,8 @@ class DiscoveryService:
                                           resolve_key=self.rt.keys.resolve, now=time.time())
         except (SignatureError, KeyResolutionError) as exc:
             raise Unauthenticated(exc.reason) from exc
+        # A signature from a blocked domain is refused, never read as anonymous.
+        self.rt.policy.check_receive(signer.key_id, signer.owner)
         return signer.owner
 
     async def object_document(self, uri: str, signer: str | None) -> dict[str, Any]:

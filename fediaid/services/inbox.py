@@ -24,8 +24,9 @@ import orjson
 
 from activitypub.errors import KeyResolutionError, SignatureError
 from activitypub.verify import verify_request
-from activitypub.vocab import first_str, host_of, id_of, is_http_uri, type_of
-from fediaid.errors import Blocked, Invalid, Unauthenticated
+from activitypub.vocab import first_str, id_of, is_http_uri, type_of
+from fediaid.errors import Invalid, Unauthenticated
+from fediaid.services.federation_policy import refused_content
 from fediaid.storage import inbox as inbox_repo
 from fediaid.storage.batch import GroupCommitWriter
 
@@ -80,17 +81,6 @@ class InboxService:
                 return batch
         return min(batch, BUSY_BATCH)
 
-    def _check_blocked(self, uri: str) -> None:
-        blocked = self.rt.blocked_domains
-        if not blocked:
-            return  # the usual case: no need to parse the URI
-        host = host_of(uri)
-        hostname = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-        if host in blocked or hostname in blocked or any(
-            hostname.endswith("." + d) for d in blocked
-        ):
-            raise Blocked("This server does not accept activities from your domain.")
-
     async def accept(self, *, method: str, url: str, headers: Mapping[str, str], body: bytes
                      ) -> bool:
         """Verify and store one incoming activity. Returns False when it is ignored."""
@@ -112,7 +102,8 @@ class InboxService:
         actor = id_of(activity.get("actor"))
         if not type_ or not actor or not is_http_uri(actor):
             raise Invalid("An activity needs a type and an actor.")
-        self._check_blocked(actor)
+        policy = self.rt.policy
+        policy.check_receive(actor)  # before the signature: a blocked domain costs nothing
         try:
             signer = await verify_request(
                 method=method, url=url, headers=headers, body=body,
@@ -129,7 +120,13 @@ class InboxService:
             raise Unauthenticated(exc.reason) from exc
         if signer.owner != actor:
             raise Unauthenticated("The signature's key does not belong to the activity's actor.")
-        self._check_blocked(signer.key_id)
+        policy.check_receive(signer.key_id, signer.owner)
+        refused = refused_content(policy, activity)
+        if refused:
+            # An allowed actor sharing something from a refused domain: not kept, never
+            # fetched (202: the sender did nothing wrong).
+            log.info("ignored %s %s: its object is on %s", type_, activity.get("id"), refused)
+            return False
         activity_uri = activity.get("id")
         if not is_http_uri(activity_uri):
             # Transient activities (no id) are deduplicated by their content.

@@ -34,6 +34,7 @@ from fediaid.domain.queue import ItemState
 from fediaid.errors import FediaidError, Invalid, Unavailable
 from fediaid.federation import render
 from fediaid.federation.parse import parse_actor
+from fediaid.services.federation_policy import refused_content
 from fediaid.services.outbox import enqueue
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import domains as domains_repo
@@ -59,6 +60,7 @@ class Prepared:
     job: InboxJob
     activity: dict[str, Any]
     fetched: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dropped: str | None = None  # why the federation policy refuses it (then it is ignored)
 
 
 Result = tuple[int, ItemState, str | None, float]
@@ -108,6 +110,9 @@ class InboxProcessor:
         type_ = type_of(activity)
         if type_ not in self.handlers:
             return prepared
+        prepared.dropped = self._refused(job.actor_uri, activity)
+        if prepared.dropped:
+            return prepared  # nothing fetched for what the federation policy refuses
         if type_ == "Delete":
             return prepared  # never fetch for a Delete: the thing is gone
         async with self.rt.db.read() as conn:
@@ -133,6 +138,11 @@ class InboxProcessor:
                     if type_ == "Create":
                         raise Unavailable(f"could not fetch {wanted}: {exc.reason}") from exc
                     log.info("announced object %s not fetched: %s", wanted, exc.reason)
+            for doc in prepared.fetched.values():
+                prepared.dropped = self._refused(job.actor_uri, {"type": type_, "object": doc})
+                if prepared.dropped:
+                    prepared.fetched.clear()
+                    return prepared
         embedded = _announced_object(obj, job.actor_uri) if type_ == "Announce" else None
         for doc in [*prepared.fetched.values(), *([embedded] if embedded else [])]:
             author = id_of(doc.get("attributedTo"))
@@ -175,8 +185,22 @@ class InboxProcessor:
             return (job.id, ItemState.FAILED, reason, 0.0)
         return (job.id, ItemState.PENDING, reason, 30.0 * job.attempts**2)
 
+    def _refused(self, actor_uri: str, activity: dict[str, Any]) -> str | None:
+        """Why the federation policy refuses this activity now (its actor's domain, or the
+        domain of the content it brings in), or None."""
+        policy = self.rt.policy
+        if policy.rules.open:
+            return None
+        refused = actor_uri if not policy.may_exchange(actor_uri) else \
+            refused_content(policy, activity)
+        return f"refused by the federation policy: {refused}" if refused else None
+
     async def _apply(self, conn: AsyncConnection, p: Prepared, unavailable: frozenset[str]
                      ) -> None:
+        dropped = p.dropped or self._refused(p.job.actor_uri, p.activity)
+        if dropped:
+            log.info("ignored %s %s: %s", type_of(p.activity), p.job.activity_uri, dropped)
+            return
         domain = host_of(p.job.actor_uri)
         if domain in unavailable:
             # A server that writes to us is up again (Mastodon's track_inverse_success!).
@@ -213,8 +237,9 @@ class InboxProcessor:
         follow_uri = p.job.activity_uri
         existing = await follows_repo.find(conn, actor.id, target.id)
         if existing is None:
+            # A silenced domain's accounts wait for a coordinator (as Mastodon's limit).
             state = (FollowState.PENDING if target.manually_approves_followers
-                     else FollowState.ACCEPTED)
+                     or self.rt.policy.is_silenced(actor.uri) else FollowState.ACCEPTED)
             await follows_repo.create(conn, follower_id=actor.id, followed_id=target.id,
                                       uri=follow_uri, state=state)
             await notifications_repo.add_for_actor(

@@ -19,7 +19,6 @@ from fediaid.federation.keys import KeyCache
 from fediaid.federation.transport import AiohttpTransport, DeliveryTransport, HttpTransport
 from fediaid.federation.urls import USER_AGENT, Urls
 from fediaid.storage import actors as actors_repo
-from fediaid.storage import domains as domains_repo
 from fediaid.storage.engine import Database
 from fediaid.storage.migrate import upgrade
 
@@ -44,10 +43,14 @@ class Runtime:
         self.delivery_wakeup = asyncio.Event()
         self.inbox_wakeup = asyncio.Event()
         self.stream_wakeup = asyncio.Event()
-        self.blocked_domains: set[str] = set()
         self._identity: Identity | None = None
         self._remote: RemoteClient | None = None
         self._transport: DeliveryTransport | None = None
+        from fediaid.services.federation_policy import FederationPolicy
+
+        # Who we exchange with (blocked, silenced, allow-list, unavailable): asked by the
+        # inbox, fetches, deliveries and timelines (docs/architecture.md).
+        self.policy = FederationPolicy(self)
         self.keys = KeyCache(db, self._fetch)
         from fediaid.services.accounts import AccountService
         from fediaid.services.discovery import DiscoveryService
@@ -115,8 +118,7 @@ class Runtime:
                     log.info("database schema upgraded")
             if require_identity:
                 await rt.load_identity()
-            async with db.read() as conn:
-                rt.blocked_domains = await domains_repo.blocked_domains(conn)
+            await rt.policy.refresh()
         except BaseException:
             await db.dispose()
             raise
@@ -156,6 +158,7 @@ class Runtime:
                 private_key_pem=pem,
                 user_agent=self.user_agent,
                 webfinger_scheme=self.settings.scheme,
+                may_fetch=self.policy.may_fetch,
             )
         return self._remote
 

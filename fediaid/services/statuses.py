@@ -169,7 +169,8 @@ class StatusService:
                          any_tags: Sequence[str] = ()) -> list[int]:
         async def fetch(conn: AsyncConnection, p: Page) -> list[int]:
             return await repo.public_ids(conn, p, local=local, tag=tag, any_tags=any_tags,
-                                         only_media=only_media)
+                                         only_media=only_media,
+                                         hidden_domains=self.rt.policy.hidden_from_public())
         return await self._collect(viewer, page, fetch)
 
     async def search_text(self, user: User, q: str, page: Page) -> list[int]:

@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.follows import FollowState
+from fediaid.storage.domains import covered_by
 from fediaid.storage.tables import actors, follows
 from fediaid.storage.types import utcnow
 
@@ -161,3 +162,17 @@ async def domain_has_follower(conn: AsyncConnection, followed_id: int, domain: s
         .where(follows.c.followed_id == followed_id, follows.c.state == FollowState.ACCEPTED.value,
                actors.c.domain == domain).limit(1))).first()
     return row is not None
+
+
+async def remove_with_domains(conn: AsyncConnection, rules: frozenset[str] | set[str]) -> int:
+    """Delete follows in both directions between our actors and remote actors on domains
+    covered by ``rules`` (a domain block, as Mastodon's suspension)."""
+    if not rules:
+        return 0
+    remote = select(actors.c.id).where(actors.c.local.is_(False),
+                                       covered_by(actors.c.domain, rules))
+    result = await conn.execute(
+        delete(follows).where(or_(follows.c.follower_id.in_(remote.scalar_subquery()),
+                                  follows.c.followed_id.in_(remote.scalar_subquery())))
+    )
+    return int(result.rowcount or 0)

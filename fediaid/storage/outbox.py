@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.queue import ItemState
 from fediaid.storage.dialect import is_postgres
+from fediaid.storage.domains import covered_by
 from fediaid.storage.tables import activities, deliveries
 from fediaid.storage.types import utcnow
 
@@ -273,6 +274,46 @@ async def cancel_for_object(conn: AsyncConnection, object_uri: str) -> int:
             deliveries.c.state.in_([ItemState.PENDING.value, ItemState.HELD.value]),
         )
         .values(state=ItemState.CANCELLED.value, finished_at=utcnow())
+    )
+    return int(result.rowcount or 0)
+
+
+async def cancel_for_domains(conn: AsyncConnection, rules: frozenset[str] | set[str]) -> int:
+    """Cancel undelivered deliveries to inboxes covered by ``rules`` (blocked domains),
+    leased ones included: the worker drops them (their lease can no longer be renewed)."""
+    if not rules:
+        return 0
+    result = await conn.execute(
+        update(deliveries)
+        .where(
+            deliveries.c.state.in_([ItemState.PENDING.value, ItemState.HELD.value]),
+            covered_by(deliveries.c.domain, rules),
+        )
+        .values(state=ItemState.CANCELLED.value, finished_at=utcnow(), lease_until=None,
+                leased_by=None, last_error="domain blocked")
+    )
+    return int(result.rowcount or 0)
+
+
+async def undelivered_inboxes(conn: AsyncConnection) -> list[tuple[int, str]]:
+    """(delivery id, inbox) of every pending or held delivery."""
+    rows = await conn.execute(
+        select(deliveries.c.id, deliveries.c.inbox_url).where(
+            deliveries.c.state.in_([ItemState.PENDING.value, ItemState.HELD.value])))
+    return [(int(r.id), str(r.inbox_url)) for r in rows]
+
+
+async def cancel_deliveries(conn: AsyncConnection, ids: Iterable[int], reason: str) -> int:
+    """Cancel the given undelivered deliveries (the federation policy refused them)."""
+    wanted = list(ids)
+    if not wanted:
+        return 0
+    result = await conn.execute(
+        update(deliveries)
+        .where(deliveries.c.id.in_(wanted),
+               deliveries.c.state.in_([ItemState.PENDING.value, ItemState.HELD.value]))
+        .values(state=ItemState.CANCELLED.value, finished_at=utcnow(), lease_until=None,
+                leased_by=None, last_error=reason[:1000])
     )
     return int(result.rowcount or 0)
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fediaid.domain.paging import Page
 from fediaid.domain.statuses import Level, Status
 from fediaid.storage.dialect import insert_ignore
+from fediaid.storage.domains import covered_by
 from fediaid.storage.tables import (
     actors,
     bookmarks,
@@ -189,10 +190,17 @@ async def delete_by_account(conn: AsyncConnection, account_id: int) -> None:
 
 async def public_ids(conn: AsyncConnection, page: Page, *, local: bool | None,
                      tag: str | None = None, any_tags: Sequence[str] = (),
-                     only_media: bool = False) -> list[int]:
+                     only_media: bool = False,
+                     hidden_domains: frozenset[str] = frozenset()) -> list[int]:
+    """Public timelines. Accounts on ``hidden_domains`` (silenced or blocked: domain rules,
+    subdomains included) are left out."""
     q = select(statuses.c.id).where(statuses.c.visibility == Level.PUBLIC.value,
                                     statuses.c.listed.is_(True),
                                     statuses.c.reblog_of_id.is_(None))
+    if hidden_domains:
+        q = q.where(statuses.c.account_id.not_in(
+            select(actors.c.id).where(actors.c.local.is_(False),
+                                      covered_by(actors.c.domain, hidden_domains))))
     if only_media:
         q = _with_media(q)
     if local is not None:

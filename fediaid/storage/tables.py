@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0006"
+SCHEMA_HEAD = "0007"
 
 metadata = MetaData(
     naming_convention={
@@ -265,8 +265,12 @@ domains = Table(
     "domains",
     metadata,
     Column("domain", String(255), primary_key=True),
-    Column("blocked", Boolean, nullable=False, default=False),
+    Column("blocked", Boolean, nullable=False, default=False),  # suspended: nothing in or out
     Column("block_reason", String(1024)),
+    # Federation policy (fediaid/domain/federation.py): content shown only to followers of
+    # its accounts; on the allow-list (which counts when the group is in allow-list mode).
+    Column("silenced", Boolean, nullable=False, default=False),
+    Column("allowed", Boolean, nullable=False, default=False),
     # Distinct UTC days (YYYY-MM-DD, comma separated) on which deliveries failed since the
     # last success (Mastodon's DeliveryFailureTracker).
     Column("failure_days", String(1024), nullable=False, default=""),

@@ -1,0 +1,206 @@
+"""The federation policy of this process: which remote domains we exchange with, now.
+
+The decisions are pure functions in ``fediaid.domain.federation``; this service holds the
+current ``DomainRules`` (one in-memory snapshot), refreshes it from the database in ONE loop
+(``keep_fresh``, so a change written by another process, e.g. the CLI, applies within
+``REFRESH_SECONDS``) and at once after a change made in this process, and makes the changes:
+blocking a domain cancels its pending deliveries and removes follows in both directions with
+its actors, in the same transaction as the block.
+
+Who asks (docs/architecture.md, "Federation policy"): the inbox (the activity's actor, the
+signing key's owner, and the object of a Create/Announce), remote fetches (the fetch client
+refuses blocked hosts, redirects included), signed GETs of our objects, ``enqueue`` (no
+delivery is queued to a refused domain; unavailable ones are queued held), the delivery
+worker when it claims (a block added after queuing cancels), following from an app, and
+public timelines (silenced and blocked domains are left out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from activitypub.vocab import id_of, is_http_uri, type_of
+from fediaid.domain import federation as rule
+from fediaid.domain.federation import Delivery, DomainRules
+from fediaid.errors import Blocked, Invalid
+from fediaid.storage import domains as domains_repo
+from fediaid.storage import follows as follows_repo
+from fediaid.storage import outbox as outbox_repo
+
+if TYPE_CHECKING:
+    from fediaid.services.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+REFRESH_SECONDS = 2.0
+
+
+def clean_domain(domain: str) -> str:
+    try:
+        return rule.clean_domain(domain)
+    except ValueError as exc:
+        raise Invalid(str(exc), field="domain") from exc
+
+
+# Activities whose object is content that would be stored and shown (or fetched first).
+CONTENT_ACTIVITIES = frozenset({"Create", "Update", "Announce"})
+
+
+def content_uris(activity: dict[str, Any]) -> list[str]:
+    """The URIs whose domains a content activity brings in: its object (by id or embedded),
+    an embedded object's author, and one level further for ``Announce(Create(Note))``."""
+    if type_of(activity) not in CONTENT_ACTIVITIES:
+        return []
+    found: list[str] = []
+    obj: Any = activity.get("object")
+    for _ in range(2):
+        ident = id_of(obj)
+        if ident:
+            found.append(ident)
+        if not isinstance(obj, dict):
+            break
+        author = id_of(obj.get("attributedTo")) or id_of(obj.get("actor"))
+        if author:
+            found.append(author)
+        obj = obj.get("object") if type_of(obj) in CONTENT_ACTIVITIES else None
+        if obj is None:
+            break
+    return found
+
+
+def refused_content(policy: FederationPolicy, activity: dict[str, Any]) -> str | None:
+    """The first URI of a content activity that the policy refuses (None: all may come)."""
+    if policy.rules.open:
+        return None
+    for uri in content_uris(activity):
+        if is_http_uri(uri) and not policy.may_exchange(uri):
+            return uri
+    return None
+
+
+class FederationPolicy:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self.rules = DomainRules()
+
+    # -- the snapshot ----------------------------------------------------------------------
+    async def refresh(self) -> DomainRules:
+        async with self.rt.db.read() as conn:
+            self.rules = await domains_repo.load_rules(conn)
+        return self.rules
+
+    async def keep_fresh(self, stop: asyncio.Event) -> None:
+        """The one refresher loop of a process (``fediaid serve`` and ``fediaid worker``)."""
+        while not stop.is_set():
+            try:
+                await self.refresh()
+            except Exception:  # a background loop: log and keep going
+                log.exception("refreshing the federation policy failed")
+            try:
+                await asyncio.wait_for(stop.wait(), REFRESH_SECONDS)
+            except TimeoutError:
+                pass
+
+    # -- questions (cheap: the snapshot, no I/O) -----------------------------------------
+    def refusal(self, uri_or_host: str) -> str | None:
+        return rule.refusal(self.rules, uri_or_host)
+
+    def may_exchange(self, uri_or_host: str) -> bool:
+        return rule.may_exchange(self.rules, uri_or_host)
+
+    def check_receive(self, *uris: str | None) -> None:
+        """Raise Blocked unless every given URI's domain may talk to us."""
+        rules = self.rules
+        if rules.open:
+            return
+        for uri in uris:
+            if uri and not rule.may_receive(rules, uri):
+                raise Blocked("This server does not accept activities from your domain.")
+
+    def may_fetch(self, url: str) -> bool:
+        return rule.may_fetch(self.rules, url)
+
+    def is_silenced(self, uri_or_host: str) -> bool:
+        return rule.is_silenced(self.rules, uri_or_host)
+
+    def hidden_from_public(self) -> frozenset[str]:
+        return rule.hidden_from_public(self.rules)
+
+    async def delivery_plan(self, conn: AsyncConnection, inboxes: Iterable[str]
+                            ) -> tuple[list[str], frozenset[str]]:
+        """For ``enqueue``: (inboxes that may be queued, delivery domains to queue held).
+        Unavailability is read in the caller's transaction (it changes with every delivery
+        result; the snapshot could be a moment old), blocks and the allow-list from the
+        snapshot."""
+        held = await domains_repo.unavailable_domains(conn)
+        rules = DomainRules(self.rules.suspended, self.rules.silenced, self.rules.allowed,
+                            self.rules.allow_list_mode, held)
+        keep: list[str] = []
+        for inbox in inboxes:
+            if rule.delivery(rules, inbox) is Delivery.DROP:
+                log.debug("not queued for %s: %s", inbox, rule.refusal(rules, inbox))
+                continue
+            keep.append(inbox)
+        return keep, held
+
+    # -- changes ---------------------------------------------------------------------------
+    async def block(self, domain: str, *, reason: str | None = None) -> tuple[int, int]:
+        """Suspend a domain: refuse its activities and fetches, cancel undelivered deliveries
+        to it and remove follows in both directions with its actors, in one transaction.
+        Returns (deliveries cancelled, follows removed)."""
+        d = clean_domain(domain)
+        async with self.rt.db.write() as conn:
+            await domains_repo.set_rule(conn, d, blocked=True, reason=reason)
+            cancelled = await outbox_repo.cancel_for_domains(conn, {d})
+            removed = await follows_repo.remove_with_domains(conn, {d})
+        await self.refresh()
+        log.info("domain %s blocked: %d deliveries cancelled, %d follows removed", d,
+                 cancelled, removed)
+        return cancelled, removed
+
+    async def unblock(self, domain: str) -> None:
+        d = clean_domain(domain)
+        async with self.rt.db.write() as conn:
+            await domains_repo.set_rule(conn, d, blocked=False)
+        await self.refresh()
+
+    async def silence(self, domain: str, on: bool = True) -> None:
+        d = clean_domain(domain)
+        async with self.rt.db.write() as conn:
+            await domains_repo.set_rule(conn, d, silenced=on)
+        await self.refresh()
+
+    async def allow(self, domain: str, on: bool = True) -> None:
+        """Put a domain on (or take it off) the allow-list."""
+        d = clean_domain(domain)
+        async with self.rt.db.write() as conn:
+            await domains_repo.set_rule(conn, d, allowed=on)
+            if not on:
+                await self._cancel_refused(conn)
+        await self.refresh()
+
+    async def set_allow_list_mode(self, on: bool) -> int:
+        """Only domains on the allow-list federate (on), or every domain not blocked (off).
+        Turning it on cancels undelivered deliveries to domains not on the list. Returns how
+        many were cancelled."""
+        async with self.rt.db.write() as conn:
+            await domains_repo.set_allow_list_mode(conn, on)
+            cancelled = await self._cancel_refused(conn) if on else 0
+        await self.refresh()
+        return cancelled
+
+    @staticmethod
+    async def _cancel_refused(conn: AsyncConnection) -> int:
+        """Cancel undelivered deliveries that the rules now in ``conn`` refuse."""
+        rules = await domains_repo.load_rules(conn)
+        if rules.open:
+            return 0
+        refused = [job_id for job_id, inbox in await outbox_repo.undelivered_inboxes(conn)
+                   if not rule.may_exchange(rules, inbox)]
+        return await outbox_repo.cancel_deliveries(conn, refused,
+                                                   "refused by the federation policy")
