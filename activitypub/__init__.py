@@ -1,7 +1,8 @@
 """A small ActivityPub protocol library: HTTP signatures (draft-cavage and RFC 9421),
 keys, WebFinger, NodeInfo, safe fetching and the delivery retry policy.
 
-It depends only on the standard library, ``httpx`` and ``cryptography``, takes clocks, keys,
+It depends only on the standard library, ``httpx`` (over aiohttp, through ``httpx-aiohttp``),
+``http-sf`` and ``cryptography``, takes clocks, keys,
 resolvers and clients as arguments, and imports nothing of fediaid's (import-linter checks
 that). The names below are its public interface; ``tests/activitypub/test_public_api.py``
 pins them.
@@ -52,6 +53,7 @@ from activitypub.verify import (
 
 __all__ = [
     "ActivityPubError",
+    "ClientPolicy",
     "Decision",
     "DigestMismatch",
     "FetchError",
@@ -84,9 +86,9 @@ __all__ = [
     "is_public_address",
     "load_private_key",
     "load_public_key",
+    "make_client",
     "parse_request_signature",
     "parse_retry_after",
-    "safe_transport",
     "sign_cavage",
     "sign_rfc9421",
     "verify_request",
@@ -95,12 +97,12 @@ __all__ = [
 if TYPE_CHECKING:
     from activitypub.auth import HttpSignatureAuth
     from activitypub.client import fetch_document
-    from activitypub.net import safe_transport
+    from activitypub.net import ClientPolicy, make_client
 
-# The HTTP-client parts (httpx) load on first use: a server that only signs, verifies and
-# delivers with its own transport never pays their import time and memory.
+# The HTTP-client parts (httpx, aiohttp) load on first use: a server that only signs and
+# verifies never pays their import time and memory.
 _LAZY = {"HttpSignatureAuth": "activitypub.auth", "fetch_document": "activitypub.client",
-         "safe_transport": "activitypub.net"}
+         "ClientPolicy": "activitypub.net", "make_client": "activitypub.net"}
 
 
 def __getattr__(name: str) -> Any:

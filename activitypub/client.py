@@ -1,7 +1,7 @@
 """Fetching ActivityPub documents over HTTP.
 
-The caller supplies the ``httpx.AsyncClient`` (with its transport, limits and signing auth),
-so this module has no configuration and no globals.
+The caller supplies the ``httpx.AsyncClient`` (``activitypub.net.make_client``: address
+policy, pools and signing auth), so this module has no configuration and no globals.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from urllib.parse import urldefrag
 import httpx
 
 from activitypub.errors import FetchError
-from activitypub.net import read_limited
+from activitypub.net import send
 from activitypub.vocab import ACTIVITY_JSON, LD_JSON_PROFILE, is_activitypub_media_type, same_origin
 
 ACCEPT = f"{ACTIVITY_JSON}, {LD_JSON_PROFILE}"
@@ -24,34 +24,38 @@ class NotFoundRemote(FetchError):
 
 
 async def fetch_document(
-    client: httpx.AsyncClient, url: str, *, max_bytes: int
+    client: httpx.AsyncClient, url: str, *, max_bytes: int, deadline: float = 30.0,
+    max_redirects: int = 3,
 ) -> dict[str, Any]:
     """GET an ActivityPub document and return it parsed.
 
     Follows Mastodon's rules for fetched documents (PROTOCOL.md section 3.3): status 200, an
     ActivityPub media type, a body under ``max_bytes``, a JSON object whose ``id`` has the
-    same origin as the URL finally fetched (so a server cannot speak for another).
+    same origin as the URL finally fetched (so a server cannot speak for another). The whole
+    fetch, redirects and body included, takes at most ``deadline`` seconds.
     """
     target, _fragment = urldefrag(url)
     try:
-        async with client.stream("GET", target, headers={"Accept": ACCEPT}) as resp:
-            if resp.status_code in (404, 410):
-                raise NotFoundRemote(f"{target} answered {resp.status_code}")
-            if resp.status_code != 200:
-                raise FetchError(f"{target} answered {resp.status_code}")
-            if not is_activitypub_media_type(resp.headers.get("content-type"), strict=True):
-                raise FetchError(f"{target} did not answer with ActivityPub JSON")
-            body = await read_limited(resp, max_bytes)
-            final_url = str(resp.url)
+        answer = await send(client, "GET", target, headers={"Accept": ACCEPT},
+                            deadline=deadline, max_bytes=max_bytes,
+                            max_redirects=max_redirects)
+    except TimeoutError as exc:
+        raise FetchError(f"could not fetch {target}: no answer within {deadline:g}s") from exc
     except httpx.HTTPError as exc:
         raise FetchError(f"could not fetch {target}: {type(exc).__name__}") from exc
+    if answer.status in (404, 410):
+        raise NotFoundRemote(f"{target} answered {answer.status}")
+    if answer.status != 200:
+        raise FetchError(f"{target} answered {answer.status}")
+    if not is_activitypub_media_type(answer.headers.get("content-type"), strict=True):
+        raise FetchError(f"{target} did not answer with ActivityPub JSON")
     try:
-        doc = json.loads(body)
+        doc = json.loads(answer.body)
     except ValueError as exc:
         raise FetchError(f"{target} sent invalid JSON") from exc
     if not isinstance(doc, dict):
         raise FetchError(f"{target} sent JSON that is not an object")
     ident = doc.get("id")
-    if not isinstance(ident, str) or not same_origin(ident, final_url):
+    if not isinstance(ident, str) or not same_origin(ident, answer.url):
         raise FetchError(f"{target} sent a document whose id is not on its own host")
     return doc

@@ -9,6 +9,8 @@ Pure functions; the queue that applies them lives in the application.
 - 408: retryable (a timeout, not a refusal).
 - Any other 4xx, and 501: permanent, give up at once (Mastodon's
   ``response_error_unsalvageable?``).
+- 3xx: permanent. A redirect the sender did not follow (the application follows 307/308
+  to the same host, signed again) will not go away by retrying for three days.
 - 5xx, network errors and timeouts: retry with Mastodon's backoff (``DeliveryWorker``:
   delay for retry *n* = n**4 + 15 s + jitter), about three days over 16 retries.
 """
@@ -80,9 +82,12 @@ def decide(
     reason = f"HTTP {status}" if status is not None else "network error"
     permanent = status is not None and (
         (400 <= status < 500 and status not in (408, 429)) or status == 501
+        or 300 <= status < 400
     )
     if permanent:
-        return Decision(Outcome.GIVE_UP, 0.0, f"{reason}: the server refused it")
+        why = ("a redirect not followed" if status is not None and status < 400
+               else "the server refused it")
+        return Decision(Outcome.GIVE_UP, 0.0, f"{reason}: {why}")
     if attempt >= max_attempts:
         return Decision(Outcome.GIVE_UP, 0.0, f"{reason}: gave up after {attempt} attempts")
     delay = backoff_delay(attempt - 1, rng=rng) * scale

@@ -1,24 +1,25 @@
-"""The subset of RFC 8941 (Structured Field Values for HTTP) used by signatures.
+"""Structured Field Values for HTTP (RFC 8941, now RFC 9651) as the signatures use them,
+parsed and serialised by the ``http-sf`` package.
 
-RFC 9421 carries its metadata in structured fields: ``Signature-Input`` and
-``Signature`` are Dictionaries (§4.1, §4.2), component identifiers are Items
-(String + Parameters, §2), ``@signature-params`` is an Inner List with
-Parameters (§2.3), and RFC 9530 ``Content-Digest`` is a Dictionary of Byte
-Sequences.
+RFC 9421 carries its metadata in structured fields: ``Signature-Input`` and ``Signature`` are
+Dictionaries (section 4.1, 4.2), component identifiers are Items (String + Parameters,
+section 2), ``@signature-params`` is an Inner List with Parameters (section 2.3), and RFC 9530
+``Content-Digest`` is a Dictionary of Byte Sequences.
 
-This module implements the RFC 8941 §4.2 parsing algorithms for Dictionaries,
-Lists, Inner Lists, Items and Parameters, with every bare item type (Integer,
-Decimal, String, Token, Byte Sequence, Boolean), and the §4.1 serialisation
-algorithms.  Parsing is strict: any deviation raises ``StructuredFieldError``
-(a ``ValueError``), as §4.2 requires ("fail parsing").
+This module only gives ``http-sf``'s results the small typed shape the rest of
+``activitypub`` works with (``Item``, ``InnerList``, ``Token``; decimals as ``float``). Parsing
+is strict, as the RFC requires ("fail parsing"): any deviation raises
+``StructuredFieldError`` (a ``ValueError``); so do RFC 9651's Date and Display String types,
+which no signature field uses.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import string
 from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import http_sf
 
 __all__ = [
     "BareItem",
@@ -45,7 +46,7 @@ class StructuredFieldError(ValueError):
 
 
 class Token(str):
-    """An sf-token (RFC 8941 §3.3.4), kept distinct from an sf-string."""
+    """An sf-token (RFC 8941 section 3.3.4), kept distinct from an sf-string."""
 
     __slots__ = ()
 
@@ -56,7 +57,7 @@ Parameters = dict[str, BareItem]
 
 @dataclass(frozen=True)
 class Item:
-    """An Item (RFC 8941 §3.3): a bare item with parameters."""
+    """An Item (RFC 8941 section 3.3): a bare item with parameters."""
 
     value: BareItem
     params: Parameters = field(default_factory=dict)
@@ -64,7 +65,7 @@ class Item:
 
 @dataclass(frozen=True)
 class InnerList:
-    """An Inner List (RFC 8941 §3.1.1): items in parentheses, with parameters."""
+    """An Inner List (RFC 8941 section 3.1.1): items in parentheses, with parameters."""
 
     items: list[Item] = field(default_factory=list)
     params: Parameters = field(default_factory=dict)
@@ -73,319 +74,115 @@ class InnerList:
 Member = Item | InnerList
 Dictionary = dict[str, Member]
 
-_LCALPHA = frozenset(string.ascii_lowercase)
-_KEY_CHARS = _LCALPHA | frozenset(string.digits) | frozenset("_-.*")
-_TCHAR = frozenset(string.ascii_letters + string.digits + "!#$%&'*+-.^_`|~")
-_TOKEN_CHARS = _TCHAR | frozenset(":/")
-_B64_CHARS = frozenset(string.ascii_letters + string.digits + "+/=")
+
+# -- from http-sf's structures ----------------------------------------------------------------
 
 
-class _Parser:
-    def __init__(self, text: str) -> None:
-        # §4.2 step 2: discard leading SP; trailing OWS is HTTP framing, ignore it too.
-        self.text = text.strip(" \t")
-        self.pos = 0
+def _bare(value: Any) -> BareItem:
+    if isinstance(value, http_sf.Token):
+        return Token(str(value))
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, bool | int | str | bytes):
+        return value
+    raise StructuredFieldError(f"unsupported structured field type {type(value).__name__}")
 
-    def _fail(self, what: str) -> StructuredFieldError:
-        return StructuredFieldError(f"{what} at offset {self.pos}")
 
-    def peek(self) -> str:
-        return self.text[self.pos] if self.pos < len(self.text) else ""
+def _params(params: dict[str, Any]) -> Parameters:
+    return {key: _bare(value) for key, value in params.items()}
 
-    def eof(self) -> bool:
-        return self.pos >= len(self.text)
 
-    def skip(self, chars: str) -> None:
-        while self.pos < len(self.text) and self.text[self.pos] in chars:
-            self.pos += 1
+def _member(node: Any) -> Member:
+    value, params = node
+    if isinstance(value, list):
+        return InnerList([Item(_bare(v), _params(p)) for v, p in value], _params(params))
+    return Item(_bare(value), _params(params))
 
-    def finish(self) -> None:
-        self.skip(" ")
-        if not self.eof():
-            raise self._fail("unexpected trailing characters")
 
-    def dictionary(self) -> Dictionary:
-        """RFC 8941 §4.2.2."""
-        result: Dictionary = {}
-        while not self.eof():
-            key = self.key()
-            member: Member
-            if self.peek() == "=":
-                self.pos += 1
-                member = self.item_or_inner_list()
-            else:
-                member = Item(True, self.parameters())
-            result[key] = member
-            if not self._next_member():
-                break
-        return result
-
-    def list(self) -> list[Member]:
-        """RFC 8941 §4.2.1."""
-        result: list[Member] = []
-        while not self.eof():
-            result.append(self.item_or_inner_list())
-            if not self._next_member():
-                break
-        return result
-
-    def _next_member(self) -> bool:
-        self.skip(" \t")
-        if self.eof():
-            return False
-        if self.peek() != ",":
-            raise self._fail("expected ','")
-        self.pos += 1
-        self.skip(" \t")
-        if self.eof():
-            raise self._fail("trailing comma")
-        return True
-
-    def item_or_inner_list(self) -> Member:
-        return self.inner_list() if self.peek() == "(" else self.item()
-
-    def inner_list(self) -> InnerList:
-        """RFC 8941 §4.2.1.2."""
-        if self.peek() != "(":
-            raise self._fail("expected '('")
-        self.pos += 1
-        items: list[Item] = []
-        while not self.eof():
-            self.skip(" ")
-            if self.peek() == ")":
-                self.pos += 1
-                return InnerList(items, self.parameters())
-            items.append(self.item())
-            if self.peek() not in (" ", ")"):
-                raise self._fail("expected ' ' or ')' in inner list")
-        raise self._fail("unterminated inner list")
-
-    def item(self) -> Item:
-        """RFC 8941 §4.2.3."""
-        value = self.bare_item()
-        return Item(value, self.parameters())
-
-    def parameters(self) -> Parameters:
-        """RFC 8941 §4.2.3.2."""
-        params: Parameters = {}
-        while self.peek() == ";":
-            self.pos += 1
-            self.skip(" ")
-            key = self.key()
-            value: BareItem = True
-            if self.peek() == "=":
-                self.pos += 1
-                value = self.bare_item()
-            params[key] = value
-        return params
-
-    def key(self) -> str:
-        """RFC 8941 §4.2.3.3."""
-        start = self.pos
-        if self.peek() not in _LCALPHA and self.peek() != "*":
-            raise self._fail("expected a key")
-        while not self.eof() and self.text[self.pos] in _KEY_CHARS:
-            self.pos += 1
-        return self.text[start : self.pos]
-
-    def bare_item(self) -> BareItem:
-        """RFC 8941 §4.2.3.1."""
-        char = self.peek()
-        if char == "-" or (char.isdigit() and char.isascii()):
-            return self.number()
-        if char == '"':
-            return self.string()
-        if char == "*" or (char.isascii() and char.isalpha()):
-            return self.token()
-        if char == ":":
-            return self.byte_sequence()
-        if char == "?":
-            return self.boolean()
-        raise self._fail("expected a bare item")
-
-    def number(self) -> int | float:
-        """RFC 8941 §4.2.4."""
-        sign = 1
-        if self.peek() == "-":
-            sign = -1
-            self.pos += 1
-        start = self.pos
-        if not (self.peek().isascii() and self.peek().isdigit()):
-            raise self._fail("expected a digit")
-        is_decimal = False
-        while not self.eof():
-            char = self.text[self.pos]
-            if char.isascii() and char.isdigit():
-                self.pos += 1
-            elif char == "." and not is_decimal:
-                if self.pos - start > 12:
-                    raise self._fail("decimal integer part too long")
-                is_decimal = True
-                self.pos += 1
-            else:
-                break
-            if self.pos - start > (16 if is_decimal else 15):
-                raise self._fail("number too long")
-        digits = self.text[start : self.pos]
-        if not is_decimal:
-            return sign * int(digits)
-        if digits.endswith(".") or len(digits.split(".")[1]) > 3:
-            raise self._fail("decimal needs one to three fractional digits")
-        return sign * float(digits)
-
-    def string(self) -> str:
-        """RFC 8941 §4.2.5."""
-        self.pos += 1
-        out: list[str] = []
-        while not self.eof():
-            char = self.text[self.pos]
-            self.pos += 1
-            if char == "\\":
-                escaped = self.peek()
-                if escaped not in ('"', "\\") or escaped == "":
-                    raise self._fail("invalid escape in string")
-                out.append(escaped)
-                self.pos += 1
-            elif char == '"':
-                return "".join(out)
-            elif not (" " <= char <= "~"):
-                raise self._fail("invalid character in string")
-            else:
-                out.append(char)
-        raise self._fail("unterminated string")
-
-    def token(self) -> Token:
-        """RFC 8941 §4.2.6."""
-        start = self.pos
-        self.pos += 1
-        while not self.eof() and self.text[self.pos] in _TOKEN_CHARS:
-            self.pos += 1
-        return Token(self.text[start : self.pos])
-
-    def byte_sequence(self) -> bytes:
-        """RFC 8941 §4.2.7 (missing '=' padding is tolerated, as it allows)."""
-        self.pos += 1
-        end = self.text.find(":", self.pos)
-        if end < 0:
-            raise self._fail("unterminated byte sequence")
-        content = self.text[self.pos : end]
-        if any(c not in _B64_CHARS for c in content):
-            raise self._fail("invalid base64 in byte sequence")
-        self.pos = end + 1
-        try:
-            return base64.b64decode(content + "=" * (-len(content) % 4), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise self._fail("invalid base64 in byte sequence") from exc
-
-    def boolean(self) -> bool:
-        """RFC 8941 §4.2.8."""
-        self.pos += 1
-        char = self.peek()
-        if char not in ("0", "1"):
-            raise self._fail("invalid boolean")
-        self.pos += 1
-        return char == "1"
+def _parse(text: str, kind: str) -> Any:
+    try:
+        return http_sf.parse(text.encode("ascii"), tltype=kind)
+    except UnicodeEncodeError as exc:
+        raise StructuredFieldError("structured fields are ASCII") from exc
+    except http_sf.StructuredFieldError as exc:
+        raise StructuredFieldError(str(exc)) from exc
 
 
 def parse_dictionary(text: str) -> Dictionary:
-    """Parse a Dictionary field value (RFC 8941 §4.2 with §4.2.2)."""
-    parser = _Parser(text)
-    result = parser.dictionary()
-    parser.finish()
-    return result
+    """Parse a Dictionary field value (RFC 8941 section 4.2.2)."""
+    return {key: _member(node) for key, node in _parse(text, "dictionary").items()}
 
 
 def parse_list(text: str) -> list[Member]:
-    """Parse a List field value (RFC 8941 §4.2 with §4.2.1)."""
-    parser = _Parser(text)
-    result = parser.list()
-    parser.finish()
-    return result
+    """Parse a List field value (RFC 8941 section 4.2.1)."""
+    return [_member(node) for node in _parse(text, "list")]
 
 
 def parse_item(text: str) -> Item:
-    """Parse an Item field value (RFC 8941 §4.2 with §4.2.3)."""
-    parser = _Parser(text)
-    result = parser.item()
-    parser.finish()
-    return result
+    """Parse an Item field value (RFC 8941 section 4.2.3)."""
+    member = _member(_parse(text, "item"))
+    assert isinstance(member, Item)
+    return member
 
 
-def _check_key(key: str) -> str:
-    if not key or (key[0] not in _LCALPHA and key[0] != "*") or any(
-        c not in _KEY_CHARS for c in key
-    ):
-        raise StructuredFieldError(f"invalid key {key!r}")
-    return key
+# -- to http-sf's structures --------------------------------------------------------------------
 
 
-def serialize_bare_item(value: BareItem) -> str:
-    """RFC 8941 §4.1.3.1 (booleans before integers: ``bool`` is an ``int``)."""
-    if isinstance(value, bool):
-        return "?1" if value else "?0"
-    if isinstance(value, int):
-        if abs(value) > 999_999_999_999_999:
-            raise StructuredFieldError("integer out of range")
-        return str(value)
-    if isinstance(value, float):
-        rounded = round(value, 3)
-        if abs(rounded) >= 1e12:
-            raise StructuredFieldError("decimal out of range")
-        text = f"{rounded:.3f}".rstrip("0")
-        return text + "0" if text.endswith(".") else text
+def _to_bare(value: BareItem) -> Any:
+    if isinstance(value, bool):  # before int: a bool is an int
+        return value
     if isinstance(value, Token):
-        if not value or (value[0] != "*" and not value[0].isalpha()) or any(
-            c not in _TOKEN_CHARS for c in value
-        ):
-            raise StructuredFieldError(f"invalid token {value!r}")
-        return str(value)
-    if isinstance(value, str):
-        if any(not (" " <= c <= "~") for c in value):
-            raise StructuredFieldError("strings must be printable ASCII")
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bytes):
-        return ":" + base64.b64encode(value).decode("ascii") + ":"
+        return http_sf.Token(str(value))
+    if isinstance(value, float):
+        return Decimal(f"{round(value, 3):.3f}")
+    if isinstance(value, int | str | bytes):
+        return value
     raise StructuredFieldError(f"cannot serialize {type(value).__name__}")
 
 
+def _to_params(params: Parameters) -> dict[str, Any]:
+    return {key: _to_bare(value) for key, value in params.items()}
+
+
+def _to_member(member: Member) -> Any:
+    if isinstance(member, InnerList):
+        return ([(_to_bare(i.value), _to_params(i.params)) for i in member.items],
+                _to_params(member.params))
+    return (_to_bare(member.value), _to_params(member.params))
+
+
+def _ser(structure: Any) -> str:
+    try:
+        return http_sf.ser(structure)
+    except (http_sf.StructuredFieldError, ValueError) as exc:
+        raise StructuredFieldError(str(exc)) from exc
+
+
+def serialize_bare_item(value: BareItem) -> str:
+    """RFC 8941 section 4.1.3.1."""
+    return _ser((_to_bare(value), {}))
+
+
 def serialize_parameters(params: Parameters) -> str:
-    """RFC 8941 §4.1.1.2."""
-    out = []
-    for key, value in params.items():
-        out.append(";" + _check_key(key))
-        if value is not True:
-            out.append("=" + serialize_bare_item(value))
-    return "".join(out)
+    """RFC 8941 section 4.1.1.2 (``;key=value``, a ``True`` value as the bare key)."""
+    return _ser((True, _to_params(params)))[2:]  # the parameters of a ``?1`` item
 
 
 def serialize_item(item: Item) -> str:
-    """RFC 8941 §4.1.3."""
-    return serialize_bare_item(item.value) + serialize_parameters(item.params)
+    """RFC 8941 section 4.1.3."""
+    return _ser(_to_member(item))
 
 
 def serialize_inner_list(inner: InnerList) -> str:
-    """RFC 8941 §4.1.1.1."""
-    body = " ".join(serialize_item(item) for item in inner.items)
-    return f"({body}){serialize_parameters(inner.params)}"
-
-
-def _serialize_member(member: Member) -> str:
-    if isinstance(member, InnerList):
-        return serialize_inner_list(member)
-    return serialize_item(member)
+    """RFC 8941 section 4.1.1.1."""
+    return _ser([_to_member(inner)])
 
 
 def serialize_list(members: list[Member]) -> str:
-    """RFC 8941 §4.1.1."""
-    return ", ".join(_serialize_member(m) for m in members)
+    """RFC 8941 section 4.1.1."""
+    return _ser([_to_member(m) for m in members])
 
 
 def serialize_dictionary(members: Dictionary) -> str:
-    """RFC 8941 §4.1.2 (a ``True`` item value is written as the bare key)."""
-    out = []
-    for key, member in members.items():
-        if isinstance(member, Item) and member.value is True:
-            out.append(_check_key(key) + serialize_parameters(member.params))
-        else:
-            out.append(_check_key(key) + "=" + _serialize_member(member))
-    return ", ".join(out)
+    """RFC 8941 section 4.1.2 (a ``True`` item value is written as the bare key)."""
+    return _ser({key: _to_member(m) for key, m in members.items()})

@@ -7,6 +7,7 @@ round-trip to the same subject (PROTOCOL.md section 3.2).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -66,22 +67,29 @@ def host_meta_xrd(base_url: str) -> str:
     )
 
 
-async def resolve(client: httpx.AsyncClient, handle: str, *, scheme: str = "https") -> str:
+async def resolve(client: httpx.AsyncClient, handle: str, *, scheme: str = "https",
+                  deadline: float = 30.0, max_bytes: int = 256 * 1024) -> str:
     """Resolve a handle to its actor URL with a WebFinger request (the client carries the
-    network policy: timeouts, address checks, size limits). Raises FetchError."""
+    network policy: address checks, pools; the whole request, redirects included, takes at
+    most ``deadline`` seconds and reads at most ``max_bytes``). Raises FetchError."""
     import httpx  # imported on first use: a server that never resolves saves its memory
+
+    from activitypub.net import send
 
     user, host = parse_handle(handle)
     resource = quote(f"acct:{user}@{host}", safe=":@")
     url = f"{scheme}://{host}/.well-known/webfinger?resource={resource}"
     try:
-        resp = await client.get(url, headers={"Accept": "application/jrd+json"})
+        answer = await send(client, "GET", url, headers={"Accept": "application/jrd+json"},
+                            deadline=deadline, max_bytes=max_bytes)
+    except TimeoutError as exc:
+        raise FetchError(f"could not reach {host}: no answer within {deadline:g}s") from exc
     except httpx.HTTPError as exc:
         raise FetchError(f"could not reach {host}: {type(exc).__name__}") from exc
-    if resp.status_code != 200:
-        raise FetchError(f"{host} answered {resp.status_code} to WebFinger for {user}")
+    if answer.status != 200:
+        raise FetchError(f"{host} answered {answer.status} to WebFinger for {user}")
     try:
-        actor = self_link(resp.json())
+        actor = self_link(json.loads(answer.body))
     except ValueError as exc:
         raise FetchError(f"{host} sent an unreadable WebFinger answer") from exc
     if actor is None:

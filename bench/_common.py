@@ -146,9 +146,6 @@ class Instance:
     group: str = "elm"
     env: dict[str, str] = field(default_factory=dict)
     serve_args: list[str] = field(default_factory=list)
-    # None: plain `fediaid serve`. "http"/"aiohttp": bench/_serve.py makes the runtime build
-    # that delivery transport (to measure the change before runtime.py makes it).
-    transport: str | None = None
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -175,9 +172,7 @@ class Instance:
                        check=True, capture_output=True, env=self.full_env(), cwd=self.data.parent)
 
     def serve(self, procs: Procs, *, wait: bool = True) -> subprocess.Popen[bytes]:
-        cmd = FEDIAID if self.transport is None else [
-            PY, str(BENCH / "_serve.py"), "--transport", self.transport, "--"]
-        self.proc = procs.start([*cmd, "serve", "--data", str(self.data), "--port",
+        self.proc = procs.start([*FEDIAID, "serve", "--data", str(self.data), "--port",
                                  str(self.port), *self.serve_args],
                                 log=self.data / "serve.log",
                                 env=self.full_env(), cwd=self.data.parent)

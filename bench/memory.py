@@ -50,7 +50,7 @@ BASE = ["asyncio", "uvloop", "uvicorn", "starlette.applications", "starlette.rou
         "orjson", "fediaid.storage.tables"]
 # Candidates for deferral, with where they are imported today.
 CANDIDATES = {
-    "aiohttp": "fediaid/federation/transport.py (now imported on the first delivery)",
+    "aiohttp": "activitypub/net.py, under httpx (imported on the first delivery or fetch)",
     "httpx": "activitypub/net.py, activitypub/client.py, activitypub/auth.py, "
              "activitypub/webfinger.py, fediaid/federation/remote.py",
     "jinja2": "api/web/render.py / api/web/pages.py (templates)",

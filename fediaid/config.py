@@ -17,9 +17,6 @@ from fediaid.errors import ConfigError
 
 CONFIG_FILE = "fediaid.toml"
 DEFAULT_DATA_DIR = "data"
-# Delivery transports (fediaid.federation.transport): "http" is HttpTransport (the default: about
-# a third of aiohttp's CPU per POST, docs/benchmarks.md), "aiohttp" the older AiohttpTransport.
-DELIVERY_TRANSPORTS = ("aiohttp", "http")
 
 
 @dataclass(frozen=True)
@@ -36,8 +33,6 @@ class DeliverySettings:
     # A domain whose deliveries failed on this many separate days is skipped until it answers.
     unavailable_after_days: int = 3
     double_knock: bool = True
-    # The HTTP client deliveries go out with: one of DELIVERY_TRANSPORTS.
-    transport: str = "http"
 
 
 @dataclass(frozen=True)
@@ -112,7 +107,10 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
-    delivery_raw = raw.get("delivery", {})
+    delivery_raw = dict(raw.get("delivery", {}))
+    # Gone: deliveries have one HTTP client now (fediaid/federation/transport.py); an older
+    # file that still chooses one keeps working.
+    delivery_raw.pop("transport", None)
     try:
         delivery = DeliverySettings(**delivery_raw)
     except TypeError as exc:
@@ -158,19 +156,9 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         name = f"FEDIAID_DELIVERY_{key.upper()}"
         if name in env:
             delivery_overrides[key] = conv(env[name])
-    transport_source = f"[delivery] transport in {path}"
-    if "FEDIAID_DELIVERY_TRANSPORT" in env:
-        delivery_overrides["transport"] = env["FEDIAID_DELIVERY_TRANSPORT"]
-        transport_source = "FEDIAID_DELIVERY_TRANSPORT"
     if delivery_overrides:
         overrides["delivery"] = replace(settings.delivery, **delivery_overrides)  # type: ignore[arg-type]
     settings = replace(settings, **overrides)  # type: ignore[arg-type]
-    if settings.delivery.transport not in DELIVERY_TRANSPORTS:
-        allowed = " or ".join(repr(t) for t in DELIVERY_TRANSPORTS)
-        raise ConfigError(
-            f"{transport_source}: unknown delivery transport {settings.delivery.transport!r}; "
-            f"use {allowed}."
-        )
     if not settings.database_url:
         settings = replace(settings, database_url=default_database_url(data_dir))
     if not settings.domain or not settings.group_slug:

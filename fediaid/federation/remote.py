@@ -2,8 +2,9 @@
 
 Every GET is signed as the instance actor (servers in secure mode require it), goes only to
 public addresses unless the instance runs with ``--dev``, and has time, size and redirect
-limits. Every request, each redirect hop included, is first put to the federation policy
-(``may_fetch``): nothing is fetched from a blocked domain (``BlockedFetch``).
+limits (``activitypub.net.make_client``, the client deliveries use too). Every request,
+each redirect hop included, is first put to the federation policy (``may_fetch``): nothing
+is fetched from a blocked domain (``BlockedFetch``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from activitypub.auth import HttpSignatureAuth
 from activitypub.client import fetch_document
 from activitypub.errors import FetchError
 from activitypub.keys import load_private_key
-from activitypub.net import safe_transport
+from activitypub.net import ClientPolicy, make_client
 
 
 class BlockedFetch(FetchError):
@@ -43,28 +44,31 @@ class RemoteClient:
         self._max_bytes = max_bytes
         self._may_fetch = may_fetch
         self._scheme = webfinger_scheme
-        self.client = httpx.AsyncClient(
-            transport=safe_transport(allow_private=allow_private, retries=0),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            follow_redirects=True,
-            max_redirects=3,
-            headers={"User-Agent": user_agent},
-            auth=HttpSignatureAuth(key_id=key_id, private_key=load_private_key(private_key_pem)),
-            limits=httpx.Limits(max_connections=50, max_keepalive_connections=10),
-            event_hooks={"request": [self._check_policy]},
-        )
+        # The deadline is for a whole fetch, redirects and body included (a server trickling
+        # a byte a second cannot hold one longer).
+        self._deadline = timeout
+        self.policy = ClientPolicy(
+            allow_private=allow_private, deadline=timeout, connect_timeout=min(timeout, 5.0),
+            max_bytes=max_bytes, max_redirects=3, max_connections=50, per_host=8,
+            user_agent=user_agent)
+        self.client = make_client(self.policy, auth=HttpSignatureAuth(
+            key_id=key_id, private_key=load_private_key(private_key_pem)))
+        # The federation policy is asked before every request, each redirect hop included.
+        hooks = self.client.event_hooks
+        self.client.event_hooks = {**hooks, "request": [*hooks["request"], self._check_policy]}
 
     async def _check_policy(self, request: httpx.Request) -> None:
-        """The federation policy is asked before every request, each redirect included."""
         if self._may_fetch is not None and not self._may_fetch(str(request.url)):
             raise BlockedFetch(f"{request.url.host} is blocked here: not fetched")
 
     async def fetch(self, url: str) -> dict[str, Any]:
         """Raises activitypub.errors.FetchError (and subclasses) on any failure."""
-        return await fetch_document(self.client, url, max_bytes=self._max_bytes)
+        return await fetch_document(self.client, url, max_bytes=self._max_bytes,
+                                    deadline=self._deadline)
 
     async def webfinger(self, handle: str) -> str:
-        return await webfinger.resolve(self.client, handle, scheme=self._scheme)
+        return await webfinger.resolve(self.client, handle, scheme=self._scheme,
+                                       deadline=self._deadline)
 
     async def aclose(self) -> None:
         await self.client.aclose()

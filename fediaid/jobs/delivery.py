@@ -43,6 +43,7 @@ from activitypub.keys import PrivateKey, load_private_key
 from activitypub.signatures import sign_cavage, sign_rfc9421
 from activitypub.vocab import ACTIVITY_JSON
 from fediaid.domain.queue import ItemState
+from fediaid.federation.transport import MAX_REDIRECTS, PostResult, redirect_target
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import domains as domains_repo
 from fediaid.storage import outbox as outbox_repo
@@ -420,18 +421,39 @@ class DeliveryWorker:
                        double_knock: bool) -> _Attempt:
         cfg = self.rt.settings.delivery
         job, body, signer = ready.job, ready.body, ready.signer
-        result = await transport.post(job.inbox_url, body, ready.headers)
+        url, result = await self._post(transport, job.inbox_url, body, ready.headers, signer,
+                                       _sign_for)
         decision = decide(status=result.status, attempt=job.attempts, now=time.time(),
                           retry_after=result.retry_after, knocked=not double_knock,
                           max_attempts=cfg.max_attempts, scale=cfg.retry_scale)
         if decision.outcome is Outcome.DOUBLE_KNOCK:
-            signed = await self._in_pool(_sign_rfc9421, job, body, signer)
-            result = await transport.post(job.inbox_url, body, signed)
+            signed = await self._in_pool(_sign_rfc9421, url, body, signer)
+            url, result = await self._post(transport, url, body, signed, signer, _sign_rfc9421)
             decision = decide(status=result.status, attempt=job.attempts, now=time.time(),
                               retry_after=result.retry_after, knocked=True,
                               max_attempts=cfg.max_attempts, scale=cfg.retry_scale)
         self.sent += 1
-        return _Attempt(job, decision, result.status, result.error)
+        error = result.error
+        if result.status is not None and 300 <= result.status < 400 and error is None:
+            error = (f"HTTP {result.status} to {str(result.location)[:200]}: not followed "
+                     "(only 307/308 to the same host are)")
+        return _Attempt(job, decision, result.status, error)
+
+    async def _post(self, transport: DeliveryTransport, url: str, body: bytes,
+                    headers: dict[str, str], signer: Signer,
+                    sign: Callable[[str, bytes, Signer], dict[str, str]]
+                    ) -> tuple[str, PostResult]:
+        """POST, following a 307/308 to the same host (signed again for its new target) at
+        most MAX_REDIRECTS times (``redirect_target`` says which redirects are followed)."""
+        result = await transport.post(url, body, headers)
+        for _ in range(MAX_REDIRECTS):
+            target = redirect_target(url, result)
+            if target is None:
+                break
+            url = target
+            headers = await self._in_pool(sign, url, body, signer)
+            result = await transport.post(url, body, headers)
+        return url, result
 
     async def _finisher(self, stop: asyncio.Event) -> None:
         while True:
@@ -556,8 +578,15 @@ class _FileStamp:
         return changed
 
 
-def _sign_rfc9421(job: DeliveryJob, body: bytes, signer: Signer) -> dict[str, str]:
+def _sign_rfc9421(url: str, body: bytes, signer: Signer) -> dict[str, str]:
     """The second knock: the same delivery signed with RFC 9421 (after a 401)."""
-    signed = sign_rfc9421(method="POST", url=job.inbox_url, headers=_HEADERS, body=body,
+    signed = sign_rfc9421(method="POST", url=url, headers=_HEADERS, body=body,
                           key_id=signer.key_id, private_key=signer.key, now=time.time())
+    return {**_HEADERS, **signed}
+
+
+def _sign_for(url: str, body: bytes, signer: Signer) -> dict[str, str]:
+    """A delivery's draft-cavage headers for ``url`` (after a redirect)."""
+    signed = sign_cavage(method="POST", url=url, headers=_HEADERS, body=body,
+                         key_id=signer.key_id, private_key=signer.key, now=time.time())
     return {**_HEADERS, **signed}

@@ -16,7 +16,7 @@ from fediaid.config import Settings
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.errors import ConfigError
 from fediaid.federation.keys import KeyCache
-from fediaid.federation.transport import AiohttpTransport, DeliveryTransport, HttpTransport
+from fediaid.federation.transport import DeliveryTransport, HttpxTransport
 from fediaid.federation.urls import USER_AGENT, Urls
 from fediaid.storage import actors as actors_repo
 from fediaid.storage.engine import Database
@@ -168,10 +168,7 @@ class Runtime:
     def transport(self) -> DeliveryTransport:
         if self._transport is None:
             d = self.settings.delivery
-            cls: type[HttpTransport | AiohttpTransport] = (
-                AiohttpTransport if d.transport == "aiohttp" else HttpTransport
-            )
-            self._transport = cls(
+            self._transport = HttpxTransport(
                 allow_private=self.settings.dev, timeout=d.timeout_seconds,
                 concurrency=d.concurrency, user_agent=self.user_agent,
             )
