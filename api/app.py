@@ -78,6 +78,7 @@ def routes() -> list[Route | Mount]:
     for kind in actor_kinds:
         out += [
             Route(f"/{kind}/{{name}}", actors.actor),
+            Route(f"/{kind}/{{name}}/featured", actors.featured),
             Route(f"/{kind}/{{name}}/{{which:str}}", actors.collection),
         ]
     return out

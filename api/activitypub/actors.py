@@ -32,6 +32,12 @@ async def instance_actor(request: Request) -> Response:
     return ActivityJSON(await runtime(request).discovery.instance_actor_document())
 
 
+async def featured(request: Request) -> Response:
+    doc = await runtime(request).discovery.featured(request.path_params["name"],
+                                                    _kind(request))
+    return ActivityJSON(doc)
+
+
 async def collection(request: Request) -> Response:
     if request.path_params["which"] not in ("followers", "following", "outbox"):
         raise NotFound("Not found.")

@@ -113,6 +113,8 @@ async def _credential_account(rt: Runtime, user: User, actor: Actor) -> dict[str
                         # Local notes are stored as typed (plain text).
                         "note": actor.summary or "" if actor.local else plain(actor.summary),
                         "fields": [],
+                        "discoverable": actor.discoverable, "indexable": actor.indexable,
+                        "hide_collections": True,
                         "follow_requests_count": requests}
     entity["role"] = {"id": "-99", "name": "", "permissions": "0", "color": "",
                       "highlighted": False}
@@ -133,8 +135,7 @@ async def verify_credentials(request: Request) -> Response:
 
 # What we report for settings we cannot change: an app may send them back unchanged.
 PROFILE_IMAGES = ("avatar", "header")
-_FIXED = {"bot": False, "discoverable": False, "indexable": False,
-          "source[sensitive]": False, "hide_collections": True}
+_FIXED = {"bot": False, "source[sensitive]": False, "hide_collections": True}
 
 
 @cors
@@ -157,7 +158,9 @@ async def update_credentials(request: Request) -> Response:
         if key not in uploads and p.get(key):
             raise Unprocessable(f"Validation failed: {key} must be an image file sent as "
                                 "multipart/form-data", field=key)
-    for key, value in _FIXED.items():
+    me = await rt.accounts.actor_of(user)
+    fixed = _FIXED | {"discoverable": me.discoverable, "indexable": me.indexable}
+    for key, value in fixed.items():
         if key in p and flag(p[key], key) != value:
             raise Unprocessable(f"{key} cannot be changed on this server", field=key)
     privacy = p.get("source[privacy]")

@@ -17,10 +17,11 @@ from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.users import User
 from fediaid.errors import ConfigError, NotFound
 from fediaid.federation.proposals import sanitize_html
+from fediaid.federation.urls import DEFAULT_AVATAR_PATH
 from fediaid.services.runtime import Runtime
 from fediaid.services.statuses import Bundle
 
-AVATAR = "/static/avatar.png"
+AVATAR = DEFAULT_AVATAR_PATH  # also the actor document's icon when none is set
 
 
 def mastodon_time(dt: datetime) -> str:
@@ -53,8 +54,10 @@ async def account_entity(rt: Runtime, actor: Actor) -> dict[str, Any]:
     return {
         "id": str(actor.id), "username": username, "acct": acct(actor),
         "display_name": actor.name or username, "locked": actor.manually_approves_followers,
-        "bot": actor.type in (ActorType.APPLICATION, ActorType.SERVICE), "discoverable": False,
-        "indexable": False, "group": actor.type is ActorType.GROUP,
+        "bot": actor.type in (ActorType.APPLICATION, ActorType.SERVICE),
+        # One source with the actor document (fediaid/domain/actors.py).
+        "discoverable": actor.discoverable, "indexable": actor.indexable,
+        "group": actor.type is ActorType.GROUP,
         "created_at": mastodon_time(actor.created_at),
         # A remote profile's HTML is sanitised like remote statuses (Mastodon's allow-list).
         "note": _note(actor.summary) if actor.local else sanitize_html(actor.summary or ""),

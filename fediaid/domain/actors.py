@@ -65,6 +65,21 @@ class Actor:
     header_url: str | None = None  # the profile header image (local actors only, for now)
 
     @property
+    def discoverable(self) -> bool:
+        """Mastodon's ``discoverable`` (may be suggested and listed in directories), the one
+        answer for the actor document and the client API: the group wants to be found; a
+        member's profile stays out of other servers' directories and suggestions (asking
+        neighbors for help should not make one findable); the instance actor is no account.
+        Remote actors: False (we do not keep what their server said)."""
+        return self.local and self.type is ActorType.GROUP
+
+    @property
+    def indexable(self) -> bool:
+        """Mastodon's ``indexable`` (public posts may appear in other servers' full-text
+        search): the group's public posts, yes; members' posts, no. Same source as above."""
+        return self.local and self.type is ActorType.GROUP
+
+    @property
     def handle(self) -> str:
         return f"@{self.username}@{self.domain}" if self.username else self.uri
 

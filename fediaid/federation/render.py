@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from activitypub.vocab import ACTOR_CONTEXT, AS_CONTEXT, PUBLIC
 from fediaid.domain.actors import Actor, ActorType
+from fediaid.federation.urls import DEFAULT_AVATAR_PATH, featured_url
 
 PAGE_SIZE = 20
 
@@ -32,8 +34,8 @@ def actor_document(actor: Actor, *, metadata: dict[str, Any] | None = None) -> d
         "following": actor.following_url,
         "endpoints": {"sharedInbox": actor.shared_inbox},
         "manuallyApprovesFollowers": actor.manually_approves_followers,
-        "discoverable": actor.type is not ActorType.APPLICATION,
-        "indexable": actor.type is ActorType.GROUP,
+        "discoverable": actor.discoverable,
+        "indexable": actor.indexable,
         "published": iso(actor.created_at),
         "publicKey": {
             "id": actor.key_id,
@@ -43,14 +45,28 @@ def actor_document(actor: Actor, *, metadata: dict[str, Any] | None = None) -> d
         "tag": [],
         "attachment": [],
     }
-    # Avatar and header, as Mastodon's actor serializer gives them.
-    if actor.icon_url:
-        doc["icon"] = _image(actor.icon_url)
+    if actor.type is not ActorType.APPLICATION:  # the instance actor is no account
+        # Pinned posts: none can be pinned here, so an empty collection (it exists).
+        doc["featured"] = featured_url(actor.uri)
+        # The avatar the client API shows: the default image when none is set.
+        doc["icon"] = _image(actor.icon_url or _origin(actor.uri) + DEFAULT_AVATAR_PATH)
+    # The header only when one is set, as Mastodon's actor serializer gives it.
     if actor.header_url:
         doc["image"] = _image(actor.header_url)
     if metadata:
         doc.update(metadata)
     return doc
+
+
+def _origin(uri: str) -> str:
+    parts = urlsplit(uri)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def featured_collection(uri: str) -> dict[str, Any]:
+    """An actor's pinned posts: always empty (pinning is not a feature here)."""
+    return {"@context": AS_CONTEXT, "id": uri, "type": "OrderedCollection", "totalItems": 0,
+            "orderedItems": []}
 
 
 _IMAGE_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png",

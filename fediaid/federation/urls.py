@@ -46,5 +46,15 @@ class Urls:
         return uri == self.base or uri.startswith(self.base + "/")
 
 
+#: The avatar shown for an account that has none (a static file of the web pages); the actor
+#: document's ``icon`` and the client API's ``avatar`` both use it.
+DEFAULT_AVATAR_PATH = "/static/avatar.png"
+
+
+def featured_url(actor_uri: str) -> str:
+    """The ``featured`` (pinned posts) collection of one of our actors."""
+    return f"{actor_uri}/featured"
+
+
 #: Our User-Agent (formatted with the version and the instance's base URL).
 USER_AGENT = "fediaid/{version} (+{base})"

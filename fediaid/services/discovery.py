@@ -74,6 +74,11 @@ class DiscoveryService:
     async def instance_actor_document(self) -> dict[str, Any]:
         return render.actor_document(self.rt.identity.instance)
 
+    async def featured(self, username: str, type_: ActorType) -> dict[str, Any]:
+        """The ``featured`` collection an actor document names (pinned posts: none here)."""
+        actor = await self.local_actor(username, type_)
+        return render.featured_collection(render.featured_url(actor.uri))
+
     async def collection(self, username: str, type_: ActorType, which: str,
                          page: int | None) -> dict[str, Any]:
         """followers / following / outbox as a paged OrderedCollection.

@@ -159,3 +159,41 @@ async def test_signed_fetch_replayed_or_signed_for_another_host_is_401(
     assert (await client.get(path, headers=old)).status_code == 401
     elsewhere = signed("http://other.test" + path, time.time())
     assert (await client.get(path, headers=elsewhere)).status_code == 401
+
+
+async def test_actor_documents_match_the_client_api(client: httpx.AsyncClient,
+                                                    runtime: Runtime) -> None:
+    """Every account's actor has an ``icon`` (the avatar the client API shows, the default
+    image when none is set), a ``featured`` collection that exists, and the same
+    ``discoverable``/``indexable`` as its client-API account."""
+    await runtime.accounts.create_user("maria")
+    for path, name in (("/groups/elm", "elm"), ("/users/maria", "maria"),
+                       ("/users/admin", "admin")):
+        doc = (await client.get(path, headers={"Accept": AP})).json()
+        account = (await client.get("/api/v1/accounts/lookup", params={"acct": name})).json()
+        assert doc["icon"] == {"type": "Image", "url": account["avatar"],
+                               "mediaType": "image/png"}, path
+        assert account["avatar"] == "http://a.test/static/avatar.png"
+        assert (await client.get(doc["icon"]["url"])).status_code == 200
+        assert "image" not in doc  # no header set: nothing to show
+        assert doc["discoverable"] is account["discoverable"], path
+        assert doc["indexable"] is account["indexable"], path
+        assert doc["featured"] == f"http://a.test{path}/featured"
+        r = await client.get(doc["featured"], headers={"Accept": AP})
+        assert r.status_code == 200 and r.headers["content-type"].startswith(AP)
+        featured = r.json()
+        assert featured["id"] == doc["featured"]
+        assert featured["type"] == "OrderedCollection"
+        assert featured["totalItems"] == 0 and featured["orderedItems"] == []
+        assert "@context" in featured
+    # The group wants to be found; members' profiles stay out of directories and search.
+    group = (await client.get("/groups/elm", headers={"Accept": AP})).json()
+    assert group["discoverable"] is True and group["indexable"] is True
+    person = (await client.get("/users/maria", headers={"Accept": AP})).json()
+    assert person["discoverable"] is False and person["indexable"] is False
+    # The instance actor is no account: no profile picture, no pinned posts, not listed.
+    service = (await client.get("/actor")).json()
+    assert "featured" not in service and "icon" not in service
+    assert service["discoverable"] is False and service["indexable"] is False
+    assert (await client.get("/groups/nope/featured")).status_code == 404
+    assert (await client.get("/users/elm/featured")).status_code == 404

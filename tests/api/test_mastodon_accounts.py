@@ -396,6 +396,7 @@ async def test_update_credentials_federates_and_validates(
     # Errors: nothing changes.
     bad = [({"display_name": "x" * 31}, 422), ({"note": "y" * 501}, 422),
            ({"locked": "perhaps"}, 400), ({"bot": "true"}, 422),
+           ({"discoverable": "true"}, 422), ({"indexable": "true"}, 422),
            ({"source[privacy]": "private"}, 422),
            ({"fields_attributes[0][name]": "web", "fields_attributes[0][value]": "x"}, 422)]
     for data, status in bad:
@@ -408,8 +409,10 @@ async def test_update_credentials_federates_and_validates(
     assert r.status_code == 422 and "avatar" in r.json()["error"]
     # Values we report may be sent back unchanged.
     r = await client.patch("/api/v1/accounts/update_credentials", headers=maria.auth,
-                           data={"bot": "false", "source[privacy]": "public"})
+                           data={"bot": "false", "source[privacy]": "public",
+                                 "discoverable": "false", "indexable": "false"})
     assert r.status_code == 200
+    assert r.json()["discoverable"] is False and r.json()["source"]["indexable"] is False
     reader = await member(rt, "maria", ["read"], create=False)
     r = await client.patch("/api/v1/accounts/update_credentials", headers=reader.auth,
                            data={"display_name": "Nope"})
@@ -738,10 +741,11 @@ async def test_removing_avatar_and_header_resets_to_the_default(
     assert (await client.get(set_["avatar"])).status_code == 404
     doc = (await client.get(maria.actor.uri,
                             headers={"Accept": "application/activity+json"})).json()
-    assert "icon" not in doc and doc["image"]["url"] == set_["header"]
+    # The actor's icon is the default image again, as the client API shows.
+    assert doc["icon"]["url"] == body["avatar"] and doc["image"]["url"] == set_["header"]
     out = await sent(rt)
     assert len(out) == before + 1 and out[-1][0] == "Update"
-    assert "icon" not in out[-1][2]["object"]
+    assert out[-1][2]["object"]["icon"]["url"] == body["avatar"]
 
     r = await client.delete("/api/v1/profile/header", headers=maria.auth)
     assert r.status_code == 200
