@@ -33,7 +33,12 @@ def actor_document(actor: Actor, *, metadata: dict[str, Any] | None = None) -> d
         "followers": actor.followers_url,
         "following": actor.following_url,
         "endpoints": {"sharedInbox": actor.shared_inbox},
-        "manuallyApprovesFollowers": actor.manually_approves_followers,
+        # The group never says true, even while its follows wait for a coordinator: Lemmy
+        # reads a Group that approves followers as a private community and then hides all
+        # its posts from everyone but accepted followers. The held Follow stays pending on
+        # Lemmy and Mastodon alike until the coordinator's Accept (README, approve-follows).
+        "manuallyApprovesFollowers": (actor.manually_approves_followers
+                                      and actor.type is not ActorType.GROUP),
         "discoverable": actor.discoverable,
         "indexable": actor.indexable,
         "published": iso(actor.created_at),

@@ -5,8 +5,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from fediaid.federation import render
-from fediaid.services.outbox import enqueue, follower_inboxes
 from fediaid.storage import actors as actors_repo
 
 if TYPE_CHECKING:
@@ -30,17 +28,11 @@ class ModerationService:
         await self.rt.policy.unblock(domain)
 
     async def set_follow_approval(self, required: bool) -> None:
-        """Whether new follows of the group wait for a coordinator; the change is announced
-        to followers with an Update of the group actor."""
+        """Whether new follows of the group wait for a coordinator. Nothing is announced:
+        the group's actor keeps ``manuallyApprovesFollowers: false`` either way (Lemmy would
+        take a Group that says true for a private community; fediaid/federation/render.py),
+        and a held Follow simply waits for the coordinator's Accept or Reject."""
         group = self.rt.identity.group
         async with self.rt.db.write() as conn:
             await actors_repo.set_manually_approves(conn, group.id, required)
-            updated = await actors_repo.get_by_id(conn, group.id)
-            doc = render.actor_document(updated)
-            activity = {"@context": doc["@context"], "id": self.rt.urls.new_activity(),
-                        "type": "Update", "actor": group.uri, "object":
-                        {k: v for k, v in doc.items() if k != "@context"},
-                        "to": ["https://www.w3.org/ns/activitystreams#Public"]}
-            await enqueue(conn, self.rt, actor=updated, activity=activity,
-                          inboxes=await follower_inboxes(conn, updated), public=True)
         await self.rt.load_identity()

@@ -86,6 +86,38 @@ async def test_follow_waits_for_a_coordinator_when_the_group_asks(runtime: Runti
     assert [t for t, _, _ in await outgoing(rt)][-1] == "Accept"
 
 
+async def test_held_follows_do_not_make_the_group_look_private(runtime: Runtime) -> None:
+    """Lemmy reads ``manuallyApprovesFollowers: true`` on a Group as a private community and
+    hides its posts from everyone not yet accepted, so the group keeps saying ``false`` while
+    follows wait for a coordinator; the Accept (or Reject) is sent when they decide, and
+    Lemmy and Mastodon both keep a follow pending until then."""
+    rt = runtime
+    await rt.moderation.set_follow_approval(True)
+    group = rt.identity.group
+    doc = await rt.discovery.actor_document(group.username or "", group.type)
+    assert doc["manuallyApprovesFollowers"] is False
+    assert not await outgoing(rt)  # nothing that others see has changed: no Update sent
+    bob, ann = remote_actor("bob"), remote_actor("ann", "lemmy.example", key=1)
+    for who in (bob, ann):
+        await store(rt, who)
+        await receive(rt, who, follow_of(who, rt))
+    assert sorted(await rt.follows.list(group, "followers", state=FollowState.PENDING)) == \
+        sorted([bob.uri, ann.uri])
+    assert not await outgoing(rt)  # held: no Accept yet
+    await rt.follows.decide_follower(group, bob.uri, accept=True)
+    await rt.follows.decide_follower(group, ann.uri, accept=False)
+    sent = [(t, inbox, orjson.loads(body)) for t, inbox, body in await outgoing(rt)]
+    assert [(t, inbox) for t, inbox, _ in sent] == [("Accept", bob.shared_inbox),
+                                                     ("Reject", ann.shared_inbox)]
+    assert sent[0][2]["object"]["id"] == f"{bob.uri}/follows/1"
+    assert await rt.follows.list(group, "followers") == [bob.uri]
+    # Turning approval off again changes nothing others see either.
+    await rt.moderation.set_follow_approval(False)
+    assert len(await outgoing(rt)) == 2
+    assert (await rt.discovery.actor_document(group.username or "", group.type))[
+        "manuallyApprovesFollowers"] is False
+
+
 async def test_undo_follow_removes_the_follower(runtime: Runtime) -> None:
     rt = runtime
     bob = remote_actor("bob")
