@@ -65,9 +65,13 @@ def host_key(uri_or_host: str) -> tuple[str, int | None]:
         port_text = rest[1:] if rest.startswith(":") else ""
     elif netloc.count(":") == 1:
         host, port_text = netloc.split(":")
+    elif ":" in netloc:
+        return "", None  # not a host (urn:uuid:..., a bare IPv6 address)
     else:
         host, port_text = netloc, ""
     port = int(port_text) if port_text.isdigit() and 0 < int(port_text) < 65536 else None
+    if port_text and port is None:
+        return "", None  # not a host[:port] (mailto:x, host:abc)
     return host.rstrip("."), port
 
 
