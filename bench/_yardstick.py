@@ -1,14 +1,19 @@
 """The fan-out yardstick for bench/fanout.py: sign and POST, nothing else.
 
-No database, no queue, no retries: N coroutines take inbox URLs from a list, sign each
-delivery with ``activitypub.signatures.sign_cavage`` (RSA-2048, one signature per delivery,
-exactly as the app does) and POST it. Variants (``--mode``):
+No database, no queue, no retries, no address checks: N coroutines take inbox URLs from a
+list and POST each delivery, signed with ``activitypub.signatures.sign_cavage`` (RSA-2048,
+one signature per delivery, exactly as the app does) in a 2-thread pool in chunks (OpenSSL
+releases the GIL while signing, as in the app). Variants (``--mode``):
 
-- ``aiohttp``: aiohttp ClientSession, signing inline on the event loop;
-- ``aiohttp-threads``: same, but signatures are made in a 2-thread pool in chunks, because
-  OpenSSL releases the GIL while signing, so a second core can sign meanwhile;
-- ``raw``: a minimal keep-alive HTTP/1.1 client on asyncio streams (no library at all), with
-  the same threaded signing (``raw-inline``: signing on the event loop).
+- ``httpx-aiohttp`` (the yardstick): the same client stack as fediaid, an
+  ``httpx.AsyncClient`` over ``httpx_aiohttp.AiohttpTransport`` with an aiohttp session of at
+  most 8 connections per server, without fediaid's policy layers;
+- ``aiohttp``: aiohttp's own API on the same kind of session (for context: what the httpx
+  layer costs).
+
+The clock starts once imports are done and the key is loaded, with no connection open (as
+cold as fediaid's pools at the start of a round), and stops at the last answer.
+TLS: certificates are verified against ``SSL_CERT_FILE`` (the benchmark's CA).
 
 Prints one JSON line: {"mode", "n", "seconds", "per_s", "statuses"}.
 Usage: python bench/_yardstick.py --key PEM_FILE --key-id ID --body FILE --urls FILE --mode M
@@ -19,19 +24,28 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import ssl
 import sys
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aiohttp
+import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from activitypub.keys import PrivateKey, load_private_key
 from activitypub.signatures import sign_cavage
 
 CT = "application/activity+json"
+PER_HOST = 8
+
+Post = Callable[[str, dict[str, str]], Awaitable[int]]
 
 
 def sign(url: str, body: bytes, key_id: str, key: PrivateKey) -> dict[str, str]:
@@ -41,91 +55,71 @@ def sign(url: str, body: bytes, key_id: str, key: PrivateKey) -> dict[str, str]:
 
 
 async def signed_stream(urls: list[str], body: bytes, key_id: str, key: PrivateKey,
-                        threads: bool, queue: asyncio.Queue[tuple[str, dict[str, str]] | None],
+                        queue: asyncio.Queue[tuple[str, dict[str, str]] | None],
                         workers: int) -> None:
-    """Feed (url, headers) into ``queue``; with ``threads``, sign chunks in a thread pool."""
-    if not threads:
-        for url in urls:
-            await queue.put((url, sign(url, body, key_id, key)))
-    else:
-        loop = asyncio.get_running_loop()
-        pool = ThreadPoolExecutor(2)
-        chunk = 25
+    """Feed (url, headers) into ``queue``, signing chunks in a 2-thread pool."""
+    loop = asyncio.get_running_loop()
+    pool = ThreadPoolExecutor(2)
+    chunk = 16
 
-        def sign_chunk(part: list[str]) -> list[tuple[str, dict[str, str]]]:
-            return [(u, sign(u, body, key_id, key)) for u in part]
+    def sign_chunk(part: list[str]) -> list[tuple[str, dict[str, str]]]:
+        return [(u, sign(u, body, key_id, key)) for u in part]
 
-        pending = [loop.run_in_executor(pool, sign_chunk, urls[i:i + chunk])
-                   for i in range(0, min(len(urls), 4 * chunk), chunk)]
-        nxt = min(len(urls), 4 * chunk)
-        while pending:
-            done = await pending.pop(0)
-            if nxt < len(urls):
-                pending.append(loop.run_in_executor(pool, sign_chunk, urls[nxt:nxt + chunk]))
-                nxt += chunk
-            for item in done:
-                await queue.put(item)
-        pool.shutdown()
+    pending = [loop.run_in_executor(pool, sign_chunk, urls[i:i + chunk])
+               for i in range(0, min(len(urls), 4 * chunk), chunk)]
+    nxt = min(len(urls), 4 * chunk)
+    while pending:
+        done = await pending.pop(0)
+        if nxt < len(urls):
+            pending.append(loop.run_in_executor(pool, sign_chunk, urls[nxt:nxt + chunk]))
+            nxt += chunk
+        for item in done:
+            await queue.put(item)
+    pool.shutdown()
     for _ in range(workers):
         await queue.put(None)
 
 
-async def run_aiohttp(urls: list[str], body: bytes, key_id: str, key: PrivateKey,
-                      conc: int, threads: bool) -> Counter[int]:
-    import aiohttp
+def session(conc: int, tls: ssl.SSLContext) -> aiohttp.ClientSession:
+    return aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=conc, limit_per_host=PER_HOST, ssl=tls),
+        cookie_jar=aiohttp.DummyCookieJar())
 
+
+async def run(mode: str, urls: list[str], body: bytes, key_id: str, key: PrivateKey,
+              conc: int) -> tuple[float, Counter[int]]:
+    tls = httpx.create_ssl_context(trust_env=True)
     statuses: Counter[int] = Counter()
     queue: asyncio.Queue[tuple[str, dict[str, str]] | None] = asyncio.Queue(maxsize=2 * conc)
-    connector = aiohttp.TCPConnector(limit=conc, limit_per_host=8)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        async def worker() -> None:
-            while (item := await queue.get()) is not None:
-                url, headers = item
-                async with session.post(url, data=body, headers=headers) as resp:
-                    await resp.read()
-                    statuses[resp.status] += 1
+    start = time.perf_counter()
+    if mode == "httpx-aiohttp":
+        client = httpx.AsyncClient(
+            transport=AiohttpTransport(verify=tls, client=lambda: session(conc, tls)))
 
-        await asyncio.gather(signed_stream(urls, body, key_id, key, threads, queue, conc),
-                             *(worker() for _ in range(conc)))
-    return statuses
+        async def post(url: str, headers: dict[str, str]) -> int:
+            resp = await client.post(url, content=body, headers=headers)
+            return resp.status_code
 
+        close: Callable[[], Awaitable[None]] = client.aclose
+    else:
+        s = session(conc, tls)
 
-async def run_raw(urls: list[str], body: bytes, key_id: str, key: PrivateKey, conc: int,
-                  threads: bool) -> Counter[int]:
-    """Minimal keep-alive client: one idle-connection list per host:port."""
-    statuses: Counter[int] = Counter()
-    queue: asyncio.Queue[tuple[str, dict[str, str]] | None] = asyncio.Queue(maxsize=2 * conc)
-    idle: dict[tuple[str, int], list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        async def post(url: str, headers: dict[str, str]) -> int:
+            async with s.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+                return resp.status
 
-    async def post(url: str, headers: dict[str, str]) -> int:
-        parts = urlsplit(url)
-        host, port = parts.hostname or "", parts.port or 80
-        assert host == "127.0.0.1"
-        pool = idle.setdefault((host, port), [])
-        reader, writer = pool.pop() if pool else await asyncio.open_connection(host, port)
-        head = f"POST {parts.path} HTTP/1.1\r\n" + "".join(
-            f"{k}: {v}\r\n" for k, v in headers.items()) + f"Content-Length: {len(body)}\r\n\r\n"
-        writer.write(head.encode() + body)
-        status_line = await reader.readline()
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        if length:
-            await reader.readexactly(length)
-        pool.append((reader, writer))
-        return int(status_line.split(b" ", 2)[1])
+        close = s.close
 
     async def worker() -> None:
         while (item := await queue.get()) is not None:
             statuses[await post(*item)] += 1
 
-    await asyncio.gather(signed_stream(urls, body, key_id, key, threads, queue, conc),
+    await asyncio.gather(signed_stream(urls, body, key_id, key, queue, conc),
                          *(worker() for _ in range(conc)))
-    for pool in idle.values():
-        for _, w in pool:
-            w.close()
-    return statuses
+    seconds = time.perf_counter() - start
+    await close()
+    return seconds, statuses
 
 
 def main() -> None:
@@ -134,28 +128,19 @@ def main() -> None:
     ap.add_argument("--key-id", required=True)
     ap.add_argument("--body", required=True)
     ap.add_argument("--urls", required=True)
-    ap.add_argument("--mode", choices=["aiohttp", "aiohttp-threads", "raw", "raw-inline"],
-                    default="aiohttp")
+    ap.add_argument("--mode", choices=["httpx-aiohttp", "aiohttp"], default="httpx-aiohttp")
     ap.add_argument("--concurrency", type=int, default=50)
     args = ap.parse_args()
     key = load_private_key(Path(args.key).read_text())
     body = Path(args.body).read_bytes()
     urls = Path(args.urls).read_text().split()
-    assert all(u.startswith("http://127.0.0.1:") for u in urls)
-
-    async def go() -> tuple[float, Counter[int]]:
-        start = time.perf_counter()
-        if args.mode.startswith("raw"):
-            st = await run_raw(urls, body, args.key_id, key, args.concurrency,
-                                args.mode == "raw")
-        else:
-            st = await run_aiohttp(urls, body, args.key_id, key, args.concurrency,
-                                   args.mode == "aiohttp-threads")
-        return time.perf_counter() - start, st
+    assert all(u.startswith(("http://127.0.0.1:", "https://127.0.0.1:")) for u in urls)
+    assert os.environ.get("SSL_CERT_FILE") or not urls[0].startswith("https")
 
     import uvloop
 
-    seconds, statuses = uvloop.run(go())
+    seconds, statuses = uvloop.run(run(args.mode, urls, body, args.key_id, key,
+                                       args.concurrency))
     print(json.dumps({"mode": args.mode, "n": len(urls), "seconds": seconds,
                       "per_s": len(urls) / seconds, "statuses": dict(statuses)}))
 
