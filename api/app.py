@@ -15,7 +15,7 @@ from api.activitypub.inbox import InboxFastPath
 from api.errors import HANDLERS
 from api.mastodon import instance as mastodon_instance
 from api.mastodon import oauth as mastodon_oauth
-from api.middleware import RequestContext
+from api.middleware import RequestContext, SecurityHeaders
 from api.web import conversations, coordination, pages, posts
 from fediaid.services.runtime import Runtime
 
@@ -88,8 +88,8 @@ def create_app(rt: Runtime) -> ASGIApp:
     """Build the application around an opened runtime (the caller owns its lifetime).
 
     Inbox POSTs take a short path in front of the router (api/activitypub/inbox.py);
-    everything else goes through Starlette."""
+    everything else goes through Starlette. Security headers go on both."""
     app = Starlette(routes=routes(), exception_handlers=HANDLERS,  # type: ignore[arg-type]
                     middleware=[RequestContext.middleware()])
     app.state.runtime = rt
-    return InboxFastPath(app, rt)
+    return SecurityHeaders(InboxFastPath(app, rt))

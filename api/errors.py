@@ -91,12 +91,17 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         log.error("request failed: %s", exc.internal)
     else:
         log.info("request refused (%d): %s", status, exc.internal)
+    headers = None
+    if isinstance(exc, RateLimited) and exc.retry_after:
+        headers = {"Retry-After": str(exc.retry_after)}
     if wants_html(request):
-        return _page(status, exc.public)
+        page = _page(status, exc.public)
+        page.headers.update(headers or {})
+        return page
     body: dict[str, object] = {"error": exc.public}
     if isinstance(exc, Invalid) and exc.field:
         body["field"] = exc.field
-    return FastJSON(body, status_code=status)
+    return FastJSON(body, status_code=status, headers=headers)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:

@@ -34,7 +34,12 @@ class Unprocessable(Invalid):
 
 
 class RateLimited(FediaidError):
-    """Too many requests of this kind; try again later."""
+    """Too many requests of this kind; try again later (``retry_after`` seconds, if known)."""
+
+    def __init__(self, public: str, *, retry_after: int | None = None,
+                 internal: str | None = None) -> None:
+        super().__init__(public, internal=internal)
+        self.retry_after = retry_after
 
 
 class Conflict(FediaidError):

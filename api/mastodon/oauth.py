@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Any
-from urllib.parse import quote, unquote, urlencode
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from api.context import runtime
 from api.mastodon.common import cors, params, text
+from api.middleware import page_csp
 from api.responses import FastJSON
 from api.web.render import form_handler, render
 from api.web.session import check_csrf, current_user, require_user
@@ -69,6 +71,21 @@ _SCOPE_WORDS = {
 }
 
 
+_HOST_PORT = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
+
+
+def form_target(redirect_uri: str) -> str | None:
+    """Where the consent form's answer redirects to, as a CSP source (browsers apply
+    ``form-action`` to that redirect too): the redirect_uri's origin."""
+    if redirect_uri == OOB:
+        return None
+    parts = urlsplit(redirect_uri)
+    host = parts.netloc.rpartition("@")[2]
+    if parts.scheme in ("http", "https") and _HOST_PORT.fullmatch(host):
+        return f"{parts.scheme}://{host}"
+    return f"{parts.scheme}:" if parts.scheme in ("http", "https") else None
+
+
 def scope_words(scope: str) -> str:
     """What a scope lets the app do, in plain words (for the consent page)."""
     base, _, part = scope.partition(":")
@@ -93,10 +110,13 @@ async def authorize(request: Request) -> Response:
                 {k: v for k, v in source.items() if k in AUTH_FIELDS and v},
                 quote_via=quote)
             return RedirectResponse("/login?next=" + quote(here, safe=""), status_code=303)
-        return await render(request, "oauth_authorize.html", app=auth.app,
+        page = await render(request, "oauth_authorize.html", app=auth.app,
                             scopes=[(s, scope_words(s)) for s in auth.scopes],
                             fields={f: source.get(f) or "" for f in AUTH_FIELDS},
                             redirect_uri=auth.redirect_uri)
+        target = form_target(auth.redirect_uri)
+        page.headers["Content-Security-Policy"] = page_csp(*([target] if target else []))
+        return page
     form = await request.form()
     check_csrf(request, form.get("csrf"))
     user = await require_user(request)

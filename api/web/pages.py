@@ -9,6 +9,7 @@ from starlette.responses import RedirectResponse, Response
 
 from activitypub.vocab import accepts_activitypub
 from api.context import runtime
+from api.errors import status_for
 from api.responses import ActivityJSON
 from api.web.posts import home
 from api.web.render import form_handler, redirect, render, safe_next
@@ -21,7 +22,7 @@ from api.web.session import (
 )
 from fediaid.domain.actors import ActorType
 from fediaid.domain.follows import FollowState
-from fediaid.errors import FediaidError, Invalid, Unauthenticated
+from fediaid.errors import FediaidError, Forbidden, Invalid, RateLimited, Unauthenticated
 
 
 async def profile(request: Request) -> Response:
@@ -53,12 +54,18 @@ async def login_form(request: Request) -> Response:
     username = str(form.get("username", "")).strip().lower()
     after = safe_next(form.get("next"))
     try:
+        check_csrf(request, form.get("csrf"))
         _user, session = await runtime(request).accounts.login(
-            username, str(form.get("password", "")))
-    except Unauthenticated as exc:
-        return await render(request, "login.html", status=401, username=username,
+            username, str(form.get("password", "")),
+            client=request.client.host if request.client else None)
+    except (Forbidden, Unauthenticated, RateLimited) as exc:
+        # The form again, with a fresh token (a refused token's page has expired).
+        page = await render(request, "login.html", status=status_for(exc), username=username,
                             next=after if after != "/" else "",
                             flash=exc.public, flash_error=True)
+        if isinstance(exc, RateLimited) and exc.retry_after:
+            page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     response = RedirectResponse(after, status_code=303)
     set_session_cookie(request, response, session)
     return response
@@ -85,7 +92,8 @@ async def password(request: Request) -> Response:
     form = await request.form()
     check_csrf(request, form.get("csrf"))
     try:
-        await runtime(request).accounts.set_password(user, str(form.get("password", "")))
+        await runtime(request).accounts.set_password(user, str(form.get("password", "")),
+                                                     keep_session=request.cookies.get(COOKIE))
     except Invalid as exc:
         return await render(request, "password.html", status=400, welcome=welcome,
                             flash=exc.public, flash_error=True)

@@ -18,7 +18,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.context import runtime
 from api.errors import status_for
-from api.web.session import csrf_token, current_user
+from api.web.session import csrf_token, current_user, set_visitor_cookie
 from fediaid.domain.posts import Kind, Post, State, Urgency
 from fediaid.errors import FediaidError
 from fediaid.services.runtime import Runtime
@@ -43,13 +43,28 @@ async def render(request: Request, name: str, status: int = 200, **ctx: Any) -> 
     user = await current_user(request)
     context: dict[str, Any] = {
         "group_name": rt.settings.group_name, "domain": rt.settings.domain, "user": user,
-        "csrf": csrf_token(request) if user else "", "flash": request.query_params.get("msg"),
+        "csrf": _LazyToken(request), "flash": request.query_params.get("msg"),
         "path": request.url.path,
     }
     context.update(ctx)
     html = _environment().get_template(name).render(**context)
-    return HTMLResponse(html, status_code=status,
-                        headers={"Cache-Control": "private, no-store"} if user else None)
+    response = HTMLResponse(html, status_code=status,
+                            headers={"Cache-Control": "private, no-store"} if user else None)
+    set_visitor_cookie(request, response)
+    return response
+
+
+class _LazyToken:
+    """The page's CSRF token, made when a form on the page shows it (a visitor gets the
+    visitor cookie only from a page with a form)."""
+
+    def __init__(self, request: Request) -> None:
+        self.request = request
+
+    def __str__(self) -> str:
+        return csrf_token(self.request)
+
+    __html__ = __str__
 
 
 async def error_page(request: Request, exc: FediaidError) -> HTMLResponse:

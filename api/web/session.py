@@ -1,10 +1,15 @@
 """Web sessions (a random id in an HttpOnly cookie, stored hashed) and CSRF tokens
-(an HMAC of the session id with the instance secret, checked on every form POST)."""
+(an HMAC of the session id with the instance secret, checked on every form POST).
+
+Visitors who are not logged in (the login form) get a token too: an HMAC of a random
+visitor id kept in its own HttpOnly cookie, set by the page that shows the form. Another
+site can make a browser post the form, but cannot read the cookie to make the token."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,6 +19,8 @@ from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Unauthenticated
 
 COOKIE = "fediaid_session"
+VISITOR_COOKIE = "fediaid_visitor"
+_NEW_VISITOR = "fediaid.new_visitor"
 
 
 async def current_user(request: Request) -> User | None:
@@ -39,17 +46,42 @@ async def require_coordinator(request: Request) -> User:
     return user
 
 
+def _bound_to(request: Request, *, create: bool) -> str | None:
+    """What the token is bound to: the session cookie, else the visitor cookie (made up
+    when ``create``; ``set_visitor_cookie`` sends it)."""
+    session = request.cookies.get(COOKIE)
+    if session:
+        return session
+    visitor = request.cookies.get(VISITOR_COOKIE) or request.scope.get(_NEW_VISITOR)
+    if not visitor and create:
+        visitor = request.scope[_NEW_VISITOR] = secrets.token_urlsafe(24)
+    return "visitor:" + visitor if visitor else None
+
+
 def csrf_token(request: Request) -> str:
-    session = request.cookies.get(COOKIE, "")
+    bound = _bound_to(request, create=True) or ""
     secret = runtime(request).settings.secret_key.encode()
-    return hmac.new(secret, session.encode(), hashlib.sha256).hexdigest()[:40]
+    return hmac.new(secret, bound.encode(), hashlib.sha256).hexdigest()[:40]
 
 
 def check_csrf(request: Request, submitted: object) -> None:
-    if not isinstance(submitted, str) or not hmac.compare_digest(submitted, csrf_token(request)):
+    if (not isinstance(submitted, str) or _bound_to(request, create=False) is None
+            or not hmac.compare_digest(submitted, csrf_token(request))):
         raise Forbidden("This form has expired. Go back, reload the page and try again.")
+
+
+def _secure(request: Request) -> bool:
+    return runtime(request).settings.base_url.startswith("https://")
 
 
 def set_session_cookie(request: Request, response: Response, session: str) -> None:
     response.set_cookie(COOKIE, session, max_age=30 * 24 * 3600, httponly=True,
-                        secure=not runtime(request).settings.dev, samesite="lax", path="/")
+                        secure=_secure(request), samesite="lax", path="/")
+
+
+def set_visitor_cookie(request: Request, response: Response) -> None:
+    """Send the visitor id a page's CSRF token was just made from (if one was)."""
+    visitor = request.scope.get(_NEW_VISITOR)
+    if visitor:
+        response.set_cookie(VISITOR_COOKIE, visitor, httponly=True, secure=_secure(request),
+                            samesite="lax", path="/")

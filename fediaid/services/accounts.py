@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from activitypub.keys import generate_rsa_keypair
 from fediaid.domain.actors import Actor, ActorType, Role, validate_username
 from fediaid.domain.users import User
-from fediaid.errors import Conflict, Invalid, NotFound, Unauthenticated
+from fediaid.errors import Conflict, Invalid, NotFound, RateLimited, Unauthenticated
+from fediaid.services import login_limits
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import users as users_repo
+from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
     from fediaid.services.runtime import Runtime
@@ -22,8 +25,12 @@ if TYPE_CHECKING:
 LOGIN_LINK_TTL = timedelta(days=2)
 SESSION_TTL = timedelta(days=30)
 MIN_PASSWORD = 10
+MAX_PASSWORD = 1000
 KNOWN_SCOPES = frozenset({"read", "write", "follow", "push", "admin"})
-
+# argon2 runs in threads; at most this many at once, so a flood of logins cannot take every
+# thread (and core) from the rest of the server.
+HASHING_AT_ONCE = 2
+NO_MATCH = "That name and password do not match."
 
 
 @cache
@@ -34,9 +41,36 @@ def _hasher() -> Any:
     return PasswordHasher()
 
 
+@cache
+def _dummy_hash() -> str:
+    """Checked when the name is unknown (or has no password), so that takes as long as a
+    wrong password for a real account: the answer's time does not tell which names exist."""
+    return str(_hasher().hash(secrets.token_urlsafe(16)))
+
+
+def password_problem(password: str) -> str | None:
+    """Passphrases with spaces are welcome; spaces alone, or padding a short password up to
+    the minimum, are not."""
+    if not password.strip():
+        return (f"A password cannot be only spaces. Use at least {MIN_PASSWORD} characters "
+                "(letters, numbers or words with spaces between them).")
+    if len(password.strip()) < MIN_PASSWORD:
+        return (f"Use at least {MIN_PASSWORD} characters (spaces at the start and end do not "
+                "count).")
+    if len(password) > MAX_PASSWORD:
+        return f"Use at most {MAX_PASSWORD} characters."
+    return None
+
+
 class AccountService:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self.clock: Callable[[], datetime] = utcnow
+        self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)
+
+    async def _hash(self, fn: Callable[..., Any], *args: str) -> Any:
+        async with self._hashing:
+            return await asyncio.to_thread(fn, *args)
 
     async def create_user(self, username: str, *, role: Role = Role.MEMBER,
                           display_name: str | None = None) -> User:
@@ -92,31 +126,54 @@ class AccountService:
             await users_repo.add_session(conn, user_id=user_id, secret=session, ttl=SESSION_TTL)
         return user, session
 
-    async def login(self, username: str, password: str) -> tuple[User, str]:
+    async def login(self, username: str, password: str, *, client: str | None = None
+                    ) -> tuple[User, str]:
+        """A new session for the right name and password. Attempts are limited per name
+        and per ``client`` address (``fediaid/domain/login_limits.py``): while either is
+        locked, every attempt is refused with ``RateLimited``, the right password too."""
+        keys = login_limits.keys_for(self.rt.settings.secret_key, username, client)
+        async with self.rt.db.write() as conn:
+            wait = await login_limits.begin_attempt(conn, keys, self.clock())
+        if wait is not None:
+            minutes = (wait + 59) // 60
+            raise RateLimited(
+                "Too many wrong passwords. Logging in is paused for "
+                f"{minutes} minute{'s' if minutes != 1 else ''}; try again after that, or ask "
+                "a coordinator for a new login link.", retry_after=wait,
+                internal=f"login paused for {wait}s")
         async with self.rt.db.read() as conn:
             user = await users_repo.find_by_username(conn, username)
             stored = await users_repo.password_hash(conn, user.id) if user else None
-        ok = False
-        if stored:
-            from argon2.exceptions import InvalidHashError, VerificationError
-
-            try:
-                ok = await asyncio.to_thread(_hasher().verify, stored, password)
-            except (VerificationError, InvalidHashError):
-                ok = False
+        ok = await self._verify(stored or _dummy_hash(), password) and stored is not None
         if not ok or user is None or user.disabled:
-            raise Unauthenticated("That name and password do not match.")
+            raise Unauthenticated(NO_MATCH)
         session = secrets.token_urlsafe(32)
         async with self.rt.db.write() as conn:
+            await login_limits.attempt_succeeded(conn, keys, self.clock())
             await users_repo.add_session(conn, user_id=user.id, secret=session, ttl=SESSION_TTL)
         return user, session
 
-    async def set_password(self, user: User, password: str) -> None:
-        if len(password) < MIN_PASSWORD:
-            raise Invalid(f"Use at least {MIN_PASSWORD} characters.", field="password")
-        hashed = await asyncio.to_thread(_hasher().hash, password)
+    async def _verify(self, stored: str, password: str) -> bool:
+        from argon2.exceptions import InvalidHashError, VerificationError
+
+        try:
+            return bool(await self._hash(_hasher().verify, stored, password))
+        except (VerificationError, InvalidHashError):
+            return False
+
+    async def set_password(self, user: User, password: str, *,
+                           keep_session: str | None = None) -> None:
+        """Set a new password and end every other way into the account: web sessions but
+        ``keep_session`` (the one that made the change), API and OAuth tokens, unused
+        authorization codes."""
+        problem = password_problem(password)
+        if problem:
+            raise Invalid(problem, field="password")
+        hashed = await self._hash(_hasher().hash, password)
         async with self.rt.db.write() as conn:
             await users_repo.set_password_hash(conn, user.id, hashed)
+            await users_repo.end_other_sessions(conn, user.id, keep=keep_session)
+            await users_repo.revoke_all_tokens(conn, user.id)
 
     async def session_user(self, session: str) -> User | None:
         async with self.rt.db.read() as conn:

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0007"
+SCHEMA_HEAD = "0008"
 
 metadata = MetaData(
     naming_convention={
@@ -589,4 +589,19 @@ status_edits = Table(
     Column("sensitive", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_status_edits_status", "status_id", "id"),
+)
+
+# Login attempts per account name and per address (fediaid/domain/login_limits.py): shared
+# by every process. The key is an HMAC of "account:<name>" or "address:<ip>" with the
+# instance secret, so the table keeps neither what was typed (a password in the name field)
+# nor where from.
+login_attempts = Table(
+    "login_attempts",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("failures", Integer, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+    Column("locked_until", UTCDateTime),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("ix_login_attempts_expires", "expires_at"),
 )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fediaid.domain.actors import Role
 from fediaid.domain.users import User
 from fediaid.errors import NotFound
-from fediaid.storage.tables import access_tokens, login_links, users, web_sessions
+from fediaid.storage.tables import access_tokens, login_links, oauth_codes, users, web_sessions
 from fediaid.storage.types import utcnow
 
 
@@ -114,6 +114,26 @@ async def session_user(conn: AsyncConnection, secret: str) -> User | None:
 
 async def end_session(conn: AsyncConnection, secret: str) -> None:
     await conn.execute(delete(web_sessions).where(web_sessions.c.token_hash == digest(secret)))
+
+
+async def end_other_sessions(conn: AsyncConnection, user_id: int, *, keep: str | None) -> None:
+    """End the user's web sessions but ``keep`` (after a password change)."""
+    q = delete(web_sessions).where(web_sessions.c.user_id == user_id)
+    if keep:
+        q = q.where(web_sessions.c.token_hash != digest(keep))
+    await conn.execute(q)
+
+
+async def revoke_all_tokens(conn: AsyncConnection, user_id: int) -> None:
+    """Revoke every API and OAuth token of the user, and void unused authorization codes
+    (which would become tokens)."""
+    now = utcnow()
+    await conn.execute(update(access_tokens).where(access_tokens.c.user_id == user_id,
+                                                   access_tokens.c.revoked_at.is_(None))
+                       .values(revoked_at=now))
+    await conn.execute(update(oauth_codes).where(oauth_codes.c.user_id == user_id,
+                                                 oauth_codes.c.used_at.is_(None))
+                       .values(used_at=now))
 
 
 async def add_token(conn: AsyncConnection, *, user_id: int | None, secret: str, scopes: str,

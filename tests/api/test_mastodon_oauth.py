@@ -54,7 +54,7 @@ async def log_in(client: httpx.AsyncClient, runtime: Runtime, next_url: str) -> 
     nxt = hidden(page.text, "next")
     assert nxt.startswith("/oauth/authorize?")
     r = await client.post("/login", data={"username": "admin", "password": PASSWORD,
-                                          "next": nxt})
+                                          "next": nxt, "csrf": hidden(page.text, "csrf")})
     assert r.status_code == 303
     consent = await client.get(r.headers["location"])
     assert consent.status_code == 200

@@ -43,9 +43,11 @@ async def test_first_login_sets_a_password_then_logs_in(client: httpx.AsyncClien
     r = await client.post("/logout", data={"csrf": csrf(home)})
     assert r.status_code == 303
     assert "Log in" in (await client.get("/", headers=HTML)).text
-    bad = await client.post("/login", data={"username": "admin", "password": "nope nope nope"})
+    token = csrf((await client.get("/login", headers=HTML)).text)
+    bad = await client.post("/login", data={"csrf": token, "username": "admin",
+                                            "password": "nope nope nope"})
     assert bad.status_code == 401 and "do not match" in bad.text
-    ok = await client.post("/login", data={"username": "admin",
+    ok = await client.post("/login", data={"csrf": token, "username": "admin",
                                            "password": "correct horse battery"})
     assert ok.status_code == 303 and "fediaid_session" in ok.headers["set-cookie"]
     assert "HttpOnly" in ok.headers["set-cookie"]
