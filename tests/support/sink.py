@@ -12,7 +12,9 @@ carries an HTTP signature that verifies against the given key (``--key-pem``) wi
 ``"present"`` when no key was given to check it with.
 
 ``GET /_stats`` answers the counts as JSON: requests, deliveries (distinct (path, id)
-pairs), duplicates, inboxes (distinct paths), and signatures by outcome.
+pairs), duplicates, inboxes (distinct paths), signatures by outcome, and gets.
+Any other GET is recorded (``{"method": "GET", "path", "t"}`` in ``--log``, counted in
+``gets``) and answers 404: a test can tell that nobody fetched from the sink.
 Anything else answers 404.
 """
 
@@ -46,6 +48,7 @@ class Sink:
         self.pairs: Counter[tuple[str, str]] = Counter()
         self.paths: set[str] = set()
         self.sigs: Counter[str] = Counter()
+        self.gets = 0
 
     def _check_signature(self, request: web.Request, body: bytes) -> str:
         headers = dict(request.headers)
@@ -95,12 +98,21 @@ class Sink:
             "duplicates": self.requests - len(self.pairs),
             "inboxes": len(self.paths),
             "signatures": dict(self.sigs),
+            "gets": self.gets,
         })
+
+    async def other_get(self, request: web.Request) -> web.Response:
+        self.gets += 1
+        entry = {"method": "GET", "path": request.path, "t": round(time.time(), 4)}
+        self.log.write(json.dumps(entry) + "\n")
+        self.log.flush()
+        return web.Response(status=404)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
         app.router.add_post("/inbox/{n}", self.inbox)
         app.router.add_get("/_stats", self.stats)
+        app.router.add_get("/{tail:.*}", self.other_get)
         return app
 
 
