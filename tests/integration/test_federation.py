@@ -277,8 +277,8 @@ def test_inbox_checks_deduplicates_and_blocks(cluster: Cluster) -> None:
     assert len(accepts) == 1
     assert json.loads(accepts[0].payload)["object"]["id"] == follow["id"]
 
-    # Block B's host:port. The running server reloads blocks only every 30 s
-    # (jobs/runner.py REFRESH_SECONDS), so restart it to apply the block now.
+    # Block B's host:port. The running server reloads the federation policy every 2 s
+    # (services/federation_policy.py REFRESH_SECONDS); a restart applies it at once.
     assert b.domain in a.cli("admin", "block", b.domain)
     a.stop()
     a.start()
