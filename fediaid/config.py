@@ -53,6 +53,9 @@ class Settings:
     inbox_lease_seconds: float = 60.0
     # How often expiry and retention run (tests shorten it).
     lifecycle_seconds: float = 60.0
+    # Received activities are purged this long after they were processed (kept meanwhile so
+    # redeliveries are recognised; Mastodon retries for about three days).
+    inbox_retention_days: float = 4.0
     # Media uploads (the Mastodon client API): files under DIR/media, images only.
     media_max_bytes: int = 8 * 1024 * 1024
     media_max_pixels: int = 7680 * 4320  # 8K, as Mastodon; refused from the header
@@ -128,6 +131,8 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         languages=tuple(str(x) for x in raw.get("languages", ["en"])),
         media_max_bytes=int(raw.get("media_max_bytes", Settings.media_max_bytes)),
         media_max_pixels=int(raw.get("media_max_pixels", Settings.media_max_pixels)),
+        inbox_retention_days=float(raw.get("inbox_retention_days",
+                                           Settings.inbox_retention_days)),
         delivery=delivery,
     )
     overrides: dict[str, object] = {}
@@ -143,6 +148,8 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         overrides["lifecycle_seconds"] = float(env["FEDIAID_LIFECYCLE_SECONDS"])
     if "FEDIAID_INBOX_LEASE_SECONDS" in env:
         overrides["inbox_lease_seconds"] = float(env["FEDIAID_INBOX_LEASE_SECONDS"])
+    if "FEDIAID_INBOX_RETENTION_DAYS" in env:
+        overrides["inbox_retention_days"] = float(env["FEDIAID_INBOX_RETENTION_DAYS"])
     delivery_overrides: dict[str, object] = {}
     for key, conv in (
         ("concurrency", int),
@@ -181,7 +188,7 @@ def write_config(
     database_url: str | None = None,
 ) -> Path:
     """Create ``DIR/fediaid.toml`` (mode 0600: it holds the session secret)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lines = [
         "# fediaid instance configuration. Environment variables FEDIAID_* override these.",
         f"domain = {_toml_str(domain)}",

@@ -99,3 +99,37 @@ def can_view_status(viewer: Viewer, status: Status, *, post: Post | None = None,
         return (viewer.actor_uri in status.recipients
                 or status.account_uri in viewer.following)
     return viewer.actor_uri is not None and viewer.actor_uri in status.recipients
+
+
+@dataclass(frozen=True)
+class PlainObject:
+    """A plain object kept only in ``objects`` (the group's announcements): whether it is
+    public is its own current state."""
+
+    public: bool
+
+
+def can_view_activity(viewer: Viewer, *, addressed_publicly: bool, names_object: bool,
+                      about: Post | Status | PlainObject | None,
+                      post_of_status: Post | None = None) -> bool:
+    """Whether a stored activity (an outbox item, ``/activities/{id}``) may be shown.
+
+    The activity follows its object's *current* state, never what was true when it was sent:
+    the Create, Update or Announce of an object that is gone (``about`` None: deleted, expired
+    by retention) is not shown, nor that of an object narrowed since (members-only, network,
+    held). Only activities that were addressed to everyone are served at all; activities that
+    name no object (a profile Update, a Delete) are shown by their addressing alone.
+    """
+    if not addressed_publicly:
+        return False
+    if not names_object:
+        return True
+    if isinstance(about, Post):
+        return (not about.held and not about.hidden
+                and about.visibility is not Visibility.MEMBERS and can_view(viewer, about))
+    if isinstance(about, Status):
+        return not about.hidden and about.level is not Level.MEMBERS and can_view_status(
+            viewer, about, post=post_of_status)
+    if isinstance(about, PlainObject):
+        return about.public
+    return False

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from fediaid.jobs.delivery import DeliveryWorker
 from fediaid.jobs.inbox import InboxWorker
+from fediaid.services.retention import purge_received
 
 if TYPE_CHECKING:
     from fediaid.services.runtime import Runtime
@@ -34,7 +35,7 @@ class Workers:
 
     async def _lifecycle(self) -> None:
         """Expire open posts past their date; delete closed posts past the retention window
-        (and federate the Delete)."""
+        (and federate the Delete); purge received activities past theirs."""
         while not self.stop_event.is_set():
             try:
                 expired = await self.rt.posts.expire_due()
@@ -44,6 +45,9 @@ class Workers:
                 swept = await self.rt.media.sweep()
                 if swept:
                     log.info("media: %d unused files removed", swept)
+                purged = await purge_received(self.rt)
+                if purged:
+                    log.info("inbox: %d processed activities purged", purged)
             except Exception:
                 log.exception("post lifecycle failed")
             try:

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from activitypub import nodeinfo, webfinger
+from activitypub.vocab import AS_CONTEXT
 from fediaid import __version__
 from fediaid.domain.actors import Actor, ActorType
+from fediaid.domain.posts import Post
 from fediaid.errors import NotFound
 from fediaid.federation import render
 from fediaid.storage import actors as actors_repo
@@ -18,6 +20,9 @@ from fediaid.storage import outbox as outbox_repo
 from fediaid.storage import users as users_repo
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
+
+    from fediaid.domain.visibility import Viewer
     from fediaid.services.runtime import Runtime
 
 REPOSITORY: str | None = None  # no public home yet; set when there is one
@@ -81,43 +86,110 @@ class DiscoveryService:
 
     async def collection(self, username: str, type_: ActorType, which: str,
                          page: int | None) -> dict[str, Any]:
-        """followers / following / outbox as a paged OrderedCollection.
+        """followers / following / outbox as paged collections that Mastodon and Lemmy read.
 
         Followers lists only their count: who follows a mutual aid group is nobody else's
-        business (the same as Mastodon's "hide your network"). Following (neighboring groups)
-        and the outbox (public activities) are paged.
+        business (the same as Mastodon's "hide your network"). It is a ``Collection`` with
+        empty ``items`` (the shape Lemmy parses for a community) and an embedded, empty first
+        page (Mastodon reads ``first``). Following (neighboring groups) is paged. The outbox
+        lists the activities the public may see now (``can_view_activity``): the collection
+        carries the newest inline (Lemmy reads a community's outbox ``orderedItems``, and
+        only Announces) and links its pages through ``first`` (Mastodon).
         """
         actor = await self.local_actor(username, type_)
         uri = {"followers": actor.followers_url, "following": actor.following_url,
                "outbox": actor.outbox}[which]
         assert uri is not None
+        if which == "followers":
+            async with self.rt.db.read() as conn:
+                total = await follows_repo.count(conn, actor_id=actor.id, direction=which)
+            return hidden_followers(uri, total, page)
         async with self.rt.db.read() as conn:
             if which == "outbox":
                 total = await outbox_repo.outbox_count(conn, actor_id=actor.id)
+                if page is None:
+                    doc = render.ordered_collection(uri, total)
+                    doc.setdefault("first", f"{uri}?page=1")
+                    doc["orderedItems"] = await self._outbox_items(
+                        conn, actor.id, offset=0,
+                        types=("Announce",) if actor.type is ActorType.GROUP else None)
+                    return doc
             else:
                 total = await follows_repo.count(conn, actor_id=actor.id, direction=which)
-            if page is None or which == "followers":
-                doc = render.ordered_collection(uri, total)
-                if which == "followers":
-                    doc.pop("first", None)
-                    doc.pop("last", None)
-                return doc
+                if page is None:
+                    return render.ordered_collection(uri, total)
             offset = (max(page, 1) - 1) * render.PAGE_SIZE
             if which == "outbox":
-                items: list[Any] = await outbox_repo.outbox_page(
-                    conn, actor_id=actor.id, limit=render.PAGE_SIZE, offset=offset)
-                for item in items:
-                    item.pop("@context", None)
+                items: list[Any] = await self._outbox_items(conn, actor.id, offset=offset)
             else:
                 items = await follows_repo.page(conn, actor_id=actor.id, direction=which,
                                                 limit=render.PAGE_SIZE, offset=offset)
         return render.ordered_collection_page(uri, max(page, 1), total, items)
 
+    async def _outbox_items(self, conn: AsyncConnection, actor_id: int, *, offset: int,
+                            types: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
+        from fediaid.domain.visibility import ANONYMOUS
+
+        out = []
+        for stored in await outbox_repo.outbox_page(conn, actor_id=actor_id,
+                                                    limit=render.PAGE_SIZE, offset=offset,
+                                                    types=types):
+            doc = await self.shown_activity(conn, stored, ANONYMOUS)
+            if doc is not None:
+                doc.pop("@context", None)
+                out.append(doc)
+        return out
+
     async def public_activity(self, uri: str) -> dict[str, Any]:
+        from fediaid.domain.visibility import ANONYMOUS
+
         async with self.rt.db.read() as conn:
-            doc = await outbox_repo.find_activity(conn, uri)
+            stored = await outbox_repo.find_activity(conn, uri)
+            doc = None if stored is None else await self.shown_activity(conn, stored,
+                                                                        ANONYMOUS)
         if doc is None:
             raise NotFound("No such activity, or it is not public.")
+        return doc
+
+    async def shown_activity(self, conn: AsyncConnection, stored: outbox_repo.StoredActivity,
+                             viewer: Viewer) -> dict[str, Any] | None:
+        """A stored activity as ``viewer`` may see it now, or None. It follows its object's
+        current state (``visibility.can_view_activity``): gone or narrowed objects take
+        their activities with them, and an embedded object is shown as it is now (an edit
+        that removed a phone number removes it from the Create too)."""
+        from fediaid.domain.visibility import PlainObject, can_view_activity
+        from fediaid.storage import posts as posts_repo
+        from fediaid.storage import statuses as statuses_repo
+
+        about: Any = None
+        post_of_status = None
+        current: dict[str, Any] | None = None
+        if stored.object_uri is not None:
+            post = await posts_repo.find_by_uri(conn, stored.object_uri)
+            status = None if post is not None else await statuses_repo.find_by_uri(
+                conn, stored.object_uri)
+            obj = None if post is not None else await objects_repo.find_by_uri(
+                conn, stored.object_uri)
+            if post is not None:
+                about = post
+            elif status is not None:
+                about = status
+                if status.post_id is not None:
+                    post_of_status = await posts_repo.find(conn, status.post_id)
+            elif obj is not None:
+                about = PlainObject(public=obj.public)
+        if not can_view_activity(viewer, addressed_publicly=stored.public,
+                                 names_object=stored.object_uri is not None, about=about,
+                                 post_of_status=post_of_status):
+            return None
+        if stored.object_uri is not None:
+            if isinstance(about, Post) and about.local:
+                current = await self.rt.post_federation.note(conn, about)
+            elif obj is not None and obj.local:
+                current = dict(obj.payload)
+        doc = dict(stored.payload)
+        if current is not None:
+            _embed_current(doc, stored.object_uri, current)
         return doc
 
     async def fetch_signer(self, *, method: str, url: str, headers: Any) -> str | None:
@@ -206,3 +278,30 @@ class DiscoveryService:
                 "languages": list(settings.languages),
             },
         )
+
+
+def hidden_followers(uri: str, total: int, page: int | None) -> dict[str, Any]:
+    """A followers collection that shows its size, not its members: a ``Collection`` with
+    empty ``items`` (what Lemmy parses) whose first page is embedded and empty (Mastodon
+    reads ``first``; its own hidden collections have one too)."""
+    first: dict[str, Any] = {"id": f"{uri}?page=1", "type": "CollectionPage", "partOf": uri,
+                             "totalItems": total, "items": []}
+    if page is not None:
+        return {"@context": AS_CONTEXT, **first, "id": f"{uri}?page={page}"}
+    return {"@context": AS_CONTEXT, "id": uri, "type": "Collection",
+            "totalItems": total, "items": [], "first": first}
+
+
+def _embed_current(doc: dict[str, Any], object_uri: str | None, current: dict[str, Any]
+                   ) -> None:
+    """Replace the embedded copy of ``object_uri`` (in a Create/Update, or in the Create an
+    Announce embeds) with ``current``, in place."""
+    inner = doc.get("object")
+    if not isinstance(inner, dict):
+        return
+    if inner.get("id") == object_uri:
+        doc["object"] = {k: v for k, v in current.items() if k != "@context"}
+    elif isinstance(inner.get("object"), dict):
+        inner = dict(inner)
+        _embed_current(inner, object_uri, current)
+        doc["object"] = inner

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 from fediaid.errors import Invalid, NotFound
 from fediaid.federation import render
 from fediaid.services.outbox import enqueue, follower_inboxes
+from fediaid.services.retention import forget_object
 from fediaid.storage import objects as objects_repo
-from fediaid.storage import outbox as outbox_repo
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class NoteService:
             obj = await objects_repo.find_by_uri(conn, uri)
             if obj is None or not obj.local or obj.actor_id != group.id:
                 raise NotFound("No such post by the group.")
-            await outbox_repo.cancel_for_object(conn, uri)
+            await forget_object(conn, uri)  # its Create and deliveries not yet sent
             await objects_repo.delete_by_uri(conn, uri)
             inboxes = await follower_inboxes(conn, group)
             await enqueue(conn, self.rt, actor=group,

@@ -26,6 +26,7 @@ from fediaid.domain.posts import Post, Visibility
 from fediaid.domain.visibility import federates
 from fediaid.federation import proposals
 from fediaid.services.outbox import enqueue
+from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import objects as objects_repo
@@ -147,6 +148,9 @@ class PostFederation:
         await outbox_repo.cancel_for_object(conn, post.uri)
 
     async def updated(self, conn: AsyncConnection, post: Post, *, previous: Post) -> None:
+        if post.visibility is not Visibility.PUBLIC or post.held:
+            # Narrowed: what was published about it is no longer for everyone.
+            await outbox_repo.restrict_object(conn, post.uri)
         if not post.local or not federates(post):
             return
         author = await actors_repo.get_by_uri(conn, post.author_uri)
@@ -159,12 +163,13 @@ class PostFederation:
                       inboxes=list(dict.fromkeys(inboxes)), object_uri=post.uri,
                       public=post.visibility is Visibility.PUBLIC)
 
-    async def deleted(self, conn: AsyncConnection, post: Post) -> None:
-        """Take the post back from everyone who received it."""
-        if not post.local:
-            return
-        received = await self._received(conn, post)
-        await outbox_repo.cancel_for_object(conn, post.uri)
+    async def deleted(self, conn: AsyncConnection, post: Post, *, gone: bool = True) -> None:
+        """Take the post back from everyone who received it, and keep nothing derived from
+        it: its stored activities (with their deliveries) and received copies go
+        (``retention.forget_object``); the Delete names no object, so it stays until
+        delivered. ``gone`` False: the post stays here (narrowed to members-only)."""
+        received = await self._received(conn, post) if post.local else []
+        await forget_object(conn, post.uri, gone=gone)
         if not received:
             return
         author = await actors_repo.get_by_uri(conn, post.author_uri)

@@ -316,7 +316,7 @@ class PostService:
             narrowed = draft.visibility is Visibility.MEMBERS
             if post.visibility is not Visibility.MEMBERS and narrowed:
                 # Narrowing to members-only takes it back from everyone who has it.
-                await self.rt.post_federation.deleted(conn, post)
+                await self.rt.post_federation.deleted(conn, post, gone=False)
             await posts_repo.update_fields(conn, post_id, {
                 "title": draft.title, "description": draft.description,
                 "category": draft.category, "quantity": draft.quantity, "unit": draft.unit,

@@ -28,6 +28,7 @@ from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound, Unprocess
 from fediaid.federation import proposals
 from fediaid.federation.proposals_parse import parse_datetime
 from fediaid.services.outbox import enqueue
+from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import media as media_repo
@@ -632,7 +633,7 @@ class StatusService:
         async with self.rt.db.write() as conn:
             author = await actors_repo.get_by_id(conn, status.account_id)
             received = await outbox_repo.inboxes_for_object(conn, status.uri)
-            await outbox_repo.cancel_for_object(conn, status.uri)
+            await forget_object(conn, status.uri)  # its Create/Updates and their deliveries
             await objects_repo.delete_by_uri(conn, status.uri)
             await repo.delete_status(conn, status.id)
             if received:
@@ -741,6 +742,7 @@ class StatusService:
                 return None
             await repo.delete_status(conn, existing.id)
             received = await outbox_repo.inboxes_for_activity(conn, existing.uri)
+            await outbox_repo.forget_activity(conn, existing.uri)  # the boost is undone
             if received:
                 undo = {"@context": AS_CONTEXT, "id": self.rt.urls.new_activity(),
                         "type": "Undo", "actor": me.uri, "to": [PUBLIC],

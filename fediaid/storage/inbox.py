@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.queue import ItemState
@@ -116,3 +116,38 @@ async def exists(conn: AsyncConnection, activity_uri: str) -> bool:
     row = (await conn.execute(
         select(inbox_items.c.id).where(inbox_items.c.activity_uri == activity_uri))).first()
     return row is not None
+
+
+# Received payloads are kept only while they are work or useful for deduplication: rows in
+# these states are finished and may be purged (pending and leased rows never are).
+FINISHED = (ItemState.DONE.value, ItemState.FAILED.value, ItemState.CANCELLED.value)
+
+
+async def purge_finished(conn: AsyncConnection, *, before: datetime) -> int:
+    """Delete finished received activities processed (or, failing that, received) before
+    ``before``: raw incoming payloads are not kept beyond the retention window."""
+    result = await conn.execute(
+        delete(inbox_items).where(
+            inbox_items.c.state.in_(FINISHED),
+            func.coalesce(inbox_items.c.processed_at, inbox_items.c.received_at) < before,
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def purge_about(conn: AsyncConnection, uri: str) -> int:
+    """Delete finished received activities that name ``uri`` (as an id, or with a fragment
+    such as FEP-0837's ``#primary``): copies of a deleted object, and answers to it."""
+    quoted = _like_escape(f'"{uri}')
+    result = await conn.execute(
+        delete(inbox_items).where(
+            inbox_items.c.state.in_(FINISHED),
+            or_(inbox_items.c.payload.like(f'%{quoted}"%', escape="\\"),
+                inbox_items.c.payload.like(f"%{quoted}#%", escape="\\")),
+        )
+    )
+    return int(result.rowcount or 0)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.storage.dialect import insert_ignore
@@ -112,3 +112,16 @@ async def recent_public_by(conn: AsyncConnection, actor_id: int, *, limit: int
         .limit(limit)
     )
     return [{"content": r.content or "", "published": r.published, "uri": r.uri} for r in rows]
+
+
+async def forget_with_remote_replies(conn: AsyncConnection, uri: str) -> list[str]:
+    """Delete the stored copy of ``uri`` and the remote replies to it (they quote and answer
+    it); returns the URIs removed. Local replies are their authors' own and stay."""
+    rows = await conn.execute(select(objects.c.uri).where(
+        or_(objects.c.uri == uri, and_(objects.c.in_reply_to == uri,
+                                       objects.c.local.is_(False)))))
+    uris = [r[0] for r in rows]
+    if uris:
+        await conn.execute(delete(objects).where(objects.c.uri.in_(uris)))
+        await conn.execute(delete(shares).where(shares.c.object_uri.in_(uris)))
+    return uris

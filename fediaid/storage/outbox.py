@@ -13,7 +13,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.queue import ItemState
@@ -335,18 +335,42 @@ async def next_due(conn: AsyncConnection) -> datetime | None:
     ).scalar_one()
 
 
+@dataclass(frozen=True)
+class StoredActivity:
+    """A published activity as stored: whether it may be shown is decided by the services
+    with ``visibility.can_view_activity`` on its object's current state."""
+
+    id: int
+    uri: str
+    actor_id: int
+    type: str
+    object_uri: str | None
+    public: bool  # addressed to everyone when sent (cleared when its object is narrowed)
+    payload: dict[str, Any]
+
+
+def _stored(row: Any) -> StoredActivity:
+    return StoredActivity(id=row.id, uri=row.uri, actor_id=row.actor_id, type=row.type,
+                          object_uri=row.object_uri, public=bool(row.public),
+                          payload=dict(orjson.loads(row.payload)))
+
+
+_STORED = (activities.c.id, activities.c.uri, activities.c.actor_id, activities.c.type,
+           activities.c.object_uri, activities.c.public, activities.c.payload)
+
+
 async def outbox_page(
-    conn: AsyncConnection, *, actor_id: int, limit: int, offset: int
-) -> list[dict[str, Any]]:
-    """Public activities of a local actor, newest first."""
-    rows = await conn.execute(
-        select(activities.c.payload)
-        .where(activities.c.actor_id == actor_id, activities.c.public.is_(True))
-        .order_by(activities.c.id.desc())
-        .limit(limit)
-        .offset(offset)
-    )
-    return [orjson.loads(r[0]) for r in rows]
+    conn: AsyncConnection, *, actor_id: int, limit: int, offset: int,
+    types: tuple[str, ...] | None = None,
+) -> list[StoredActivity]:
+    """Activities of a local actor that were addressed publicly, newest first (candidates:
+    the caller still checks each one's object)."""
+    q = select(*_STORED).where(activities.c.actor_id == actor_id,
+                               activities.c.public.is_(True))
+    if types:
+        q = q.where(activities.c.type.in_(types))
+    rows = await conn.execute(q.order_by(activities.c.id.desc()).limit(limit).offset(offset))
+    return [_stored(r) for r in rows]
 
 
 async def outbox_count(conn: AsyncConnection, *, actor_id: int) -> int:
@@ -361,14 +385,9 @@ async def outbox_count(conn: AsyncConnection, *, actor_id: int) -> int:
     )
 
 
-async def find_activity(conn: AsyncConnection, uri: str) -> dict[str, Any] | None:
-    row = (
-        await conn.execute(select(activities.c.payload, activities.c.public).where(
-            activities.c.uri == uri))
-    ).first()
-    if row is None or not row.public:
-        return None
-    return dict(orjson.loads(row.payload))
+async def find_activity(conn: AsyncConnection, uri: str) -> StoredActivity | None:
+    row = (await conn.execute(select(*_STORED).where(activities.c.uri == uri))).first()
+    return None if row is None else _stored(row)
 
 
 async def inboxes_for_object(conn: AsyncConnection, object_uri: str) -> list[str]:
@@ -386,3 +405,37 @@ async def inboxes_for_activity(conn: AsyncConnection, activity_uri: str) -> list
                                             activities.c.id == deliveries.c.activity_id)
         .where(activities.c.uri == activity_uri).distinct())
     return [r[0] for r in rows]
+
+
+# -- an object's stored activities follow the object ------------------------------------------
+
+async def restrict_object(conn: AsyncConnection, object_uri: str) -> int:
+    """The object was narrowed (no longer public): its stored activities are no longer
+    public either. Called in the transaction that narrows it."""
+    result = await conn.execute(
+        update(activities)
+        .where(activities.c.object_uri == object_uri, activities.c.public.is_(True))
+        .values(public=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def forget_object(conn: AsyncConnection, object_uri: str) -> int:
+    """Remove every stored activity about ``object_uri`` (its Create, Updates, Announces,
+    Offers) with their deliveries, sent or not: the object was deleted or taken back, and
+    nothing derived from it is kept. A Delete about it names no object (``object_uri`` is
+    None), so it stays until delivered. Returns the activities removed."""
+    ids = select(activities.c.id).where(activities.c.object_uri == object_uri)
+    await conn.execute(delete(deliveries).where(
+        deliveries.c.activity_id.in_(ids.scalar_subquery())))
+    result = await conn.execute(delete(activities).where(activities.c.object_uri == object_uri))
+    return int(result.rowcount or 0)
+
+
+async def forget_activity(conn: AsyncConnection, uri: str) -> int:
+    """Remove one stored activity and its deliveries (an undone boost)."""
+    ids = select(activities.c.id).where(activities.c.uri == uri)
+    await conn.execute(delete(deliveries).where(
+        deliveries.c.activity_id.in_(ids.scalar_subquery())))
+    result = await conn.execute(delete(activities).where(activities.c.uri == uri))
+    return int(result.rowcount or 0)
