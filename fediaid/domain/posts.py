@@ -318,6 +318,9 @@ class Post:
     expires_at: datetime | None
     closed_at: datetime | None
     delete_after: datetime | None
+    # Hidden by a coordinator: kept, seen only by coordinators and its author
+    # (``visibility.can_view``); the reason is told to the author (services/reports.py).
+    hidden: bool = False
 
     @property
     def is_open(self) -> bool:

@@ -97,6 +97,7 @@ class Status:
     created_at: datetime
     edited_at: datetime | None
     recipients: frozenset[str] = frozenset()  # actor URIs addressed or mentioned
+    hidden: bool = False  # a note hidden by a coordinator (an offer or need: its post's)
 
     @property
     def visibility(self) -> str:

@@ -7,7 +7,8 @@ Levels (MISSION.md, issue "Offers and needs"):
   them lives, since servers fetch on their users' behalf) and local members.
 - members: local members only; never federated.
 - direct: the people named, and the author.
-A post held for approval is seen only by its author and the coordinators. Nobody else ever
+A post held for approval, or hidden by a coordinator (``Post.hidden``, ``Status.hidden``;
+fediaid/services/reports.py), is seen only by its author and the coordinators. Nobody else ever
 learns who really wrote an anonymous or proxy post: that is a separate rule
 (``can_see_creator``).
 """
@@ -49,7 +50,7 @@ def is_author(viewer: Viewer, post: Post) -> bool:
 def can_view(viewer: Viewer, post: Post) -> bool:
     if is_author(viewer, post):
         return True
-    if post.held:
+    if post.held or post.hidden:
         return viewer.coordinator
     level = post.visibility
     if level is Visibility.PUBLIC:
@@ -71,7 +72,8 @@ def can_see_creator(viewer: Viewer, post: Post) -> bool:
 
 def federates(post: Post) -> bool:
     """Whether the post leaves this instance at all."""
-    return post.local and not post.held and post.visibility is not Visibility.MEMBERS
+    return (post.local and not post.held and not post.hidden
+            and post.visibility is not Visibility.MEMBERS)
 
 
 def can_view_status(viewer: Viewer, status: Status, *, post: Post | None = None,
@@ -87,6 +89,8 @@ def can_view_status(viewer: Viewer, status: Status, *, post: Post | None = None,
         return True
     if viewer.actor_uri is not None and viewer.actor_uri == status.account_uri:
         return True
+    if status.hidden:
+        return viewer.coordinator
     level = status.level
     if level is Level.PUBLIC:
         return True

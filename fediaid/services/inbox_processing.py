@@ -101,6 +101,7 @@ class InboxProcessor:
             "Announce": self._announce,
             "Offer": self._offer,
             "Like": self._like,
+            "Flag": self._flag,
         }
 
     # -- step 1: network --------------------------------------------------------------
@@ -226,6 +227,11 @@ class InboxProcessor:
             if type_of(p.activity) == "Delete":
                 return
             raise Invalid(f"unknown actor {p.job.actor_uri}")
+        if await self.rt.reports.actor_suspended(conn, actor.uri):
+            # Suspended by a coordinator after a report (fediaid/services/reports.py).
+            log.info("ignored %s %s: its actor is suspended", type_of(p.activity),
+                     p.job.activity_uri)
+            return
         await handler(conn, actor, p)
 
     # -- handlers -----------------------------------------------------------------------
@@ -387,6 +393,10 @@ class InboxProcessor:
         target = id_of(p.activity.get("object"))
         if target:
             await self.rt.statuses.on_remote_like(conn, actor, p.job.activity_uri, target)
+
+    async def _flag(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        """Another server reports one of our accounts or posts (fediaid/services/reports.py)."""
+        await self.rt.reports.receive_flag(conn, actor, p.activity, p.job.activity_uri)
 
     async def _offer(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         await self.rt.post_inbox.on_offer(conn, actor, p.activity)

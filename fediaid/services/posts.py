@@ -230,6 +230,10 @@ class PostService:
             policy = await self._policy(conn)
             author_id = group.id if (as_neighbor or intake) else user.actor_id
             now = utcnow()
+            visibility = draft.visibility or policy.default_visibility
+            if visibility in (Visibility.PUBLIC, Visibility.NETWORK) and (
+                    await self.rt.reports.is_limited(conn, user)):
+                visibility = Visibility.MEMBERS  # limited by a coordinator (services/reports)
             values = {
                 "uri": self.rt.urls.new_object(),
                 "kind": draft.kind.value, "title": draft.title,
@@ -237,7 +241,7 @@ class PostService:
                 "quantity": draft.quantity, "unit": draft.unit, "area": draft.area,
                 "starts_at": draft.starts_at, "ends_at": draft.ends_at,
                 "urgency": draft.urgency.value,
-                "visibility": (draft.visibility or policy.default_visibility).value,
+                "visibility": visibility.value,
                 "state": State.OPEN.value, "local": True, "author_actor_id": author_id,
                 "creator_user_id": user.id, "anonymous": as_neighbor and intake is None,
                 "proxy": intake is not None, "held": False, "via_group": False,

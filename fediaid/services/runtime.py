@@ -93,6 +93,10 @@ class Runtime:
         from fediaid.services.client_accounts import ClientAccounts
 
         self.client_accounts = ClientAccounts(self)
+        from fediaid.services.reports import ReportService
+
+        # Reports, takedowns, suspending and limiting accounts (docs/moderation.md).
+        self.reports = ReportService(self)
 
     def streaming_notify(self) -> None:
         """Something new was written for the client API's streams (statuses or

@@ -287,6 +287,10 @@ class StatusService:
         policy = await self.rt.posts.policy()
         default = Level(policy.default_visibility.value)
         level, listed = from_mastodon(_opt_str(data.get("visibility")), default=default)
+        if level in (Level.PUBLIC, Level.NETWORK):
+            async with self.rt.db.read() as conn:
+                if await self.rt.reports.is_limited(conn, user):
+                    level = Level.MEMBERS  # limited by a coordinator (services/reports.py)
         viewer = await self.viewer(user)
         parent: Status | None = None
         reply_to = data.get("in_reply_to_id")

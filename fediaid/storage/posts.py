@@ -40,7 +40,7 @@ def _to_post(row: Any, recipients: Sequence[str] = ()) -> Post:
         held=row.held, via_group=row.via_group, recipients=tuple(recipients),
         created_at=row.created_at, updated_at=row.updated_at, expires_at=row.expires_at,
         closed_at=row.closed_at,
-        delete_after=row.delete_after,
+        delete_after=row.delete_after, hidden=row.hidden,
     )
 
 

@@ -60,6 +60,7 @@ def _to_status(row: Any, recipients: Sequence[str] = ()) -> Status:
         content=row.content or "", text=row.text, spoiler_text=row.spoiler_text or "",
         sensitive=row.sensitive, language=row.language, url=row.url,
         created_at=row.created_at, edited_at=row.edited_at, recipients=frozenset(recipients),
+        hidden=row.hidden,
     )
 
 
@@ -425,11 +426,11 @@ async def following_uris(conn: AsyncConnection, actor_id: int) -> list[str]:
 async def count_by_author(conn: AsyncConnection, actor_id: int) -> int:
     """Statuses anyone may see: public ones, not held for approval (never the direct,
     members-only or network ones, whose number alone says something)."""
-    held = select(posts.c.id).where(posts.c.held.is_(True))
+    held = select(posts.c.id).where(or_(posts.c.held.is_(True), posts.c.hidden.is_(True)))
     return int((await conn.execute(
         select(func.count()).select_from(statuses).where(
             statuses.c.account_id == actor_id,
-            statuses.c.visibility == Level.PUBLIC.value,
+            statuses.c.visibility == Level.PUBLIC.value, statuses.c.hidden.is_(False),
             or_(statuses.c.post_id.is_(None), statuses.c.post_id.not_in(held)))
     )).scalar_one())
 

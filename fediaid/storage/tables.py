@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0009"
 
 metadata = MetaData(
     naming_convention={
@@ -89,6 +89,8 @@ users = Table(
     Column("created_at", UTCDateTime, nullable=False),
     # A helper's own limit on how many responses they take on per week (None: no limit).
     Column("weekly_response_cap", SmallInteger),
+    # Limited by a coordinator (fediaid/services/reports.py): new posts are members-only.
+    Column("limited", Boolean, nullable=False, default=False),
 )
 
 # One-time login links (printed by `fediaid init` / `admin login-link`) and web sessions:
@@ -335,6 +337,9 @@ posts = Table(
     Column("anonymous", Boolean, nullable=False, default=False),
     Column("proxy", Boolean, nullable=False, default=False),
     Column("held", Boolean, nullable=False, default=False),
+    # Hidden by a coordinator (fediaid/services/reports.py): kept, seen only by coordinators
+    # and its author (fediaid/domain/visibility.py); the reason is in ``takedowns``.
+    Column("hidden", Boolean, nullable=False, default=False),
     # A remote account's post that mentioned the group with #need/#offer: the group shares
     # (announces) it once accepted.
     Column("via_group", Boolean, nullable=False, default=False),
@@ -454,6 +459,8 @@ statuses = Table(
     Column("url", URL),
     Column("created_at", UTCDateTime, nullable=False),
     Column("edited_at", UTCDateTime),
+    # Hidden by a coordinator, as ``posts.hidden`` (notes; an offer or need follows its post).
+    Column("hidden", Boolean, nullable=False, default=False),
     Index("ix_statuses_account_id", "account_id", "id"),
     Index("ix_statuses_reblog_of", "reblog_of_id"),
     Index("ix_statuses_in_reply_to", "in_reply_to_id"),
@@ -589,6 +596,77 @@ status_edits = Table(
     Column("sensitive", Boolean, nullable=False, default=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_status_edits_status", "status_id", "id"),
+)
+
+# Reports (fediaid/services/reports.py): by a member (``reporter_user_id``) or arriving as a
+# ``Flag`` from another server (``reporter_domain``; the sending actor is kept only to find
+# repeats, never shown). The reported account is ``target_actor_id``; the posts or statuses
+# named are in ``report_items``.
+reports = Table(
+    "reports",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("reporter_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("reporter_actor_id", BigId, ForeignKey("actors.id", ondelete="SET NULL")),
+    Column("reporter_domain", String(255)),
+    Column("activity_uri", URL, unique=True),  # a received Flag's id
+    Column("target_actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("category", String(16), nullable=False),  # spam | legal | violation | other
+    Column("comment", Text, nullable=False, default=""),
+    Column("rule_ids", String(255), nullable=False, default=""),
+    Column("forward", Boolean, nullable=False, default=False),  # the reporter asked
+    Column("forwarded_at", UTCDateTime),
+    Column("state", String(10), nullable=False),  # open | resolved
+    Column("action", String(24)),  # what the coordinator did (fediaid/domain/reports.py)
+    Column("outcome", Text),  # the coordinator's words to the reporter
+    Column("resolved_by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("resolved_at", UTCDateTime),
+    Index("ix_reports_state", "state", "id"),
+    Index("ix_reports_reporter", "reporter_user_id", "id"),
+)
+
+report_items = Table(
+    "report_items",
+    metadata,
+    Column("report_id", BigId, ForeignKey("reports.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("object_uri", URL, primary_key=True),
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="SET NULL")),
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="SET NULL")),
+)
+
+# A coordinator hid or removed a post or note: what and why, for its author. Nothing of
+# the content is kept (a removed post may have held a street address): only its kind and
+# when it was posted.
+takedowns = Table(
+    "takedowns",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("object_uri", URL, nullable=False),
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="SET NULL")),
+    Column("status_id", BigId, ForeignKey("statuses.id", ondelete="SET NULL")),
+    Column("author_user_id", BigId, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("kind", String(8), nullable=False),  # need | offer | note
+    Column("posted_at", UTCDateTime),
+    Column("action", String(8), nullable=False),  # hide | remove
+    Column("reason", Text, nullable=False),
+    Column("by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("report_id", BigId, ForeignKey("reports.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_takedowns_author", "author_user_id", "id"),
+    Index("ix_takedowns_object", "object_uri"),
+)
+
+# Remote accounts a coordinator suspended: their activities are ignored at the inbox.
+# Kept by URI, so it holds even if the account is deleted and fetched again.
+suspended_actors = Table(
+    "suspended_actors",
+    metadata,
+    Column("uri", URL, primary_key=True),
+    Column("reason", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # Login attempts per account name and per address (fediaid/domain/login_limits.py): shared
