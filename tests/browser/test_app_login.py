@@ -37,6 +37,9 @@ def test_a_member_logs_in_to_an_app_from_a_phone(playwright_api: Any, instance: 
             context = browser.new_context(viewport=PHONE, device_scale_factor=1)
             context.set_default_timeout(5000)
             page = context.new_page()
+            refused: list[str] = []
+            page.on("console", lambda m: refused.append(m.text)
+                    if "Content Security Policy" in m.text else None)
             # A password, from the one-time link a coordinator gave her.
             page.goto(finish_cli(making_link).strip().splitlines()[-1])
             page.goto(f"{instance.base}/settings/password")
@@ -58,6 +61,7 @@ def test_a_member_logs_in_to_an_app_from_a_phone(playwright_api: Any, instance: 
             page.click("button:has-text('Approve')")
             code = page.locator("#code").input_value()
             assert code and no_sideways_scroll(page)
+            assert refused == [], f"Content-Security-Policy violations: {refused}"
         finally:
             browser.close()
     token = httpx.post(f"{instance.base}/oauth/token", data={

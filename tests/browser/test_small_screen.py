@@ -70,6 +70,7 @@ def test_post_a_need_from_a_small_phone(playwright_api: Any, instance: Instance,
     expect = playwright_api.expect
     making_link = instance.cli_bg("admin", "login-link", "admin")  # while Chromium starts
     requested: list[str] = []
+    refused: list[str] = []  # Content-Security-Policy violations the browser reports
     with playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         try:
@@ -80,6 +81,8 @@ def test_post_a_need_from_a_small_phone(playwright_api: Any, instance: Instance,
             context.set_default_timeout(5000)
             page = context.new_page()
             page.on("request", lambda r: requested.append(r.url))
+            page.on("console", lambda m: refused.append(m.text)
+                    if "Content Security Policy" in m.text else None)
 
             # The one-time link logs in and asks for a password.
             page.goto(link)
@@ -117,7 +120,7 @@ def test_post_a_need_from_a_small_phone(playwright_api: Any, instance: Instance,
 
             # The narrowest phones still fit.
             page.set_viewport_size({"width": 320, "height": 640})
-            for path in ("/", "/posts/new?kind=offer", "/intake"):
+            for path in ("/", "/posts/new?kind=offer", "/intake", "/admin"):
                 page.goto(instance.base + path)
                 assert no_sideways_scroll(page), f"{path} scrolls sideways at 320 px"
             page.screenshot(path=str(shots / "intake-320.png"), full_page=True)
@@ -125,4 +128,5 @@ def test_post_a_need_from_a_small_phone(playwright_api: Any, instance: Instance,
             browser.close()
     outside = [u for u in requested if not u.startswith(instance.base + "/")]
     assert outside == [], f"the pages loaded something from elsewhere: {outside}"
+    assert refused == [], f"the pages broke their Content-Security-Policy: {refused}"
     assert len(list(shots.glob("*.png"))) >= 4
