@@ -19,11 +19,12 @@ def routes() -> list[BaseRoute]:
         search,
         statuses,
         streaming,
+        tags,
         timelines,
     )
 
     out: list[BaseRoute] = []
     for module in (accounts, statuses, timelines, notifications, conversations, media,
-                   streaming, search, misc):
+                   streaming, search, tags, misc):
         out += module.ROUTES
     return out
