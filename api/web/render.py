@@ -48,10 +48,16 @@ async def render(request: Request, name: str, status: int = 200, **ctx: Any) -> 
     }
     context.update(ctx)
     html = _environment().get_template(name).render(**context)
+    # A page for a logged-in member, or with a token bound to this browser's cookie, is not
+    # for shared caches.
+    private = user is not None or request.scope.get(_CSRF_SHOWN, False)
     response = HTMLResponse(html, status_code=status,
-                            headers={"Cache-Control": "private, no-store"} if user else None)
+                            headers={"Cache-Control": "private, no-store"} if private else None)
     set_visitor_cookie(request, response)
     return response
+
+
+_CSRF_SHOWN = "fediaid.csrf_shown"
 
 
 class _LazyToken:
@@ -62,6 +68,7 @@ class _LazyToken:
         self.request = request
 
     def __str__(self) -> str:
+        self.request.scope[_CSRF_SHOWN] = True
         return csrf_token(self.request)
 
     __html__ = __str__

@@ -250,9 +250,15 @@ async def test_the_login_form_needs_its_csrf_token(admin: Runtime, browser: Brow
 
 async def test_the_visitor_cookie_is_httponly_and_lax(runtime: Runtime,
                                                       browser: Browser) -> None:
-    r = await browser().get("/login")
+    c = browser()
+    r = await c.get("/login")
     cookie = r.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=lax" in cookie
+    # A page with a token bound to this browser is not kept by shared caches.
+    assert "no-store" in r.headers["cache-control"]
+    assert "no-store" in (await c.get("/login")).headers["cache-control"]
+    # Pages without a form set no cookie.
+    assert "set-cookie" not in (await browser().get("/")).headers
 
 
 async def test_cookies_are_secure_on_an_https_instance(db_url: str, tmp_path: Path) -> None:
