@@ -15,8 +15,10 @@ from api.activitypub.inbox import InboxFastPath
 from api.errors import HANDLERS
 from api.mastodon import instance as mastodon_instance
 from api.mastodon import oauth as mastodon_oauth
+from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders
 from api.web import conversations, coordination, pages, posts
+from api.web import reports as web_reports
 from fediaid.services.runtime import Runtime
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -59,6 +61,13 @@ def routes() -> list[Route | Mount]:
         Route("/admin/categories", coordination.categories, methods=["GET", "POST"]),
         Route("/admin/categories/{slug:str}", coordination.category_action, methods=["POST"]),
         Route("/admin/areas", coordination.areas, methods=["GET", "POST"]),
+        Route("/report", web_reports.report_form, methods=["GET", "POST"]),
+        Route("/reports", web_reports.my_reports),
+        Route("/admin/reports", web_reports.queue),
+        Route("/admin/reports/{id:int}", web_reports.act, methods=["POST"]),
+        Route("/admin/reports/{id:int}/forward", web_reports.forward, methods=["POST"]),
+        Route("/posts/{id:int}/takedown", web_reports.takedown, methods=["POST"]),
+        Route("/api/v1/reports", mastodon_reports.create, methods=["POST", "OPTIONS"]),
         Route("/admin/held", coordination.held),
         Route("/admin/held/{id:int}", coordination.held_decision, methods=["POST"]),
         Route("/api/v1/apps", mastodon_oauth.register_app, methods=["POST", "OPTIONS"]),

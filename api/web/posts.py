@@ -189,6 +189,7 @@ async def _show(request: Request, pid: int, *, status: int = 200, **extra: Any) 
     ctx["closes_on"] = day(post.expires_at) if post.is_open else ""
     ctx["deleted_on"] = day(post.delete_after) if not post.is_open else ""
     ctx["retention_days"] = policy.retention.days
+    ctx["takedown"] = await rt.reports.takedown_of(viewer, post)  # why it is hidden
     if user is not None:
         convs = [c for c in await rt.responses.conversations(user) if c.post_id == pid]
         if manage:

@@ -150,10 +150,7 @@ class ReportService:
                 raise Invalid("Say which account or post you are reporting.",
                               field="account_id")
             account_id = authors[0]
-        async with self.rt.db.read() as conn:
-            target = await actors_repo.find_by_id(conn, account_id)
-        if target is None or target.type is ActorType.APPLICATION:
-            raise NotFound("Record not found")
+        target = await self.account(account_id)
         if any(a != target.id for a in authors):
             raise Invalid("The posts you report must be by the account you report.",
                           field="status_ids")
@@ -171,6 +168,14 @@ class ReportService:
         assert report is not None
         log.info("report %s filed about actor %s", report_id, target.id)
         return report
+
+    async def account(self, actor_id: int) -> Actor:
+        """An account that can be reported (not the instance actor)."""
+        async with self.rt.db.read() as conn:
+            target = await actors_repo.find_by_id(conn, actor_id)
+        if target is None or target.type is ActorType.APPLICATION:
+            raise NotFound("No such account.")
+        return target
 
     async def receive_flag(self, conn: AsyncConnection, actor: Actor, activity: dict[str, Any],
                            activity_uri: str) -> int | None:
