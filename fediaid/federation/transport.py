@@ -21,7 +21,6 @@ server never needs them (bench/memory.py).
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
@@ -104,25 +103,21 @@ class HttpxTransport:
             return PostResult(None, error="a header contains a line break")
         sent = {k: v for k, v in headers.items() if k.lower() not in _FRAMING}
         client = self._get_client()
-        result: PostResult | None = None
         try:
-            async with asyncio.timeout(self._timeout):
-                async with client.stream("POST", url, content=body, headers=sent) as resp:
-                    result = PostResult(resp.status_code, resp.headers.get("retry-after"),
-                                        location=resp.headers.get("location"))
-                    try:
-                        read = 0
-                        async for chunk in resp.aiter_raw():
-                            read += len(chunk)
-                            if read > MAX_RESPONSE_BODY:
-                                break  # the connection is dropped, not reused
-                    except self._errors:
-                        pass  # the status is what counts, and we have it
-                    return result
-        except TimeoutError:
-            if result is not None:
+            # The client's policy bounds the whole exchange, connection to the last byte
+            # read, by ``timeout`` (activitypub.net: one deadline per exchange).
+            async with client.stream("POST", url, content=body, headers=sent) as resp:
+                result = PostResult(resp.status_code, resp.headers.get("retry-after"),
+                                    location=resp.headers.get("location"))
+                try:
+                    read = 0
+                    async for chunk in resp.aiter_raw():
+                        read += len(chunk)
+                        if read > MAX_RESPONSE_BODY:
+                            break  # the connection is dropped, not reused
+                except self._errors:
+                    pass  # the status is what counts, and we have it
                 return result
-            return PostResult(None, error=f"TimeoutError: no answer within {self._timeout:g}s")
         except self._errors as exc:
             return PostResult(None, error=_describe(exc))
 
