@@ -22,6 +22,7 @@ from fediaid.domain.reports import (
 )
 from fediaid.storage.dialect import insert_ignore
 from fediaid.storage.tables import (
+    objects,
     posts,
     report_items,
     reports,
@@ -170,8 +171,13 @@ async def set_post_hidden(conn: AsyncConnection, post_id: int, hidden: bool) -> 
 
 
 async def set_status_hidden(conn: AsyncConnection, status_id: int, hidden: bool) -> None:
+    """Hide a note; its stored ActivityPub copy stops being served as public (an
+    ActivityPub fetch of a local note asks ``objects.public``)."""
     await conn.execute(update(statuses).where(statuses.c.id == status_id)
                        .values(hidden=hidden))
+    if hidden:
+        uri = select(statuses.c.uri).where(statuses.c.id == status_id).scalar_subquery()
+        await conn.execute(update(objects).where(objects.c.uri == uri).values(public=False))
 
 
 async def hide_posts_of_actor(conn: AsyncConnection, actor_id: int) -> None:
