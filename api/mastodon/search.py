@@ -63,8 +63,9 @@ async def search_v2(request: Request) -> Response:
         out["statuses"] = await status_entities(rt, user, ids)
     if kind in (None, "hashtags") and not offset:
         base = rt.settings.base_url
-        out["hashtags"] = [{"name": tag, "url": f"{base}/tags/{tag}", "history": [],
-                            "following": False}
+        # Mastodon's Tag; ``id`` as GET /api/v1/tags/:name gives it (the lower-case name).
+        out["hashtags"] = [{"id": tag.lower(), "name": tag, "url": f"{base}/tags/{tag}",
+                            "history": [], "following": False}
                            for tag in await rt.client_accounts.search_tags(user, q,
                                                                            limit=limit)]
     return FastJSON(out)
