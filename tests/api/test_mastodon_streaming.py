@@ -23,6 +23,7 @@ from fediaid.services import streaming as hub_module
 from fediaid.services.runtime import Runtime
 from fediaid.services.streaming import StreamEvent, StreamingHub
 from fediaid.storage.tables import statuses
+from tests.conformance import mastodon as conformance
 from tests.support.instances import free_port
 
 TIMEOUT = 10.0
@@ -86,7 +87,10 @@ class SSE:
             await self.events.put(None)
 
     async def next(self, timeout: float = TIMEOUT) -> tuple[str, str] | None:
-        return await asyncio.wait_for(self.events.get(), timeout)
+        item = await asyncio.wait_for(self.events.get(), timeout)
+        if item is not None:  # each payload checked against Mastodon's entity
+            conformance.validate_event(*item)
+        return item
 
     async def close(self) -> None:
         self._task.cancel()

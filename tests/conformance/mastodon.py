@@ -224,6 +224,7 @@ class Coverage:
     seconds: float = 0.0
     mismatches: set[str] = field(default_factory=set)  # MASTODON_CONFORMANCE=report only
     modules: set[str] = field(default_factory=set)  # test files that used the client
+    events: dict[str, int] = field(default_factory=dict)  # streaming payloads validated
 
     def note(self, op: Operation, status: int) -> None:
         key = (op.method, op.template)
@@ -291,6 +292,35 @@ def validate(method: str, path: str, status: int, body: Any) -> Operation | None
             f"{op.method} {op.template} ({op.operation_id}, response {status}):\n"
             f"{describe(errors)}")
     return op
+
+
+@cache
+def entity_validator(name: str) -> jsonschema_rs.Validator:
+    ref = f"{BASE_URI}#/components/schemas/{quote(name)}"
+    return jsonschema_rs.validator_for({"$ref": ref}, registry=_registry(),
+                                       validate_formats=True)
+
+
+#: The entity each streaming event's payload is (docs.joinmastodon.org/methods/streaming).
+STREAM_PAYLOADS = {"update": "Status", "status.update": "Status",
+                   "notification": "Notification", "conversation": "Conversation"}
+
+
+def validate_event(event: str, payload: str) -> None:
+    """Check one streaming event's payload (JSON text) against its entity; ``delete``
+    carries a status id as plain text."""
+    if event == "delete":
+        if not payload.isdigit():
+            raise SchemaMismatch(f"streaming delete: payload {payload!r} is not a status id")
+        return
+    name = STREAM_PAYLOADS.get(event)
+    if name is None:
+        return
+    errors = list(entity_validator(name).iter_errors(json.loads(payload)))
+    if errors:
+        raise SchemaMismatch(f"streaming {event} payload does not match Mastodon's {name}:\n"
+                             f"{describe(errors)}")
+    COVERAGE.events[event] = COVERAGE.events.get(event, 0) + 1
 
 
 async def check_response(response: httpx.Response) -> None:
@@ -385,11 +415,14 @@ def _by_path(name: str) -> tuple[str, str]:
 
 
 def report() -> list[str]:
-    if not COVERAGE.validated:
+    if not COVERAGE.validated and not COVERAGE.events:
         return []
     responses = sum(COVERAGE.validated.values())
     lines = [f"{responses} responses of {len(COVERAGE.validated)} operations validated "
              f"against Mastodon 4.7's schema in {COVERAGE.seconds:.2f} s"]
+    if COVERAGE.events:
+        lines.append("streaming payloads validated: " + ", ".join(
+            f"{event} {n}" for event, n in sorted(COVERAGE.events.items())))
     if COVERAGE.mismatches:
         lines.append(f"mismatches ({len(COVERAGE.mismatches)}):")
         lines += [f"  {m}" for m in sorted(COVERAGE.mismatches)]
