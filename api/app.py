@@ -10,6 +10,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from api import fediaid_api, mastodon
+from api import ids as _ids  # noqa: F401  (registers the {id:id} path convertor)
 from api.activitypub import actors, wellknown
 from api.activitypub.inbox import InboxFastPath
 from api.errors import HANDLERS
@@ -37,17 +38,17 @@ def routes() -> list[Route | Mount]:
         Route("/objects/{id}", actors.obj),
         Route("/", posts.home),
         Route("/posts/new", posts.new_post, methods=["GET", "POST"]),
-        Route("/posts/{id:int}", posts.show_post),
-        Route("/posts/{id:int}/edit", posts.edit_post, methods=["GET", "POST"]),
-        Route("/posts/{id:int}/respond", posts.respond, methods=["POST"]),
-        Route("/posts/{id:int}/close", posts.close_post, methods=["POST"]),
-        Route("/posts/{id:int}/responses/{rid:int}/{action:str}", posts.response_action,
+        Route("/posts/{id:id}", posts.show_post),
+        Route("/posts/{id:id}/edit", posts.edit_post, methods=["GET", "POST"]),
+        Route("/posts/{id:id}/respond", posts.respond, methods=["POST"]),
+        Route("/posts/{id:id}/close", posts.close_post, methods=["POST"]),
+        Route("/posts/{id:id}/responses/{rid:id}/{action:str}", posts.response_action,
               methods=["POST"]),
         Route("/intake", posts.intake, methods=["GET", "POST"]),
         Route("/conversations", conversations.conversation_list),
-        Route("/conversations/{id:int}", conversations.conversation),
-        Route("/conversations/{id:int}/send", conversations.send, methods=["POST"]),
-        Route("/conversations/{id:int}/reopen", conversations.reopen, methods=["POST"]),
+        Route("/conversations/{id:id}", conversations.conversation),
+        Route("/conversations/{id:id}/send", conversations.send, methods=["POST"]),
+        Route("/conversations/{id:id}/reopen", conversations.reopen, methods=["POST"]),
         Route("/settings/limits", conversations.limits, methods=["GET", "POST"]),
         Route("/@{name}", pages.profile),
         Route("/login", pages.login_form, methods=["GET", "POST"]),
@@ -64,12 +65,12 @@ def routes() -> list[Route | Mount]:
         Route("/report", web_reports.report_form, methods=["GET", "POST"]),
         Route("/reports", web_reports.my_reports),
         Route("/admin/reports", web_reports.queue),
-        Route("/admin/reports/{id:int}", web_reports.act, methods=["POST"]),
-        Route("/admin/reports/{id:int}/forward", web_reports.forward, methods=["POST"]),
-        Route("/posts/{id:int}/takedown", web_reports.takedown, methods=["POST"]),
+        Route("/admin/reports/{id:id}", web_reports.act, methods=["POST"]),
+        Route("/admin/reports/{id:id}/forward", web_reports.forward, methods=["POST"]),
+        Route("/posts/{id:id}/takedown", web_reports.takedown, methods=["POST"]),
         Route("/api/v1/reports", mastodon_reports.create, methods=["POST", "OPTIONS"]),
         Route("/admin/held", coordination.held),
-        Route("/admin/held/{id:int}", coordination.held_decision, methods=["POST"]),
+        Route("/admin/held/{id:id}", coordination.held_decision, methods=["POST"]),
         Route("/api/v1/apps", mastodon_oauth.register_app, methods=["POST", "OPTIONS"]),
         Route("/oauth/authorize", mastodon_oauth.authorize, methods=["GET", "POST"]),
         Route("/oauth/token", mastodon_oauth.token, methods=["POST", "OPTIONS"]),

@@ -17,6 +17,7 @@ from starlette.requests import Request
 
 from api.errors import UnsupportedMediaType
 from api.fediaid_api.openapi import SCHEMAS
+from api.ids import parse_id
 from fediaid.errors import Invalid, NotFound, TooLarge
 
 BODY_MAX = 256 * 1024  # the longest post (5,000 characters) fits many times over
@@ -131,10 +132,10 @@ def _check_text(value: str, name: str, field: str | None) -> None:
 
 def object_id(request: Request, what: str) -> int:
     """The ``{id}`` in the path as a database id; anything else is simply not found."""
-    raw = request.path_params["id"]
-    if raw.isascii() and raw.isdigit() and 0 < int(raw) <= MAX_ID:
-        return int(raw)
-    raise NotFound(f"No such {what}.")
+    number = parse_id(request.path_params["id"])
+    if number is None:
+        raise NotFound(f"No such {what}.")
+    return number
 
 
 def query_text(request: Request, name: str, *, max_len: int) -> str | None:

@@ -20,6 +20,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
+from api.ids import path_id as _path_id
+from api.ids import query_ids
 from api.mastodon.common import cors, optional_user, params, text, token_user
 from api.mastodon.entities import (
     account_entity,
@@ -64,10 +66,7 @@ def flag(value: Any, name: str, default: bool = False) -> bool:
 
 def path_id(request: Request) -> int:
     """The ``{id}`` of the path; ids that cannot exist are simply not found."""
-    raw = request.path_params["id"]
-    if not raw.isdigit() or len(raw) > 19:
-        raise NotFound("Record not found")
-    return int(raw)
+    return _path_id(request)
 
 
 _LEGACY_FOLLOW = frozenset({"read:follows", "write:follows", "read:blocks", "write:blocks",
@@ -290,7 +289,7 @@ async def unfollow(request: Request) -> Response:
 def _ids(p: dict[str, Any]) -> list[int]:
     raw = p.get("id")
     values = raw if isinstance(raw, list) else [raw] if raw is not None else []
-    return [int(v) for v in values if str(v).isdigit() and len(str(v)) <= 19]
+    return query_ids(values)
 
 
 @cors
@@ -328,7 +327,7 @@ def _offset(p: dict[str, Any]) -> int:
     raw = p.get("offset")
     if raw in (None, ""):
         return 0
-    if not str(raw).isdigit():
+    if not (str(raw).isascii() and str(raw).isdigit()):
         raise Invalid("offset must be a number", field="offset")
     return min(int(raw), 10_000)
 

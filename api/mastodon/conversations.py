@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
+from api.ids import parse_id
 from api.mastodon.common import cors, token_user
 from api.mastodon.entities import accounts_by_id, status_entities
 from api.mastodon.paging import link_header, page_from
@@ -26,11 +27,8 @@ from fediaid.services.runtime import Runtime
 
 
 def _record_id(value: Any) -> int:
-    try:
-        n = int(str(value))
-    except ValueError:
-        raise NotFound("Record not found") from None
-    if not 0 < n < 2**63:
+    n = parse_id(value)
+    if n is None:
         raise NotFound("Record not found")
     return n
 

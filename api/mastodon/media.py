@@ -18,9 +18,10 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
+from api.ids import path_id
 from api.mastodon.common import cors, params, token_user
 from api.responses import FastJSON
-from fediaid.errors import NotFound, TooLarge, Unprocessable
+from fediaid.errors import TooLarge, Unprocessable
 
 # Room for the multipart framing and the small text fields around the file.
 FORM_OVERHEAD = 64 * 1024
@@ -28,10 +29,7 @@ SCOPE = "write:media"
 
 
 def _media_id(request: Request) -> int:
-    raw = request.path_params["id"]
-    if not raw.isdigit() or len(raw) > 18:
-        raise NotFound("Record not found")
-    return int(raw)
+    return path_id(request)
 
 
 async def read_form(request: Request, max_bytes: int, *, files: tuple[str, ...] = ("file",),

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
+from api.ids import parse_id
 from api.mastodon.common import cors, params, token_user
 from api.mastodon.entities import accounts_by_id, mastodon_time, status_entities
 from api.mastodon.paging import link_header, page_from
@@ -57,11 +58,8 @@ def _filters(p: Mapping[str, Any]) -> Filters:
 
 
 def _record_id(value: Any) -> int:
-    try:
-        n = int(str(value))
-    except (TypeError, ValueError):
-        raise NotFound("Record not found") from None
-    if not 0 < n < 2**63:
+    n = parse_id(value)
+    if n is None:
         raise NotFound("Record not found")
     return n
 

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from starlette.requests import Request
 
+from api.ids import query_id
 from fediaid.domain.paging import Page
 from fediaid.errors import Invalid
 
@@ -22,15 +23,7 @@ MAX_LIMIT = 40
 
 
 def _id(value: Any, name: str) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        n = int(str(value))
-    except ValueError:
-        raise Invalid(f"{name} must be an id") from None
-    if n < 0 or n > 2**63 - 1:
-        raise Invalid(f"{name} must be an id")
-    return n
+    return query_id(value, name, allow_zero=True)
 
 
 def page_from(params: Mapping[str, Any], *, default: int = DEFAULT_LIMIT,

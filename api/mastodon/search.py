@@ -39,7 +39,8 @@ async def search_v2(request: Request) -> Response:
         raise Invalid("type must be accounts, hashtags or statuses", field="type")
     resolve = flag(p.get("resolve"), "resolve")
     offset_raw = p.get("offset")
-    if offset_raw not in (None, "") and not str(offset_raw).isdigit():
+    if offset_raw not in (None, "") and not (str(offset_raw).isascii()
+                                             and str(offset_raw).isdigit()):
         raise Invalid("offset must be a number", field="offset")
     offset = min(int(offset_raw or 0), 10_000)
     if user is None and resolve:

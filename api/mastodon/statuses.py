@@ -11,6 +11,8 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
+from api.ids import path_id as _path_id
+from api.ids import query_id
 from api.mastodon.common import cors, optional_user, params, token_user
 from api.mastodon.entities import (
     account_entity,
@@ -20,19 +22,12 @@ from api.mastodon.entities import (
 )
 from api.mastodon.paging import link_header, page_from
 from api.responses import FastJSON
-from fediaid.errors import Invalid, NotFound, Unprocessable
+from fediaid.errors import Unprocessable
 from fediaid.services.runtime import Runtime
 
 
 def path_id(request: Request, name: str = "id") -> int:
-    raw = request.path_params[name]
-    try:
-        value = int(raw)
-    except ValueError:
-        raise NotFound("Record not found") from None
-    if value <= 0 or value > 2**63 - 1:
-        raise NotFound("Record not found")
-    return value
+    return _path_id(request, name)
 
 
 async def _accounts(rt: Runtime, actor_ids: list[int]) -> list[dict[str, Any]]:
@@ -62,12 +57,7 @@ async def many(request: Request) -> Response:
     rt = runtime(request)
     user = await optional_user(request, "read:statuses")
     raw = request.query_params.getlist("id[]") or request.query_params.getlist("id")
-    ids = []
-    for value in raw[:40]:
-        try:
-            ids.append(int(value))
-        except ValueError:
-            raise Invalid("id must be a list of ids") from None
+    ids = [n for value in raw[:40] if (n := query_id(value, "id")) is not None]
     return FastJSON(await status_entities(rt, user, ids))
 
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from fediaid.domain.ids import parse_id
 from fediaid.domain.paging import Page
 from fediaid.domain.posts import Kind, Post
 from fediaid.errors import NotFound, Unprocessable
@@ -60,6 +61,7 @@ SAMPLE_ACCOUNTS = 8
 MARKER_TIMELINES = ("home", "notifications")
 ROUNDS = 10  # at most this many reads to fill a page past notifications one may not see
 DAY = 86400
+LAST_DAY = (datetime(9999, 12, 30, tzinfo=UTC) - datetime(1970, 1, 1, tzinfo=UTC)).days
 
 #: Mastodon 4.3's notification policy, with the only value we apply: we never filter.
 POLICY_KEYS = ("for_not_following", "for_not_followers", "for_new_accounts",
@@ -219,9 +221,8 @@ class NotificationService:
                        ) -> list[NotificationRow]:
         """Every visible notification with this group key, newest first."""
         kind, _, rest = key.partition("-")
-        try:
-            number = int(rest)
-        except ValueError:
+        number = parse_id(rest)  # an id (or a day number): nothing beyond 64 bits
+        if number is None or (kind == "follow" and number > LAST_DAY):
             return []
         async with self.rt.db.read() as conn:
             if kind == "ungrouped":
@@ -259,7 +260,7 @@ class NotificationService:
         be rid of them all). An unknown key changes nothing, as in Mastodon."""
         viewer = await self.rt.statuses.viewer(user)
         kind, _, rest = key.partition("-")
-        if kind not in ("ungrouped", "favourite", "reblog", "follow") or not rest.isdigit():
+        if kind not in ("ungrouped", "favourite", "reblog", "follow") or parse_id(rest) is None:
             raise NotFound("Record not found")
         members = await self._members(user, viewer, key)
         async with self.rt.db.write() as conn:
