@@ -23,6 +23,7 @@ from fediaid.config import (
     resolve_data_dir,
     write_config,
 )
+from fediaid.datadir import make_data_dir, private_umask, secure_data_dir
 from fediaid.domain.actors import Role
 from fediaid.errors import ConfigError, FediaidError
 from fediaid.logs import configure
@@ -56,7 +57,7 @@ async def _init(args: argparse.Namespace, data: Path) -> int:
         raise ConfigError(f"{data}/ already holds a fediaid instance ({data}/fediaid.toml).")
     name = args.name or args.group.replace("-", " ").replace("_", " ").title()
     url = args.database_url or os.environ.get("FEDIAID_DATABASE_URL") or ""
-    data.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - once, before anything runs
+    make_data_dir(data)  # 0700; once, before anything runs
     settings = Settings(data_dir=data, domain=args.domain, group_slug=args.group,
                         group_name=name, dev=args.dev, area=args.area or "",
                         database_url=url or default_database_url(data))
@@ -288,7 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     data = resolve_data_dir(args.data)
+    # DIR holds keys, password hashes and the session secret: whatever this process creates
+    # is private to its user, and an existing DIR with looser modes is repaired.
+    private_umask()
     try:
+        if args.command != "init" and is_initialised(data):
+            secure_data_dir(data)
         if args.command == "init":
             configure(os.environ.get("FEDIAID_LOG_LEVEL", "warning"))
             return _run(_init(args, data))

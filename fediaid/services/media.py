@@ -111,9 +111,12 @@ class MediaService:
         return path, CONTENT_TYPE[m.group(1)]
 
     def _write(self, name: str, data: bytes) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        """Write a media file, private to the server's user (0600 in a 0700 directory:
+        uploads include members' unlisted and direct attachments)."""
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.directory / f".{name}.tmp"
-        with open(tmp, "wb") as fh:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())

@@ -9,6 +9,7 @@ pooled engine for both.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -38,6 +39,7 @@ class Database:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
+            _create_private(parsed.database)
             self.writer = create_async_engine(
                 url,
                 echo=echo,
@@ -99,6 +101,19 @@ class Database:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
+
+
+def _create_private(database: str | None) -> None:
+    """Create a new SQLite file 0600 before SQLite does (it would use 0644 less the umask).
+    SQLite gives its -wal, -shm and -journal files the database file's mode, so they are
+    private too. An existing file is left as it is (``fediaid.datadir`` repairs modes)."""
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    try:
+        fd = os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        return  # there already, or its directory is missing (SQLite will say so)
+    os.close(fd)
 
 
 def _begin_immediate(conn: Any) -> None:
