@@ -14,6 +14,7 @@ from api import ids as _ids  # noqa: F401  (registers the {id:id} path convertor
 from api.activitypub import actors, wellknown
 from api.activitypub.inbox import InboxFastPath
 from api.errors import HANDLERS
+from api.limits import RequestLimits
 from api.mastodon import instance as mastodon_instance
 from api.mastodon import oauth as mastodon_oauth
 from api.mastodon import reports as mastodon_reports
@@ -98,8 +99,9 @@ def create_app(rt: Runtime) -> ASGIApp:
     """Build the application around an opened runtime (the caller owns its lifetime).
 
     Inbox POSTs take a short path in front of the router (api/activitypub/inbox.py);
-    everything else goes through Starlette. Security headers go on both."""
+    everything else goes through the request limits (api/limits.py), then Starlette.
+    Security headers go on both."""
     app = Starlette(routes=routes(), exception_handlers=HANDLERS,  # type: ignore[arg-type]
                     middleware=[RequestContext.middleware()])
     app.state.runtime = rt
-    return SecurityHeaders(InboxFastPath(app, rt))
+    return SecurityHeaders(InboxFastPath(RequestLimits(app, rt), rt))

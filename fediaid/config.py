@@ -59,6 +59,9 @@ class Settings:
     # Media uploads (the Mastodon client API): files under DIR/media, images only.
     media_max_bytes: int = 8 * 1024 * 1024
     media_max_pixels: int = 7680 * 4320  # 8K, as Mastodon; refused from the header
+    # Multiplies every request limit (fediaid/domain/rate_limits.py); 0 turns them off
+    # (benchmarks that flood one inbox from one address). Login locks are not affected.
+    rate_limit_scale: float = 1.0
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     @property
@@ -133,6 +136,7 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         media_max_pixels=int(raw.get("media_max_pixels", Settings.media_max_pixels)),
         inbox_retention_days=float(raw.get("inbox_retention_days",
                                            Settings.inbox_retention_days)),
+        rate_limit_scale=float(raw.get("rate_limit_scale", Settings.rate_limit_scale)),
         delivery=delivery,
     )
     overrides: dict[str, object] = {}
@@ -144,6 +148,8 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         overrides["dev"] = _bool(env["FEDIAID_DEV"])
     if "FEDIAID_LOG_LEVEL" in env:
         overrides["log_level"] = env["FEDIAID_LOG_LEVEL"]
+    if "FEDIAID_RATE_LIMIT_SCALE" in env:
+        overrides["rate_limit_scale"] = float(env["FEDIAID_RATE_LIMIT_SCALE"])
     if "FEDIAID_LIFECYCLE_SECONDS" in env:
         overrides["lifecycle_seconds"] = float(env["FEDIAID_LIFECYCLE_SECONDS"])
     if "FEDIAID_INBOX_LEASE_SECONDS" in env:

@@ -21,6 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from activitypub.vocab import is_activitypub_media_type
 from api.errors import status_for
+from api.limits import address
+from fediaid.domain import rate_limits
 from fediaid.domain.actors import ActorType
 from fediaid.errors import FediaidError, NotFound, TooLarge
 from fediaid.logs import next_request_id, request_id
@@ -29,10 +31,16 @@ from fediaid.services.runtime import Runtime
 log = logging.getLogger("fediaid.api")
 
 _ACTOR_INBOX = re.compile(r"^/(groups|users)/([^/]+)/inbox$")
+# The sending server, for its limit: the host of the signature's keyId (draft-cavage
+# ``Signature: keyId="..."``, RFC 9421 ``Signature-Input: ...;keyid="..."``).
+_KEY_HOST = re.compile(r'keyid="(?:https?://)?([^/"#?]+)', re.IGNORECASE)
+
+
 class _Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
         self.status = status
         self.message = message
+        self.retry_after = retry_after
 
 
 class InboxFastPath:
@@ -60,10 +68,12 @@ class InboxFastPath:
         rid = next_request_id()
         token = request_id.set(rid)
         try:
-            status, body = await self._handle(scope, receive, match)
+            status, body, retry_after = await self._handle(scope, receive, match)
         finally:
             request_id.reset(token)
         headers = [(b"x-request-id", rid.encode())]
+        if retry_after is not None:
+            headers.append((b"retry-after", str(retry_after).encode()))
         if body:
             headers += [(b"content-type", b"application/json"),
                         (b"content-length", str(len(body)).encode())]
@@ -73,7 +83,7 @@ class InboxFastPath:
         await send({"type": "http.response.body", "body": body})
 
     async def _handle(self, scope: Scope, receive: Receive, match: re.Match[str] | None
-                      ) -> tuple[int, bytes]:
+                      ) -> tuple[int, bytes, int | None]:
         try:
             headers: dict[str, str] = {}
             for raw_key, raw_value in scope["headers"]:
@@ -81,6 +91,7 @@ class InboxFastPath:
                 headers[key] = f"{headers[key]}, {value}" if key in headers else value
             if not is_activitypub_media_type(headers.get("content-type")):
                 raise _Refused(415, "Send application/activity+json.")
+            await self._limit(scope, headers)
             if match is not None:
                 await self._check_actor(match.group(2), match.group(1))
             body = await self._read(receive, headers.get("content-length"))
@@ -89,17 +100,30 @@ class InboxFastPath:
             if query:
                 url += "?" + query.decode("utf-8", "replace")
             await self.rt.inbox.accept(method="POST", url=url, headers=headers, body=body)
-            return 202, b""
+            return 202, b"", None
         except _Refused as exc:
-            return exc.status, orjson.dumps({"error": exc.message})
+            return exc.status, orjson.dumps({"error": exc.message}), exc.retry_after
         except FediaidError as exc:
             status = status_for(exc)
             (log.error if status >= 500 else log.info)("inbox refused (%d): %s", status,
                                                        exc.internal)
-            return status, orjson.dumps({"error": exc.public})
+            return status, orjson.dumps({"error": exc.public}), None
         except Exception:  # the boundary: never a stack trace to the sender
             log.exception("unexpected error in the inbox")
-            return 500, orjson.dumps({"error": "Internal server error."})
+            return 500, orjson.dumps({"error": "Internal server error."}), None
+
+    async def _limit(self, scope: Scope, headers: dict[str, str]) -> None:
+        """Per sending domain and per address (fediaid/domain/rate_limits.py): counted in
+        memory, added to the shared count once per batch of requests."""
+        found = _KEY_HOST.search(headers.get("signature") or headers.get("signature-input")
+                                 or "")
+        checks = [(rate_limits.INBOX_ADDRESS, address(scope))]
+        if found:
+            checks.append((rate_limits.INBOX_DOMAIN, found.group(1).lower()))
+        for limit, subject in checks:
+            usage = await self.rt.limits.hit(limit, subject)
+            if not usage.allowed:
+                raise _Refused(429, "Too many activities; slow down.", usage.retry_after)
 
     async def _check_actor(self, name: str, kind_path: str) -> None:
         kind = ActorType.GROUP if kind_path == "groups" else ActorType.PERSON

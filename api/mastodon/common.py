@@ -15,7 +15,7 @@ from api.context import runtime
 from api.errors import status_for
 from api.responses import FastJSON
 from fediaid.domain.users import User
-from fediaid.errors import FediaidError, Forbidden, Invalid, Unauthenticated
+from fediaid.errors import FediaidError, Forbidden, Invalid, RateLimited, Unauthenticated
 from fediaid.services.oauth import allows
 
 CORS_HEADERS = {
@@ -42,6 +42,8 @@ def cors(handler: Handler) -> Handler:
                 response = await handler(request)
             except FediaidError as exc:
                 response = FastJSON({"error": exc.public}, status_code=status_for(exc))
+                if isinstance(exc, RateLimited) and exc.retry_after:
+                    response.headers["Retry-After"] = str(exc.retry_after)
         response.headers.update(CORS_HEADERS)
         return response
 

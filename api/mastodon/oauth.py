@@ -18,6 +18,7 @@ from api.middleware import page_csp
 from api.responses import FastJSON
 from api.web.render import form_handler, render
 from api.web.session import check_csrf, current_user, require_user
+from fediaid.domain import rate_limits
 from fediaid.errors import Invalid
 from fediaid.services.oauth import OOB, SCOPES_SUPPORTED, AuthorizationRequest, OAuthError
 
@@ -169,7 +170,12 @@ async def token(request: Request) -> Response:
         if grant not in ("authorization_code", "client_credentials"):
             raise OAuthError("unsupported_grant_type",
                              "grant_type must be authorization_code or client_credentials.")
-        app = await oauth.authenticate_client(*_client_credentials(request, p))
+        client_id, client_secret = _client_credentials(request, p)
+        if client_id:
+            await runtime(request).limits.enforce(
+                rate_limits.OAUTH_CLIENT, client_id,
+                "Too many token requests for this app. Please wait a little.")
+        app = await oauth.authenticate_client(client_id, client_secret)
         if grant == "authorization_code":
             issued = await oauth.exchange_code(
                 app, code=text(p.get("code")), redirect_uri=text(p.get("redirect_uri")),

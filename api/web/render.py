@@ -20,7 +20,7 @@ from api.context import runtime
 from api.errors import status_for
 from api.web.session import csrf_token, current_user, set_visitor_cookie
 from fediaid.domain.posts import Kind, Post, State, Urgency
-from fediaid.errors import FediaidError
+from fediaid.errors import FediaidError, RateLimited
 from fediaid.services.runtime import Runtime
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -78,8 +78,11 @@ async def error_page(request: Request, exc: FediaidError) -> HTMLResponse:
     """A refused form submission, in plain words (api/errors.py only answers GETs with
     HTML; a browser that posted a form must not get JSON back)."""
     back = request.url.path if request.method == "GET" else ""
-    return await render(request, "error.html", status=status_for(exc), message=exc.public,
+    page = await render(request, "error.html", status=status_for(exc), message=exc.public,
                         login_next=safe_next(back, ""))
+    if isinstance(exc, RateLimited) and exc.retry_after:
+        page.headers["Retry-After"] = str(exc.retry_after)
+    return page
 
 
 def form_handler(handler: Handler) -> Handler:

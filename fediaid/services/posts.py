@@ -36,6 +36,7 @@ from fediaid.domain.posts import (
     validate_area,
     validate_window,
 )
+from fediaid.domain.rate_limits import POSTING_PAUSED, POSTS_ACCOUNT
 from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer, can_view
 from fediaid.errors import Forbidden, Invalid, NotFound
@@ -226,6 +227,7 @@ class PostService:
         draft = parse_draft(data, await self.policy())
         self._check_privacy(draft, confirm)
         recipients = await self._resolve_recipients(draft.recipients)
+        await self.rt.limits.enforce(POSTS_ACCOUNT, str(user.id), POSTING_PAUSED)
         async with self.rt.db.write() as conn:
             policy = await self._policy(conn)
             author_id = group.id if (as_neighbor or intake) else user.actor_id

@@ -24,6 +24,7 @@ from fediaid.domain.posts import (
     parse_quantity,
     response_transition,
 )
+from fediaid.domain.rate_limits import ANSWERS_ACCOUNT
 from fediaid.domain.users import User
 from fediaid.domain.visibility import can_view
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
@@ -54,6 +55,10 @@ class ResponseService:
         """Answer a post as ``user``."""
         text = clean_text(message, field="message", max_len=MESSAGE_MAX)
         qty = parse_quantity(quantity)
+        await self.rt.limits.enforce(
+            ANSWERS_ACCOUNT, str(user.id),
+            "You have answered many posts in the last hour. Please wait a little before "
+            "answering more.")
         async with self.rt.db.write() as conn:
             actor = await self._user_actor(conn, user)
             post = await posts_repo.find(conn, post_id)

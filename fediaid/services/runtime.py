@@ -65,11 +65,14 @@ class Runtime:
         from fediaid.services.post_federation import PostFederation
         from fediaid.services.post_inbox import PostInbox
         from fediaid.services.posts import PostService
+        from fediaid.services.rate_limits import RateLimiter
         from fediaid.services.responses import ResponseService
         from fediaid.services.status import StatusService
         from fediaid.services.statuses import StatusService as ClientStatuses
         from fediaid.services.streaming import StreamingHub
 
+        # Every request limit but the login locks (fediaid/domain/rate_limits.py).
+        self.limits = RateLimiter(self)
         self.accounts = AccountService(self)
         self.discovery = DiscoveryService(self)
         self.follows = FollowService(self)

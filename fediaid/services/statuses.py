@@ -21,6 +21,7 @@ from activitypub.vocab import AS_CONTEXT, PUBLIC, id_of, ids_of, is_public
 from fediaid.domain.actors import Actor
 from fediaid.domain.paging import Page
 from fediaid.domain.posts import Post, Visibility
+from fediaid.domain.rate_limits import POSTING_PAUSED, POSTS_ACCOUNT
 from fediaid.domain.statuses import Level, Status, from_mastodon, hashtags, mentions
 from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer, can_view_status
@@ -477,6 +478,7 @@ class StatusService:
         if level is Level.DIRECT and not recipients:
             raise Unprocessable("A direct message needs at least one @mention of someone "
                                 "who can receive it.")
+        await self.rt.limits.enforce(POSTS_ACCOUNT, str(user.id), POSTING_PAUSED)
         group = self.rt.identity.group
         now = utcnow()
         uri = self.rt.urls.new_object()

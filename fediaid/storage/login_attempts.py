@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.login_limits import Attempts
-from fediaid.storage.dialect import insert_ignore, is_postgres
+from fediaid.storage.dialect import insert_ignore, is_postgres, upsert
 from fediaid.storage.tables import login_attempts
 
 
@@ -47,3 +47,25 @@ async def prune(conn: AsyncConnection, now: datetime) -> int:
     result = await conn.execute(delete(login_attempts).where(
         login_attempts.c.expires_at <= now))
     return int(result.rowcount or 0)
+
+
+async def add_hits(conn: AsyncConnection, key: str, hits: int, window_start: datetime,
+                   window_end: datetime) -> int:
+    """Add ``hits`` to a key's count in the window starting at ``window_start`` (a count
+    from an earlier window starts again from zero) and return the new count: one atomic
+    statement, so concurrent processes never lose a hit. Request limits
+    (``fediaid/services/rate_limits.py``) keep their windows in the same table as login
+    attempts: ``failures`` is the count, ``last_at`` the window's start, ``expires_at`` its
+    end (``prune`` removes them then)."""
+    stmt = upsert(conn, login_attempts, ["key"]).values(
+        key=key, failures=hits, last_at=window_start, locked_until=None,
+        expires_at=window_end)
+    same_window = login_attempts.c.last_at == stmt.excluded.last_at
+    stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={
+        "failures": case((same_window, login_attempts.c.failures + stmt.excluded.failures),
+                         else_=stmt.excluded.failures),
+        "last_at": stmt.excluded.last_at,
+        "locked_until": None,
+        "expires_at": stmt.excluded.expires_at,
+    }).returning(login_attempts.c.failures)
+    return int((await conn.execute(stmt)).scalar_one())

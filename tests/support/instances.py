@@ -32,7 +32,11 @@ async def open_initialised_runtime(tmp_path: Path, db_url: str, *, domain: str =
                                    group: str = "elm", dev: bool = True) -> Runtime:
     settings = Settings(data_dir=tmp_path, domain=domain, group_slug=group,
                         group_name="Elm St Mutual Aid", dev=dev, database_url=db_url,
-                        secret_key="test-secret")
+                        secret_key="test-secret",
+                        # Request limits off: tests that make many posts or requests are
+                        # about something else. tests/api/test_rate_limits.py turns them on
+                        # (``rt.limits.scale``); login locks are always on.
+                        rate_limit_scale=0)
     rt = await Runtime.open(settings, require_identity=False)
     await initialise(rt, group_name=settings.group_name, coordinator="admin")
     return rt

@@ -1,0 +1,87 @@
+"""Every request limit of the instance, by name, in one place (logging in has its growing
+locks in ``fediaid/domain/login_limits.py``; everything else is counted here in fixed
+windows, as Mastodon's rack-attack throttles are).
+
+A ``Limit`` allows ``limit`` hits per ``period`` and per subject (an address, an account, a
+token, a client, a sending domain); windows are aligned to the epoch, so every process
+agrees on when one starts. ``batch`` is how many hits a process may count in memory before
+it adds them to the shared count in the database (``fediaid/services/rate_limits.py``): 1
+for the small limits (every hit is counted at once), more for the generous ones that are hit
+often (the client API, the inbox), where a few hits too many per process is the price of
+not writing to the database on every request. No I/O here.
+
+Numbers follow Mastodon's ``config/initializers/rack_attack.rb`` where it has one (300
+client API requests per 5 minutes per token or unauthenticated address, 1,500 per
+authenticated address; 25 per 5 minutes on protected paths) and its per-account
+``RateLimiter`` (300 statuses per 3 hours), tightened for a neighborhood group.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Limit:
+    name: str
+    limit: int
+    period: timedelta
+    batch: int = 1
+
+    def window(self, now: datetime) -> tuple[datetime, datetime]:
+        """The window ``now`` falls in: its start and its end."""
+        seconds = self.period.total_seconds()
+        index = math.floor((now - _EPOCH).total_seconds() / seconds)
+        start = _EPOCH + timedelta(seconds=index * seconds)
+        return start, start + self.period
+
+    def scaled(self, scale: float) -> Limit:
+        """The same limit with ``scale`` times as many hits (instances and benchmarks that
+        need more; the batch grows with it)."""
+        if scale == 1:
+            return self
+        return replace(self, limit=max(1, round(self.limit * scale)),
+                       batch=max(1, round(self.batch * scale)))
+
+    def near(self, count: int) -> bool:
+        """Close enough to the limit that every further hit must be counted at once."""
+        return count >= self.limit - 2 * self.batch
+
+
+def retry_seconds(now: datetime, window_end: datetime) -> int:
+    """A ``Retry-After`` value: whole seconds until the window ends, at least one."""
+    return max(1, math.ceil((window_end - now).total_seconds()))
+
+
+_MINUTES_5 = timedelta(minutes=5)
+
+# One-time login links: each guess is a request (a link's secret is 24 random bytes, so
+# this only keeps a guesser from flooding the table of links).
+LOGIN_LINK_ADDRESS = Limit("login_link/address", 25, _MINUTES_5)
+# OAuth: /oauth/authorize, /oauth/token, /oauth/revoke and app registration per address,
+# and /oauth/token per client_id (a leaked client secret tried with many codes).
+OAUTH_ADDRESS = Limit("oauth/address", 60, _MINUTES_5)
+OAUTH_CLIENT = Limit("oauth/client", 30, _MINUTES_5)
+# Posting (offers, needs, notes from apps) and answering offers and needs, per account.
+# Members' own weekly caps on answers (services/responses.py) still apply underneath.
+POSTS_ACCOUNT = Limit("posts/account", 30, timedelta(hours=1))
+ANSWERS_ACCOUNT = Limit("answers/account", 120, timedelta(hours=1))
+POSTING_PAUSED = ("You have posted a lot in the last hour. Please wait a little before "
+                  "posting again.")
+# The client APIs (Mastodon's and /api/fediaid/v1): per token, per address without a token,
+# and per address with one (several people behind one address).
+API_TOKEN = Limit("api/token", 300, _MINUTES_5, batch=10)
+API_ADDRESS = Limit("api/address", 300, _MINUTES_5, batch=10)
+API_ADDRESS_AUTHENTICATED = Limit("api/address+token", 1500, _MINUTES_5, batch=50)
+# Inbox POSTs per sending domain (the host of the signature's keyId) and per address: about
+# 20 a second for 5 minutes, far above what a neighborhood group receives even when one of
+# its posts is boosted on a big server.
+INBOX_DOMAIN = Limit("inbox/domain", 6000, _MINUTES_5, batch=200)
+INBOX_ADDRESS = Limit("inbox/address", 6000, _MINUTES_5, batch=200)
+
+ALL = (LOGIN_LINK_ADDRESS, OAUTH_ADDRESS, OAUTH_CLIENT, POSTS_ACCOUNT, ANSWERS_ACCOUNT,
+       API_TOKEN, API_ADDRESS, API_ADDRESS_AUTHENTICATED, INBOX_DOMAIN, INBOX_ADDRESS)
