@@ -11,7 +11,7 @@ from starlette.types import ASGIApp
 
 from api import fediaid_api, mastodon
 from api import ids as _ids  # noqa: F401  (registers the {id:id} path convertor)
-from api.activitypub import actors, wellknown
+from api.activitypub import actors, blocklist, wellknown
 from api.activitypub.inbox import InboxFastPath
 from api.errors import HANDLERS
 from api.limits import RequestLimits
@@ -19,7 +19,7 @@ from api.mastodon import instance as mastodon_instance
 from api.mastodon import oauth as mastodon_oauth
 from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders
-from api.web import conversations, coordination, pages, posts
+from api.web import conversations, coordination, domains, pages, posts
 from api.web import reports as web_reports
 from fediaid.services.runtime import Runtime
 
@@ -70,6 +70,9 @@ def routes() -> list[Route | Mount]:
         Route("/admin/reports/{id:id}/forward", web_reports.forward, methods=["POST"]),
         Route("/posts/{id:id}/takedown", web_reports.takedown, methods=["POST"]),
         Route("/api/v1/reports", mastodon_reports.create, methods=["POST", "OPTIONS"]),
+        Route("/admin/domains", domains.page, methods=["GET", "POST"]),
+        Route("/admin/domains/export.csv", domains.export),
+        Route("/groups/{name}/blocklist", blocklist.published),
         Route("/admin/held", coordination.held),
         Route("/admin/held/{id:id}", coordination.held_decision, methods=["POST"]),
         Route("/api/v1/apps", mastodon_oauth.register_app, methods=["POST", "OPTIONS"]),

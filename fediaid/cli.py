@@ -198,6 +198,10 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
         policy = ("wait for a coordinator" if args.value == "yes"
                   else "are accepted automatically")
         print(f"Follows of the group {policy}.")
+    elif cmd == "blocklist":
+        from fediaid import cli_blocklist
+
+        return await cli_blocklist.run(rt, args)
     elif cmd == "status":
         queues = await rt.status.queues()
         for name, counts in queues.items():
@@ -283,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="whether follows of the group wait for a coordinator")
     x.add_argument("value", choices=["yes", "no"])
     asub.add_parser("status", parents=[common], help="queue sizes and followers")
+    from fediaid import cli_blocklist
+
+    cli_blocklist.add_parser(asub, common)
     return p
 
 

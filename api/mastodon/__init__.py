@@ -13,6 +13,7 @@ def routes() -> list[BaseRoute]:
     from api.mastodon import (
         accounts,
         conversations,
+        domain_blocks,
         media,
         misc,
         notifications,
@@ -25,6 +26,6 @@ def routes() -> list[BaseRoute]:
 
     out: list[BaseRoute] = []
     for module in (accounts, statuses, timelines, notifications, conversations, media,
-                   streaming, search, tags, misc):
+                   streaming, search, tags, domain_blocks, misc):
         out += module.ROUTES
     return out

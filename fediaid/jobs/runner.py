@@ -35,7 +35,8 @@ class Workers:
 
     async def _lifecycle(self) -> None:
         """Expire open posts past their date; delete closed posts past the retention window
-        (and federate the Delete); purge received activities past theirs."""
+        (and federate the Delete); purge received activities past theirs; fetch subscribed
+        blocklists that are due (every 6 hours: ``services/blocklists.REFRESH_EVERY``)."""
         while not self.stop_event.is_set():
             try:
                 expired = await self.rt.posts.expire_due()
@@ -48,6 +49,9 @@ class Workers:
                 purged = await purge_received(self.rt)
                 if purged:
                     log.info("inbox: %d processed activities purged", purged)
+                proposed = await self.rt.blocklists.refresh_due()
+                if proposed:
+                    log.info("blocklists: %d new proposals for coordinators", proposed)
             except Exception:
                 log.exception("post lifecycle failed")
             try:

@@ -74,7 +74,16 @@ class DiscoveryService:
 
     async def actor_document(self, username: str, type_: ActorType) -> dict[str, Any]:
         actor = await self.local_actor(username, type_)
-        return render.actor_document(actor)
+        doc = render.actor_document(actor)
+        if actor.type is ActorType.GROUP:
+            # Where linked groups fetch (signed) the group's shared blocklist
+            # (docs/federation.md, "Shared blocklists").
+            from fediaid.domain.blocklists import NAMESPACE
+
+            doc["@context"] = [*doc["@context"], {
+                "fediaid": NAMESPACE, "blocklist": {"@id": "fediaid:blocklist", "@type": "@id"}}]
+            doc["blocklist"] = actor.uri + "/blocklist"
+        return doc
 
     async def instance_actor_document(self) -> dict[str, Any]:
         return render.actor_document(self.rt.identity.instance)

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from activitypub.vocab import id_of, is_http_uri, type_of
 from fediaid.domain import federation as rule
+from fediaid.domain.blocklists import Severity
 from fediaid.domain.federation import Delivery, DomainRules
 from fediaid.errors import Blocked, Invalid
 from fediaid.storage import domains as domains_repo
@@ -183,6 +184,40 @@ class FederationPolicy:
             if not on:
                 await self._cancel_refused(conn)
         await self.refresh()
+
+    async def set_domain(self, domain: str, severity: Severity, *, reason: str | None = None,
+                         public_comment: str | None = None, obfuscate: bool | None = None,
+                         source_id: int | bool | None = False) -> tuple[int, int]:
+        """Give a domain one rule (Mastodon's severities: suspend, silence, or noop for
+        none), with its private reason and public comment (None: leave as they are). A
+        suspension does what ``block`` does, in the same transaction. ``source_id``: the
+        subscribed blocklist the rule comes from (False: leave; None: our own).
+        Returns (deliveries cancelled, follows removed)."""
+        from fediaid.storage import blocklists as blocklists_repo
+
+        d = clean_domain(domain)
+        cancelled = removed = 0
+        async with self.rt.db.write() as conn:
+            kept = {r.domain: r for r in await blocklists_repo.rules(conn)}.get(d)
+            if reason is None and kept is not None:
+                reason = kept.reason
+            suspend = severity is Severity.SUSPEND
+            await domains_repo.set_rule(conn, d, blocked=suspend,
+                                        silenced=severity is Severity.SILENCE,
+                                        reason=reason if suspend else None)
+            if suspend:
+                cancelled = await outbox_repo.cancel_for_domains(conn, {d})
+                removed = await follows_repo.remove_with_domains(conn, {d})
+            if severity is Severity.NOOP and not (kept is not None and kept.allowed):
+                await blocklists_repo.set_details(conn, d, reason="", public_comment="",
+                                                  obfuscate=False, source_id=None)
+            else:
+                await blocklists_repo.set_details(conn, d, reason=reason,
+                                                  public_comment=public_comment,
+                                                  obfuscate=obfuscate, source_id=source_id)
+        await self.refresh()
+        log.info("domain %s: %s", d, severity.value)
+        return cancelled, removed
 
     async def set_allow_list_mode(self, on: bool) -> int:
         """Only domains on the allow-list federate (on), or every domain not blocked (off).

@@ -123,9 +123,21 @@ class NotificationService:
 
     async def _visible(self, viewer: Viewer, rows: Sequence[NotificationRow]
                        ) -> list[NotificationRow]:
+        rows = await self._not_silenced(viewer, rows)
         ids = list(dict.fromkeys(n.status_id for n in rows if n.status_id is not None))
         seen = {s.id for s in await self.rt.statuses.visible(viewer, ids)} if ids else set()
         return [n for n in rows if n.status_id is None or n.status_id in seen]
+
+    async def _not_silenced(self, viewer: Viewer, rows: Sequence[NotificationRow]
+                            ) -> list[NotificationRow]:
+        """Notifications from accounts on silenced domains reach only members who follow
+        them (the federation policy's ``may_show``; docs/architecture.md)."""
+        if not rows or not self.rt.policy.rules.silenced:
+            return list(rows)
+        senders = {a.id: a.uri for a in await self.actors([n.from_actor_id for n in rows])}
+        return [n for n in rows
+                if (uri := senders.get(n.from_actor_id)) is None
+                or not self.rt.policy.is_silenced(uri) or uri in viewer.following]
 
     async def _scan(self, user: User, viewer: Viewer, page: Page, f: Filters
                     ) -> list[NotificationRow]:

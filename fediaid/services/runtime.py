@@ -89,6 +89,13 @@ class Runtime:
         self.statuses = ClientStatuses(self)
         self.media = MediaService(self)
         self.notifications = NotificationService(self)
+        from fediaid.services.audit import AuditService
+        from fediaid.services.roles import RoleService
+
+        # The group's audit log (members read it) and roles with second-coordinator approval
+        # (fediaid/domain/roles.py: the permission table).
+        self.audit = AuditService(self)
+        self.roles = RoleService(self)
         from fediaid.services.client_conversations import ClientConversations
 
         self.client_conversations = ClientConversations(self)
@@ -100,6 +107,11 @@ class Runtime:
 
         # Reports, takedowns, suspending and limiting accounts (docs/moderation.md).
         self.reports = ReportService(self)
+        from fediaid.services.blocklists import BlocklistService
+
+        # Domain rules for coordinators, CSV, the published list, subscriptions
+        # (docs/moderation.md, "Servers"); changes go through self.policy.
+        self.blocklists = BlocklistService(self)
 
     def streaming_notify(self) -> None:
         """Something new was written for the client API's streams (statuses or

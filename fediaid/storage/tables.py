@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0009"
+SCHEMA_HEAD = "0010"
 
 metadata = MetaData(
     naming_convention={
@@ -280,6 +280,43 @@ domains = Table(
     Column("last_success_at", UTCDateTime),
     Column("last_failure_at", UTCDateTime),
     Column("updated_at", UTCDateTime, nullable=False),
+    # The rule as coordinators see and share it (fediaid/services/blocklists.py):
+    # ``block_reason`` is the private note for any rule; ``public_comment`` is what the
+    # published lists say; ``obfuscate`` masks the name in the public list (Mastodon's);
+    # ``rule_at``: when the rule was last set; ``source_id``: the subscribed blocklist it
+    # was taken from (a retraction there is proposed as lifting it here).
+    Column("public_comment", String(1024)),
+    Column("obfuscate", Boolean, nullable=False, default=False),
+    Column("rule_at", UTCDateTime),
+    Column("source_id", BigId),
+)
+
+# Blocklists of linked groups we subscribe to (fetched signed on a schedule), and the
+# differences against our rules waiting for a coordinator (nothing applies by itself).
+blocklist_subscriptions = Table(
+    "blocklist_subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("url", URL, nullable=False, unique=True),
+    Column("publisher", URL),  # the actor that publishes it (attributedTo)
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("fetched_at", UTCDateTime),
+    Column("last_error", String(1024)),
+)
+
+blocklist_proposals = Table(
+    "blocklist_proposals",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("subscription_id", BigId,
+           ForeignKey("blocklist_subscriptions.id", ondelete="CASCADE"), nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("change", String(16), nullable=False),  # add, change, lift (domain.blocklists)
+    Column("severity", String(16), nullable=False),  # what the rule would become
+    Column("comment", String(1024), nullable=False, default=""),  # the publisher's reason
+    Column("dismissed", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("subscription_id", "domain", name="uq_blocklist_proposals_sub_domain"),
 )
 
 
