@@ -345,6 +345,15 @@ def render_offer(*, offer_id: str, actor_uri: str, post_uri: str, post_author_ur
     }
 
 
+def render_offer_reference(*, offer_id: str, actor_uri: str, post_uri: str,
+                           quantity: Decimal | None, unit: str) -> dict[str, Any]:
+    """The remote neighbor's Offer as an Accept or Reject embeds it (receivers match on its
+    id; the rest restates what was offered)."""
+    return {"id": offer_id, "type": "Offer", "actor": actor_uri,
+            "object": {"type": "Agreement",
+                       "stipulates": _commitment(intent_id(post_uri), quantity, unit)}}
+
+
 def render_accept_offer(*, accept_id: str, actor_uri: str, offer: Mapping[str, Any],
                         agreement_id: str) -> dict[str, Any]:
     """``Accept(Offer)`` with the finalized Agreement as ``result``; the commitment repeats the

@@ -161,3 +161,113 @@ def delete(activity_id: str, actor: Actor, object_uri: str, *, public: bool) -> 
     to = [PUBLIC] if public else [actor.followers_url]
     return {"@context": AS_CONTEXT, "id": activity_id, "type": "Delete", "actor": actor.uri,
             "to": to, "object": {"id": object_uri, "type": "Tombstone"}}
+
+
+# --- activities (every activity we emit is shaped here; services pass ids and values) -----
+
+
+def _bare(obj: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in obj.items() if k != "@context"}
+
+
+def wrap(kind: str, activity_id: str, actor_uri: str, obj: Any, *,
+         context: Any = AS_CONTEXT, to: list[str] | None = None, cc: list[str] | None = None,
+         published: str | None = None, audience: str | None = None) -> dict[str, Any]:
+    """An activity ``kind`` by ``actor_uri`` about ``obj`` (an id, or an object whose own
+    ``@context`` is dropped). Addressing and ``published`` are given only when set."""
+    doc: dict[str, Any] = {"@context": context, "id": activity_id, "type": kind,
+                           "actor": actor_uri}
+    if audience is not None:
+        doc["audience"] = audience
+    if published is not None:
+        doc["published"] = published
+    if to is not None:
+        doc["to"] = to
+    if cc is not None:
+        doc["cc"] = cc
+    doc["object"] = _bare(obj) if isinstance(obj, dict) else obj
+    return doc
+
+
+def create_of(activity_id: str, actor_uri: str, obj: dict[str, Any], *,
+              context: Any = AS_CONTEXT) -> dict[str, Any]:
+    """``Create`` addressed as its object is."""
+    return wrap("Create", activity_id, actor_uri, obj, context=context,
+                published=obj.get("published"), to=obj.get("to", []), cc=obj.get("cc", []))
+
+
+def update_of(activity_id: str, actor_uri: str, obj: dict[str, Any], *,
+              context: Any = AS_CONTEXT) -> dict[str, Any]:
+    """``Update`` addressed as its object is."""
+    return wrap("Update", activity_id, actor_uri, obj, context=context,
+                to=obj.get("to", []), cc=obj.get("cc", []))
+
+
+def tombstone(uri: str) -> dict[str, Any]:
+    return {"id": uri, "type": "Tombstone"}
+
+
+def delete_of(activity_id: str, actor_uri: str, object_uri: str, *,
+              to: list[str] | None = None) -> dict[str, Any]:
+    """``Delete`` of an object, which is named by its id alone (a Tombstone)."""
+    return wrap("Delete", activity_id, actor_uri, tombstone(object_uri),
+                to=to if to is not None else [PUBLIC])
+
+
+def announce(activity_id: str, actor_uri: str, obj: Any, *, to: list[str], cc: list[str],
+             published: datetime, audience: str | None = None) -> dict[str, Any]:
+    return wrap("Announce", activity_id, actor_uri, obj, audience=audience,
+                published=iso(published), to=to, cc=cc)
+
+
+def like(activity_id: str, actor_uri: str, object_uri: str, *,
+         to: list[str] | None = None) -> dict[str, Any]:
+    return wrap("Like", activity_id, actor_uri, object_uri, to=to)
+
+
+def flag(activity_id: str, actor_uri: str, objects: list[str], comment: str | None
+         ) -> dict[str, Any]:
+    """A report forwarded to the reported account's server, from the instance actor (the
+    reporter is never named)."""
+    doc = wrap("Flag", activity_id, actor_uri, objects)
+    doc["content"] = comment or ""
+    return doc
+
+
+def update_actor(activity_id: str, actor: Actor) -> dict[str, Any]:
+    """``Update`` of a local actor with its whole document (as Mastodon sends profile
+    changes), addressed to the public."""
+    return wrap("Update", activity_id, actor.uri, actor_document(actor),
+                context=ACTOR_CONTEXT, to=[PUBLIC])
+
+
+def direct_note(*, uri: str, sender_uri: str, recipient_uri: str, recipient_name: str,
+                recipient_url: str, text: str, published: datetime,
+                in_reply_to: str | None = None) -> dict[str, Any]:
+    """A direct Note with a Mention, so Mastodon notifies the recipient; ``text`` is plain
+    (paragraphs split on blank lines, escaped here)."""
+    import html
+
+    mention = (f'<span class="h-card"><a href="{html.escape(recipient_url)}"'
+               f' class="u-url mention">{html.escape(recipient_name)}</a></span> '
+               if recipient_name else "")
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
+    note = {"id": uri, "type": "Note", "attributedTo": sender_uri, "to": [recipient_uri],
+            "cc": [], "published": iso(published),
+            "content": f"<p>{mention}</p>{body}" if mention else body,
+            "tag": [{"type": "Mention", "href": recipient_uri, "name": recipient_name}]}
+    if in_reply_to:
+        note["inReplyTo"] = in_reply_to
+    return note
+
+
+def hidden_collection(uri: str, total: int, page: int | None) -> dict[str, Any]:
+    """A collection that shows its size, not its members: a ``Collection`` with empty
+    ``items`` (what Lemmy parses) whose first page is embedded and empty (Mastodon reads
+    ``first``; its own hidden collections have one too)."""
+    first: dict[str, Any] = {"id": f"{uri}?page=1", "type": "CollectionPage", "partOf": uri,
+                             "totalItems": total, "items": []}
+    if page is not None:
+        return {"@context": AS_CONTEXT, **first, "id": f"{uri}?page={page}"}
+    return {"@context": AS_CONTEXT, "id": uri, "type": "Collection",
+            "totalItems": total, "items": [], "first": first}

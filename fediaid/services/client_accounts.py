@@ -15,9 +15,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from activitypub.vocab import ACTOR_CONTEXT, PUBLIC, is_http_uri
+from activitypub.vocab import is_http_uri
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.follows import FollowState, can_transition
 from fediaid.domain.paging import Page
@@ -349,15 +349,9 @@ class ClientAccounts:
                                           *await repo.followed_inboxes(conn, updated.id)]))
             if inboxes:
                 await enqueue(conn, self.rt, actor=updated,
-                              activity=update_actor(self.rt.urls.new_activity(), updated),
+                              activity=render.update_actor(self.rt.urls.new_activity(), updated),
                               inboxes=inboxes, object_uri=updated.uri)
         return before, updated
 
 
-def update_actor(activity_id: str, actor: Actor) -> dict[str, Any]:
-    """``Update`` of a local actor with its whole document (as Mastodon sends profile
-    changes), addressed to the public."""
-    doc = render.actor_document(actor)
-    doc.pop("@context", None)
-    return {"@context": ACTOR_CONTEXT, "id": activity_id, "type": "Update",
-            "actor": actor.uri, "to": [PUBLIC], "object": doc}
+

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from activitypub import nodeinfo, webfinger
-from activitypub.vocab import AS_CONTEXT
 from fediaid import __version__
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.posts import Post
@@ -112,7 +111,7 @@ class DiscoveryService:
         if which == "followers":
             async with self.rt.db.read() as conn:
                 total = await follows_repo.count(conn, actor_id=actor.id, direction=which)
-            return hidden_followers(uri, total, page)
+            return render.hidden_collection(uri, total, page)
         async with self.rt.db.read() as conn:
             if which == "outbox":
                 total = await outbox_repo.outbox_count(conn, actor_id=actor.id)
@@ -287,18 +286,6 @@ class DiscoveryService:
                 "languages": list(settings.languages),
             },
         )
-
-
-def hidden_followers(uri: str, total: int, page: int | None) -> dict[str, Any]:
-    """A followers collection that shows its size, not its members: a ``Collection`` with
-    empty ``items`` (what Lemmy parses) whose first page is embedded and empty (Mastodon
-    reads ``first``; its own hidden collections have one too)."""
-    first: dict[str, Any] = {"id": f"{uri}?page=1", "type": "CollectionPage", "partOf": uri,
-                             "totalItems": total, "items": []}
-    if page is not None:
-        return {"@context": AS_CONTEXT, **first, "id": f"{uri}?page={page}"}
-    return {"@context": AS_CONTEXT, "id": uri, "type": "Collection",
-            "totalItems": total, "items": [], "first": first}
 
 
 def _embed_current(doc: dict[str, Any], object_uri: str | None, current: dict[str, Any]

@@ -15,16 +15,15 @@ in the caller's transaction, like every other federation side effect.
 
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from activitypub.vocab import AS_CONTEXT, PUBLIC
+from activitypub.vocab import PUBLIC
 from fediaid.domain.actors import Actor
 from fediaid.domain.posts import Post, Visibility
 from fediaid.domain.visibility import federates
-from fediaid.federation import proposals
+from fediaid.federation import proposals, render
 from fediaid.services.outbox import enqueue
 from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
@@ -108,9 +107,8 @@ class PostFederation:
         author = await actors_repo.get_by_uri(conn, post.author_uri)
         note = await self.note(conn, post)
         public = post.visibility is Visibility.PUBLIC
-        create = {"@context": CONTEXT, "id": self.rt.urls.new_activity(), "type": "Create",
-                  "actor": author.uri, "published": note["published"], "to": note["to"],
-                  "cc": note["cc"], "object": note}
+        create = render.create_of(self.rt.urls.new_activity(), author.uri, note,
+                                  context=CONTEXT)
         inboxes = await self._audience_inboxes(conn, post, author)
         await enqueue(conn, self.rt, actor=author, activity=create, inboxes=inboxes,
                       object_uri=post.uri, public=public)
@@ -129,12 +127,10 @@ class PostFederation:
         inboxes = await follows_repo.follower_inboxes(conn, group.id)
         objects: list[Any] = [post.uri]
         if embedded is not None:
-            objects.insert(0, {k: v for k, v in embedded.items() if k != "@context"})
+            objects.insert(0, embedded)
         for obj in objects:
-            announce = {"@context": AS_CONTEXT, "id": self.rt.urls.new_activity(),
-                        "type": "Announce", "actor": group.uri, "audience": group.uri,
-                        "published": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                        "to": to, "cc": cc, "object": obj}
+            announce = render.announce(self.rt.urls.new_activity(), group.uri, obj, to=to,
+                                       cc=cc, published=utcnow(), audience=group.uri)
             await enqueue(conn, self.rt, actor=group, activity=announce, inboxes=inboxes,
                           object_uri=post.uri, public=public)
 
@@ -155,8 +151,8 @@ class PostFederation:
             return
         author = await actors_repo.get_by_uri(conn, post.author_uri)
         note = await self.note(conn, post)
-        update = {"@context": CONTEXT, "id": self.rt.urls.new_activity(), "type": "Update",
-                  "actor": author.uri, "to": note["to"], "cc": note["cc"], "object": note}
+        update = render.update_of(self.rt.urls.new_activity(), author.uri, note,
+                                  context=CONTEXT)
         inboxes = await self._audience_inboxes(conn, post, author)
         inboxes += await self._received(conn, post)
         await enqueue(conn, self.rt, actor=author, activity=update,
@@ -173,9 +169,8 @@ class PostFederation:
         if not received:
             return
         author = await actors_repo.get_by_uri(conn, post.author_uri)
-        delete = {"@context": AS_CONTEXT, "id": self.rt.urls.new_activity(), "type": "Delete",
-                  "actor": author.uri, "to": [PUBLIC],
-                  "object": proposals.render_tombstone(post.uri)}
+        delete = render.wrap("Delete", self.rt.urls.new_activity(), author.uri,
+                             proposals.render_tombstone(post.uri), to=[PUBLIC])
         await enqueue(conn, self.rt, actor=author, activity=delete, inboxes=received,
                       object_uri=None, public=False)
 
@@ -183,19 +178,14 @@ class PostFederation:
     async def _dm(self, conn: AsyncConnection, sender: Actor, recipient: Actor, text: str, *,
                   in_reply_to: str | None = None, uri: str | None = None) -> None:
         """A direct Note with a Mention, so Mastodon notifies the recipient."""
-        name = f"@{recipient.username}@{recipient.domain}" if recipient.username else ""
-        mention = (f'<span class="h-card"><a href="{html.escape(recipient.url or recipient.uri)}"'
-                   f' class="u-url mention">{html.escape(name)}</a></span> ' if name else "")
-        body = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n") if p.strip())
-        note = {"id": uri or self.rt.urls.new_object(), "type": "Note",
-                "attributedTo": sender.uri, "to": [recipient.uri], "cc": [],
-                "published": utcnow().strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "content": f"<p>{mention}</p>{body}" if mention else body,
-                "tag": [{"type": "Mention", "href": recipient.uri, "name": name}]}
-        if in_reply_to:
-            note["inReplyTo"] = in_reply_to
-        create = {"@context": AS_CONTEXT, "id": self.rt.urls.new_activity(), "type": "Create",
-                  "actor": sender.uri, "to": note["to"], "cc": [], "object": note}
+        note = render.direct_note(
+            uri=uri or self.rt.urls.new_object(), sender_uri=sender.uri,
+            recipient_uri=recipient.uri,
+            recipient_name=(f"@{recipient.username}@{recipient.domain}"
+                            if recipient.username else ""),
+            recipient_url=recipient.url or recipient.uri, text=text, published=utcnow(),
+            in_reply_to=in_reply_to)
+        create = render.create_of(self.rt.urls.new_activity(), sender.uri, note)
         await enqueue(conn, self.rt, actor=sender, activity=create,
                       inboxes=[recipient.delivery_inbox or ""], object_uri=note["id"])
 
@@ -230,12 +220,9 @@ class PostFederation:
         author = await actors_repo.get_by_uri(conn, post.author_uri)
         via_note = await objects_repo.find_by_uri(conn, response.uri) is not None
         if not via_note:
-            offer = {"id": response.uri, "type": "Offer", "actor": responder.uri,
-                     "object": {"type": "Agreement", "stipulates": {
-                         "type": "Commitment", "satisfies": post.uri + "#primary",
-                         "resourceQuantity": {"hasUnit": post.unit, **(
-                             {"hasNumericalValue": str(response.quantity)}
-                             if response.quantity is not None else {})}}}}
+            offer = proposals.render_offer_reference(
+                offer_id=response.uri, actor_uri=responder.uri, post_uri=post.uri,
+                quantity=response.quantity, unit=post.unit)
             if accepted:
                 activity = proposals.render_accept_offer(
                     accept_id=self.rt.urls.new_activity(), actor_uri=author.uri, offer=offer,
@@ -272,9 +259,8 @@ class PostFederation:
                 id=self.rt.urls.new_object(), actor_uri=author.uri,
                 agreement_id=response.agreement_uri, post_uri=post.uri, to=[responder.uri],
                 published=utcnow())
-            create = {"@context": CONTEXT, "id": self.rt.urls.new_activity(),
-                      "type": "Create", "actor": author.uri, "to": [responder.uri],
-                      "object": receipt}
+            create = render.wrap("Create", self.rt.urls.new_activity(), author.uri, receipt,
+                                 context=CONTEXT, to=[responder.uri])
             await enqueue(conn, self.rt, actor=author, activity=create,
                           inboxes=[responder.delivery_inbox or ""], object_uri=post.uri)
 

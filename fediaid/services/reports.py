@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from activitypub.vocab import AS_CONTEXT, PUBLIC, host_of, ids_of
+from activitypub.vocab import host_of, ids_of
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.posts import Post
 from fediaid.domain.reports import (
@@ -47,8 +47,12 @@ from fediaid.domain.reports import (
 from fediaid.domain.statuses import Status
 from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer
+from fediaid.domain.audit import AuditAction
+from fediaid.domain.roles import Permission
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
+from fediaid.federation import render
 from fediaid.services.outbox import enqueue
+from fediaid.services.audit import record
 from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import objects as objects_repo
@@ -220,7 +224,7 @@ class ReportService:
     # -- coordinators ---------------------------------------------------------------------
     @staticmethod
     def _coordinator(user: User) -> None:
-        if not user.is_coordinator:
+        if not user.may(Permission.MODERATE):
             raise Forbidden("Only coordinators can see and act on reports.")
 
     async def count_open(self, user: User) -> int:
@@ -302,16 +306,24 @@ class ReportService:
             assert view.target_user is not None
             async with self.rt.db.write() as conn:
                 await repo.set_limited(conn, view.target_user.id, True)
+                await record(conn, user, AuditAction.ACCOUNT_LIMITED, target_kind="account",
+                             target_id=view.target_user.id,
+                             summary=f"limited the account {view.target_user.username} (new "
+                                     f"posts are members-only), after report #{report_id}")
         elif action is Action.SUSPEND_REMOTE:
             async with self.rt.db.write() as conn:
                 await repo.suspend_actor(conn, target.uri, note or report.comment)
                 await repo.hide_posts_of_actor(conn, target.id)
                 await statuses_repo.delete_by_account(conn, target.id)
+                await record(conn, user, AuditAction.REMOTE_SUSPENDED, target_kind="actor",
+                             target_id=target.id,
+                             summary=f"suspended the account {target.handle} of another "
+                                     f"server, after report #{report_id}")
         elif action is Action.BLOCK_DOMAIN:
             if target.domain == self.rt.settings.domain:
                 raise Invalid("That is this server.", field="action")
             await self.rt.moderation.block_domain(target.domain,
-                                                  reason=note or "after a report")
+                                                  reason=note or "after a report", by=user)
         outcome = outcome_words(action, domain=target.domain)
         if note:
             outcome += f" They added: {note}"
@@ -319,6 +331,9 @@ class ReportService:
             if not await repo.resolve(conn, report_id, action=action, outcome=outcome,
                                       by_user_id=user.id):
                 raise Conflict("This report was already dealt with.")
+            if action is Action.DISMISS:  # the other actions are logged as they are done
+                await record(conn, user, AuditAction.REPORT_DISMISSED, target_kind="report",
+                             target_id=report_id, summary=f"dismissed report #{report_id}")
             found = await repo.find(conn, report_id)
         assert found is not None
         log.info("report %s resolved: %s", report_id, action.value)
@@ -343,8 +358,7 @@ class ReportService:
         objects = [target.uri] + [i.object_uri for i in report.items
                                   if host_of(i.object_uri) == target.domain]
         instance = self.rt.identity.instance
-        flag = {"@context": AS_CONTEXT, "id": self.rt.urls.new_activity(), "type": "Flag",
-                "actor": instance.uri, "content": report.comment, "object": objects}
+        flag = render.flag(self.rt.urls.new_activity(), instance.uri, objects, report.comment)
         await enqueue(conn, self.rt, actor=instance, activity=flag, inboxes=[inbox])
         await repo.mark_forwarded(conn, report_id)
 
@@ -360,6 +374,9 @@ class ReportService:
             await repo.set_disabled(conn, account.id, True)
             await repo.end_all_sessions(conn, account.id)
             await users_repo.revoke_all_tokens(conn, account.id)
+            await record(conn, user, AuditAction.ACCOUNT_SUSPENDED, target_kind="account",
+                         target_id=account.id,
+                         summary=f"suspended the account {account.username}")
 
     async def actor_suspended(self, conn: AsyncConnection, uri: str) -> bool:
         """For the inbox: a suspended remote account's activities are ignored."""
@@ -410,6 +427,7 @@ class ReportService:
                     await self.rt.post_federation.deleted(conn, post)
                     await posts_repo.remove(conn, post.id)
                 changed = sid
+                what, target_kind, target_id = f"{post.kind.value} #{post.id}", "post", post.id
             else:
                 assert status is not None
                 await repo.add_takedown(
@@ -423,6 +441,13 @@ class ReportService:
                     await objects_repo.delete_by_uri(conn, status.uri)
                     await statuses_repo.delete_status(conn, status.id)
                 changed = status.id
+                what, target_kind, target_id = f"note #{status.id}", "status", status.id
+            after = f", after report #{report_id}" if report_id is not None else ""
+            await record(conn, user, AuditAction.POST_HIDDEN if action is TakedownAction.HIDE
+                         else AuditAction.POST_REMOVED, target_kind=target_kind,
+                         target_id=target_id,
+                         summary=f"{'hid' if action is TakedownAction.HIDE else 'removed'} "
+                                 f"{what}{after}", detail=f"Reason given: {reason}")
         if changed is not None:
             if action is TakedownAction.REMOVE:
                 self.rt.streaming_deleted(changed)
@@ -438,9 +463,7 @@ class ReportService:
         await forget_object(conn, status.uri, gone=gone)
         if received:
             author = await actors_repo.get_by_id(conn, status.account_id)
-            delete = {"@context": AS_CONTEXT, "id": self.rt.urls.new_activity(),
-                      "type": "Delete", "actor": author.uri, "to": [PUBLIC],
-                      "object": {"id": status.uri, "type": "Tombstone"}}
+            delete = render.delete_of(self.rt.urls.new_activity(), author.uri, status.uri)
             await enqueue(conn, self.rt, actor=author, activity=delete, inboxes=received)
 
     # -- what people are told -------------------------------------------------------------
