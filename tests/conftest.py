@@ -44,3 +44,14 @@ async def runtime(db_url: str, tmp_path: Path) -> AsyncIterator[object]:
         yield rt
     finally:
         await rt.close()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The Mastodon API conformance report (tests/conformance/), when responses were checked."""
+    from tests.conformance import mastodon as conformance
+
+    lines = conformance.report()
+    if lines:
+        terminalreporter.section("Mastodon API conformance")
+        for line in lines:
+            terminalreporter.write_line(line)

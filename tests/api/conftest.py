@@ -22,11 +22,3 @@ async def client(runtime: Runtime,
                                  base_url=runtime.settings.base_url,
                                  event_hooks={"response": [conformance.check_response]}) as c:
         yield c
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    lines = conformance.report()
-    if lines:
-        terminalreporter.section("Mastodon API conformance")
-        for line in lines:
-            terminalreporter.write_line(line)

@@ -333,9 +333,24 @@ async def check_response(response: httpx.Response) -> None:
         return
     started = time.perf_counter()
     await response.aread()
-    if response.content:
-        validate(request.method, request.url.path, response.status_code, response.json())
-    COVERAGE.seconds += time.perf_counter() - started
+    try:
+        if response.content:
+            validate(request.method, request.url.path, response.status_code, response.json())
+    finally:
+        COVERAGE.seconds += time.perf_counter() - started
+
+
+def check_requests_response(response: Any, *args: Any, **kwargs: Any) -> None:
+    """The same check as a ``requests`` response hook (Mastodon.py's session against real
+    ``fediaid serve`` processes)."""
+    ctype = response.headers.get("content-type", "").split(";")[0].strip()
+    path = httpx.URL(response.url).path
+    if ctype == "application/json" and response.content and path.startswith(PREFIXES):
+        started = time.perf_counter()
+        try:
+            validate(response.request.method, path, response.status_code, response.json())
+        finally:
+            COVERAGE.seconds += time.perf_counter() - started
 
 
 def note_routes(app: Any) -> None:

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from tests.conformance import mastodon as conformance
 from tests.integration.helpers import Cluster
 from tests.support.instances import Instance, wait_for
 
@@ -32,6 +33,15 @@ Image = pytest.importorskip("PIL.Image")
 
 REDIRECT = "http://127.0.0.1:1/callback"  # never contacted: the code is read off the URL
 PASSWORD = "a long enough password"
+
+
+def session() -> Any:
+    """Mastodon.py's HTTP session, every response checked against Mastodon's schema."""
+    import requests
+
+    s = requests.Session()
+    s.hooks["response"].append(conformance.check_requests_response)
+    return s
 
 
 def hidden_fields(page: str) -> dict[str, str]:
@@ -53,9 +63,10 @@ def log_in_with_pkce(inst: Instance, name: str, scopes: list[str]) -> Any:
     """Register an app with Mastodon.py, authorize it through our login form and consent
     page with PKCE (S256), and return a Mastodon.py client holding the token."""
     client_id, client_secret = mastodon.Mastodon.create_app(
-        "fediaid suite", api_base_url=inst.base, scopes=scopes, redirect_uris=REDIRECT)
+        "fediaid suite", api_base_url=inst.base, scopes=scopes, redirect_uris=REDIRECT,
+        session=session())
     app = mastodon.Mastodon(client_id=client_id, client_secret=client_secret,
-                            api_base_url=inst.base)
+                            api_base_url=inst.base, session=session())
     verifier = secrets.token_urlsafe(48)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()
                                          ).rstrip(b"=").decode()
@@ -84,12 +95,14 @@ def log_in_with_pkce(inst: Instance, name: str, scopes: list[str]) -> Any:
     # A failed exchange attempt does not burn the code in Mastodon; nor here.
     assert token.status_code == 200, token.text
     return mastodon.Mastodon(client_id=client_id, client_secret=client_secret,
-                             access_token=token.json()["access_token"], api_base_url=inst.base)
+                             access_token=token.json()["access_token"], api_base_url=inst.base,
+                             session=session())
 
 
 def token_client(inst: Instance, name: str, scopes: str = "read write follow") -> Any:
     token = inst.cli("admin", "token", name, "--scopes", *scopes.split()).strip()
-    return mastodon.Mastodon(access_token=token.splitlines()[-1], api_base_url=inst.base)
+    return mastodon.Mastodon(access_token=token.splitlines()[-1], api_base_url=inst.base,
+                             session=session())
 
 
 def jpeg_with_gps() -> bytes:
@@ -198,7 +211,7 @@ def test_mastodon_py_suite(cluster: Cluster) -> None:
         reader.status_post("should not be posted")
     token = maria.access_token
     maria.revoke_access_token(allow_http=True)
-    again = mastodon.Mastodon(access_token=token, api_base_url=a.base)
+    again = mastodon.Mastodon(access_token=token, api_base_url=a.base, session=session())
     with pytest.raises(mastodon.MastodonUnauthorizedError):
         again.account_verify_credentials()
 
