@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0010"
+SCHEMA_HEAD = "0011"
 
 metadata = MetaData(
     naming_convention={
@@ -719,4 +719,43 @@ login_attempts = Table(
     Column("locked_until", UTCDateTime),
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_login_attempts_expires", "expires_at"),
+)
+
+# A member's (or a remote actor's) blocks of accounts (migration 0011).
+account_blocks = Table(
+    "account_blocks",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("target_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("uri", URL, nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("actor_id", "target_id", name="uq_account_blocks_pair"),
+    Index("ix_account_blocks_target", "target_id"),
+)
+
+# A local member's mutes: hidden from timelines (and notifications when ``notifications``),
+# until ``expires_at`` (None: for good).
+account_mutes = Table(
+    "account_mutes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("target_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("notifications", Boolean, nullable=False, default=True),
+    Column("expires_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("actor_id", "target_id", name="uq_account_mutes_pair"),
+)
+
+# A local member's own domain blocks (Mastodon's ``/api/v1/domain_blocks``): hides that
+# server's accounts from this member only (the group's policy is ``domains``).
+account_domain_blocks = Table(
+    "account_domain_blocks",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False),
+    Column("domain", String(255), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("actor_id", "domain", name="uq_account_domain_blocks_pair"),
 )
