@@ -21,6 +21,7 @@ from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders
 from api.web import conversations, coordination, domains, pages, posts
 from api.web import reports as web_reports
+from api.web import two_factor as web_two_factor
 from fediaid.services.runtime import Runtime
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -53,7 +54,9 @@ def routes() -> list[Route | Mount]:
         Route("/settings/limits", conversations.limits, methods=["GET", "POST"]),
         Route("/@{name}", pages.profile),
         Route("/login", pages.login_form, methods=["GET", "POST"]),
+        Route("/login/code", web_two_factor.login_code, methods=["GET", "POST"]),
         Route("/login/{secret}", pages.login_link),
+        Route("/settings/two-factor", web_two_factor.settings, methods=["GET", "POST"]),
         Route("/logout", pages.logout, methods=["POST"]),
         Route("/settings/password", pages.password, methods=["GET", "POST"]),
         Route("/admin", pages.admin),

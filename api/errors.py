@@ -12,7 +12,7 @@ import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.responses import FastJSON
 from fediaid.errors import (
@@ -24,6 +24,7 @@ from fediaid.errors import (
     Invalid,
     NotFound,
     RateLimited,
+    SecondFactorNeeded,
     TooLarge,
     Unauthenticated,
     Unavailable,
@@ -91,6 +92,11 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         log.error("request failed: %s", exc.internal)
     else:
         log.info("request refused (%d): %s", status, exc.internal)
+    if isinstance(exc, SecondFactorNeeded) and wants_html(request):
+        from urllib.parse import quote_plus
+
+        return RedirectResponse("/settings/two-factor?msg=" + quote_plus(exc.public),
+                                status_code=303)
     headers = None
     if isinstance(exc, RateLimited) and exc.retry_after:
         headers = {"Retry-After": str(exc.retry_after)}

@@ -67,7 +67,7 @@ class RequestLimits:
         path: str = scope["path"]
         hit = self.rt.limits.hit
         where = address(scope)
-        if path.startswith("/login/") and len(path) > len("/login/"):
+        if path.startswith("/login/") and path != "/login/code":
             usage = await hit(limits.LOGIN_LINK_ADDRESS, where)
             if not usage.allowed:
                 await self._refuse(scope, receive, send, usage, api=False)

@@ -50,6 +50,11 @@ class Forbidden(FediaidError):
     """The asker is known but not allowed to do this."""
 
 
+class SecondFactorNeeded(Forbidden):
+    """The group requires two-factor login of coordinators, and this one has not set it up
+    (pages send them to set it up)."""
+
+
 class Unauthenticated(FediaidError):
     """The asker could not be identified (no or bad credentials, bad signature)."""
 

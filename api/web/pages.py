@@ -18,8 +18,8 @@ from api.web.session import (
     check_csrf,
     require_coordinator,
     require_user,
-    set_session_cookie,
 )
+from api.web.two_factor import after_first_step
 from fediaid.domain.actors import ActorType
 from fediaid.domain.follows import FollowState
 from fediaid.errors import FediaidError, Forbidden, Invalid, RateLimited, Unauthenticated
@@ -40,10 +40,9 @@ async def profile(request: Request) -> Response:
 
 async def login_link(request: Request) -> Response:
     rt = runtime(request)
-    _user, session = await rt.accounts.redeem_login_link(request.path_params["secret"])
-    response = RedirectResponse("/settings/password?welcome=1", status_code=303)
-    set_session_cookie(request, response, session)
-    return response
+    user = await rt.accounts.use_login_link(request.path_params["secret"])
+    # An account with two-factor login is asked for a code after the link too.
+    return await after_first_step(request, user, "/settings/password?welcome=1")
 
 
 async def login_form(request: Request) -> Response:
@@ -55,7 +54,7 @@ async def login_form(request: Request) -> Response:
     after = safe_next(form.get("next"))
     try:
         check_csrf(request, form.get("csrf"))
-        _user, session = await runtime(request).accounts.login(
+        user = await runtime(request).accounts.check_password(
             username, str(form.get("password", "")),
             client=request.client.host if request.client else None)
     except (Forbidden, Unauthenticated, RateLimited) as exc:
@@ -66,9 +65,7 @@ async def login_form(request: Request) -> Response:
         if isinstance(exc, RateLimited) and exc.retry_after:
             page.headers["Retry-After"] = str(exc.retry_after)
         return page
-    response = RedirectResponse(after, status_code=303)
-    set_session_cookie(request, response, session)
-    return response
+    return await after_first_step(request, user, after)
 
 
 @form_handler

@@ -282,6 +282,8 @@ async def edit_post(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
         return _login_first(request)
+    if request.method == "POST":  # the token before anything is looked up
+        check_csrf(request, (await request.form()).get("csrf"))
     pid = _post_id(request)
     post = await rt.posts.get(await rt.posts.viewer_for_user(user), pid)
     if not post.local or not rt.posts.can_manage(user, post):

@@ -20,7 +20,7 @@ from api.context import runtime
 from api.errors import status_for
 from api.web.session import csrf_token, current_user, set_visitor_cookie
 from fediaid.domain.posts import Kind, Post, State, Urgency
-from fediaid.errors import FediaidError, RateLimited
+from fediaid.errors import FediaidError, RateLimited, SecondFactorNeeded
 from fediaid.services.runtime import Runtime
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -74,9 +74,11 @@ class _LazyToken:
     __html__ = __str__
 
 
-async def error_page(request: Request, exc: FediaidError) -> HTMLResponse:
+async def error_page(request: Request, exc: FediaidError) -> Response:
     """A refused form submission, in plain words (api/errors.py only answers GETs with
     HTML; a browser that posted a form must not get JSON back)."""
+    if isinstance(exc, SecondFactorNeeded):
+        return redirect("/settings/two-factor", exc.public)
     back = request.url.path if request.method == "GET" else ""
     page = await render(request, "error.html", status=status_for(exc), message=exc.public,
                         login_next=safe_next(back, ""))

@@ -16,7 +16,7 @@ from starlette.responses import Response
 
 from api.context import runtime
 from fediaid.domain.users import User
-from fediaid.errors import Forbidden, Unauthenticated
+from fediaid.errors import Forbidden, SecondFactorNeeded, Unauthenticated
 
 COOKIE = "fediaid_session"
 VISITOR_COOKIE = "fediaid_visitor"
@@ -33,9 +33,15 @@ async def current_user(request: Request) -> User | None:
 
 
 async def require_user(request: Request) -> User:
+    """A logged-in member. A coordinator the group requires two-factor login of, who has
+    not set it up, gets nowhere but the page that sets it up (``SecondFactorNeeded``
+    redirects there)."""
     user = await current_user(request)
     if user is None:
         raise Unauthenticated("Please log in first.")
+    if user.is_coordinator and await runtime(request).two_factor.required_for(user):
+        raise SecondFactorNeeded("This group asks coordinators to turn on two-factor login "
+                                 "first.")
     return user
 
 

@@ -116,20 +116,36 @@ class AccountService:
 
     async def redeem_login_link(self, secret: str) -> tuple[User, str]:
         """Consume a login link; returns the user and a new session secret."""
+        user = await self.use_login_link(secret)
+        return user, await self.start_session(user)
+
+    async def use_login_link(self, secret: str) -> User:
+        """Consume a login link; returns its user (the caller asks for a second factor
+        when the account has one, then starts the session)."""
         async with self.rt.db.write() as conn:
             user_id = await users_repo.use_login_link(conn, secret)
             if user_id is None:
                 raise Unauthenticated("This login link is unknown, used or expired. "
                                       "Ask a coordinator for a new one.")
-            user = await users_repo.get(conn, user_id)
-            session = secrets.token_urlsafe(32)
-            await users_repo.add_session(conn, user_id=user_id, secret=session, ttl=SESSION_TTL)
-        return user, session
+            return await users_repo.get(conn, user_id)
+
+    async def start_session(self, user: User) -> str:
+        """A new web session for ``user``: its secret, for the cookie."""
+        session = secrets.token_urlsafe(32)
+        async with self.rt.db.write() as conn:
+            await users_repo.add_session(conn, user_id=user.id, secret=session, ttl=SESSION_TTL)
+        return session
 
     async def login(self, username: str, password: str, *, client: str | None = None
                     ) -> tuple[User, str]:
-        """A new session for the right name and password. Attempts are limited per name
-        and per ``client`` address (``fediaid/domain/login_limits.py``): while either is
+        """A new session for the right name and password (``check_password``)."""
+        user = await self.check_password(username, password, client=client)
+        return user, await self.start_session(user)
+
+    async def check_password(self, username: str, password: str, *,
+                             client: str | None = None) -> User:
+        """The user, for the right name and password. Attempts are limited per name and
+        per ``client`` address (``fediaid/domain/login_limits.py``): while either is
         locked, every attempt is refused with ``RateLimited``, the right password too."""
         keys = login_limits.keys_for(self.rt.settings.secret_key, username, client)
         async with self.rt.db.write() as conn:
@@ -147,11 +163,9 @@ class AccountService:
         ok = await self._verify(stored or _dummy_hash(), password) and stored is not None
         if not ok or user is None or user.disabled:
             raise Unauthenticated(NO_MATCH)
-        session = secrets.token_urlsafe(32)
         async with self.rt.db.write() as conn:
             await login_limits.attempt_succeeded(conn, keys, self.clock())
-            await users_repo.add_session(conn, user_id=user.id, secret=session, ttl=SESSION_TTL)
-        return user, session
+        return user
 
     async def _verify(self, stored: str, password: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError

@@ -74,6 +74,10 @@ class Runtime:
         # Every request limit but the login locks (fediaid/domain/rate_limits.py).
         self.limits = RateLimiter(self)
         self.accounts = AccountService(self)
+        from fediaid.services.two_factor import TwoFactorService
+
+        # Optional TOTP second step for coordinators and admins.
+        self.two_factor = TwoFactorService(self)
         self.discovery = DiscoveryService(self)
         self.follows = FollowService(self)
         self.inbox = InboxService(self)

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0011"
+SCHEMA_HEAD = "0013"
 
 metadata = MetaData(
     naming_convention={
@@ -719,6 +719,29 @@ login_attempts = Table(
     Column("locked_until", UTCDateTime),
     Column("expires_at", UTCDateTime, nullable=False),
     Index("ix_login_attempts_expires", "expires_at"),
+)
+
+# Two-factor login with TOTP (fediaid/services/two_factor.py): the secret encrypted with a
+# key derived from the instance secret; ``confirmed_at`` is None while enrolment waits for
+# a first code; ``last_step`` is the last time step used (a code is good once).
+two_factor = Table(
+    "two_factor",
+    metadata,
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("secret", String(255), nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("last_step", BigId),
+)
+
+# Recovery codes, SHA-256 only, each good once.
+recovery_codes = Table(
+    "recovery_codes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("code_hash", String(64), nullable=False),
+    Column("used_at", UTCDateTime),
+    Index("ix_recovery_codes_user", "user_id"),
 )
 
 # A member's (or a remote actor's) blocks of accounts (migration 0011).
