@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.actors import Actor, ActorType, RemoteActorData
-from fediaid.errors import NotFound
+from fediaid.errors import Invalid, NotFound
 from fediaid.storage.tables import actor_keys, actors
 from fediaid.storage.types import utcnow
 
@@ -179,26 +180,63 @@ def _remote_values(data: RemoteActorData) -> dict[str, Any]:
     }
 
 
+STORE_ATTEMPTS = 4
+
+
 async def upsert_remote(conn: AsyncConnection, data: RemoteActorData) -> Actor:
-    """Insert or refresh a remote actor (never touches local actors). Atomic
-    (``INSERT ... ON CONFLICT (uri) DO UPDATE``): two transactions storing the same new actor
-    at once both succeed."""
-    from fediaid.storage.dialect import upsert
+    """Insert or refresh a remote actor (never touches local actors), atomic against every
+    unique key of ``actors`` (uri, key_id, (domain, username)), so several processes storing
+    the same new actor at once all succeed.
+
+    - A new uri is inserted with ``ON CONFLICT DO NOTHING`` *without* a conflict target:
+      every unique index is an arbiter, so a concurrent insert of the same actor (even one
+      that passed PostgreSQL's pre-check at the same instant) makes ours do nothing instead
+      of failing on whichever other index it reached first. We then look again: the row is
+      there (refresh it), or another uri took the handle or key id (below).
+    - The same handle or key id under a different uri (an account deleted and re-created,
+      or moved, on its server): the uris stay *separate actors*; the existing row is never
+      given the new uri, because it carries follows, favourites, conversations and who may
+      see what, and a re-registered name must not inherit them. The handle and key id go to
+      the document stored last (the freshest): the older row keeps its uri and loses them
+      (``_release_unique``), as it did before.
+    - A conflicting row that another transaction had not yet committed when we freed the
+      handle makes our statement fail (PostgreSQL waits for it first): the write runs in a
+      savepoint, and after that transaction has committed we free the handle again and
+      retry (a few times at most: each retry needs yet another concurrent writer).
+    """
+    for _ in range(STORE_ATTEMPTS):
+        existing = await find_by_uri(conn, data.uri)
+        if existing is not None and existing.local:
+            return existing
+        try:
+            async with conn.begin_nested():
+                stored = await _store_remote(conn, data, existing)
+        except IntegrityError:
+            continue  # a concurrent writer took a unique value and has committed since
+        if stored:
+            return await get_by_uri(conn, data.uri)
+    raise Invalid(f"the actor {data.uri} conflicts with another account here")
+
+
+async def _store_remote(conn: AsyncConnection, data: RemoteActorData,
+                        existing: Actor | None) -> bool:
+    """One attempt; False when a concurrent insert got there first (look again)."""
+    from fediaid.storage.dialect import insert_ignore_any
 
     now = utcnow()
     values = _remote_values(data)
-    existing = await find_by_uri(conn, data.uri)
-    if existing is not None and existing.local:
-        return existing
     # Another (stale) actor may hold this key id or handle: free them first.
     await _release_unique(conn, data, keep_uri=data.uri)
-    stmt = upsert(conn, actors, ["uri"]).values(
-        uri=data.uri, local=False, created_at=now, updated_at=now, fetched_at=now, **values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["uri"], set_={**values, "fetched_at": now, "updated_at": now},
-        where=actors.c.local.is_(False))
-    await conn.execute(stmt)
-    return await get_by_uri(conn, data.uri)
+    if existing is not None:
+        await conn.execute(
+            update(actors).where(actors.c.id == existing.id, actors.c.local.is_(False))
+            .values(**values, fetched_at=now, updated_at=now))
+        return True
+    inserted = await conn.execute(
+        insert_ignore_any(conn, actors).values(
+            uri=data.uri, local=False, created_at=now, updated_at=now, fetched_at=now,
+            **values).returning(actors.c.id))
+    return inserted.first() is not None
 
 
 async def _release_unique(conn: AsyncConnection, data: RemoteActorData, *, keep_uri: str

@@ -13,6 +13,13 @@ def insert_ignore(conn: AsyncConnection, table: Table, index_elements: list[str]
     return _insert(conn, table).on_conflict_do_nothing(index_elements=index_elements)
 
 
+def insert_ignore_any(conn: AsyncConnection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` without a target: a conflict on *any* unique
+    index or constraint skips the row (both dialects), where a named target only covers
+    that one index and a race on another still fails."""
+    return _insert(conn, table).on_conflict_do_nothing()
+
+
 def is_postgres(conn: AsyncConnection) -> bool:
     return conn.dialect.name == "postgresql"
 
