@@ -19,7 +19,7 @@ from api.mastodon import instance as mastodon_instance
 from api.mastodon import oauth as mastodon_oauth
 from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders
-from api.web import conversations, coordination, domains, pages, posts
+from api.web import conversations, coordination, domains, my_data, pages, posts
 from api.web import reports as web_reports
 from api.web import two_factor as web_two_factor
 from fediaid.services.runtime import Runtime
@@ -88,6 +88,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/v1/instance/", mastodon_instance.instance_v1, methods=["GET", "OPTIONS"]),
         Route("/api/v2/instance", mastodon_instance.instance_v2, methods=["GET", "OPTIONS"]),
         Route("/api/v2/instance/", mastodon_instance.instance_v2, methods=["GET", "OPTIONS"]),
+        *(Route(path, fn, methods=methods) for path, fn, methods in my_data.ROUTES),
         *mastodon.routes(),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
         Mount(fediaid_api.PREFIX, routes=fediaid_api.routes()),

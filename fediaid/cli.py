@@ -198,6 +198,10 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
         policy = ("wait for a coordinator" if args.value == "yes"
                   else "are accepted automatically")
         print(f"Follows of the group {policy}.")
+    elif cmd in ("export-member", "delete-member"):
+        from fediaid import cli_member_data
+
+        return await cli_member_data.run(rt, args)
     elif cmd == "blocklist":
         from fediaid import cli_blocklist
 
@@ -290,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fediaid import cli_blocklist
 
     cli_blocklist.add_parser(asub, common)
+    from fediaid import cli_member_data
+
+    cli_member_data.add_parser(asub, common)
     return p
 
 

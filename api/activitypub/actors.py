@@ -20,6 +20,9 @@ def _kind(request: Request) -> ActorType:
 async def actor(request: Request) -> Response:
     name = request.path_params["name"]
     rt = runtime(request)
+    gone = await rt.member_data.tombstone(name) if _kind(request) is ActorType.PERSON else None
+    if gone is not None:  # a deleted account (fediaid/services/member_data.py)
+        return ActivityJSON(gone, status_code=410, headers={"Vary": "Accept"})
     if accepts_activitypub(request.headers.get("accept")):
         return ActivityJSON(await rt.discovery.actor_document(name, _kind(request)),
                             headers={"Vary": "Accept"})

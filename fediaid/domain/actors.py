@@ -63,6 +63,9 @@ class Actor:
     manually_approves_followers: bool
     created_at: datetime
     header_url: str | None = None  # the profile header image (local actors only, for now)
+    # A deleted local account: the row stays as a tombstone that reserves the name
+    # (fediaid/services/member_data.py); it is served as 410 Gone, never as an actor.
+    deleted: bool = False
 
     @property
     def discoverable(self) -> bool:

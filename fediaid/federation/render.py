@@ -214,6 +214,19 @@ def delete_of(activity_id: str, actor_uri: str, object_uri: str, *,
                 to=to if to is not None else [PUBLIC])
 
 
+def delete_actor(activity_id: str, actor_uri: str) -> dict[str, Any]:
+    """``Delete`` of a deleted account, by the account itself (Mastodon's
+    ``DeleteActorSerializer``: the object is the actor's id; receivers remove the account
+    and everything of it)."""
+    return wrap("Delete", activity_id, actor_uri, actor_uri, to=[PUBLIC])
+
+
+def actor_tombstone(uri: str, *, former_type: str, deleted: datetime) -> dict[str, Any]:
+    """What a deleted account's URI answers (with 410 Gone)."""
+    return {"@context": AS_CONTEXT, "id": uri, "type": "Tombstone",
+            "formerType": former_type, "deleted": iso(deleted)}
+
+
 def announce(activity_id: str, actor_uri: str, obj: Any, *, to: list[str], cc: list[str],
              published: datetime, audience: str | None = None) -> dict[str, Any]:
     return wrap("Announce", activity_id, actor_uri, obj, audience=audience,

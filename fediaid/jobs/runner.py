@@ -36,7 +36,8 @@ class Workers:
     async def _lifecycle(self) -> None:
         """Expire open posts past their date; delete closed posts past the retention window
         (and federate the Delete); purge received activities past theirs; fetch subscribed
-        blocklists that are due (every 6 hours: ``services/blocklists.REFRESH_EVERY``)."""
+        blocklists that are due (every 6 hours: ``services/blocklists.REFRESH_EVERY``); drop the
+        keys of deleted accounts once their Deletes are delivered."""
         while not self.stop_event.is_set():
             try:
                 expired = await self.rt.posts.expire_due()
@@ -46,6 +47,9 @@ class Workers:
                 swept = await self.rt.media.sweep()
                 if swept:
                     log.info("media: %d unused files removed", swept)
+                keys = await self.rt.member_data.finish_deletions()
+                if keys:
+                    log.info("deleted accounts: %d keys dropped after their Deletes", keys)
                 purged = await purge_received(self.rt)
                 if purged:
                     log.info("inbox: %d processed activities purged", purged)

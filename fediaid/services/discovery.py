@@ -34,7 +34,7 @@ class DiscoveryService:
     async def local_actor(self, username: str, type_: ActorType | None = None) -> Actor:
         async with self.rt.db.read() as conn:
             actor = await actors_repo.find_local(conn, username)
-        if actor is None or (type_ is not None and actor.type is not type_):
+        if actor is None or actor.deleted or (type_ is not None and actor.type is not type_):
             raise NotFound("No such account here.")
         return actor
 

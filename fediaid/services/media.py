@@ -122,6 +122,10 @@ class MediaService:
             os.fsync(fh.fileno())
         os.replace(tmp, self.directory / name)
 
+    def discard(self, file_name: str | None) -> None:
+        """Remove an upload's file and its preview from disk (a deleted account's)."""
+        self._unlink(file_name)
+
     def _unlink(self, file_name: str | None) -> None:
         if not file_name:
             return

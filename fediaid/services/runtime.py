@@ -116,6 +116,10 @@ class Runtime:
         # Domain rules for coordinators, CSV, the published list, subscriptions
         # (docs/moderation.md, "Servers"); changes go through self.policy.
         self.blocklists = BlocklistService(self)
+        from fediaid.services.member_data import MemberDataService
+
+        # A member's data: download everything, delete the account (docs/privacy.md).
+        self.member_data = MemberDataService(self)
 
     def streaming_notify(self) -> None:
         """Something new was written for the client API's streams (statuses or

@@ -36,6 +36,7 @@ def _to_actor(row: Any) -> Actor:
         manually_approves_followers=row.manually_approves_followers,
         created_at=row.created_at,
         header_url=row.header_url,
+        deleted=row.type == "Tombstone",  # storage/member_data.TOMBSTONE
     )
 
 
