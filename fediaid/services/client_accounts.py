@@ -67,7 +67,8 @@ class ClientAccounts:
         """Any account we know of, except the instance's own service actor."""
         async with self.rt.db.read() as conn:
             actor = await actors_repo.find_by_id(conn, actor_id)
-        if actor is None or (actor.local and actor.type is ActorType.APPLICATION):
+        if actor is None or actor.deleted or (actor.local
+                                              and actor.type is ActorType.APPLICATION):
             raise NotFound("Record not found")
         return actor
 
@@ -77,7 +78,7 @@ class ClientAccounts:
         async with self.rt.db.read() as conn:
             for actor_id in ids:
                 actor = await actors_repo.find_by_id(conn, actor_id)
-                if actor is not None:
+                if actor is not None and not actor.deleted:
                     out.append(actor)
         return out
 
@@ -104,7 +105,8 @@ class ClientAccounts:
                 actor = await actors_repo.find_local(conn, name.lower())
             else:
                 actor = await actors_repo.find_by_handle(conn, name, host)
-        if actor is None or (actor.local and actor.type is ActorType.APPLICATION):
+        if actor is None or actor.deleted or (actor.local
+                                              and actor.type is ActorType.APPLICATION):
             return None
         return actor
 

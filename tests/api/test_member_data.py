@@ -94,7 +94,7 @@ async def _scene(rt: Runtime, client: httpx.AsyncClient, login: Login) -> dict[s
     assert annq_api
     return {"bob": bob, "web": web, "maria": maria, "token": token, "need": need,
             "note_uri": note_uri, "tom": tom, "conv": conv, "proxy": proxy, "api": api,
-            "toms_need": toms_need}
+            "toms_need": toms_need, "tom_api": tom_api}
 
 
 async def test_the_export_holds_my_data_and_no_secrets(runtime: Runtime,
@@ -205,6 +205,12 @@ async def test_deleting_my_account_removes_it_everywhere(runtime: Runtime,
     assert (await web.get("/account/data")).status_code in (302, 303, 401)
     with pytest.raises(Conflict):
         await rt.accounts.create_user("coord_maria")
+    # Apps find no such account.
+    r = await s["tom_api"].get("/api/v1/accounts/lookup", params={"acct": "coord_maria"})
+    assert r.status_code == 404
+    r = await s["tom_api"].get(f"/api/v1/accounts/{actor.id}")
+    assert r.status_code == 404
+    assert (await client.get("/@coord_maria")).status_code == 404
 
     # tom's exchange keeps his words; hers are "[deleted]". The proxy post stays.
     tom = s["tom"]
