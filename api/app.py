@@ -19,6 +19,7 @@ from api.mastodon import instance as mastodon_instance
 from api.mastodon import oauth as mastodon_oauth
 from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders
+from api.web import audit as web_audit
 from api.web import conversations, coordination, domains, my_data, pages, posts
 from api.web import reports as web_reports
 from api.web import two_factor as web_two_factor
@@ -77,6 +78,8 @@ def routes() -> list[Route | Mount]:
         Route("/admin/domains/export.csv", domains.export),
         Route("/groups/{name}/blocklist", blocklist.published),
         Route("/admin/held", coordination.held),
+        Route("/audit", web_audit.log),
+        Route("/admin/members", web_audit.members, methods=["GET", "POST"]),
         Route("/admin/held/{id:id}", coordination.held_decision, methods=["POST"]),
         Route("/api/v1/apps", mastodon_oauth.register_app, methods=["POST", "OPTIONS"]),
         Route("/oauth/authorize", mastodon_oauth.authorize, methods=["GET", "POST"]),

@@ -163,6 +163,12 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
         print(await rt.accounts.login_link(user.username))
     elif cmd == "login-link":
         print(await rt.accounts.login_link(args.name))
+    elif cmd == "role":
+        # The operator changes a role at once (no second coordinator), in the audit log.
+        from fediaid.services.roles import parse_role
+
+        await rt.roles.change(None, args.name, parse_role(args.role))
+        print(f"{args.name} is now {'an' if args.role == 'admin' else 'a'} {args.role}.")
     elif cmd == "token":
         scopes = [s for part in args.scopes for s in part.replace(",", " ").split()]
         print(await rt.accounts.create_token(args.name, scopes=scopes, name="cli"))
@@ -260,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--coordinator", action="store_true", help="make them a coordinator")
     x = asub.add_parser("login-link", parents=[common], help="print a one-time login link")
     x.add_argument("name")
+    x = asub.add_parser("role", parents=[common],
+                        help="change an account's role at once (written in the audit log)")
+    x.add_argument("name")
+    x.add_argument("role", choices=["member", "coordinator", "admin"])
     x = asub.add_parser("token", parents=[common],
                         help="print an API access token (last line) for scripts")
     x.add_argument("name")

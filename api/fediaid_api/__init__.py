@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from api.fediaid_api import exchanges, meta, posts
+from api.fediaid_api import audit, exchanges, meta, posts
 from api.fediaid_api.confirm import Handler
 from api.fediaid_api.present import PREFIX
 
@@ -53,5 +53,6 @@ def routes() -> list[Route]:
         _route("/categories", get=meta.categories),
         _route("/areas", get=meta.areas),
         _route("/me/limits", get=meta.my_limits, put=meta.set_limits),
+        _route("/audit", get=audit.audit_log),
         _route("/openapi.json", get=meta.openapi),
     ]

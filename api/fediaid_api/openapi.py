@@ -239,6 +239,26 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Choice": {"type": "object", "additionalProperties": False, "required": ["slug", "label"],
                "properties": {"slug": {"type": "string"}, "label": {"type": "string"}}},
+    "AuditEntry": {
+        "type": "object", "additionalProperties": False,
+        "required": ["id", "created_at", "actor", "action", "target_kind", "target_id",
+                     "summary", "detail"],
+        "properties": {
+            "id": ID, "created_at": TIME,
+            "actor": {"type": "string", "description": "Who acted, with their role then "
+                      "(\"coordinator ana\"), or the server operator (command line)."},
+            "action": {"type": "string", "description": "What kind of action "
+                       "(fediaid/domain/audit.py), e.g. role_changed, intake_opened."},
+            "target_kind": {"type": "string", "description": "post, status, account, actor, "
+                            "domain, report or setting."},
+            "target_id": {"type": ["string", "null"]},
+            "summary": {"type": "string", "description": "The entry in plain words; never "
+                        "holds intake details, contact details, passwords, tokens, report "
+                        "comments or who reported."},
+            "detail": {"type": ["string", "null"], "description": "A private reason, for "
+                       "coordinators only; null for everyone else."},
+        },
+    },
 }
 
 # -- operations ----------------------------------------------------------------------------
@@ -419,6 +439,17 @@ PATHS: dict[str, Schema] = {
                    errors=READ_ERRORS, security=READ_AUTH),
         "put": _op("Set your weekly limit of answers taken on", ok=200, body=_ref("Limits"),
                    errors=WRITE_ERRORS, security=WRITE_AUTH, request="Limits"),
+    },
+    "/audit": {
+        "get": _op("The group's audit log: what coordinators did, newest first (members)",
+                   ok=200, body=_array("AuditEntry"), errors=(400, *READ_ERRORS),
+                   security=READ_AUTH,
+                   params=[_query("limit", {"type": "integer", "minimum": 1, "maximum": 100},
+                                  "Default 20."),
+                           _query("before", ID, "Entries older than this id (the Link "
+                                  "header's next page).")],
+                   headers={"Link": {"description": "rel=\"next\": older entries, when "
+                                     "there may be some.", "schema": {"type": "string"}}}),
     },
     "/openapi.json": {
         "get": _op("This document", ok=200, body={"type": "object"}, errors=(),

@@ -129,13 +129,13 @@ async def admin_follow(request: Request) -> Response:
 
 @form_handler
 async def admin_followers(request: Request) -> Response:
-    await require_coordinator(request)
+    user = await require_coordinator(request)
     form = await request.form()
     check_csrf(request, form.get("csrf"))
     rt = runtime(request)
     accept = form.get("decision") == "accept"
     await rt.follows.decide_follower(rt.identity.group, str(form.get("actor", "")),
-                                     accept=accept)
+                                     accept=accept, by=user)
     return RedirectResponse(f"/admin?msg={'Accepted' if accept else 'Declined'}.",
                             status_code=303)
 

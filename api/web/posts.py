@@ -35,6 +35,7 @@ from api.web.render import (
 )
 from api.web.session import check_csrf, current_user, require_coordinator, require_user
 from fediaid.domain.posts import Kind, Post, ResponseState
+from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound
 from fediaid.services.posts import Filters, Intake, NeedsConfirmation
@@ -183,8 +184,11 @@ async def _show(request: Request, pid: int, *, status: int = 200, **extra: Any) 
                            "group_handle": f"@{rt.identity.group.username}@{rt.settings.domain}"}
     if post.anonymous or post.proxy:
         ctx["creator"] = await rt.posts.creator_name(viewer, post)
-    if user is not None and user.is_coordinator and post.proxy:
-        ctx["intake"] = await rt.posts.intake_record(user, pid)
+    if user is not None and user.may(Permission.INTAKE) and post.proxy:
+        # Opening the record is a sensitive read, in the audit log: only when asked for.
+        ctx["intake_closed"] = request.query_params.get("intake") != "open"
+        if not ctx["intake_closed"]:
+            ctx["intake"] = await rt.posts.intake_record(user, pid)
     policy = await rt.posts.policy()
     ctx["closes_on"] = day(post.expires_at) if post.is_open else ""
     ctx["deleted_on"] = day(post.delete_after) if not post.is_open else ""

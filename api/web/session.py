@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from api.context import runtime
+from fediaid.domain.roles import Permission, refusal
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, SecondFactorNeeded, Unauthenticated
 
@@ -45,11 +46,17 @@ async def require_user(request: Request) -> User:
     return user
 
 
-async def require_coordinator(request: Request) -> User:
+async def require_permission(request: Request, permission: Permission) -> User:
+    """A logged-in account whose role may do ``permission`` (fediaid/domain/roles.py)."""
     user = await require_user(request)
-    if not user.is_coordinator:
-        raise Forbidden("Only coordinators can do that.")
+    if not user.may(permission):
+        raise Forbidden(refusal(permission))
     return user
+
+
+async def require_coordinator(request: Request) -> User:
+    """The coordinators' pages (coordinators and admins)."""
+    return await require_permission(request, Permission.COORDINATE)
 
 
 def _bound_to(request: Request, *, create: bool) -> str | None:

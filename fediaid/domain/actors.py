@@ -26,6 +26,7 @@ class ActorType(enum.StrEnum):
 class Role(enum.StrEnum):
     MEMBER = "member"
     COORDINATOR = "coordinator"
+    ADMIN = "admin"  # a coordinator who also changes instance settings and roles
 
 
 USERNAME_RE = re.compile(r"^[a-z0-9_]{1,30}$")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fediaid.domain.actors import Role
+from fediaid.domain.roles import Permission, coordinates, may
 
 
 @dataclass(frozen=True)
@@ -20,4 +21,13 @@ class User:
 
     @property
     def is_coordinator(self) -> bool:
-        return self.role is Role.COORDINATOR
+        """A coordinator or an admin (fediaid/domain/roles.py)."""
+        return coordinates(self.role)
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role is Role.ADMIN
+
+    def may(self, permission: Permission) -> bool:
+        """The one permission table (fediaid/domain/roles.py); disabled accounts may not."""
+        return not self.disabled and may(self.role, permission)

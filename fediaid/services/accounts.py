@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from activitypub.keys import generate_rsa_keypair
 from fediaid.domain.actors import Actor, ActorType, Role, validate_username
+from fediaid.domain.audit import AuditAction
+from fediaid.domain.roles import ROLE_WORDS, Permission, change_permission
 from fediaid.domain.users import User
-from fediaid.errors import Conflict, Invalid, NotFound, RateLimited, Unauthenticated
+from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
 from fediaid.services import login_limits
+from fediaid.services.audit import record
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import users as users_repo
 from fediaid.storage.types import utcnow
@@ -73,7 +76,12 @@ class AccountService:
             return await asyncio.to_thread(fn, *args)
 
     async def create_user(self, username: str, *, role: Role = Role.MEMBER,
-                          display_name: str | None = None) -> User:
+                          display_name: str | None = None, by: User | None = None) -> User:
+        """Make an account (in the audit log: by ``by``, None for the server operator)."""
+        if by is not None and not by.may(Permission.ACCOUNTS):
+            raise Forbidden("Only coordinators can make accounts.")
+        if by is not None and not by.may(change_permission(Role.MEMBER, role)):
+            raise Forbidden("Only an admin can make an admin.")
         problem = validate_username(username)
         if problem:
             raise Invalid(problem, field="username")
@@ -90,7 +98,12 @@ class AccountService:
                 urls=urls, key_id=urls["key_id"], public_key_pem=keys.public_pem,
                 private_key_pem=keys.private_pem,
             )
-            return await users_repo.create(conn, actor_id=actor.id, username=username, role=role)
+            user = await users_repo.create(conn, actor_id=actor.id, username=username,
+                                           role=role)
+            await record(conn, by, AuditAction.ACCOUNT_CREATED, target_kind="account",
+                         target_id=user.id,
+                         summary=f"made the account {username} ({ROLE_WORDS[role]})")
+            return user
 
     async def get_user(self, username: str) -> User:
         async with self.rt.db.read() as conn:
@@ -105,13 +118,19 @@ class AccountService:
         async with self.rt.db.read() as conn:
             return await users_repo.coordinator_needing_password(conn)
 
-    async def login_link(self, username: str) -> str:
-        """A one-time link that logs the user in (and lets them set a password)."""
+    async def login_link(self, username: str, *, by: User | None = None) -> str:
+        """A one-time link that logs the user in (and lets them set a password): resetting
+        a login, in the audit log (by ``by``, None for the server operator). The link itself
+        is never logged."""
+        if by is not None and not by.may(Permission.ACCOUNTS):
+            raise Forbidden("Only coordinators can make login links.")
         user = await self.get_user(username)
         secret = secrets.token_urlsafe(24)
         async with self.rt.db.write() as conn:
             await users_repo.add_login_link(conn, user_id=user.id, secret=secret,
                                             ttl=LOGIN_LINK_TTL)
+            await record(conn, by, AuditAction.LOGIN_LINK, target_kind="account",
+                         target_id=user.id, summary=f"made a new login link for {username}")
         return f"{self.rt.settings.base_url}/login/{secret}"
 
     async def redeem_login_link(self, secret: str) -> tuple[User, str]:

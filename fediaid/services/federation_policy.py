@@ -26,9 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from activitypub.vocab import id_of, is_http_uri, type_of
 from fediaid.domain import federation as rule
+from fediaid.domain.audit import AuditAction
 from fediaid.domain.blocklists import Severity
 from fediaid.domain.federation import Delivery, DomainRules
-from fediaid.errors import Blocked, Invalid
+from fediaid.domain.roles import Permission
+from fediaid.domain.users import User
+from fediaid.errors import Blocked, Forbidden, Invalid
 from fediaid.storage import domains as domains_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import outbox as outbox_repo
@@ -150,39 +153,67 @@ class FederationPolicy:
         return keep, held
 
     # -- changes ---------------------------------------------------------------------------
-    async def block(self, domain: str, *, reason: str | None = None) -> tuple[int, int]:
+    # Each change is in the group's audit log, in its transaction: ``by`` is the coordinator
+    # who made it, None the server operator (command line).
+    @staticmethod
+    def _may(by: User | None, permission: Permission = Permission.DOMAINS) -> None:
+        if by is not None and not by.may(permission):
+            raise Forbidden("Only coordinators can change which servers the group talks to."
+                            if permission is Permission.DOMAINS else
+                            "Only an admin can change that.")
+
+    @staticmethod
+    async def _audit(conn: AsyncConnection, by: User | None, domain: str, words: str,
+                     reason: str | None = None) -> None:
+        from fediaid.services.audit import record
+
+        await record(conn, by, AuditAction.DOMAIN_RULE, target_kind="domain", target_id=domain,
+                     summary=words.format(domain=domain), detail=reason or None)
+
+    async def block(self, domain: str, *, reason: str | None = None,
+                    by: User | None = None) -> tuple[int, int]:
         """Suspend a domain: refuse its activities and fetches, cancel undelivered deliveries
         to it and remove follows in both directions with its actors, in one transaction.
         Returns (deliveries cancelled, follows removed)."""
+        self._may(by)
         d = clean_domain(domain)
         async with self.rt.db.write() as conn:
             await domains_repo.set_rule(conn, d, blocked=True, reason=reason)
             cancelled = await outbox_repo.cancel_for_domains(conn, {d})
             removed = await follows_repo.remove_with_domains(conn, {d})
+            await self._audit(conn, by, d, "blocked the server {domain}", reason)
         await self.refresh()
         log.info("domain %s blocked: %d deliveries cancelled, %d follows removed", d,
                  cancelled, removed)
         return cancelled, removed
 
-    async def unblock(self, domain: str) -> None:
+    async def unblock(self, domain: str, *, by: User | None = None) -> None:
+        self._may(by)
         d = clean_domain(domain)
         async with self.rt.db.write() as conn:
             await domains_repo.set_rule(conn, d, blocked=False)
+            await self._audit(conn, by, d, "lifted the block of the server {domain}")
         await self.refresh()
 
-    async def silence(self, domain: str, on: bool = True) -> None:
+    async def silence(self, domain: str, on: bool = True, *, by: User | None = None) -> None:
+        self._may(by)
         d = clean_domain(domain)
         async with self.rt.db.write() as conn:
             await domains_repo.set_rule(conn, d, silenced=on)
+            await self._audit(conn, by, d, "silenced the server {domain}" if on
+                              else "stopped silencing the server {domain}")
         await self.refresh()
 
-    async def allow(self, domain: str, on: bool = True) -> None:
+    async def allow(self, domain: str, on: bool = True, *, by: User | None = None) -> None:
         """Put a domain on (or take it off) the allow-list."""
+        self._may(by)
         d = clean_domain(domain)
         async with self.rt.db.write() as conn:
             await domains_repo.set_rule(conn, d, allowed=on)
             if not on:
                 await self._cancel_refused(conn)
+            await self._audit(conn, by, d, "added the server {domain} to the allow-list" if on
+                              else "took the server {domain} off the allow-list")
         await self.refresh()
 
     async def set_domain(self, domain: str, severity: Severity, *, reason: str | None = None,
@@ -219,13 +250,20 @@ class FederationPolicy:
         log.info("domain %s: %s", d, severity.value)
         return cancelled, removed
 
-    async def set_allow_list_mode(self, on: bool) -> int:
+    async def set_allow_list_mode(self, on: bool, *, by: User | None = None) -> int:
         """Only domains on the allow-list federate (on), or every domain not blocked (off).
         Turning it on cancels undelivered deliveries to domains not on the list. Returns how
         many were cancelled."""
+        self._may(by)
         async with self.rt.db.write() as conn:
             await domains_repo.set_allow_list_mode(conn, on)
             cancelled = await self._cancel_refused(conn) if on else 0
+            from fediaid.services.audit import record
+
+            await record(conn, by, AuditAction.ALLOW_LIST_MODE, target_kind="setting",
+                         target_id="federation_allow_list",
+                         summary="let only servers on the allow-list talk with the group" if on
+                         else "let every server that is not blocked talk with the group")
         await self.refresh()
         return cancelled
 

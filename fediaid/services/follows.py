@@ -8,10 +8,14 @@ from typing import TYPE_CHECKING
 from activitypub.errors import FetchError
 from activitypub.vocab import is_http_uri
 from fediaid.domain.actors import Actor
+from fediaid.domain.audit import AuditAction
 from fediaid.domain.follows import FollowState, can_transition
-from fediaid.errors import Conflict, Invalid, NotFound, Unavailable
+from fediaid.domain.roles import Permission
+from fediaid.domain.users import User
+from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from fediaid.federation import render
 from fediaid.federation.parse import parse_actor
+from fediaid.services.audit import record
 from fediaid.services.outbox import enqueue
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
@@ -84,8 +88,12 @@ class FollowService:
             await enqueue(conn, self.rt, actor=follower, activity=activity,
                           inboxes=[target.delivery_inbox or ""], object_uri=target.uri)
 
-    async def decide_follower(self, followed: Actor, follower_uri: str, *, accept: bool) -> None:
-        """A coordinator accepts or rejects a follow request that waits for approval."""
+    async def decide_follower(self, followed: Actor, follower_uri: str, *, accept: bool,
+                              by: User | None = None) -> None:
+        """A coordinator (``by``; None: the server operator) accepts or rejects a follow
+        request that waits for approval; in the audit log."""
+        if by is not None and not by.may(Permission.APPROVE):
+            raise Forbidden("Only coordinators can answer follow requests.")
         async with self.rt.db.write() as conn:
             follower = await actors_repo.get_by_uri(conn, follower_uri)
             existing = await follows_repo.find(conn, follower.id, followed.id)
@@ -103,6 +111,11 @@ class FollowService:
             )
             await enqueue(conn, self.rt, actor=followed, activity=reply,
                           inboxes=[follower.delivery_inbox or ""])
+            await record(conn, by, AuditAction.FOLLOW_ACCEPTED if accept
+                         else AuditAction.FOLLOW_DECLINED, target_kind="actor",
+                         target_id=follower.id,
+                         summary=f"{'accepted' if accept else 'declined'} the follow request "
+                                 f"of {follower.handle}")
 
     async def list(self, actor: Actor, direction: str, *,
                    state: FollowState = FollowState.ACCEPTED) -> list[str]:

@@ -7,9 +7,12 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from fediaid.domain.audit import AuditAction
 from fediaid.domain.posts import GroupPolicy, Post, Visibility, clean_text, parse_enum
+from fediaid.domain.roles import ROLE_SETTING, Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound
+from fediaid.services.audit import record
 from fediaid.storage import posts as posts_repo
 from fediaid.storage.posts import Filters
 
@@ -18,6 +21,25 @@ if TYPE_CHECKING:
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
+_SETTING_WORDS = {
+    "default_visibility": "new posts are seen by {}",
+    "expiry_days": "posts close after {} days",
+    "retention_days": "closed posts are deleted after {} days",
+    "hold_nonmember_posts": "posts from outside the group wait for approval: {}",
+    ROLE_SETTING: "role changes need a second coordinator: {}",
+}
+_LEVEL_WORDS = {"public": "everyone", "network": "the group's network",
+                "members": "members only"}
+
+
+def setting_words(key: str, value: str) -> str:
+    """A changed setting in plain words, for the audit log."""
+    if key == "default_visibility":
+        value = _LEVEL_WORDS.get(value, value)
+    elif key in ("hold_nonmember_posts", ROLE_SETTING):
+        value = "yes" if value == "1" else "no"
+    return _SETTING_WORDS.get(key, key + ": {}").format(value)
+
 
 class GroupSettingsService:
 
@@ -25,8 +47,8 @@ class GroupSettingsService:
         self.rt = rt
 
     @staticmethod
-    def _require(user: User) -> None:
-        if not user.is_coordinator:
+    def _require(user: User, permission: Permission = Permission.GROUP_SETTINGS) -> None:
+        if not user.may(permission):
             raise Forbidden("Only coordinators can change the group's settings.")
 
     async def categories(self) -> list[tuple[str, str]]:
@@ -56,7 +78,15 @@ class GroupSettingsService:
             raise Invalid("\"Other\" is where posts without a category go: it stays.",
                           field="slug")
         async with self.rt.db.write() as conn:
+            before = {s: (lbl, on) for s, lbl, on in await self._categories(conn)}.get(slug)
             await posts_repo.upsert_category(conn, slug, label, active)
+            if before != (label, active):
+                what = ("added the category" if before is None else
+                        "showed the category" if active and not before[1] else
+                        "hid the category" if not active and before[1] else
+                        "renamed the category")
+                await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
+                             target_id="categories", summary=f"{what} \"{label}\" ({slug})")
 
     async def set_areas(self, user: User, items: list[tuple[str, str]]) -> None:
         self._require(user)
@@ -66,12 +96,18 @@ class GroupSettingsService:
                 raise Invalid(f"Bad short name for a neighborhood: {slug!r}.", field="areas")
             clean.append((slug, clean_text(label, field="label", max_len=128, required=True)))
         async with self.rt.db.write() as conn:
+            before = await posts_repo.area_list(conn)
             await posts_repo.set_areas(conn, clean)
+            if before != clean:
+                names = ", ".join(label for _, label in clean) or "none"
+                await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
+                             target_id="areas",
+                             summary=f"changed the neighborhoods people choose from: {names}")
 
     async def update(self, user: User, values: Mapping[str, Any]) -> GroupPolicy:
         self._require(user)
         allowed = {"default_visibility", "expiry_days", "retention_days",
-                   "hold_nonmember_posts"}
+                   "hold_nonmember_posts", ROLE_SETTING}
         unknown = sorted(set(values) - allowed)
         if unknown:
             raise Invalid(f"Unknown setting: {unknown[0]}.", field=unknown[0])
@@ -92,22 +128,37 @@ class GroupSettingsService:
                 if not low <= n <= high:
                     raise Invalid(f"{key} must be between {low} and {high}.", field=key)
                 out[key] = str(n)
-        if "hold_nonmember_posts" in values:
-            out["hold_nonmember_posts"] = "1" if values["hold_nonmember_posts"] in (
-                True, "1", "true", "yes", "on") else "0"
+        for key in ("hold_nonmember_posts", ROLE_SETTING):
+            if key in values:
+                out[key] = "1" if values[key] in (True, "1", "true", "yes", "on") else "0"
+        if ROLE_SETTING in out:
+            self._require(user, Permission.SECURE_SETTINGS)
         async with self.rt.db.write() as conn:
+            before = await posts_repo.settings(conn)
             for key, value in out.items():
                 await posts_repo.set_setting(conn, key, value)
+            changed = [setting_words(k, v) for k, v in out.items() if before.get(k) != v]
+            if changed:
+                await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
+                             target_id=",".join(k for k, v in out.items()
+                                                if before.get(k) != v),
+                             summary="changed the group's settings: " + "; ".join(changed))
             return await self.rt.posts._policy(conn)
 
+    @staticmethod
+    async def _categories(conn: Any) -> list[tuple[str, str, bool]]:
+        shown = {slug for slug, _ in await posts_repo.category_list(conn)}
+        return [(slug, label, slug in shown)
+                for slug, label in await posts_repo.category_list(conn, active_only=False)]
+
     async def held_posts(self, user: User) -> list[Post]:
-        self._require(user)
+        self._require(user, Permission.APPROVE)
         async with self.rt.db.read() as conn:
             return await posts_repo.search(conn, Filters(held=True, states=()))
 
     async def decide_held(self, user: User, post_id: int, *, approve: bool) -> None:
         """Approve a held post (the group shares it) or turn it away (it is removed here)."""
-        self._require(user)
+        self._require(user, Permission.APPROVE)
         async with self.rt.db.write() as conn:
             post = await posts_repo.find(conn, post_id)
             if post is None or not post.held:
@@ -121,3 +172,9 @@ class GroupSettingsService:
                     await self.rt.post_federation.created(conn, shared)
             else:
                 await posts_repo.remove(conn, post_id)
+            await record(conn, user, AuditAction.POST_APPROVED if approve
+                         else AuditAction.POST_TURNED_AWAY, target_kind="post",
+                         target_id=post_id,
+                         summary=(f"approved {post.kind.value} #{post_id} from outside the group"
+                                  if approve else f"turned away {post.kind.value} #{post_id} "
+                                  "from outside the group"))

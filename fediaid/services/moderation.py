@@ -5,6 +5,11 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from fediaid.domain.audit import AuditAction
+from fediaid.domain.roles import Permission
+from fediaid.domain.users import User
+from fediaid.errors import Forbidden
+from fediaid.services.audit import record
 from fediaid.storage import actors as actors_repo
 
 if TYPE_CHECKING:
@@ -20,19 +25,27 @@ class ModerationService:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    async def block_domain(self, domain: str, *, reason: str | None = None) -> tuple[int, int]:
-        """Block (suspend) a domain: see ``FederationPolicy.block``."""
-        return await self.rt.policy.block(domain, reason=reason)
+    async def block_domain(self, domain: str, *, reason: str | None = None,
+                           by: User | None = None) -> tuple[int, int]:
+        """Block (suspend) a domain: see ``FederationPolicy.block``. ``by``: who, for the
+        audit log (None: the server operator)."""
+        return await self.rt.policy.block(domain, reason=reason, by=by)
 
-    async def unblock_domain(self, domain: str) -> None:
-        await self.rt.policy.unblock(domain)
+    async def unblock_domain(self, domain: str, *, by: User | None = None) -> None:
+        await self.rt.policy.unblock(domain, by=by)
 
-    async def set_follow_approval(self, required: bool) -> None:
+    async def set_follow_approval(self, required: bool, *, by: User | None = None) -> None:
         """Whether new follows of the group wait for a coordinator. Nothing is announced:
         the group's actor keeps ``manuallyApprovesFollowers: false`` either way (Lemmy would
         take a Group that says true for a private community; fediaid/federation/render.py),
         and a held Follow simply waits for the coordinator's Accept or Reject."""
+        if by is not None and not by.may(Permission.INSTANCE_SETTINGS):
+            raise Forbidden("Only an admin can change that.")
         group = self.rt.identity.group
         async with self.rt.db.write() as conn:
             await actors_repo.set_manually_approves(conn, group.id, required)
+            await record(conn, by, AuditAction.FOLLOW_APPROVAL, target_kind="setting",
+                         target_id="follow_approval",
+                         summary="made new follows of the group wait for a coordinator"
+                         if required else "let new follows of the group in without waiting")
         await self.rt.load_identity()

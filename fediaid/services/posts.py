@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from activitypub.vocab import is_http_uri
 from fediaid.domain.actors import Actor
+from fediaid.domain.audit import AuditAction
 from fediaid.domain.posts import (
     DESCRIPTION_MAX,
     TITLE_MAX,
@@ -37,6 +38,7 @@ from fediaid.domain.posts import (
     validate_window,
 )
 from fediaid.domain.rate_limits import POSTING_PAUSED, POSTS_ACCOUNT
+from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer, can_view
 from fediaid.errors import Forbidden, Invalid, NotFound
@@ -221,7 +223,7 @@ class PostService:
         """Post an offer or need as ``user``; ``as_neighbor`` attributes it to the group;
         ``intake`` (coordinators only) records a neighbor's need that came by phone or
         paper, attributed to the group, with a private intake record."""
-        if intake is not None and not user.is_coordinator:
+        if intake is not None and not user.may(Permission.INTAKE):
             raise Forbidden("Only coordinators can record a need on someone's behalf.")
         group = self.rt.identity.group
         draft = parse_draft(data, await self.policy())
@@ -256,6 +258,12 @@ class PostService:
                     name=clean_text(intake.name, field="name", max_len=128, required=True),
                     callback=clean_text(intake.callback, field="callback", max_len=64) or None,
                     notes=clean_text(intake.notes, field="notes", max_len=2000) or None)
+                from fediaid.services.audit import record
+
+                await record(conn, user, AuditAction.INTAKE_RECORDED, target_kind="post",
+                             target_id=post_id,
+                             summary=f"recorded {draft.kind.value} #{post_id} for a neighbor "
+                                     "who called or wrote (the intake record stays private)")
             post = await posts_repo.get(conn, post_id)
             await self.rt.post_federation.created(conn, post)
         return post
@@ -403,13 +411,23 @@ class PostService:
         return out[: filters.limit]
 
     async def intake_record(self, user: User, post_id: int) -> dict[str, Any] | None:
-        if not user.is_coordinator:
+        """A proxy post's intake record (name, callback number, notes): a sensitive read,
+        so opening it is in the group's audit log (in the same transaction)."""
+        if not user.may(Permission.INTAKE):
             raise Forbidden("Only coordinators can see intake records.")
-        async with self.rt.db.read() as conn:
+        from fediaid.services.audit import record
+
+        async with self.rt.db.write() as conn:
             post = await posts_repo.find(conn, post_id)
             if post is None or not post.proxy:
                 raise NotFound("No intake record for that post.")
-            return await posts_repo.intake_for(conn, post_id)
+            found = await posts_repo.intake_for(conn, post_id)
+            if found is not None:
+                await record(conn, user, AuditAction.INTAKE_OPENED, target_kind="post",
+                             target_id=post_id,
+                             summary=f"opened the intake record of {post.kind.value} "
+                                     f"#{post_id}")
+            return found
 
     async def creator_name(self, viewer: Viewer, post: Post) -> str | None:
         from fediaid.domain.visibility import can_see_creator

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 from activitypub.vocab import host_of, ids_of
 from fediaid.domain.actors import Actor, ActorType
+from fediaid.domain.audit import AuditAction
 from fediaid.domain.posts import Post
 from fediaid.domain.reports import (
     MAX_COMMENT,
@@ -44,15 +45,14 @@ from fediaid.domain.reports import (
     TakedownAction,
     outcome_words,
 )
+from fediaid.domain.roles import Permission
 from fediaid.domain.statuses import Status
 from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer
-from fediaid.domain.audit import AuditAction
-from fediaid.domain.roles import Permission
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
 from fediaid.federation import render
-from fediaid.services.outbox import enqueue
 from fediaid.services.audit import record
+from fediaid.services.outbox import enqueue
 from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import objects as objects_repo

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 
 async def initialise(rt: Runtime, *, group_name: str, coordinator: str) -> str:
-    """Create the instance's actors and first coordinator; return a one-time login link."""
+    """Create the instance's actors and first coordinator (the admin); return a one-time
+    login link."""
     settings = rt.settings
     problem = validate_username(settings.group_slug)
     if problem:
@@ -45,5 +46,5 @@ async def initialise(rt: Runtime, *, group_name: str, coordinator: str) -> str:
                 private_key_pem=pair.private_pem,
             )
     await rt.load_identity()
-    await rt.accounts.create_user(coordinator, role=Role.COORDINATOR)
+    await rt.accounts.create_user(coordinator, role=Role.ADMIN)
     return await rt.accounts.login_link(coordinator)

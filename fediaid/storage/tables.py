@@ -782,3 +782,40 @@ account_domain_blocks = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("actor_id", "domain", name="uq_account_domain_blocks_pair"),
 )
+
+# The group's audit log (fediaid/services/audit.py): every coordinator action, appended in
+# the action's transaction. Append-only: never updated or deleted by the application, and
+# the database refuses it (triggers made by migration 0012). No foreign keys: a row
+# outlives what it names. ``actor_user_id`` None: the server operator (command line).
+# ``summary`` is what every member reads (private details left out); ``detail`` is for
+# coordinators only (e.g. a block's private reason), often empty.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("actor_user_id", BigId),
+    Column("actor_label", String(128), nullable=False),  # "coordinator ana", as it was then
+    Column("action", String(32), nullable=False),  # fediaid/domain/audit.py
+    Column("target_kind", String(16), nullable=False),
+    Column("target_id", String(255)),
+    Column("summary", String(1024), nullable=False),
+    Column("detail", Text),
+)
+
+# Role changes waiting for a second coordinator (fediaid/domain/roles.py).
+role_proposals = Table(
+    "role_proposals",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("old_role", String(16), nullable=False),
+    Column("new_role", String(16), nullable=False),
+    Column("proposed_by", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("state", String(10), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("decided_by", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("decided_at", UTCDateTime),
+    Index("ix_role_proposals_state", "state", "id"),
+)

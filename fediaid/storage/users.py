@@ -172,7 +172,8 @@ async def revoke_token(conn: AsyncConnection, secret: str) -> bool:
 async def coordinator_needing_password(conn: AsyncConnection) -> str | None:
     rows = (await conn.execute(
         select(users.c.username, users.c.password_hash)
-        .where(users.c.role == Role.COORDINATOR.value, users.c.disabled.is_(False))
+        .where(users.c.role.in_([Role.COORDINATOR.value, Role.ADMIN.value]),
+               users.c.disabled.is_(False))
         .order_by(users.c.id)
     )).all()
     if not rows or any(r.password_hash for r in rows):

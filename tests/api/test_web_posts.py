@@ -389,6 +389,8 @@ async def test_a_coordinator_records_a_phone_call(runtime: Runtime, login: Login
     assert r.status_code == 303
     url = r.headers["location"].split("?")[0]
     page = (await admin.get(url)).text
+    assert "Open the intake record" in page and "Mrs. Okafor" not in page
+    page = (await admin.get(url + "?intake=open")).text  # written in the group's log
     assert "Intake record" in page and "Mrs. Okafor" in page and "555 0100 222" in page
     assert "Speaks Igbo and English." in page
     other = (await maria.get(url)).text
@@ -398,7 +400,7 @@ async def test_a_coordinator_records_a_phone_call(runtime: Runtime, login: Login
         assert secret not in other
     # Another coordinator manages it too and sees the record.
     coord = await login("coord_b")
-    page = (await coord.get(url)).text
+    page = (await coord.get(url + "?intake=open")).text
     assert "Mrs. Okafor" in page and "Close the post" in page
 
 

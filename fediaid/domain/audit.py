@@ -1,0 +1,77 @@
+"""The group's audit log: what coordinators did, for every member to read. Pure: no I/O.
+
+Each entry is written in the same transaction as the action (``fediaid/services/audit.py``).
+Its ``summary`` is read by every member, so it never holds intake details, e-mail addresses
+or phone numbers, passwords, tokens or login links, report comments or who reported;
+``detail`` (for coordinators only) may hold a private reason, never those either.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from fediaid.domain.actors import Role
+from fediaid.domain.roles import ROLE_WORDS
+
+OPERATOR = "the server operator (command line)"
+SUMMARY_MAX = 1024
+DETAIL_MAX = 2000
+
+
+class AuditAction(enum.StrEnum):
+    POST_APPROVED = "post_approved"  # a held post from outside the group
+    POST_TURNED_AWAY = "post_turned_away"
+    FOLLOW_ACCEPTED = "follow_accepted"
+    FOLLOW_DECLINED = "follow_declined"
+    FOLLOW_APPROVAL = "follow_approval"  # whether follows of the group wait
+    POST_HIDDEN = "post_hidden"
+    POST_REMOVED = "post_removed"
+    REPORT_DISMISSED = "report_dismissed"
+    ACCOUNT_LIMITED = "account_limited"
+    ACCOUNT_SUSPENDED = "account_suspended"
+    REMOTE_SUSPENDED = "remote_suspended"
+    ROLE_PROPOSED = "role_proposed"
+    ROLE_CHANGED = "role_changed"
+    ROLE_REJECTED = "role_rejected"
+    DOMAIN_RULE = "domain_rule"  # block, unblock, silence, allow ...
+    ALLOW_LIST_MODE = "allow_list_mode"
+    INTAKE_OPENED = "intake_opened"  # a sensitive read
+    INTAKE_RECORDED = "intake_recorded"
+    LOGIN_LINK = "login_link"  # resetting a login
+    SETTING_CHANGED = "setting_changed"
+    ACCOUNT_CREATED = "account_created"
+    ACCOUNT_DELETED = "account_deleted"  # by the operator or a coordinator (member_data)
+    DATA_EXPORTED = "data_exported"  # a member's data, exported on their behalf
+
+
+def actor_label(role: Role | None, username: str | None) -> str:
+    """How the log names who acted: "coordinator ana", "admin sam", or the operator."""
+    if role is None or username is None:
+        return OPERATOR
+    return f"{ROLE_WORDS[role]} {username}"
+
+
+def clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    created_at: datetime
+    actor_user_id: int | None
+    actor_label: str
+    action: AuditAction | str  # an action this version does not know stays readable
+    target_kind: str
+    target_id: str | None
+    summary: str
+    detail: str | None  # None for readers who are not coordinators
+
+    @property
+    def sentence(self) -> str:
+        """The entry in plain words: "Coordinator ana opened the intake record of need #12"."""
+        label = self.actor_label
+        return f"{label[:1].upper()}{label[1:]} {self.summary}"
