@@ -20,6 +20,7 @@ from api.mastodon import oauth as mastodon_oauth
 from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders
 from api.web import audit as web_audit
+from api.web import blocks as web_blocks
 from api.web import conversations, coordination, domains, my_data, pages, posts
 from api.web import reports as web_reports
 from api.web import two_factor as web_two_factor
@@ -54,6 +55,8 @@ def routes() -> list[Route | Mount]:
         Route("/conversations/{id:id}/reopen", conversations.reopen, methods=["POST"]),
         Route("/settings/limits", conversations.limits, methods=["GET", "POST"]),
         Route("/@{name}", pages.profile),
+        Route("/@{name}/{action:str}", web_blocks.profile_action, methods=["POST"]),
+        Route("/settings/blocks", web_blocks.settings, methods=["GET", "POST"]),
         Route("/login", pages.login_form, methods=["GET", "POST"]),
         Route("/login/code", web_two_factor.login_code, methods=["GET", "POST"]),
         Route("/login/{secret}", pages.login_link),

@@ -199,6 +199,10 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
         print("Only domains on the allow-list federate" if args.value == "on"
               else "Every domain that is not blocked federates"
               + (f" ({cancelled} deliveries cancelled)" if cancelled else ""))
+    elif cmd == "secure-mode":
+        await rt.authorized_fetch.set_secure_mode(args.value == "on")
+        print("Every ActivityPub fetch must be signed (secure mode)" if args.value == "on"
+              else "Public ActivityPub documents are served to unsigned fetches")
     elif cmd == "approve-follows":
         await rt.moderation.set_follow_approval(args.value == "yes")
         policy = ("wait for a coordinator" if args.value == "yes"
@@ -296,6 +300,10 @@ def build_parser() -> argparse.ArgumentParser:
         x.add_argument("domain")
     x = asub.add_parser("allow-list-mode", parents=[common],
                         help="whether only domains on the allow-list federate")
+    x.add_argument("value", choices=["on", "off"])
+    x = asub.add_parser("secure-mode", parents=[common],
+                        help="whether every ActivityPub fetch must be signed (as Mastodon's "
+                             "AUTHORIZED_FETCH)")
     x.add_argument("value", choices=["on", "off"])
     x = asub.add_parser("approve-follows", parents=[common],
                         help="whether follows of the group wait for a coordinator")

@@ -1,22 +1,82 @@
 """Actor documents, their collections, and public activities/objects, with content
-negotiation: ActivityPub JSON for servers, an HTML page for people."""
+negotiation: ActivityPub JSON for servers, an HTML page for people.
+
+In secure mode (fediaid/services/authorized_fetch.py) every document here needs a signed
+GET, except the instance actor and the stripped actor document unsigned fetches get. Every
+answer varies with the signature (``Vary: Accept, Signature``), and in secure mode is not
+for shared caches."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import wraps
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from activitypub.vocab import accepts_activitypub
 from api.context import runtime
+from api.errors import domain_error
 from api.responses import ActivityJSON
 from fediaid.domain.actors import ActorType
-from fediaid.errors import Invalid, NotFound
+from fediaid.errors import FediaidError, Invalid, NotFound
+from fediaid.services.authorized_fetch import stripped_actor
 
 
 def _kind(request: Request) -> ActorType:
     return ActorType.GROUP if request.url.path.startswith("/groups/") else ActorType.PERSON
 
 
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _url(request: Request) -> str:
+    """The URL the signature covers, from the configured origin (never the request's)."""
+    url = runtime(request).settings.base_url + request.url.path
+    return url + (f"?{request.url.query}" if request.url.query else "")
+
+
+async def signer(request: Request, *, required: bool = True) -> str | None:
+    """Who signed this GET; in secure mode an unsigned one is refused (401)."""
+    return await runtime(request).authorized_fetch.signer(
+        method="GET", url=_url(request), headers=request.headers, required=required)
+
+
+def headers(request: Request) -> dict[str, str]:
+    out = {"Vary": "Accept, Signature"}
+    if runtime(request).authorized_fetch.secure_mode:
+        out["Cache-Control"] = "private, no-store"
+    return out
+
+
+def varies(handler: Handler) -> Handler:
+    """Refusals vary with the signature too (a 404 or 401 cached for one requester must
+    not answer another), and are never for shared caches."""
+
+    @wraps(handler)
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except FediaidError as exc:
+            response = await domain_error(request, exc)
+            response.headers["Vary"] = "Accept, Signature"
+            response.headers["Cache-Control"] = "private, no-store"
+            return response
+
+    return wrapped
+
+
+async def actor_json(request: Request, name: str, kind: ActorType) -> Response:
+    """An actor document; in secure mode an unsigned fetch gets what verifying a key
+    needs, and nothing more (as Mastodon)."""
+    rt = runtime(request)
+    doc = await rt.discovery.actor_document(name, kind)
+    if await signer(request, required=False) is None and rt.authorized_fetch.secure_mode:
+        doc = stripped_actor(doc)
+    return ActivityJSON(doc, headers=headers(request))
+
+
+@varies
 async def actor(request: Request) -> Response:
     name = request.path_params["name"]
     rt = runtime(request)
@@ -24,8 +84,7 @@ async def actor(request: Request) -> Response:
     if gone is not None:  # a deleted account (fediaid/services/member_data.py)
         return ActivityJSON(gone, status_code=410, headers={"Vary": "Accept"})
     if accepts_activitypub(request.headers.get("accept")):
-        return ActivityJSON(await rt.discovery.actor_document(name, _kind(request)),
-                            headers={"Vary": "Accept"})
+        return await actor_json(request, name, _kind(request))
     await rt.discovery.local_actor(name, _kind(request))
     return RedirectResponse(f"/@{name}", status_code=303, headers={"Vary": "Accept"})
 
@@ -35,12 +94,15 @@ async def instance_actor(request: Request) -> Response:
     return ActivityJSON(await runtime(request).discovery.instance_actor_document())
 
 
+@varies
 async def featured(request: Request) -> Response:
+    await signer(request)
     doc = await runtime(request).discovery.featured(request.path_params["name"],
                                                     _kind(request))
-    return ActivityJSON(doc)
+    return ActivityJSON(doc, headers=headers(request))
 
 
+@varies
 async def collection(request: Request) -> Response:
     if request.path_params["which"] not in ("followers", "following", "outbox"):
         raise NotFound("Not found.")
@@ -50,17 +112,22 @@ async def collection(request: Request) -> Response:
         if not raw.isdigit() or not 0 < int(raw) < 100000:
             raise Invalid("page must be a positive number.", field="page")
         page = int(raw)
+    await signer(request)
     doc = await runtime(request).discovery.collection(
         request.path_params["name"], _kind(request), request.path_params["which"], page)
-    return ActivityJSON(doc)
+    return ActivityJSON(doc, headers=headers(request))
 
 
+@varies
 async def activity(request: Request) -> Response:
     rt = runtime(request)
+    await signer(request)
     return ActivityJSON(await rt.discovery.public_activity(rt.settings.base_url +
-                                                            request.url.path))
+                                                            request.url.path),
+                        headers=headers(request))
 
 
+@varies
 async def obj(request: Request) -> Response:
     """An object; signed fetches count the requester's relationship to the group."""
     rt = runtime(request)
@@ -71,7 +138,6 @@ async def obj(request: Request) -> Response:
         post_page = await rt.discovery.post_page_for(url)
         if post_page:
             return Redirect(post_page, status_code=303)
-    full = url + (f"?{request.url.query}" if request.url.query else "")
-    signer = await rt.discovery.fetch_signer(method="GET", url=full, headers=request.headers)
-    return ActivityJSON(await rt.discovery.object_document(url, signer),
-                        headers={"Vary": "Accept, Signature"})
+    who = await signer(request)
+    return ActivityJSON(await rt.discovery.object_document(url, who),
+                        headers=headers(request))

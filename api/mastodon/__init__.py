@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 def routes() -> list[BaseRoute]:
     from api.mastodon import (
         accounts,
+        blocks,
         conversations,
         domain_blocks,
         media,
@@ -25,7 +26,7 @@ def routes() -> list[BaseRoute]:
     )
 
     out: list[BaseRoute] = []
-    for module in (accounts, statuses, timelines, notifications, conversations, media,
+    for module in (accounts, blocks, statuses, timelines, notifications, conversations, media,
                    streaming, search, tags, domain_blocks, misc):
         out += module.ROUTES
     return out

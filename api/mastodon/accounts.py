@@ -1,8 +1,8 @@
 """Accounts in the Mastodon client API: the token's own account and its profile, other
 accounts (get, look up, statuses, followers, following), follow and unfollow (local or
 remote, federated), relationships, account search, follow requests, and the account
-features we do not have (blocks, mutes, endorsements, featured tags, suggestions), which
-answer with honest empty lists.
+features we do not have (endorsements, featured tags, suggestions), which answer with honest
+empty lists. Blocks and mutes: api/mastodon/blocks.py.
 
 Scopes as Mastodon's documentation gives them per endpoint. Public endpoints work without a
 token; a token that is given must be valid and cover the endpoint's read scope.
@@ -38,6 +38,7 @@ from fediaid.domain.actors import Actor
 from fediaid.domain.follows import FollowState
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound, Unprocessable
+from fediaid.services.blocks import Flags
 from fediaid.services.client_accounts import Pair
 from fediaid.services.runtime import Runtime
 
@@ -90,18 +91,31 @@ async def accounts_json(rt: Runtime, ids: list[int]) -> list[dict[str, Any]]:
     return [by_id[a.id] for a in actors]
 
 
-def relationship(actor_id: int, pair: Pair) -> dict[str, Any]:
+def relationship(actor_id: int, pair: Pair, flags: Flags | None = None) -> dict[str, Any]:
+    """Mastodon's Relationship entity: follows both ways, and blocks and mutes as they are
+    (``blocked_by`` is known for local accounts and for remote ones whose server sent us
+    its Block)."""
     following = pair.outgoing is FollowState.ACCEPTED
+    f = flags or Flags()
     return {
         "id": str(actor_id), "following": following, "showing_reblogs": following,
         "notifying": False, "languages": None,
         "followed_by": pair.incoming is FollowState.ACCEPTED,
-        "blocking": False, "blocked_by": False, "muting": False,
-        "muting_notifications": False,
+        "blocking": f.blocking, "blocked_by": f.blocked_by, "muting": f.muting,
+        "muting_notifications": f.muting and f.muting_notifications,
         "requested": pair.outgoing is FollowState.PENDING,
         "requested_by": pair.incoming is FollowState.PENDING,
-        "domain_blocking": False, "endorsed": False, "note": "",
+        "domain_blocking": f.domain_blocking, "endorsed": False, "note": "",
     }
+
+
+async def relationship_of(rt: Runtime, user: User, actor_id: int,
+                          pair: Pair | None = None) -> dict[str, Any]:
+    """The Relationship entity between the token's account and ``actor_id``, now."""
+    if pair is None:
+        pair = await rt.client_accounts.relationship(user, actor_id)
+    flags = (await rt.blocks.flags(user, [actor_id]))[actor_id]
+    return relationship(actor_id, pair, flags)
 
 
 async def _credential_account(rt: Runtime, user: User, actor: Actor) -> dict[str, Any]:
@@ -275,7 +289,9 @@ async def follow(request: Request) -> Response:
     flag(p.get("reblogs"), "reblogs", True)
     flag(p.get("notify"), "notify")
     actor_id = path_id(request)
-    return FastJSON(relationship(actor_id, await rt.client_accounts.follow(user, actor_id)))
+    await rt.blocks.check_follow(user, actor_id)
+    pair = await rt.client_accounts.follow(user, actor_id)
+    return FastJSON(await relationship_of(rt, user, actor_id, pair))
 
 
 @cors
@@ -283,7 +299,8 @@ async def unfollow(request: Request) -> Response:
     rt = runtime(request)
     user = await user_for_follows(request, "write:follows")
     actor_id = path_id(request)
-    return FastJSON(relationship(actor_id, await rt.client_accounts.unfollow(user, actor_id)))
+    pair = await rt.client_accounts.unfollow(user, actor_id)
+    return FastJSON(await relationship_of(rt, user, actor_id, pair))
 
 
 def _ids(p: dict[str, Any]) -> list[int]:
@@ -297,7 +314,8 @@ async def relationships(request: Request) -> Response:
     rt = runtime(request)
     user = await user_for_follows(request, "read:follows")
     found = await rt.client_accounts.relationships(user, _ids(await params(request)))
-    return FastJSON([relationship(i, pair) for i, pair in found])
+    flags = await rt.blocks.flags(user, [i for i, _ in found])
+    return FastJSON([relationship(i, pair, flags[i]) for i, pair in found])
 
 
 @cors
@@ -350,7 +368,7 @@ async def _decide(request: Request, accept: bool) -> Response:
     user = await user_for_follows(request, "write:follows")
     actor_id = path_id(request)
     pair = await rt.client_accounts.decide_request(user, actor_id, accept=accept)
-    return FastJSON(relationship(actor_id, pair))
+    return FastJSON(await relationship_of(rt, user, actor_id, pair))
 
 
 @cors
@@ -411,9 +429,6 @@ ROUTES: list[BaseRoute] = [
     _get("/api/v1/follow_requests", follow_requests),
     _post("/api/v1/follow_requests/{id}/authorize", authorize_request),
     _post("/api/v1/follow_requests/{id}/reject", reject_request),
-    _get("/api/v1/blocks", _empty("read:blocks")),
-    _get("/api/v1/mutes", _empty("read:mutes")),
-    _get("/api/v1/domain_blocks", _empty("read:blocks")),
     _get("/api/v1/endorsements", _empty("read:accounts")),
     _get("/api/v1/featured_tags", _empty("read:accounts")),
     _get("/api/v1/suggestions", _empty("read")),

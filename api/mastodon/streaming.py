@@ -115,6 +115,9 @@ async def _render(rt: Runtime, sub: Subscription, ev: StreamEvent) -> str | None
         return str(ev.id)
     user = sub.user
     if ev.event in ("update", "status.update"):
+        if user is not None and not await rt.statuses.in_lists(
+                await rt.statuses.viewer(user), [ev.id]):
+            return None  # blocked or muted by this account (visibility.shown_in_lists)
         found = await status_entities(rt, user, [ev.id])
         return _json(found[0]) if found else None
     if user is None:  # pragma: no cover - user streams need a user (Subscription.add)
@@ -129,6 +132,8 @@ async def _render(rt: Runtime, sub: Subscription, ev: StreamEvent) -> str | None
         entities = await notification_entities(rt, user, [row])
         return _json(entities[0]) if entities else None
     if ev.event == "conversation":
+        if not await rt.statuses.in_lists(await rt.statuses.viewer(user), [ev.id]):
+            return None
         from api.mastodon.conversations import _entities as conversation_entities
 
         items = [c for c in await rt.client_conversations.page(user, Page(limit=20))

@@ -10,7 +10,6 @@ from starlette.responses import RedirectResponse, Response
 from activitypub.vocab import accepts_activitypub
 from api.context import runtime
 from api.errors import status_for
-from api.responses import ActivityJSON
 from api.web.posts import home
 from api.web.render import form_handler, redirect, render, safe_next
 from api.web.session import (
@@ -32,10 +31,18 @@ async def profile(request: Request) -> Response:
     if actor.type is ActorType.APPLICATION:
         return RedirectResponse("/", status_code=303)
     if accepts_activitypub(request.headers.get("accept")):
-        return ActivityJSON(await rt.discovery.actor_document(name, actor.type))
+        from api.activitypub.actors import actor_json
+
+        return await actor_json(request, name, actor.type)  # secure mode: stripped
     if actor.type is ActorType.GROUP:
         return await home(request)
-    return await render(request, "profile.html", actor=actor)
+    from api.web.session import current_user
+
+    user = await current_user(request)
+    # Block and Mute buttons (api/web/blocks.py) say what is in place now.
+    flags = (None if user is None or user.actor_id == actor.id
+             else (await rt.blocks.flags(user, [actor.id]))[actor.id])
+    return await render(request, "profile.html", actor=actor, flags=flags)
 
 
 async def login_link(request: Request) -> Response:

@@ -125,6 +125,9 @@ class DomainRules:
     allowed: frozenset[str] = frozenset()  # the allow-list (used in allow-list mode)
     allow_list_mode: bool = False  # only domains on the allow-list federate
     unavailable: frozenset[str] = frozenset()  # exact delivery domains (host[:port])
+    # Secure mode (Mastodon's AUTHORIZED_FETCH): every ActivityPub GET must be signed, but
+    # for the instance actor and a stripped actor document (api/activitypub/actors.py).
+    secure_mode: bool = False
 
     @property
     def open(self) -> bool:

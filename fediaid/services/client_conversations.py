@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from fediaid.domain.paging import Page
 from fediaid.errors import NotFound
+from fediaid.storage import blocks as blocks_repo
 from fediaid.storage import client_misc as repo
 
 if TYPE_CHECKING:
@@ -40,8 +41,11 @@ class ClientConversations:
             threads = await repo.threads(conn, user_id=user.id, actor_id=user.actor_id,
                                          page=page)
             people = await repo.participants(conn, user.actor_id, [t.key for t in threads])
+            relations = await blocks_repo.relations(conn, user.actor_id)
+        # Threads with someone in a block with this account are left out (services/blocks).
+        blocked = set(relations.blocking) | set(relations.blocked_by)
         return [ClientConversation(t.first_id, t.unread, people.get(t.key, []), t.last_id)
-                for t in threads]
+                for t in threads if not blocked.intersection(people.get(t.key, []))]
 
     async def _thread(self, user: User, conversation_id: int) -> repo.Thread:
         async with self.rt.db.read() as conn:

@@ -102,6 +102,7 @@ class InboxProcessor:
             "Offer": self._offer,
             "Like": self._like,
             "Flag": self._flag,
+            "Block": self._block,
         }
 
     # -- step 1: network --------------------------------------------------------------
@@ -242,6 +243,14 @@ class InboxProcessor:
             return
         follow_uri = p.job.activity_uri
         existing = await follows_repo.find(conn, actor.id, target.id)
+        if existing is None and await self.rt.blocks.between(conn, actor.id, target.id):
+            # Not across a block (services/blocks.py): refused, as Mastodon does.
+            reject = render.respond_to_follow(
+                "Reject", self.rt.urls.new_activity(), target.uri,
+                render.follow(follow_uri, actor.uri, target.uri))
+            await enqueue(conn, self.rt, actor=target, activity=reject,
+                          inboxes=[actor.delivery_inbox or ""])
+            return
         if existing is None:
             # A silenced domain's accounts wait for a coordinator (as Mastodon's limit).
             state = (FollowState.PENDING if target.manually_approves_followers
@@ -284,6 +293,11 @@ class InboxProcessor:
             log.info("ignored Undo by %s of an activity by %s", actor.uri,
                      id_of(obj.get("actor")))
             return
+        if inner_type == "Block":
+            await self.rt.blocks.on_remote_undo_block(
+                conn, actor, inner_id,
+                id_of(obj.get("object")) if isinstance(obj, dict) else None)
+            return
         if inner_type in (None, "Follow"):
             target = id_of(obj.get("object")) if isinstance(obj, dict) else None
             follow = await self._find_follow_for(conn, obj, follower_uri=actor.uri,
@@ -295,6 +309,8 @@ class InboxProcessor:
             await objects_repo.remove_share(conn, inner_id, actor_id=actor.id)
         if inner_id and inner_type in (None, "Announce", "Like"):
             await self.rt.statuses.on_remote_undo(conn, actor, inner_id)
+        if inner_id and inner_type is None:
+            await self.rt.blocks.on_remote_undo_block(conn, actor, inner_id, None)
 
     async def _accept(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         await self._answer(conn, actor, p, accepted=True)
@@ -393,6 +409,12 @@ class InboxProcessor:
         target = id_of(p.activity.get("object"))
         if target:
             await self.rt.statuses.on_remote_like(conn, actor, p.job.activity_uri, target)
+
+    async def _block(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        """A remote account blocks one of ours (services/blocks.py)."""
+        target = id_of(p.activity.get("object"))
+        if target and is_http_uri(p.job.activity_uri):
+            await self.rt.blocks.on_remote_block(conn, actor, target, p.job.activity_uri)
 
     async def _flag(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         """Another server reports one of our accounts or posts (fediaid/services/reports.py)."""

@@ -124,6 +124,13 @@ class NotificationService:
     async def _visible(self, viewer: Viewer, rows: Sequence[NotificationRow]
                        ) -> list[NotificationRow]:
         rows = await self._not_silenced(viewer, rows)
+        if rows and (viewer.blocking or viewer.blocked_by or viewer.muting_notifications
+                     or viewer.domain_blocking):
+            # Blocks and mutes with notifications (visibility.notification_shown).
+            from fediaid.domain.visibility import notification_shown
+
+            senders = {a.id: a.uri for a in await self.actors([n.from_actor_id for n in rows])}
+            rows = [n for n in rows if notification_shown(viewer, senders.get(n.from_actor_id))]
         ids = list(dict.fromkeys(n.status_id for n in rows if n.status_id is not None))
         seen = {s.id for s in await self.rt.statuses.visible(viewer, ids)} if ids else set()
         return [n for n in rows if n.status_id is None or n.status_id in seen]

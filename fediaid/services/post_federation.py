@@ -81,8 +81,9 @@ class PostFederation:
             out = []
             for uri in post.recipients:
                 actor = await actors_repo.find_by_uri(conn, uri)
-                if actor is not None and not actor.local and actor.delivery_inbox:
-                    out.append(actor.delivery_inbox)
+                if actor is not None and not actor.local and actor.delivery_inbox and not (
+                        await self.rt.blocks.between(conn, author.id, actor.id)):
+                    out.append(actor.delivery_inbox)  # not across a block (services/blocks)
             return out
         group = self.rt.identity.group
         inboxes = await follows_repo.follower_inboxes(conn, group.id)

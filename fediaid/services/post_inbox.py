@@ -177,7 +177,8 @@ class PostInbox:
 
         viewer = Viewer(actor_uri=actor.uri,
                         follows_group=await self._follows_group(conn, actor))
-        if not can_view(viewer, post):
+        if not can_view(viewer, post) or await self.rt.blocks.refuses_answer(
+                conn, post, actor.id):
             return
         if quantity is not None and post.quantity is not None and quantity > post.quantity:
             quantity = post.quantity

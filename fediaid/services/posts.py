@@ -204,18 +204,21 @@ class PostService:
                 return Viewer(actor_uri=actor_uri)
             follow = await follows_repo.find(conn, actor.id, group.id)
             same_domain = await follows_repo.domain_has_follower(conn, group.id, actor.domain)
+            # Members who block this account or its server: not shown to it.
+            blocked_by = await self.rt.blocks.remote_blocked_by(conn, actor)
         from fediaid.domain.follows import FollowState
 
         return Viewer(actor_uri=actor_uri,
                       follows_group=follow is not None and follow.state is FollowState.ACCEPTED,
-                      domain_follows_group=same_domain)
+                      domain_follows_group=same_domain, blocked_by=blocked_by)
 
     async def viewer_for_user(self, user: User | None) -> Viewer:
         if user is None:
             return Viewer()
         async with self.rt.db.read() as conn:
             actor = await actors_repo.get_by_id(conn, user.actor_id)
-        return self.viewer_for(user, actor)
+            relations = await self.rt.blocks.viewer_fields(conn, actor.id)
+        return replace(self.viewer_for(user, actor), **relations)
 
     # -- writing ------------------------------------------------------------------------
     async def create(self, user: User, data: Mapping[str, Any], *, confirm: bool = False,
@@ -396,6 +399,8 @@ class PostService:
 
     async def search(self, viewer: Viewer, filters: Filters) -> list[Post]:
         """Posts the viewer may see, matching ``filters``, at most ``filters.limit``."""
+        from fediaid.domain.visibility import post_in_lists
+
         out: list[Post] = []
         before = filters.before_id
         async with self.rt.db.read() as conn:
@@ -403,7 +408,8 @@ class PostService:
                 batch = await posts_repo.search(
                     conn, replace(filters, limit=filters.limit * 2, before_id=before,
                                   order=filters.order))
-                out += [p for p in batch if can_view(viewer, p)]
+                # Not those of accounts the viewer blocked or muted (visibility.py).
+                out += [p for p in batch if post_in_lists(viewer, p)]
                 if len(out) >= filters.limit or len(batch) < filters.limit * 2 or (
                         filters.order != "newest"):
                     break

@@ -71,6 +71,9 @@ class ResponseService:
                 raise Conflict("This post is closed.")
             if self.rt.posts.can_manage(user, post) or post.author_uri == actor.uri:
                 raise Invalid("You cannot answer your own post.", field="post")
+            if await self.rt.blocks.refuses_answer(conn, post, actor.id):
+                # A block either way (services/blocks.py); the words do not say which.
+                raise Forbidden("You cannot answer this post.")
             if qty is not None and post.quantity is not None and qty > post.quantity:
                 raise Invalid(f"At most {post.quantity} {post.unit}.", field="quantity")
             if await responses_repo.existing(conn, post.id, actor.id):

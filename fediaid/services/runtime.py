@@ -107,6 +107,14 @@ class Runtime:
         from fediaid.services.client_accounts import ClientAccounts
 
         self.client_accounts = ClientAccounts(self)
+        from fediaid.services.blocks import BlockService
+
+        # Member blocks, mutes and own domain blocks (the rule: domain/visibility.py).
+        self.blocks = BlockService(self)
+        from fediaid.services.authorized_fetch import AuthorizedFetch
+
+        # Secure mode: every ActivityPub GET signed (Mastodon's AUTHORIZED_FETCH).
+        self.authorized_fetch = AuthorizedFetch(self)
         from fediaid.services.reports import ReportService
 
         # Reports, takedowns, suspending and limiting accounts (docs/moderation.md).

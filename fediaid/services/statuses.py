@@ -24,7 +24,7 @@ from fediaid.domain.posts import Post, Visibility
 from fediaid.domain.rate_limits import POSTING_PAUSED, POSTS_ACCOUNT
 from fediaid.domain.statuses import Level, Status, from_mastodon, hashtags, mentions
 from fediaid.domain.users import User
-from fediaid.domain.visibility import Viewer, can_view_status
+from fediaid.domain.visibility import Viewer, can_view_status, shown_in_lists
 from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound, Unprocessable
 from fediaid.federation import proposals
 from fediaid.federation.proposals_parse import parse_datetime
@@ -85,16 +85,24 @@ class StatusService:
         async with self.rt.db.read() as conn:
             actor = await actors_repo.get_by_id(conn, user.actor_id)
             following = await repo.following_uris(conn, actor.id)
+            relations = await self.rt.blocks.viewer_fields(conn, actor.id)
         return Viewer(actor_uri=actor.uri, user_id=user.id, coordinator=user.is_coordinator,
-                      following=frozenset(following))
+                      following=frozenset(following), **relations)
 
     # -- reading ---------------------------------------------------------------------------
     async def visible(self, viewer: Viewer, ids: Sequence[int]) -> list[Status]:
         async with self.rt.db.read() as conn:
             return await self._visible(conn, viewer, ids)
 
-    async def _visible(self, conn: AsyncConnection, viewer: Viewer, ids: Sequence[int]
-                       ) -> list[Status]:
+    async def in_lists(self, viewer: Viewer, ids: Sequence[int]) -> list[Status]:
+        """The statuses among ``ids`` that belong in the viewer's lists (timelines,
+        streams): visible, and not by an account it blocked or muted
+        (``visibility.shown_in_lists``)."""
+        async with self.rt.db.read() as conn:
+            return await self._visible(conn, viewer, ids, lists=True)
+
+    async def _visible(self, conn: AsyncConnection, viewer: Viewer, ids: Sequence[int],
+                       *, lists: bool = False) -> list[Status]:
         found = await repo.load(conn, list(dict.fromkeys(ids)))
         boosted_ids = [s.reblog_of_id for s in found.values() if s.reblog_of_id is not None]
         boosted = await repo.load(conn, [i for i in boosted_ids if i not in found])
@@ -112,7 +120,8 @@ class StatusService:
                 continue
             b = everything.get(s.reblog_of_id) if s.reblog_of_id is not None else None
             if can_view_status(viewer, s, post=posts.get(s.post_id or -1), boosted=b,
-                               boosted_post=posts.get(b.post_id or -1) if b else None):
+                               boosted_post=posts.get(b.post_id or -1) if b else None) and (
+                    not lists or shown_in_lists(viewer, s, boosted=b)):
                 out.append(s)
         return out
 
@@ -135,7 +144,7 @@ class StatusService:
                                                max(want * 2, 10)))
                 if not batch:
                     break
-                seen = {s.id for s in await self._visible(conn, viewer, batch)}
+                seen = {s.id for s in await self._visible(conn, viewer, batch, lists=True)}
                 out += [i for i in batch if i in seen][:want]
                 if len(out) >= page.limit or len(batch) < max(want * 2, 10):
                     break
@@ -149,10 +158,17 @@ class StatusService:
                                  exclude_replies: bool = False, exclude_reblogs: bool = False,
                                  only_media: bool = False, tagged: str | None = None
                                  ) -> list[int]:
+        async with self.rt.db.read() as conn:
+            account = await actors_repo.find_by_id(conn, actor_id)
+        if account is not None and account.uri in viewer.muting:
+            # A muted account's own page still shows its statuses (as in Mastodon).
+            viewer = dc_replace(viewer, muting=viewer.muting - {account.uri})
+        hidden = hidden_of(viewer)
+
         async def fetch(conn: AsyncConnection, p: Page) -> list[int]:
             return await repo.account_ids(conn, p, actor_id, exclude_replies=exclude_replies,
                                           exclude_reblogs=exclude_reblogs, tagged=tagged,
-                                          only_media=only_media)
+                                          only_media=only_media, hidden=hidden)
         return await self._collect(viewer, page, fetch)
 
     async def home_ids(self, user: User, page: Page) -> list[int]:
@@ -161,18 +177,23 @@ class StatusService:
             followed = await repo.following_ids(conn, user.actor_id)
         followed.append(self.rt.identity.group.id)
 
+        hidden = hidden_of(viewer)
+
         async def fetch(conn: AsyncConnection, p: Page) -> list[int]:
             return await repo.home_ids(conn, p, account_ids=followed, me=user.actor_id,
-                                       include_local_posts=True)
+                                       include_local_posts=True, hidden=hidden)
         return await self._collect(viewer, page, fetch)
 
     async def public_ids(self, viewer: Viewer, page: Page, *, local: bool | None,
                          only_media: bool = False, tag: str | None = None,
                          any_tags: Sequence[str] = ()) -> list[int]:
+        hidden = hidden_of(viewer)
+
         async def fetch(conn: AsyncConnection, p: Page) -> list[int]:
             return await repo.public_ids(conn, p, local=local, tag=tag, any_tags=any_tags,
                                          only_media=only_media,
-                                         hidden_domains=self.rt.policy.hidden_from_public())
+                                         hidden_domains=self.rt.policy.hidden_from_public(),
+                                         hidden=hidden)
         return await self._collect(viewer, page, fetch)
 
     async def search_text(self, user: User, q: str, page: Page) -> list[int]:
@@ -182,9 +203,10 @@ class StatusService:
         if not words:
             return []
         viewer = await self.viewer(user)
+        hidden = hidden_of(viewer)
 
         async def fetch(conn: AsyncConnection, p: Page) -> list[int]:
-            return await repo.text_ids(conn, p, words)
+            return await repo.text_ids(conn, p, words, hidden=hidden)
         return await self._collect(viewer, page, fetch)
 
     async def context(self, viewer: Viewer, status_id: int) -> tuple[list[int], list[int]]:
@@ -205,8 +227,10 @@ class StatusService:
                 children = sorted(await repo.replies_to(conn, frontier))
                 descendants += children
                 frontier = children
-            visible_anc = {s.id for s in await self._visible(conn, viewer, ancestors)}
-            visible_desc = {s.id for s in await self._visible(conn, viewer, descendants)}
+            visible_anc = {s.id for s in await self._visible(conn, viewer, ancestors,
+                                                             lists=True)}
+            visible_desc = {s.id for s in await self._visible(conn, viewer, descendants,
+                                                              lists=True)}
         return ([i for i in reversed(ancestors) if i in visible_anc],
                 [i for i in descendants if i in visible_desc])
 
@@ -610,6 +634,8 @@ class StatusService:
 
     async def _audience(self, conn: AsyncConnection, status: Status, author: Actor,
                         recipients: Sequence[Actor], group: Actor) -> list[str]:
+        # Nobody in a block with the author is sent it (services/blocks.py).
+        recipients = await self.rt.blocks.not_blocked_inboxes(conn, author, recipients)
         inboxes = [a.delivery_inbox for a in recipients if not a.local and a.delivery_inbox]
         if status.level is Level.PUBLIC:
             inboxes += await follows_repo.follower_inboxes(conn, author.id)
@@ -619,7 +645,8 @@ class StatusService:
             parent_author = await actors_repo.find_by_id(conn, status.in_reply_to_account_id)
             if parent_author is not None and not parent_author.local and (
                     status.level is not Level.DIRECT
-                    or parent_author.id in {a.id for a in recipients}):
+                    or parent_author.id in {a.id for a in recipients}) and not (
+                    await self.rt.blocks.between(conn, author.id, parent_author.id)):
                 inboxes.append(parent_author.delivery_inbox or "")
         return list(dict.fromkeys(i for i in inboxes if i))
 
@@ -983,6 +1010,12 @@ class StatusService:
         if existing is not None and existing.account_id == actor.id and not existing.local:
             await repo.delete_status(conn, existing.id)
             self.rt.streaming_deleted(existing.id)
+
+
+def hidden_of(viewer: Viewer) -> repo.Hidden:
+    """What the viewer's timelines leave out in SQL (its blocks, mutes, domain blocks)."""
+    return repo.Hidden(accounts=viewer.blocking | viewer.blocked_by | viewer.muting,
+                       domains=viewer.domain_blocking)
 
 
 def _language(obj: Mapping[str, Any]) -> str | None:

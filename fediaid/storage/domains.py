@@ -34,6 +34,7 @@ async def _ensure(conn: AsyncConnection, domain: str) -> None:
 
 
 ALLOW_LIST_KEY = "federation_allow_list"
+SECURE_MODE_KEY = "secure_mode"
 
 
 async def load_rules(conn: AsyncConnection) -> DomainRules:
@@ -47,13 +48,23 @@ async def load_rules(conn: AsyncConnection) -> DomainRules:
     mode = (await conn.execute(
         select(group_settings.c.value).where(group_settings.c.key == ALLOW_LIST_KEY)
     )).scalar_one_or_none()
+    secure = (await conn.execute(
+        select(group_settings.c.value).where(group_settings.c.key == SECURE_MODE_KEY)
+    )).scalar_one_or_none()
     return DomainRules(
         suspended=frozenset(r.domain for r in rows if r.blocked),
         silenced=frozenset(r.domain for r in rows if r.silenced),
         allowed=frozenset(r.domain for r in rows if r.allowed),
         allow_list_mode=mode == "on",
         unavailable=frozenset(r.domain for r in rows if r.unavailable),
+        secure_mode=secure == "on",
     )
+
+
+async def set_secure_mode(conn: AsyncConnection, on: bool) -> None:
+    await conn.execute(delete(group_settings).where(group_settings.c.key == SECURE_MODE_KEY))
+    await conn.execute(group_settings.insert().values(key=SECURE_MODE_KEY,
+                                                      value="on" if on else "off"))
 
 
 async def set_allow_list_mode(conn: AsyncConnection, on: bool) -> None:

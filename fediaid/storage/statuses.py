@@ -47,6 +47,37 @@ def newest_first(ids: Iterable[int]) -> list[int]:
     return sorted(ids, reverse=True)
 
 
+@dataclass(frozen=True)
+class Hidden:
+    """Accounts a member's timelines leave out (their blocks and mutes: actor URIs, and
+    the member's own domain blocks)."""
+
+    accounts: frozenset[str] = frozenset()
+    domains: frozenset[str] = frozenset()
+
+    def __bool__(self) -> bool:
+        return bool(self.accounts or self.domains)
+
+
+def without_hidden(q: Any, hidden: Hidden | None) -> Any:
+    """The one SQL pre-filter every timeline query uses: leaves out statuses and boosts by
+    hidden accounts, and boosts of their statuses (``visibility.shown_in_lists`` decides on
+    the loaded rows; this keeps pages from running empty)."""
+    if not hidden:
+        return q
+    conds: list[Any] = []
+    if hidden.accounts:
+        conds.append(actors.c.uri.in_(sorted(hidden.accounts)))
+    if hidden.domains:
+        conds.append(and_(actors.c.local.is_(False), covered_by(actors.c.domain,
+                                                                hidden.domains)))
+    who = select(actors.c.id).where(or_(*conds))
+    original = statuses.alias("original")
+    theirs = select(original.c.id).where(original.c.account_id.in_(who))
+    return q.where(statuses.c.account_id.not_in(who),
+                   or_(statuses.c.reblog_of_id.is_(None), statuses.c.reblog_of_id.not_in(theirs)))
+
+
 _COLUMNS = [statuses, actors.c.uri.label("account_uri")]
 
 
@@ -192,12 +223,14 @@ async def delete_by_account(conn: AsyncConnection, account_id: int) -> None:
 async def public_ids(conn: AsyncConnection, page: Page, *, local: bool | None,
                      tag: str | None = None, any_tags: Sequence[str] = (),
                      only_media: bool = False,
-                     hidden_domains: frozenset[str] = frozenset()) -> list[int]:
+                     hidden_domains: frozenset[str] = frozenset(),
+                     hidden: Hidden | None = None) -> list[int]:
     """Public timelines. Accounts on ``hidden_domains`` (silenced or blocked: domain rules,
-    subdomains included) are left out."""
+    subdomains included) are left out, and the viewer's ``hidden`` accounts."""
     q = select(statuses.c.id).where(statuses.c.visibility == Level.PUBLIC.value,
                                     statuses.c.listed.is_(True),
                                     statuses.c.reblog_of_id.is_(None))
+    q = without_hidden(q, hidden)
     if hidden_domains:
         q = q.where(statuses.c.account_id.not_in(
             select(actors.c.id).where(actors.c.local.is_(False),
@@ -214,15 +247,16 @@ async def public_ids(conn: AsyncConnection, page: Page, *, local: bool | None,
 
 
 async def home_ids(conn: AsyncConnection, page: Page, *, account_ids: Sequence[int],
-                   me: int, include_local_posts: bool) -> list[int]:
+                   me: int, include_local_posts: bool, hidden: Hidden | None = None
+                   ) -> list[int]:
     """Statuses by the accounts followed and one's own, statuses that mention or address
-    one, and (for members) every offer and need posted here."""
+    one, and (for members) every offer and need posted here; not the ``hidden`` ones."""
     cond = [statuses.c.account_id.in_([*account_ids, me]),
             statuses.c.id.in_(select(status_recipients.c.status_id)
                               .where(status_recipients.c.actor_id == me))]
     if include_local_posts:
         cond.append(and_(statuses.c.post_id.is_not(None), statuses.c.local.is_(True)))
-    q = select(statuses.c.id).where(or_(*cond))
+    q = without_hidden(select(statuses.c.id).where(or_(*cond)), hidden)
     return [r[0] for r in await conn.execute(paged(q, statuses.c.id, page))]
 
 
@@ -233,8 +267,10 @@ def _with_media(q: Any) -> Any:
 
 async def account_ids(conn: AsyncConnection, page: Page, account_id: int, *,
                       exclude_replies: bool = False, exclude_reblogs: bool = False,
-                      tagged: str | None = None, only_media: bool = False) -> list[int]:
-    q = select(statuses.c.id).where(statuses.c.account_id == account_id)
+                      tagged: str | None = None, only_media: bool = False,
+                      hidden: Hidden | None = None) -> list[int]:
+    q = without_hidden(select(statuses.c.id).where(statuses.c.account_id == account_id),
+                       hidden)
     if only_media:
         q = _with_media(q)
     if exclude_replies:
@@ -444,10 +480,11 @@ async def add_recipients(conn: AsyncConnection, status_id: int, actor_ids: Seque
                            rows)
 
 
-async def text_ids(conn: AsyncConnection, page: Page, words: Sequence[str]) -> list[int]:
+async def text_ids(conn: AsyncConnection, page: Page, words: Sequence[str], *,
+                   hidden: Hidden | None = None) -> list[int]:
     """Candidate statuses containing every word (case-insensitive) in their text, or, for
     offers and needs, in the post's title or description. Callers check visibility."""
-    q = select(statuses.c.id).where(statuses.c.reblog_of_id.is_(None))
+    q = without_hidden(select(statuses.c.id).where(statuses.c.reblog_of_id.is_(None)), hidden)
     for word in words:
         in_post = select(posts.c.id).where(or_(posts.c.title.icontains(word, autoescape=True),
                                                posts.c.description.icontains(

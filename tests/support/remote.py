@@ -65,6 +65,14 @@ class RemoteActor:
                                    now=now if now is not None else time.time()))
         return body, headers
 
+    def signed_get(self, url: str, *, now: float | None = None,
+                   accept: str = "application/activity+json") -> dict[str, str]:
+        """Headers of a GET of ``url`` signed by this actor (draft-cavage, as Mastodon)."""
+        return {"Accept": accept} | sign_cavage(
+            method="GET", url=url, headers={}, body=None, key_id=self.key_id,
+            private_key=load_private_key(self.keys.private_pem),
+            now=now if now is not None else time.time())
+
 
 def remote_actor(name: str, host: str = "remote.example", *, key: int = 0,
                  type_: str = "Person") -> RemoteActor:
