@@ -238,6 +238,12 @@ def like(activity_id: str, actor_uri: str, object_uri: str, *,
     return wrap("Like", activity_id, actor_uri, object_uri, to=to)
 
 
+def block(activity_id: str, actor_uri: str, target_uri: str) -> dict[str, Any]:
+    """A member's ``Block`` of a remote account, sent to its server (Mastodon's shape: no
+    addressing; ``Undo`` of it with ``undo``)."""
+    return wrap("Block", activity_id, actor_uri, target_uri)
+
+
 def flag(activity_id: str, actor_uri: str, objects: list[str], comment: str | None
          ) -> dict[str, Any]:
     """A report forwarded to the reported account's server, from the instance actor (the

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from activitypub.vocab import AS_CONTEXT
 from fediaid.domain import federation as rule
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.follows import FollowState
@@ -61,11 +60,6 @@ class Flags:
     muting_notifications: bool = False
     domain_blocking: bool = False
     mute_expires_at: datetime | None = None
-
-
-def block_activity(activity_id: str, actor: str, target: str) -> dict[str, Any]:
-    return {"@context": AS_CONTEXT, "id": activity_id, "type": "Block", "actor": actor,
-            "object": target}
 
 
 class BlockService:
@@ -166,7 +160,7 @@ class BlockService:
             await self._end_follows(conn, me, target)
             if not target.local and target.delivery_inbox:
                 await enqueue(conn, self.rt, actor=me,
-                              activity=block_activity(uri, me.uri, target.uri),
+                              activity=render.block(uri, me.uri, target.uri),
                               inboxes=[target.delivery_inbox], object_uri=target.uri)
         self.rt.streaming_notify()
         log.info("block", extra={"actor": me.uri, "target": target.uri})
@@ -202,7 +196,7 @@ class BlockService:
             if not target.local and target.delivery_inbox:
                 await enqueue(conn, self.rt, actor=me, activity=render.undo(
                     self.rt.urls.new_activity(), me.uri,
-                    block_activity(uri, me.uri, target.uri)),
+                    render.block(uri, me.uri, target.uri)),
                     inboxes=[target.delivery_inbox], object_uri=target.uri)
         self.rt.streaming_notify()
 
