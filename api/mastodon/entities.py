@@ -16,7 +16,6 @@ from typing import Any
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.users import User
 from fediaid.errors import ConfigError, NotFound
-from fediaid.federation.proposals import sanitize_html
 from fediaid.federation.urls import DEFAULT_AVATAR_PATH
 from fediaid.services.runtime import Runtime
 from fediaid.services.statuses import Bundle
@@ -59,8 +58,8 @@ async def account_entity(rt: Runtime, actor: Actor) -> dict[str, Any]:
         "discoverable": actor.discoverable, "indexable": actor.indexable,
         "group": actor.type is ActorType.GROUP,
         "created_at": mastodon_time(actor.created_at),
-        # A remote profile's HTML is sanitised like remote statuses (Mastodon's allow-list).
-        "note": _note(actor.summary) if actor.local else sanitize_html(actor.summary or ""),
+        # A remote profile's HTML was sanitized once, on arrival (federation/parse.py).
+        "note": _note(actor.summary) if actor.local else actor.summary or "",
         "url": actor.url or actor.uri, "uri": actor.uri,
         "avatar": avatar, "avatar_static": avatar, "header": header, "header_static": header,
         "followers_count": counts["followers"], "following_count": counts["following"],

@@ -8,6 +8,7 @@ from activitypub.keys import load_public_key
 from activitypub.vocab import first_str, host_of, hostname_of, id_of, is_http_uri, same_origin
 from fediaid.domain.actors import ActorType, RemoteActorData
 from fediaid.errors import Invalid
+from fediaid.federation.sanitize import sanitize_html
 
 MAX_TEXT = 5000
 
@@ -64,7 +65,8 @@ def parse_actor(doc: Any) -> RemoteActorData:
         username=username,
         domain=host_of(actor_id),
         name=_text(doc.get("name"), 512),
-        summary=_text(doc.get("summary")),
+        # Sanitized here, once, on arrival: stored and shown as it is (sanitize.py).
+        summary=_summary(doc.get("summary")),
         inbox=inbox,
         shared_inbox=shared,
         outbox=_uri(doc.get("outbox"), actor_id),
@@ -77,6 +79,12 @@ def parse_actor(doc: Any) -> RemoteActorData:
         header_url=header_url if is_http_uri(header_url) else None,
         manually_approves_followers=doc.get("manuallyApprovesFollowers") is True,
     )
+
+
+def _summary(value: Any) -> str | None:
+    """A profile's ``summary`` as Mastodon's allow-list keeps it; None when nothing is left."""
+    text = _text(value)
+    return (sanitize_html(text) or None) if text else None
 
 
 def _image_url(image: Any) -> str | None:

@@ -2,7 +2,9 @@
 
 Rendering (ours -> JSON) lives in ``proposals_render``, parsing (untrusted JSON -> ours) in
 ``proposals_parse``; this module is the one to import. No I/O, no database, no JSON-LD
-context fetching. See PROTOCOL.md sections 1 (FEP-0837), 2 (FEP-1b12) and 3.7 (Mastodon).
+context fetching. Remote HTML is made safe by ``sanitize`` (nh3): ``sanitize_html`` and
+``html_to_text`` are re-exported here. See PROTOCOL.md sections 1 (FEP-0837), 2 (FEP-1b12)
+and 3.7 (Mastodon).
 """
 
 from __future__ import annotations
@@ -13,12 +15,10 @@ from fediaid.federation.proposals_parse import (
     RemoteProposal,
     embedded_object,
     hashtags,
-    html_to_text,
     mentions,
     parse_offer,
     parse_offer_answer,
     parse_proposal,
-    sanitize_html,
 )
 from fediaid.federation.proposals_render import (
     CONTEXT,
@@ -34,6 +34,7 @@ from fediaid.federation.proposals_render import (
     render_reject_offer,
     render_tombstone,
 )
+from fediaid.federation.sanitize import html_to_text, sanitize_html
 
 __all__ = [
     "CONTEXT",

@@ -14,13 +14,11 @@ Nothing keeps coordinates: a location is reduced to its ``name``.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from html.parser import HTMLParser
 from typing import Any
 
 from activitypub.vocab import as_list, id_of, ids_of
@@ -33,8 +31,8 @@ from fediaid.federation.proposals_render import (
     UNIT_ONE,
     hashtag_key,
 )
+from fediaid.federation.sanitize import html_to_text, sanitize_html
 
-MAX_HTML = 50_000  # characters of remote HTML looked at
 MAX_DESCRIPTION_HTML = 20_000
 MAX_LIST = 500  # addressees / tags looked at
 QUANTITY_MAX = Decimal("1000000")
@@ -155,121 +153,7 @@ def parse_quantity(value: Any) -> tuple[Decimal | None, str | None]:
     return parse_amount(q.get("hasNumericalValue")), parse_unit(q.get("hasUnit"))
 
 
-# HTML ---------------------------------------------------------------------------------------
-
-# Mastodon's sanitizer allow-list (PROTOCOL.md 3.7), applied to remote descriptions.
-_KEEP_TAGS = frozenset({"p", "br", "a", "span", "strong", "em", "b", "i", "u", "del", "pre",
-                        "code", "ul", "ol", "li", "blockquote"})
-_AS_PARAGRAPH = frozenset({"h1", "h2", "h3", "h4", "h5", "h6", "div", "section", "article"})
-_VOID = frozenset({"br", "img", "hr", "wbr", "input", "meta", "link", "source", "area",
-                   "base", "col", "embed", "param", "track"})
-_DROP_WITH_CONTENT = frozenset({"script", "style", "template", "iframe", "object", "svg",
-                                "math", "noscript", "textarea", "select", "title", "head"})
-_BLOCK = frozenset({"p", "br", "li", "blockquote", "pre", "ul", "ol", "tr"}) | _AS_PARAGRAPH
-_KEEP_CLASS = re.compile(r"^(?:(?:h|p|u|dt|e)-[\w-]+|mention|hashtag|ellipsis|invisible)$")
-
-
-class _Html(HTMLParser):
-    """One pass over remote HTML producing both the sanitized HTML and the plain text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.text: list[str] = []
-        self.stack: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _DROP_WITH_CONTENT:
-            if tag not in _VOID:
-                self.skip += 1
-            return
-        if self.skip:
-            return
-        if tag in _BLOCK:
-            self.text.append("\n")
-        if tag in _AS_PARAGRAPH:
-            tag = "p"
-        if tag not in _KEEP_TAGS:
-            return
-        kept = []
-        for name, value in attrs:
-            if value is None:
-                continue
-            if name == "href" and tag == "a":
-                if is_http_uri(value):
-                    kept.append(f'href="{html.escape(value, quote=True)}"')
-            elif name == "class" and tag in ("a", "span"):
-                classes = [c for c in value.split() if _KEEP_CLASS.match(c)]
-                if classes:
-                    kept.append(f'class="{html.escape(" ".join(classes), quote=True)}"')
-            elif (tag, name) in (("ol", "start"), ("li", "value")) and value.isdigit():
-                kept.append(f'{name}="{int(value[:9])}"')
-        if tag == "a":
-            kept.append('rel="nofollow noopener noreferrer"')
-        if (tag == "p" and "p" in self.stack) or (tag == "li" and self.stack[-1:] == ["li"]):
-            self.handle_endtag(tag)  # implied end, as browsers do: no <p> inside <p>
-        self.out.append(f"<{tag}{''.join(' ' + a for a in kept)}>")
-        if tag != "br":
-            self.stack.append(tag)
-
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)
-        if tag not in _VOID:
-            self.handle_endtag(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _DROP_WITH_CONTENT:
-            self.skip = max(0, self.skip - 1)
-            return
-        if self.skip:
-            return
-        if tag in _BLOCK:
-            self.text.append("\n")
-        if tag in _AS_PARAGRAPH:
-            tag = "p"
-        if tag in self.stack:
-            while self.stack:
-                open_tag = self.stack.pop()
-                self.out.append(f"</{open_tag}>")
-                if open_tag == tag:
-                    break
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.out.append(html.escape(data, quote=False))
-            self.text.append(data)
-
-    def finish(self) -> None:
-        self.close()
-        while self.stack:
-            self.out.append(f"</{self.stack.pop()}>")
-
-
-def _parse_html(source: str) -> _Html:
-    parser = _Html()
-    # "<![" starts a marked section, which the stdlib parser can reject with AssertionError.
-    source = source[:MAX_HTML].replace("<![", "&lt;![")
-    try:
-        parser.feed(source)
-        parser.finish()
-    except (AssertionError, ValueError, IndexError):  # pragma: no cover - defensive
-        parser = _Html()
-        parser.handle_data(source)
-    return parser
-
-
-def sanitize_html(source: str) -> str:
-    """Remote HTML reduced to what Mastodon keeps: allowed tags, http(s) links, microformat and
-    mention/hashtag classes; scripts and styles dropped with their content."""
-    return "".join(_parse_html(source).out)
-
-
-def html_to_text(source: str) -> str:
-    """Plain text of remote HTML, one line per paragraph / <br>, with html.parser (no regex)."""
-    raw = "".join(_parse_html(source).text)
-    lines = (" ".join(line.split()) for line in raw.split("\n"))
-    return "\n".join(line for line in lines if line)
+# HTML: sanitizing and plain text are fediaid/federation/sanitize.py (nh3) -----------------
 
 
 _CONTENT_HASHTAG = re.compile(r"(?:^|(?<=[\s(\[,;]))#(\w{1,64})", re.UNICODE)
