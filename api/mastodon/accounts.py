@@ -246,8 +246,8 @@ async def account_statuses(request: Request) -> Response:
     if flag(p.get("pinned"), "pinned"):
         return FastJSON([])
     tagged = text(p.get("tagged"))
-    viewer = await rt.statuses.viewer(user)
-    ids = await rt.statuses.account_status_ids(
+    viewer = await rt.status_reading.viewer(user)
+    ids = await rt.status_reading.account_status_ids(
         viewer, actor.id, page, exclude_replies=flag(p.get("exclude_replies"), "exclude_replies"),
         exclude_reblogs=flag(p.get("exclude_reblogs"), "exclude_reblogs"),
         only_media=flag(p.get("only_media"), "only_media"),

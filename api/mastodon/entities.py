@@ -1,7 +1,7 @@
 """Mastodon entities (PROTOCOL.md 5.3): ids are strings, times have milliseconds and ``Z``,
 avatar and header URLs are never null, counts are always present.
 
-Statuses are rendered only from what ``rt.statuses.bundle`` returns, which holds only what
+Statuses are rendered only from what ``rt.status_reading.bundle`` returns, which holds only what
 the viewer may see (fediaid/domain/visibility.py).
 """
 
@@ -18,7 +18,7 @@ from fediaid.domain.users import User
 from fediaid.errors import ConfigError, NotFound
 from fediaid.federation.urls import DEFAULT_AVATAR_PATH
 from fediaid.services.runtime import Runtime
-from fediaid.services.statuses import Bundle
+from fediaid.services.status_reading import Bundle
 
 AVATAR = DEFAULT_AVATAR_PATH  # also the actor document's icon when none is set
 
@@ -126,7 +126,7 @@ def _render(rt: Runtime, b: Bundle, sid: int, accounts: dict[int, dict[str, Any]
 async def status_entities(rt: Runtime, user: User | None, ids: Sequence[int]
                           ) -> list[dict[str, Any]]:
     """Status entities for the ``ids`` that ``user`` may see, in the order given."""
-    b = await rt.statuses.bundle(user, ids)
+    b = await rt.status_reading.bundle(user, ids)
     accounts = await accounts_by_id(rt, b.actors.values())
     out = []
     for s in b.shown:

@@ -60,7 +60,7 @@ async def search_v2(request: Request) -> Response:
         ids = await rt.client_accounts.search_status(q)
         if not ids and user is not None:
             # Full text, among what the asker may see (signed-in users, as Mastodon).
-            ids = await rt.statuses.search_text(user, q, page_from(p))
+            ids = await rt.status_reading.search_text(user, q, page_from(p))
         out["statuses"] = await status_entities(rt, user, ids)
     if kind in (None, "hashtags") and not offset:
         base = rt.settings.base_url

@@ -21,6 +21,7 @@ from api.mastodon.entities import (
     status_entity,
 )
 from api.mastodon.paging import link_header, page_from
+from api.mastodon.params import status_change, status_draft
 from api.responses import FastJSON
 from fediaid.errors import Unprocessable
 from fediaid.services.runtime import Runtime
@@ -39,9 +40,9 @@ async def _accounts(rt: Runtime, actor_ids: list[int]) -> list[dict[str, Any]]:
 async def create(request: Request) -> Response:
     rt = runtime(request)
     user = await token_user(request, "write:statuses")
-    data = await params(request)
-    sid = await rt.statuses.create(user, data,
-                                   idempotency_key=request.headers.get("idempotency-key"))
+    draft = status_draft(await params(request))
+    sid = await rt.status_posting.create(
+        user, draft, idempotency_key=request.headers.get("idempotency-key"))
     return FastJSON(await status_entity(rt, user, sid))
 
 
@@ -67,7 +68,7 @@ async def delete(request: Request) -> Response:
     user = await token_user(request, "write:statuses")
     sid = path_id(request)
     entity = await status_entity(rt, user, sid)
-    status = await rt.statuses.delete(user, sid)
+    status = await rt.status_posting.delete(user, sid)
     entity["text"] = status.text or ""
     return FastJSON(entity)
 
@@ -80,7 +81,7 @@ async def edit(request: Request) -> Response:
     data = await params(request)
     if data.get("media_ids") or data.get("poll"):
         raise Unprocessable("Editing attachments or polls is not supported on this server")
-    await rt.statuses.edit(user, sid, data)
+    await rt.status_posting.edit(user, sid, status_change(data))
     return FastJSON(await status_entity(rt, user, sid))
 
 
@@ -88,7 +89,7 @@ async def edit(request: Request) -> Response:
 async def source(request: Request) -> Response:
     rt = runtime(request)
     user = await token_user(request, "read:statuses")
-    s = await rt.statuses.source(user, path_id(request))
+    s = await rt.status_reading.source(user, path_id(request))
     return FastJSON({"id": str(s.id), "text": s.text or "", "spoiler_text": s.spoiler_text})
 
 
@@ -97,8 +98,8 @@ async def history(request: Request) -> Response:
     """Earlier versions (kept since edits were first recorded), then the current one."""
     rt = runtime(request)
     user = await optional_user(request, "read:statuses")
-    viewer = await rt.statuses.viewer(user)
-    _, earlier = await rt.statuses.history(viewer, path_id(request))
+    viewer = await rt.status_reading.viewer(user)
+    _, earlier = await rt.status_reading.history(viewer, path_id(request))
     e = await status_entity(rt, user, path_id(request))
     versions = [{"content": v.content, "spoiler_text": v.spoiler_text,
                  "sensitive": v.sensitive, "created_at": mastodon_time(v.created_at),
@@ -115,8 +116,8 @@ async def history(request: Request) -> Response:
 async def context(request: Request) -> Response:
     rt = runtime(request)
     user = await optional_user(request, "read:statuses")
-    viewer = await rt.statuses.viewer(user)
-    ancestors, descendants = await rt.statuses.context(viewer, path_id(request))
+    viewer = await rt.status_reading.viewer(user)
+    ancestors, descendants = await rt.status_reading.context(viewer, path_id(request))
     return FastJSON({"ancestors": await status_entities(rt, user, ancestors),
                      "descendants": await status_entities(rt, user, descendants)})
 
@@ -128,11 +129,11 @@ def _toggle(kind: str, on: bool, scope: str) -> Any:
         user = await token_user(request, scope)
         sid = path_id(request)
         if kind == "favourite":
-            await rt.statuses.favourite(user, sid, on=on)
+            await rt.reactions.favourite(user, sid, on=on)
         elif kind == "bookmark":
-            await rt.statuses.bookmark(user, sid, on=on)
+            await rt.reactions.bookmark(user, sid, on=on)
         else:
-            boost = await rt.statuses.reblog(user, sid, on=on)
+            boost = await rt.reactions.reblog(user, sid, on=on)
             if on and boost is not None:
                 return FastJSON(await status_entity(rt, user, boost))
         return FastJSON(await status_entity(rt, user, sid))
@@ -152,9 +153,10 @@ def _who(kind: str) -> Any:
     async def handler(request: Request) -> Response:
         rt = runtime(request)
         user = await optional_user(request, "read:statuses")
-        viewer = await rt.statuses.viewer(user)
+        viewer = await rt.status_reading.viewer(user)
         page = page_from(request.query_params)
-        fn = rt.statuses.favourited_by if kind == "favourited" else rt.statuses.reblogged_by
+        reading = rt.status_reading
+        fn = reading.favourited_by if kind == "favourited" else reading.reblogged_by
         rows = await fn(viewer, path_id(request), page)
         rows = sorted(rows, reverse=True)
         return FastJSON(await _accounts(rt, [a for _, a in rows]),
@@ -170,7 +172,8 @@ def _marked(kind: str) -> Any:
         rt = runtime(request)
         user = await token_user(request, f"read:{kind}")
         page = page_from(request.query_params)
-        fn = rt.statuses.my_favourites if kind == "favourites" else rt.statuses.my_bookmarks
+        reading = rt.status_reading
+        fn = reading.my_favourites if kind == "favourites" else reading.my_bookmarks
         rows = await fn(user, page)
         return FastJSON(await status_entities(rt, user, [s for _, s in rows]),
                         headers=link_header(request, [i for i, _ in rows]))

@@ -115,8 +115,8 @@ async def _render(rt: Runtime, sub: Subscription, ev: StreamEvent) -> str | None
         return str(ev.id)
     user = sub.user
     if ev.event in ("update", "status.update"):
-        if user is not None and not await rt.statuses.in_lists(
-                await rt.statuses.viewer(user), [ev.id]):
+        if user is not None and not await rt.status_reading.in_lists(
+                await rt.status_reading.viewer(user), [ev.id]):
             return None  # blocked or muted by this account (visibility.shown_in_lists)
         found = await status_entities(rt, user, [ev.id])
         return _json(found[0]) if found else None
@@ -132,7 +132,7 @@ async def _render(rt: Runtime, sub: Subscription, ev: StreamEvent) -> str | None
         entities = await notification_entities(rt, user, [row])
         return _json(entities[0]) if entities else None
     if ev.event == "conversation":
-        if not await rt.statuses.in_lists(await rt.statuses.viewer(user), [ev.id]):
+        if not await rt.status_reading.in_lists(await rt.status_reading.viewer(user), [ev.id]):
             return None
         from api.mastodon.conversations import _entities as conversation_entities
 

@@ -33,8 +33,8 @@ def _name(request: Request) -> str:
 async def tag_entity(rt: Runtime, user: User | None, name: str) -> dict[str, Any]:
     """Mastodon's Tag: ``name`` as asked (without '#'), ``id`` the lower-case name (tags have
     no rows of their own here), counts as strings; ``following`` only for a signed-in user."""
-    viewer = await rt.statuses.viewer(user)
-    days = await tags.history(rt, viewer, name)
+    viewer = await rt.status_reading.viewer(user)
+    days = await tags.history(rt.status_reading, viewer, name)
     key = name.lower()
     entity: dict[str, Any] = {
         "id": key, "name": name, "url": f"{rt.settings.base_url}/tags/{key}",

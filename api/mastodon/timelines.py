@@ -31,7 +31,7 @@ def _where(request: Request) -> bool | None:
 async def home(request: Request) -> Response:
     rt = runtime(request)
     user = await token_user(request, "read:statuses")
-    ids = await rt.statuses.home_ids(user, page_from(request.query_params))
+    ids = await rt.status_reading.home_ids(user, page_from(request.query_params))
     return FastJSON(await status_entities(rt, user, ids), headers=link_header(request, ids))
 
 
@@ -39,8 +39,8 @@ async def home(request: Request) -> Response:
 async def public(request: Request) -> Response:
     rt = runtime(request)
     user = await optional_user(request, "read:statuses")
-    viewer = await rt.statuses.viewer(user)
-    ids = await rt.statuses.public_ids(viewer, page_from(request.query_params),
+    viewer = await rt.status_reading.viewer(user)
+    ids = await rt.status_reading.public_ids(viewer, page_from(request.query_params),
                                        local=_where(request),
                                        only_media=_flag(request, "only_media"))
     return FastJSON(await status_entities(rt, user, ids), headers=link_header(request, ids))
@@ -50,10 +50,10 @@ async def public(request: Request) -> Response:
 async def tag(request: Request) -> Response:
     rt = runtime(request)
     user = await optional_user(request, "read:statuses")
-    viewer = await rt.statuses.viewer(user)
+    viewer = await rt.status_reading.viewer(user)
     name = request.path_params["hashtag"].lstrip("#").lower()[:128]
     any_tags = [t.lstrip("#").lower()[:128] for t in request.query_params.getlist("any[]")]
-    ids = await rt.statuses.public_ids(viewer, page_from(request.query_params),
+    ids = await rt.status_reading.public_ids(viewer, page_from(request.query_params),
                                        local=_where(request), tag=name, any_tags=any_tags,
                                        only_media=_flag(request, "only_media"))
     return FastJSON(await status_entities(rt, user, ids), headers=link_header(request, ids))

@@ -124,3 +124,28 @@ def mentions(text: str) -> list[tuple[str, str | None]]:
         if (name, host) not in out:
             out.append((name, host))
     return out
+
+
+@dataclass(frozen=True)
+class StatusDraft:
+    """A status someone asks to post, as the client API's parameters said it (parsed in
+    ``api/mastodon/params.py``); the service applies the rules."""
+
+    text: str = ""
+    media_ids: tuple[int, ...] = ()
+    spoiler_text: str = ""
+    sensitive: bool = False
+    language: str | None = None
+    visibility: str | None = None  # Mastodon's word, mapped by from_mastodon
+    in_reply_to_id: int | None = None
+    poll: bool = False  # asked for a poll (not supported: refused)
+    scheduled: bool = False  # asked to schedule it (not supported: refused)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """An edit of one's own note: what is not given stays as it is."""
+
+    text: str | None = None
+    spoiler_text: str | None = None
+    sensitive: bool = False

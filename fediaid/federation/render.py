@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from activitypub.vocab import ACTOR_CONTEXT, AS_CONTEXT, PUBLIC
 from fediaid.domain.actors import Actor, ActorType
+from fediaid.domain.statuses import Level, Status
 from fediaid.federation.urls import DEFAULT_AVATAR_PATH, featured_url
 
 PAGE_SIZE = 20
@@ -290,3 +292,61 @@ def hidden_collection(uri: str, total: int, page: int | None) -> dict[str, Any]:
         return {"@context": AS_CONTEXT, **first, "id": f"{uri}?page={page}"}
     return {"@context": AS_CONTEXT, "id": uri, "type": "Collection",
             "totalItems": total, "items": [], "first": first}
+
+
+def status_note(status: Status, *, author: Actor, recipients: Sequence[Actor],
+                group_followers: str, tags: Sequence[str], tag_base_url: str,
+                attachments: Sequence[dict[str, Any]], updated: datetime | None = None
+                ) -> dict[str, Any]:
+    """A member's note (a client-API status) as a Note, addressed by its level: public
+    (listed or not) to everyone, network to the group's followers only (not the author's
+    own, who may be outside the network), direct to the people it mentions."""
+    mention_uris = [a.uri for a in recipients]
+    followers = author.followers_url or ""
+    if status.level is Level.PUBLIC and status.listed:
+        to, cc = [PUBLIC], [followers, *mention_uris]
+    elif status.level is Level.PUBLIC:
+        to, cc = [followers], [PUBLIC, *mention_uris]
+    elif status.level is Level.NETWORK:
+        to, cc = [group_followers], mention_uris
+    else:
+        to, cc = mention_uris, []
+    tag: list[dict[str, Any]] = [
+        {"type": "Mention", "href": a.uri,
+         "name": f"@{a.username}@{a.domain}" if a.username else a.uri}
+        for a in recipients]
+    tag += [{"type": "Hashtag", "href": f"{tag_base_url}{t}", "name": f"#{t}"} for t in tags]
+    note: dict[str, Any] = {
+        "id": status.uri, "type": "Note", "attributedTo": author.uri,
+        "content": status.content, "published": iso(status.created_at),
+        "to": [a for a in to if a], "cc": [a for a in cc if a], "tag": tag,
+        "url": status.url or status.uri, "sensitive": status.sensitive,
+        "context": status.conversation, "conversation": status.conversation,
+        "inReplyTo": status.in_reply_to_uri,
+    }
+    if status.spoiler_text:
+        note["summary"] = status.spoiler_text
+    if status.language:
+        note["contentMap"] = {status.language: status.content}
+    if attachments:
+        note["attachment"] = list(attachments)
+    if updated is not None:
+        note["updated"] = iso(updated)
+    return note
+
+
+def document(*, url: str, media_type: str, description: str | None, width: int | None,
+             height: int | None, blurhash: str | None,
+             focus: tuple[float, float] | None) -> dict[str, Any]:
+    """An attached image as Mastodon sends it."""
+    return {"type": "Document", "mediaType": media_type, "url": url, "name": description or "",
+            "width": width, "height": height, "blurhash": blurhash,
+            **({"focalPoint": list(focus)} if focus else {})}
+
+
+def undo_of(activity_id: str, actor_uri: str, inner_type: str, inner_id: str, object_uri: str,
+            *, to: list[str] | None = None) -> dict[str, Any]:
+    """``Undo`` of one's own Like or Announce, naming it by id (and what it was about)."""
+    return wrap("Undo", activity_id, actor_uri,
+                {"id": inner_id, "type": inner_type, "actor": actor_uri, "object": object_uri},
+                to=to)

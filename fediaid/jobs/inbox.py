@@ -7,7 +7,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from fediaid.jobs.delivery import POLL_SECONDS, worker_name
-from fediaid.services.inbox_processing import InboxProcessor
 from fediaid.storage import inbox as inbox_repo
 
 if TYPE_CHECKING:
@@ -22,7 +21,7 @@ class InboxWorker:
     def __init__(self, rt: Runtime, *, name: str | None = None) -> None:
         self.rt = rt
         self.name = name or worker_name("inbox")
-        self.processor = InboxProcessor(rt)
+        self.processor = rt.inbox_processing
         self.processed = 0
 
     async def run_once(self, limit: int = BATCH) -> int:

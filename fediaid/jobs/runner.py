@@ -50,7 +50,7 @@ class Workers:
                 keys = await self.rt.member_data.finish_deletions()
                 if keys:
                     log.info("deleted accounts: %d keys dropped after their Deletes", keys)
-                purged = await purge_received(self.rt)
+                purged = await purge_received(self.rt.db, self.rt.settings)
                 if purged:
                     log.info("inbox: %d processed activities purged", purged)
                 proposed = await self.rt.blocklists.refresh_due()

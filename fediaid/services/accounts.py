@@ -8,7 +8,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from activitypub.keys import generate_rsa_keypair
 from fediaid.domain.actors import Actor, ActorType, Role, validate_username
@@ -18,12 +18,10 @@ from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
 from fediaid.services import login_limits
 from fediaid.services.audit import record
+from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import users as users_repo
 from fediaid.storage.types import utcnow
-
-if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
 
 LOGIN_LINK_TTL = timedelta(days=2)
 SESSION_TTL = timedelta(days=30)
@@ -65,9 +63,9 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-class AccountService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class AccountService(Service):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
         self.clock: Callable[[], datetime] = utcnow
         self._hashing = asyncio.Semaphore(HASHING_AT_ONCE)
 
@@ -86,15 +84,15 @@ class AccountService:
         if problem:
             raise Invalid(problem, field="username")
         keys = await asyncio.to_thread(generate_rsa_keypair)
-        urls = self.rt.urls.actor_urls(ActorType.PERSON, username)
-        async with self.rt.db.write() as conn:
+        urls = self.urls.actor_urls(ActorType.PERSON, username)
+        async with self.db.write() as conn:
             if await users_repo.find_by_username(conn, username) or await actors_repo.find_local(
                 conn, username
             ):
                 raise Conflict(f"The name {username} is already taken.")
             actor = await actors_repo.create_local(
                 conn, uri=urls["uri"], type_=ActorType.PERSON, username=username,
-                domain=self.rt.settings.domain, name=display_name or username, summary=None,
+                domain=self.settings.domain, name=display_name or username, summary=None,
                 urls=urls, key_id=urls["key_id"], public_key_pem=keys.public_pem,
                 private_key_pem=keys.private_pem,
             )
@@ -106,7 +104,7 @@ class AccountService:
             return user
 
     async def get_user(self, username: str) -> User:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             user = await users_repo.find_by_username(conn, username)
         if user is None:
             raise NotFound(f"There is no user called {username}.")
@@ -115,7 +113,7 @@ class AccountService:
     async def first_coordinator_without_password(self) -> str | None:
         """The name of a coordinator who cannot log in yet (no password), if any, while no
         coordinator has a password at all."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await users_repo.coordinator_needing_password(conn)
 
     async def login_link(self, username: str, *, by: User | None = None) -> str:
@@ -126,12 +124,12 @@ class AccountService:
             raise Forbidden("Only coordinators can make login links.")
         user = await self.get_user(username)
         secret = secrets.token_urlsafe(24)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await users_repo.add_login_link(conn, user_id=user.id, secret=secret,
                                             ttl=LOGIN_LINK_TTL)
             await record(conn, by, AuditAction.LOGIN_LINK, target_kind="account",
                          target_id=user.id, summary=f"made a new login link for {username}")
-        return f"{self.rt.settings.base_url}/login/{secret}"
+        return f"{self.settings.base_url}/login/{secret}"
 
     async def redeem_login_link(self, secret: str) -> tuple[User, str]:
         """Consume a login link; returns the user and a new session secret."""
@@ -141,7 +139,7 @@ class AccountService:
     async def use_login_link(self, secret: str) -> User:
         """Consume a login link; returns its user (the caller asks for a second factor
         when the account has one, then starts the session)."""
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             user_id = await users_repo.use_login_link(conn, secret)
             if user_id is None:
                 raise Unauthenticated("This login link is unknown, used or expired. "
@@ -151,7 +149,7 @@ class AccountService:
     async def start_session(self, user: User) -> str:
         """A new web session for ``user``: its secret, for the cookie."""
         session = secrets.token_urlsafe(32)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await users_repo.add_session(conn, user_id=user.id, secret=session, ttl=SESSION_TTL)
         return session
 
@@ -166,8 +164,8 @@ class AccountService:
         """The user, for the right name and password. Attempts are limited per name and
         per ``client`` address (``fediaid/domain/login_limits.py``): while either is
         locked, every attempt is refused with ``RateLimited``, the right password too."""
-        keys = login_limits.keys_for(self.rt.settings.secret_key, username, client)
-        async with self.rt.db.write() as conn:
+        keys = login_limits.keys_for(self.settings.secret_key, username, client)
+        async with self.db.write() as conn:
             wait = await login_limits.begin_attempt(conn, keys, self.clock())
         if wait is not None:
             minutes = (wait + 59) // 60
@@ -176,13 +174,13 @@ class AccountService:
                 f"{minutes} minute{'s' if minutes != 1 else ''}; try again after that, or ask "
                 "a coordinator for a new login link.", retry_after=wait,
                 internal=f"login paused for {wait}s")
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             user = await users_repo.find_by_username(conn, username)
             stored = await users_repo.password_hash(conn, user.id) if user else None
         ok = await self._verify(stored or _dummy_hash(), password) and stored is not None
         if not ok or user is None or user.disabled:
             raise Unauthenticated(NO_MATCH)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await login_limits.attempt_succeeded(conn, keys, self.clock())
         return user
 
@@ -203,17 +201,17 @@ class AccountService:
         if problem:
             raise Invalid(problem, field="password")
         hashed = await self._hash(_hasher().hash, password)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await users_repo.set_password_hash(conn, user.id, hashed)
             await users_repo.end_other_sessions(conn, user.id, keep=keep_session)
             await users_repo.revoke_all_tokens(conn, user.id)
 
     async def session_user(self, session: str) -> User | None:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await users_repo.session_user(conn, session)
 
     async def logout(self, session: str) -> None:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await users_repo.end_session(conn, session)
 
     async def create_token(self, username: str, *, scopes: list[str],
@@ -224,7 +222,7 @@ class AccountService:
                           field="scopes")
         user = await self.get_user(username)
         secret = secrets.token_urlsafe(32)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await users_repo.add_token(conn, user_id=user.id, secret=secret,
                                        scopes=" ".join(scopes), name=name)
         return secret
@@ -232,7 +230,7 @@ class AccountService:
     async def authenticate_token(self, token: str) -> tuple[User | None, frozenset[str]]:
         """The token's user and scopes; the user is None for an app-only token (OAuth
         client_credentials grant), which acts for no account."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             found = await users_repo.token_user(conn, token)
         if found is None:
             raise Unauthenticated("The access token is invalid.")
@@ -241,7 +239,7 @@ class AccountService:
 
     # -- for the client APIs -----------------------------------------------------------
     async def actor_of(self, user: User) -> Actor:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await actors_repo.get_by_id(conn, user.actor_id)
 
     async def profile_counts(self, actor: Actor) -> dict[str, int]:
@@ -250,7 +248,7 @@ class AccountService:
         from fediaid.storage import follows as follows_repo
         from fediaid.storage import statuses as posts_repo
 
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return {
                 "followers": await follows_repo.count(conn, actor_id=actor.id,
                                                       direction="followers"),
@@ -266,7 +264,7 @@ class AccountService:
 
         from fediaid.storage.tables import actors, posts
 
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             local_posts = (await conn.execute(select(func.count()).select_from(posts).where(
                 posts.c.local.is_(True)))).scalar_one()
             domains = (await conn.execute(select(func.count(distinct(actors.c.domain))).where(

@@ -12,7 +12,6 @@ in a summary that looks like an e-mail address, a phone number or a link with a 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,10 +26,8 @@ from fediaid.domain.audit import (
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Unauthenticated
+from fediaid.services.core import Core, Service
 from fediaid.storage import audit as repo
-
-if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
 
 PAGE = 50
 _EMAIL = re.compile(r"(?<![@\w.+-])[\w.+-]+@[\w-]+(\.[\w-]+)+")  # not @name@server
@@ -61,9 +58,9 @@ async def record(conn: AsyncConnection, by: User | None, action: AuditAction, *,
         detail=clip(detail, DETAIL_MAX) if detail else None)
 
 
-class AuditService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class AuditService(Service):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
 
     async def page(self, user: User | None, *, before_id: int | None = None,
                    limit: int = PAGE) -> list[AuditEntry]:
@@ -73,6 +70,6 @@ class AuditService:
         if not user.may(Permission.READ_AUDIT):
             raise Forbidden("Only members of the group can read its log.")
         limit = max(1, min(limit, 100))
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.page(conn, before_id=before_id, limit=limit,
                                    with_detail=user.is_coordinator)

@@ -20,10 +20,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from fediaid.errors import Unauthenticated
+from fediaid.services.core import Core, Service
 from fediaid.storage import domains as domains_repo
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.discovery import DiscoveryService
+    from fediaid.services.federation_policy import FederationPolicy
 
 # What Mastodon serves of an actor to an unsigned fetch in secure mode.
 ACTOR_FIELDS = ("@context", "id", "type", "preferredUsername", "inbox", "outbox",
@@ -37,24 +39,27 @@ def stripped_actor(doc: dict[str, Any]) -> dict[str, Any]:
     return {k: doc[k] for k in ACTOR_FIELDS if k in doc}
 
 
-class AuthorizedFetch:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class AuthorizedFetch(Service):
+    def __init__(self, core: Core, *,
+                 discovery: DiscoveryService, policy: FederationPolicy) -> None:
+        super().__init__(core)
+        self.discovery = discovery
+        self.policy = policy
 
     @property
     def secure_mode(self) -> bool:
-        return self.rt.policy.rules.secure_mode
+        return self.policy.rules.secure_mode
 
     async def set_secure_mode(self, on: bool) -> None:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await domains_repo.set_secure_mode(conn, on)
-        await self.rt.policy.refresh()
+        await self.policy.refresh()
 
     async def signer(self, *, method: str, url: str, headers: Any,
                      required: bool = True) -> str | None:
         """Who signed the GET (None: unsigned). In secure mode an unsigned GET is refused
         (401) unless ``required`` is False (actor documents: the caller strips them)."""
-        signer = await self.rt.discovery.fetch_signer(method=method, url=url, headers=headers)
+        signer = await self.discovery.fetch_signer(method=method, url=url, headers=headers)
         if signer is None and required and self.secure_mode:
             raise Unauthenticated(REFUSAL)
         return signer

@@ -42,12 +42,13 @@ from fediaid.domain.blocklists import (
 )
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound
+from fediaid.services.core import Core, Service
 from fediaid.services.federation_policy import clean_domain
 from fediaid.storage import blocklists as repo
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.federation_policy import FederationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +92,10 @@ def _invalid(exc: BlocklistError) -> Invalid:
     return Invalid(str(exc), field="file")
 
 
-class BlocklistService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class BlocklistService(Service):
+    def __init__(self, core: Core, *, policy: FederationPolicy) -> None:
+        super().__init__(core)
+        self.policy = policy
 
     @staticmethod
     def _require(user: User | None) -> None:
@@ -103,7 +105,7 @@ class BlocklistService:
 
     # -- the rules ------------------------------------------------------------------------------
     async def rules(self) -> list[repo.RuleRow]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.rules(conn)
 
     async def set_rule(self, user: User | None, domain: str, severity: object, *,
@@ -113,23 +115,23 @@ class BlocklistService:
         reason and the public comment. Returns (deliveries cancelled, follows removed)."""
         self._require(user)
         d = clean_domain(domain)
-        if d == clean_domain(self.rt.settings.domain):
+        if d == clean_domain(self.settings.domain):
             raise Invalid("That is this server's own domain.", field="domain")
-        return await self.rt.policy.set_domain(
+        return await self.policy.set_domain(
             d, _severity(severity), reason=_words(reason, "reason"),
             public_comment=_words(comment, "comment"), obfuscate=obfuscate, source_id=None)
 
     async def set_allowed(self, user: User | None, domain: str, on: bool) -> None:
         self._require(user)
-        await self.rt.policy.allow(domain, on)
+        await self.policy.allow(domain, on)
 
     async def set_allow_list_mode(self, user: User | None, on: bool) -> int:
         self._require(user)
-        return await self.rt.policy.set_allow_list_mode(on)
+        return await self.policy.set_allow_list_mode(on)
 
     # -- who may read our list -----------------------------------------------------------
     async def sharing(self) -> Sharing:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             audience = await repo.setting(conn, AUDIENCE_KEY)
             linked = await repo.setting(conn, LINKED_KEY)
         return Sharing(audience if audience in AUDIENCES else DEFAULT_AUDIENCE,
@@ -139,7 +141,7 @@ class BlocklistService:
         self._require(user)
         if audience not in AUDIENCES:
             raise Invalid("Choose who may see the list.", field="audience")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.set_setting(conn, AUDIENCE_KEY, audience)
             await repo.set_setting(conn, LINKED_KEY, "on" if linked else "off")
 
@@ -175,7 +177,7 @@ class BlocklistService:
     async def import_preview(self, text: str | bytes) -> list[Difference]:
         """What importing this CSV would change (nothing is changed). Bad CSV: Invalid."""
         entries = self._read_csv(text)
-        own = clean_domain(self.rt.settings.domain)
+        own = clean_domain(self.settings.domain)
         if any(e.domain == own for e in entries):
             raise Invalid(f"The file lists this server's own domain ({own}).", field="file")
         return import_plan(entries, await self._current())
@@ -187,7 +189,7 @@ class BlocklistService:
         entries = {e.domain: e for e in self._read_csv(text)}
         for diff in plan:
             e = entries[diff.domain]
-            await self.rt.policy.set_domain(
+            await self.policy.set_domain(
                 diff.domain, diff.severity, public_comment=e.comment or None,
                 obfuscate=e.obfuscate, reason="Imported from a blocklist file"
                 if diff.change is Change.ADD else None)
@@ -210,20 +212,20 @@ class BlocklistService:
 
     # -- the published list ----------------------------------------------------------------
     def document_url(self) -> str:
-        return self.rt.identity.group.uri + "/blocklist"
+        return self.identity.group.uri + "/blocklist"
 
     async def published(self, name: str, signer: str | None) -> dict[str, Any]:
         """Our list for a linked group's server: refused unsigned (Unauthenticated is
         raised by the caller's signature check only for bad signatures), and to anyone
         not on a linked server."""
-        group = self.rt.identity.group
+        group = self.identity.group
         if name != group.username:
             raise NotFound("No such list here.")
         if signer is None:
             raise Forbidden("This list is only for linked groups: sign the request.")
         if not (await self.sharing()).linked:
             raise Forbidden("This group does not share its blocklist.")
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             linked = await repo.linked_domain(conn, group.id, host_of(signer))
         if not linked:
             raise Forbidden("This list is only for groups linked with this one.")
@@ -236,7 +238,7 @@ class BlocklistService:
 
     # -- subscriptions --------------------------------------------------------------------------
     async def subscriptions(self) -> list[repo.Subscription]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.subscriptions(conn)
 
     async def _find_list(self, address: str) -> tuple[str, dict[str, Any]]:
@@ -244,7 +246,7 @@ class BlocklistService:
         ``blocklist`` property), or ``@group@server``."""
         from activitypub.errors import FetchError
 
-        remote = await self.rt.remote()
+        remote = await self.core.remote()
         address = address.strip()
         try:
             if not address.startswith(("https://", "http://")):
@@ -275,12 +277,12 @@ class BlocklistService:
         publisher = id_of(doc.get("attributedTo"))
         if publisher and host_of(publisher) != host_of(url):
             publisher = None
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             if await repo.subscription_by_url(conn, url) is not None:
                 raise Invalid("The group subscribes to that list already.", field="url")
             sub_id = await repo.add_subscription(conn, url, publisher)
         fresh = await self._propose(sub_id, entries, publisher=publisher)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             sub = await repo.subscription(conn, sub_id)
         assert sub is not None
         return sub, fresh
@@ -288,7 +290,7 @@ class BlocklistService:
     async def unsubscribe(self, user: User | None, sub_id: int) -> None:
         """Stop following a list; its proposals go, rules taken from it stay as ours."""
         self._require(user)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.remove_subscription(conn, sub_id)
 
     async def fetch(self, sub: repo.Subscription) -> int:
@@ -297,10 +299,10 @@ class BlocklistService:
         from activitypub.errors import FetchError
 
         try:
-            doc = await (await self.rt.remote()).fetch(sub.url)
+            doc = await (await self.core.remote()).fetch(sub.url)
             entries = parse_document(doc)
         except (FetchError, BlocklistError) as exc:
-            async with self.rt.db.write() as conn:
+            async with self.db.write() as conn:
                 await repo.record_fetch(conn, sub.id, error=str(exc)[:1000])
             log.info("blocklist %s not fetched: %s", sub.url, exc)
             return 0
@@ -308,10 +310,10 @@ class BlocklistService:
 
     async def _propose(self, sub_id: int, entries: list[Entry], *, publisher: str | None
                        ) -> int:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             current = {r.domain: r.current for r in await repo.rules(conn)}
             wanted = proposals(entries, current, sub_id,
-                               own_domain=clean_domain(self.rt.settings.domain))
+                               own_domain=clean_domain(self.settings.domain))
             fresh = await repo.replace_proposals(
                 conn, sub_id, [(d.domain, d.change, d.severity, d.comment) for d in wanted])
             await repo.record_fetch(conn, sub_id, error=None, publisher=publisher)
@@ -331,7 +333,7 @@ class BlocklistService:
     async def proposals(self) -> list[ProposalView]:
         """Pending proposals, except those our rules already match (another list's
         proposal accepted, or a coordinator's own change since the last fetch)."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             found = await repo.proposals(conn)
             subs = {s.id: s for s in await repo.subscriptions(conn)}
             current = {r.domain: r for r in await repo.rules(conn)}
@@ -353,25 +355,25 @@ class BlocklistService:
         """Accept (the rule changes now, through the policy) or dismiss one proposal.
         Returns its domain."""
         self._require(user)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             p = await repo.proposal(conn, proposal_id)
             sub = await repo.subscription(conn, p.subscription_id) if p else None
             kept = {r.domain: r for r in await repo.rules(conn)}.get(p.domain) if p else None
         if p is None or sub is None:
             raise NotFound("That proposal is gone (the list changed, or someone decided).")
         if accept and p.change is Change.LIFT:
-            await self.rt.policy.set_domain(p.domain, Severity.NOOP, source_id=None)
+            await self.policy.set_domain(p.domain, Severity.NOOP, source_id=None)
         elif accept:
             who = host_of(sub.publisher or sub.url)
-            await self.rt.policy.set_domain(
+            await self.policy.set_domain(
                 p.domain, p.severity, public_comment=p.comment,
                 reason=None if kept and kept.reason else f"From the blocklist of {who}",
                 source_id=sub.id)
         elif p.change is Change.LIFT:
             # Keeping a rule the other group lifted: it is ours from now on.
-            async with self.rt.db.write() as conn:
+            async with self.db.write() as conn:
                 await repo.set_details(conn, p.domain, source_id=None, touch=False)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.settle(conn, p.id, dismiss=not accept and p.change is not Change.LIFT)
         return p.domain
 

@@ -31,9 +31,9 @@ from fediaid.domain.follows import FollowState
 from fediaid.domain.paging import Page
 from fediaid.domain.posts import Post
 from fediaid.domain.users import User
-from fediaid.errors import Forbidden, Invalid, Unprocessable
+from fediaid.errors import Forbidden, Invalid, NotFound, Unprocessable
 from fediaid.federation import render
-from fediaid.services.outbox import enqueue
+from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import blocks as repo
 from fediaid.storage import follows as follows_repo
@@ -43,7 +43,7 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,24 @@ class Flags:
     mute_expires_at: datetime | None = None
 
 
-class BlockService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class BlockService(Service):
+    def __init__(self, core: Core, *, outbox: Outbox) -> None:
+        super().__init__(core)
+        self.outbox = outbox
+
+    async def _actor_of(self, user: User) -> Actor:
+        async with self.db.read() as conn:
+            return await actors_repo.get_by_id(conn, user.actor_id)
+
+    async def _account(self, actor_id: int) -> Actor:
+        """An account a member may block or mute: any we know of but the instance actor
+        (as the client API's accounts)."""
+        async with self.db.read() as conn:
+            actor = await actors_repo.find_by_id(conn, actor_id)
+        if actor is None or actor.deleted or (actor.local
+                                              and actor.type is ActorType.APPLICATION):
+            raise NotFound("Record not found")
+        return actor
 
     # -- what viewers carry --------------------------------------------------------------
     async def viewer_fields(self, conn: AsyncConnection, actor_id: int) -> dict[str, Any]:
@@ -117,13 +132,13 @@ class BlockService:
     async def check_follow(self, user: User, actor_id: int) -> None:
         """Following is not possible across a block (either way, or the member's domain
         block): Mastodon's "This action is not allowed"."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             if await self.between(conn, user.actor_id, actor_id):
                 raise Forbidden("This action is not allowed")
 
     # -- relationships -------------------------------------------------------------------
     async def flags(self, user: User, ids: Sequence[int]) -> dict[int, Flags]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             r = await repo.relations(conn, user.actor_id)
             ends = await repo.mute_ends(conn, user.actor_id, [i for i in ids if i in r.muting])
             out: dict[int, Flags] = {}
@@ -142,27 +157,27 @@ class BlockService:
 
     # -- blocking ------------------------------------------------------------------------
     async def _target(self, user: User, actor_id: int, what: str) -> tuple[Actor, Actor]:
-        me = await self.rt.client_accounts.actor_of(user)
-        target = await self.rt.client_accounts.get(actor_id)
+        me = await self._actor_of(user)
+        target = await self._account(actor_id)
         if target.id == me.id:
             raise Forbidden(f"You cannot {what} yourself")
         return me, target
 
     async def block(self, user: User, actor_id: int) -> None:
         me, target = await self._target(user, actor_id, "block")
-        if target.id == self.rt.identity.group.id:
+        if target.id == self.identity.group.id:
             raise Unprocessable("The group itself cannot be blocked; mute it instead, or ask "
                                 "a coordinator to close your account.")
-        async with self.rt.db.write() as conn:
-            uri = self.rt.urls.new_activity()
+        async with self.db.write() as conn:
+            uri = self.urls.new_activity()
             if not await repo.add_block(conn, me.id, target.id, uri):
                 return  # blocked already
             await self._end_follows(conn, me, target)
             if not target.local and target.delivery_inbox:
-                await enqueue(conn, self.rt, actor=me,
+                await self.outbox.enqueue(conn, actor=me,
                               activity=render.block(uri, me.uri, target.uri),
                               inboxes=[target.delivery_inbox], object_uri=target.uri)
-        self.rt.streaming_notify()
+        self.signals.stream_changed()
         log.info("block", extra={"actor": me.uri, "target": target.uri})
 
     async def _end_follows(self, conn: AsyncConnection, me: Actor, other: Actor) -> None:
@@ -172,36 +187,36 @@ class BlockService:
         if mine is not None:
             await follows_repo.remove(conn, mine.id)
             if not other.local and other.delivery_inbox:
-                await enqueue(conn, self.rt, actor=me, activity=render.undo(
-                    self.rt.urls.new_activity(), me.uri,
+                await self.outbox.enqueue(conn, actor=me, activity=render.undo(
+                    self.urls.new_activity(), me.uri,
                     render.follow(mine.uri, me.uri, other.uri)),
                     inboxes=[other.delivery_inbox], object_uri=other.uri)
         theirs = await follows_repo.find(conn, other.id, me.id)
         if theirs is not None:
             await follows_repo.remove(conn, theirs.id)
             if not other.local and other.delivery_inbox:
-                await enqueue(conn, self.rt, actor=me, activity=render.respond_to_follow(
-                    "Reject", self.rt.urls.new_activity(), me.uri,
+                await self.outbox.enqueue(conn, actor=me, activity=render.respond_to_follow(
+                    "Reject", self.urls.new_activity(), me.uri,
                     render.follow(theirs.uri, other.uri, me.uri)),
                     inboxes=[other.delivery_inbox])
 
     async def unblock(self, user: User, actor_id: int) -> None:
-        me = await self.rt.client_accounts.actor_of(user)
-        target = await self.rt.client_accounts.get(actor_id)
-        async with self.rt.db.write() as conn:
+        me = await self._actor_of(user)
+        target = await self._account(actor_id)
+        async with self.db.write() as conn:
             uri = await repo.find_block(conn, me.id, target.id)
             if uri is None:
                 return
             await repo.remove_block(conn, me.id, target.id)
             if not target.local and target.delivery_inbox:
-                await enqueue(conn, self.rt, actor=me, activity=render.undo(
-                    self.rt.urls.new_activity(), me.uri,
+                await self.outbox.enqueue(conn, actor=me, activity=render.undo(
+                    self.urls.new_activity(), me.uri,
                     render.block(uri, me.uri, target.uri)),
                     inboxes=[target.delivery_inbox], object_uri=target.uri)
-        self.rt.streaming_notify()
+        self.signals.stream_changed()
 
     async def blocks(self, user: User, page: Page) -> list[tuple[int, int]]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.block_page(conn, user.actor_id, page)
 
     # -- muting ----------------------------------------------------------------------------
@@ -214,17 +229,17 @@ class BlockService:
                           field="duration")
         me, target = await self._target(user, actor_id, "mute")
         ends = utcnow() + timedelta(seconds=duration) if duration else None
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.set_mute(conn, me.id, target.id, notifications=notifications,
                                 expires_at=ends)
 
     async def unmute(self, user: User, actor_id: int) -> None:
-        target = await self.rt.client_accounts.get(actor_id)
-        async with self.rt.db.write() as conn:
+        target = await self._account(actor_id)
+        async with self.db.write() as conn:
             await repo.remove_mute(conn, user.actor_id, target.id)
 
     async def mutes(self, user: User, page: Page) -> list[tuple[int, int, datetime | None]]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.mute_page(conn, user.actor_id, page)
 
     # -- a member's own domain blocks --------------------------------------------------------
@@ -235,8 +250,8 @@ class BlockService:
             clean = rule.clean_domain(domain)
         except ValueError as exc:
             raise Invalid(str(exc), field="domain") from exc
-        if rule.covers(clean, self.rt.settings.domain) or rule.covers(
-                self.rt.settings.domain.lower(), clean):
+        if rule.covers(clean, self.settings.domain) or rule.covers(
+                self.settings.domain.lower(), clean):
             raise Unprocessable("This is the group's own server: block the accounts you do "
                                 "not want to see instead.")
         return clean
@@ -244,22 +259,22 @@ class BlockService:
     async def block_domain(self, user: User, domain: Any) -> None:
         """Hide a server's accounts from this member; follows with them end (Mastodon)."""
         clean = self._domain(domain)
-        me = await self.rt.client_accounts.actor_of(user)
-        async with self.rt.db.write() as conn:
+        me = await self._actor_of(user)
+        async with self.db.write() as conn:
             await repo.add_domain_block(conn, me.id, clean)
             for other_id in await repo.actors_on_domains(conn, frozenset({clean})):
                 other = await actors_repo.find_by_id(conn, other_id)
                 if other is not None:
                     await self._end_follows(conn, me, other)
-        self.rt.streaming_notify()
+        self.signals.stream_changed()
 
     async def unblock_domain(self, user: User, domain: Any) -> None:
         clean = self._domain(domain)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.remove_domain_block(conn, user.actor_id, clean)
 
     async def domain_blocks(self, user: User, page: Page) -> list[tuple[int, str]]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.domain_block_page(conn, user.actor_id, page)
 
     # -- from other servers (inbox processing, in its transaction) ---------------------------

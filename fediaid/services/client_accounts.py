@@ -6,7 +6,7 @@ Privacy decisions (docs/mastodon-api.md):
 - Who follows whom is shown only to the account itself and to coordinators; everyone else
   gets an empty list (the group's ActivityPub followers collection shows only its size, for
   the same reason). Counts stay visible, as in ActivityPub.
-- Hashtag search lists only tags of statuses the asker may see (``rt.statuses.visible``), so
+- Hashtag search lists only tags of statuses the asker may see (``rt.status_reading.visible``), so
   a tag in a direct message never leaks.
 """
 
@@ -24,7 +24,8 @@ from fediaid.domain.paging import Page
 from fediaid.domain.users import User
 from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound, Unprocessable
 from fediaid.federation import render
-from fediaid.services.outbox import enqueue, follower_inboxes
+from fediaid.services.core import Core, Service
+from fediaid.services.outbox import follower_inboxes
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import notifications as notifications_repo
@@ -32,7 +33,11 @@ from fediaid.storage import relationships as repo
 from fediaid.storage import statuses as statuses_repo
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.federation_policy import FederationPolicy
+    from fediaid.services.follows import FollowService
+    from fediaid.services.media import MediaService
+    from fediaid.services.outbox import Outbox
+    from fediaid.services.status_reading import StatusReading
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +63,21 @@ def parse_acct(acct: str) -> tuple[str, str | None]:
     return name, host.lower() or None
 
 
-class ClientAccounts:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class ClientAccounts(Service):
+    def __init__(self, core: Core, *,
+                 follows: FollowService, media: MediaService, outbox: Outbox,
+                 policy: FederationPolicy, status_reading: StatusReading) -> None:
+        super().__init__(core)
+        self.follows = follows
+        self.media = media
+        self.outbox = outbox
+        self.policy = policy
+        self.status_reading = status_reading
 
     # -- finding accounts ----------------------------------------------------------------
     async def get(self, actor_id: int) -> Actor:
         """Any account we know of, except the instance's own service actor."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             actor = await actors_repo.find_by_id(conn, actor_id)
         if actor is None or actor.deleted or (actor.local
                                               and actor.type is ActorType.APPLICATION):
@@ -75,7 +87,7 @@ class ClientAccounts:
     async def actors(self, ids: Sequence[int]) -> list[Actor]:
         """The accounts among ``ids``, in order (unknown ones left out)."""
         out = []
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             for actor_id in ids:
                 actor = await actors_repo.find_by_id(conn, actor_id)
                 if actor is not None and not actor.deleted:
@@ -83,11 +95,11 @@ class ClientAccounts:
         return out
 
     async def follow_request_count(self, user: User) -> int:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.pending_count(conn, user.actor_id)
 
     async def actor_of(self, user: User) -> Actor:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await actors_repo.get_by_id(conn, user.actor_id)
 
     async def lookup(self, acct: str) -> Actor:
@@ -100,8 +112,8 @@ class ClientAccounts:
 
     async def _known(self, acct: str) -> Actor | None:
         name, host = parse_acct(acct)
-        async with self.rt.db.read() as conn:
-            if host is None or host == self.rt.settings.domain.lower():
+        async with self.db.read() as conn:
+            if host is None or host == self.settings.domain.lower():
                 actor = await actors_repo.find_local(conn, name.lower())
             else:
                 actor = await actors_repo.find_by_handle(conn, name, host)
@@ -111,11 +123,11 @@ class ClientAccounts:
         return actor
 
     async def _by_url(self, url: str, *, resolve: bool) -> Actor | None:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             actor = await actors_repo.find_by_uri(conn, url)
-        if actor is None and resolve and not self.rt.urls.is_local(url):
+        if actor is None and resolve and not self.urls.is_local(url):
             try:
-                actor = await self.rt.follows.find_remote_actor(url)
+                actor = await self.follows.find_remote_actor(url)
             except (FediaidError, ValueError, KeyError, TypeError) as exc:
                 log.info("could not resolve %s: %s", url, exc)
                 return None
@@ -138,9 +150,9 @@ class ClientAccounts:
         elif "@" in q.lstrip("@"):
             try:
                 exact = await self._known(q)
-                local = (parse_acct(q)[1] or "") == self.rt.settings.domain.lower()
+                local = (parse_acct(q)[1] or "") == self.settings.domain.lower()
                 if exact is None and resolve and not local:
-                    exact = await self.rt.follows.find_remote_actor(q)
+                    exact = await self.follows.find_remote_actor(q)
             except (FediaidError, ValueError) as exc:
                 log.info("could not resolve %s: %s", q, getattr(exc, "public", exc))
                 return []
@@ -150,13 +162,13 @@ class ClientAccounts:
         if following:
             if user is None:
                 return []
-            async with self.rt.db.read() as conn:
+            async with self.db.read() as conn:
                 only = await repo.following_ids(conn, user.actor_id)
         if exact is not None:
             if (only is not None and exact.id not in only) or offset > 0:
                 return []
             return [exact.id]
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.search_actors(conn, q.lstrip("@"), limit=limit, offset=offset,
                                             only_ids=sorted(only) if only is not None else None)
 
@@ -165,10 +177,10 @@ class ClientAccounts:
         prefix = q.strip().lstrip("#").lower()
         if not prefix or not prefix.replace("_", "a").isalnum():
             return []
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             rows = await repo.tagged_statuses(conn, prefix, limit=500)
-        viewer = await self.rt.statuses.viewer(user)
-        visible = {s.id for s in await self.rt.statuses.visible(
+        viewer = await self.status_reading.viewer(user)
+        visible = {s.id for s in await self.status_reading.visible(
             viewer, list(dict.fromkeys(sid for _, sid in rows)))}
         tags = list(dict.fromkeys(tag for tag, sid in rows if sid in visible))
         tags.sort(key=lambda t: (t != prefix, len(t), t))
@@ -180,7 +192,7 @@ class ClientAccounts:
         q = q.strip()
         if not is_http_uri(q):
             return []
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             found = await statuses_repo.find_by_uri(conn, q)
             if found is None:
                 found_id = await repo.status_id_by_url(conn, q)
@@ -192,13 +204,13 @@ class ClientAccounts:
         """(account id, follow states) for the known accounts among ``ids``, in order
         (unknown ids are left out, as Mastodon does)."""
         wanted = list(dict.fromkeys(ids))
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             known = await repo.existing_ids(conn, wanted)
             pairs = await repo.pairs(conn, user.actor_id, [i for i in wanted if i in known])
         return [(i, Pair(*pairs[i])) for i in wanted if i in known]
 
     async def relationship(self, user: User, actor_id: int) -> Pair:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return Pair(*(await repo.pairs(conn, user.actor_id, [actor_id]))[actor_id])
 
     # -- following -------------------------------------------------------------------------
@@ -212,17 +224,17 @@ class ClientAccounts:
         if target.id == me.id:
             raise Forbidden("You cannot follow yourself")
         if not target.local:
-            if not self.rt.policy.may_exchange(target.uri):
+            if not self.policy.may_exchange(target.uri):
                 raise Forbidden("This server is blocked here")
-            await self.rt.follows.follow(me, target.uri)
+            await self.follows.follow(me, target.uri)
             return await self.relationship(user, actor_id)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             existing = await follows_repo.find(conn, me.id, target.id)
             if existing is None:
                 state = (FollowState.PENDING if target.manually_approves_followers
                          else FollowState.ACCEPTED)
                 await follows_repo.create(conn, follower_id=me.id, followed_id=target.id,
-                                          uri=self.rt.urls.new_activity(), state=state)
+                                          uri=self.urls.new_activity(), state=state)
                 await notifications_repo.add_for_actor(
                     conn, actor_id=target.id, from_actor_id=me.id,
                     type_="follow" if state is FollowState.ACCEPTED else "follow_request")
@@ -233,15 +245,15 @@ class ClientAccounts:
         account's server. Not following is not an error."""
         me = await self.actor_of(user)
         target = await self.get(actor_id)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             existing = await follows_repo.find(conn, me.id, target.id)
         if existing is not None:
             if target.local:
-                async with self.rt.db.write() as conn:
+                async with self.db.write() as conn:
                     await follows_repo.remove(conn, existing.id)
             else:
                 try:
-                    await self.rt.follows.unfollow(me, target.uri)
+                    await self.follows.unfollow(me, target.uri)
                 except NotFound:
                     pass  # gone in the meantime: the outcome asked for
         return await self.relationship(user, actor_id)
@@ -253,12 +265,12 @@ class ClientAccounts:
         target = await self.get(actor_id)
         if user is None or not (user.is_coordinator or user.actor_id == target.id):
             return []
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.follow_page(conn, target.id, page, direction=direction)
 
     async def follow_requests(self, user: User, page: Page) -> list[tuple[int, int]]:
         """(follow id, account id) of the requests waiting for this (locked) account."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.follow_page(conn, user.actor_id, page, direction="followers",
                                           state=FollowState.PENDING)
 
@@ -267,12 +279,12 @@ class ClientAccounts:
         follower's server gets Accept or Reject (from this account's own actor)."""
         me = await self.actor_of(user)
         follower = await self.get(actor_id)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             existing = await follows_repo.find(conn, follower.id, me.id)
         if existing is None or existing.state is not FollowState.PENDING:
             raise NotFound("Record not found")
         assert can_transition(existing.state, FollowState.ACCEPTED if accept else None)
-        await self.rt.follows.decide_follower(me, follower.uri, accept=accept)
+        await self.follows.decide_follower(me, follower.uri, accept=accept)
         return await self.relationship(user, actor_id)
 
     # -- the profile -----------------------------------------------------------------------
@@ -305,14 +317,14 @@ class ClientAccounts:
             for column, data in (("icon_url", avatar), ("header_url", header)):
                 if data is not None:
                     kind = "avatar" if column == "icon_url" else "header"
-                    images[column] = await self.rt.media.store_profile_image(kind, data)
+                    images[column] = await self.media.store_profile_image(kind, data)
             if not changes and not images:
                 return me
             before, updated = await self._save(me, name=display_name, summary=note,
                                                locked=locked, images=images)
         except BaseException:
             for url in images.values():
-                self.rt.media.remove_profile_image(url)
+                self.media.remove_profile_image(url)
             raise
         self._forget_images(before, images)
         return updated
@@ -333,14 +345,14 @@ class ClientAccounts:
     def _forget_images(self, before: Actor, images: dict[str, str | None]) -> None:
         """Delete the files of the profile images that were just replaced or removed."""
         for column in images:
-            self.rt.media.remove_profile_image(getattr(before, column))
+            self.media.remove_profile_image(getattr(before, column))
 
     async def _save(self, me: Actor, *, name: str | None = None, summary: str | None = None,
                     locked: bool | None = None, images: dict[str, str | None]
                     ) -> tuple[Actor, Actor]:
         """Apply the changes and queue Update(Person), in one transaction; the actor as it
         was just before (whose replaced images the caller deletes) and after."""
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             before = await actors_repo.get_by_id(conn, me.id)
             await repo.update_profile(conn, me.id, name=name, summary=summary, locked=locked,
                                       images=images)
@@ -350,8 +362,8 @@ class ClientAccounts:
             inboxes = list(dict.fromkeys([*await follower_inboxes(conn, updated),
                                           *await repo.followed_inboxes(conn, updated.id)]))
             if inboxes:
-                await enqueue(conn, self.rt, actor=updated,
-                              activity=render.update_actor(self.rt.urls.new_activity(), updated),
+                await self.outbox.enqueue(conn, actor=updated,
+                              activity=render.update_actor(self.urls.new_activity(), updated),
                               inboxes=inboxes, object_uri=updated.uri)
         return before, updated
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 from fediaid.domain.paging import Page
 from fediaid.errors import NotFound
+from fediaid.services.core import Core, Service
 from fediaid.storage import blocks as blocks_repo
 from fediaid.storage import client_misc as repo
 
 if TYPE_CHECKING:
     from fediaid.domain.users import User
-    from fediaid.services.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -32,12 +32,12 @@ class ClientConversation:
     last_status_id: int
 
 
-class ClientConversations:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class ClientConversations(Service):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
 
     async def page(self, user: User, page: Page) -> list[ClientConversation]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             threads = await repo.threads(conn, user_id=user.id, actor_id=user.actor_id,
                                          page=page)
             people = await repo.participants(conn, user.actor_id, [t.key for t in threads])
@@ -48,7 +48,7 @@ class ClientConversations:
                 for t in threads if not blocked.intersection(people.get(t.key, []))]
 
     async def _thread(self, user: User, conversation_id: int) -> repo.Thread:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             thread = await repo.thread_by_id(conn, user_id=user.id, actor_id=user.actor_id,
                                              first_id=conversation_id)
         if thread is None:
@@ -58,7 +58,7 @@ class ClientConversations:
     async def read(self, user: User, conversation_id: int) -> ClientConversation:
         """Mark the thread read up to its newest status."""
         thread = await self._thread(user, conversation_id)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.mark_thread(conn, user_id=user.id, thread=thread)
             people = await repo.participants(conn, user.actor_id, [thread.key])
         return ClientConversation(thread.first_id, False, people.get(thread.key, []),
@@ -67,5 +67,5 @@ class ClientConversations:
     async def remove(self, user: User, conversation_id: int) -> None:
         """Hide the thread from this account's list (a newer status shows it again)."""
         thread = await self._thread(user, conversation_id)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.mark_thread(conn, user_id=user.id, thread=thread, hidden=True)

@@ -12,6 +12,7 @@ from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.posts import Post
 from fediaid.errors import NotFound
 from fediaid.federation import render
+from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import objects as objects_repo
@@ -22,17 +23,23 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
     from fediaid.domain.visibility import Viewer
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.federation_policy import FederationPolicy
+    from fediaid.services.post_federation import PostFederation
+    from fediaid.services.posts import PostService
 
 REPOSITORY: str | None = None  # no public home yet; set when there is one
 
 
-class DiscoveryService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class DiscoveryService(Service):
+    def __init__(self, core: Core, *, policy: FederationPolicy,
+                 post_federation: PostFederation, posts: PostService) -> None:
+        super().__init__(core)
+        self.policy = policy
+        self.post_federation = post_federation
+        self.posts = posts
 
     async def local_actor(self, username: str, type_: ActorType | None = None) -> Actor:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             actor = await actors_repo.find_local(conn, username)
         if actor is None or actor.deleted or (type_ is not None and actor.type is not type_):
             raise NotFound("No such account here.")
@@ -41,7 +48,7 @@ class DiscoveryService:
     async def webfinger(self, resource: str) -> dict[str, Any]:
         """Resolve ``acct:user@domain`` or one of our actor/profile URLs (RFC 7033)."""
         resource = unquote(resource.strip())
-        settings = self.rt.settings
+        settings = self.settings
         username: str | None = None
         if resource.startswith("acct:") or ("@" in resource and "://" not in resource):
             try:
@@ -51,10 +58,10 @@ class DiscoveryService:
             if host != settings.domain.lower():
                 raise NotFound("That account is not on this server.")
             username = user
-        elif self.rt.urls.is_local(resource):
+        elif self.urls.is_local(resource):
             path = urlsplit(resource).path.rstrip("/")
             if path == "/actor":
-                username = self.rt.identity.instance.username
+                username = self.identity.instance.username
             else:
                 for prefix in ("/groups/", "/users/", "/@"):
                     if path.startswith(prefix):
@@ -62,7 +69,7 @@ class DiscoveryService:
         if not username:
             raise NotFound("Unknown resource.")
         if username == settings.domain:  # Mastodon asks for acct:domain@domain for the
-            username = self.rt.identity.instance.username  # instance actor
+            username = self.identity.instance.username  # instance actor
         actor = await self.local_actor(username.lower())
         return webfinger.build_jrd(
             subject=f"acct:{actor.username}@{settings.domain}",
@@ -85,7 +92,7 @@ class DiscoveryService:
         return doc
 
     async def instance_actor_document(self) -> dict[str, Any]:
-        return render.actor_document(self.rt.identity.instance)
+        return render.actor_document(self.identity.instance)
 
     async def featured(self, username: str, type_: ActorType) -> dict[str, Any]:
         """The ``featured`` collection an actor document names (pinned posts: none here)."""
@@ -109,10 +116,10 @@ class DiscoveryService:
                "outbox": actor.outbox}[which]
         assert uri is not None
         if which == "followers":
-            async with self.rt.db.read() as conn:
+            async with self.db.read() as conn:
                 total = await follows_repo.count(conn, actor_id=actor.id, direction=which)
             return render.hidden_collection(uri, total, page)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             if which == "outbox":
                 total = await outbox_repo.outbox_count(conn, actor_id=actor.id)
                 if page is None:
@@ -151,7 +158,7 @@ class DiscoveryService:
     async def public_activity(self, uri: str) -> dict[str, Any]:
         from fediaid.domain.visibility import ANONYMOUS
 
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             stored = await outbox_repo.find_activity(conn, uri)
             doc = None if stored is None else await self.shown_activity(conn, stored,
                                                                         ANONYMOUS)
@@ -192,7 +199,7 @@ class DiscoveryService:
             return None
         if stored.object_uri is not None:
             if isinstance(about, Post) and about.local:
-                current = await self.rt.post_federation.note(conn, about)
+                current = await self.post_federation.note(conn, about)
             elif obj is not None and obj.local:
                 current = dict(obj.payload)
         doc = dict(stored.payload)
@@ -213,11 +220,11 @@ class DiscoveryService:
             return None
         try:
             signer = await verify_request(method=method, url=url, headers=headers, body=None,
-                                          resolve_key=self.rt.keys.resolve, now=time.time())
+                                          resolve_key=self.core.keys.resolve, now=time.time())
         except (SignatureError, KeyResolutionError) as exc:
             raise Unauthenticated(exc.reason) from exc
         # A signature from a blocked domain is refused, never read as anonymous.
-        self.rt.policy.check_receive(signer.key_id, signer.owner)
+        self.policy.check_receive(signer.key_id, signer.owner)
         return signer.owner
 
     async def object_document(self, uri: str, signer: str | None) -> dict[str, Any]:
@@ -227,26 +234,26 @@ class DiscoveryService:
         from fediaid.domain.visibility import can_view, federates
         from fediaid.storage import posts as posts_repo
 
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             post = await posts_repo.find_by_uri(conn, uri)
             if post is not None:
-                viewer = await self.rt.posts.viewer_for_remote(signer)
+                viewer = await self.posts.viewer_for_remote(signer)
                 if not (post.local and federates(post) and can_view(viewer, post)):
                     raise NotFound("No such object, or it is not shared with you.")
-                note = await self.rt.post_federation.note(conn, post)
-                return {"@context": self.rt.post_federation.context, **note}
+                note = await self.post_federation.note(conn, post)
+                return {"@context": self.post_federation.context, **note}
         return await self.public_object(uri)
 
     async def post_page_for(self, uri: str) -> str | None:
         """The web page of a post (for browsers following an object link)."""
         from fediaid.storage import posts as posts_repo
 
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             post = await posts_repo.find_by_uri(conn, uri)
         return f"/posts/{post.id}" if post is not None and post.local else None
 
     async def public_object(self, uri: str) -> dict[str, Any]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             obj = await objects_repo.find_by_uri(conn, uri)
         if obj is None or not obj.local or not obj.public:
             raise NotFound("No such object, or it is not public.")
@@ -257,12 +264,12 @@ class DiscoveryService:
     async def nodeinfo(self, version: str) -> dict[str, Any]:
         if version not in nodeinfo.VERSIONS:
             raise NotFound("Unknown NodeInfo version.")
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             total = await users_repo.count(conn)
             month = await users_repo.active_since(conn, days=30)
             halfyear = await users_repo.active_since(conn, days=182)
-            posts = await outbox_repo.outbox_count(conn, actor_id=self.rt.identity.group.id)
-        settings = self.rt.settings
+            posts = await outbox_repo.outbox_count(conn, actor_id=self.identity.group.id)
+        settings = self.settings
         return nodeinfo.document(
             version,
             software_name="fediaid",
@@ -276,11 +283,11 @@ class DiscoveryService:
             open_registrations=False,
             metadata={
                 "nodeName": settings.group_name,
-                "nodeDescription": self.rt.identity.group.summary or "",
+                "nodeDescription": self.identity.group.summary or "",
                 "group": {
                     "name": settings.group_name,
                     "handle": f"@{settings.group_slug}@{settings.domain}",
-                    "actor": self.rt.identity.group.uri,
+                    "actor": self.identity.group.uri,
                 },
                 "area": settings.area,
                 "languages": list(settings.languages),

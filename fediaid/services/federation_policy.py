@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -32,12 +32,10 @@ from fediaid.domain.federation import Delivery, DomainRules
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Blocked, Forbidden, Invalid
+from fediaid.services.core import Core, Service
 from fediaid.storage import domains as domains_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import outbox as outbox_repo
-
-if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +85,14 @@ def refused_content(policy: FederationPolicy, activity: dict[str, Any]) -> str |
     return None
 
 
-class FederationPolicy:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class FederationPolicy(Service):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
         self.rules = DomainRules()
 
     # -- the snapshot ----------------------------------------------------------------------
     async def refresh(self) -> DomainRules:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             self.rules = await domains_repo.load_rules(conn)
         return self.rules
 
@@ -177,7 +175,7 @@ class FederationPolicy:
         Returns (deliveries cancelled, follows removed)."""
         self._may(by)
         d = clean_domain(domain)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await domains_repo.set_rule(conn, d, blocked=True, reason=reason)
             cancelled = await outbox_repo.cancel_for_domains(conn, {d})
             removed = await follows_repo.remove_with_domains(conn, {d})
@@ -190,7 +188,7 @@ class FederationPolicy:
     async def unblock(self, domain: str, *, by: User | None = None) -> None:
         self._may(by)
         d = clean_domain(domain)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await domains_repo.set_rule(conn, d, blocked=False)
             await self._audit(conn, by, d, "lifted the block of the server {domain}")
         await self.refresh()
@@ -198,7 +196,7 @@ class FederationPolicy:
     async def silence(self, domain: str, on: bool = True, *, by: User | None = None) -> None:
         self._may(by)
         d = clean_domain(domain)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await domains_repo.set_rule(conn, d, silenced=on)
             await self._audit(conn, by, d, "silenced the server {domain}" if on
                               else "stopped silencing the server {domain}")
@@ -208,7 +206,7 @@ class FederationPolicy:
         """Put a domain on (or take it off) the allow-list."""
         self._may(by)
         d = clean_domain(domain)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await domains_repo.set_rule(conn, d, allowed=on)
             if not on:
                 await self._cancel_refused(conn)
@@ -228,7 +226,7 @@ class FederationPolicy:
 
         d = clean_domain(domain)
         cancelled = removed = 0
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             kept = {r.domain: r for r in await blocklists_repo.rules(conn)}.get(d)
             if reason is None and kept is not None:
                 reason = kept.reason
@@ -255,7 +253,7 @@ class FederationPolicy:
         Turning it on cancels undelivered deliveries to domains not on the list. Returns how
         many were cancelled."""
         self._may(by)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await domains_repo.set_allow_list_mode(conn, on)
             cancelled = await self._cancel_refused(conn) if on else 0
             from fediaid.services.audit import record

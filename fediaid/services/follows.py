@@ -16,44 +16,45 @@ from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from fediaid.federation import render
 from fediaid.federation.parse import parse_actor
 from fediaid.services.audit import record
-from fediaid.services.outbox import enqueue
+from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
 
-class FollowService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class FollowService(Service):
+    def __init__(self, core: Core, *, outbox: Outbox) -> None:
+        super().__init__(core)
+        self.outbox = outbox
 
     async def find_remote_actor(self, handle_or_url: str, *, refresh: bool = False) -> Actor:
         """Look up a remote actor by ``@name@host`` or actor URL, fetching it if needed."""
         target = handle_or_url.strip()
         if not is_http_uri(target):
             try:
-                target = await (await self.rt.remote()).webfinger(target)
+                target = await (await self.core.remote()).webfinger(target)
             except ValueError as exc:
                 raise Invalid(str(exc), field="handle") from exc
             except FetchError as exc:
                 raise Unavailable(f"Could not find {handle_or_url}: {exc.reason}") from exc
-        if self.rt.urls.is_local(target):
-            async with self.rt.db.read() as conn:
+        if self.urls.is_local(target):
+            async with self.db.read() as conn:
                 return await actors_repo.get_by_uri(conn, target)
         if not refresh:
-            async with self.rt.db.read() as conn:
+            async with self.db.read() as conn:
                 known = await actors_repo.find_by_uri(conn, target)
             if known is not None:
                 return known
         try:
-            doc = await (await self.rt.remote()).fetch(target)
+            doc = await (await self.core.remote()).fetch(target)
         except FetchError as exc:
             raise Unavailable(f"Could not fetch {target}: {exc.reason}") from exc
         data = parse_actor(doc)
-        return await self.rt.keys.store_actor(data)
+        return await self.core.keys.store_actor(data)
 
     async def follow(self, follower: Actor, handle_or_url: str) -> FollowState:
         """``follower`` (a local actor) follows a remote actor: a pending follow and a Follow
@@ -63,14 +64,14 @@ class FollowService:
             raise Invalid("Following local accounts is not supported yet.", field="handle")
         if target.inbox is None:
             raise Invalid(f"{target.handle} has no inbox.", field="handle")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             existing = await follows_repo.find(conn, follower.id, target.id)
             if existing is not None:
                 return existing.state
-            uri = self.rt.urls.new_activity()
+            uri = self.urls.new_activity()
             await follows_repo.create(conn, follower_id=follower.id, followed_id=target.id,
                                       uri=uri, state=FollowState.PENDING)
-            await enqueue(conn, self.rt, actor=follower,
+            await self.outbox.enqueue(conn, actor=follower,
                           activity=render.follow(uri, follower.uri, target.uri),
                           inboxes=[target.delivery_inbox or target.inbox], object_uri=target.uri)
         log.info("follow sent", extra={"follower": follower.uri, "target": target.uri})
@@ -78,14 +79,14 @@ class FollowService:
 
     async def unfollow(self, follower: Actor, handle_or_url: str) -> None:
         target = await self.find_remote_actor(handle_or_url)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             existing = await follows_repo.find(conn, follower.id, target.id)
             if existing is None:
                 raise NotFound(f"{follower.handle} does not follow {target.handle}.")
             await follows_repo.remove(conn, existing.id)
-            activity = render.undo(self.rt.urls.new_activity(), follower.uri,
+            activity = render.undo(self.urls.new_activity(), follower.uri,
                                    render.follow(existing.uri, follower.uri, target.uri))
-            await enqueue(conn, self.rt, actor=follower, activity=activity,
+            await self.outbox.enqueue(conn, actor=follower, activity=activity,
                           inboxes=[target.delivery_inbox or ""], object_uri=target.uri)
 
     async def decide_follower(self, followed: Actor, follower_uri: str, *, accept: bool,
@@ -94,7 +95,7 @@ class FollowService:
         request that waits for approval; in the audit log."""
         if by is not None and not by.may(Permission.APPROVE):
             raise Forbidden("Only coordinators can answer follow requests.")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             follower = await actors_repo.get_by_uri(conn, follower_uri)
             existing = await follows_repo.find(conn, follower.id, followed.id)
             if existing is None or existing.state is not FollowState.PENDING:
@@ -106,10 +107,10 @@ class FollowService:
             else:
                 await follows_repo.remove(conn, existing.id)
             reply = render.respond_to_follow(
-                "Accept" if accept else "Reject", self.rt.urls.new_activity(), followed.uri,
+                "Accept" if accept else "Reject", self.urls.new_activity(), followed.uri,
                 render.follow(existing.uri, follower.uri, followed.uri),
             )
-            await enqueue(conn, self.rt, actor=followed, activity=reply,
+            await self.outbox.enqueue(conn, actor=followed, activity=reply,
                           inboxes=[follower.delivery_inbox or ""])
             await record(conn, by, AuditAction.FOLLOW_ACCEPTED if accept
                          else AuditAction.FOLLOW_DECLINED, target_kind="actor",
@@ -119,6 +120,6 @@ class FollowService:
 
     async def list(self, actor: Actor, direction: str, *,
                    state: FollowState = FollowState.ACCEPTED) -> list[str]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await follows_repo.page(conn, actor_id=actor.id, direction=direction,
                                            limit=1000, offset=0, state=state)

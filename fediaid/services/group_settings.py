@@ -12,12 +12,15 @@ from fediaid.domain.posts import GroupPolicy, Post, Visibility, clean_text, pars
 from fediaid.domain.roles import ROLE_SETTING, Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound
+from fediaid.services import post_records
 from fediaid.services.audit import record
+from fediaid.services.core import Core, Service
 from fediaid.storage import posts as posts_repo
 from fediaid.storage.posts import Filters
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.post_federation import PostFederation
+    from fediaid.services.posts import PostService
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
@@ -41,10 +44,13 @@ def setting_words(key: str, value: str) -> str:
     return _SETTING_WORDS.get(key, key + ": {}").format(value)
 
 
-class GroupSettingsService:
+class GroupSettingsService(Service):
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(self, core: Core, *,
+                 post_federation: PostFederation, posts: PostService) -> None:
+        super().__init__(core)
+        self.post_federation = post_federation
+        self.posts = posts
 
     @staticmethod
     def _require(user: User, permission: Permission = Permission.GROUP_SETTINGS) -> None:
@@ -53,18 +59,18 @@ class GroupSettingsService:
 
     async def categories(self) -> list[tuple[str, str]]:
         """The categories neighbors can choose (slug, label)."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await posts_repo.category_list(conn)
 
     async def all_categories(self) -> list[tuple[str, str, bool]]:
         """Every category with whether it is shown (for coordinators)."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             shown = {slug for slug, _ in await posts_repo.category_list(conn)}
             return [(slug, label, slug in shown)
                     for slug, label in await posts_repo.category_list(conn, active_only=False)]
 
     async def areas(self) -> list[tuple[str, str]]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await posts_repo.area_list(conn)
 
     async def set_category(self, user: User, slug: str, label: str, *, active: bool = True
@@ -77,7 +83,7 @@ class GroupSettingsService:
         if slug == "other" and not active:
             raise Invalid("\"Other\" is where posts without a category go: it stays.",
                           field="slug")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             before = {s: (lbl, on) for s, lbl, on in await self._categories(conn)}.get(slug)
             await posts_repo.upsert_category(conn, slug, label, active)
             if before != (label, active):
@@ -95,7 +101,7 @@ class GroupSettingsService:
             if not _SLUG.fullmatch(slug or ""):
                 raise Invalid(f"Bad short name for a neighborhood: {slug!r}.", field="areas")
             clean.append((slug, clean_text(label, field="label", max_len=128, required=True)))
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             before = await posts_repo.area_list(conn)
             await posts_repo.set_areas(conn, clean)
             if before != clean:
@@ -133,7 +139,7 @@ class GroupSettingsService:
                 out[key] = "1" if values[key] in (True, "1", "true", "yes", "on") else "0"
         if ROLE_SETTING in out:
             self._require(user, Permission.SECURE_SETTINGS)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             before = await posts_repo.settings(conn)
             for key, value in out.items():
                 await posts_repo.set_setting(conn, key, value)
@@ -143,7 +149,7 @@ class GroupSettingsService:
                              target_id=",".join(k for k, v in out.items()
                                                 if before.get(k) != v),
                              summary="changed the group's settings: " + "; ".join(changed))
-            return await self.rt.posts._policy(conn)
+            return await self.posts._policy(conn)
 
     @staticmethod
     async def _categories(conn: Any) -> list[tuple[str, str, bool]]:
@@ -153,25 +159,25 @@ class GroupSettingsService:
 
     async def held_posts(self, user: User) -> list[Post]:
         self._require(user, Permission.APPROVE)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await posts_repo.search(conn, Filters(held=True, states=()))
 
     async def decide_held(self, user: User, post_id: int, *, approve: bool) -> None:
         """Approve a held post (the group shares it) or turn it away (it is removed here)."""
         self._require(user, Permission.APPROVE)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             post = await posts_repo.find(conn, post_id)
             if post is None or not post.held:
                 raise NotFound("No post waiting for approval with that number.")
             if approve:
-                await posts_repo.update_fields(conn, post_id, {"held": False})
+                await post_records.update_post(conn, post_id, {"held": False})
                 shared = await posts_repo.get(conn, post_id)
                 if shared.via_group:
-                    await self.rt.post_federation.shared_by_group(conn, shared)
+                    await self.post_federation.shared_by_group(conn, shared)
                 else:
-                    await self.rt.post_federation.created(conn, shared)
+                    await self.post_federation.created(conn, shared)
             else:
-                await posts_repo.remove(conn, post_id)
+                await post_records.remove_post(conn, post_id)
             await record(conn, user, AuditAction.POST_APPROVED if approve
                          else AuditAction.POST_TURNED_AWAY, target_kind="post",
                          target_id=post_id,

@@ -26,12 +26,13 @@ from activitypub.errors import KeyResolutionError, SignatureError
 from activitypub.verify import verify_request
 from activitypub.vocab import first_str, id_of, is_http_uri, type_of
 from fediaid.errors import Invalid, Unauthenticated
+from fediaid.services.core import Core, Service
 from fediaid.services.federation_policy import refused_content
 from fediaid.storage import inbox as inbox_repo
 from fediaid.storage.batch import GroupCommitWriter
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.federation_policy import FederationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,11 @@ class Ignored(Exception):
     """An activity we answer 202 to but do not keep (e.g. the Delete of an unknown actor)."""
 
 
-class InboxService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
-        self._writer = GroupCommitWriter(rt.db, inbox_repo.insert_many, name="inbox-writer")
+class InboxService(Service):
+    def __init__(self, core: Core, *, policy: FederationPolicy) -> None:
+        super().__init__(core)
+        self.policy = policy
+        self._writer = GroupCommitWriter(core.db, inbox_repo.insert_many, name="inbox-writer")
         self._accepting = 0
         self.accepted = 0
 
@@ -102,12 +104,12 @@ class InboxService:
         actor = id_of(activity.get("actor"))
         if not type_ or not actor or not is_http_uri(actor):
             raise Invalid("An activity needs a type and an actor.")
-        policy = self.rt.policy
+        policy = self.policy
         policy.check_receive(actor)  # before the signature: a blocked domain costs nothing
         try:
             signer = await verify_request(
                 method=method, url=url, headers=headers, body=body,
-                resolve_key=self.rt.keys.resolve, now=time.time(),
+                resolve_key=self.core.keys.resolve, now=time.time(),
             )
         except KeyResolutionError as exc:
             # Mastodon sends the Delete of an account signed by the deleted key, which can no
@@ -137,7 +139,7 @@ class InboxService:
         )
         await self._writer.submit(row)
         self.accepted += 1
-        self.rt.inbox_wakeup.set()
+        self.signals.inbox_wakeup.set()
         return True
 
 

@@ -34,8 +34,8 @@ from fediaid.domain.queue import ItemState
 from fediaid.errors import FediaidError, Invalid, Unavailable
 from fediaid.federation import render
 from fediaid.federation.parse import parse_actor
+from fediaid.services.core import Core, Service
 from fediaid.services.federation_policy import refused_content
-from fediaid.services.outbox import enqueue
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import domains as domains_repo
 from fediaid.storage import follows as follows_repo
@@ -46,7 +46,13 @@ from fediaid.storage import outbox as outbox_repo
 from fediaid.storage.inbox import InboxJob
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.blocks import BlockService
+    from fediaid.services.federation_policy import FederationPolicy
+    from fediaid.services.follows import FollowService
+    from fediaid.services.outbox import Outbox
+    from fediaid.services.post_inbox import PostInbox
+    from fediaid.services.remote_statuses import RemoteStatuses
+    from fediaid.services.reports import ReportService
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +93,19 @@ def _announced_object(obj: Any, announcer: str) -> dict[str, Any] | None:
     return None
 
 
-class InboxProcessor:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class InboxProcessor(Service):
+    def __init__(self, core: Core, *,
+                 blocks: BlockService, follows: FollowService, outbox: Outbox,
+                 policy: FederationPolicy, post_inbox: PostInbox,
+                 remote_statuses: RemoteStatuses, reports: ReportService) -> None:
+        super().__init__(core)
+        self.blocks = blocks
+        self.follows = follows
+        self.outbox = outbox
+        self.policy = policy
+        self.post_inbox = post_inbox
+        self.remote_statuses = remote_statuses
+        self.reports = reports
         self.handlers = {
             "Follow": self._follow,
             "Undo": self._undo,
@@ -117,10 +133,10 @@ class InboxProcessor:
             return prepared  # nothing fetched for what the federation policy refuses
         if type_ == "Delete":
             return prepared  # never fetch for a Delete: the thing is gone
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             known = await actors_repo.find_by_uri(conn, job.actor_uri)
         if known is None:
-            await self.rt.follows.find_remote_actor(job.actor_uri, refresh=True)
+            await self.follows.find_remote_actor(job.actor_uri, refresh=True)
         obj = activity.get("object")
         wanted: str | None = None
         if type_ == "Create" and isinstance(obj, str):
@@ -130,12 +146,12 @@ class InboxProcessor:
             target = id_of(inner) if inner is not None else id_of(obj)
             if target and (not isinstance(inner, dict) or not same_origin(target, job.actor_uri)):
                 wanted = target
-        if wanted and is_http_uri(wanted) and not self.rt.urls.is_local(wanted):
-            async with self.rt.db.read() as conn:
+        if wanted and is_http_uri(wanted) and not self.urls.is_local(wanted):
+            async with self.db.read() as conn:
                 have = await objects_repo.find_by_uri(conn, wanted)
             if have is None:
                 try:
-                    prepared.fetched[wanted] = await (await self.rt.remote()).fetch(wanted)
+                    prepared.fetched[wanted] = await (await self.core.remote()).fetch(wanted)
                 except FetchError as exc:
                     if type_ == "Create":
                         raise Unavailable(f"could not fetch {wanted}: {exc.reason}") from exc
@@ -148,12 +164,12 @@ class InboxProcessor:
         embedded = _announced_object(obj, job.actor_uri) if type_ == "Announce" else None
         for doc in [*prepared.fetched.values(), *([embedded] if embedded else [])]:
             author = id_of(doc.get("attributedTo"))
-            if author and is_http_uri(author) and not self.rt.urls.is_local(author):
-                async with self.rt.db.read() as conn:
+            if author and is_http_uri(author) and not self.urls.is_local(author):
+                async with self.db.read() as conn:
                     known_author = await actors_repo.find_by_uri(conn, author)
                 if known_author is None:
                     try:
-                        await self.rt.follows.find_remote_actor(author)
+                        await self.follows.find_remote_actor(author)
                     except FediaidError as exc:
                         log.info("author %s of %s unknown: %s", author, id_of(doc), exc.public)
         return prepared
@@ -169,7 +185,7 @@ class InboxProcessor:
                 results.append(self._retry_or_fail(job, exc.public))
             except (FediaidError, ValueError) as exc:
                 results.append((job.id, ItemState.FAILED, str(exc)[:500], 0.0))
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             unavailable = await domains_repo.unavailable_domains(conn)
             for p in ready:
                 try:
@@ -190,7 +206,7 @@ class InboxProcessor:
     def _refused(self, actor_uri: str, activity: dict[str, Any]) -> str | None:
         """Why the federation policy refuses this activity now (its actor's domain, or the
         domain of the content it brings in), or None."""
-        policy = self.rt.policy
+        policy = self.policy
         if policy.rules.open:
             return None
         refused = actor_uri if not policy.may_exchange(actor_uri) else \
@@ -209,7 +225,7 @@ class InboxProcessor:
             await domains_repo.record_success(conn, domain)
             released = await outbox_repo.release_domain(conn, domain)
             if released:
-                self.rt.delivery_wakeup.set()
+                self.signals.delivery_wakeup.set()
                 log.info("domain %s is back: %d deliveries released", domain, released)
         handler = self.handlers.get(type_of(p.activity) or "")
         if handler is None:
@@ -228,7 +244,7 @@ class InboxProcessor:
             if type_of(p.activity) == "Delete":
                 return
             raise Invalid(f"unknown actor {p.job.actor_uri}")
-        if await self.rt.reports.actor_suspended(conn, actor.uri):
+        if await self.reports.actor_suspended(conn, actor.uri):
             # Suspended by a coordinator after a report (fediaid/services/reports.py).
             log.info("ignored %s %s: its actor is suspended", type_of(p.activity),
                      p.job.activity_uri)
@@ -243,18 +259,18 @@ class InboxProcessor:
             return
         follow_uri = p.job.activity_uri
         existing = await follows_repo.find(conn, actor.id, target.id)
-        if existing is None and await self.rt.blocks.between(conn, actor.id, target.id):
+        if existing is None and await self.blocks.between(conn, actor.id, target.id):
             # Not across a block (services/blocks.py): refused, as Mastodon does.
             reject = render.respond_to_follow(
-                "Reject", self.rt.urls.new_activity(), target.uri,
+                "Reject", self.urls.new_activity(), target.uri,
                 render.follow(follow_uri, actor.uri, target.uri))
-            await enqueue(conn, self.rt, actor=target, activity=reject,
+            await self.outbox.enqueue(conn, actor=target, activity=reject,
                           inboxes=[actor.delivery_inbox or ""])
             return
         if existing is None:
             # A silenced domain's accounts wait for a coordinator (as Mastodon's limit).
             state = (FollowState.PENDING if target.manually_approves_followers
-                     or self.rt.policy.is_silenced(actor.uri) else FollowState.ACCEPTED)
+                     or self.policy.is_silenced(actor.uri) else FollowState.ACCEPTED)
             await follows_repo.create(conn, follower_id=actor.id, followed_id=target.id,
                                       uri=follow_uri, state=state)
             await notifications_repo.add_for_actor(
@@ -264,10 +280,10 @@ class InboxProcessor:
             state = existing.state
         if state is FollowState.ACCEPTED:
             accept = render.respond_to_follow(
-                "Accept", self.rt.urls.new_activity(), target.uri,
+                "Accept", self.urls.new_activity(), target.uri,
                 render.follow(follow_uri, actor.uri, target.uri),
             )
-            await enqueue(conn, self.rt, actor=target, activity=accept,
+            await self.outbox.enqueue(conn, actor=target, activity=accept,
                           inboxes=[actor.delivery_inbox or ""])
 
     async def _find_follow_for(self, conn: AsyncConnection, obj: Any, *, follower_uri: str | None,
@@ -294,7 +310,7 @@ class InboxProcessor:
                      id_of(obj.get("actor")))
             return
         if inner_type == "Block":
-            await self.rt.blocks.on_remote_undo_block(
+            await self.blocks.on_remote_undo_block(
                 conn, actor, inner_id,
                 id_of(obj.get("object")) if isinstance(obj, dict) else None)
             return
@@ -308,9 +324,9 @@ class InboxProcessor:
         if inner_id and inner_type in (None, "Announce"):
             await objects_repo.remove_share(conn, inner_id, actor_id=actor.id)
         if inner_id and inner_type in (None, "Announce", "Like"):
-            await self.rt.statuses.on_remote_undo(conn, actor, inner_id)
+            await self.remote_statuses.on_remote_undo(conn, actor, inner_id)
         if inner_id and inner_type is None:
-            await self.rt.blocks.on_remote_undo_block(conn, actor, inner_id, None)
+            await self.blocks.on_remote_undo_block(conn, actor, inner_id, None)
 
     async def _accept(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         await self._answer(conn, actor, p, accepted=True)
@@ -322,7 +338,7 @@ class InboxProcessor:
                       ) -> None:
         obj = p.activity.get("object")
         if type_of(obj) == "Offer" or (type_of(obj) is None and p.activity.get("result")):
-            await self.rt.post_inbox.on_offer_answer(conn, actor, p.activity)
+            await self.post_inbox.on_offer_answer(conn, actor, p.activity)
             return
         if type_of(obj) not in (None, "Follow"):
             return
@@ -331,7 +347,7 @@ class InboxProcessor:
                                              followed_uri=actor.uri)
         if follow is None or follow.followed_id != actor.id:
             # Not an answer to one of our follows: perhaps to an Offer we sent (by id).
-            await self.rt.post_inbox.on_offer_answer(conn, actor, p.activity)
+            await self.post_inbox.on_offer_answer(conn, actor, p.activity)
             return
         if accepted:
             if follow.state is FollowState.PENDING:
@@ -348,7 +364,7 @@ class InboxProcessor:
             if data.uri != actor.uri:
                 raise Invalid("an actor may only update itself")
             await actors_repo.upsert_remote(conn, data)
-            self.rt.keys.forget_owner(actor.uri)
+            self.core.keys.forget_owner(actor.uri)
             return
         existing = await objects_repo.find_by_uri(conn, id_of(obj) or "")
         if existing is not None and existing.attributed_to == actor.uri and not existing.local:
@@ -360,15 +376,15 @@ class InboxProcessor:
             return
         if target == actor.uri:
             await actors_repo.delete_remote(conn, actor.uri)
-            self.rt.keys.forget_owner(actor.uri)
+            self.core.keys.forget_owner(actor.uri)
             return
         existing = await objects_repo.find_by_uri(conn, target)
         if existing is not None and not existing.local and (
             existing.attributed_to == actor.uri or existing.actor_id == actor.id
         ):
             await objects_repo.delete_by_uri(conn, target)
-        await self.rt.post_inbox.on_delete(conn, actor, target)
-        await self.rt.statuses.on_remote_delete(conn, actor, target)
+        await self.post_inbox.on_delete(conn, actor, target)
+        await self.remote_statuses.on_remote_delete(conn, actor, target)
 
     async def _create(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         obj = p.activity.get("object")
@@ -389,7 +405,7 @@ class InboxProcessor:
         # A boost shows in the client API once the boosted status is known here.
         inner_target = id_of(obj.get("object")) if type_of(obj) == "Create" and (
             isinstance(obj, dict)) else target
-        await self.rt.statuses.on_remote_announce(conn, actor, p.job.activity_uri,
+        await self.remote_statuses.on_remote_announce(conn, actor, p.job.activity_uri,
                                                   inner_target or target)
 
     async def _announce_object(self, conn: AsyncConnection, actor: Actor, p: Prepared,
@@ -408,20 +424,20 @@ class InboxProcessor:
     async def _like(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         target = id_of(p.activity.get("object"))
         if target:
-            await self.rt.statuses.on_remote_like(conn, actor, p.job.activity_uri, target)
+            await self.remote_statuses.on_remote_like(conn, actor, p.job.activity_uri, target)
 
     async def _block(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         """A remote account blocks one of ours (services/blocks.py)."""
         target = id_of(p.activity.get("object"))
         if target and is_http_uri(p.job.activity_uri):
-            await self.rt.blocks.on_remote_block(conn, actor, target, p.job.activity_uri)
+            await self.blocks.on_remote_block(conn, actor, target, p.job.activity_uri)
 
     async def _flag(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         """Another server reports one of our accounts or posts (fediaid/services/reports.py)."""
-        await self.rt.reports.receive_flag(conn, actor, p.activity, p.job.activity_uri)
+        await self.reports.receive_flag(conn, actor, p.activity, p.job.activity_uri)
 
     async def _offer(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        await self.rt.post_inbox.on_offer(conn, actor, p.activity)
+        await self.post_inbox.on_offer(conn, actor, p.activity)
 
     async def _store_object(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any],
                             *, announced_by: Actor | None = None) -> None:
@@ -439,5 +455,5 @@ class InboxProcessor:
             public=is_addressed_publicly(obj), local=False, content=content, payload=obj,
             published=_parse_time(obj.get("published")),
         )
-        await self.rt.post_inbox.on_object(conn, actor, obj, announced_by=announced_by)
-        await self.rt.statuses.on_remote_object(conn, actor, obj)
+        await self.post_inbox.on_object(conn, actor, obj, announced_by=announced_by)
+        await self.remote_statuses.on_remote_object(conn, actor, obj)

@@ -25,7 +25,7 @@ import secrets
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -33,12 +33,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fediaid.domain.users import User
 from fediaid.errors import NotFound, TooLarge, Unprocessable
 from fediaid.services import images
+from fediaid.services.core import Core, Service
 from fediaid.storage import media as media_repo
 from fediaid.storage.media import Media
 from fediaid.storage.types import utcnow
-
-if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
 
 MAX_ATTACHMENTS = 4
 MAX_DESCRIPTION = 1500  # Mastodon's MediaAttachment::MAX_DESCRIPTION_LENGTH
@@ -87,18 +85,18 @@ def _dims(width: int | None, height: int | None) -> dict[str, Any] | None:
             "aspect": width / height}
 
 
-class MediaService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class MediaService(Service):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
         self._processing = asyncio.Semaphore(2)
 
     # -- files -----------------------------------------------------------------------------
     @property
     def directory(self) -> Path:
-        return self.rt.settings.media_dir
+        return self.settings.media_dir
 
     def url(self, file_name: str) -> str:
-        return f"{self.rt.settings.base_url}/media/{file_name}"
+        return f"{self.settings.base_url}/media/{file_name}"
 
     def file(self, name: str) -> tuple[Path, str]:
         """The stored file behind ``/media/<name>`` and its content type."""
@@ -174,7 +172,7 @@ class MediaService:
         """Store an uploaded image (cleaned), unattached; its MediaAttachment entity."""
         text = _description(description)
         point = parse_focus(focus)
-        s = self.rt.settings
+        s = self.settings
         async with self._processing:
             clean, small, blur = await asyncio.to_thread(
                 self._process, data, s.media_max_bytes, s.media_max_pixels)
@@ -182,7 +180,7 @@ class MediaService:
         try:
             await asyncio.to_thread(self._write, small_name(name), small.data)
             await asyncio.to_thread(self._write, name, clean.data)
-            async with self.rt.db.write() as conn:
+            async with self.db.write() as conn:
                 media_id = await media_repo.add(
                     conn, account_id=user.actor_id, user_id=user.id,
                     content_type=clean.content_type, file_name=name, description=text,
@@ -211,7 +209,7 @@ class MediaService:
     async def get(self, user: User, media_id: int) -> dict[str, Any]:
         """One's own upload that is not attached yet (as Mastodon: attached media is read
         through its status)."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             m = await self._own(conn, user, media_id)
         if m.status_id is not None:
             raise NotFound("Record not found")
@@ -224,7 +222,7 @@ class MediaService:
         ``focus`` is given) of one's unattached upload."""
         text = _description(description)
         point = parse_focus(focus)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             m = await self._own(conn, user, media_id)
             if m.status_id is not None:
                 raise NotFound("Record not found")
@@ -236,7 +234,7 @@ class MediaService:
         return self.entity(m)
 
     async def delete(self, user: User, media_id: int) -> None:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             m = await self._own(conn, user, media_id)
             if m.status_id is not None:
                 raise Unprocessable("Media attachment is currently used by a status")
@@ -271,7 +269,7 @@ class MediaService:
     async def entities_for(self, status_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
         """MediaAttachment entities of these statuses (read-only; visibility is the
         caller's business: only pass statuses the viewer may see)."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             rows = await media_repo.for_statuses(conn, status_ids)
         out: dict[int, list[dict[str, Any]]] = {}
         for m in rows:
@@ -303,7 +301,7 @@ class MediaService:
         its URL. The caller records the URL on the actor, or calls
         ``remove_profile_image`` if it does not. Errors name the image (``field`` too)."""
         box = PROFILE_IMAGE_BOX[kind]
-        s = self.rt.settings
+        s = self.settings
         try:
             async with self._processing:
                 image = await asyncio.to_thread(_profile_image, data, box, s.media_max_bytes,
@@ -341,7 +339,7 @@ class MediaService:
         than ``stray_for``. Files that local actors use as avatar or header are kept.
         Returns the number of files removed."""
         removed = 0
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             old = await media_repo.unattached_before(conn, utcnow() - unattached_for)
             for m in old:
                 await media_repo.remove(conn, m.id)
@@ -350,7 +348,7 @@ class MediaService:
             removed += 1
         if not self.directory.is_dir():
             return removed
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             known = await media_repo.file_names(conn)
             profile = await media_repo.profile_image_urls(conn)
         keep = known | {small_name(n) for n in known}

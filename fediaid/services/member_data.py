@@ -44,8 +44,9 @@ from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from fediaid.federation import render
+from fediaid.services import post_records
 from fediaid.services.audit import record
-from fediaid.services.outbox import enqueue
+from fediaid.services.core import Core, Service
 from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import member_data as repo
@@ -58,7 +59,12 @@ from fediaid.storage import users as users_repo
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.accounts import AccountService
+    from fediaid.services.media import MediaService
+    from fediaid.services.outbox import Outbox
+    from fediaid.services.post_federation import PostFederation
+    from fediaid.services.posts import PostService
+    from fediaid.services.two_factor import TwoFactorService
 
 #: A member without a password confirms deletion with a session this recent (a fresh
 #: login link from a coordinator).
@@ -87,15 +93,23 @@ def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return out.getvalue()
 
 
-class MemberDataService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class MemberDataService(Service):
+    def __init__(self, core: Core, *, accounts: AccountService, two_factor: TwoFactorService,
+                 posts: PostService, post_federation: PostFederation, media: MediaService,
+                 outbox: Outbox) -> None:
+        super().__init__(core)
+        self.accounts = accounts
+        self.two_factor = two_factor
+        self.posts = posts
+        self.post_federation = post_federation
+        self.media = media
+        self.outbox = outbox
 
     # -- export ---------------------------------------------------------------------------
     async def export(self, user: User, *, intake_post_ids: Iterable[int] = ()
                      ) -> dict[str, Any]:
         """Everything about ``user`` as one JSON-ready document."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             profile = await repo.profile_row(conn, user.id)
             actor_id = user.actor_id
             own = await repo.own_post_ids(conn, actor_id, user.id)
@@ -105,14 +119,13 @@ class MemberDataService:
                 post["answers_received"] = [a for a in received if a["post_id"] == post["id"]]
             convs = await repo.conversations_of(
                 conn, await repo.conversation_ids(conn, actor_id, own))
-            second = getattr(self.rt, "two_factor", None)  # optional (TOTP)
-            two_factor = bool(second is not None and await second.enabled(user))
+            two_factor = await self.two_factor.enabled(user)
             doc: dict[str, Any] = {
                 "format": FORMAT,
                 "exported_at": utcnow(),
                 "profile": {
                     "username": profile["username"],
-                    "handle": f"@{profile['username']}@{self.rt.settings.domain}",
+                    "handle": f"@{profile['username']}@{self.settings.domain}",
                     "display_name": profile["name"], "bio": profile["summary"],
                     "actor_uri": profile["uri"], "profile_url": profile["url"],
                     "avatar_url": profile["icon_url"], "header_url": profile["header_url"],
@@ -161,7 +174,7 @@ class MemberDataService:
         buf = io.BytesIO()
         with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
             z.writestr("README.txt", (
-                f"Everything {self.rt.settings.group_name} keeps about "
+                f"Everything {self.settings.group_name} keeps about "
                 f"@{doc['profile']['username']}, as of {doc['exported_at']}.\n"
                 "data.json holds all of it; the CSV files hold posts, answers and messages "
                 "for spreadsheets; media/ holds the pictures you uploaded.\n"))
@@ -175,7 +188,7 @@ class MemberDataService:
                 "message", "quantity", "state", "note", "created_at"]))
             z.writestr("messages.csv", _csv(messages, [
                 "exchange", "post_uri", "post_title", "from", "body", "created_at"]))
-            directory = self.rt.settings.media_dir
+            directory = self.settings.media_dir
             for m in doc["media"]:
                 name = m.get("file_name")
                 path = directory / name if name else None
@@ -189,10 +202,10 @@ class MemberDataService:
         to them; written in the audit log."""
         if by is not None and not by.may(Permission.ACCOUNTS):
             raise Forbidden("Only coordinators can export someone else's data.")
-        user = await self.rt.accounts.get_user(username)
+        user = await self.accounts.get_user(username)
         ids = list(intake_post_ids)
         data = await self.archive(user, intake_post_ids=ids)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await record(conn, by, AuditAction.DATA_EXPORTED, target_kind="account",
                          target_id=user.id,
                          summary=f"exported the data of {username} on their behalf"
@@ -211,11 +224,11 @@ class MemberDataService:
         if user.has_password:
             if not password:
                 raise Invalid("Type your password, to confirm.", field="password")
-            await self.rt.accounts.check_password(user.username, password, client=client)
+            await self.accounts.check_password(user.username, password, client=client)
             return
         started = None
         if session:
-            async with self.rt.db.read() as conn:
+            async with self.db.read() as conn:
                 started = await repo.session_started(conn, user.id, users_repo.digest(session))
         if started is None or utcnow() - started > FRESH_SESSION:
             raise Unauthenticated(
@@ -228,15 +241,14 @@ class MemberDataService:
         behalf; written in the audit log (by number, not by name)."""
         if by is not None and not by.may(Permission.ACCOUNTS):
             raise Forbidden("Only coordinators can delete someone else's account.")
-        user = await self.rt.accounts.get_user(username)
+        user = await self.accounts.get_user(username)
         await self.delete_account(user, by=by, audited=True, intake_post_ids=intake_post_ids)
 
     async def delete_account(self, user: User, *, by: User | None = None,
                              audited: bool = False, intake_post_ids: Iterable[int] = ()
                              ) -> None:
-        rt = self.rt
         gone_statuses: list[int] = []
-        async with rt.db.write() as conn:
+        async with self.db.write() as conn:
             user = await users_repo.get(conn, user.id)
             if user.role is Role.ADMIN and await repo.admins_left(conn, Role.ADMIN.value) <= 1:
                 raise Conflict("This is the group's last admin account. Make another member "
@@ -255,8 +267,8 @@ class MemberDataService:
 
             # Posts, as retention deletes them: a Delete to everyone who received them.
             for post in own_posts:
-                await rt.post_federation.deleted(conn, post)
-                await posts_repo.remove(conn, post.id)
+                await self.post_federation.deleted(conn, post)
+                await post_records.remove_post(conn, post.id)
             # Statuses (notes, answers, boosts) and anything else sent elsewhere.
             for s in status_rows:
                 if await statuses_repo.find(conn, s.id) is None:
@@ -275,18 +287,18 @@ class MemberDataService:
                 if post is not None and post.local:
                     still = [r for r in await responses_repo.for_post(conn, post_id)
                              if r.state.value == "accepted"]
-                    await rt.posts.set_promised(conn, post, bool(still))
+                    await self.posts.set_promised(conn, post, bool(still))
             # Follows of remote accounts are undone.
             for f in await repo.following_remote(conn, actor.id):
-                undo = render.undo(rt.urls.new_activity(), actor.uri,
+                undo = render.undo(self.urls.new_activity(), actor.uri,
                                    render.follow(f.uri, actor.uri, f.target))
-                await enqueue(conn, rt, actor=actor, activity=undo, inboxes=[f.inbox])
+                await self.outbox.enqueue(conn, actor=actor, activity=undo, inboxes=[f.inbox])
             await repo.forget_media(conn, actor.id)
             await repo.forget_rows(conn, actor_id=actor.id, actor_uri=actor.uri,
                                    user_id=user.id, keep_after=keep_after)
             await repo.make_tombstone(conn, actor.id)
             if inboxes:
-                await enqueue(conn, rt, actor=actor,
+                await self.outbox.enqueue(conn, actor=actor,
                               activity=render.delete_actor(f"{actor.uri}#delete", actor.uri),
                               inboxes=inboxes)
             if audited:
@@ -294,11 +306,11 @@ class MemberDataService:
                              target_id=user.id,
                              summary=f"deleted account #{user.id} on the member's behalf")
         for name in files:
-            rt.media.discard(name)
+            self.media.discard(name)
         for url in profile_images:
-            rt.media.remove_profile_image(url)
+            self.media.remove_profile_image(url)
         for sid in gone_statuses:
-            rt.streaming_deleted(sid)
+            self.signals.status_deleted(sid)
 
     async def _take_back(self, conn: Any, actor: Any, uri: str) -> None:
         """Delete one object the account published, at every inbox that received it."""
@@ -306,14 +318,14 @@ class MemberDataService:
         await forget_object(conn, uri)
         await objects_repo.delete_by_uri(conn, uri)
         if received:
-            await enqueue(conn, self.rt, actor=actor,
-                          activity=render.delete_of(self.rt.urls.new_activity(), actor.uri,
+            await self.outbox.enqueue(conn, actor=actor,
+                          activity=render.delete_of(self.urls.new_activity(), actor.uri,
                                                     uri),
                           inboxes=received)
 
     async def tombstone(self, username: str) -> dict[str, Any] | None:
         """What a deleted account's actor URI answers (410 Gone), or None."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             found = await repo.tombstone(conn, username)
         if found is None:
             return None
@@ -323,10 +335,10 @@ class MemberDataService:
     async def finish_deletions(self) -> int:
         """Drop the keys of deleted accounts whose last deliveries are settled (run by the
         workers' lifecycle loop)."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             ids = await repo.settled_tombstones(conn)
         for actor_id in ids:
-            async with self.rt.db.write() as conn:
+            async with self.db.write() as conn:
                 if actor_id in await repo.settled_tombstones(conn):
                     await repo.drop_key(conn, actor_id)
         return len(ids)

@@ -2,7 +2,7 @@
 to offers and needs surfaced as mentions.
 
 Visibility: a notification about a status is shown only while its reader may see the status
-(``rt.statuses.visible``, which asks ``can_view_status``); otherwise it is skipped, not
+(``rt.status_reading.visible``, which asks ``can_view_status``); otherwise it is skipped, not
 deleted (it comes back if the status becomes visible again).
 
 Grouping (Mastodon 4.3, docs.joinmastodon.org/methods/grouped_notifications): favourites
@@ -34,6 +34,7 @@ from fediaid.domain.ids import parse_id
 from fediaid.domain.paging import Page
 from fediaid.domain.posts import Kind, Post
 from fediaid.errors import NotFound, Unprocessable
+from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import notifications as repo
 from fediaid.storage import response_statuses
@@ -50,7 +51,8 @@ if TYPE_CHECKING:
     from fediaid.domain.actors import Actor
     from fediaid.domain.users import User
     from fediaid.domain.visibility import Viewer
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.federation_policy import FederationPolicy
+    from fediaid.services.status_reading import StatusReading
 
 __all__ = ["GROUPABLE", "Filters", "Group", "Marker", "NotificationRow",
            "NotificationService", "group_key"]
@@ -106,15 +108,19 @@ class Filters:
     account_id: int | None = None
 
 
-class NotificationService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class NotificationService(Service):
+    def __init__(self, core: Core, *,
+                 federation_policy: FederationPolicy, status_reading: StatusReading
+                 ) -> None:
+        super().__init__(core)
+        self.federation_policy = federation_policy
+        self.status_reading = status_reading
 
     # -- reading ------------------------------------------------------------------------
     async def actors(self, ids: Sequence[int]) -> list[Actor]:
         """The accounts behind notifications (missing ones are skipped)."""
         out = []
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             for actor_id in dict.fromkeys(ids):
                 actor = await actors_repo.find_by_id(conn, actor_id)
                 if actor is not None:
@@ -132,19 +138,19 @@ class NotificationService:
             senders = {a.id: a.uri for a in await self.actors([n.from_actor_id for n in rows])}
             rows = [n for n in rows if notification_shown(viewer, senders.get(n.from_actor_id))]
         ids = list(dict.fromkeys(n.status_id for n in rows if n.status_id is not None))
-        seen = {s.id for s in await self.rt.statuses.visible(viewer, ids)} if ids else set()
+        seen = {s.id for s in await self.status_reading.visible(viewer, ids)} if ids else set()
         return [n for n in rows if n.status_id is None or n.status_id in seen]
 
     async def _not_silenced(self, viewer: Viewer, rows: Sequence[NotificationRow]
                             ) -> list[NotificationRow]:
         """Notifications from accounts on silenced domains reach only members who follow
         them (the federation policy's ``may_show``; docs/architecture.md)."""
-        if not rows or not self.rt.policy.rules.silenced:
+        if not rows or not self.federation_policy.rules.silenced:
             return list(rows)
         senders = {a.id: a.uri for a in await self.actors([n.from_actor_id for n in rows])}
         return [n for n in rows
                 if (uri := senders.get(n.from_actor_id)) is None
-                or not self.rt.policy.is_silenced(uri) or uri in viewer.following]
+                or not self.federation_policy.is_silenced(uri) or uri in viewer.following]
 
     async def _scan(self, user: User, viewer: Viewer, page: Page, f: Filters
                     ) -> list[NotificationRow]:
@@ -153,7 +159,7 @@ class NotificationService:
         out: list[NotificationRow] = []
         cursor = page
         for _ in range(ROUNDS):
-            async with self.rt.db.read() as conn:
+            async with self.db.read() as conn:
                 rows = await repo.page_of(conn, user.id, cursor, types=f.types,
                                           exclude_types=f.exclude_types,
                                           account_id=f.account_id)
@@ -167,27 +173,27 @@ class NotificationService:
 
     async def page(self, user: User, page: Page, f: Filters = Filters()
                    ) -> list[NotificationRow]:
-        viewer = await self.rt.statuses.viewer(user)
+        viewer = await self.status_reading.viewer(user)
         return await self._scan(user, viewer, page, f)
 
     async def get(self, user: User, notification_id: int) -> NotificationRow:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             n = await repo.find(conn, user.id, notification_id)
-        if n is None or not await self._visible(await self.rt.statuses.viewer(user), [n]):
+        if n is None or not await self._visible(await self.status_reading.viewer(user), [n]):
             raise NotFound("Record not found")
         return n
 
     async def dismiss(self, user: User, notification_id: int) -> None:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             if not await repo.dismiss(conn, user.id, [notification_id]):
                 raise NotFound("Record not found")
 
     async def clear(self, user: User) -> int:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             return await repo.clear(conn, user.id)
 
     async def _last_read(self, user: User) -> int:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             marker = (await markers_of(conn, user.id, ["notifications"])).get("notifications")
         try:
             return int(marker.last_read_id) if marker else 0
@@ -199,8 +205,8 @@ class NotificationService:
         """Visible notifications newer than the notifications marker (at most ``limit``);
         with ``grouped_types``, the groups they form."""
         after = await self._last_read(user)
-        viewer = await self.rt.statuses.viewer(user)
-        async with self.rt.db.read() as conn:
+        viewer = await self.status_reading.viewer(user)
+        async with self.db.read() as conn:
             rows = await repo.ids_after(conn, user.id, after, limit=limit, types=f.types,
                                         exclude_types=f.exclude_types,
                                         account_id=f.account_id)
@@ -214,7 +220,7 @@ class NotificationService:
                      grouped_types: Sequence[str] = GROUPABLE) -> list[Group]:
         """``page.limit`` groups, newest first: each group appears once, represented by its
         newest notification in the page's range (as Mastodon 4.3 pages groups)."""
-        viewer = await self.rt.statuses.viewer(user)
+        viewer = await self.status_reading.viewer(user)
         reps: dict[str, NotificationRow] = {}
         cursor = replace(page, limit=min(page.limit * 2, 200))
         for _ in range(ROUNDS):
@@ -243,7 +249,7 @@ class NotificationService:
         number = parse_id(rest)  # an id (or a day number): nothing beyond 64 bits
         if number is None or (kind == "follow" and number > LAST_DAY):
             return []
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             if kind == "ungrouped":
                 one = await repo.find(conn, user.id, number)
                 rows = [one] if one is not None else []
@@ -268,7 +274,7 @@ class NotificationService:
         return Group(key, rep.type, tuple(members), min(in_page or [rep.id]), members[0].id)
 
     async def group(self, user: User, key: str) -> Group:
-        viewer = await self.rt.statuses.viewer(user)
+        viewer = await self.status_reading.viewer(user)
         members = await self._members(user, viewer, key)
         if not members:
             raise NotFound("Record not found")
@@ -277,18 +283,18 @@ class NotificationService:
     async def dismiss_group(self, user: User, key: str) -> None:
         """Dismiss every notification of the group (visible or not: the reader asked to
         be rid of them all). An unknown key changes nothing, as in Mastodon."""
-        viewer = await self.rt.statuses.viewer(user)
+        viewer = await self.status_reading.viewer(user)
         kind, _, rest = key.partition("-")
         if kind not in ("ungrouped", "favourite", "reblog", "follow") or parse_id(rest) is None:
             raise NotFound("Record not found")
         members = await self._members(user, viewer, key)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.dismiss(conn, user.id, [n.id for n in members])
 
     # -- reading positions (markers): the notifications one counts unread from -------------
     async def markers(self, user: User, timelines: Sequence[str]) -> dict[str, Marker]:
         wanted = [t for t in dict.fromkeys(timelines) if t in MARKER_TIMELINES]
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await markers_of(conn, user.id, wanted)
 
     async def set_markers(self, user: User, positions: dict[str, str]) -> dict[str, Marker]:
@@ -299,7 +305,7 @@ class NotificationService:
                     isinstance(last_read_id, str) and 0 < len(last_read_id) <= 32):
                 raise Unprocessable(f"{timeline}[last_read_id] must be an id")
         out: dict[str, Marker] = {}
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             for timeline, last_read_id in positions.items():
                 if timeline in MARKER_TIMELINES:
                     out[timeline] = await set_marker(conn, user.id, timeline, last_read_id)
@@ -371,7 +377,7 @@ class NotificationService:
                 text += f"\n\n{response.note}"
         content = "".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n\n"))
         if uri is None:
-            uri = (self.rt.urls.new_object() if author.local
+            uri = (self.urls.new_object() if author.local
                    else f"{response.uri}#{'accepted' if accepted else 'declined'}")
         creator_user = (None if post.anonymous or post.proxy else post.creator_user_id)
         sid = await response_statuses.insert_direct(
@@ -402,7 +408,7 @@ class NotificationService:
             response = await responses_repo.get(conn, conv.response_id)
             answer = await statuses_repo.find_by_uri(conn, response.uri)
             sender_user = None
-            if sender.local and sender.id != self.rt.identity.group.id:
+            if sender.local and sender.id != self.identity.group.id:
                 found = await users_repo.find_by_actor(conn, sender.id)
                 sender_user = found.id if found else None
             content = "".join(f"<p>{html.escape(p)}</p>"
@@ -416,14 +422,14 @@ class NotificationService:
             if created is None:
                 return
             sid = created
-        if other.id == self.rt.identity.group.id:
+        if other.id == self.identity.group.id:
             if post.creator_user_id is not None:
                 await self._mention(conn, post.creator_user_id, sender.id, sid)
         elif other.local:
             found = await users_repo.find_by_actor(conn, other.id)
             if found is not None:
                 await self._mention(conn, found.id, sender.id, sid)
-        self.rt.streaming_notify()
+        self.signals.stream_changed()
 
     async def _hidden_creator(self, conn: AsyncConnection, post: Post) -> list[int]:
         """The real creator's actor, for posts that name the group instead."""
@@ -441,4 +447,4 @@ class NotificationService:
             return
         await repo.add(conn, user_id=user_id, type_="mention", from_actor_id=from_actor_id,
                        status_id=status_id)
-        self.rt.streaming_notify()
+        self.signals.stream_changed()

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from fediaid.errors import FediaidError, Invalid
+from fediaid.services.core import Core, Service
 from fediaid.storage import oauth as oauth_repo
 from fediaid.storage import users as users_repo
 from fediaid.storage.oauth import App
@@ -21,7 +22,6 @@ from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
     from fediaid.domain.users import User
-    from fediaid.services.runtime import Runtime
 
 OOB = "urn:ietf:wg:oauth:2.0:oob"
 CODE_TTL = timedelta(minutes=10)
@@ -102,9 +102,9 @@ class AuthorizationRequest:
     code_challenge_method: str | None
 
 
-class OAuthService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class OAuthService(Service):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
 
     async def register_app(self, *, name: str, redirect_uris: str | list[str],
                            scopes: str | None, website: str | None) -> Registered:
@@ -127,7 +127,7 @@ class OAuthService:
         if website and (len(website) > 2048 or urlsplit(website).scheme not in ("http", "https")):
             raise Invalid("website must be an http(s) URL.", field="website")
         secret = secrets.token_urlsafe(32)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             app = await oauth_repo.create_app(
                 conn, client_id=secrets.token_urlsafe(32), client_secret=secret, name=name,
                 redirect_uris=list(dict.fromkeys(uris)), scopes=scope_list, website=website)
@@ -136,7 +136,7 @@ class OAuthService:
     async def _app(self, client_id: str | None) -> App | None:
         if not client_id:
             return None
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await oauth_repo.find_app(conn, client_id)
 
     async def authenticate_client(self, client_id: str | None,
@@ -179,7 +179,7 @@ class OAuthService:
     async def create_code(self, request: AuthorizationRequest, user: User) -> str:
         """After the person logged in and approved: a one-time code for the app."""
         code = secrets.token_urlsafe(32)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await oauth_repo.add_code(
                 conn, code=code, app_id=request.app.id, user_id=user.id,
                 redirect_uri=request.redirect_uri, scopes=" ".join(request.scopes),
@@ -194,7 +194,7 @@ class OAuthService:
             raise OAuthError("invalid_request", "The code is missing.")
         bad = OAuthError("invalid_grant", "The authorization code is invalid, expired or used.")
         secret = secrets.token_urlsafe(32)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             found = await oauth_repo.find_code(conn, code)
             if (found is None or found.app_id != app.id or found.used_at is not None
                     or found.expires_at.astimezone(UTC) <= utcnow()):
@@ -217,7 +217,7 @@ class OAuthService:
         if not set(scopes) <= set(app.scopes):
             raise OAuthError("invalid_scope", "The app asks for more than it registered for.")
         secret = secrets.token_urlsafe(32)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await users_repo.add_token(conn, user_id=None, secret=secret,
                                        scopes=" ".join(scopes), name=app.name, app_id=app.id)
         return Issued(secret, scopes, utcnow())
@@ -226,5 +226,5 @@ class OAuthService:
         """Revoke one of the app's tokens; unknown tokens are ignored (RFC 7009)."""
         if not token:
             return
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await oauth_repo.revoke_app_token(conn, app_id=app.id, token=token)

@@ -24,7 +24,7 @@ from fediaid.domain.actors import Actor
 from fediaid.domain.posts import Post, Visibility
 from fediaid.domain.visibility import federates
 from fediaid.federation import proposals, render
-from fediaid.services.outbox import enqueue
+from fediaid.services.core import Core, Service
 from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
@@ -38,26 +38,29 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.blocks import BlockService
+    from fediaid.services.outbox import Outbox
 
 CONTEXT = proposals.CONTEXT  # ActivityStreams + the FEP-0837 terms
 
 
-class PostFederation:
+class PostFederation(Service):
     context = CONTEXT
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(self, core: Core, *, blocks: BlockService, outbox: Outbox) -> None:
+        super().__init__(core)
+        self.blocks = blocks
+        self.outbox = outbox
 
     # -- rendering ------------------------------------------------------------------------
     async def note(self, conn: AsyncConnection, post: Post) -> dict[str, Any]:
         """The post as a Note (also served to signed fetches that may see it)."""
-        group = self.rt.identity.group
+        group = self.identity.group
         author = await actors_repo.get_by_uri(conn, post.author_uri)
         labels = dict(await posts_repo.category_list(conn, active_only=False))
         areas = dict(await posts_repo.area_list(conn))
-        base = self.rt.settings.base_url
-        handle = f"@{group.username}@{self.rt.settings.domain}"
+        base = self.settings.base_url
+        handle = f"@{group.username}@{self.settings.domain}"
         address = proposals.addressing(
             post, group_uri=group.uri, group_followers=group.followers_url or "",
             author_followers=author.followers_url if author.id != group.id else None)
@@ -82,10 +85,10 @@ class PostFederation:
             for uri in post.recipients:
                 actor = await actors_repo.find_by_uri(conn, uri)
                 if actor is not None and not actor.local and actor.delivery_inbox and not (
-                        await self.rt.blocks.between(conn, author.id, actor.id)):
+                        await self.blocks.between(conn, author.id, actor.id)):
                     out.append(actor.delivery_inbox)  # not across a block (services/blocks)
             return out
-        group = self.rt.identity.group
+        group = self.identity.group
         inboxes = await follows_repo.follower_inboxes(conn, group.id)
         if author.id != group.id and post.visibility is Visibility.PUBLIC:
             # Only public posts go to the author's own followers: a network post is for the
@@ -108,12 +111,12 @@ class PostFederation:
         author = await actors_repo.get_by_uri(conn, post.author_uri)
         note = await self.note(conn, post)
         public = post.visibility is Visibility.PUBLIC
-        create = render.create_of(self.rt.urls.new_activity(), author.uri, note,
+        create = render.create_of(self.urls.new_activity(), author.uri, note,
                                   context=CONTEXT)
         inboxes = await self._audience_inboxes(conn, post, author)
-        await enqueue(conn, self.rt, actor=author, activity=create, inboxes=inboxes,
+        await self.outbox.enqueue(conn, actor=author, activity=create, inboxes=inboxes,
                       object_uri=post.uri, public=public)
-        group = self.rt.identity.group
+        group = self.identity.group
         if author.id != group.id and post.visibility is not Visibility.DIRECT:
             await self._announce(conn, post, embedded=create)
 
@@ -121,7 +124,7 @@ class PostFederation:
                         embedded: dict[str, Any] | None) -> None:
         """The group shares a post with its followers: Announce(Create(Note)) for FEP-1b12
         peers when we have the Create, and Announce(Note) for Mastodon."""
-        group = self.rt.identity.group
+        group = self.identity.group
         public = post.visibility is Visibility.PUBLIC
         to = [PUBLIC] if public else [group.followers_url]
         cc = [group.followers_url] if public else []
@@ -130,9 +133,9 @@ class PostFederation:
         if embedded is not None:
             objects.insert(0, embedded)
         for obj in objects:
-            announce = render.announce(self.rt.urls.new_activity(), group.uri, obj, to=to,
+            announce = render.announce(self.urls.new_activity(), group.uri, obj, to=to,
                                        cc=cc, published=utcnow(), audience=group.uri)
-            await enqueue(conn, self.rt, actor=group, activity=announce, inboxes=inboxes,
+            await self.outbox.enqueue(conn, actor=group, activity=announce, inboxes=inboxes,
                           object_uri=post.uri, public=public)
 
     async def shared_by_group(self, conn: AsyncConnection, post: Post) -> None:
@@ -152,11 +155,11 @@ class PostFederation:
             return
         author = await actors_repo.get_by_uri(conn, post.author_uri)
         note = await self.note(conn, post)
-        update = render.update_of(self.rt.urls.new_activity(), author.uri, note,
+        update = render.update_of(self.urls.new_activity(), author.uri, note,
                                   context=CONTEXT)
         inboxes = await self._audience_inboxes(conn, post, author)
         inboxes += await self._received(conn, post)
-        await enqueue(conn, self.rt, actor=author, activity=update,
+        await self.outbox.enqueue(conn, actor=author, activity=update,
                       inboxes=list(dict.fromkeys(inboxes)), object_uri=post.uri,
                       public=post.visibility is Visibility.PUBLIC)
 
@@ -170,9 +173,9 @@ class PostFederation:
         if not received:
             return
         author = await actors_repo.get_by_uri(conn, post.author_uri)
-        delete = render.wrap("Delete", self.rt.urls.new_activity(), author.uri,
+        delete = render.wrap("Delete", self.urls.new_activity(), author.uri,
                              proposals.render_tombstone(post.uri), to=[PUBLIC])
-        await enqueue(conn, self.rt, actor=author, activity=delete, inboxes=received,
+        await self.outbox.enqueue(conn, actor=author, activity=delete, inboxes=received,
                       object_uri=None, public=False)
 
     # -- answers and messages -------------------------------------------------------------
@@ -180,14 +183,14 @@ class PostFederation:
                   in_reply_to: str | None = None, uri: str | None = None) -> None:
         """A direct Note with a Mention, so Mastodon notifies the recipient."""
         note = render.direct_note(
-            uri=uri or self.rt.urls.new_object(), sender_uri=sender.uri,
+            uri=uri or self.urls.new_object(), sender_uri=sender.uri,
             recipient_uri=recipient.uri,
             recipient_name=(f"@{recipient.username}@{recipient.domain}"
                             if recipient.username else ""),
             recipient_url=recipient.url or recipient.uri, text=text, published=utcnow(),
             in_reply_to=in_reply_to)
-        create = render.create_of(self.rt.urls.new_activity(), sender.uri, note)
-        await enqueue(conn, self.rt, actor=sender, activity=create,
+        create = render.create_of(self.urls.new_activity(), sender.uri, note)
+        await self.outbox.enqueue(conn, actor=sender, activity=create,
                       inboxes=[recipient.delivery_inbox or ""], object_uri=note["id"])
 
     async def _structured(self, conn: AsyncConnection, uri: str) -> bool:
@@ -205,7 +208,7 @@ class PostFederation:
             offer_id=response.uri, actor_uri=responder.uri, post_uri=post.uri,
             post_author_uri=author.uri, quantity=response.quantity, unit=post.unit,
             message=response.message)
-        await enqueue(conn, self.rt, actor=responder, activity=offer,
+        await self.outbox.enqueue(conn, actor=responder, activity=offer,
                       inboxes=[author.delivery_inbox or ""], object_uri=post.uri)
         if not await self._structured(conn, post.uri):
             verb = "I can help" if post.kind.value == "need" else "I'd like this"
@@ -226,13 +229,13 @@ class PostFederation:
                 quantity=response.quantity, unit=post.unit)
             if accepted:
                 activity = proposals.render_accept_offer(
-                    accept_id=self.rt.urls.new_activity(), actor_uri=author.uri, offer=offer,
-                    agreement_id=response.agreement_uri or self.rt.urls.new_object())
+                    accept_id=self.urls.new_activity(), actor_uri=author.uri, offer=offer,
+                    agreement_id=response.agreement_uri or self.urls.new_object())
             else:
                 activity = proposals.render_reject_offer(
-                    reject_id=self.rt.urls.new_activity(), actor_uri=author.uri, offer=offer,
+                    reject_id=self.urls.new_activity(), actor_uri=author.uri, offer=offer,
                     reason=response.note)
-            await enqueue(conn, self.rt, actor=author, activity=activity,
+            await self.outbox.enqueue(conn, actor=author, activity=activity,
                           inboxes=[responder.delivery_inbox or ""])
             return
         if accepted:
@@ -257,12 +260,12 @@ class PostFederation:
             if await objects_repo.find_by_uri(conn, response.uri) is not None:
                 continue  # answered from Mastodon: nothing there reads receipts
             receipt = proposals.render_confirmation(
-                id=self.rt.urls.new_object(), actor_uri=author.uri,
+                id=self.urls.new_object(), actor_uri=author.uri,
                 agreement_id=response.agreement_uri, post_uri=post.uri, to=[responder.uri],
                 published=utcnow())
-            create = render.wrap("Create", self.rt.urls.new_activity(), author.uri, receipt,
+            create = render.wrap("Create", self.urls.new_activity(), author.uri, receipt,
                                  context=CONTEXT, to=[responder.uri])
-            await enqueue(conn, self.rt, actor=author, activity=create,
+            await self.outbox.enqueue(conn, actor=author, activity=create,
                           inboxes=[responder.delivery_inbox or ""], object_uri=post.uri)
 
     async def message_sent(self, conn: AsyncConnection, post: Post, conv: Conversation,

@@ -32,6 +32,8 @@ from fediaid.domain.posts import (
     Visibility,
 )
 from fediaid.federation import proposals
+from fediaid.services import post_records
+from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import posts as posts_repo
@@ -41,7 +43,11 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.blocks import BlockService
+    from fediaid.services.notifications import NotificationService
+    from fediaid.services.post_federation import PostFederation
+    from fediaid.services.posts import PostService
+    from fediaid.services.remote_statuses import RemoteStatuses
 
 log = logging.getLogger(__name__)
 
@@ -66,16 +72,24 @@ def _visibility(to: tuple[str, ...], cc: tuple[str, ...]) -> Visibility:
     return Visibility.DIRECT
 
 
-class PostInbox:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class PostInbox(Service):
+    def __init__(self, core: Core, *,
+                 blocks: BlockService, notifications: NotificationService,
+                 post_federation: PostFederation, posts: PostService,
+                 remote_statuses: RemoteStatuses) -> None:
+        super().__init__(core)
+        self.blocks = blocks
+        self.notifications = notifications
+        self.post_federation = post_federation
+        self.posts = posts
+        self.remote_statuses = remote_statuses
 
     async def _follows_group(self, conn: AsyncConnection, actor: Actor) -> bool:
-        f = await follows_repo.find(conn, actor.id, self.rt.identity.group.id)
+        f = await follows_repo.find(conn, actor.id, self.identity.group.id)
         return f is not None and f.state is FollowState.ACCEPTED
 
     async def _group_follows(self, conn: AsyncConnection, actor: Actor) -> bool:
-        f = await follows_repo.find(conn, self.rt.identity.group.id, actor.id)
+        f = await follows_repo.find(conn, self.identity.group.id, actor.id)
         return f is not None and f.state is FollowState.ACCEPTED
 
     async def on_object(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any], *,
@@ -85,12 +99,12 @@ class PostInbox:
         if in_reply_to:
             await self._reply(conn, actor, obj, in_reply_to[0])
             return
-        policy = await self.rt.posts._policy(conn)
+        policy = await self.posts._policy(conn)
         parsed = proposals.parse_proposal(obj, categories=policy.categories)
         if parsed is None:
             await self._maybe_message(conn, actor, obj)
             return
-        group = self.rt.identity.group
+        group = self.identity.group
         mentioned = group.uri in proposals.mentions(obj) or group.uri in (parsed.to + parsed.cc)
         via_group = mentioned and announced_by is None and not actor.local
         followed = await self._group_follows(conn, actor) or (
@@ -118,9 +132,9 @@ class PostInbox:
         existing = await posts_repo.find_by_uri(conn, parsed.uri)
         if existing is not None:
             if existing.author_uri == actor.uri and not existing.local:
-                await posts_repo.update_fields(conn, existing.id, values)
+                await post_records.update_post(conn, existing.id, values)
             return
-        post_id = await posts_repo.insert(conn, {
+        post_id = await post_records.insert_post(conn, {
             **values, "uri": parsed.uri, "state": State.OPEN.value, "local": False,
             "author_actor_id": actor.id, "creator_user_id": None, "anonymous": False,
             "proxy": False, "held": held, "via_group": via_group,
@@ -129,7 +143,7 @@ class PostInbox:
         }, recipients)
         if via_group and not held:
             post = await posts_repo.get(conn, post_id)
-            await self.rt.post_federation.shared_by_group(conn, post)
+            await self.post_federation.shared_by_group(conn, post)
         log.info("remote %s %s stored%s", parsed.kind.value, parsed.uri,
                  " (held for approval)" if held else "")
 
@@ -137,8 +151,8 @@ class PostInbox:
         post = await posts_repo.find_by_uri(conn, uri)
         if post is not None and not post.local and post.author_uri == actor.uri:
             if post.via_group and not post.held:
-                await self.rt.post_federation.unshared_by_group(conn, post)
-            await posts_repo.remove(conn, post.id)
+                await self.post_federation.unshared_by_group(conn, post)
+            await post_records.remove_post(conn, post.id)
             return
         response = await responses_repo.find_by_uri(conn, uri)
         if response is not None and response.responder_uri == actor.uri:
@@ -150,7 +164,7 @@ class PostInbox:
         if post is not None and post.local and not await responses_repo.existing(
                 conn, post.id, actor.id):
             # The reply is a client-API status first, so the answer's mention points at it.
-            await self.rt.statuses.on_remote_object(conn, actor, obj)
+            await self.remote_statuses.on_remote_object(conn, actor, obj)
             await self._response(conn, actor, post_uri=post.uri, response_uri=str(obj["id"]),
                                  message=message_text(obj), quantity=None)
             return
@@ -177,7 +191,7 @@ class PostInbox:
 
         viewer = Viewer(actor_uri=actor.uri,
                         follows_group=await self._follows_group(conn, actor))
-        if not can_view(viewer, post) or await self.rt.blocks.refuses_answer(
+        if not can_view(viewer, post) or await self.blocks.refuses_answer(
                 conn, post, actor.id):
             return
         if quantity is not None and post.quantity is not None and quantity > post.quantity:
@@ -186,7 +200,7 @@ class PostInbox:
             conn, uri=response_uri, post_id=post.id, responder_actor_id=actor.id,
             responder_user_id=None, message=message[:MESSAGE_MAX], quantity=quantity,
             state=ResponseState.PENDING.value)
-        await self.rt.notifications.responded(conn, post, response)
+        await self.notifications.responded(conn, post, response)
         log.info("remote response %s to %s", response_uri, post.uri)
 
     async def on_offer_answer(self, conn: AsyncConnection, actor: Actor,
@@ -211,7 +225,7 @@ class PostInbox:
         else:
             await responses_repo.set_state(conn, response.id, ResponseState.DECLINED,
                                            note=(answer.reason or "")[:500] or None)
-        await self.rt.notifications.answered(
+        await self.notifications.answered(
             conn, post, await responses_repo.get(conn, response.id), accepted=answer.accepted,
             uri=str(activity.get("id") or "") or None)
 
@@ -239,7 +253,7 @@ class PostInbox:
                 body=message_text(obj)[:MESSAGE_MAX])
             # The status for the client API (created here before the inbox's generic path,
             # so the real asker behind an anonymous post can see it too).
-            await self.rt.statuses.on_remote_object(conn, actor, obj)
+            await self.remote_statuses.on_remote_object(conn, actor, obj)
             post = await posts_repo.get(conn, conv.post_id)
-            await self.rt.notifications.exchange_message(conn, post, conv, message)
+            await self.notifications.exchange_message(conn, post, conv, message)
             return

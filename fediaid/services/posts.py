@@ -42,8 +42,11 @@ from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer, can_view
 from fediaid.errors import Forbidden, Invalid, NotFound
+from fediaid.services import post_records
+from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import posts as posts_repo
+from fediaid.storage import reports as reports_repo
 from fediaid.storage import responses as responses_repo
 from fediaid.storage.posts import Filters as Filters  # re-exported for the HTTP surfaces
 from fediaid.storage.types import utcnow
@@ -51,7 +54,10 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.blocks import BlockService
+    from fediaid.services.follows import FollowService
+    from fediaid.services.post_federation import PostFederation
+    from fediaid.services.rate_limits import RateLimiter
 
 
 class NeedsConfirmation(Invalid):
@@ -164,13 +170,19 @@ def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Pos
                  urgency=urgency, visibility=visibility, recipients=tuple(recipients))
 
 
-class PostService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class PostService(Service):
+    def __init__(self, core: Core, *,
+                 blocks: BlockService, follows: FollowService, limits: RateLimiter,
+                 post_federation: PostFederation) -> None:
+        super().__init__(core)
+        self.blocks = blocks
+        self.follows = follows
+        self.limits = limits
+        self.post_federation = post_federation
 
     # -- policy and viewers -------------------------------------------------------------
     async def policy(self) -> GroupPolicy:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await self._policy(conn)
 
     async def _policy(self, conn: AsyncConnection) -> GroupPolicy:
@@ -197,15 +209,15 @@ class PostService:
             return Viewer()
         from fediaid.storage import follows as follows_repo
 
-        group = self.rt.identity.group
-        async with self.rt.db.read() as conn:
+        group = self.identity.group
+        async with self.db.read() as conn:
             actor = await actors_repo.find_by_uri(conn, actor_uri)
             if actor is None or actor.local:
                 return Viewer(actor_uri=actor_uri)
             follow = await follows_repo.find(conn, actor.id, group.id)
             same_domain = await follows_repo.domain_has_follower(conn, group.id, actor.domain)
             # Members who block this account or its server: not shown to it.
-            blocked_by = await self.rt.blocks.remote_blocked_by(conn, actor)
+            blocked_by = await self.blocks.remote_blocked_by(conn, actor)
         from fediaid.domain.follows import FollowState
 
         return Viewer(actor_uri=actor_uri,
@@ -215,9 +227,9 @@ class PostService:
     async def viewer_for_user(self, user: User | None) -> Viewer:
         if user is None:
             return Viewer()
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             actor = await actors_repo.get_by_id(conn, user.actor_id)
-            relations = await self.rt.blocks.viewer_fields(conn, actor.id)
+            relations = await self.blocks.viewer_fields(conn, actor.id)
         return replace(self.viewer_for(user, actor), **relations)
 
     # -- writing ------------------------------------------------------------------------
@@ -228,21 +240,21 @@ class PostService:
         paper, attributed to the group, with a private intake record."""
         if intake is not None and not user.may(Permission.INTAKE):
             raise Forbidden("Only coordinators can record a need on someone's behalf.")
-        group = self.rt.identity.group
+        group = self.identity.group
         draft = parse_draft(data, await self.policy())
         self._check_privacy(draft, confirm)
         recipients = await self._resolve_recipients(draft.recipients)
-        await self.rt.limits.enforce(POSTS_ACCOUNT, str(user.id), POSTING_PAUSED)
-        async with self.rt.db.write() as conn:
+        await self.limits.enforce(POSTS_ACCOUNT, str(user.id), POSTING_PAUSED)
+        async with self.db.write() as conn:
             policy = await self._policy(conn)
             author_id = group.id if (as_neighbor or intake) else user.actor_id
             now = utcnow()
             visibility = draft.visibility or policy.default_visibility
             if visibility in (Visibility.PUBLIC, Visibility.NETWORK) and (
-                    await self.rt.reports.is_limited(conn, user)):
+                    await reports_repo.is_limited(conn, user.id)):
                 visibility = Visibility.MEMBERS  # limited by a coordinator (services/reports)
             values = {
-                "uri": self.rt.urls.new_object(),
+                "uri": self.urls.new_object(),
                 "kind": draft.kind.value, "title": draft.title,
                 "description": draft.description, "category": draft.category,
                 "quantity": draft.quantity, "unit": draft.unit, "area": draft.area,
@@ -254,7 +266,7 @@ class PostService:
                 "proxy": intake is not None, "held": False, "via_group": False,
                 "expires_at": now + policy.expiry,
             }
-            post_id = await posts_repo.insert(conn, values, recipients)
+            post_id = await post_records.insert_post(conn, values, recipients)
             if intake is not None:
                 await posts_repo.add_intake(
                     conn, post_id=post_id, user_id=user.id,
@@ -268,7 +280,7 @@ class PostService:
                              summary=f"recorded {draft.kind.value} #{post_id} for a neighbor "
                                      "who called or wrote (the intake record stays private)")
             post = await posts_repo.get(conn, post_id)
-            await self.rt.post_federation.created(conn, post)
+            await self.post_federation.created(conn, post)
         return post
 
     def _check_privacy(self, draft: Draft, confirm: bool) -> None:
@@ -295,12 +307,12 @@ class PostService:
         from fediaid.errors import FediaidError
 
         out: list[str] = []
-        domain = self.rt.settings.domain.lower()
+        domain = self.settings.domain.lower()
         for name in names:
             if not is_http_uri(name):
                 user_part, _, host = name.lstrip("@").partition("@")
                 if not host or host.lower() == domain:
-                    async with self.rt.db.read() as conn:
+                    async with self.db.read() as conn:
                         local = await actors_repo.find_local(conn, user_part.lower())
                     if local is None:
                         raise Invalid(f"There is nobody called @{user_part} here.",
@@ -308,7 +320,7 @@ class PostService:
                     out.append(local.uri)
                     continue
             try:
-                actor = await self.rt.follows.find_remote_actor(name)
+                actor = await self.follows.find_remote_actor(name)
             except FediaidError as exc:
                 raise Invalid(f"Could not find {name[:80]}: {exc.public}",
                               field="recipients") from exc
@@ -321,20 +333,20 @@ class PostService:
 
     async def edit(self, user: User, post_id: int, data: Mapping[str, Any], *,
                    confirm: bool = False) -> Post:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             before = await self._managed(conn, user, post_id)
         draft = parse_draft(data, await self.policy(), partial_of=before)
         self._check_privacy(draft, confirm)
         recipients = await self._resolve_recipients(draft.recipients)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             post = await self._managed(conn, user, post_id)
             if not post.is_open:
                 raise Invalid("Only open posts can be edited.", field="state")
             narrowed = draft.visibility is Visibility.MEMBERS
             if post.visibility is not Visibility.MEMBERS and narrowed:
                 # Narrowing to members-only takes it back from everyone who has it.
-                await self.rt.post_federation.deleted(conn, post, gone=False)
-            await posts_repo.update_fields(conn, post_id, {
+                await self.post_federation.deleted(conn, post, gone=False)
+            await post_records.update_post(conn, post_id, {
                 "title": draft.title, "description": draft.description,
                 "category": draft.category, "quantity": draft.quantity, "unit": draft.unit,
                 "area": draft.area, "starts_at": draft.starts_at, "ends_at": draft.ends_at,
@@ -343,7 +355,7 @@ class PostService:
             })
             await posts_repo.replace_recipients(conn, post_id, recipients)
             updated = await posts_repo.get(conn, post_id)
-            await self.rt.post_federation.updated(conn, updated, previous=post)
+            await self.post_federation.updated(conn, updated, previous=post)
         return updated
 
     async def close(self, user: User, post_id: int, outcome: str) -> Post:
@@ -351,7 +363,7 @@ class PostService:
         if new not in (State.FULFILLED, State.PARTLY_FULFILLED, State.WITHDRAWN):
             raise Invalid("Close a post as fulfilled, partly_fulfilled or withdrawn.",
                           field="outcome")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             post = await self._managed(conn, user, post_id)
             return await self._close(conn, post, new)
 
@@ -359,11 +371,11 @@ class PostService:
         transition(post.state, new)
         now = utcnow()
         policy = await self._policy(conn)
-        await posts_repo.update_fields(conn, post.id, {
+        await post_records.update_post(conn, post.id, {
             "state": new.value, "closed_at": now, "delete_after": now + policy.retention})
         await responses_repo.close_conversations(conn, post.id)
         closed = await posts_repo.get(conn, post.id)
-        await self.rt.post_federation.updated(conn, closed, previous=post)
+        await self.post_federation.updated(conn, closed, previous=post)
         if new in (State.FULFILLED, State.PARTLY_FULFILLED):
             from fediaid.domain.posts import ResponseState
 
@@ -371,7 +383,7 @@ class PostService:
                     if r.state is ResponseState.ACCEPTED]
             for r in done:
                 await responses_repo.set_state(conn, r.id, ResponseState.COMPLETED)
-            await self.rt.post_federation.completed(conn, closed, done)
+            await self.post_federation.completed(conn, closed, done)
         return closed
 
     async def set_promised(self, conn: AsyncConnection, post: Post, promised: bool) -> None:
@@ -380,18 +392,18 @@ class PostService:
         if post.state is target or post.state.closed:
             return
         transition(post.state, target)
-        await posts_repo.update_fields(conn, post.id, {"state": target.value})
+        await post_records.update_post(conn, post.id, {"state": target.value})
 
     # -- reading ------------------------------------------------------------------------
     async def get(self, viewer: Viewer, post_id: int) -> Post:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             post = await posts_repo.find(conn, post_id)
         if post is None or not can_view(viewer, post):
             raise NotFound("No such post, or it is not shared with you.")
         return post
 
     async def get_by_uri(self, viewer: Viewer, uri: str) -> Post:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             post = await posts_repo.find_by_uri(conn, uri)
         if post is None or not can_view(viewer, post):
             raise NotFound("No such post, or it is not shared with you.")
@@ -403,7 +415,7 @@ class PostService:
 
         out: list[Post] = []
         before = filters.before_id
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             for _ in range(20):  # bounded: skip pages of posts the viewer cannot see
                 batch = await posts_repo.search(
                     conn, replace(filters, limit=filters.limit * 2, before_id=before,
@@ -423,7 +435,7 @@ class PostService:
             raise Forbidden("Only coordinators can see intake records.")
         from fediaid.services.audit import record
 
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             post = await posts_repo.find(conn, post_id)
             if post is None or not post.proxy:
                 raise NotFound("No intake record for that post.")
@@ -440,7 +452,7 @@ class PostService:
 
         if post.creator_user_id is None or not can_see_creator(viewer, post):
             return None
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             from fediaid.storage import users as users_repo
 
             return (await users_repo.get(conn, post.creator_user_id)).username
@@ -449,17 +461,17 @@ class PostService:
     async def delete_now(self, user: User, post_id: int) -> None:
         """The author (or a coordinator) deletes a post at once, with everything private
         attached; everyone who received it gets a Delete. (From the Mastodon apps' delete.)"""
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             post = await self._managed(conn, user, post_id)
-            await self.rt.post_federation.deleted(conn, post)
-            await posts_repo.remove(conn, post.id)
+            await self.post_federation.deleted(conn, post)
+            await post_records.remove_post(conn, post.id)
 
     async def expire_due(self) -> int:
         now = utcnow()
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             ids = await posts_repo.due_to_expire(conn, now)
         for pid in ids:
-            async with self.rt.db.write() as conn:
+            async with self.db.write() as conn:
                 post = await posts_repo.find(conn, pid)
                 if post is not None and post.is_open:
                     await self._close(conn, post, State.EXPIRED)
@@ -469,14 +481,14 @@ class PostService:
         """Delete closed posts whose retention window has passed, with everything private
         attached, and federate the Delete to everyone who received them."""
         now = utcnow()
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             ids = await posts_repo.due_for_deletion(conn, now)
         for pid in ids:
-            async with self.rt.db.write() as conn:
+            async with self.db.write() as conn:
                 post = await posts_repo.find(conn, pid)
                 if post is None:
                     continue
-                await self.rt.post_federation.deleted(conn, post)
-                await posts_repo.remove(conn, pid)
+                await self.post_federation.deleted(conn, post)
+                await post_records.remove_post(conn, pid)
         return len(ids)
 

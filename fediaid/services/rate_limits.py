@@ -22,15 +22,12 @@ import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from fediaid.domain.rate_limits import Limit, retry_seconds
 from fediaid.errors import RateLimited
+from fediaid.services.core import Core, Service
 from fediaid.storage import login_attempts as repo
 from fediaid.storage.types import utcnow
-
-if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
 
 _PRUNE_EVERY = timedelta(minutes=1)
 _LOCAL_MAX = 20000
@@ -65,11 +62,11 @@ class _Window:
         self.over = False
 
 
-class RateLimiter:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class RateLimiter(Service):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
         self.clock: Callable[[], datetime] = utcnow
-        self.scale = rt.settings.rate_limit_scale
+        self.scale = core.settings.rate_limit_scale
         self._local: dict[tuple[str, str], _Window] = {}
         self._scaled: dict[tuple[Limit, float], Limit] = {}
         self._pruned_at: datetime | None = None
@@ -81,7 +78,7 @@ class RateLimiter:
         return found
 
     def _key(self, limit: Limit, subject: str) -> str:
-        return hmac.new(self.rt.settings.secret_key.encode(),
+        return hmac.new(self.settings.secret_key.encode(),
                         f"rate:{limit.name}:{subject}".encode(), hashlib.sha256).hexdigest()
 
     async def hit(self, limit: Limit, subject: str, *, cost: int = 1) -> Usage:
@@ -126,7 +123,7 @@ class RateLimiter:
 
     async def _add(self, limit: Limit, subject: str, hits: int, start: datetime,
                    end: datetime, now: datetime) -> int:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             if self._pruned_at is None or now - self._pruned_at >= _PRUNE_EVERY:
                 self._pruned_at = now
                 await repo.prune(conn, now)

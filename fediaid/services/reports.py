@@ -51,8 +51,9 @@ from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
 from fediaid.federation import render
+from fediaid.services import post_records
 from fediaid.services.audit import record
-from fediaid.services.outbox import enqueue
+from fediaid.services.core import Core, Service
 from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import objects as objects_repo
@@ -65,7 +66,11 @@ from fediaid.storage import users as users_repo
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.moderation import ModerationService
+    from fediaid.services.outbox import Outbox
+    from fediaid.services.post_federation import PostFederation
+    from fediaid.services.posts import PostService
+    from fediaid.services.status_reading import StatusReading
 
 log = logging.getLogger(__name__)
 
@@ -112,9 +117,17 @@ class ReportView:
     items: tuple[Reported, ...]
 
 
-class ReportService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class ReportService(Service):
+    def __init__(self, core: Core, *,
+                 moderation: ModerationService, outbox: Outbox,
+                 post_federation: PostFederation, posts: PostService,
+                 status_reading: StatusReading) -> None:
+        super().__init__(core)
+        self.moderation = moderation
+        self.outbox = outbox
+        self.post_federation = post_federation
+        self.posts = posts
+        self.status_reading = status_reading
 
     # -- filing a report ------------------------------------------------------------------
     async def create(self, user: User, *, account_id: int | None = None,
@@ -133,18 +146,18 @@ class ReportService:
                           field="category") from exc
         if len(status_ids) + len(post_ids) > MAX_ITEMS:
             raise Invalid(f"Report at most {MAX_ITEMS} posts at once.", field="status_ids")
-        viewer = await self.rt.statuses.viewer(user)
+        viewer = await self.status_reading.viewer(user)
         items: list[ReportItem] = []
         authors: list[int] = []
         for sid in status_ids:
-            status = await self.rt.statuses.get(viewer, sid)  # NotFound if not visible
+            status = await self.status_reading.get(viewer, sid)  # NotFound if not visible
             if status.reblog_of_id is not None:
                 raise NotFound("Record not found")
             items.append(ReportItem(status.uri, status.id, status.post_id))
             authors.append(status.account_id)
         for pid in post_ids:
-            post = await self.rt.posts.get(viewer, pid)
-            async with self.rt.db.read() as conn:
+            post = await self.posts.get(viewer, pid)
+            async with self.db.read() as conn:
                 sid_of_post = await statuses_repo.id_for_post(conn, post.id)
                 author = await actors_repo.get_by_uri(conn, post.author_uri)
             items.append(ReportItem(post.uri, sid_of_post, post.id))
@@ -160,7 +173,7 @@ class ReportService:
                           field="status_ids")
         if target.id == user.actor_id:
             raise Invalid("You cannot report yourself.", field="account_id")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             report_id = await repo.insert(
                 conn, target_actor_id=target.id, category=cat, comment=comment, items=items,
                 reporter_user_id=user.id, forward=forward and not target.local,
@@ -175,7 +188,7 @@ class ReportService:
 
     async def account(self, actor_id: int) -> Actor:
         """An account that can be reported (not the instance actor)."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             target = await actors_repo.find_by_id(conn, actor_id)
         if target is None or target.type is ActorType.APPLICATION:
             raise NotFound("No such account.")
@@ -189,7 +202,7 @@ class ReportService:
         target: Actor | None = None
         items: list[ReportItem] = []
         for uri in ids_of(activity.get("object"))[:MAX_ITEMS + 1]:
-            if not self.rt.urls.is_local(uri):
+            if not self.urls.is_local(uri):
                 continue
             found = await actors_repo.find_by_uri(conn, uri)
             if found is not None:
@@ -229,19 +242,19 @@ class ReportService:
 
     async def count_open(self, user: User) -> int:
         self._coordinator(user)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.count_open(conn)
 
     async def queue(self, user: User, *, state: ReportState | None = ReportState.OPEN
                     ) -> list[ReportView]:
         self._coordinator(user)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             found = await repo.listed(conn, state=state)
             return [await self._view(conn, r) for r in found]
 
     async def get(self, user: User, report_id: int) -> ReportView:
         self._coordinator(user)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             report = await repo.find(conn, report_id)
             if report is None:
                 raise NotFound("No such report.")
@@ -304,14 +317,14 @@ class ReportService:
             await self.suspend_local(user, target)
         elif action is Action.LIMIT:
             assert view.target_user is not None
-            async with self.rt.db.write() as conn:
+            async with self.db.write() as conn:
                 await repo.set_limited(conn, view.target_user.id, True)
                 await record(conn, user, AuditAction.ACCOUNT_LIMITED, target_kind="account",
                              target_id=view.target_user.id,
                              summary=f"limited the account {view.target_user.username} (new "
                                      f"posts are members-only), after report #{report_id}")
         elif action is Action.SUSPEND_REMOTE:
-            async with self.rt.db.write() as conn:
+            async with self.db.write() as conn:
                 await repo.suspend_actor(conn, target.uri, note or report.comment)
                 await repo.hide_posts_of_actor(conn, target.id)
                 await statuses_repo.delete_by_account(conn, target.id)
@@ -320,14 +333,14 @@ class ReportService:
                              summary=f"suspended the account {target.handle} of another "
                                      f"server, after report #{report_id}")
         elif action is Action.BLOCK_DOMAIN:
-            if target.domain == self.rt.settings.domain:
+            if target.domain == self.settings.domain:
                 raise Invalid("That is this server.", field="action")
-            await self.rt.moderation.block_domain(target.domain,
+            await self.moderation.block_domain(target.domain,
                                                   reason=note or "after a report", by=user)
         outcome = outcome_words(action, domain=target.domain)
         if note:
             outcome += f" They added: {note}"
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             if not await repo.resolve(conn, report_id, action=action, outcome=outcome,
                                       by_user_id=user.id):
                 raise Conflict("This report was already dealt with.")
@@ -345,7 +358,7 @@ class ReportService:
         view = await self.get(user, report_id)
         if view.target.local:
             raise Invalid("That account is on this server: there is nobody to forward to.")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await self._forward(conn, report_id)
 
     async def _forward(self, conn: AsyncConnection, report_id: int) -> None:
@@ -357,15 +370,15 @@ class ReportService:
             return
         objects = [target.uri] + [i.object_uri for i in report.items
                                   if host_of(i.object_uri) == target.domain]
-        instance = self.rt.identity.instance
-        flag = render.flag(self.rt.urls.new_activity(), instance.uri, objects, report.comment)
-        await enqueue(conn, self.rt, actor=instance, activity=flag, inboxes=[inbox])
+        instance = self.identity.instance
+        flag = render.flag(self.urls.new_activity(), instance.uri, objects, report.comment)
+        await self.outbox.enqueue(conn, actor=instance, activity=flag, inboxes=[inbox])
         await repo.mark_forwarded(conn, report_id)
 
     # -- accounts -------------------------------------------------------------------------
     async def suspend_local(self, user: User, target: Actor) -> None:
         self._coordinator(user)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             account = await users_repo.find_by_actor(conn, target.id)
             if account is None:
                 raise NotFound("No such account here.")
@@ -392,7 +405,7 @@ class ReportService:
         """Hide or remove a post (offer or need) or a note, from its page or the queue."""
         self._coordinator(user)
         reason = _clean(reason, field="reason", max_len=MAX_REASON, required=True)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             post = await posts_repo.find(conn, post_id) if post_id is not None else None
             status = await statuses_repo.find(conn, status_id) if status_id is not None else None
             if status is not None and status.post_id is not None and post is None:
@@ -404,7 +417,7 @@ class ReportService:
     async def _take_down(self, user: User, post: Post | None, status: Status | None,
                          action: TakedownAction, reason: str, *, report_id: int | None
                          ) -> None:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             if post is not None:
                 post = await posts_repo.find(conn, post.id)
             if status is not None:
@@ -422,10 +435,10 @@ class ReportService:
                     by_user_id=user.id, report_id=report_id)
                 if action is TakedownAction.HIDE:
                     await repo.set_post_hidden(conn, post.id, True)
-                    await self.rt.post_federation.deleted(conn, post, gone=False)
+                    await self.post_federation.deleted(conn, post, gone=False)
                 else:
-                    await self.rt.post_federation.deleted(conn, post)
-                    await posts_repo.remove(conn, post.id)
+                    await self.post_federation.deleted(conn, post)
+                    await post_records.remove_post(conn, post.id)
                 changed = sid
                 what, target_kind, target_id = f"{post.kind.value} #{post.id}", "post", post.id
             else:
@@ -450,9 +463,9 @@ class ReportService:
                                  f"{what}{after}", detail=f"Reason given: {reason}")
         if changed is not None:
             if action is TakedownAction.REMOVE:
-                self.rt.streaming_deleted(changed)
+                self.signals.status_deleted(changed)
             else:
-                self.rt.streaming_updated(changed)
+                self.signals.status_updated(changed)
 
     async def _take_back_status(self, conn: AsyncConnection, status: Status, *, gone: bool
                                 ) -> None:
@@ -463,18 +476,18 @@ class ReportService:
         await forget_object(conn, status.uri, gone=gone)
         if received:
             author = await actors_repo.get_by_id(conn, status.account_id)
-            delete = render.delete_of(self.rt.urls.new_activity(), author.uri, status.uri)
-            await enqueue(conn, self.rt, actor=author, activity=delete, inboxes=received)
+            delete = render.delete_of(self.urls.new_activity(), author.uri, status.uri)
+            await self.outbox.enqueue(conn, actor=author, activity=delete, inboxes=received)
 
     # -- what people are told -------------------------------------------------------------
     async def mine(self, user: User) -> list[Report]:
         """The member's own reports, with the outcome once a coordinator acted."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.by_reporter(conn, user.id)
 
     async def notices(self, user: User) -> list[Takedown]:
         """Coordinators' decisions about the member's own posts."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.takedowns_of_author(conn, user.id)
 
     async def takedown_of(self, viewer: Viewer, post: Post) -> Takedown | None:
@@ -482,5 +495,5 @@ class ReportService:
         if not post.hidden or not (viewer.coordinator or (
                 viewer.user_id is not None and viewer.user_id == post.creator_user_id)):
             return None
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.takedown_of(conn, post.uri)

@@ -28,6 +28,7 @@ from fediaid.domain.rate_limits import ANSWERS_ACCOUNT
 from fediaid.domain.users import User
 from fediaid.domain.visibility import can_view
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
+from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import posts as posts_repo
 from fediaid.storage import responses as responses_repo
@@ -38,14 +39,26 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.blocks import BlockService
+    from fediaid.services.notifications import NotificationService
+    from fediaid.services.post_federation import PostFederation
+    from fediaid.services.posts import PostService
+    from fediaid.services.rate_limits import RateLimiter
 
 WEEK = timedelta(days=7)
 
 
-class ResponseService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class ResponseService(Service):
+    def __init__(self, core: Core, *,
+                 blocks: BlockService, limits: RateLimiter,
+                 notifications: NotificationService, post_federation: PostFederation,
+                 posts: PostService) -> None:
+        super().__init__(core)
+        self.blocks = blocks
+        self.limits = limits
+        self.notifications = notifications
+        self.post_federation = post_federation
+        self.posts = posts
 
     async def _user_actor(self, conn: AsyncConnection, user: User) -> Actor:
         return await actors_repo.get_by_id(conn, user.actor_id)
@@ -55,23 +68,23 @@ class ResponseService:
         """Answer a post as ``user``."""
         text = clean_text(message, field="message", max_len=MESSAGE_MAX)
         qty = parse_quantity(quantity)
-        await self.rt.limits.enforce(
+        await self.limits.enforce(
             ANSWERS_ACCOUNT, str(user.id),
             "You have answered many posts in the last hour. Please wait a little before "
             "answering more.")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             actor = await self._user_actor(conn, user)
             post = await posts_repo.find(conn, post_id)
-            viewer = self.rt.posts.viewer_for(user, actor)
+            viewer = self.posts.viewer_for(user, actor)
             if post is None or not can_view(viewer, post):
                 raise NotFound("No such post, or it is not shared with you.")
             if post.held:
                 raise Conflict("This post is waiting for a coordinator's approval.")
             if not post.is_open:
                 raise Conflict("This post is closed.")
-            if self.rt.posts.can_manage(user, post) or post.author_uri == actor.uri:
+            if self.posts.can_manage(user, post) or post.author_uri == actor.uri:
                 raise Invalid("You cannot answer your own post.", field="post")
-            if await self.rt.blocks.refuses_answer(conn, post, actor.id):
+            if await self.blocks.refuses_answer(conn, post, actor.id):
                 # A block either way (services/blocks.py); the words do not say which.
                 raise Forbidden("You cannot answer this post.")
             if qty is not None and post.quantity is not None and qty > post.quantity:
@@ -81,11 +94,11 @@ class ResponseService:
             if post.kind is Kind.NEED:
                 await self._check_cap(conn, user, actor)
             response = await responses_repo.insert(
-                conn, uri=self.rt.urls.new_object(), post_id=post.id,
+                conn, uri=self.urls.new_object(), post_id=post.id,
                 responder_actor_id=actor.id, responder_user_id=user.id, message=text,
                 quantity=qty, state=ResponseState.PENDING.value)
-            await self.rt.post_federation.responded(conn, post, response, actor)
-            await self.rt.notifications.responded(conn, post, response)
+            await self.post_federation.responded(conn, post, response, actor)
+            await self.notifications.responded(conn, post, response)
         return response
 
     async def _check_cap(self, conn: AsyncConnection, user: User, actor: Actor) -> None:
@@ -108,22 +121,22 @@ class ResponseService:
                 raise Invalid("The limit must be a whole number.", field="cap") from exc
             if not 0 < value <= 100:
                 raise Invalid("The limit must be between 1 and 100.", field="cap")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await users_repo.set_weekly_cap(conn, user.id, value)
 
     async def for_post(self, user: User, post_id: int) -> list[Response]:
         """Every answer to a post: for whoever manages it."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             post = await posts_repo.find(conn, post_id)
-            if post is None or not self.rt.posts.can_manage(user, post):
+            if post is None or not self.posts.can_manage(user, post):
                 raise NotFound("No such post of yours.")
             return await responses_repo.for_post(conn, post_id)
 
     async def mine(self, user: User, response_id: int) -> Response:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             resp = await responses_repo.get(conn, response_id)
             post = await posts_repo.get(conn, resp.post_id)
-        if resp.responder_user_id != user.id and not self.rt.posts.can_manage(user, post):
+        if resp.responder_user_id != user.id and not self.posts.can_manage(user, post):
             raise NotFound("No such response.")
         return resp
 
@@ -131,7 +144,7 @@ class ResponseService:
                                 ) -> tuple[Response, Post]:
         resp = await responses_repo.get(conn, response_id)
         post = await posts_repo.get(conn, resp.post_id)
-        if not self.rt.posts.can_manage(user, post):
+        if not self.posts.can_manage(user, post):
             raise NotFound("No such response to a post of yours.")
         return resp, post
 
@@ -140,7 +153,7 @@ class ResponseService:
         between exactly the two people (for anonymous and proxy posts, the group speaks for
         the asker)."""
         qty = parse_quantity(quantity)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             resp, post = await self._managed_response(conn, user, response_id)
             if not post.is_open:
                 raise Conflict("This post is closed.")
@@ -151,32 +164,32 @@ class ResponseService:
             if post.kind is Kind.OFFER:
                 await self._check_cap(conn, user, await self._user_actor(conn, user))
             await responses_repo.set_state(conn, resp.id, ResponseState.ACCEPTED,
-                                           quantity=qty, agreement_uri=self.rt.urls.new_object())
+                                           quantity=qty, agreement_uri=self.urls.new_object())
             author = await actors_repo.get_by_uri(conn, post.author_uri)
             helper, other = ((resp.responder_actor_id, author.id) if post.kind is Kind.NEED
                              else (author.id, resp.responder_actor_id))
             conv = await responses_repo.open_conversation(
                 conn, post_id=post.id, response_id=resp.id, helper_actor_id=helper,
                 other_actor_id=other)
-            await self.rt.posts.set_promised(conn, post, True)
+            await self.posts.set_promised(conn, post, True)
             accepted = await responses_repo.get(conn, resp.id)
-            await self.rt.post_federation.answered(conn, post, accepted, accepted=True)
-            await self.rt.notifications.answered(conn, post, accepted, accepted=True)
+            await self.post_federation.answered(conn, post, accepted, accepted=True)
+            await self.notifications.answered(conn, post, accepted, accepted=True)
         return conv
 
     async def decline(self, user: User, response_id: int, note: Any = None) -> None:
         text = clean_text(note, field="note", max_len=500) or None
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             resp, post = await self._managed_response(conn, user, response_id)
             response_transition(resp.state, ResponseState.DECLINED)
             await responses_repo.set_state(conn, resp.id, ResponseState.DECLINED, note=text)
             declined = await responses_repo.get(conn, resp.id)
-            await self.rt.post_federation.answered(conn, post, declined, accepted=False)
-            await self.rt.notifications.answered(conn, post, declined, accepted=False)
+            await self.post_federation.answered(conn, post, declined, accepted=False)
+            await self.notifications.answered(conn, post, declined, accepted=False)
 
     async def withdraw(self, user: User, response_id: int) -> None:
         """The person who answered takes it back."""
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             resp = await responses_repo.get(conn, response_id)
             if resp.responder_user_id != user.id:
                 raise NotFound("No such response of yours.")
@@ -185,7 +198,7 @@ class ResponseService:
             post = await posts_repo.get(conn, resp.post_id)
             still = [r for r in await responses_repo.for_post(conn, post.id)
                      if r.state is ResponseState.ACCEPTED]
-            await self.rt.posts.set_promised(conn, post, bool(still))
+            await self.posts.set_promised(conn, post, bool(still))
 
     # -- conversations ------------------------------------------------------------------
     async def _side(self, conn: AsyncConnection, user: User, conv: Conversation
@@ -194,22 +207,22 @@ class ResponseService:
         post = await posts_repo.get(conn, conv.post_id)
         if user.actor_id in (conv.helper_actor_id, conv.other_actor_id):
             return user.actor_id, post
-        group_id = self.rt.identity.group.id
-        if group_id in (conv.helper_actor_id, conv.other_actor_id) and self.rt.posts.can_manage(
+        group_id = self.identity.group.id
+        if group_id in (conv.helper_actor_id, conv.other_actor_id) and self.posts.can_manage(
                 user, post):
             return group_id, post
         raise NotFound("No such conversation.")
 
     async def messages(self, user: User, conversation_id: int) -> tuple[Conversation,
                                                                         list[Message]]:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             conv = await responses_repo.get_conversation(conn, conversation_id)
             await self._side(conn, user, conv)
             return conv, await responses_repo.messages_in(conn, conversation_id)
 
     async def send(self, user: User, conversation_id: int, body: Any) -> Message:
         text = clean_text(body, field="body", max_len=MESSAGE_MAX, required=True)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             conv = await responses_repo.get_conversation(conn, conversation_id)
             side, post = await self._side(conn, user, conv)
             closed = conv.closed_at is not None and (
@@ -220,14 +233,14 @@ class ResponseService:
                                     "if they want to.")
                 await responses_repo.reopen(conn, conv.id)
             message = await responses_repo.add_message(
-                conn, uri=self.rt.urls.new_object(), conversation_id=conv.id,
+                conn, uri=self.urls.new_object(), conversation_id=conv.id,
                 sender_actor_id=side, body=text)
-            await self.rt.post_federation.message_sent(conn, post, conv, message)
-            await self.rt.notifications.exchange_message(conn, post, conv, message)
+            await self.post_federation.message_sent(conn, post, conv, message)
+            await self.notifications.exchange_message(conn, post, conv, message)
         return message
 
     async def reopen(self, user: User, conversation_id: int) -> None:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             conv = await responses_repo.get_conversation(conn, conversation_id)
             side, _ = await self._side(conn, user, conv)
             if side != conv.helper_actor_id:
@@ -237,20 +250,20 @@ class ResponseService:
     async def conversations(self, user: User) -> list[Conversation]:
         """The user's conversations, including those where the group speaks for them (their
         anonymous posts; proxy posts for coordinators)."""
-        group_id = self.rt.identity.group.id
-        async with self.rt.db.read() as conn:
+        group_id = self.identity.group.id
+        async with self.db.read() as conn:
             mine = await responses_repo.conversations_of(conn, user.actor_id)
             for conv in await responses_repo.conversations_of(conn, group_id):
                 post = await posts_repo.find(conn, conv.post_id)
-                if post is not None and self.rt.posts.can_manage(user, post):
+                if post is not None and self.posts.can_manage(user, post):
                     mine.append(conv)
         return sorted({c.id: c for c in mine}.values(), key=lambda c: -c.id)
 
     async def my_response(self, user: User, post_id: int) -> Response | None:
         """The user's current (pending or accepted) answer to a post, if any."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await responses_repo.existing(conn, post_id, user.actor_id)
 
     async def weekly_cap(self, user: User) -> int | None:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await users_repo.weekly_cap(conn, user.id)

@@ -28,7 +28,8 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from fediaid.services.runtime import Runtime
+    from fediaid.config import Settings
+    from fediaid.storage.engine import Database
 
 
 async def forget_object(conn: AsyncConnection, uri: str, *, gone: bool = True) -> None:
@@ -43,8 +44,8 @@ async def forget_object(conn: AsyncConnection, uri: str, *, gone: bool = True) -
                 await statuses_repo.delete_by_uri(conn, removed)
 
 
-async def purge_received(rt: Runtime) -> int:
+async def purge_received(db: Database, settings: Settings) -> int:
     """Delete finished received activities older than the retention window."""
-    before = utcnow() - timedelta(days=rt.settings.inbox_retention_days)
-    async with rt.db.write() as conn:
+    before = utcnow() - timedelta(days=settings.inbox_retention_days)
+    async with db.write() as conn:
         return await inbox_repo.purge_finished(conn, before=before)

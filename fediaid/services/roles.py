@@ -28,6 +28,7 @@ from fediaid.domain.roles import (
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
 from fediaid.services.audit import record
+from fediaid.services.core import Core, Service
 from fediaid.storage import audit as repo
 from fediaid.storage import posts as posts_repo
 from fediaid.storage import users as users_repo
@@ -36,7 +37,6 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from fediaid.services.runtime import Runtime
 
 
 def _a(role: Role) -> str:
@@ -66,9 +66,9 @@ class Change:
     proposal: RoleProposal | None = None
 
 
-class RoleService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class RoleService(Service):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
 
     @staticmethod
     def _require(user: User, permission: Permission = Permission.CHANGE_ROLES) -> None:
@@ -77,22 +77,22 @@ class RoleService:
 
     async def accounts(self, user: User) -> list[Account]:
         self._require(user)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return [Account(*row) for row in await repo.members(conn)]
 
     async def pending(self, user: User) -> list[RoleProposal]:
         self._require(user)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.pending(conn, now=utcnow())
 
     async def second_needed(self) -> bool:
         """Whether a coordinator's role change waits for another one, now."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await self._second_needed(conn)
 
     async def setting(self) -> str | None:
         """The group setting as stored ("1", "0"), None while never set."""
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return (await posts_repo.settings(conn)).get(ROLE_SETTING)
 
     @staticmethod
@@ -105,7 +105,7 @@ class RoleService:
         coordinator when no second one is needed, else a proposal for another coordinator."""
         if by is not None:
             self._require(by)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             target = await users_repo.find_by_username(conn, username)
             if target is None:
                 raise NotFound(f"There is no account called {username}.")
@@ -136,7 +136,7 @@ class RoleService:
         proposer may reject (take back) their own, never approve it."""
         self._require(by)
         now = utcnow()
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             proposal = await repo.proposal(conn, proposal_id)
             if proposal is None:
                 raise NotFound("No such role change.")
@@ -176,5 +176,5 @@ class RoleService:
 
     async def expire(self) -> int:
         """Mark proposals older than 7 days expired (they are refused either way)."""
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             return await repo.expire(conn, now=utcnow())

@@ -1,146 +1,210 @@
-"""The one place where the application's parts are built and wired (no singletons).
+"""The composition root: the one place where the application's parts are built and wired
+(no singletons, no service locator).
 
 ``Runtime.open(settings)`` is called by each entry point (``fediaid serve``, ``worker``, the
-CLI, tests); HTTP handlers and workers receive the runtime and use its services.
+CLI, tests). Every service says in its constructor what it needs: the ``Core`` (settings,
+database, URLs, identity, signals) and the other services it calls, by name. They are built
+here bottom-up, in the order the import-linter contract "service order" enforces, so no
+service can reach one above it. HTTP handlers and workers receive the runtime and use its
+services.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fediaid import __version__
 from fediaid.config import Settings
-from fediaid.domain.actors import Actor, ActorType
-from fediaid.errors import ConfigError
-from fediaid.federation.keys import KeyCache
-from fediaid.federation.transport import DeliveryTransport, HttpxTransport
-from fediaid.federation.urls import USER_AGENT, Urls
+from fediaid.services.accounts import AccountService
+from fediaid.services.audit import AuditService
+from fediaid.services.authorized_fetch import AuthorizedFetch
+from fediaid.services.blocklists import BlocklistService
+from fediaid.services.blocks import BlockService
+from fediaid.services.client_accounts import ClientAccounts
+from fediaid.services.client_conversations import ClientConversations
+from fediaid.services.core import Core, Identity, Signals
+from fediaid.services.discovery import DiscoveryService
+from fediaid.services.federation_policy import FederationPolicy
+from fediaid.services.follows import FollowService
+from fediaid.services.group_settings import GroupSettingsService
+from fediaid.services.inbox import InboxService
+from fediaid.services.inbox_processing import InboxProcessor
+from fediaid.services.media import MediaService
+from fediaid.services.member_data import MemberDataService
+from fediaid.services.moderation import ModerationService
+from fediaid.services.notes import NoteService
+from fediaid.services.notifications import NotificationService
+from fediaid.services.oauth import OAuthService
+from fediaid.services.outbox import Outbox
+from fediaid.services.post_federation import PostFederation
+from fediaid.services.post_inbox import PostInbox
+from fediaid.services.posts import PostService
+from fediaid.services.rate_limits import RateLimiter
+from fediaid.services.reactions import Reactions
+from fediaid.services.remote_statuses import RemoteStatuses
+from fediaid.services.reports import ReportService
+from fediaid.services.responses import ResponseService
+from fediaid.services.roles import RoleService
+from fediaid.services.status import StatusService
+from fediaid.services.status_posting import StatusPosting
+from fediaid.services.status_reading import StatusReading
+from fediaid.services.streaming import StreamingHub
+from fediaid.services.two_factor import TwoFactorService
 from fediaid.storage import actors as actors_repo
 from fediaid.storage.engine import Database
 from fediaid.storage.migrate import upgrade
 
 if TYPE_CHECKING:
+    from fediaid.federation.keys import KeyCache
     from fediaid.federation.remote import RemoteClient
+    from fediaid.federation.transport import DeliveryTransport
+    from fediaid.federation.urls import Urls
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Identity:
-    group: Actor
-    instance: Actor
+__all__ = ["Identity", "Runtime"]
 
 
 class Runtime:
     def __init__(self, settings: Settings, db: Database) -> None:
-        self.settings = settings
-        self.db = db
-        self.urls = Urls(settings.base_url)
-        self.user_agent = USER_AGENT.format(version=__version__, base=settings.base_url)
-        self.delivery_wakeup = asyncio.Event()
-        self.inbox_wakeup = asyncio.Event()
-        self.stream_wakeup = asyncio.Event()
-        self._identity: Identity | None = None
-        self._remote: RemoteClient | None = None
-        self._transport: DeliveryTransport | None = None
-        from fediaid.services.federation_policy import FederationPolicy
+        core = self.core = Core(settings, db)
+        core.set_remote_factory(self._make_remote)
+        # The foundation: who we exchange with, limits, accounts, the audit log, media.
+        self.policy = FederationPolicy(core)
+        self.limits = RateLimiter(core)
+        self.audit = AuditService(core)
+        self.accounts = AccountService(core)
+        self.two_factor = TwoFactorService(core, accounts=self.accounts)
+        self.roles = RoleService(core)
+        self.oauth = OAuthService(core)
+        self.media = MediaService(core)
+        self.status = StatusService(core)
+        self.moderation = ModerationService(core, policy=self.policy)
+        self.blocklists = BlocklistService(core, policy=self.policy)
+        self.client_conversations = ClientConversations(core)
+        self.inbox = InboxService(core, policy=self.policy)
+        # Publishing and following.
+        self.outbox = Outbox(core, policy=self.policy)
+        self.follows = FollowService(core, outbox=self.outbox)
+        self.notes = NoteService(core, outbox=self.outbox)
+        self.blocks = BlockService(core, outbox=self.outbox)
+        self.post_federation = PostFederation(core, blocks=self.blocks, outbox=self.outbox)
+        # Offers and needs, and statuses for apps.
+        self.posts = PostService(core, blocks=self.blocks, follows=self.follows,
+                                 limits=self.limits, post_federation=self.post_federation)
+        self.group_settings = GroupSettingsService(core, post_federation=self.post_federation,
+                                                   posts=self.posts)
+        self.discovery = DiscoveryService(core, policy=self.policy,
+                                          post_federation=self.post_federation,
+                                          posts=self.posts)
+        self.authorized_fetch = AuthorizedFetch(core, discovery=self.discovery,
+                                                policy=self.policy)
+        self.status_reading = StatusReading(core, policy=self.policy, blocks=self.blocks,
+                                            post_federation=self.post_federation,
+                                            media=self.media)
+        self.remote_statuses = RemoteStatuses(core, media=self.media)
+        self.notifications = NotificationService(core, federation_policy=self.policy,
+                                                 status_reading=self.status_reading)
+        self.responses = ResponseService(core, blocks=self.blocks, limits=self.limits,
+                                         notifications=self.notifications,
+                                         post_federation=self.post_federation,
+                                         posts=self.posts)
+        self.status_posting = StatusPosting(
+            core, reading=self.status_reading, posts=self.posts, responses=self.responses,
+            follows=self.follows, media=self.media, limits=self.limits, blocks=self.blocks,
+            outbox=self.outbox)
+        self.reactions = Reactions(core, reading=self.status_reading, outbox=self.outbox)
+        self.client_accounts = ClientAccounts(core, follows=self.follows, media=self.media,
+                                              outbox=self.outbox, policy=self.policy,
+                                              status_reading=self.status_reading)
+        self.reports = ReportService(core, moderation=self.moderation, outbox=self.outbox,
+                                     post_federation=self.post_federation, posts=self.posts,
+                                     status_reading=self.status_reading)
+        self.member_data = MemberDataService(
+            core, accounts=self.accounts, two_factor=self.two_factor, posts=self.posts,
+            post_federation=self.post_federation, media=self.media, outbox=self.outbox)
+        # Receiving.
+        self.post_inbox = PostInbox(core, blocks=self.blocks,
+                                    notifications=self.notifications,
+                                    post_federation=self.post_federation, posts=self.posts,
+                                    remote_statuses=self.remote_statuses)
+        self.inbox_processing = InboxProcessor(
+            core, blocks=self.blocks, follows=self.follows, outbox=self.outbox,
+            policy=self.policy, post_inbox=self.post_inbox,
+            remote_statuses=self.remote_statuses, reports=self.reports)
+        # Streams hear about changes through the signals (writers never call the hub).
+        self.streaming = StreamingHub(core)
+        core.signals.on_status_deleted(self.streaming.deleted)
+        core.signals.on_status_updated(self.streaming.updated)
 
-        # Who we exchange with (blocked, silenced, allow-list, unavailable): asked by the
-        # inbox, fetches, deliveries and timelines (docs/architecture.md).
-        self.policy = FederationPolicy(self)
-        self.keys = KeyCache(db, self._fetch)
-        from fediaid.services.accounts import AccountService
-        from fediaid.services.discovery import DiscoveryService
-        from fediaid.services.follows import FollowService
-        from fediaid.services.group_settings import GroupSettingsService
-        from fediaid.services.inbox import InboxService
-        from fediaid.services.media import MediaService
-        from fediaid.services.moderation import ModerationService
-        from fediaid.services.notes import NoteService
-        from fediaid.services.notifications import NotificationService
-        from fediaid.services.oauth import OAuthService
-        from fediaid.services.post_federation import PostFederation
-        from fediaid.services.post_inbox import PostInbox
-        from fediaid.services.posts import PostService
-        from fediaid.services.rate_limits import RateLimiter
-        from fediaid.services.responses import ResponseService
-        from fediaid.services.status import StatusService
-        from fediaid.services.statuses import StatusService as ClientStatuses
-        from fediaid.services.streaming import StreamingHub
+    # -- the core, for handlers, workers and tests ------------------------------------------
+    @property
+    def settings(self) -> Settings:
+        return self.core.settings
 
-        # Every request limit but the login locks (fediaid/domain/rate_limits.py).
-        self.limits = RateLimiter(self)
-        self.accounts = AccountService(self)
-        from fediaid.services.two_factor import TwoFactorService
+    @settings.setter
+    def settings(self, value: Settings) -> None:
+        """Tests and benchmarks tune settings after start: every service reads them here."""
+        self.core.settings = value
 
-        # Optional TOTP second step for coordinators and admins.
-        self.two_factor = TwoFactorService(self)
-        self.discovery = DiscoveryService(self)
-        self.follows = FollowService(self)
-        self.inbox = InboxService(self)
-        self.notes = NoteService(self)
-        self.status = StatusService(self)
-        self.moderation = ModerationService(self)
-        self.posts = PostService(self)
-        self.group_settings = GroupSettingsService(self)
-        self.responses = ResponseService(self)
-        self.post_federation = PostFederation(self)
-        self.post_inbox = PostInbox(self)
-        self.oauth = OAuthService(self)
-        self.statuses = ClientStatuses(self)
-        self.media = MediaService(self)
-        self.notifications = NotificationService(self)
-        from fediaid.services.audit import AuditService
-        from fediaid.services.roles import RoleService
+    @property
+    def db(self) -> Database:
+        return self.core.db
 
-        # The group's audit log (members read it) and roles with second-coordinator approval
-        # (fediaid/domain/roles.py: the permission table).
-        self.audit = AuditService(self)
-        self.roles = RoleService(self)
-        from fediaid.services.client_conversations import ClientConversations
+    @property
+    def urls(self) -> Urls:
+        return self.core.urls
 
-        self.client_conversations = ClientConversations(self)
-        self.streaming = StreamingHub(self)
-        from fediaid.services.client_accounts import ClientAccounts
+    @property
+    def signals(self) -> Signals:
+        return self.core.signals
 
-        self.client_accounts = ClientAccounts(self)
-        from fediaid.services.blocks import BlockService
+    @property
+    def keys(self) -> KeyCache:
+        return self.core.keys
 
-        # Member blocks, mutes and own domain blocks (the rule: domain/visibility.py).
-        self.blocks = BlockService(self)
-        from fediaid.services.authorized_fetch import AuthorizedFetch
+    @property
+    def user_agent(self) -> str:
+        return self.core.user_agent
 
-        # Secure mode: every ActivityPub GET signed (Mastodon's AUTHORIZED_FETCH).
-        self.authorized_fetch = AuthorizedFetch(self)
-        from fediaid.services.reports import ReportService
+    @property
+    def identity(self) -> Identity:
+        return self.core.identity
 
-        # Reports, takedowns, suspending and limiting accounts (docs/moderation.md).
-        self.reports = ReportService(self)
-        from fediaid.services.blocklists import BlocklistService
+    async def load_identity(self) -> Identity:
+        return await self.core.load_identity()
 
-        # Domain rules for coordinators, CSV, the published list, subscriptions
-        # (docs/moderation.md, "Servers"); changes go through self.policy.
-        self.blocklists = BlocklistService(self)
-        from fediaid.services.member_data import MemberDataService
+    @property
+    def delivery_wakeup(self):  # type: ignore[no-untyped-def]
+        return self.core.signals.delivery_wakeup
 
-        # A member's data: download everything, delete the account (docs/privacy.md).
-        self.member_data = MemberDataService(self)
+    @property
+    def inbox_wakeup(self):  # type: ignore[no-untyped-def]
+        return self.core.signals.inbox_wakeup
 
-    def streaming_notify(self) -> None:
-        """Something new was written for the client API's streams (statuses or
-        notifications): wake this process's stream poller."""
-        self.stream_wakeup.set()
+    async def remote(self) -> RemoteClient:
+        return await self.core.remote()
 
-    def streaming_deleted(self, status_id: int) -> None:
-        """A status was deleted: tell this process's stream subscribers."""
-        self.streaming.deleted(status_id)
+    def transport(self) -> DeliveryTransport:
+        return self.core.transport()
 
-    def streaming_updated(self, status_id: int) -> None:
-        """A status was edited: tell this process's stream subscribers."""
-        self.streaming.updated(status_id)
+    def set_transport(self, transport: DeliveryTransport) -> None:
+        """For tests and benchmarks that route deliveries elsewhere."""
+        self.core.set_transport(transport)
+
+    async def _make_remote(self) -> RemoteClient:
+        # Imported on first use (httpx): idle memory and start time of `fediaid serve`.
+        from fediaid.federation.remote import RemoteClient
+
+        inst = self.identity.instance
+        async with self.db.read() as conn:
+            pem = await actors_repo.private_key_pem(conn, inst.id)
+        assert inst.key_id is not None
+        s = self.settings
+        return RemoteClient(
+            allow_private=s.dev, timeout=s.fetch_timeout_seconds, max_bytes=s.fetch_max_bytes,
+            key_id=inst.key_id, private_key_pem=pem, user_agent=self.user_agent,
+            webfinger_scheme=s.scheme, may_fetch=self.policy.may_fetch)
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True,
@@ -159,65 +223,8 @@ class Runtime:
             raise
         return rt
 
-    async def load_identity(self) -> Identity:
-        async with self.db.read() as conn:
-            group = await actors_repo.find_local(conn, self.settings.group_slug)
-            instance = await actors_repo.find_local_by_type(conn, ActorType.APPLICATION)
-        if group is None or instance is None:
-            raise ConfigError(
-                "This instance is not initialised: run `fediaid init` first."
-            )
-        self._identity = Identity(group=group, instance=instance)
-        return self._identity
-
-    @property
-    def identity(self) -> Identity:
-        if self._identity is None:
-            raise ConfigError("identity not loaded")
-        return self._identity
-
-    async def remote(self) -> RemoteClient:
-        # Imported on first use (httpx): idle memory and start time of `fediaid serve`.
-        from fediaid.federation.remote import RemoteClient
-
-        if self._remote is None:
-            inst = self.identity.instance
-            async with self.db.read() as conn:
-                pem = await actors_repo.private_key_pem(conn, inst.id)
-            assert inst.key_id is not None
-            self._remote = RemoteClient(
-                allow_private=self.settings.dev,
-                timeout=self.settings.fetch_timeout_seconds,
-                max_bytes=self.settings.fetch_max_bytes,
-                key_id=inst.key_id,
-                private_key_pem=pem,
-                user_agent=self.user_agent,
-                webfinger_scheme=self.settings.scheme,
-                may_fetch=self.policy.may_fetch,
-            )
-        return self._remote
-
-    async def _fetch(self, url: str) -> dict[str, object]:
-        return await (await self.remote()).fetch(url)
-
-    def transport(self) -> DeliveryTransport:
-        if self._transport is None:
-            d = self.settings.delivery
-            self._transport = HttpxTransport(
-                allow_private=self.settings.dev, timeout=d.timeout_seconds,
-                concurrency=d.concurrency, user_agent=self.user_agent,
-            )
-        return self._transport
-
-    def set_transport(self, transport: DeliveryTransport) -> None:
-        """For tests and benchmarks that route deliveries elsewhere."""
-        self._transport = transport
-
     async def close(self) -> None:
         await self.streaming.close()
         await self.inbox.close()
-        if self._remote is not None:
-            await self._remote.aclose()
-        if self._transport is not None:
-            await self._transport.aclose()
+        await self.core.aclose()
         await self.db.dispose()

@@ -4,13 +4,13 @@ Across processes: statuses and notifications are written by the web process, by
 ``fediaid worker`` processes and by inbox processing, so events come from the database, not
 from in-process calls. One poller per process (not per connection) reads the rows with ids
 above the last seen, every ``POLL_SECONDS`` or at once when this process wrote something
-(``rt.streaming_notify()`` sets ``rt.stream_wakeup``), and only while someone is subscribed.
+(``Signals.stream_changed()`` sets ``stream_wakeup``), and only while someone is subscribed.
 On PostgreSQL ids are taken before commit, so a smaller id can become visible after a larger
 one: ids skipped over are asked for again for ``GAP_SECONDS``.
 
 Routing happens here (which subscription wants which status id); what a subscriber is shown
 is decided when the event is rendered for that connection, through the one visibility rule
-(``status_entities`` -> ``rt.statuses.visible``). Queues are bounded: a subscriber that does
+(``status_entities`` -> ``StatusReading.visible``). Queues are bounded: a subscriber that does
 not keep up is dropped (its stream ends; clients reconnect), never allowed to grow memory.
 
 Deletions and edits are in-process only (``deleted``/``updated``, called after the commit):
@@ -25,16 +25,13 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from fediaid.domain.users import User
 from fediaid.errors import ConfigError, Invalid, NotFound
+from fediaid.services.core import Core, Service
 from fediaid.storage import statuses as statuses_repo
 from fediaid.storage import stream as repo
 from fediaid.storage.stream import NewStatus
-
-if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -165,18 +162,16 @@ class Subscription:
         return out
 
 
-class StreamingHub:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class StreamingHub(Service):
+    def __init__(self, core: Core) -> None:
+        super().__init__(core)
         self._subs: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
         self._last: tuple[int, int] | None = None  # (status id, notification id)
         self._gaps: tuple[dict[int, float], dict[int, float]] = ({}, {})
         self._recent: OrderedDict[int, NewStatus] = OrderedDict()
         self._closed = False
-        wakeup = getattr(rt, "stream_wakeup", None)
-        self._wakeup: asyncio.Event = wakeup if isinstance(wakeup, asyncio.Event) \
-            else asyncio.Event()
+        self._wakeup: asyncio.Event = core.signals.stream_wakeup
 
     # -- subscribers -----------------------------------------------------------------------
     @property
@@ -253,7 +248,7 @@ class StreamingHub:
         for gaps in self._gaps:
             for k in [k for k, deadline in gaps.items() if deadline < now]:
                 del gaps[k]
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             if self._last is None:
                 self._last = await repo.high_water(conn)
                 return
@@ -266,7 +261,7 @@ class StreamingHub:
             for sub in stale:
                 assert sub.user is not None
                 followed = await statuses_repo.following_ids(conn, sub.user.actor_id)
-                group = self.rt.identity.group.id if self._has_identity() else None
+                group = self.identity.group.id if self._has_identity() else None
                 sub.home_accounts = frozenset([*followed, sub.user.actor_id,
                                                *([group] if group else [])])
                 sub.home_checked = now
@@ -293,7 +288,7 @@ class StreamingHub:
 
     def _has_identity(self) -> bool:
         try:
-            self.rt.identity  # noqa: B018
+            self.identity  # noqa: B018
         except ConfigError:
             return False
         return True

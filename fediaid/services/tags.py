@@ -13,7 +13,7 @@ from fediaid.domain.paging import Page
 from fediaid.domain.visibility import Viewer
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.status_reading import StatusReading
 
 HISTORY_DAYS = 7
 TAG_MAX = 128  # status_tags.tag
@@ -39,7 +39,7 @@ class Day:
     accounts: int
 
 
-async def history(rt: Runtime, viewer: Viewer, name: str, *,
+async def history(reading: StatusReading, viewer: Viewer, name: str, *,
                   now: datetime | None = None) -> list[Day]:
     """The last seven days, today first: how many statuses used the tag and by how many
     accounts, among the public statuses of its timeline that ``viewer`` may see."""
@@ -51,10 +51,10 @@ async def history(rt: Runtime, viewer: Viewer, name: str, *,
     accounts: dict[datetime, set[int]] = defaultdict(set)
     cursor = Page(limit=_PAGE)
     for _ in range(_MAX_PAGES):
-        ids = await rt.statuses.public_ids(viewer, cursor, local=None, tag=name.lower())
+        ids = await reading.public_ids(viewer, cursor, local=None, tag=name.lower())
         if not ids:
             break
-        shown = await rt.statuses.visible(viewer, ids)
+        shown = await reading.visible(viewer, ids)
         for s in shown:
             created = s.created_at.astimezone(UTC)
             if since <= created:

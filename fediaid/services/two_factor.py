@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, RateLimited, Unauthenticated
 from fediaid.services import login_limits
+from fediaid.services.core import Core, Service
 from fediaid.storage import two_factor as repo
 from fediaid.storage import users as users_repo
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
-    from fediaid.services.runtime import Runtime
+    from fediaid.services.accounts import AccountService
 
 CHALLENGE_TTL = timedelta(minutes=10)
 RECOVERY_CODES = 10
@@ -59,9 +60,10 @@ def _hash(code: str) -> str:
     return hashlib.sha256(_normal(code).encode()).hexdigest()
 
 
-class TwoFactorService:
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+class TwoFactorService(Service):
+    def __init__(self, core: Core, *, accounts: AccountService) -> None:
+        super().__init__(core)
+        self.accounts = accounts
         self.clock: Callable[[], datetime] = utcnow
 
     # -- the secret at rest -----------------------------------------------------------
@@ -72,7 +74,7 @@ class TwoFactorService:
 
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                    info=b"fediaid two-factor secrets").derive(
-            self.rt.settings.secret_key.encode())
+            self.settings.secret_key.encode())
         return AESGCM(key)
 
     def _seal(self, secret: str, user_id: int) -> str:
@@ -94,30 +96,30 @@ class TwoFactorService:
     def _totp(self, secret: str, user: User) -> object:
         import pyotp
 
-        return pyotp.TOTP(secret, name=user.username, issuer=self.rt.settings.domain)
+        return pyotp.TOTP(secret, name=user.username, issuer=self.settings.domain)
 
     # -- state ------------------------------------------------------------------------
     async def enabled(self, user: User) -> bool:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             found = await repo.find(conn, user.id)
         return found is not None and found[1]
 
     async def codes_left(self, user: User) -> int:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.codes_left(conn, user.id)
 
     async def required_for(self, user: User) -> bool:
         """Whether the group requires two-factor of ``user`` and it is not set up."""
         if not user.is_coordinator:
             return False
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             if not await repo.required(conn):
                 return False
             found = await repo.find(conn, user.id)
         return found is None or not found[1]
 
     async def is_required(self) -> bool:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             return await repo.required(conn)
 
     async def set_required(self, user: User, value: bool) -> None:
@@ -125,7 +127,7 @@ class TwoFactorService:
             raise Forbidden("Only coordinators can change this.")
         if value and not await self.enabled(user):
             raise Conflict("Turn on two-factor login for yourself first.")
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.set_required(conn, value)
 
     # -- enrolment --------------------------------------------------------------------
@@ -138,12 +140,12 @@ class TwoFactorService:
         if await self.enabled(user):
             raise Conflict("Two-factor login is already on.")
         secret = pyotp.random_base32()
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.start(conn, user.id, self._seal(secret, user.id))
         return self._enrolment(secret, user)
 
     async def pending(self, user: User) -> Enrolment | None:
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             found = await repo.find(conn, user.id)
         if found is None or found[1]:
             return None
@@ -167,7 +169,7 @@ class TwoFactorService:
         if step is None:
             raise Unauthenticated(WRONG_CODE)
         codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODES)]
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.confirm(conn, user.id, self.clock(), step, [_hash(c) for c in codes])
         await self._passed(user)
         return codes
@@ -175,13 +177,13 @@ class TwoFactorService:
     async def new_recovery_codes(self, user: User, code: str) -> list[str]:
         await self.verify(user, code)
         codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODES)]
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.replace_codes(conn, user.id, [_hash(c) for c in codes])
         return codes
 
     async def disable(self, user: User, code: str) -> None:
         await self.verify(user, code)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await repo.remove(conn, user.id)
 
     # -- checking codes ---------------------------------------------------------------
@@ -202,13 +204,13 @@ class TwoFactorService:
         """A code from the app (each good once) or a recovery code (good once); wrong codes
         lock the account like wrong passwords."""
         await self._guard(user)
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             found = await repo.find(conn, user.id)
         secret = self._open(found[0], user.id) if found and found[1] else None
         if secret is None:
             raise Unauthenticated("Two-factor login is not on for this account.")
         step = self._matching_step(secret, user, code)
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             if step is not None:
                 ok = await repo.use_step(conn, user.id, step)
             else:
@@ -218,13 +220,13 @@ class TwoFactorService:
         await self._passed(user)
 
     def _keys(self, user: User) -> login_limits.Keys:
-        return login_limits.keys_for(self.rt.settings.secret_key, f"two-factor:{user.id}",
+        return login_limits.keys_for(self.settings.secret_key, f"two-factor:{user.id}",
                                      None)
 
     async def _guard(self, user: User) -> None:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             wait = await login_limits.begin_attempt(conn, self._keys(user),
-                                                    self.rt.accounts.clock())
+                                                    self.accounts.clock())
         if wait is not None:
             minutes = (wait + 59) // 60
             raise RateLimited(f"Too many wrong codes. Try again in {minutes} minute"
@@ -232,9 +234,9 @@ class TwoFactorService:
                               internal=f"two-factor paused for {wait}s")
 
     async def _passed(self, user: User) -> None:
-        async with self.rt.db.write() as conn:
+        async with self.db.write() as conn:
             await login_limits.attempt_succeeded(conn, self._keys(user),
-                                                 self.rt.accounts.clock())
+                                                 self.accounts.clock())
 
     # -- the step between password and session -----------------------------------------
     def challenge(self, user: User) -> str:
@@ -244,7 +246,7 @@ class TwoFactorService:
         return f"{body}.{self._sign(body)}"
 
     def _sign(self, body: str) -> str:
-        return hmac.new(self.rt.settings.secret_key.encode(),
+        return hmac.new(self.settings.secret_key.encode(),
                         f"two-factor challenge:{body}".encode(), hashlib.sha256).hexdigest()
 
     async def challenged(self, token: str | None) -> User | None:
@@ -254,6 +256,6 @@ class TwoFactorService:
         if not (user_id.isdigit() and expires.isdigit()) or not hmac.compare_digest(
                 mac, self._sign(f"{user_id}.{expires}")) or int(expires) < time.time():
             return None
-        async with self.rt.db.read() as conn:
+        async with self.db.read() as conn:
             user = await users_repo.get(conn, int(user_id))
         return None if user.disabled else user

@@ -78,7 +78,9 @@ async def find_by_uri(conn: AsyncConnection, uri: str) -> Post | None:
     return _to_post(row, (await _recipients(conn, [row.id])).get(row.id, []))
 
 
-async def insert(conn: AsyncConnection, values: dict[str, Any], recipients: Sequence[str]) -> int:
+async def insert(conn: AsyncConnection, values: dict[str, Any], recipients: Sequence[str]
+                 ) -> tuple[int, datetime]:
+    """A post and its recipients; returns its id and creation time."""
     now = utcnow()
     pid = (await conn.execute(
         posts.insert().values(created_at=now, updated_at=now, **values).returning(posts.c.id)
@@ -86,25 +88,12 @@ async def insert(conn: AsyncConnection, values: dict[str, Any], recipients: Sequ
     if recipients:
         await conn.execute(post_recipients.insert(),
                            [{"post_id": pid, "actor_uri": r} for r in dict.fromkeys(recipients)])
-    # The post as a status for the client API (same transaction; see tables.statuses). The
-    # creator of an anonymous or proxy post is never copied: user_id stays empty.
-    from fediaid.storage import statuses as statuses_repo
-
-    await statuses_repo.insert_for_post(conn, post_id=int(pid), uri=values["uri"],
-                                        account_id=values["author_actor_id"],
-                                        visibility=values["visibility"],
-                                        local=values["local"], created_at=now,
-                                        tags=(values["kind"], values["category"]))
-    return int(pid)
+    return int(pid), now
 
 
 async def update_fields(conn: AsyncConnection, post_id: int, values: dict[str, Any]) -> None:
     await conn.execute(update(posts).where(posts.c.id == post_id)
                        .values(updated_at=utcnow(), **values))
-    if "visibility" in values:
-        from fediaid.storage import statuses as statuses_repo
-
-        await statuses_repo.set_post_visibility(conn, post_id, str(values["visibility"]))
 
 
 async def replace_recipients(conn: AsyncConnection, post_id: int, recipients: Sequence[str]
@@ -115,16 +104,14 @@ async def replace_recipients(conn: AsyncConnection, post_id: int, recipients: Se
         await conn.execute(post_recipients.insert(), rows)
 
 
-async def remove(conn: AsyncConnection, post_id: int) -> None:
-    """Delete a post and everything private attached (cascade: responses, conversations,
-    messages, intake record, recipients, its status) and the direct statuses of its thread
-    (answers shown in the client API)."""
-    from fediaid.storage import response_statuses
+async def uri_of(conn: AsyncConnection, post_id: int) -> str | None:
+    return (await conn.execute(select(posts.c.uri).where(posts.c.id == post_id))
+            ).scalar_one_or_none()
 
-    uri = (await conn.execute(select(posts.c.uri).where(posts.c.id == post_id))
-           ).scalar_one_or_none()
-    if uri is not None:
-        await response_statuses.delete_for_post(conn, uri)
+
+async def remove(conn: AsyncConnection, post_id: int) -> None:
+    """Delete a post (the database cascades to what is private to it: answers,
+    conversations, messages, intake record, recipients, its status)."""
     await conn.execute(delete(posts).where(posts.c.id == post_id))
 
 

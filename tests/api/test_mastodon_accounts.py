@@ -15,6 +15,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from api.mastodon.params import status_draft
 from fediaid.domain.actors import Actor
 from fediaid.services.runtime import Runtime
 from fediaid.storage import actors as actors_repo
@@ -112,10 +113,10 @@ async def test_account_statuses_respect_visibility_and_page(
     user = await runtime.accounts.get_user("maria")
     ids = []
     for n in range(3):
-        ids.append(await runtime.statuses.create(
-            user, {"status": f"hello {n} #garden", "visibility": "public"}))
-    secret = await runtime.statuses.create(
-        user, {"status": "@juan just for you #secretplan", "visibility": "direct"})
+        ids.append(await runtime.status_posting.create(
+            user, status_draft({"status": f"hello {n} #garden", "visibility": "public"})))
+    secret = await runtime.status_posting.create(
+        user, status_draft({"status": "@juan just for you #secretplan", "visibility": "direct"}))
     # Anonymous: the public ones, newest first, with Link headers.
     r = await client.get(f"/api/v1/accounts/{maria.id}/statuses", params={"limit": 2})
     assert r.status_code == 200
@@ -432,9 +433,10 @@ async def test_account_search_and_v2_search(runtime: Runtime, client: httpx.Asyn
     bob = remote_actor("bob")
     await store(rt, bob)
     user = await rt.accounts.get_user("maria")
-    public = await rt.statuses.create(user, {"status": "#gardening day", "visibility": "public"})
-    await rt.statuses.create(user, {"status": "@juan #gardenparty secret",
-                                    "visibility": "direct"})
+    public = await rt.status_posting.create(
+        user, status_draft({"status": "#gardening day", "visibility": "public"}))
+    await rt.status_posting.create(
+        user, status_draft({"status": "@juan #gardenparty secret", "visibility": "direct"}))
 
     r = await client.get("/api/v1/accounts/search", params={"q": "mar"}, headers=juan.auth)
     assert r.status_code == 200 and [a["id"] for a in r.json()] == [maria.id]

@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from api.app import create_app
 from api.mastodon import streaming as streaming_api
+from api.mastodon.params import status_draft
 from fediaid.services import streaming as hub_module
 from fediaid.services.runtime import Runtime
 from fediaid.services.streaming import StreamEvent, StreamingHub
@@ -159,10 +160,11 @@ async def test_sse_update_delete_and_visibility_per_viewer(base: str, runtime: R
         assert maria_home.headers["content-type"].startswith("text/event-stream")
         await subscribed(runtime, 3)
         await asyncio.sleep(0.6)  # the poller has its starting point
-        secret = await runtime.statuses.create(admin, {"status": "@bob the key is under the mat",
-                                                       "visibility": "direct"})
-        hello = await runtime.statuses.create(admin, {"status": "Soup at 6 #dinner",
-                                                      "visibility": "public"})
+        post = runtime.status_posting.create
+        secret = await post(admin, status_draft({"status": "@bob the key is under the mat",
+                                                 "visibility": "direct"}))
+        hello = await post(admin, status_draft({"status": "Soup at 6 #dinner",
+                                                "visibility": "public"}))
         # maria follows admin, so the direct message is routed to her stream, but she may
         # not see it: the first thing she gets is the public status.
         event, data = await maria_home.next()  # type: ignore[misc]
@@ -178,7 +180,7 @@ async def test_sse_update_delete_and_visibility_per_viewer(base: str, runtime: R
         note = json.loads(data)
         assert note["type"] == "mention" and note["status"]["id"] == str(secret)
 
-        await runtime.statuses.delete(admin, hello)
+        await runtime.status_posting.delete(admin, hello)
         assert await maria_home.next() == ("delete", str(hello))
         assert await public.next() == ("delete", str(hello))
         assert maria_home.comments[0] == ":)"
@@ -240,7 +242,8 @@ async def test_websocket_subscribe_unsubscribe_and_protocol_token(base: str,
         assert error == {"error": "Unknown stream type", "status": 400}
         await subscribed(runtime, 2)
         await asyncio.sleep(0.6)
-        sid = await runtime.statuses.create(admin, {"status": "Fresh #coffee on the stoop"})
+        sid = await runtime.status_posting.create(
+            admin, status_draft({"status": "Fresh #coffee on the stoop"}))
         got = [json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT)) for _ in range(2)]
         assert sorted(tuple(m["stream"]) for m in got) == [("hashtag", "coffee"), ("public",)]
         assert all(m["event"] == "update" and json.loads(m["payload"])["id"] == str(sid)
@@ -250,7 +253,7 @@ async def test_websocket_subscribe_unsubscribe_and_protocol_token(base: str,
 
         await ws.send(json.dumps({"type": "unsubscribe", "stream": "hashtag", "tag": "coffee"}))
         await asyncio.sleep(0.2)
-        sid2 = await runtime.statuses.create(admin, {"status": "More #coffee"})
+        sid2 = await runtime.status_posting.create(admin, status_draft({"status": "More #coffee"}))
         m = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         assert m["stream"] == ["public"] and json.loads(m["payload"])["id"] == str(sid2)
         with pytest.raises(TimeoutError):
@@ -268,7 +271,7 @@ async def test_websocket_refuses_bad_tokens(base: str) -> None:
 async def test_slow_subscribers_are_dropped(runtime: Runtime,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(hub_module, "QUEUE_SIZE", 5)
-    hub = StreamingHub(runtime)
+    hub = StreamingHub(runtime.core)
     admin = await runtime.accounts.get_user("admin")
     sub = hub.subscribe(admin, notifications=True)
     sub.add(("public",))

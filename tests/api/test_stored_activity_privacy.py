@@ -234,7 +234,7 @@ async def test_processed_received_activities_are_purged_after_a_window(
         before = (await conn.execute(select(inbox_items.c.id))).all()
     assert before  # bob's Follow, processed
     # Not yet past the window: kept (the inbox deduplicates redeliveries by activity id).
-    assert await purge_received(rt) == 0
+    assert await purge_received(rt.db, rt.settings) == 0
     async with rt.db.write() as conn:
         await conn.execute(update(inbox_items).values(
             processed_at=utcnow() - timedelta(days=window, minutes=1),
@@ -244,7 +244,7 @@ async def test_processed_received_activities_are_purged_after_a_window(
             signer_key_id=bob.key_id, payload="{}", state="pending", attempts=0,
             received_at=utcnow() - timedelta(days=window + 1),
             next_attempt_at=utcnow()))
-    assert await purge_received(rt) == len(before)
+    assert await purge_received(rt.db, rt.settings) == len(before)
     async with rt.db.read() as conn:
         states = [r[0] for r in await conn.execute(select(inbox_items.c.state))]
     assert states == ["pending"]  # work not done yet is never purged

@@ -293,7 +293,7 @@ async def test_an_announce_of_a_note_on_a_blocked_domain_is_not_fetched_stored_o
     async with rt.db.read() as conn:
         assert (await conn.execute(select(objects.c.uri))).all() == []
         assert (await conn.execute(select(statuses.c.uri))).all() == []
-    assert await rt.statuses.public_ids(ANONYMOUS, _page(), local=None) == []
+    assert await rt.status_reading.public_ids(ANONYMOUS, _page(), local=None) == []
 
 
 def _page() -> Any:
@@ -393,9 +393,9 @@ async def test_silenced_domain(runtime: Runtime) -> None:
                              "actor": loud.uri, "object": note, "to": [PUBLIC]})
     async with rt.db.read() as conn:
         assert (await conn.execute(select(statuses.c.uri))).scalars().all() == [note["id"]]
-    assert await rt.statuses.public_ids(ANONYMOUS, _page(), local=None) == []
+    assert await rt.status_reading.public_ids(ANONYMOUS, _page(), local=None) == []
     await rt.policy.silence("loud.example", False)
-    assert len(await rt.statuses.public_ids(ANONYMOUS, _page(), local=None)) == 1
+    assert len(await rt.status_reading.public_ids(ANONYMOUS, _page(), local=None)) == 1
 
 
 async def test_policy_changes_reach_the_snapshot_and_survive_a_restart(runtime: Runtime

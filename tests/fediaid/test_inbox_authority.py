@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from api.mastodon.params import status_draft
 from fediaid.services.runtime import Runtime
 from fediaid.storage import objects as objects_repo
 from fediaid.storage import statuses as statuses_repo
@@ -18,7 +19,7 @@ async def _setup(rt: Runtime) -> tuple[RemoteActor, RemoteActor, str, int]:
     """alice (remote) boosts and likes maria's public status and follows the group; eve is
     on another server. Returns (alice, eve, status uri, status id)."""
     maria = await rt.accounts.create_user("maria")
-    sid = await rt.statuses.create(maria, {"status": "Soup night on Friday"})
+    sid = await rt.status_posting.create(maria, status_draft({"status": "Soup night on Friday"}))
     async with rt.db.read() as conn:
         uri = (await statuses_repo.find(conn, sid)).uri  # type: ignore[union-attr]
     alice = remote_actor("alice")
@@ -104,7 +105,7 @@ async def test_an_activity_under_another_servers_id_is_not_recorded(runtime: Run
     dropped as a duplicate, and eve's Undo would then remove it)."""
     rt = runtime
     maria = await rt.accounts.create_user("maria")
-    sid = await rt.statuses.create(maria, {"status": "Soup night on Friday"})
+    sid = await rt.status_posting.create(maria, status_draft({"status": "Soup night on Friday"}))
     async with rt.db.read() as conn:
         uri = (await statuses_repo.find(conn, sid)).uri  # type: ignore[union-attr]
     alice = remote_actor("alice")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from api.mastodon.params import status_draft
 from fediaid.domain.paging import Page
 from fediaid.services.runtime import Runtime
 from fediaid.storage import statuses as statuses_repo
@@ -40,8 +41,8 @@ async def test_remote_note_levels_mentions_and_reactions(runtime: Runtime) -> No
     assert direct.visibility == "direct" and "<script>" not in direct.content
     # Maria, addressed, sees the direct one and is notified; Tom sees neither private one.
     for user, expect in ((maria, {1, 3}), (tom, {1})):
-        viewer = await rt.statuses.viewer(user)
-        shown = await rt.statuses.visible(viewer, [r.id for r in rows.values()])
+        viewer = await rt.status_reading.viewer(user)
+        shown = await rt.status_reading.visible(viewer, [r.id for r in rows.values()])
         assert {int(s.uri.rsplit("/", 1)[1]) for s in shown} == expect
     async with rt.db.read() as conn:
         kinds = [(r.type, r.user_id) for r in await conn.execute(select(notifications))]
@@ -54,7 +55,7 @@ async def test_remote_note_levels_mentions_and_reactions(runtime: Runtime) -> No
 async def test_likes_boosts_undo_and_delete_of_a_members_status(runtime: Runtime) -> None:
     rt = runtime
     maria = await rt.accounts.create_user("maria")
-    sid = await rt.statuses.create(maria, {"status": "Soup night on Friday"})
+    sid = await rt.status_posting.create(maria, status_draft({"status": "Soup night on Friday"}))
     async with rt.db.read() as conn:
         uri = (await statuses_repo.find(conn, sid)).uri  # type: ignore[union-attr]
     bob = remote_actor("bob")
@@ -86,8 +87,8 @@ async def test_likes_boosts_undo_and_delete_of_a_members_status(runtime: Runtime
     await receive(rt, bob, create(bob.uri, note(bob, 5), 5))
     await receive(rt, eve, {"id": f"{eve.uri}/del", "type": "Delete", "actor": eve.uri,
                             "object": f"{bob.uri}/notes/5"})
-    viewer = await rt.statuses.viewer(maria)
-    assert len(await rt.statuses.public_ids(viewer, Page(limit=10), local=False)) == 1
+    viewer = await rt.status_reading.viewer(maria)
+    assert len(await rt.status_reading.public_ids(viewer, Page(limit=10), local=False)) == 1
     await receive(rt, bob, {"id": f"{bob.uri}/del", "type": "Delete", "actor": bob.uri,
                             "object": {"id": f"{bob.uri}/notes/5", "type": "Tombstone"}})
-    assert await rt.statuses.public_ids(viewer, Page(limit=10), local=False) == []
+    assert await rt.status_reading.public_ids(viewer, Page(limit=10), local=False) == []

@@ -829,7 +829,7 @@ async def test_runtime_builds_the_transport_from_the_settings(
         built.append(kwargs)
         return make()
 
-    monkeypatch.setattr("fediaid.services.runtime.HttpxTransport", build)
+    monkeypatch.setattr("fediaid.federation.transport.HttpxTransport", build)
     await runtime_transport(data, env)
     (kwargs,) = built
     assert kwargs["timeout"] == 7.5 and kwargs["concurrency"] == 12

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import select
 
+from api.mastodon.params import status_draft
 from fediaid.domain.actors import Role
 from fediaid.domain.posts import Visibility
 from fediaid.errors import NotFound
@@ -212,41 +213,41 @@ async def _make_status(w: World, case: dict) -> int:
     text = ("@member " if case["mention_member"] else "") + "note #proptest"
     if case["mastodon"] == "direct" and not case["mention_member"]:
         text = "@lee note #proptest"  # a coordinator, not the viewer "coordinator"
-    return await rt.statuses.create(w.users["author"], {"status": text,
-                                                         "visibility": case["mastodon"]})
+    return await rt.status_posting.create(w.users["author"], status_draft({"status": text,
+                                                         "visibility": case["mastodon"]}))
 
 
 async def _client_shown(w: World, case: dict, sid: int) -> bool:
     rt = w.rt
     user = w.users.get(case["viewer"]) if case["viewer"] != "anonymous" else None
-    viewer = await rt.statuses.viewer(user)  # type: ignore[arg-type]
+    viewer = await rt.status_reading.viewer(user)  # type: ignore[arg-type]
     from fediaid.domain.paging import Page
 
     path = case["path"]
     if path == "status":
         try:
-            await rt.statuses.get(viewer, sid)
+            await rt.status_reading.get(viewer, sid)
             return True
         except NotFound:
             return False
     if path == "public":
-        return sid in await rt.statuses.public_ids(viewer, Page(limit=40), local=None)
+        return sid in await rt.status_reading.public_ids(viewer, Page(limit=40), local=None)
     if path == "tag":
-        ids = await rt.statuses.public_ids(viewer, Page(limit=40), local=None, tag="proptest")
-        ids += await rt.statuses.public_ids(viewer, Page(limit=40), local=None, tag="need")
+        ids = await rt.status_reading.public_ids(viewer, Page(limit=40), local=None, tag="proptest")
+        ids += await rt.status_reading.public_ids(viewer, Page(limit=40), local=None, tag="need")
         return sid in ids
     if path == "home":
         if user is None:
             return False
-        return sid in await rt.statuses.home_ids(user, Page(limit=40))  # type: ignore[arg-type]
+        return sid in await rt.status_reading.home_ids(user, Page(limit=40))  # type: ignore[arg-type]
     if path == "account":
         author = await rt.accounts.actor_of(w.users["author"])  # type: ignore[arg-type]
         group = rt.identity.group
-        ids = await rt.statuses.account_status_ids(viewer, author.id, Page(limit=40))
-        ids += await rt.statuses.account_status_ids(viewer, group.id, Page(limit=40))
+        ids = await rt.status_reading.account_status_ids(viewer, author.id, Page(limit=40))
+        ids += await rt.status_reading.account_status_ids(viewer, group.id, Page(limit=40))
         return sid in ids
     # context: a public reply by the member shows its parent only to those who may see it
-    bundle = await rt.statuses.bundle(user, [sid])  # type: ignore[arg-type]
+    bundle = await rt.status_reading.bundle(user, [sid])  # type: ignore[arg-type]
     return bool(bundle.shown)
 
 
