@@ -51,9 +51,11 @@ class Sink:
         self.gets = 0
 
     def _check_signature(self, request: web.Request, body: bytes) -> str:
-        headers = dict(request.headers)
-        if "Signature" not in headers and "Signature-Input" not in headers:
+        # Header names are case-insensitive (httpx over aiohttp sends them in lower case):
+        # ask aiohttp's case-insensitive mapping, not a dict copy of it.
+        if "Signature" not in request.headers and "Signature-Input" not in request.headers:
             return "missing"
+        headers = dict(request.headers)
         if self.key is None:
             return "present"
         url = f"http://127.0.0.1:{self.port}{request.path_qs}"
