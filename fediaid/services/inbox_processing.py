@@ -33,6 +33,7 @@ from fediaid.domain.follows import FollowState
 from fediaid.domain.queue import ItemState
 from fediaid.errors import FediaidError, Invalid, Unavailable
 from fediaid.federation import render
+from fediaid.federation.inbound import parse_remote_note
 from fediaid.federation.parse import parse_actor
 from fediaid.services.core import Core, Service
 from fediaid.services.federation_policy import refused_content
@@ -448,12 +449,18 @@ class InboxProcessor(Service):
         author = id_of(obj.get("attributedTo"))
         if author != actor.uri or not same_origin(uri, actor.uri):
             raise Invalid("object is not by the activity's actor")
-        content = obj.get("content") if isinstance(obj.get("content"), str) else None
+        # Parsed once (federation/inbound): services read the typed value, not the dict.
+        note = parse_remote_note(obj)
         await objects_repo.upsert(
             conn, uri=uri, type_=type_, actor_id=actor.id, attributed_to=author,
             in_reply_to=id_of(obj.get("inReplyTo")), audience=id_of(obj.get("audience")),
-            public=is_addressed_publicly(obj), local=False, content=content, payload=obj,
+            public=is_addressed_publicly(obj), local=False,
+            content=note.content_html if note is not None else None, payload=obj,
             published=_parse_time(obj.get("published")),
         )
-        await self.post_inbox.on_object(conn, actor, obj, announced_by=announced_by)
-        await self.remote_statuses.on_remote_object(conn, actor, obj)
+        if note is None:
+            # An FEP-0837 Offer or Agreement as an object: kept (Update and Delete find it)
+            # but not a status; answers arrive as Offer activities (PostInbox.on_offer).
+            return
+        await self.post_inbox.on_object(conn, actor, note, obj, announced_by=announced_by)
+        await self.remote_statuses.on_remote_object(conn, actor, note)

@@ -26,12 +26,12 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.users import User
 from fediaid.errors import NotFound, TooLarge, Unprocessable
+from fediaid.federation.inbound import RemoteAttachment
 from fediaid.services import images
 from fediaid.services.core import Core, Service
 from fediaid.storage import media as media_repo
@@ -278,19 +278,23 @@ class MediaService(Service):
         return out
 
     async def add_remote(self, conn: AsyncConnection, *, account_id: int, status_id: int,
-                         attachments: Sequence[Any]) -> int:
-        """Record a remote Note's ``attachment`` images (their URLs; not downloaded), in the
-        caller's transaction. Non-images, non-http(s) URLs and anything past the fourth are
-        skipped. Returns how many were stored."""
+                         attachments: Sequence[RemoteAttachment]) -> int:
+        """Record a remote note's image attachments (their URLs; not downloaded), in the
+        caller's transaction: an image media type (``REMOTE_IMAGE_TYPES``), or none given
+        and type ``Image``; the rest, and anything past the fourth, are skipped. Returns how
+        many were stored."""
         stored = 0
-        for item in attachments:
+        for a in attachments:
             if stored >= MAX_ATTACHMENTS:
                 break
-            parsed = _remote_attachment(item)
-            if parsed is None:
+            if not (a.media_type in REMOTE_IMAGE_TYPES
+                    or (not a.media_type and a.type == "Image")):
                 continue
-            await media_repo.add(conn, account_id=account_id, user_id=None,
-                                 status_id=status_id, **parsed)
+            await media_repo.add(
+                conn, account_id=account_id, user_id=None, status_id=status_id,
+                remote_url=a.url, content_type=a.media_type or "image/jpeg",
+                description=a.description, width=a.width, height=a.height,
+                blurhash=a.blurhash, focus=a.focus)
             stored += 1
         return stored
 
@@ -380,56 +384,3 @@ def _profile_image(data: bytes, box: tuple[int, int], max_bytes: int, max_pixels
     # ``small_version`` scales by area: the area of the fitted size gives the same scale.
     return images.small_version(
         clean, pixels=max(1, int(clean.width * clean.height * scale * scale)))
-
-
-def _focal_point(value: Any) -> tuple[float, float] | None:
-    """A remote attachment's ``focalPoint`` (Mastodon's ``[x, y]``, both in [-1, 1])."""
-    if not isinstance(value, list) or len(value) != 2:
-        return None
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value):
-        return None
-    x, y = float(value[0]), float(value[1])
-    return (x, y) if -1 <= x <= 1 and -1 <= y <= 1 else None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        n = int(value)
-    except (TypeError, ValueError):
-        return None
-    return n if 0 < n < 100_000 else None
-
-
-def _remote_attachment(item: Any) -> dict[str, Any] | None:
-    if not isinstance(item, dict):
-        return None
-    url = item.get("url")
-    if isinstance(url, list):  # Link objects or several URLs: the first image one
-        url = next((u for u in url if isinstance(u, str | dict)), None)
-    media_type = item.get("mediaType")
-    if isinstance(url, dict):
-        media_type = media_type or url.get("mediaType")
-        url = url.get("href")
-    if not isinstance(url, str) or len(url) > 2048:
-        return None
-    if urlsplit(url).scheme not in ("https", "http"):
-        return None
-    kind = str(item.get("type") or "")
-    media_type = str(media_type or "").split(";")[0].strip().lower()
-    if media_type:
-        if media_type not in REMOTE_IMAGE_TYPES:
-            return None
-    elif kind != "Image":
-        return None
-    name = item.get("name") or item.get("summary")
-    blurhash = item.get("blurhash")
-    return {
-        "remote_url": url,
-        "content_type": media_type or "image/jpeg",
-        "description": str(name)[:MAX_DESCRIPTION] if isinstance(name, str) and name else None,
-        "width": _int(item.get("width")),
-        "height": _int(item.get("height")),
-        "blurhash": blurhash if isinstance(blurhash, str) and len(blurhash) <= 64 else None,
-        "focus": _focal_point(item.get("focalPoint")),
-    }
-

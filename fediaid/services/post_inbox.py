@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from activitypub.vocab import PUBLIC, ids_of, is_public
+from activitypub.vocab import PUBLIC, is_public
 from fediaid.domain.actors import Actor
 from fediaid.domain.follows import FollowState
 from fediaid.domain.posts import (
@@ -43,6 +44,7 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from fediaid.federation.inbound import RemoteNote
     from fediaid.services.blocks import BlockService
     from fediaid.services.notifications import NotificationService
     from fediaid.services.post_federation import PostFederation
@@ -52,10 +54,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def message_text(obj: dict[str, Any]) -> str:
+def message_text(note: RemoteNote) -> str:
     """The text of a direct message without the leading "@name@server" mentions that
     Mastodon (and we) put in front of it."""
-    text = proposals.html_to_text(str(obj.get("content") or "")).strip()
+    text = note.text.strip()
     while True:
         m = re.match(r"@[\w.-]+(?:@[\w.:-]+)?\s*", text)
         if not m:
@@ -92,20 +94,21 @@ class PostInbox(Service):
         f = await follows_repo.find(conn, self.identity.group.id, actor.id)
         return f is not None and f.state is FollowState.ACCEPTED
 
-    async def on_object(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any], *,
-                        announced_by: Actor | None = None) -> None:
-        """Called for every Note-like object stored from ``actor`` (its author)."""
-        in_reply_to = ids_of(obj.get("inReplyTo"))
-        if in_reply_to:
-            await self._reply(conn, actor, obj, in_reply_to[0])
+    async def on_object(self, conn: AsyncConnection, actor: Actor, note: RemoteNote,
+                        obj: Mapping[str, Any], *, announced_by: Actor | None = None) -> None:
+        """Called for every note stored from ``actor`` (its author): ``note`` is the parsed
+        object (``federation/inbound``); ``obj`` is handed only to the FEP-0837 parser
+        (``federation/proposals_parse``), which reads an offer or need from it."""
+        if note.in_reply_to:
+            await self._reply(conn, actor, note, note.in_reply_to)
             return
         policy = await self.posts._policy(conn)
         parsed = proposals.parse_proposal(obj, categories=policy.categories)
         if parsed is None:
-            await self._maybe_message(conn, actor, obj)
+            await self._maybe_message(conn, actor, note)
             return
         group = self.identity.group
-        mentioned = group.uri in proposals.mentions(obj) or group.uri in (parsed.to + parsed.cc)
+        mentioned = group.uri in note.mentions or group.uri in (parsed.to + parsed.cc)
         via_group = mentioned and announced_by is None and not actor.local
         followed = await self._group_follows(conn, actor) or (
             announced_by is not None and await self._group_follows(conn, announced_by))
@@ -158,17 +161,17 @@ class PostInbox(Service):
         if response is not None and response.responder_uri == actor.uri:
             await responses_repo.set_state(conn, response.id, ResponseState.WITHDRAWN)
 
-    async def _reply(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any],
+    async def _reply(self, conn: AsyncConnection, actor: Actor, note: RemoteNote,
                      parent: str) -> None:
         post = await posts_repo.find_by_uri(conn, parent)
         if post is not None and post.local and not await responses_repo.existing(
                 conn, post.id, actor.id):
             # The reply is a client-API status first, so the answer's mention points at it.
-            await self.remote_statuses.on_remote_object(conn, actor, obj)
-            await self._response(conn, actor, post_uri=post.uri, response_uri=str(obj["id"]),
-                                 message=message_text(obj), quantity=None)
+            await self.remote_statuses.on_remote_object(conn, actor, note)
+            await self._response(conn, actor, post_uri=post.uri, response_uri=note.uri,
+                                 message=message_text(note), quantity=None)
             return
-        await self._maybe_message(conn, actor, obj)
+        await self._maybe_message(conn, actor, note)
 
     async def on_offer(self, conn: AsyncConnection, actor: Actor, activity: dict[str, Any]
                        ) -> None:
@@ -229,10 +232,10 @@ class PostInbox(Service):
             conn, post, await responses_repo.get(conn, response.id), accepted=answer.accepted,
             uri=str(activity.get("id") or "") or None)
 
-    async def _maybe_message(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any]
+    async def _maybe_message(self, conn: AsyncConnection, actor: Actor, note: RemoteNote
                              ) -> None:
         """A direct note from one side of an accepted exchange to the other."""
-        addressed = set(ids_of(obj.get("to")) + ids_of(obj.get("cc")))
+        addressed = set(note.to + note.cc)
         if any(is_public(a) for a in addressed):
             return
         for conv in await responses_repo.conversations_of(conn, actor.id):
@@ -249,11 +252,11 @@ class PostInbox(Service):
             if closed:
                 await responses_repo.reopen(conn, conv.id)
             message = await responses_repo.add_message(
-                conn, uri=str(obj["id"]), conversation_id=conv.id, sender_actor_id=actor.id,
-                body=message_text(obj)[:MESSAGE_MAX])
+                conn, uri=note.uri, conversation_id=conv.id, sender_actor_id=actor.id,
+                body=message_text(note)[:MESSAGE_MAX])
             # The status for the client API (created here before the inbox's generic path,
             # so the real asker behind an anonymous post can see it too).
-            await self.remote_statuses.on_remote_object(conn, actor, obj)
+            await self.remote_statuses.on_remote_object(conn, actor, note)
             post = await posts_repo.get(conn, conv.post_id)
             await self.notifications.exchange_message(conn, post, conv, message)
             return

@@ -3,16 +3,10 @@ likes, their undoing and deletion. Called by inbox processing, in its transactio
 
 from __future__ import annotations
 
-import html
-import re
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from activitypub.vocab import id_of, ids_of, is_public
 from fediaid.domain.actors import Actor
 from fediaid.domain.statuses import Level
-from fediaid.federation import proposals
-from fediaid.federation.proposals_parse import parse_datetime
 from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import notifications as notifications_repo
@@ -22,6 +16,7 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
+    from fediaid.federation.inbound import RemoteNote
     from fediaid.services.media import MediaService
 
 
@@ -32,73 +27,47 @@ class RemoteStatuses(Service):
 
     # -- arriving from other servers (called by inbox processing, in its transaction) --------
     async def on_remote_object(self, conn: AsyncConnection, actor: Actor,
-                               obj: dict[str, Any]) -> int | None:
-        """A Note (or Article, Page, Question) from ``actor`` becomes a status. Offers and
-        needs that became posts already have theirs."""
-        uri = id_of(obj)
-        if not uri:
-            return None
-        existing = await repo.find_by_uri(conn, uri)
+                               note: RemoteNote) -> int | None:
+        """A note (Note, Question, Article, Page ...; ``federation/inbound.parse_remote_note``)
+        by ``actor`` becomes a status, or, known already, is edited if its content or
+        content warning changed. Offers and needs that became posts already have theirs."""
+        existing = await repo.find_by_uri(conn, note.uri)
         if existing is not None:
-            content = proposals.sanitize_html(str(obj.get("content") or ""))
-            changed = (content != existing.content
-                       or str(obj.get("summary") or "") != existing.spoiler_text)
+            # Only a real change is an edit (a re-delivered Create or Update is not).
+            changed = (note.content_html != existing.content
+                       or note.summary[:repo.SPOILER_TEXT_MAX] != existing.spoiler_text)
             if existing.post_id is None and existing.account_id == actor.id and changed:
-                # Only a real change is an edit (a re-delivered Create is not).
                 await repo.update_content(
-                    conn, existing.id, content=content, text=None,
-                    spoiler_text=str(obj.get("summary") or ""),
-                    sensitive=bool(obj.get("sensitive")), edited_at=utcnow())
+                    conn, existing.id, content=note.content_html, text=None,
+                    spoiler_text=note.summary, sensitive=note.sensitive, edited_at=utcnow())
             return existing.id
-        to = ids_of(obj.get("to"))
-        cc = ids_of(obj.get("cc"))
-        if any(is_public(a) for a in to):
-            level, listed = Level.PUBLIC, True
-        elif any(is_public(a) for a in cc):
-            level, listed = Level.PUBLIC, False
-        elif actor.followers_url and actor.followers_url in (to + cc):
-            level, listed = Level.FOLLOWERS, True
-        else:
-            level, listed = Level.DIRECT, True
-        addressed = set(to + cc) | set(proposals.mentions(obj))
+        level, listed = note.level(actor.followers_url)
         recipients: list[Actor] = []
-        for a_uri in list(addressed)[:100]:
+        for a_uri in note.addressed[:100]:
             if self.urls.is_local(a_uri):
                 local = await actors_repo.find_by_uri(conn, a_uri)
                 if local is not None:
                     recipients.append(local)
-        parent_uri = id_of(obj.get("inReplyTo"))
-        parent = await repo.find_by_uri(conn, parent_uri) if parent_uri else None
+        parent = (await repo.find_by_uri(conn, note.in_reply_to)
+                  if note.in_reply_to else None)
         # A reply joins its parent's thread (for a reply to an offer or need: the post's
         # URI, which is how answers and private threads are found and deleted with it).
         conversation = ((parent.conversation or parent.uri) if parent else None) or (
-            id_of(obj.get("context")) or id_of(obj.get("conversation")) or uri)
-        published = parse_datetime(obj.get("published"))
-        content = proposals.sanitize_html(str(obj.get("content") or ""))
-        name = obj.get("name")
-        if not content and isinstance(name, str):
-            content = "<p>" + html.escape(name[:500]) + "</p>"
-        url = obj.get("url")
-        url_str = url if isinstance(url, str) else id_of(url) if isinstance(url, dict) else None
+            note.conversation or note.uri)
+        now = utcnow()
         sid = await repo.insert(
-            conn, uri=uri, account_id=actor.id, level=level, listed=listed, local=False,
-            content=content, created_at=min(published or utcnow(), utcnow()),
-            in_reply_to_id=parent.id if parent else None, in_reply_to_uri=parent_uri,
+            conn, uri=note.uri, account_id=actor.id, level=level, listed=listed, local=False,
+            content=note.content_html, created_at=min(note.published or now, now),
+            in_reply_to_id=parent.id if parent else None, in_reply_to_uri=note.in_reply_to,
             in_reply_to_account_id=parent.account_id if parent else None,
-            conversation=conversation, spoiler_text=str(obj.get("summary") or ""),
-            sensitive=bool(obj.get("sensitive")),
-            language=_language(obj), url=url_str if url_str and url_str.startswith("http")
-            else None, recipient_ids=[a.id for a in recipients],
-            tags=proposals.hashtags(obj))
+            conversation=conversation, spoiler_text=note.summary, sensitive=note.sensitive,
+            language=note.language, url=note.url, recipient_ids=[a.id for a in recipients],
+            tags=note.hashtags)
         if sid is None:
             return None
-        attachments = obj.get("attachment")
-        if isinstance(attachments, dict):
-            attachments = [attachments]
-        if isinstance(attachments, list) and attachments:
+        if note.attachments:
             await self.media.add_remote(conn, account_id=actor.id, status_id=sid,
-                                           attachments=[a for a in attachments[:4]
-                                                        if isinstance(a, dict)])
+                                        attachments=note.attachments)
         notified: set[int] = set()
         for local in recipients:
             await notifications_repo.add_for_actor(conn, actor_id=local.id, type_="mention",
@@ -155,11 +124,3 @@ class RemoteStatuses(Service):
             await repo.delete_status(conn, existing.id)
             self.signals.status_deleted(existing.id)
 
-
-def _language(obj: Mapping[str, Any]) -> str | None:
-    cmap = obj.get("contentMap")
-    if isinstance(cmap, dict) and cmap:
-        key = next(iter(cmap))
-        if isinstance(key, str) and re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})?", key):
-            return key
-    return None

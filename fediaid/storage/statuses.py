@@ -30,6 +30,8 @@ from fediaid.storage.tables import (
 )
 from fediaid.storage.types import utcnow
 
+SPOILER_TEXT_MAX = 512  # the column's length: longer content warnings are cut
+
 
 def paged(query: Any, column: Any, page: Page) -> Any:
     """Apply Mastodon's pagination to ``query`` ordered by ``column`` (an id). With
@@ -152,8 +154,8 @@ async def insert(conn: AsyncConnection, *, uri: str, account_id: int, level: Lev
         reblog_of_id=reblog_of_id, in_reply_to_id=in_reply_to_id,
         in_reply_to_uri=in_reply_to_uri, in_reply_to_account_id=in_reply_to_account_id,
         conversation=conversation, visibility=level.value, listed=listed, local=local,
-        content=content, text=text, spoiler_text=spoiler_text[:512], sensitive=sensitive,
-        language=(language or None) and language[:16], url=url,
+        content=content, text=text, spoiler_text=spoiler_text[:SPOILER_TEXT_MAX],
+        sensitive=sensitive, language=(language or None) and language[:16], url=url,
         created_at=created_at or utcnow(),
     )
     result = await conn.execute(
@@ -199,8 +201,8 @@ async def update_content(conn: AsyncConnection, status_id: int, *, content: str,
             status_id=status_id, content=row.content, spoiler_text=row.spoiler_text,
             sensitive=row.sensitive, created_at=row.edited_at or row.created_at))
     await conn.execute(update(statuses).where(statuses.c.id == status_id).values(
-        content=content, text=text, spoiler_text=spoiler_text[:512], sensitive=sensitive,
-        edited_at=edited_at))
+        content=content, text=text, spoiler_text=spoiler_text[:SPOILER_TEXT_MAX],
+        sensitive=sensitive, edited_at=edited_at))
 
 
 async def delete_status(conn: AsyncConnection, status_id: int) -> None:

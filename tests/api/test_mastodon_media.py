@@ -15,6 +15,7 @@ from PIL import Image, ImageCms
 from sqlalchemy import func, select
 
 from fediaid.errors import Unprocessable
+from fediaid.federation.inbound import RemoteAttachment, parse_remote_note
 from fediaid.services import images
 from fediaid.services.runtime import Runtime
 from fediaid.storage.tables import media_attachments, statuses
@@ -297,6 +298,15 @@ async def test_attach_validates_and_statuses_render_attachments(
     assert r.status_code == 422 and "used by a status" in r.json()["error"]
 
 
+def remote_attachments(attachment: list[Any]) -> tuple[RemoteAttachment, ...]:
+    """A remote Note's ``attachment`` as the inbox hands it over (federation/inbound)."""
+    note = parse_remote_note({"id": "https://b.example/notes/1", "type": "Note",
+                              "attributedTo": "https://b.example/users/bob",
+                              "attachment": attachment})
+    assert note is not None
+    return note.attachments
+
+
 async def test_remote_attachments_are_recorded_not_downloaded(runtime: Runtime) -> None:
     admin = await runtime.accounts.get_user("admin")
     status_id = await add_status(runtime, admin.actor_id)
@@ -309,18 +319,22 @@ async def test_remote_attachments_are_recorded_not_downloaded(runtime: Runtime) 
                                     "mediaType": "image/png"}]},
         {"type": "Image", "url": "javascript:alert(1)"},
         "not an object",
+        {"type": "Document", "url": "https://b.example/file"},  # no media type: not an image
+        {"type": "Image", "url": "https://b.example/3"},  # an Image without one: a JPEG
     ]
     async with runtime.db.write() as conn:
         n = await runtime.media.add_remote(conn, account_id=admin.actor_id,
-                                           status_id=status_id, attachments=attachments)
-    assert n == 2
-    first, second = (await runtime.media.entities_for([status_id]))[status_id]
+                                           status_id=status_id,
+                                           attachments=remote_attachments(attachments))
+    assert n == 3
+    first, second, third = (await runtime.media.entities_for([status_id]))[status_id]
     assert first["url"] == first["remote_url"] == first["preview_url"] == \
         "https://b.example/1.jpg"
     assert first["description"] == "A ladder" and first["type"] == "image"
     assert first["meta"]["original"]["aspect"] == 1.5
     assert first["blurhash"] == "LEHV6nWB2yk8pyo0adR*.7kCMdnj"
     assert second["url"] == "https://b.example/2.png" and second["meta"] == {}
+    assert third["url"] == "https://b.example/3" and third["type"] == "image"
     assert stored_files(runtime) == []
 
 
@@ -404,10 +418,10 @@ async def test_focus_is_stored_shown_and_federated(client: httpx.AsyncClient,
     status_id = await add_status(runtime, admin.actor_id)
     async with runtime.db.write() as conn:
         await runtime.media.add_remote(conn, account_id=admin.actor_id, status_id=status_id,
-                                       attachments=[
+                                       attachments=remote_attachments([
             {"type": "Document", "mediaType": "image/png", "url": "https://b.example/1.png",
              "focalPoint": [0.1, -0.9]},
             {"type": "Document", "mediaType": "image/png", "url": "https://b.example/2.png",
-             "focalPoint": [3, "up"]}])
+             "focalPoint": [3, "up"]}]))
     remote = (await runtime.media.entities_for([status_id]))[status_id]
     assert [a["meta"].get("focus") for a in remote] == [{"x": 0.1, "y": -0.9}, None]

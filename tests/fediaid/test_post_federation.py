@@ -275,6 +275,9 @@ async def test_our_members_answer_to_a_remote_post(runtime: Runtime) -> None:
     ("<p>No mention here</p>", "No mention here"),
 ])
 def test_message_text_drops_leading_mentions(content: str, text: str) -> None:
+    from fediaid.federation.inbound import parse_remote_note
     from fediaid.services.post_inbox import message_text
 
-    assert message_text({"content": content}) == text
+    note = parse_remote_note({"id": "https://a/notes/1", "type": "Note",
+                              "attributedTo": "https://a/users/bob", "content": content})
+    assert note is not None and message_text(note) == text

@@ -10,7 +10,7 @@ from api.mastodon.params import status_draft
 from fediaid.domain.paging import Page
 from fediaid.services.runtime import Runtime
 from fediaid.storage import statuses as statuses_repo
-from fediaid.storage.tables import favourites, notifications, statuses
+from fediaid.storage.tables import favourites, notifications, status_edits, statuses
 from tests.fediaid.test_inbox_processing import PUBLIC, count, note, receive
 from tests.support.remote import remote_actor, store
 
@@ -92,3 +92,46 @@ async def test_likes_boosts_undo_and_delete_of_a_members_status(runtime: Runtime
     await receive(rt, bob, {"id": f"{bob.uri}/del", "type": "Delete", "actor": bob.uri,
                             "object": {"id": f"{bob.uri}/notes/5", "type": "Tombstone"}})
     assert await rt.status_reading.public_ids(viewer, Page(limit=10), local=False) == []
+
+
+async def test_redelivered_question_is_not_an_edit_and_an_update_is(runtime: Runtime) -> None:
+    """A Question with only a ``name`` is stored as ``<p>name</p>``; the same Question again
+    (another Create, or an Update changing nothing) is not an edit; a changed one is."""
+    rt = runtime
+    bob = remote_actor("bob")
+    await store(rt, bob)
+    question = {"id": f"{bob.uri}/questions/1", "type": "Question", "attributedTo": bob.uri,
+                "name": "Soup on Friday or Saturday?", "to": [PUBLIC],
+                "published": "2026-11-20T10:00:00Z",
+                "oneOf": [{"type": "Note", "name": "Friday"},
+                          {"type": "Note", "name": "Saturday"}]}
+    await receive(rt, bob, create(bob.uri, question))
+    await receive(rt, bob, {**create(bob.uri, question), "id": f"{bob.uri}/create/again"})
+    await receive(rt, bob, {"id": f"{bob.uri}/update/1", "type": "Update", "actor": bob.uri,
+                            "object": question})
+    uri = question["id"]
+    async with rt.db.read() as conn:
+        row = (await conn.execute(select(statuses).where(statuses.c.uri == uri))).one()
+    assert row.content == "<p>Soup on Friday or Saturday?</p>" and row.edited_at is None
+    # A changed content warning is an edit (once: a longer one than the column holds too).
+    warning = "food " * 120
+    changed = {**question, "summary": warning, "updated": "2026-11-20T11:00:00Z"}
+    for n in (2, 3):
+        await receive(rt, bob, {"id": f"{bob.uri}/update/{n}", "type": "Update",
+                                "actor": bob.uri, "object": changed})
+    async with rt.db.read() as conn:
+        row = (await conn.execute(select(statuses).where(statuses.c.uri == uri))).one()
+    assert warning.startswith(row.spoiler_text) and row.edited_at is not None
+    assert await count(rt, statuses) == 1 and await count(rt, status_edits) == 1
+
+
+async def test_an_offer_object_is_not_a_status(runtime: Runtime) -> None:
+    """FEP-0837 Offers and Agreements are answers to offers and needs (services/post_inbox),
+    not statuses: a Create of one is stored as an object and nothing more."""
+    rt = runtime
+    bob = remote_actor("bob")
+    await store(rt, bob)
+    offer = {"id": f"{bob.uri}/offers/1", "type": "Offer", "attributedTo": bob.uri,
+             "content": "<p>I can bring two bags</p>", "to": [PUBLIC]}
+    await receive(rt, bob, create(bob.uri, offer))
+    assert await count(rt, statuses) == 0
