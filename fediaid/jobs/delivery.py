@@ -28,7 +28,6 @@ import logging
 import os
 import socket
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -83,7 +82,6 @@ SIGN_CHUNK = 16
 # Claim more when fewer than this many claimed deliveries still wait for a signing thread.
 SIGN_AHEAD = 4 * SIGN_CHUNK
 SIGN_THREADS = min(2, os.cpu_count() or 1)
-PAYLOAD_CACHE = 32
 # Renew leases when a third of the lease has passed; stop sending a delivery once 80 % of
 # its (last renewed) lease has passed, well before another worker may claim it.
 RENEW_FRACTION = 1 / 3
@@ -144,9 +142,6 @@ class DeliveryWorker:
         self._results: list[_Attempt] = []
         self._results_ready = asyncio.Event()
         self._signers: dict[int, Signer] = {}
-        # Activity payloads never change once stored, and one activity usually has many
-        # deliveries: keep the last few instead of reading them again for every claim.
-        self._payloads: OrderedDict[int, tuple[int, bytes]] = OrderedDict()
         self._pool: ThreadPoolExecutor | None = None
         # Deliveries claimed and not yet finished -> monotonic time after which they must
         # not be sent any more (their lease may be about to run out).
@@ -251,17 +246,16 @@ class DeliveryWorker:
                 conn, worker=self.name, limit=limit,
                 lease_seconds=self.rt.settings.delivery.lease_seconds)
             jobs = await self._refuse_blocked(conn, jobs)
-            missing = {j.activity_id for j in jobs} - self._payloads.keys()
-            if missing:
-                self._payloads.update(await outbox_repo.activity_payloads(conn, missing))
+            # Read with the claim, in its transaction: an activity id names one payload
+            # only while its row lives (a cache across claims could hand out a deleted
+            # activity's body for a new row given its id). One fan-out is one payload.
+            payloads = (await outbox_repo.activity_payloads(
+                conn, {j.activity_id for j in jobs}) if jobs else {})
         jobs = [j for j in jobs if j.id not in self._held]  # already queued here
         out = []
         for job in jobs:
-            self._payloads.move_to_end(job.activity_id)
-            actor_id, body = self._payloads[job.activity_id]
+            actor_id, body = payloads[job.activity_id]
             out.append((job, body, await self._signer(actor_id)))
-        while len(self._payloads) > PAYLOAD_CACHE:
-            self._payloads.popitem(last=False)
         for job in jobs:
             self._held[job.id] = until
         return out

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0013"
+SCHEMA_HEAD = "0014"
 
 metadata = MetaData(
     naming_convention={
@@ -206,6 +206,9 @@ deliveries = Table(
     UniqueConstraint("activity_id", "inbox_url", name="uq_deliveries_activity_inbox"),
     Index("ix_deliveries_due", "state", "next_attempt_at"),
     Index("ix_deliveries_domain_state", "domain", "state"),
+    # Ids are never reused (SQLite would give a deleted newest row's id to the next one):
+    # the delivery worker holds claimed rows by id (migration 0014).
+    sqlite_autoincrement=True,
 )
 
 # Activities received in inboxes: stored durably before 202, processed in the background.
@@ -227,6 +230,7 @@ inbox_items = Table(
     Column("last_error", String(1024)),
     Column("processed_at", UTCDateTime),
     Index("ix_inbox_items_due", "state", "next_attempt_at"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0014)
 )
 
 # Objects (Notes, Proposals, ...) from anywhere: created here or received.
