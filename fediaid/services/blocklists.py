@@ -119,15 +119,16 @@ class BlocklistService(Service):
             raise Invalid("That is this server's own domain.", field="domain")
         return await self.policy.set_domain(
             d, _severity(severity), reason=_words(reason, "reason"),
-            public_comment=_words(comment, "comment"), obfuscate=obfuscate, source_id=None)
+            public_comment=_words(comment, "comment"), obfuscate=obfuscate, source_id=None,
+            by=user)
 
     async def set_allowed(self, user: User | None, domain: str, on: bool) -> None:
         self._require(user)
-        await self.policy.allow(domain, on)
+        await self.policy.allow(domain, on, by=user)
 
     async def set_allow_list_mode(self, user: User | None, on: bool) -> int:
         self._require(user)
-        return await self.policy.set_allow_list_mode(on)
+        return await self.policy.set_allow_list_mode(on, by=user)
 
     # -- who may read our list -----------------------------------------------------------
     async def sharing(self) -> Sharing:
@@ -192,7 +193,7 @@ class BlocklistService(Service):
             await self.policy.set_domain(
                 diff.domain, diff.severity, public_comment=e.comment or None,
                 obfuscate=e.obfuscate, reason="Imported from a blocklist file"
-                if diff.change is Change.ADD else None)
+                if diff.change is Change.ADD else None, by=user, via="imported from a file")
         return plan
 
     @staticmethod
@@ -361,14 +362,15 @@ class BlocklistService(Service):
             kept = {r.domain: r for r in await repo.rules(conn)}.get(p.domain) if p else None
         if p is None or sub is None:
             raise NotFound("That proposal is gone (the list changed, or someone decided).")
+        who = host_of(sub.publisher or sub.url)
         if accept and p.change is Change.LIFT:
-            await self.policy.set_domain(p.domain, Severity.NOOP, source_id=None)
+            await self.policy.set_domain(p.domain, Severity.NOOP, source_id=None, by=user,
+                                         via=f"as the blocklist of {who} did")
         elif accept:
-            who = host_of(sub.publisher or sub.url)
             await self.policy.set_domain(
                 p.domain, p.severity, public_comment=p.comment,
                 reason=None if kept and kept.reason else f"From the blocklist of {who}",
-                source_id=sub.id)
+                source_id=sub.id, by=user, via=f"from the blocklist of {who}")
         elif p.change is Change.LIFT:
             # Keeping a rule the other group lifted: it is ours from now on.
             async with self.db.write() as conn:

@@ -216,14 +216,18 @@ class FederationPolicy(Service):
 
     async def set_domain(self, domain: str, severity: Severity, *, reason: str | None = None,
                          public_comment: str | None = None, obfuscate: bool | None = None,
-                         source_id: int | bool | None = False) -> tuple[int, int]:
+                         source_id: int | bool | None = False, by: User | None = None,
+                         via: str | None = None) -> tuple[int, int]:
         """Give a domain one rule (Mastodon's severities: suspend, silence, or noop for
         none), with its private reason and public comment (None: leave as they are). A
         suspension does what ``block`` does, in the same transaction. ``source_id``: the
-        subscribed blocklist the rule comes from (False: leave; None: our own).
+        subscribed blocklist the rule comes from (False: leave; None: our own). The change
+        is written in the audit log in the same transaction (``by`` None: the server
+        operator; ``via`` says how, e.g. "from the blocklist of @oak@oak.example").
         Returns (deliveries cancelled, follows removed)."""
         from fediaid.storage import blocklists as blocklists_repo
 
+        self._may(by)
         d = clean_domain(domain)
         cancelled = removed = 0
         async with self.db.write() as conn:
@@ -244,6 +248,10 @@ class FederationPolicy(Service):
                 await blocklists_repo.set_details(conn, d, reason=reason,
                                                   public_comment=public_comment,
                                                   obfuscate=obfuscate, source_id=source_id)
+            words = {Severity.SUSPEND: "blocked the server {domain}",
+                     Severity.SILENCE: "silenced the server {domain}",
+                     Severity.NOOP: "lifted the rule for the server {domain}"}[severity]
+            await self._audit(conn, by, d, words + (f" ({via})" if via else ""), reason)
         await self.refresh()
         log.info("domain %s: %s", d, severity.value)
         return cancelled, removed

@@ -128,6 +128,17 @@ async def test_each_coordinator_action_leaves_one_entry(runtime: Runtime) -> Non
              "let every server that is not blocked talk with the group")):
         assert (await one_entry(rt, call)).summary == words
     await no_entry(rt, lambda: rt.policy.block("not a domain!", by=admin))
+    # The coordinators' page and blocklist imports go through set_domain: audited as the
+    # coordinator who acted (they were recorded as nobody before).
+    e = await one_entry(rt, lambda: rt.blocklists.set_rule(admin, "spam.example", "suspend",
+                                                           reason="sends spam"))
+    assert (e.summary, e.detail) == ("blocked the server spam.example", "sends spam")
+    assert e.actor_user_id == admin.id
+    e = await one_entry(rt, lambda: rt.blocklists.set_rule(admin, "spam.example", "noop"))
+    assert e.summary == "lifted the rule for the server spam.example"
+    e = await one_entry(rt, lambda: rt.blocklists.import_apply(
+        admin, "#domain,#severity\nbad2.example,silence\n"))
+    assert e.summary == "silenced the server bad2.example (imported from a file)"
 
     # Intake: recording one and opening one (a sensitive read); the record never shows.
     intake = Intake(name="Mrs. Okafor", callback="555 0100 222", notes="Speaks Igbo.")
