@@ -144,7 +144,11 @@ class AccountService(Service):
             if user_id is None:
                 raise Unauthenticated("This login link is unknown, used or expired. "
                                       "Ask a coordinator for a new one.")
-            return await users_repo.get(conn, user_id)
+            user = await users_repo.get(conn, user_id)
+        if user.disabled:
+            # Suspended by a coordinator: a link made before the suspension opens nothing.
+            raise Unauthenticated("This account is suspended. Ask a coordinator.")
+        return user
 
     async def start_session(self, user: User) -> str:
         """A new web session for ``user``: its secret, for the cookie."""

@@ -158,6 +158,10 @@ async def test_suspending_a_local_account_ends_logins_and_tokens(
     assert r.status_code == 401
     with pytest.raises(Unauthenticated):
         await runtime.accounts.login("maria", "a long enough password")
+    # A login link made before (or after) the suspension opens nothing either.
+    link = await runtime.accounts.login_link("maria")
+    r = await client.get(link.removeprefix(runtime.settings.base_url))
+    assert r.status_code in (401, 403) and "fediaid_session" not in r.cookies
     assert "suspended the account you reported" in (await tom.get("/reports")).text
 
 
