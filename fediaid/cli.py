@@ -169,6 +169,11 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
 
         await rt.roles.change(None, args.name, parse_role(args.role))
         print(f"{args.name} is now {'an' if args.role == 'admin' else 'a'} {args.role}.")
+    elif cmd == "reset-two-factor":
+        user = await rt.accounts.get_user(args.name)
+        had = await rt.two_factor.reset(user)
+        print(f"Two-factor login is off for {args.name}; they can enrol again."
+              if had else f"{args.name} had no two-factor login.")
     elif cmd == "token":
         scopes = [s for part in args.scopes for s in part.replace(",", " ").split()]
         print(await rt.accounts.create_token(args.name, scopes=scopes, name="cli"))
@@ -274,6 +279,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="change an account's role at once (written in the audit log)")
     x.add_argument("name")
     x.add_argument("role", choices=["member", "coordinator", "admin"])
+    x = asub.add_parser("reset-two-factor", parents=[common],
+                        help="turn off a lost second factor (written in the audit log)")
+    x.add_argument("name")
     x = asub.add_parser("token", parents=[common],
                         help="print an API access token (last line) for scripts")
     x.add_argument("name")

@@ -40,6 +40,7 @@ class AuditAction(enum.StrEnum):
     INTAKE_OPENED = "intake_opened"  # a sensitive read
     INTAKE_RECORDED = "intake_recorded"
     LOGIN_LINK = "login_link"  # resetting a login
+    TWO_FACTOR_RESET = "two_factor_reset"  # a lost second factor, removed by the operator
     SETTING_CHANGED = "setting_changed"
     ACCOUNT_CREATED = "account_created"
     ACCOUNT_DELETED = "account_deleted"  # by the operator or a coordinator (member_data)

@@ -181,6 +181,22 @@ class TwoFactorService(Service):
             await repo.replace_codes(conn, user.id, [_hash(c) for c in codes])
         return codes
 
+    async def reset(self, user: User) -> bool:
+        """The server operator (command line) removes a lost second factor, so the member
+        can log in with a password or a login link and enrol again; in the audit log.
+        Returns whether there was one."""
+        from fediaid.domain.audit import AuditAction
+        from fediaid.services.audit import record
+
+        had = await self.enabled(user)
+        async with self.db.write() as conn:
+            await repo.remove(conn, user.id)
+            if had:
+                await record(conn, None, AuditAction.TWO_FACTOR_RESET, target_kind="account",
+                             target_id=user.id,
+                             summary=f"turned off two-factor login for {user.username}")
+        return had
+
     async def disable(self, user: User, code: str) -> None:
         await self.verify(user, code)
         async with self.db.write() as conn:

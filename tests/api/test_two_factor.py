@@ -250,3 +250,19 @@ async def test_a_group_can_require_it_of_coordinators(runtime: Runtime, admin: U
                                                    "code": clock.next_code(pending.secret)})
     assert r.status_code == 200
     assert (await c.get("/admin")).status_code == 200
+
+
+async def test_the_operator_resets_a_lost_second_factor(runtime: Runtime, admin: User) -> None:
+    """Phone and recovery codes lost: `fediaid admin reset-two-factor NAME` turns it off,
+    in the audit log; the member logs in with the password and can enrol again."""
+    from fediaid.services import audit
+
+    clock = Clock(runtime)
+    await enrol(runtime, admin, clock)
+    assert await runtime.two_factor.enabled(admin)
+    assert await runtime.two_factor.reset(admin) is True
+    assert not await runtime.two_factor.enabled(admin)
+    entries = await audit.AuditService.page(runtime.audit, admin)
+    assert entries[0].action == "two_factor_reset" and entries[0].actor_user_id is None
+    assert await runtime.two_factor.reset(admin) is False  # nothing left to reset
+    await enrol(runtime, admin, clock)  # enrols again
