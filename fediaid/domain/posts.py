@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
+from fediaid.domain.privacy import DEFAULT_REGION, Finding, find_private, looks_like_street
 from fediaid.errors import Conflict, Invalid
 
 E = TypeVar("E", bound=enum.StrEnum)
@@ -164,31 +165,25 @@ class Warning_:
     message: str
 
 
-_PHONE = re.compile(r"(?<!\d)(?:\+?\d[\s().-]?){7,14}\d(?!\d)")
-_STREET = re.compile(
-    r"\b\d{1,5}\s+(?:[A-Za-z0-9.'-]+\s){0,3}(?:street|st|avenue|ave|road|rd|boulevard|blvd|"
-    r"lane|ln|drive|dr|court|ct|place|pl|terrace|way|square|sq|parkway|pkwy|highway|hwy)\b\.?",
-    re.IGNORECASE,
-)
-_EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-
-
-def privacy_warnings(*texts: tuple[str, str]) -> list[Warning_]:
-    """Text that looks like a street address, phone number or e-mail address. Shown before
-    a public post is published; the neighbor can still confirm (it is their choice)."""
+def privacy_warnings(*texts: tuple[str, str], region: str = DEFAULT_REGION) -> list[Warning_]:
+    """Text that looks like a street address, phone number or e-mail address
+    (fediaid/domain/privacy.py; phone numbers in the group's ``region``). Shown before a
+    public post is published; the neighbor can still confirm (it is their choice)."""
     out: list[Warning_] = []
     for field_name, text in texts:
-        if _STREET.search(text):
-            out.append(Warning_(field_name, "This looks like a street address. Public posts "
-                                "are better with just the neighborhood; share the address "
-                                "privately once someone answers."))
-        if _PHONE.search(text):
-            out.append(Warning_(field_name, "This looks like a phone number. Anyone can read "
-                                "public posts; share it privately once someone answers."))
-        if _EMAIL.search(text):
-            out.append(Warning_(field_name, "This looks like an e-mail address. Anyone can "
-                                "read public posts; share it privately once someone answers."))
+        for finding in find_private(text, region):
+            out.append(Warning_(field_name, _PRIVACY_MESSAGES[finding]))
     return out
+
+
+_PRIVACY_MESSAGES = {
+    Finding.STREET: "This looks like a street address. Public posts are better with just the "
+                    "neighborhood; share the address privately once someone answers.",
+    Finding.PHONE: "This looks like a phone number. Anyone can read public posts; share it "
+                   "privately once someone answers.",
+    Finding.EMAIL: "This looks like an e-mail address. Anyone can read public posts; share it "
+                   "privately once someone answers.",
+}
 
 
 def clean_text(value: object, *, field: str, max_len: int, required: bool = False) -> str:
@@ -265,7 +260,7 @@ def validate_area(area: str | None, policy: GroupPolicy) -> str | None:
         return None
     if area in policy.areas:
         return area
-    if _STREET.search(area) or len(area) > AREA_MAX:
+    if looks_like_street(area) or len(area) > AREA_MAX:
         raise Invalid("Use a neighborhood or a postal area, not a street address.",
                       field="area")
     if policy.areas and not _POSTAL.fullmatch(area):
