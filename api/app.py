@@ -21,7 +21,7 @@ from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
-from api.web import conversations, coordination, domains, my_data, pages, posts
+from api.web import conversations, coordination, domains, joining, my_data, pages, posts
 from api.web import reports as web_reports
 from api.web import two_factor as web_two_factor
 from fediaid.services.runtime import Runtime
@@ -83,6 +83,9 @@ def routes() -> list[Route | Mount]:
         Route("/admin/held", coordination.held),
         Route("/audit", web_audit.log),
         Route("/admin/members", web_audit.members, methods=["GET", "POST"]),
+        Route("/admin/invitations", joining.invitations, methods=["GET", "POST"]),
+        Route("/join", joining.ask, methods=["GET", "POST"]),
+        Route("/join/{secret}", joining.invitation, methods=["GET", "POST"]),
         Route("/admin/held/{id:id}", coordination.held_decision, methods=["POST"]),
         Route("/api/v1/apps", mastodon_oauth.register_app, methods=["POST", "OPTIONS"]),
         Route("/oauth/authorize", mastodon_oauth.authorize, methods=["GET", "POST"]),

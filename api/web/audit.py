@@ -6,11 +6,13 @@ fediaid/services/roles.py."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 
 from api.context import runtime
-from api.web.coordination import coordinator_page
+from api.web.coordination import coordinator_page, short_name
 from api.web.render import form_handler, redirect, render, when
 from api.web.session import require_permission
 from fediaid.domain.ids import parse_id
@@ -54,6 +56,8 @@ async def members(request: Request, user: User) -> Response:
             await rt.roles.decide(user, proposal_id, approve=what == "approve")
             return redirect("/admin/members", "Approved: the role changed."
                             if what == "approve" else "Rejected.")
+        if what in ("reset", "remove", "join_approve", "join_decline"):
+            return await _joining_action(request, user, what, form)
         if what == "second":
             on = form.get("value") == "1"
             await rt.group_settings.update(user, {ROLE_SETTING: "1" if on else "0"})
@@ -61,10 +65,21 @@ async def members(request: Request, user: User) -> Response:
         raise Invalid("Choose what to do.", field="what")
     accounts = await rt.roles.accounts(user)
     pending = await rt.roles.pending(user)
+    search = request.query_params.get("q", "").strip().lower()[:64]
+    if search:
+        accounts = [a for a in accounts if search in a.username.lower()]
+    details = await rt.joining.member_details(user)
     return await render(
         request, "admin_members.html",
         accounts=[{"name": a.username, "role": a.role.value, "role_word": ROLE_WORDS[a.role],
-                   "disabled": a.disabled} for a in accounts],
+                   "disabled": a.disabled, "me": a.id == user.id,
+                   "password": details.get(a.id, (True, None))[0],
+                   "cap": details.get(a.id, (True, None))[1]} for a in accounts],
+        search=search,
+        requests=[{"id": r.id, "name": r.name, "message": r.message or "",
+                   "contact": r.contact or "", "when": when(r.created_at),
+                   "username": suggest_username(r.name)}
+                  for r in await rt.joining.requests(user)],
         pending=[{"id": p.id, "name": p.username, "new": ROLE_WORDS[p.new_role],
                   "old": ROLE_WORDS[p.old_role], "by": p.proposer_name,
                   "mine": p.proposed_by == user.id, "expires": when(p.expires_at)}
@@ -77,3 +92,37 @@ async def members(request: Request, user: User) -> Response:
 
 def _a(role: object) -> str:
     return f"{'an' if role == 'admin' else 'a'} {role}"
+
+
+def suggest_username(name: str) -> str:
+    """A name for the account, made from the name someone asked to join with."""
+    return short_name(name).replace("-", "_")[:30]
+
+
+async def _joining_action(request: Request, user: User, what: str, form: Any) -> Response:
+    """Reset a login, remove a member, approve or decline a request to join. A new login
+    link is shown once, in this answer (never in a redirect's address)."""
+    rt = runtime(request)
+    if what in ("join_approve", "join_decline"):
+        request_id = parse_id(str(form.get("request") or ""))
+        if request_id is None:
+            raise Invalid("No such request to join.", field="request")
+        if what == "join_decline":
+            await rt.joining.decline(user, request_id)
+            return redirect("/admin/members", "Declined. What they wrote is deleted.")
+        username = str(form.get("username") or "").strip().lower()
+        made, link = await rt.joining.approve(user, request_id, username)
+        return await render(request, "link_once.html", title="Account made",
+                            who=made.username, link=link, back="/admin/members")
+    name = str(form.get("name") or "").strip().lower()
+    target = await rt.accounts.get_user(name)
+    if what == "reset":
+        link = await rt.accounts.login_link(name, by=user)
+        return await render(request, "link_once.html", title="New login link", who=name,
+                            link=link, back="/admin/members")
+    if form.get("confirm") != "1":
+        raise Invalid(f"Tick the box to confirm that {name}'s account is to be deleted.",
+                      field="confirm")
+    rt.joining.check_removal(user, target)
+    await rt.member_data.delete_member(user, name)
+    return redirect("/admin/members", f"Removed: {name}'s account and posts are deleted.")

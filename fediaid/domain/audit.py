@@ -45,6 +45,11 @@ class AuditAction(enum.StrEnum):
     ACCOUNT_CREATED = "account_created"
     ACCOUNT_DELETED = "account_deleted"  # by the operator or a coordinator (member_data)
     DATA_EXPORTED = "data_exported"  # a member's data, exported on their behalf
+    INVITED = "invited"  # an invitation link made
+    INVITATION_REVOKED = "invitation_revoked"
+    JOINED = "joined_by_invitation"  # by the new member
+    JOIN_APPROVED = "join_request_approved"
+    JOIN_DECLINED = "join_request_declined"
 
 
 def actor_label(role: Role | None, username: str | None) -> str:

@@ -66,6 +66,11 @@ LOGIN_LINK_ADDRESS = Limit("login_link/address", 25, _MINUTES_5)
 # and /oauth/token per client_id (a leaked client secret tried with many codes).
 OAUTH_ADDRESS = Limit("oauth/address", 60, _MINUTES_5)
 OAUTH_CLIENT = Limit("oauth/client", 30, _MINUTES_5)
+# Joining: accounts made with an invitation link, and requests to join from the group's
+# page, per address (a leaked multi-use link cannot fill the group with accounts at once).
+JOIN_ADDRESS = Limit("join/address", 10, timedelta(hours=1))
+JOINING_PAUSED = ("Many people joined or asked to join from here in the last hour. Please "
+                  "try again later, or ask a coordinator.")
 # Posting (offers, needs, notes from apps) and answering offers and needs, per account.
 # Members' own weekly caps on answers (services/responses.py) still apply underneath.
 POSTS_ACCOUNT = Limit("posts/account", 30, timedelta(hours=1))
@@ -83,5 +88,6 @@ API_ADDRESS_AUTHENTICATED = Limit("api/address+token", 1500, _MINUTES_5, batch=5
 INBOX_DOMAIN = Limit("inbox/domain", 6000, _MINUTES_5, batch=200)
 INBOX_ADDRESS = Limit("inbox/address", 6000, _MINUTES_5, batch=200)
 
-ALL = (LOGIN_LINK_ADDRESS, OAUTH_ADDRESS, OAUTH_CLIENT, POSTS_ACCOUNT, ANSWERS_ACCOUNT,
-       API_TOKEN, API_ADDRESS, API_ADDRESS_AUTHENTICATED, INBOX_DOMAIN, INBOX_ADDRESS)
+ALL = (LOGIN_LINK_ADDRESS, JOIN_ADDRESS, OAUTH_ADDRESS, OAUTH_CLIENT, POSTS_ACCOUNT,
+       ANSWERS_ACCOUNT, API_TOKEN, API_ADDRESS, API_ADDRESS_AUTHENTICATED, INBOX_DOMAIN,
+       INBOX_ADDRESS)

@@ -80,28 +80,47 @@ class AccountService(Service):
             raise Forbidden("Only coordinators can make accounts.")
         if by is not None and not by.may(change_permission(Role.MEMBER, role)):
             raise Forbidden("Only an admin can make an admin.")
-        problem = validate_username(username)
-        if problem:
-            raise Invalid(problem, field="username")
-        keys = await asyncio.to_thread(generate_rsa_keypair)
-        urls = self.urls.actor_urls(ActorType.PERSON, username)
+        keys = await self.new_keys(username)
         async with self.db.write() as conn:
-            if await users_repo.find_by_username(conn, username) or await actors_repo.find_local(
-                conn, username
-            ):
-                raise Conflict(f"The name {username} is already taken.")
-            actor = await actors_repo.create_local(
-                conn, uri=urls["uri"], type_=ActorType.PERSON, username=username,
-                domain=self.settings.domain, name=display_name or username, summary=None,
-                urls=urls, key_id=urls["key_id"], public_key_pem=keys.public_pem,
-                private_key_pem=keys.private_pem,
-            )
-            user = await users_repo.create(conn, actor_id=actor.id, username=username,
-                                           role=role)
+            user = await self.insert_user(conn, username, keys=keys, role=role,
+                                          display_name=display_name)
             await record(conn, by, AuditAction.ACCOUNT_CREATED, target_kind="account",
                          target_id=user.id,
                          summary=f"made the account {username} ({ROLE_WORDS[role]})")
             return user
+
+    async def new_keys(self, username: str) -> Any:
+        """Check the name, then make the key pair of a new account (before its transaction:
+        generating a key takes a while)."""
+        problem = validate_username(username)
+        if problem:
+            raise Invalid(problem, field="username")
+        return await asyncio.to_thread(generate_rsa_keypair)
+
+    async def insert_user(self, conn: Any, username: str, *, keys: Any,
+                          role: Role = Role.MEMBER, display_name: str | None = None) -> User:
+        """The account and its Person actor, in the caller's transaction (``conn``); the
+        caller writes the audit entry. ``keys`` from ``new_keys``."""
+        urls = self.urls.actor_urls(ActorType.PERSON, username)
+        if await users_repo.find_by_username(conn, username) or await actors_repo.find_local(
+            conn, username
+        ):
+            raise Conflict(f"The name {username} is already taken.")
+        actor = await actors_repo.create_local(
+            conn, uri=urls["uri"], type_=ActorType.PERSON, username=username,
+            domain=self.settings.domain, name=display_name or username, summary=None,
+            urls=urls, key_id=urls["key_id"], public_key_pem=keys.public_pem,
+            private_key_pem=keys.private_pem,
+        )
+        return await users_repo.create(conn, actor_id=actor.id, username=username, role=role)
+
+    async def hash_password(self, password: str) -> str:
+        """A checked password's hash (``password_problem``; raises Invalid), for a new
+        account written in the caller's transaction."""
+        problem = password_problem(password)
+        if problem:
+            raise Invalid(problem, field="password")
+        return str(await self._hash(_hasher().hash, password))
 
     async def get_user(self, username: str) -> User:
         async with self.db.read() as conn:

@@ -29,6 +29,7 @@ from fediaid.services.follows import FollowService
 from fediaid.services.group_settings import GroupSettingsService
 from fediaid.services.inbox import InboxService
 from fediaid.services.inbox_processing import InboxProcessor
+from fediaid.services.joining import JoiningService
 from fediaid.services.media import MediaService
 from fediaid.services.member_data import MemberDataService
 from fediaid.services.moderation import ModerationService
@@ -76,6 +77,7 @@ class Runtime:
         self.accounts = AccountService(core)
         self.two_factor = TwoFactorService(core, accounts=self.accounts)
         self.roles = RoleService(core)
+        self.joining = JoiningService(core, accounts=self.accounts, limits=self.limits)
         self.oauth = OAuthService(core)
         self.media = MediaService(core)
         self.status = StatusService(core)

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0014"
+SCHEMA_HEAD = "0015"
 
 metadata = MetaData(
     naming_convention={
@@ -822,4 +822,38 @@ role_proposals = Table(
     Column("decided_by", BigId, ForeignKey("users.id", ondelete="SET NULL")),
     Column("decided_at", UTCDateTime),
     Index("ix_role_proposals_state", "state", "id"),
+)
+
+# -- joining (fediaid/services/joining.py) -----------------------------------------------
+
+# Invitation links made by coordinators: only a SHA-256 of the link's secret is stored.
+invitations = Table(
+    "invitations",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("note", String(200)),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses_left", Integer, nullable=False),
+    Column("created_by", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+# "Ask to join" from the group's page; what they wrote and how to reach them are for
+# coordinators only, and are blanked once a coordinator has decided.
+join_requests = Table(
+    "join_requests",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("message", Text),
+    Column("contact", String(255)),
+    Column("state", String(10), nullable=False),  # pending, approved, declined
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("decided_by", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("decided_at", UTCDateTime),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Index("ix_join_requests_state", "state", "id"),
 )
