@@ -22,6 +22,7 @@ from api.middleware import RequestContext, SecurityHeaders
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
 from api.web import conversations, coordination, domains, joining, my_data, pages, posts
+from api.web import my_posts as web_my_posts
 from api.web import reports as web_reports
 from api.web import two_factor as web_two_factor
 from fediaid.services.runtime import Runtime
@@ -72,6 +73,8 @@ def routes() -> list[Route | Mount]:
         Route("/admin/areas", coordination.areas, methods=["GET", "POST"]),
         Route("/report", web_reports.report_form, methods=["GET", "POST"]),
         Route("/reports", web_reports.my_reports),
+        Route("/my/posts", web_my_posts.my_posts),
+        Route("/notifications", web_my_posts.notifications),
         Route("/admin/reports", web_reports.queue),
         Route("/admin/reports/{id:id}", web_reports.act, methods=["POST"]),
         Route("/admin/reports/{id:id}/forward", web_reports.forward, methods=["POST"]),

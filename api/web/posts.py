@@ -34,6 +34,7 @@ from api.web.render import (
     when,
 )
 from api.web.session import check_csrf, current_user, require_coordinator, require_user
+from fediaid.domain.audience import anonymity_words
 from fediaid.domain.posts import Kind, Post, ResponseState
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
@@ -152,10 +153,12 @@ async def _submit_new(request: Request, user: User, *, intake: bool) -> Response
             raise Invalid("Please write the neighbor's name or a nickname.", field="name")
         post = await rt.posts.create(user, data, confirm=form.get("confirm") == "1",
                                      as_neighbor=bool(values["as_neighbor"]) and not intake,
-                                     intake=record)
+                                     intake=record, suggest=True)
     except NeedsConfirmation as exc:
         return await _post_form(request, template, values, status=200,
-                                warnings=_warnings(exc))
+                                warnings=_warnings(exc),
+                                suggest_private=any(w.field == "visibility"
+                                                    for w in exc.warnings))
     except Invalid as exc:
         return await _post_form(request, template, values, status=400,
                                 errors=field_errors(exc, values))
@@ -194,6 +197,8 @@ async def _show(request: Request, pid: int, *, status: int = 200, **extra: Any) 
     ctx["deleted_on"] = day(post.delete_after) if not post.is_open else ""
     ctx["retention_days"] = policy.retention.days
     ctx["takedown"] = await rt.reports.takedown_of(viewer, post)  # why it is hidden
+    ctx["anonymity"] = anonymity_words(anonymous=post.anonymous, proxy=post.proxy,
+                                       to_author=manage)
     if user is not None:
         convs = [c for c in await rt.responses.conversations(user) if c.post_id == pid]
         if manage:

@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from api.context import runtime
 from api.errors import status_for
 from api.web.session import csrf_token, current_user, set_visitor_cookie
+from fediaid.domain.audience import audience_words
 from fediaid.domain.posts import Kind, Post, State, Urgency
 from fediaid.errors import FediaidError, RateLimited, SecondFactorNeeded
 from fediaid.services.runtime import Runtime
@@ -41,10 +42,14 @@ Handler = Callable[..., Awaitable[Response]]
 async def render(request: Request, name: str, status: int = 200, **ctx: Any) -> HTMLResponse:
     rt = runtime(request)
     user = await current_user(request)
+    group_name = rt.settings.group_name
     context: dict[str, Any] = {
-        "group_name": rt.settings.group_name, "domain": rt.settings.domain, "user": user,
+        "group_name": group_name, "domain": rt.settings.domain, "user": user,
         "csrf": _LazyToken(request), "flash": request.query_params.get("msg"),
         "path": request.url.path,
+        "audience_of": lambda level: audience_words(level, group_name),
+        # The header's badge: unread answers and messages (one small indexed count).
+        "unread": await rt.my_posts.unread_count(user) if user is not None else 0,
     }
     context.update(ctx)
     html = _environment().get_template(name).render(**context)
@@ -240,6 +245,7 @@ def post_item(rt: Runtime, post: Post, names: Labels) -> dict[str, Any]:
         "state": post.state.value, "state_word": STATE_WORDS[post.state],
         "amount": amount(post.quantity, post.unit), "author": author_words(rt, post),
         "created": when(post.created_at), "created_iso": iso(post.created_at),
+        "audience": audience_words(post.visibility, rt.settings.group_name),
     }
 
 

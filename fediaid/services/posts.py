@@ -234,15 +234,21 @@ class PostService(Service):
 
     # -- writing ------------------------------------------------------------------------
     async def create(self, user: User, data: Mapping[str, Any], *, confirm: bool = False,
-                     as_neighbor: bool = False, intake: Intake | None = None) -> Post:
+                     as_neighbor: bool = False, intake: Intake | None = None,
+                     suggest: bool = False) -> Post:
         """Post an offer or need as ``user``; ``as_neighbor`` attributes it to the group;
         ``intake`` (coordinators only) records a neighbor's need that came by phone or
-        paper, attributed to the group, with a private intake record."""
+        paper, attributed to the group, with a private intake record. ``suggest`` (the web
+        form, which has a confirm step): a need about money, health or housing published
+        beyond the members first gets a suggestion (``NeedsConfirmation``)."""
         if intake is not None and not user.may(Permission.INTAKE):
             raise Forbidden("Only coordinators can record a need on someone's behalf.")
         group = self.identity.group
-        draft = parse_draft(data, await self.policy())
-        self._check_privacy(draft, confirm)
+        current = await self.policy()
+        draft = parse_draft(data, current)
+        self._check_privacy(draft, confirm, self._sensitive(
+            draft, current.default_visibility, anonymous=as_neighbor or intake is not None)
+            if suggest else None)
         recipients = await self._resolve_recipients(draft.recipients)
         await self.limits.enforce(POSTS_ACCOUNT, str(user.id), POSTING_PAUSED)
         async with self.db.write() as conn:
@@ -283,12 +289,27 @@ class PostService(Service):
             await self.post_federation.created(conn, post)
         return post
 
-    def _check_privacy(self, draft: Draft, confirm: bool) -> None:
-        if confirm or draft.visibility in (Visibility.MEMBERS, Visibility.DIRECT):
+    def _check_privacy(self, draft: Draft, confirm: bool,
+                       suggestions: list[Warning_] | None = None) -> None:
+        if confirm:
             return
-        warnings = privacy_warnings(("title", draft.title), ("description", draft.description))
+        warnings = list(suggestions or [])
+        if draft.visibility not in (Visibility.MEMBERS, Visibility.DIRECT):
+            warnings += privacy_warnings(("title", draft.title),
+                                         ("description", draft.description))
         if warnings:
             raise NeedsConfirmation(warnings)
+
+    @staticmethod
+    def _sensitive(draft: Draft, default: Visibility, *, anonymous: bool) -> list[Warning_]:
+        """A need about money, health or housing, published beyond the group's members:
+        suggest "members only" and posting as a neighbor first (the author may keep their
+        choice: ``confirm``)."""
+        from fediaid.domain.audience import sensitive_suggestion
+
+        suggestion = sensitive_suggestion(draft.kind, draft.visibility or default, anonymous,
+                                          draft.title, draft.description)
+        return [Warning_("visibility", suggestion)] if suggestion else []
 
     async def _managed(self, conn: AsyncConnection, user: User, post_id: int) -> Post:
         post = await posts_repo.find(conn, post_id)

@@ -33,6 +33,7 @@ from fediaid.services.joining import JoiningService
 from fediaid.services.media import MediaService
 from fediaid.services.member_data import MemberDataService
 from fediaid.services.moderation import ModerationService
+from fediaid.services.my_posts import MyPostsService
 from fediaid.services.notes import NoteService
 from fediaid.services.notifications import NotificationService
 from fediaid.services.oauth import OAuthService
@@ -111,6 +112,8 @@ class Runtime:
                                          notifications=self.notifications,
                                          post_federation=self.post_federation,
                                          posts=self.posts)
+        self.my_posts = MyPostsService(core, notifications=self.notifications,
+                                       posts=self.posts, responses=self.responses)
         self.status_posting = StatusPosting(
             core, reading=self.status_reading, posts=self.posts, responses=self.responses,
             follows=self.follows, media=self.media, limits=self.limits, blocks=self.blocks,
