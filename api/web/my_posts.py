@@ -46,6 +46,7 @@ async def my_posts(request: Request) -> Response:
 async def notifications(request: Request) -> Response:
     rt = runtime(request)
     user = await require_user(request)
+    newest = await rt.my_posts.newest(user)  # read up to here once shown
     items = []
     for n in await rt.my_posts.notifications_of(user):
         who = display_name(rt, n.from_uri) if n.from_uri else "Someone"
@@ -64,5 +65,5 @@ async def notifications(request: Request) -> Response:
         items.append({"words": words, "link": link, "unread": n.unread,
                       "when": when(n.created_at)})
     # Seen now: the badge drops (the same reading position apps use).
-    await rt.my_posts.mark_read(user)
+    await rt.my_posts.mark_read(user, newest)
     return await render(request, "notifications.html", items=items, unread=0)

@@ -150,10 +150,17 @@ class MyPostsService(Service):
                 out.append(item)
         return out
 
-    async def mark_read(self, user: User) -> None:
-        """Everything up to the newest notification is read (the notifications marker)."""
+    async def newest(self, user: User) -> int:
+        """The id of the user's newest notification (0 without any)."""
         async with self.db.read() as conn:
-            newest = await repo.newest_id(conn, user.id)
+            return await repo.newest_id(conn, user.id)
+
+    async def mark_read(self, user: User, up_to: int | None = None) -> None:
+        """Everything up to ``up_to`` (by default the newest notification) is read: the
+        notifications marker moves forward, never back. A page passes the newest id it
+        had before listing, so what arrives meanwhile stays unread."""
+        async with self.db.read() as conn:
+            newest = await repo.newest_id(conn, user.id) if up_to is None else up_to
             after = await self._last_read(conn, user)
         if newest > after:
             await self.notifications.set_markers(user, {"notifications": str(newest)})
