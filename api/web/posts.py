@@ -35,7 +35,7 @@ from api.web.render import (
 )
 from api.web.session import check_csrf, current_user, require_coordinator, require_user
 from fediaid.domain.audience import anonymity_words
-from fediaid.domain.posts import Kind, Post, ResponseState
+from fediaid.domain.posts import Kind, Post, ResponseState, suggested_category
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound
@@ -130,6 +130,11 @@ async def _post_form(request: Request, template: str, values: dict[str, str], *,
     rt = runtime(request)
     policy = await rt.posts.policy()
     errors = errors or {}
+    if extra.get("warnings") and not values.get("category") and values.get("description"):
+        # The confirm step: the category suggested from the words is chosen in the form
+        # (no JavaScript); the author can change it before publishing.
+        values = {**values, "category": suggested_category(
+            values.get("title", ""), values["description"], policy)}
     if not values.get("visibility"):
         values = {**values, "visibility": policy.default_visibility.value}
     return await render(request, template, status=status, values=values, errors=errors,
@@ -162,8 +167,12 @@ async def _submit_new(request: Request, user: User, *, intake: bool) -> Response
     except Invalid as exc:
         return await _post_form(request, template, values, status=400,
                                 errors=field_errors(exc, values))
-    return redirect(f"/posts/{post.id}", "Published. Thank you!" if not intake else
-                    "Recorded and published for your neighbor.")
+    message = "Published. Thank you!" if not intake else "Recorded and published for your neighbor."
+    if not values["category"] and post.category != "other":
+        label = (await labels(rt)).category(post.category)
+        message += (f" Category: {label} (suggested from your words; to change it, choose "
+                    "Edit).")
+    return redirect(f"/posts/{post.id}", message)
 
 
 def _warnings(exc: NeedsConfirmation) -> list[str]:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
+from fediaid.domain.categories import suggest_category
 from fediaid.domain.privacy import DEFAULT_REGION, Finding, find_private, looks_like_street
 from fediaid.errors import Conflict, Invalid
 
@@ -249,6 +250,15 @@ class GroupPolicy:
     expiry: timedelta = DEFAULT_EXPIRY
     retention: timedelta = DEFAULT_RETENTION
     hold_nonmember_posts: bool = True
+    # Per category, the words that suggest it (fediaid/domain/categories.py): the built-in
+    # English and Spanish keywords and the coordinators' own, for the categories in use.
+    category_keywords: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+
+def suggested_category(title: str, description: str, policy: GroupPolicy) -> str:
+    """The category for a post whose author chose none: suggested from its words, else
+    "other". The author sees it and can change it."""
+    return suggest_category(f"{title}\n{description}", dict(policy.category_keywords)) or "other"
 
 
 _POSTAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 -]{1,9}$")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from activitypub.vocab import is_http_uri
 from fediaid.domain.actors import Actor
 from fediaid.domain.audit import AuditAction
+from fediaid.domain.categories import CATEGORY_KEYWORDS, keywords_for, parse_keywords
 from fediaid.domain.posts import (
     DESCRIPTION_MAX,
     TITLE_MAX,
@@ -32,6 +33,7 @@ from fediaid.domain.posts import (
     parse_enum,
     parse_quantity,
     privacy_warnings,
+    suggested_category,
     title_from,
     transition,
     validate_area,
@@ -137,7 +139,10 @@ def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Pos
         if not description:
             raise Invalid("Say in a sentence what you need or offer.", field="title")
         title = title_from(description)
-    category = str(merged.get("category") or "other")
+    # No category chosen on a new post: suggested from what was written (shown to the
+    # author, who can change it); an edit keeps the post's category.
+    category = str(merged.get("category") or (
+        suggested_category(title, description, policy) if partial_of is None else "other"))
     kept = partial_of is not None and category == partial_of.category  # hidden since: fine
     if category not in policy.categories and not kept:
         raise Invalid(f"Unknown category: {category}.", field="category")
@@ -195,6 +200,8 @@ class PostService(Service):
             expiry=timedelta(days=int(s.get("expiry_days", "14"))),
             retention=timedelta(days=int(s.get("retention_days", "30"))),
             hold_nonmember_posts=s.get("hold_nonmember_posts", "1") == "1",
+            category_keywords=tuple(keywords_for(
+                cats, parse_keywords(s.get(CATEGORY_KEYWORDS, ""))).items()),
         )
 
     def viewer_for(self, user: User | None, actor: Actor | None = None) -> Viewer:

@@ -207,21 +207,23 @@ class StatusPosting(Service):
         if not lines:
             raise Unprocessable(f"Say what the {kind} is, not just #{kind}.")
         policy = await self.posts.policy()
-        category = next((t for t in hashtags(text) if t in policy.categories), "other")
+        # A hashtag naming a category chooses it; else it is suggested from the words
+        # (fediaid/domain/categories.py; PostService.create, as for the web form).
+        category = next((t for t in hashtags(text) if t in policy.categories), "")
         # The title is the first sentence without trailing hashtags ("... #food"); the rest
         # is the description (the category's hashtag is shown as the category already).
         first = re.sub(r"(?:\s*#\w+)+\s*$", "", lines[0]).strip() or lines[0]
         sentence = re.split(r"(?<=[.!?])\s", first, maxsplit=1)[0]
         title = sentence if len(sentence) <= 120 else sentence[:117].rstrip() + "..."
         rest = "\n".join([first[len(sentence):].strip(), *lines[1:]]).strip()
-        if category != "other":
+        if category:
             rest = re.sub(rf"(?<![\w&/#])#{re.escape(category)}\b", "", rest,
                           flags=re.IGNORECASE)
         description = "\n".join(ln.strip() for ln in rest.split("\n") if ln.strip())
         if len(sentence) > 120:
             description = (sentence + "\n" + description).strip()
         data: dict[str, Any] = {"kind": kind, "title": title, "description": description,
-                                "category": category, "visibility": level.value
+                                "category": category or None, "visibility": level.value
                                 if level is not Level.FOLLOWERS else "network"}
         if level is Level.DIRECT:
             data["recipients"] = [a.uri for a in recipients]

@@ -69,7 +69,7 @@ async def test_a_need_with_only_kind_and_a_sentence(client: httpx.AsyncClient,
     assert post["title"] == "Groceries for a family of four."
     assert isinstance(post["id"], str) and post["id"].isdigit()
     assert post["kind"] == "need" and post["state"] == "open" and post["quantity"] is None
-    assert post["visibility"] == "public" and post["category"] == "other"
+    assert post["visibility"] == "public" and post["category"] == "food"  # suggested
     assert post["created_at"].endswith("Z") and post["expires_at"].endswith("Z")
     assert post["author"] == {"uri": uri_of(runtime, "maria")} and post["creator"] == "maria"
     assert post["recipients"] == [] and post["anonymous"] is False

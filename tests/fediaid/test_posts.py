@@ -38,7 +38,7 @@ async def test_kind_and_a_sentence_is_enough(runtime: Runtime) -> None:
                                          "Groceries for a family of four this week. Thanks!"})
     assert post.kind is Kind.NEED and post.state is State.OPEN
     assert post.title == "Groceries for a family of four this week."
-    assert post.visibility is Visibility.PUBLIC and post.category == "other"
+    assert post.visibility is Visibility.PUBLIC and post.category == "food"  # suggested
     assert post.expires_at is not None
     assert timedelta(days=13) < post.expires_at - post.created_at <= timedelta(days=14)
 
