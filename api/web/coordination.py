@@ -27,6 +27,7 @@ from api.web.render import (
     when,
 )
 from api.web.session import check_csrf, require_coordinator
+from fediaid.domain.categories import BUILTIN_KEYWORDS, format_keywords
 from fediaid.domain.posts import Visibility
 from fediaid.domain.users import User
 from fediaid.errors import Invalid, NotFound
@@ -112,6 +113,14 @@ async def categories(request: Request, user: User) -> Response:
     if request.method == "GET":
         return await _categories_page(request)
     form = await request.form()
+    if form.get("do") == "keywords":
+        typed_words = str(form.get("keywords") or "")
+        try:
+            await rt.group_settings.set_category_keywords(user, typed_words)
+        except Invalid as exc:
+            return await _categories_page(request, status=400, keywords=typed_words,
+                                          errors={"keywords": plain_message(exc)})
+        return redirect("/admin/categories", "Saved the words that suggest a category.")
     label = str(form.get("label") or "").strip()
     typed_slug = str(form.get("slug") or "").strip()
     slug = short_name(typed_slug or label)
@@ -171,14 +180,19 @@ async def category_action(request: Request, user: User) -> Response:
 async def _categories_page(request: Request, *, status: int = 200,
                            errors: Mapping[str, str] | None = None,
                            new: Mapping[str, str] | None = None,
-                           typed: Mapping[str, str] | None = None) -> Response:
+                           typed: Mapping[str, str] | None = None,
+                           keywords: str | None = None) -> Response:
     rt = runtime(request)
     everything = await rt.group_settings.all_categories()
     items = [(slug, label) for slug, label, shown in everything if shown]
     hidden_items = [(slug, label) for slug, label, shown in everything if not shown]
+    if keywords is None:
+        keywords = format_keywords(await rt.group_settings.category_keywords())
+    builtin = [(slug, label, ", ".join(BUILTIN_KEYWORDS[slug])) for slug, label in items
+               if slug in BUILTIN_KEYWORDS]
     return await render(request, "admin_categories.html", status=status, items=items,
                         errors=errors or {}, new=new or {}, typed=typed or {},
-                        hidden_items=hidden_items)
+                        hidden_items=hidden_items, keywords=keywords, builtin=builtin)
 
 
 # -- neighborhoods ----------------------------------------------------------------------

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from fediaid.domain.audit import AuditAction
+from fediaid.domain.categories import CATEGORY_KEYWORDS, format_keywords, parse_keywords
 from fediaid.domain.posts import GroupPolicy, Post, Visibility, clean_text, parse_enum
 from fediaid.domain.roles import ROLE_SETTING, Permission
 from fediaid.domain.users import User
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from fediaid.services.posts import PostService
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+KEYWORDS_MAX = 5000
 
 _SETTING_WORDS = {
     "default_visibility": "new posts are seen by {}",
@@ -93,6 +95,36 @@ class GroupSettingsService(Service):
                         "renamed the category")
                 await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
                              target_id="categories", summary=f"{what} \"{label}\" ({slug})")
+
+    async def category_keywords(self) -> dict[str, tuple[str, ...]]:
+        """The coordinators' own words that suggest each category (besides the built-in
+        English and Spanish ones, fediaid/domain/categories.py)."""
+        async with self.db.read() as conn:
+            return parse_keywords((await posts_repo.settings(conn)).get(CATEGORY_KEYWORDS, ""))
+
+    async def set_category_keywords(self, user: User, text: str) -> None:
+        """One line per category: ``food: tortillas, masa``."""
+        self._require(user)
+        text = clean_text(text, field="keywords", max_len=KEYWORDS_MAX)
+        parsed = parse_keywords(text)
+        bad = [line for line in text.splitlines() if line.strip() and ":" not in line]
+        if bad:
+            raise Invalid(f"Write each line as a short name, a colon and words: "
+                          f"“food: tortillas, masa” (not “{bad[0][:60]}”).", field="keywords")
+        async with self.db.write() as conn:
+            known = {slug for slug, _, _ in await self._categories(conn)}
+            unknown = sorted(set(parsed) - known)
+            if unknown:
+                raise Invalid(f"There is no category with the short name {unknown[0]}.",
+                              field="keywords")
+            value = format_keywords(parsed)
+            before = (await posts_repo.settings(conn)).get(CATEGORY_KEYWORDS, "")
+            await posts_repo.set_setting(conn, CATEGORY_KEYWORDS, value)
+            if before != value:
+                await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
+                             target_id=CATEGORY_KEYWORDS,
+                             summary="changed the words that suggest a category: "
+                                     + ("; ".join(value.splitlines()) or "none"))
 
     async def set_areas(self, user: User, items: list[tuple[str, str]]) -> None:
         self._require(user)

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from fediaid.services.runtime import Runtime
 from fediaid.storage.tables import posts
 from tests.api.test_mastodon_statuses import member
-from tests.api.test_web_posts import Login, form
+from tests.api.test_web_posts import Login, form, forms_to
 from tests.api.test_web_posts import login as login  # the fixture
 
 
@@ -50,3 +50,27 @@ async def test_app_need_without_a_category_hashtag(runtime: Runtime,
     async with runtime.db.read() as conn:
         rows = (await conn.execute(select(posts).order_by(posts.c.id))).all()
     assert [r.category for r in rows] == ["childcare", "food", "furniture"]
+
+
+async def test_coordinators_add_words(runtime: Runtime, login: Login) -> None:
+    admin, maria = await login("admin"), await login("maria")
+    page = (await admin.get("/admin/categories")).text
+    assert "Words we already know" in page and "diaper" in page
+    words = next(f for f in forms_to(page, "/admin/categories") if f.get("do") == "keywords")
+    r = await admin.post("/admin/categories", data=words | {"keywords": "nope: x"})
+    assert r.status_code == 400 and "no category with the short name nope" in r.text
+    assert "nope: x" in r.text  # what was typed is kept
+    r = await admin.post("/admin/categories", data=words | {"keywords": "just words"})
+    assert r.status_code == 400 and "a colon" in r.text
+    r = await admin.post("/admin/categories",
+                         data=words | {"keywords": "tools:  power washer ,pressure hose"})
+    assert r.status_code == 303
+    page = (await admin.get("/admin/categories")).text
+    assert "tools: power washer, pressure hose</textarea>" in page
+    page = (await maria.get("/posts/new?kind=offer")).text
+    r = await maria.post("/posts/new", data=form(page, "/posts/new") | {
+        "description": "Lending my pressure hose on weekends"})
+    assert r.status_code == 303
+    async with runtime.db.read() as conn:
+        row = (await conn.execute(select(posts))).one()
+    assert row.category == "tools"
