@@ -104,15 +104,21 @@ NEWEST_TESTS = ["tests/activitypub", "tests/fediaid/test_transport.py",
 
 
 def find_python(version: str) -> str | None:
+    """A working Python ``version``: pyenv's own build first (its shims answer only for the
+    selected version), then one on PATH; each is tried before it is used."""
     import glob
     import shutil
 
-    found = shutil.which(f"python{version}")
-    if found:
-        return found
-    candidates = sorted(glob.glob(os.path.expanduser(f"~/.pyenv/versions/{version}*/bin/python"
-                                                     f"{version}")))
-    return candidates[-1] if candidates else None
+    candidates = sorted(glob.glob(os.path.expanduser(
+        f"~/.pyenv/versions/{version}*/bin/python{version}")), reverse=True)
+    on_path = shutil.which(f"python{version}")
+    if on_path:
+        candidates.append(on_path)
+    for candidate in candidates:
+        check = subprocess.run([candidate, "-c", "import ssl, venv"], capture_output=True)
+        if check.returncode == 0:
+            return candidate
+    return None
 
 
 def test_newest_python(args: list[str]) -> int:
