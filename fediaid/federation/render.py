@@ -350,3 +350,33 @@ def undo_of(activity_id: str, actor_uri: str, inner_type: str, inner_id: str, ob
     return wrap("Undo", activity_id, actor_uri,
                 {"id": inner_id, "type": inner_type, "actor": actor_uri, "object": object_uri},
                 to=to)
+
+
+def in_context(doc: dict[str, Any], context: Any = AS_CONTEXT) -> dict[str, Any]:
+    """A stored or rendered object served on its own: with an ``@context`` (its own kept)."""
+    return {"@context": doc.get("@context", context), **_bare(doc)}
+
+
+def with_blocklist(doc: dict[str, Any], namespace: str, url: str) -> dict[str, Any]:
+    """The group's actor document naming where linked groups fetch its shared blocklist
+    (docs/federation.md, "Shared blocklists")."""
+    out = dict(doc)
+    out["@context"] = [*doc["@context"], {
+        "fediaid": namespace, "blocklist": {"@id": "fediaid:blocklist", "@type": "@id"}}]
+    out["blocklist"] = url
+    return out
+
+
+def embed_current(doc: dict[str, Any], object_uri: str | None, current: dict[str, Any]
+                  ) -> None:
+    """Replace the embedded copy of ``object_uri`` (in a Create/Update, or in the Create an
+    Announce embeds) with ``current``, in place."""
+    inner = doc.get("object")
+    if not isinstance(inner, dict):
+        return
+    if inner.get("id") == object_uri:
+        doc["object"] = _bare(current)
+    elif isinstance(inner.get("object"), dict):
+        inner = dict(inner)
+        embed_current(inner, object_uri, current)
+        doc["object"] = inner

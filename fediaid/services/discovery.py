@@ -80,16 +80,14 @@ class DiscoveryService(Service):
 
     async def actor_document(self, username: str, type_: ActorType) -> dict[str, Any]:
         actor = await self.local_actor(username, type_)
-        doc = render.actor_document(actor)
         if actor.type is ActorType.GROUP:
             # Where linked groups fetch (signed) the group's shared blocklist
             # (docs/federation.md, "Shared blocklists").
             from fediaid.domain.blocklists import NAMESPACE
 
-            doc["@context"] = [*doc["@context"], {
-                "fediaid": NAMESPACE, "blocklist": {"@id": "fediaid:blocklist", "@type": "@id"}}]
-            doc["blocklist"] = actor.uri + "/blocklist"
-        return doc
+            return render.with_blocklist(render.actor_document(actor), NAMESPACE,
+                                         actor.uri + "/blocklist")
+        return render.actor_document(actor)
 
     async def instance_actor_document(self) -> dict[str, Any]:
         return render.actor_document(self.identity.instance)
@@ -204,7 +202,7 @@ class DiscoveryService(Service):
                 current = dict(obj.payload)
         doc = dict(stored.payload)
         if current is not None:
-            _embed_current(doc, stored.object_uri, current)
+            render.embed_current(doc, stored.object_uri, current)
         return doc
 
     async def fetch_signer(self, *, method: str, url: str, headers: Any) -> str | None:
@@ -241,7 +239,7 @@ class DiscoveryService(Service):
                 if not (post.local and federates(post) and can_view(viewer, post)):
                     raise NotFound("No such object, or it is not shared with you.")
                 note = await self.post_federation.note(conn, post)
-                return {"@context": self.post_federation.context, **note}
+                return render.in_context(note, self.post_federation.context)
         return await self.public_object(uri)
 
     async def post_page_for(self, uri: str) -> str | None:
@@ -257,9 +255,7 @@ class DiscoveryService(Service):
             obj = await objects_repo.find_by_uri(conn, uri)
         if obj is None or not obj.local or not obj.public:
             raise NotFound("No such object, or it is not public.")
-        doc = dict(obj.payload)
-        doc.setdefault("@context", "https://www.w3.org/ns/activitystreams")
-        return doc
+        return render.in_context(obj.payload)
 
     async def nodeinfo(self, version: str) -> dict[str, Any]:
         if version not in nodeinfo.VERSIONS:
@@ -295,16 +291,4 @@ class DiscoveryService(Service):
         )
 
 
-def _embed_current(doc: dict[str, Any], object_uri: str | None, current: dict[str, Any]
-                   ) -> None:
-    """Replace the embedded copy of ``object_uri`` (in a Create/Update, or in the Create an
-    Announce embeds) with ``current``, in place."""
-    inner = doc.get("object")
-    if not isinstance(inner, dict):
-        return
-    if inner.get("id") == object_uri:
-        doc["object"] = {k: v for k, v in current.items() if k != "@context"}
-    elif isinstance(inner.get("object"), dict):
-        inner = dict(inner)
-        _embed_current(inner, object_uri, current)
-        doc["object"] = inner
+
