@@ -21,12 +21,15 @@ server never needs them (bench/memory.py).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
 if TYPE_CHECKING:
     import httpx
+
+log = logging.getLogger(__name__)
 
 MAX_RESPONSE_BODY = 64 * 1024
 PER_HOST = 8
@@ -115,8 +118,10 @@ class HttpxTransport:
                         read += len(chunk)
                         if read > MAX_RESPONSE_BODY:
                             break  # the connection is dropped, not reused
-                except self._errors:
-                    pass  # the status is what counts, and we have it
+                except self._errors as exc:
+                    # A receiver that drops the connection after answering: the status is
+                    # what counts, and we have it.
+                    log.debug("reading the answer of %s failed: %s", url, _describe(exc))
                 return result
         except self._errors as exc:
             return PostResult(None, error=_describe(exc))
