@@ -33,8 +33,12 @@ def _environment() -> Any:
     memory, docs/benchmarks.md)."""
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
-                       auto_reload=False)
+    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(),
+                      auto_reload=False, extensions=["jinja2.ext.i18n"])
+    # Templates mark their words with _("...") and {% trans %}; until the catalogs are
+    # wired in, the words are shown as written (English).
+    env.install_null_translations(newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 Handler = Callable[..., Awaitable[Response]]
 
