@@ -22,6 +22,7 @@ from api.middleware import RequestContext, SecurityHeaders
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
 from api.web import conversations, coordination, domains, joining, my_data, pages, posts
+from api.web import group_profile as web_group_profile
 from api.web import my_posts as web_my_posts
 from api.web import reports as web_reports
 from api.web import two_factor as web_two_factor
@@ -68,6 +69,7 @@ def routes() -> list[Route | Mount]:
         Route("/admin/follow", pages.admin_follow, methods=["POST"]),
         Route("/admin/followers", pages.admin_followers, methods=["POST"]),
         Route("/admin/settings", coordination.group_settings, methods=["GET", "POST"]),
+        Route("/admin/profile", web_group_profile.edit, methods=["GET", "POST"]),
         Route("/admin/categories", coordination.categories, methods=["GET", "POST"]),
         Route("/admin/categories/{slug:str}", coordination.category_action, methods=["POST"]),
         Route("/admin/areas", coordination.areas, methods=["GET", "POST"]),

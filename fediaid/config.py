@@ -47,6 +47,9 @@ class Settings:
     log_level: str = "info"
     area: str = ""
     languages: tuple[str, ...] = ("en",)
+    # Where local phone numbers are read until coordinators choose (the group setting
+    # phone_region): an ISO 3166-1 alpha-2 code.
+    phone_region: str = "US"
     inbox_max_bytes: int = 1024 * 1024
     fetch_max_bytes: int = 2 * 1024 * 1024
     fetch_timeout_seconds: float = 10.0
@@ -132,6 +135,7 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         log_level=str(raw.get("log_level", "info")),
         area=str(raw.get("area", "")),
         languages=tuple(str(x) for x in raw.get("languages", ["en"])),
+        phone_region=str(raw.get("phone_region", Settings.phone_region)),
         media_max_bytes=int(raw.get("media_max_bytes", Settings.media_max_bytes)),
         media_max_pixels=int(raw.get("media_max_pixels", Settings.media_max_pixels)),
         inbox_retention_days=float(raw.get("inbox_retention_days",

@@ -33,7 +33,7 @@ from fediaid.domain.users import User
 from fediaid.errors import Invalid, NotFound
 
 SETTINGS_FIELDS = ("default_visibility", "expiry_days", "retention_days",
-                   "hold_nonmember_posts")
+                   "hold_nonmember_posts", "phone_region")
 
 # The four levels, explained for someone choosing what every new post starts with.
 DEFAULT_VISIBILITY_CHOICES = (
@@ -84,6 +84,7 @@ async def group_settings(request: Request, user: User) -> Response:
             "expiry_days": str(policy.expiry.days),
             "retention_days": str(policy.retention.days),
             "hold_nonmember_posts": "1" if policy.hold_nonmember_posts else "0",
+            "phone_region": policy.phone_region,
         })
     form = await request.form()
     values = {f: str(form.get(f) or "").strip() for f in SETTINGS_FIELDS}

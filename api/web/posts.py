@@ -97,6 +97,7 @@ async def home(request: Request) -> Response:
                       "published_text": when(published)})
     return await render(
         request, "home.html", group=rt.identity.group, notes=notes, area_name=rt.settings.area,
+        profile=await rt.group_settings.profile(),
         items=[post_item(rt, p, names) for p in found], more=more,
         filters={"kind": kind, "category": category, "area": area, "q": text, "order": order},
         filtering=bool(kind or category or area or text or order != "newest"),

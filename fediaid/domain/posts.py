@@ -253,6 +253,8 @@ class GroupPolicy:
     # Per category, the words that suggest it (fediaid/domain/categories.py): the built-in
     # English and Spanish keywords and the coordinators' own, for the categories in use.
     category_keywords: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # Where local phone numbers are read (the privacy check, the hotline): ISO 3166-1 alpha-2.
+    phone_region: str = DEFAULT_REGION
 
 
 def suggested_category(title: str, description: str, policy: GroupPolicy) -> str:

@@ -18,6 +18,9 @@ import re
 import phonenumbers
 
 DEFAULT_REGION = "US"
+# The group setting (the `settings` table) naming the region whose local phone numbers the
+# checker and the group's hotline number are read in: an ISO 3166-1 alpha-2 code.
+PHONE_REGION = "phone_region"
 
 
 class Finding(enum.StrEnum):
@@ -91,5 +94,11 @@ def find_private(text: str, region: str = DEFAULT_REGION) -> list[Finding]:
 
 
 def _region(region: str) -> str:
+    return known_region(region) or DEFAULT_REGION
+
+
+def known_region(region: str) -> str | None:
+    """``region`` as an upper-case ISO 3166-1 alpha-2 code that libphonenumber knows
+    ("mx" -> "MX"), or None."""
     code = (region or "").strip().upper()
-    return code if code in phonenumbers.SUPPORTED_REGIONS else DEFAULT_REGION
+    return code if code in phonenumbers.SUPPORTED_REGIONS else None

@@ -28,7 +28,7 @@ def actor_document(actor: Actor, *, metadata: dict[str, Any] | None = None) -> d
         "type": actor.type.value,
         "preferredUsername": actor.username,
         "name": actor.name or actor.username,
-        "summary": actor.summary or "",
+        "summary": plain_to_html(actor.summary or ""),
         "url": actor.url,
         "inbox": actor.inbox,
         "outbox": actor.outbox,
@@ -63,6 +63,16 @@ def actor_document(actor: Actor, *, metadata: dict[str, Any] | None = None) -> d
     if metadata:
         doc.update(metadata)
     return doc
+
+
+def plain_to_html(text: str) -> str:
+    """A local actor's summary (stored as the plain text its owner typed) as the HTML that
+    ActivityPub's ``summary`` carries: escaped, paragraphs on blank lines, ``<br>`` on single
+    line breaks."""
+    import html
+
+    paragraphs = [p.strip() for p in text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+    return "".join("<p>" + html.escape(p).replace("\n", "<br>") + "</p>" for p in paragraphs)
 
 
 def _origin(uri: str) -> str:

@@ -23,9 +23,7 @@ from fediaid.domain.follows import FollowState, can_transition
 from fediaid.domain.paging import Page
 from fediaid.domain.users import User
 from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound, Unprocessable
-from fediaid.federation import render
 from fediaid.services.core import Core, Service
-from fediaid.services.outbox import follower_inboxes
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import notifications as notifications_repo
@@ -357,14 +355,7 @@ class ClientAccounts(Service):
             await repo.update_profile(conn, me.id, name=name, summary=summary, locked=locked,
                                       images=images)
             updated = await actors_repo.get_by_id(conn, me.id)
-            # Mastodon sends profile changes to every server that knows the account:
-            # its followers' and those of the accounts it follows.
-            inboxes = list(dict.fromkeys([*await follower_inboxes(conn, updated),
-                                          *await repo.followed_inboxes(conn, updated.id)]))
-            if inboxes:
-                await self.outbox.enqueue(conn, actor=updated,
-                              activity=render.update_actor(self.urls.new_activity(), updated),
-                              inboxes=inboxes, object_uri=updated.uri)
+            await self.outbox.actor_updated(conn, updated)
         return before, updated
 
 

@@ -1,5 +1,6 @@
 """What coordinators set for the group: categories, neighborhoods, default visibility,
-expiry and retention windows, approval of posts from outside the group."""
+expiry and retention windows, approval of posts from outside the group, the region phone
+numbers are read in, and the group's profile (description, how to join, hotline, contact)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,31 @@ from typing import TYPE_CHECKING, Any
 
 from fediaid.domain.audit import AuditAction
 from fediaid.domain.categories import CATEGORY_KEYWORDS, format_keywords, parse_keywords
+from fediaid.domain.group_profile import (
+    CONTACT,
+    HOTLINE_HOURS,
+    HOTLINE_NUMBER,
+    HOW_TO_JOIN,
+    MAX_LENGTHS,
+    PROFILE_KEYS,
+    GroupProfile,
+    normalise_phone,
+)
 from fediaid.domain.posts import GroupPolicy, Post, Visibility, clean_text, parse_enum
+from fediaid.domain.privacy import PHONE_REGION, known_region
 from fediaid.domain.roles import ROLE_SETTING, Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound
 from fediaid.services import post_records
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
+from fediaid.storage import actors as actors_repo
 from fediaid.storage import posts as posts_repo
+from fediaid.storage import relationships as relationships_repo
 from fediaid.storage.posts import Filters
 
 if TYPE_CHECKING:
+    from fediaid.services.outbox import Outbox
     from fediaid.services.post_federation import PostFederation
     from fediaid.services.posts import PostService
 
@@ -31,10 +46,21 @@ _SETTING_WORDS = {
     "expiry_days": "posts close after {} days",
     "retention_days": "closed posts are deleted after {} days",
     "hold_nonmember_posts": "posts from outside the group wait for approval: {}",
+    PHONE_REGION: "phone numbers are read as in the region {}",
     ROLE_SETTING: "role changes need a second coordinator: {}",
 }
 _LEVEL_WORDS = {"public": "everyone", "network": "the group's network",
                 "members": "members only"}
+
+
+# The profile's fields in the audit log, and as the form names them (error messages).
+_PROFILE_WORDS = {"description": "description", HOW_TO_JOIN: "how to join",
+                  HOTLINE_NUMBER: "hotline number", HOTLINE_HOURS: "hotline hours",
+                  CONTACT: "contact"}
+_PROFILE_LABELS = {"description": "About the group", HOW_TO_JOIN: "How to join",
+                   HOTLINE_NUMBER: "Hotline number",
+                   HOTLINE_HOURS: "When someone answers the hotline",
+                   CONTACT: "Other ways to reach the group"}
 
 
 def setting_words(key: str, value: str) -> str:
@@ -49,10 +75,11 @@ def setting_words(key: str, value: str) -> str:
 class GroupSettingsService(Service):
 
     def __init__(self, core: Core, *,
-                 post_federation: PostFederation, posts: PostService) -> None:
+                 post_federation: PostFederation, posts: PostService, outbox: Outbox) -> None:
         super().__init__(core)
         self.post_federation = post_federation
         self.posts = posts
+        self.outbox = outbox
 
     @staticmethod
     def _require(user: User, permission: Permission = Permission.GROUP_SETTINGS) -> None:
@@ -145,7 +172,7 @@ class GroupSettingsService(Service):
     async def update(self, user: User, values: Mapping[str, Any]) -> GroupPolicy:
         self._require(user)
         allowed = {"default_visibility", "expiry_days", "retention_days",
-                   "hold_nonmember_posts", ROLE_SETTING}
+                   "hold_nonmember_posts", ROLE_SETTING, PHONE_REGION}
         unknown = sorted(set(values) - allowed)
         if unknown:
             raise Invalid(f"Unknown setting: {unknown[0]}.", field=unknown[0])
@@ -169,6 +196,12 @@ class GroupSettingsService(Service):
         for key in ("hold_nonmember_posts", ROLE_SETTING):
             if key in values:
                 out[key] = "1" if values[key] in (True, "1", "true", "yes", "on") else "0"
+        if PHONE_REGION in values:
+            region = known_region(str(values[PHONE_REGION] or ""))
+            if region is None:
+                raise Invalid("Write the country as its two-letter code (ISO 3166), like US, "
+                              "MX or ES.", field=PHONE_REGION)
+            out[PHONE_REGION] = region
         if ROLE_SETTING in out:
             self._require(user, Permission.SECURE_SETTINGS)
         async with self.db.write() as conn:
@@ -182,6 +215,76 @@ class GroupSettingsService(Service):
                                                 if before.get(k) != v),
                              summary="changed the group's settings: " + "; ".join(changed))
             return await self.posts._policy(conn)
+
+    # -- the group's profile -------------------------------------------------------------
+    async def profile(self) -> GroupProfile:
+        """What the group says about itself (its pages, its flyer, its actor's summary)."""
+        async with self.db.read() as conn:
+            group = await actors_repo.get_by_id(conn, self.identity.group.id)
+            stored = await posts_repo.settings(conn)
+        return GroupProfile(
+            name=group.name or self.settings.group_name, description=group.summary or "",
+            how_to_join=stored.get(HOW_TO_JOIN, ""),
+            hotline_number=stored.get(HOTLINE_NUMBER, ""),
+            hotline_hours=stored.get(HOTLINE_HOURS, ""), contact=stored.get(CONTACT, ""))
+
+    async def update_profile(self, user: User, *, description: str | None = None,
+                             how_to_join: str | None = None,
+                             hotline_number: str | None = None,
+                             hotline_hours: str | None = None,
+                             contact: str | None = None) -> GroupProfile:
+        """Change the fields given (None: leave it; "": clear it). Plain text, each within
+        ``MAX_LENGTHS``; the hotline number is read in the group's phone region and kept in
+        international form. A new description is the Group actor's summary: stored on the
+        actor, sent as ``Update`` of the group to the servers that know it, and NodeInfo's
+        ``nodeDescription``. Every change is in the audit log. Nothing changes when a value
+        breaks a rule."""
+        self._require(user)
+        typed = {"description": description, HOW_TO_JOIN: how_to_join,
+                 HOTLINE_NUMBER: hotline_number, HOTLINE_HOURS: hotline_hours,
+                 CONTACT: contact}
+        clean: dict[str, str] = {}
+        for key, value in typed.items():
+            if value is None:
+                continue
+            text = clean_text(value, field=key, max_len=1_000_000)
+            if len(text) > MAX_LENGTHS[key]:
+                raise Invalid(f"“{_PROFILE_LABELS[key]}” is too long: {len(text)} characters, "
+                              f"and it can have up to {MAX_LENGTHS[key]}.", field=key)
+            # The number and the hours are one line; the others may have several.
+            clean[key] = (" ".join(text.split()) if key in (HOTLINE_NUMBER, HOTLINE_HOURS)
+                          else text)
+        if clean.get(HOTLINE_NUMBER):
+            region = (await self.posts.policy()).phone_region
+            clean[HOTLINE_NUMBER] = normalise_phone(clean[HOTLINE_NUMBER], region)
+        group_id = self.identity.group.id
+        async with self.db.write() as conn:
+            group = await actors_repo.get_by_id(conn, group_id)
+            stored = await posts_repo.settings(conn)
+            before = {"description": group.summary or "",
+                      **{k: stored.get(k, "") for k in PROFILE_KEYS}}
+            changed = [k for k, v in clean.items() if before[k] != v]
+            for key in changed:
+                if key != "description":
+                    await posts_repo.set_setting(conn, key, clean[key])
+            if "description" in changed:
+                await relationships_repo.update_profile(conn, group_id,
+                                                        summary=clean["description"])
+                await self.outbox.actor_updated(conn, await actors_repo.get_by_id(conn,
+                                                                                  group_id))
+            if changed:
+                # The log redacts what looks like a phone number from the summary: the new
+                # hotline is in the details coordinators read.
+                shown = [_PROFILE_WORDS[k] + ("" if clean[k] else " (cleared)") for k in changed]
+                detail = "; ".join(f"{_PROFILE_WORDS[k]}: {clean[k]}" for k in changed
+                                   if k in (HOTLINE_NUMBER, HOTLINE_HOURS) and clean[k])
+                await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
+                             target_id="profile",
+                             summary="changed the group's profile: " + ", ".join(shown),
+                             detail=detail or None)
+        if "description" in changed:
+            await self.core.load_identity()  # the actor's summary, NodeInfo
+        return await self.profile()
 
     @staticmethod
     async def _categories(conn: Any) -> list[tuple[str, str, bool]]:

@@ -8,9 +8,11 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.actors import Actor
+from fediaid.federation import render
 from fediaid.services.core import Core, Service
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import outbox as outbox_repo
+from fediaid.storage import relationships as relationships_repo
 
 if TYPE_CHECKING:
     from fediaid.services.federation_policy import FederationPolicy
@@ -40,6 +42,19 @@ class Outbox(Service):
         await outbox_repo.add_deliveries(conn, activity_id, targets, held_domains=held)
         self.signals.delivery_wakeup.set()
         return activity_id
+
+    async def actor_updated(self, conn: AsyncConnection, actor: Actor) -> None:
+        """Queue ``Update`` of local ``actor`` (its whole document, as stored now) to every
+        server that knows it, as Mastodon sends profile changes: its followers' and those of
+        the accounts it follows. A member's profile edit and the group's profile both
+        use this."""
+        inboxes = list(dict.fromkeys([
+            *await follower_inboxes(conn, actor),
+            *await relationships_repo.followed_inboxes(conn, actor.id)]))
+        if inboxes:
+            await self.enqueue(conn, actor=actor,
+                               activity=render.update_actor(self.urls.new_activity(), actor),
+                               inboxes=inboxes, object_uri=actor.uri)
 
 
 async def follower_inboxes(conn: AsyncConnection, actor: Actor) -> list[str]:

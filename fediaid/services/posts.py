@@ -39,6 +39,7 @@ from fediaid.domain.posts import (
     validate_area,
     validate_window,
 )
+from fediaid.domain.privacy import DEFAULT_REGION, PHONE_REGION, known_region
 from fediaid.domain.rate_limits import POSTING_PAUSED, POSTS_ACCOUNT
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
@@ -202,7 +203,13 @@ class PostService(Service):
             hold_nonmember_posts=s.get("hold_nonmember_posts", "1") == "1",
             category_keywords=tuple(keywords_for(
                 cats, parse_keywords(s.get(CATEGORY_KEYWORDS, ""))).items()),
+            phone_region=known_region(s.get(PHONE_REGION, "")) or self.default_phone_region,
         )
+
+    @property
+    def default_phone_region(self) -> str:
+        """The instance's ``phone_region`` (fediaid.toml), else "US"."""
+        return known_region(self.settings.phone_region) or DEFAULT_REGION
 
     def viewer_for(self, user: User | None, actor: Actor | None = None) -> Viewer:
         if user is None:
@@ -253,7 +260,7 @@ class PostService(Service):
         group = self.identity.group
         current = await self.policy()
         draft = parse_draft(data, current)
-        self._check_privacy(draft, confirm, self._sensitive(
+        self._check_privacy(draft, confirm, current, self._sensitive(
             draft, current.default_visibility, anonymous=as_neighbor or intake is not None)
             if suggest else None)
         recipients = await self._resolve_recipients(draft.recipients)
@@ -296,14 +303,15 @@ class PostService(Service):
             await self.post_federation.created(conn, post)
         return post
 
-    def _check_privacy(self, draft: Draft, confirm: bool,
+    def _check_privacy(self, draft: Draft, confirm: bool, policy: GroupPolicy,
                        suggestions: list[Warning_] | None = None) -> None:
         if confirm:
             return
         warnings = list(suggestions or [])
         if draft.visibility not in (Visibility.MEMBERS, Visibility.DIRECT):
             warnings += privacy_warnings(("title", draft.title),
-                                         ("description", draft.description))
+                                         ("description", draft.description),
+                                         region=policy.phone_region)
         if warnings:
             raise NeedsConfirmation(warnings)
 
@@ -363,8 +371,9 @@ class PostService(Service):
                    confirm: bool = False) -> Post:
         async with self.db.read() as conn:
             before = await self._managed(conn, user, post_id)
-        draft = parse_draft(data, await self.policy(), partial_of=before)
-        self._check_privacy(draft, confirm)
+        current = await self.policy()
+        draft = parse_draft(data, current, partial_of=before)
+        self._check_privacy(draft, confirm, current)
         recipients = await self._resolve_recipients(draft.recipients)
         async with self.db.write() as conn:
             post = await self._managed(conn, user, post_id)

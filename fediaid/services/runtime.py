@@ -96,7 +96,7 @@ class Runtime:
         self.posts = PostService(core, blocks=self.blocks, follows=self.follows,
                                  limits=self.limits, post_federation=self.post_federation)
         self.group_settings = GroupSettingsService(core, post_federation=self.post_federation,
-                                                   posts=self.posts)
+                                                   posts=self.posts, outbox=self.outbox)
         self.discovery = DiscoveryService(core, policy=self.policy,
                                           post_federation=self.post_federation,
                                           posts=self.posts)
