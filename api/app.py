@@ -24,6 +24,7 @@ from api.web import blocks as web_blocks
 from api.web import conversations, coordination, domains, joining, my_data, pages, posts
 from api.web import group_profile as web_group_profile
 from api.web import my_posts as web_my_posts
+from api.web import picture as web_picture
 from api.web import reports as web_reports
 from api.web import two_factor as web_two_factor
 from fediaid.services.runtime import Runtime
@@ -77,6 +78,9 @@ def routes() -> list[Route | Mount]:
         Route("/reports", web_reports.my_reports),
         Route("/my/posts", web_my_posts.my_posts),
         Route("/notifications", web_my_posts.notifications),
+        Route("/picture", web_picture.page),
+        Route("/picture.csv", web_picture.csv_download),
+        Route("/admin/posts.csv", web_picture.posts_export),
         Route("/admin/reports", web_reports.queue),
         Route("/admin/reports/{id:id}", web_reports.act, methods=["POST"]),
         Route("/admin/reports/{id:id}/forward", web_reports.forward, methods=["POST"]),

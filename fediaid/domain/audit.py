@@ -45,6 +45,7 @@ class AuditAction(enum.StrEnum):
     ACCOUNT_CREATED = "account_created"
     ACCOUNT_DELETED = "account_deleted"  # by the operator or a coordinator (member_data)
     DATA_EXPORTED = "data_exported"  # a member's data, exported on their behalf
+    POSTS_EXPORTED = "posts_exported"  # the group's posts as CSV (no private fields)
     INVITED = "invited"  # an invitation link made
     INVITATION_REVOKED = "invitation_revoked"
     JOINED = "joined_by_invitation"  # by the new member

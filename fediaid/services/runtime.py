@@ -34,6 +34,7 @@ from fediaid.services.media import MediaService
 from fediaid.services.member_data import MemberDataService
 from fediaid.services.moderation import ModerationService
 from fediaid.services.my_posts import MyPostsService
+from fediaid.services.needs_picture import NeedsPicture
 from fediaid.services.notes import NoteService
 from fediaid.services.notifications import NotificationService
 from fediaid.services.oauth import OAuthService
@@ -81,6 +82,7 @@ class Runtime:
         self.joining = JoiningService(core, accounts=self.accounts, limits=self.limits)
         self.oauth = OAuthService(core)
         self.media = MediaService(core)
+        self.needs_picture = NeedsPicture(core)
         self.status = StatusService(core)
         self.moderation = ModerationService(core, policy=self.policy)
         self.blocklists = BlocklistService(core, policy=self.policy)
