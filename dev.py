@@ -56,21 +56,28 @@ def serve(args: list[str]) -> int:
     os.execv(fediaid, [fediaid, "serve", "--data", data, "--port", port, *args])
 
 
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+
+
 def ensure_chromium() -> None:
     """The browser tests drive Debian's Chromium. Install it when missing and we may (root
     with apt-get, as on this project's machines and CI); otherwise those tests say they are
-    skipped and why."""
+    skipped and why. The flyer's PDF prints with DejaVu Sans (fonts-dejavu-core), installed
+    the same way."""
     import shutil
 
-    if shutil.which("chromium") or os.environ.get("FEDIAID_CHROMIUM"):
+    if (shutil.which("chromium") or os.environ.get("FEDIAID_CHROMIUM")) and (
+            DEJAVU.exists() or not shutil.which("apt-get")):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("Chromium is not installed: the real-browser tests will be skipped.", flush=True)
+        print("Chromium or DejaVu Sans is not installed: the real-browser tests will be "
+              "skipped, the flyer's font test fails.", flush=True)
         return
-    print("Installing Chromium for the browser tests (apt-get) ...", flush=True)
+    print("Installing Chromium and DejaVu Sans for the tests (apt-get) ...", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium"]):
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium",
+                 "fonts-dejavu-core"]):
         if subprocess.run(cmd, env=env).returncode != 0:
             print("Could not install Chromium: the browser tests will be skipped.", flush=True)
             return
