@@ -21,6 +21,7 @@ from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
+from api.web import flyer as web_flyer
 from api.web import conversations, coordination, domains, joining, my_data, pages, posts
 from api.web import group_profile as web_group_profile
 from api.web import my_posts as web_my_posts
@@ -44,6 +45,8 @@ def routes() -> list[Route | Mount]:
         Route("/activities/{id}", actors.activity),
         Route("/objects/{id}", actors.obj),
         Route("/", posts.home),
+        Route("/flyer", web_flyer.flyer_page),
+        Route("/flyer.pdf", web_flyer.flyer_pdf),
         Route("/posts/new", posts.new_post, methods=["GET", "POST"]),
         Route("/posts/{id:id}", posts.show_post),
         Route("/posts/{id:id}/edit", posts.edit_post, methods=["GET", "POST"]),

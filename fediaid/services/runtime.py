@@ -25,6 +25,7 @@ from fediaid.services.client_conversations import ClientConversations
 from fediaid.services.core import Core, Identity, Signals
 from fediaid.services.discovery import DiscoveryService
 from fediaid.services.federation_policy import FederationPolicy
+from fediaid.services.flyer import FlyerService
 from fediaid.services.follows import FollowService
 from fediaid.services.group_settings import GroupSettingsService
 from fediaid.services.inbox import InboxService
@@ -114,6 +115,7 @@ class Runtime:
                                          notifications=self.notifications,
                                          post_federation=self.post_federation,
                                          posts=self.posts)
+        self.flyer = FlyerService(core, group_settings=self.group_settings, posts=self.posts)
         self.my_posts = MyPostsService(core, notifications=self.notifications,
                                        posts=self.posts, responses=self.responses)
         self.status_posting = StatusPosting(
