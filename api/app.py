@@ -21,6 +21,7 @@ from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
+from api.web import email as web_email
 from api.web import flyer as web_flyer
 from api.web import conversations, coordination, domains, joining, my_data, pages, posts
 from api.web import group_profile as web_group_profile
@@ -37,6 +38,7 @@ def routes() -> list[Route | Mount]:
     actor_kinds = ("groups", "users")
     out: list[Route | Mount] = [
         Route("/.well-known/webfinger", wellknown.webfinger),
+        *(Route(path, fn, methods=methods) for path, fn, methods in web_email.ROUTES),
         Route("/.well-known/host-meta", wellknown.host_meta),
         Route("/.well-known/nodeinfo", wellknown.nodeinfo_discovery),
         Route("/nodeinfo/{version}", wellknown.nodeinfo_document),

@@ -217,6 +217,10 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
         from fediaid import cli_member_data
 
         return await cli_member_data.run(rt, args)
+    elif cmd == "email-settings":
+        from fediaid import cli_email
+
+        return await cli_email.run(rt, args)
     elif cmd == "blocklist":
         from fediaid import cli_blocklist
 
@@ -323,6 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fediaid import cli_member_data
 
     cli_member_data.add_parser(asub, common)
+    from fediaid import cli_email
+
+    cli_email.add_parser(asub, common)
     return p
 
 

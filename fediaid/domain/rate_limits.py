@@ -62,6 +62,15 @@ _MINUTES_5 = timedelta(minutes=5)
 # One-time login links: each guess is a request (a link's secret is 24 random bytes, so
 # this only keeps a guesser from flooding the table of links).
 LOGIN_LINK_ADDRESS = Limit("login_link/address", 25, _MINUTES_5)
+# Login links and confirmation links sent by e-mail (fediaid/services/email.py): asking for
+# a login link, per address (the answer is the same whether or not the name exists; over
+# the limit it is a 429 for everyone alike), and e-mails sent per account, counted quietly
+# (over it, nothing more is sent for an hour, and the page says the same as before).
+EMAIL_LOGIN_ADDRESS = Limit("email_login/address", 10, timedelta(hours=1))
+EMAIL_LOGIN_ACCOUNT = Limit("email_login/account", 3, timedelta(hours=1))
+EMAIL_CONFIRM_ACCOUNT = Limit("email_confirm/account", 5, timedelta(hours=1))
+EMAIL_PAUSED = ("Many login links were asked for from here in the last hour. Please try "
+                "again later, or ask a coordinator.")
 # OAuth: /oauth/authorize, /oauth/token, /oauth/revoke and app registration per address,
 # and /oauth/token per client_id (a leaked client secret tried with many codes).
 OAUTH_ADDRESS = Limit("oauth/address", 60, _MINUTES_5)
@@ -88,6 +97,7 @@ API_ADDRESS_AUTHENTICATED = Limit("api/address+token", 1500, _MINUTES_5, batch=5
 INBOX_DOMAIN = Limit("inbox/domain", 6000, _MINUTES_5, batch=200)
 INBOX_ADDRESS = Limit("inbox/address", 6000, _MINUTES_5, batch=200)
 
-ALL = (LOGIN_LINK_ADDRESS, JOIN_ADDRESS, OAUTH_ADDRESS, OAUTH_CLIENT, POSTS_ACCOUNT,
+ALL = (LOGIN_LINK_ADDRESS, EMAIL_LOGIN_ADDRESS, EMAIL_LOGIN_ACCOUNT, EMAIL_CONFIRM_ACCOUNT,
+       JOIN_ADDRESS, OAUTH_ADDRESS, OAUTH_CLIENT, POSTS_ACCOUNT,
        ANSWERS_ACCOUNT, API_TOKEN, API_ADDRESS, API_ADDRESS_AUTHENTICATED, INBOX_DOMAIN,
        INBOX_ADDRESS)

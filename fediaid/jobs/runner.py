@@ -7,6 +7,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from fediaid.jobs.delivery import DeliveryWorker
+from fediaid.jobs.email import EmailWorker
 from fediaid.jobs.inbox import InboxWorker
 from fediaid.services.retention import purge_received
 
@@ -22,6 +23,7 @@ class Workers:
         self.stop_event = asyncio.Event()
         self.delivery = DeliveryWorker(rt)
         self.inbox = InboxWorker(rt)
+        self.email = EmailWorker(rt)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -29,6 +31,7 @@ class Workers:
             asyncio.create_task(self.delivery.run(self.stop_event), name="delivery-worker"),
             asyncio.create_task(self.inbox.run(self.stop_event), name="inbox-worker"),
             asyncio.create_task(self._lifecycle(), name="post-lifecycle"),
+            asyncio.create_task(self.email.run(self.stop_event), name="email-worker"),
         ]
         log.info("workers started", extra={"delivery": self.delivery.name,
                                            "inbox": self.inbox.name})
@@ -36,7 +39,8 @@ class Workers:
     async def _lifecycle(self) -> None:
         """Expire open posts past their date; delete closed posts past the retention window
         (and federate the Delete); purge received activities past theirs; fetch subscribed
-        blocklists that are due (every 6 hours: ``services/blocklists.REFRESH_EVERY``); drop the
+        blocklists that are due (every 6 hours: ``services/blocklists.REFRESH_EVERY``); queue the
+        e-mail digests that are due (``services/email.queue_digests``); drop the
         keys of deleted accounts once their Deletes are delivered."""
         while not self.stop_event.is_set():
             try:
@@ -53,6 +57,9 @@ class Workers:
                 purged = await purge_received(self.rt.db, self.rt.settings)
                 if purged:
                     log.info("inbox: %d processed activities purged", purged)
+                digests, _purged = await self.email.housekeeping()
+                if digests:
+                    log.info("e-mail: %d digests queued", digests)
                 proposed = await self.rt.blocklists.refresh_due()
                 if proposed:
                     log.info("blocklists: %d new proposals for coordinators", proposed)

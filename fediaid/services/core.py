@@ -42,6 +42,7 @@ class Signals:
     delivery_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     inbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     stream_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    email_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _deleted: list[Callable[[int], None]] = field(default_factory=list)
     _updated: list[Callable[[int], None]] = field(default_factory=list)
 

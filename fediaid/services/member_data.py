@@ -4,7 +4,8 @@
 **Export** (``archive``): one zip with ``data.json`` (profile, settings, posts with the
 answers they received, answers given, exchanges and their messages, statuses, favourites,
 bookmarks, follows, media, notifications, authorized apps, sessions, blocks and mutes,
-reports filed, coordinators' decisions about one's posts), CSV files for posts, answers
+reports filed, coordinators' decisions about one's posts, the e-mail address and
+choices), CSV files for posts, answers
 and messages, and the uploaded media files. Never in it: password hashes, tokens, session
 or login-link digests, keys, who really asked an anonymous post one answered, who reported
 the member, other people's intake records. A coordinator's export does not hold the intake
@@ -60,6 +61,7 @@ from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
     from fediaid.services.accounts import AccountService
+    from fediaid.services.email import EmailService
     from fediaid.services.media import MediaService
     from fediaid.services.outbox import Outbox
     from fediaid.services.post_federation import PostFederation
@@ -96,8 +98,9 @@ def _csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
 class MemberDataService(Service):
     def __init__(self, core: Core, *, accounts: AccountService, two_factor: TwoFactorService,
                  posts: PostService, post_federation: PostFederation, media: MediaService,
-                 outbox: Outbox) -> None:
+                 outbox: Outbox, email: EmailService) -> None:
         super().__init__(core)
+        self.email = email
         self.accounts = accounts
         self.two_factor = two_factor
         self.posts = posts
@@ -155,6 +158,8 @@ class MemberDataService(Service):
                 "coordinator_decisions_about_my_posts": await repo.takedowns_of(conn, user.id),
                 "intake_records_about_me": await repo.intake_about(
                     conn, list(intake_post_ids)),
+                # Only ever in the member's own export (docs/privacy.md).
+                "email": await self.email.export(conn, user.id),
             }
         me = profile["uri"]
         for conv in convs:
@@ -294,6 +299,7 @@ class MemberDataService(Service):
                                    render.follow(f.uri, actor.uri, f.target))
                 await self.outbox.enqueue(conn, actor=actor, activity=undo, inboxes=[f.inbox])
             await repo.forget_media(conn, actor.id)
+            await self.email.forget(conn, user.id)  # address, choices, links, queue
             await repo.forget_rows(conn, actor_id=actor.id, actor_uri=actor.uri,
                                    user_id=user.id, keep_after=keep_after)
             await repo.make_tombstone(conn, actor.id)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from fediaid.domain.email import Kind as EmailKind
 from fediaid.domain.ids import parse_id
 from fediaid.domain.paging import Page
 from fediaid.domain.posts import Kind, Post
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
     from fediaid.domain.actors import Actor
     from fediaid.domain.users import User
     from fediaid.domain.visibility import Viewer
+    from fediaid.services.email import EmailService
     from fediaid.services.federation_policy import FederationPolicy
     from fediaid.services.status_reading import StatusReading
 
@@ -110,11 +112,12 @@ class Filters:
 
 class NotificationService(Service):
     def __init__(self, core: Core, *,
-                 federation_policy: FederationPolicy, status_reading: StatusReading
-                 ) -> None:
+                 federation_policy: FederationPolicy, status_reading: StatusReading,
+                 email: EmailService) -> None:
         super().__init__(core)
         self.federation_policy = federation_policy
         self.status_reading = status_reading
+        self.email = email
 
     # -- reading ------------------------------------------------------------------------
     async def actors(self, ids: Sequence[int]) -> list[Actor]:
@@ -361,6 +364,8 @@ class NotificationService(Service):
             sid = created
         if post.creator_user_id is not None:
             await self._mention(conn, post.creator_user_id, responder.id, sid)
+            await self.email.notify(conn, post.creator_user_id, EmailKind.ANSWERS,
+                                    {"post_id": post.id, "actor_id": responder.id})
 
     async def answered(self, conn: AsyncConnection, post: Post, response: Response, *,
                        accepted: bool, uri: str | None = None) -> None:
@@ -389,6 +394,9 @@ class NotificationService(Service):
         if sid is None or response.responder_user_id is None:
             return
         await self._mention(conn, response.responder_user_id, author.id, sid)
+        await self.email.notify(conn, response.responder_user_id, EmailKind.MESSAGES, {
+            "post_id": post.id, "actor_id": author.id,
+            "what": "accepted" if accepted else "declined"})
 
     async def exchange_message(self, conn: AsyncConnection, post: Post, conv: Conversation,
                                message: Message) -> None:
@@ -422,13 +430,16 @@ class NotificationService(Service):
             if created is None:
                 return
             sid = created
+        reader: int | None = None
         if other.id == self.identity.group.id:
-            if post.creator_user_id is not None:
-                await self._mention(conn, post.creator_user_id, sender.id, sid)
+            reader = post.creator_user_id
         elif other.local:
             found = await users_repo.find_by_actor(conn, other.id)
-            if found is not None:
-                await self._mention(conn, found.id, sender.id, sid)
+            reader = found.id if found is not None else None
+        if reader is not None:
+            await self._mention(conn, reader, sender.id, sid)
+            await self.email.notify(conn, reader, EmailKind.MESSAGES, {
+                "post_id": post.id, "actor_id": sender.id, "conversation_id": conv.id})
         self.signals.stream_changed()
 
     async def _hidden_creator(self, conn: AsyncConnection, post: Post) -> list[int]:

@@ -24,6 +24,9 @@ from fediaid.services.client_accounts import ClientAccounts
 from fediaid.services.client_conversations import ClientConversations
 from fediaid.services.core import Core, Identity, Signals
 from fediaid.services.discovery import DiscoveryService
+from fediaid.services.email import EmailService
+from fediaid.services.email_outbox import EmailOutbox
+from fediaid.services.email_settings import EmailSettingsService
 from fediaid.services.federation_policy import FederationPolicy
 from fediaid.services.flyer import FlyerService
 from fediaid.services.follows import FollowService
@@ -89,6 +92,9 @@ class Runtime:
         self.blocklists = BlocklistService(core, policy=self.policy)
         self.client_conversations = ClientConversations(core)
         self.inbox = InboxService(core, policy=self.policy)
+        # E-mail: the SMTP settings, members' addresses and choices (sending: below).
+        self.email_settings = EmailSettingsService(core)
+        self.email = EmailService(core, email_settings=self.email_settings, limits=self.limits)
         # Publishing and following.
         self.outbox = Outbox(core, policy=self.policy)
         self.follows = FollowService(core, outbox=self.outbox)
@@ -110,7 +116,11 @@ class Runtime:
                                             media=self.media)
         self.remote_statuses = RemoteStatuses(core, media=self.media)
         self.notifications = NotificationService(core, federation_policy=self.policy,
-                                                 status_reading=self.status_reading)
+                                                 status_reading=self.status_reading,
+                                                 email=self.email)
+        self.email_outbox = EmailOutbox(core, email=self.email,
+                                        email_settings=self.email_settings, posts=self.posts,
+                                        limits=self.limits)
         self.responses = ResponseService(core, blocks=self.blocks, limits=self.limits,
                                          notifications=self.notifications,
                                          post_federation=self.post_federation,
@@ -131,7 +141,8 @@ class Runtime:
                                      status_reading=self.status_reading)
         self.member_data = MemberDataService(
             core, accounts=self.accounts, two_factor=self.two_factor, posts=self.posts,
-            post_federation=self.post_federation, media=self.media, outbox=self.outbox)
+            post_federation=self.post_federation, media=self.media, outbox=self.outbox,
+            email=self.email)
         # Receiving.
         self.post_inbox = PostInbox(core, blocks=self.blocks,
                                     notifications=self.notifications,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fediaid.services.core import Core, Service
+from fediaid.storage import email as email_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import inbox as inbox_repo
 from fediaid.storage import outbox as outbox_repo
@@ -17,6 +18,7 @@ class StatusService(Service):
             return {
                 "deliveries": await outbox_repo.counts_by_state(conn),
                 "inbox": await inbox_repo.counts_by_state(conn),
+                "email": await email_repo.counts(conn),
             }
 
     async def follower_count(self) -> int:

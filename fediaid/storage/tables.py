@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0015"
+SCHEMA_HEAD = "0017"
 
 metadata = MetaData(
     naming_convention={
@@ -856,4 +856,61 @@ join_requests = Table(
     Column("decided_at", UTCDateTime),
     Column("user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
     Index("ix_join_requests_state", "state", "id"),
+)
+
+# -- e-mail (fediaid/services/email.py, email_settings.py, email_outbox.py) ---------------
+
+# A member's e-mail address and choices: for that member alone (never federated, never
+# shown to anyone else, gone with the account, in the member's own export).
+email_addresses = Table(
+    "email_addresses",
+    metadata,
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("address", String(254)),  # confirmed; None until a confirmation link is opened
+    Column("confirmed_at", UTCDateTime),
+    Column("pending", String(254)),  # typed, waiting for its confirmation link
+    Column("language", String(16), nullable=False),
+    Column("answers", Boolean, nullable=False, default=True),
+    Column("messages", Boolean, nullable=False, default=True),
+    Column("digest", String(8), nullable=False, default="off"),
+    Column("digest_categories", String(1024), nullable=False, default=""),
+    Column("digest_areas", String(1024), nullable=False, default=""),
+    Column("digest_until", UTCDateTime),  # the end of the last digest queued
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_email_addresses_address", "address"),
+)
+
+# Confirmation links (made when the message is sent): only a SHA-256 of the secret.
+email_confirmations = Table(
+    "email_confirmations",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("address", String(254), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+)
+
+# The durable e-mail queue. A row says what to send, not the message: it is put into words
+# when it is sent (the member's address and language then; login and confirmation links
+# made then, so the queue never holds a usable secret). ``to_address`` only for a
+# coordinator's test message; ``ref`` is JSON (post, conversation, digest window).
+email_outbox = Table(
+    "email_outbox",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("kind", String(16), nullable=False),
+    Column("ref", Text),
+    Column("to_address", String(254)),
+    Column("state", String(16), nullable=False),
+    Column("attempts", SmallInteger, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("leased_by", String(64)),
+    Column("last_error", String(1024)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_email_outbox_due", "state", "next_attempt_at"),
+    sqlite_autoincrement=True,  # ids never reused: the Message-ID is made from the id
 )

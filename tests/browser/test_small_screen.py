@@ -121,7 +121,8 @@ def test_post_a_need_from_a_small_phone(playwright_api: Any, instance: Instance,
             # The narrowest phones still fit.
             page.set_viewport_size({"width": 320, "height": 640})
             for path in ("/", "/posts/new?kind=offer", "/intake", "/admin", "/admin/members",
-                         "/admin/invitations", "/join", "/my/posts", "/notifications"):
+                         "/admin/invitations", "/join", "/my/posts", "/notifications",
+                         "/settings/email", "/admin/email", "/login/email"):
                 page.goto(instance.base + path)
                 assert no_sideways_scroll(page), f"{path} scrolls sideways at 320 px"
             page.screenshot(path=str(shots / "intake-320.png"), full_page=True)
