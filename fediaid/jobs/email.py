@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -65,6 +66,17 @@ def _classify(exc: BaseException) -> _Refused:
         return _Refused(f"SMTP error ({exc.code})", permanent=False)
     if isinstance(exc, TimeoutError | aiosmtplib.SMTPTimeoutError):
         return _Refused("the mail server did not answer in time", permanent=False)
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):
+        return _Refused("the mail server does not offer what the settings ask (STARTTLS or a "
+                        "login): check the encryption", permanent=False)
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return _Refused("the mail server's certificate is not valid for its name: check "
+                            "the server name", permanent=False)
+        if isinstance(cause, ssl.SSLError):
+            return _Refused("TLS failed: check the encryption and the port", permanent=False)
+        cause = cause.__cause__ or cause.__context__
     return _Refused(f"could not reach the mail server ({type(exc).__name__})",
                     permanent=False)
 

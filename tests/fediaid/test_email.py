@@ -401,3 +401,47 @@ async def test_smtp_settings_are_checked_and_the_password_sealed(runtime: Runtim
     assert [r["state"] for r in await rows(rt)] == ["pending"]
     assert not smtp.messages
     _ = free_port
+
+
+@pytest.mark.parametrize("mode", ["starttls", "tls"])
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # implicit TLS
+async def test_tls_modes_and_login(runtime: Runtime, mode: str) -> None:
+    """STARTTLS and implicit TLS against a server with a certificate from a test CA, logging
+    in with the sealed password; a certificate nobody vouches for sends nothing."""
+    from tests.fediaid.test_transport import Certs, certs, trusting
+
+    rt = runtime
+    rt.settings = replace(rt.settings, delivery=replace(rt.settings.delivery,
+                                                        retry_scale=0.001))
+    admin = await rt.accounts.get_user("admin")
+    sink = SmtpSink(tls=mode, context=Certs.server(certs().signed),
+                    users={"aid": "s3cret-Pass"}).start()
+    try:
+        await rt.email_settings.save(admin, host="127.0.0.1", port=str(sink.port), tls=mode,
+                                     username="aid", sender=SENDER, password="wrong")
+        await rt.email_settings.send_test(admin, "ops@mail.test")
+        with trusting(certs().ca):
+            await send_all(rt)
+            assert not sink.messages
+            assert "login refused" in (await rt.email.last_error() or "")
+            await rt.email_settings.save(admin, host="127.0.0.1", port=str(sink.port),
+                                         tls=mode, username="aid", sender=SENDER,
+                                         password="s3cret-Pass")
+            await send_all(rt)
+        assert [m.envelope_to for m in sink.messages] == [["ops@mail.test"]]
+        assert sink.logins == ["aid"]
+    finally:
+        sink.stop()
+    # A self-signed certificate (not trusted): nothing is sent, the message waits.
+    sink = SmtpSink(tls=mode, context=Certs.server(certs().self_signed)).start()
+    try:
+        await rt.email_settings.save(admin, host="127.0.0.1", port=str(sink.port), tls=mode,
+                                     username="", sender=SENDER)
+        await rt.email_settings.send_test(admin, "ops2@mail.test")
+        with trusting(certs().ca):
+            await send_all(rt)
+        assert not sink.messages
+        assert [r["state"] for r in await rows(rt)][-1] == "pending"
+        assert "certificate" in (await rt.email.last_error() or "")
+    finally:
+        sink.stop()

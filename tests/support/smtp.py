@@ -6,6 +6,7 @@ from __future__ import annotations
 import email
 import email.policy
 import socket
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -63,15 +65,40 @@ class _Handler:
 
 @dataclass
 class SmtpSink:
+    """``tls``: "none", "starttls" (required before anything is sent) or "tls" (implicit TLS
+    from the first byte), with ``context`` as the server's certificate; ``users``: accounts
+    that must log in (AUTH, over TLS only), name -> password."""
+
     port: int = field(default_factory=free_port)
     messages: list[Received] = field(default_factory=list)
     refuse: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    tls: str = "none"
+    context: ssl.SSLContext | None = None
+    users: dict[str, str] | None = None
+    logins: list[str] = field(default_factory=list)
     _controller: Controller | None = None
 
+    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                      auth_data: Any) -> AuthResult:
+        if isinstance(auth_data, LoginPassword) and self.users is not None:
+            name, password = auth_data.login.decode(), auth_data.password.decode()
+            if self.users.get(name) == password:
+                self.logins.append(name)
+                return AuthResult(success=True)
+        return AuthResult(success=False, handled=False)
+
     def start(self) -> SmtpSink:
+        extra: dict[str, Any] = {}
+        if self.tls == "starttls":
+            extra.update(tls_context=self.context, require_starttls=True)
+        elif self.tls == "tls":
+            # The whole connection is TLS; aiosmtpd only sees STARTTLS as "TLS" for AUTH.
+            extra.update(ssl_context=self.context, auth_require_tls=False)
+        if self.users is not None:
+            extra.update(authenticator=self._authenticate, auth_required=True)
         self._controller = Controller(_Handler(self), hostname="127.0.0.1", port=self.port,
-                                      server_hostname="sink.test")
+                                      server_hostname="sink.test", **extra)
         self._controller.start()
         return self
 
