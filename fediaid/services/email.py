@@ -199,12 +199,11 @@ class EmailService(Service):
             if window is None:
                 continue
             async with self.db.write() as conn:
-                current = await repo.find(conn, member.user_id)
-                if current is None or current.digest_until != member.digest_until:
+                if not await repo.advance_digest(conn, member.user_id, member.digest_until,
+                                                 window[1]):
                     continue  # another process queued it meanwhile
                 await repo.enqueue(conn, kind=Kind.DIGEST, user_id=member.user_id, ref={
                     "since": window[0].isoformat(), "until": window[1].isoformat()})
-                await repo.set_digest_until(conn, member.user_id, window[1])
             queued += 1
         if queued:
             self.signals.email_wakeup.set()

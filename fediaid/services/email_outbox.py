@@ -8,11 +8,11 @@ moment, so the queue never holds a usable secret; the digest reads the posts the
 see at that moment.
 
 Sent once, and the window where it can be twice: the worker sends, then marks the row done
-in one transaction that first checks the row is still its own (``finish``). If the process
-dies after the SMTP server accepted the message and before that commit, the lease runs out
-and the message is sent again (at least once, never lost). Every try of a row carries the
-same ``Message-ID``, so a mail program can recognise the copy; a login or confirmation
-e-mail sent twice holds two different links, each good once.
+with one conditional UPDATE that holds only while the row is still its own (``finish``). If
+the process dies after the SMTP server accepted the message and before that commit, the
+lease runs out and the message is sent again (at least once, never lost). Every try of a
+row carries the same ``Message-ID``, so a mail program can recognise the copy; a login or
+confirmation e-mail sent twice holds two different links, each good once.
 """
 
 from __future__ import annotations
@@ -254,11 +254,11 @@ class EmailOutbox(Service):
         else:
             state = ItemState.PENDING
         async with self.db.write() as conn:
-            if not await repo.still_mine(conn, job.id, worker):
+            if not await repo.finish(conn, job.id, worker, state, error=error,
+                                     next_attempt_at=now + retry_delay(
+                                         job.attempts,
+                                         scale=self.settings.delivery.retry_scale)):
                 return ItemState.PENDING  # taken over after the lease ran out
-            await repo.finish(conn, job.id, state, error=error,
-                              next_attempt_at=now + retry_delay(
-                                  job.attempts, scale=self.settings.delivery.retry_scale))
         if state is ItemState.FAILED:
             log.warning("e-mail %d (%s) given up: %s", job.id, job.kind.value, error)
         return state

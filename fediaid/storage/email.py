@@ -168,9 +168,15 @@ async def digest_due(conn: AsyncConnection) -> list[Address]:
     return [_address(r) for r in rows]
 
 
-async def set_digest_until(conn: AsyncConnection, user_id: int, until: datetime) -> None:
-    await conn.execute(update(email_addresses).where(email_addresses.c.user_id == user_id)
-                       .values(digest_until=until))
+async def advance_digest(conn: AsyncConnection, user_id: int, last: datetime | None,
+                         until: datetime) -> bool:
+    """Move the end of the member's last digest from ``last`` to ``until``, only if it is
+    still ``last`` (one conditional UPDATE: of two processes queuing at once, one wins)."""
+    same = (email_addresses.c.digest_until.is_(None) if last is None
+            else email_addresses.c.digest_until == last)
+    result = await conn.execute(update(email_addresses).where(
+        email_addresses.c.user_id == user_id, same).values(digest_until=until))
+    return bool(result.rowcount)
 
 
 async def export_of(conn: AsyncConnection, user_id: int) -> dict[str, Any] | None:
@@ -238,18 +244,12 @@ async def claim_due(conn: AsyncConnection, *, worker: str, limit: int, lease_sec
     return sorted(jobs, key=lambda j: j.id)
 
 
-async def still_mine(conn: AsyncConnection, job_id: int, worker: str) -> bool:
-    """Whether the row is still leased by ``worker`` and unfinished (checked in the
-    transaction that finishes it)."""
-    row = (await conn.execute(select(email_outbox.c.state, email_outbox.c.leased_by).where(
-        email_outbox.c.id == job_id))).first()
-    return row is not None and row.state == ItemState.PENDING.value and row.leased_by == worker
-
-
-async def finish(conn: AsyncConnection, job_id: int, state: ItemState, *,
-                 error: str | None = None, next_attempt_at: datetime | None = None) -> None:
+async def finish(conn: AsyncConnection, job_id: int, worker: str, state: ItemState, *,
+                 error: str | None = None, next_attempt_at: datetime | None = None) -> bool:
     """Record a try: sent (DONE), given up (FAILED), nothing to send (CANCELLED), or
-    PENDING again at ``next_attempt_at``. A finished row keeps no address or reference."""
+    PENDING again at ``next_attempt_at``; only while the row is still ``worker``'s and
+    unfinished (one conditional UPDATE; False: another worker took it over after the lease
+    ran out). A finished row keeps no address or reference."""
     values: dict[str, Any] = {"state": state.value, "lease_until": None, "leased_by": None,
                               "last_error": (error or None) and error[:1000]}
     if state is ItemState.DONE:
@@ -259,7 +259,10 @@ async def finish(conn: AsyncConnection, job_id: int, state: ItemState, *,
     else:
         values["to_address"] = None
         values["ref"] = None
-    await conn.execute(update(email_outbox).where(email_outbox.c.id == job_id).values(values))
+    result = await conn.execute(update(email_outbox).where(
+        email_outbox.c.id == job_id, email_outbox.c.leased_by == worker,
+        email_outbox.c.state == ItemState.PENDING.value).values(values))
+    return bool(result.rowcount)
 
 
 async def next_due(conn: AsyncConnection) -> datetime | None:
