@@ -445,3 +445,37 @@ async def test_tls_modes_and_login(runtime: Runtime, mode: str) -> None:
         assert "certificate" in (await rt.email.last_error() or "")
     finally:
         sink.stop()
+
+
+async def test_the_running_workers_send_by_themselves(runtime: Runtime, smtp: SmtpSink) -> None:
+    """`fediaid serve` / `fediaid worker`: the e-mail worker wakes when something is queued,
+    and the lifecycle loop queues digests that are due."""
+    from fediaid.jobs.runner import Workers
+
+    rt = runtime
+    rt.settings = replace(rt.settings, lifecycle_seconds=0.1)
+    await configure(rt, smtp)
+    maria = await rt.accounts.create_user("maria")
+    sam = await rt.accounts.create_user("sam")
+    workers = Workers(rt)
+    workers.start()
+    try:
+        await rt.email.add_address(maria, "maria@mail.test")
+
+        async def arrived(n: int) -> None:
+            for _ in range(200):
+                if len(smtp.messages) >= n:
+                    return
+                await asyncio.sleep(0.05)
+            raise AssertionError(f"{len(smtp.messages)} messages, wanted {n}")
+
+        await arrived(1)
+        path = link_in(smtp.messages[0].text, "/settings/email/confirm/")
+        await rt.email.confirm(path.rsplit("/", 1)[1])
+        await _need(rt, sam, "Blankets for the shelter")
+        await rt.email.save_choices(maria, Choices(digest=Period.DAILY))
+        await arrived(2)
+        assert "Blankets for the shelter" in smtp.messages[1].text
+        assert smtp.messages[1]["Subject"].startswith("Today at Elm St Mutual Aid")
+    finally:
+        await workers.stop()
