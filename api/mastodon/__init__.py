@@ -18,6 +18,7 @@ def routes() -> list[BaseRoute]:
         media,
         misc,
         notifications,
+        push,
         search,
         statuses,
         streaming,
@@ -27,6 +28,6 @@ def routes() -> list[BaseRoute]:
 
     out: list[BaseRoute] = []
     for module in (accounts, blocks, statuses, timelines, notifications, conversations, media,
-                   streaming, search, tags, domain_blocks, misc):
+                   streaming, search, tags, domain_blocks, push, misc):
         out += module.ROUTES
     return out

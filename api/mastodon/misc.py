@@ -6,9 +6,6 @@ Empty by design (issue 4: never 404, so apps do not break; docs/mastodon-api.md)
 - filters (v1 and v2), lists, announcements, trends (tags, statuses, links), custom emojis,
   scheduled statuses, the profile directory and followed hashtags: we have none of these, so
   the lists are empty; creating a filter or a list is refused with 422 and a clear message.
-- Web Push (``/api/v1/push/subscription``): there is no push service, so every method answers
-  422 "Web Push is not supported on this server" (Mastodon itself answers GET with 404 when
-  no subscription exists; we say plainly that none can).
 - ``/api/v1/instance/peers`` and ``/activity``: we do not publish the servers we federate
   with or weekly statistics (privacy of a neighborhood group): empty lists.
 - ``/api/v1/instance/rules``: the group has no rules list here (its description says what it
@@ -146,7 +143,6 @@ def _with_refusal(read_scope: str, write_scope: str, message: str) -> Handler:
 
 FILTERS = "Filters are not supported on this server"
 LISTS = "Lists are not supported on this server"
-PUSH = "Web Push is not supported on this server"
 
 
 @cors
@@ -183,8 +179,6 @@ ROUTES: list[BaseRoute] = [
     Route("/api/v1/trends/statuses", _empty(None), methods=_GET),
     Route("/api/v1/trends/links", _empty(None), methods=_GET),
     Route("/api/v1/custom_emojis", _empty(None), methods=_GET),
-    Route("/api/v1/push/subscription", _refuse("push", PUSH),
-          methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"]),
     Route("/api/v1/scheduled_statuses", _empty("read:statuses"), methods=_GET),
     Route("/api/v1/scheduled_statuses/{id}", _missing("read:statuses"), methods=_GET),
     Route("/api/v1/instance/peers", _empty(None), methods=_GET),

@@ -45,7 +45,8 @@ async def register_app(request: Request) -> Response:
         "id": str(app.id), "name": app.name, "website": app.website,
         "redirect_uri": "\n".join(app.redirect_uris), "redirect_uris": app.redirect_uris,
         "client_id": app.client_id, "client_secret": registered.client_secret,
-        "client_secret_expires_at": 0, "scopes": app.scopes, "vapid_key": "",
+        "client_secret_expires_at": 0, "scopes": app.scopes,
+        "vapid_key": await runtime(request).push.server_key(),
     })
 
 
@@ -67,7 +68,7 @@ _SCOPE_WORDS = {
     "read": "see your posts, timelines, notifications, messages and the people you follow",
     "write": "post, answer, favourite, boost, upload pictures and change your profile for you",
     "follow": "follow and unfollow people for you",
-    "push": "send you push notifications (not available on this server)",
+    "push": "send you push notifications",
     "profile": "see your name and profile",
 }
 

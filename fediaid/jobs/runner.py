@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from fediaid.jobs.delivery import DeliveryWorker
 from fediaid.jobs.email import EmailWorker
 from fediaid.jobs.inbox import InboxWorker
+from fediaid.jobs.push import PushWorker
 from fediaid.services.retention import purge_received
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ class Workers:
         self.stop_event = asyncio.Event()
         self.delivery = DeliveryWorker(rt)
         self.inbox = InboxWorker(rt)
+        self.push = PushWorker(rt)
         self.email = EmailWorker(rt)
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -30,6 +32,7 @@ class Workers:
         self._tasks = [
             asyncio.create_task(self.delivery.run(self.stop_event), name="delivery-worker"),
             asyncio.create_task(self.inbox.run(self.stop_event), name="inbox-worker"),
+            asyncio.create_task(self.push.run(self.stop_event), name="push-worker"),
             asyncio.create_task(self._lifecycle(), name="post-lifecycle"),
             asyncio.create_task(self.email.run(self.stop_event), name="email-worker"),
         ]

@@ -42,6 +42,7 @@ class Signals:
     delivery_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     inbox_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     stream_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    push_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     email_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _deleted: list[Callable[[int], None]] = field(default_factory=list)
     _updated: list[Callable[[int], None]] = field(default_factory=list)
@@ -53,8 +54,10 @@ class Signals:
         self._updated.append(listener)
 
     def stream_changed(self) -> None:
-        """Something new was written for the client API's streams: wake the poller."""
+        """Something new was written for the client API's streams (notifications among
+        them): wake the poller, and the Web Push worker (jobs/push.py)."""
         self.stream_wakeup.set()
+        self.push_wakeup.set()
 
     def status_deleted(self, status_id: int) -> None:
         for listener in self._deleted:

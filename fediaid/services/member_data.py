@@ -54,6 +54,7 @@ from fediaid.storage import member_data as repo
 from fediaid.storage import objects as objects_repo
 from fediaid.storage import outbox as outbox_repo
 from fediaid.storage import posts as posts_repo
+from fediaid.storage import push as push_repo
 from fediaid.storage import responses as responses_repo
 from fediaid.storage import statuses as statuses_repo
 from fediaid.storage import users as users_repo
@@ -152,6 +153,8 @@ class MemberDataService(Service):
                 "media": await repo.media_of(conn, actor_id, user.id),
                 "notifications": await repo.notifications_of(conn, user.id),
                 "authorized_apps": await repo.apps_of(conn, user.id),
+                # The push service and choices, never the endpoint's path or the keys.
+                "push_subscriptions": await push_repo.export_of(conn, user.id),
                 "sessions": await repo.sessions_of(conn, user.id),
                 **await repo.blocks_of(conn, actor_id),
                 "reports_filed": await repo.reports_by(conn, user.id),
@@ -259,6 +262,8 @@ class MemberDataService(Service):
                 raise Conflict("This is the group's last admin account. Make another member "
                                "an admin first, then delete this account.")
             actor = await actors_repo.get_by_id(conn, user.actor_id)
+            # Web Push subscriptions, with the pushes still queued for them.
+            await push_repo.delete_for_user(conn, user.id)
             keep_after = await repo.last_activity_id(conn)
             own = await repo.own_post_ids(conn, actor.id, user.id)
             about = await repo.proxy_post_ids(conn, intake_post_ids)

@@ -46,6 +46,7 @@ from fediaid.services.outbox import Outbox
 from fediaid.services.post_federation import PostFederation
 from fediaid.services.post_inbox import PostInbox
 from fediaid.services.posts import PostService
+from fediaid.services.push import PushService
 from fediaid.services.rate_limits import RateLimiter
 from fediaid.services.reactions import Reactions
 from fediaid.services.remote_statuses import RemoteStatuses
@@ -126,6 +127,7 @@ class Runtime:
                                          post_federation=self.post_federation,
                                          posts=self.posts)
         self.flyer = FlyerService(core, group_settings=self.group_settings, posts=self.posts)
+        self.push = PushService(core, notifications=self.notifications)
         self.my_posts = MyPostsService(core, notifications=self.notifications,
                                        posts=self.posts, responses=self.responses)
         self.status_posting = StatusPosting(

@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.paging import Page
+from fediaid.storage import push as push_repo
 from fediaid.storage.tables import notifications, users
 from fediaid.storage.types import utcnow
 
@@ -20,12 +21,16 @@ TYPES = frozenset({"mention", "status", "reblog", "follow", "follow_request", "f
 
 async def add(conn: AsyncConnection, *, user_id: int, type_: str, from_actor_id: int,
               status_id: int | None = None) -> int:
-    """Record a notification in the caller's transaction; returns its id."""
+    """Record a notification in the caller's transaction, with a Web Push for each of the
+    member's push subscriptions that wants it (storage/push.py); returns its id."""
     assert type_ in TYPES, type_
     result = await conn.execute(notifications.insert().values(
         user_id=user_id, type=type_, from_actor_id=from_actor_id, status_id=status_id,
         created_at=utcnow()).returning(notifications.c.id))
-    return int(result.scalar_one())
+    notification_id = int(result.scalar_one())
+    await push_repo.queue_for(conn, user_id=user_id, notification_id=notification_id,
+                              type_=type_)
+    return notification_id
 
 
 async def add_for_actor(conn: AsyncConnection, *, actor_id: int, type_: str,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fediaid.storage import push as push_repo
 from fediaid.storage.tables import access_tokens, oauth_apps, oauth_codes
 from fediaid.storage.types import utcnow
 from fediaid.storage.users import digest
@@ -94,4 +95,6 @@ async def revoke_app_token(conn: AsyncConnection, *, app_id: int, token: str) ->
                                     access_tokens.c.app_id == app_id,
                                     access_tokens.c.revoked_at.is_(None))
         .values(revoked_at=utcnow()))
+    if result.rowcount:  # its Web Push subscription goes with it
+        await push_repo.delete_for_token(conn, digest(token))
     return bool(result.rowcount)

@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0017"
+SCHEMA_HEAD = "0018"
 
 metadata = MetaData(
     naming_convention={
@@ -72,6 +72,17 @@ actor_keys = Table(
     "actor_keys",
     metadata,
     Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), primary_key=True),
+    Column("private_key_pem", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Keys of the instance that belong to no actor: ``vapid`` (Web Push, RFC 8292: an ECDSA
+# P-256 key made at first need, fediaid/services/push.py). Like ``actor_keys``: never
+# serialised, logged or exported.
+instance_keys = Table(
+    "instance_keys",
+    metadata,
+    Column("name", String(32), primary_key=True),
     Column("private_key_pem", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
@@ -154,6 +165,33 @@ access_tokens = Table(
     Column("last_used_at", UTCDateTime),
     Column("revoked_at", UTCDateTime),
     Column("app_id", BigId, ForeignKey("oauth_apps.id", ondelete="CASCADE")),
+)
+
+# Web Push subscriptions of the Mastodon client API (fediaid/services/push.py): one per
+# access token (Mastodon's rule), gone with the token (revoked: deleted by the revoking
+# statement; deleted: by the foreign key) and with the account. ``access_token_sealed`` is
+# the token itself, AES-GCM sealed with a key derived from the instance secret: Mastodon's
+# push payload carries it (apps match a push to one of their accounts by it), while
+# ``access_tokens`` keeps only a digest. ``alerts``: the enabled alert types, comma-separated.
+push_subscriptions = Table(
+    "push_subscriptions",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("token_hash", String(64),
+           ForeignKey("access_tokens.token_hash", ondelete="CASCADE"), nullable=False,
+           unique=True),
+    Column("user_id", BigId, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("endpoint", URL, nullable=False),
+    Column("key_p256dh", String(128), nullable=False),  # base64url, no padding
+    Column("key_auth", String(64), nullable=False),
+    Column("standard", Boolean, nullable=False, default=False),
+    Column("alerts", String(255), nullable=False, default=""),
+    Column("policy", String(16), nullable=False, default="all"),
+    Column("access_token_sealed", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_push_subscriptions_user", "user_id"),
+    sqlite_autoincrement=True,
 )
 
 follows = Table(
@@ -563,6 +601,30 @@ notifications = Table(
     Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE")),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_notifications_user", "user_id", "id"),
+)
+
+# The durable Web Push queue: one row per notification and subscription, written in the
+# transaction that created the notification (storage/notifications.add). A row exists while
+# the push is still to be sent: sent, dropped or given up, it is deleted (a member's
+# notifications are kept in ``notifications``, not here).
+push_messages = Table(
+    "push_messages",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("subscription_id", BigId, ForeignKey("push_subscriptions.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("notification_id", BigId, ForeignKey("notifications.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("attempts", SmallInteger, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("leased_by", String(64)),
+    Column("last_status", SmallInteger),
+    Column("last_error", String(1024)),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("subscription_id", "notification_id", name="uq_push_messages_pair"),
+    Index("ix_push_messages_due", "next_attempt_at"),
+    sqlite_autoincrement=True,  # ids never reused: a worker holds claimed rows by id
 )
 
 media_attachments = Table(

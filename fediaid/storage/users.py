@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fediaid.domain.actors import Role
 from fediaid.domain.users import User
 from fediaid.errors import NotFound
+from fediaid.storage import push as push_repo
 from fediaid.storage.tables import access_tokens, login_links, oauth_codes, users, web_sessions
 from fediaid.storage.types import utcnow
 
@@ -131,6 +132,7 @@ async def revoke_all_tokens(conn: AsyncConnection, user_id: int) -> None:
     await conn.execute(update(access_tokens).where(access_tokens.c.user_id == user_id,
                                                    access_tokens.c.revoked_at.is_(None))
                        .values(revoked_at=now))
+    await push_repo.delete_for_user(conn, user_id)  # a revoked token's Web Push goes too
     await conn.execute(update(oauth_codes).where(oauth_codes.c.user_id == user_id,
                                                  oauth_codes.c.used_at.is_(None))
                        .values(used_at=now))
@@ -166,6 +168,7 @@ async def revoke_token(conn: AsyncConnection, secret: str) -> bool:
         update(access_tokens).where(access_tokens.c.token_hash == digest(secret),
                                     access_tokens.c.revoked_at.is_(None))
         .values(revoked_at=utcnow()))
+    await push_repo.delete_for_token(conn, digest(secret))
     return bool(result.rowcount)
 
 
