@@ -25,6 +25,8 @@ from api.web import email as web_email
 from api.web import flyer as web_flyer
 from api.web import conversations, coordination, domains, joining, my_data, pages, posts
 from api.web import group_profile as web_group_profile
+from api.web import locale as web_locale
+from api.web import reading as web_reading
 from api.web import my_posts as web_my_posts
 from api.web import picture as web_picture
 from api.web import reports as web_reports
@@ -62,6 +64,8 @@ def routes() -> list[Route | Mount]:
         Route("/conversations/{id:id}/send", conversations.send, methods=["POST"]),
         Route("/conversations/{id:id}/reopen", conversations.reopen, methods=["POST"]),
         Route("/settings/limits", conversations.limits, methods=["GET", "POST"]),
+        Route("/settings/language", web_reading.settings_page, methods=["GET", "POST"]),
+        Route("/language", web_locale.switch),
         Route("/@{name}", pages.profile),
         Route("/@{name}/{action:str}", web_blocks.profile_action, methods=["POST"]),
         Route("/settings/blocks", web_blocks.settings, methods=["GET", "POST"]),

@@ -12,7 +12,7 @@ import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 
 from api.responses import FastJSON
 from fediaid.errors import (
@@ -30,6 +30,7 @@ from fediaid.errors import (
     Unavailable,
     Unprocessable,
 )
+from fediaid.i18n import N_
 
 log = logging.getLogger("fediaid.api")
 
@@ -93,15 +94,15 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     else:
         log.info("request refused (%d): %s", status, exc.internal)
     if isinstance(exc, SecondFactorNeeded) and wants_html(request):
-        from urllib.parse import quote_plus
+        from api.web.notice import NoticeRedirect
 
-        return RedirectResponse("/settings/two-factor?msg=" + quote_plus(exc.public),
-                                status_code=303)
+        return NoticeRedirect("/settings/two-factor", exc.public)
     headers = None
     if isinstance(exc, RateLimited) and exc.retry_after:
         headers = {"Retry-After": str(exc.retry_after)}
     if wants_html(request):
-        page = _page(status, exc.public)
+        page = await _full_page(request, status, exc.public) if status < 500 else _page(
+            status, exc.public)
         page.headers.update(headers or {})
         return page
     body: dict[str, object] = {"error": exc.public}
@@ -110,10 +111,24 @@ async def domain_error(request: Request, exc: Exception) -> Response:
     return FastJSON(body, status_code=status, headers=headers)
 
 
+async def _full_page(request: Request, status: int, message: str) -> Response:
+    """A refusal as a page of the site: its header (navigation), the words in the reader's
+    language, a way back."""
+    from api.web.locale import reader
+    from api.web.render import render, safe_next
+
+    t = await reader(request)
+    back = request.url.path if request.method == "GET" else ""
+    return await render(request, "error.html", status=status, message=t(message),
+                        login_next=safe_next(back, ""))
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    message = {404: "Not found.", 405: "Method not allowed."}.get(exc.status_code,
-                                                                    str(exc.detail))
+    message = {404: N_("Not found."), 405: N_("Method not allowed.")}.get(exc.status_code,
+                                                                          str(exc.detail))
+    if wants_html(request) and exc.status_code in (403, 404):
+        return await _full_page(request, exc.status_code, message)
     if wants_html(request):
         return _page(exc.status_code, message)
     return FastJSON({"error": message}, status_code=exc.status_code, headers=exc.headers)

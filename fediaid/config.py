@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from fediaid.errors import ConfigError
+from fediaid.i18n import zone
 
 CONFIG_FILE = "fediaid.toml"
 DEFAULT_DATA_DIR = "data"
@@ -47,6 +48,9 @@ class Settings:
     log_level: str = "info"
     area: str = ""
     languages: tuple[str, ...] = ("en",)
+    # The group's time zone (IANA name) until coordinators choose one (group setting
+    # time_zone); pages show times in it, or in a member's own (docs/languages.md).
+    time_zone: str = "UTC"
     # Where local phone numbers are read until coordinators choose (the group setting
     # phone_region): an ISO 3166-1 alpha-2 code.
     phone_region: str = "US"
@@ -135,6 +139,7 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         log_level=str(raw.get("log_level", "info")),
         area=str(raw.get("area", "")),
         languages=tuple(str(x) for x in raw.get("languages", ["en"])),
+        time_zone=str(raw.get("time_zone", Settings.time_zone)),
         phone_region=str(raw.get("phone_region", Settings.phone_region)),
         media_max_bytes=int(raw.get("media_max_bytes", Settings.media_max_bytes)),
         media_max_pixels=int(raw.get("media_max_pixels", Settings.media_max_pixels)),
@@ -180,6 +185,9 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         settings = replace(settings, database_url=default_database_url(data_dir))
     if not settings.domain or not settings.group_slug:
         raise ConfigError(f"{path} must set 'domain' and 'group'.")
+    if zone(settings.time_zone) is None:
+        raise ConfigError(f"{path}: time_zone = {settings.time_zone!r} is not a time zone; "
+                          "use an IANA name like \"America/Mexico_City\" or \"UTC\".")
     return settings
 
 

@@ -13,12 +13,14 @@ from starlette.responses import Response
 
 from api.context import runtime
 from api.web.coordination import coordinator_page, short_name
+from api.web.locale import reader
 from api.web.render import form_handler, redirect, render, when
 from api.web.session import require_permission
 from fediaid.domain.ids import parse_id
 from fediaid.domain.roles import ROLE_SETTING, ROLE_WORDS, Permission
 from fediaid.domain.users import User
 from fediaid.errors import Invalid
+from fediaid.i18n import N_
 from fediaid.services.roles import parse_role
 
 PAGE = 50
@@ -31,7 +33,8 @@ async def log(request: Request) -> Response:
     entries = await runtime(request).audit.page(user, before_id=before, limit=PAGE + 1)
     more = len(entries) > PAGE
     entries = entries[:PAGE]
-    rows = [{"sentence": e.sentence, "when": when(e.created_at), "detail": e.detail,
+    t = await reader(request)
+    rows = [{"sentence": e.sentence, "when": when(e.created_at, t), "detail": e.detail,
              "id": e.id} for e in entries]
     return await render(request, "audit.html", entries=rows,
                         next_before=entries[-1].id if more and entries else None)
@@ -46,52 +49,60 @@ async def members(request: Request, user: User) -> Response:
         if what == "role":
             name = str(form.get("name") or "").strip().lower()
             change = await rt.roles.change(user, name, parse_role(form.get("role")))
-            return redirect("/admin/members", f"{name} is now {_a(form.get('role'))}."
-                            if change.applied else "Proposed. Another coordinator has to "
-                            "approve it within 7 days.")
+            return redirect("/admin/members", N_(
+                "{name} is now {role}.", name=name,
+                role=_role_words(form.get("role"))) if change.applied else N_(
+                "Proposed. Another coordinator has to approve it within 7 days."))
         if what in ("approve", "reject"):
             proposal_id = parse_id(str(form.get("proposal") or ""))
             if proposal_id is None:
-                raise Invalid("No such role change.", field="proposal")
+                raise Invalid(N_("No such role change."), field="proposal")
             await rt.roles.decide(user, proposal_id, approve=what == "approve")
-            return redirect("/admin/members", "Approved: the role changed."
-                            if what == "approve" else "Rejected.")
+            return redirect("/admin/members", N_("Approved: the role changed.")
+                            if what == "approve" else N_("Rejected."))
         if what in ("reset", "remove", "join_approve", "join_decline"):
             return await _joining_action(request, user, what, form)
         if what == "second":
             on = form.get("value") == "1"
             await rt.group_settings.update(user, {ROLE_SETTING: "1" if on else "0"})
-            return redirect("/admin/members", "Saved.")
-        raise Invalid("Choose what to do.", field="what")
+            return redirect("/admin/members", N_("Saved."))
+        raise Invalid(N_("Choose what to do."), field="what")
     accounts = await rt.roles.accounts(user)
     pending = await rt.roles.pending(user)
     search = request.query_params.get("q", "").strip().lower()[:64]
     if search:
         accounts = [a for a in accounts if search in a.username.lower()]
     details = await rt.joining.member_details(user)
+    t = await reader(request)
     return await render(
         request, "admin_members.html",
-        accounts=[{"name": a.username, "role": a.role.value, "role_word": ROLE_WORDS[a.role],
+        accounts=[{"name": a.username, "role": a.role.value,
+                   "role_word": t(ROLE_WORDS[a.role]),
                    "disabled": a.disabled, "me": a.id == user.id,
                    "password": details.get(a.id, (True, None))[0],
                    "cap": details.get(a.id, (True, None))[1]} for a in accounts],
         search=search,
         requests=[{"id": r.id, "name": r.name, "message": r.message or "",
-                   "contact": r.contact or "", "when": when(r.created_at),
+                   "contact": r.contact or "", "when": when(r.created_at, t),
                    "username": suggest_username(r.name)}
                   for r in await rt.joining.requests(user)],
-        pending=[{"id": p.id, "name": p.username, "new": ROLE_WORDS[p.new_role],
-                  "old": ROLE_WORDS[p.old_role], "by": p.proposer_name,
-                  "mine": p.proposed_by == user.id, "expires": when(p.expires_at)}
+        pending=[{"id": p.id, "name": p.username, "new": t(ROLE_WORDS[p.new_role]),
+                  "old": t(ROLE_WORDS[p.old_role]), "by": p.proposer_name,
+                  "mine": p.proposed_by == user.id, "expires": when(p.expires_at, t)}
                  for p in pending],
         second=await rt.roles.second_needed(), setting=await rt.roles.setting(),
         may_set=user.may(Permission.SECURE_SETTINGS),
-        roles=[(r.value, ROLE_WORDS[r]) for r in ROLE_WORDS
+        roles=[(r.value, t(ROLE_WORDS[r])) for r in ROLE_WORDS
                if user.may(Permission.GRANT_ADMIN) or r.value != "admin"])
 
 
-def _a(role: object) -> str:
-    return f"{'an' if role == 'admin' else 'a'} {role}"
+def _role_words(role: object) -> str:
+    """"a member", "a coordinator", "an admin" (marked words)."""
+    from fediaid.i18n import Message
+
+    words = {"member": N_("a member"), "coordinator": N_("a coordinator"),
+             "admin": N_("an admin")}
+    return Message(words.get(str(role), str(role)), {})
 
 
 def suggest_username(name: str) -> str:
@@ -106,23 +117,24 @@ async def _joining_action(request: Request, user: User, what: str, form: Any) ->
     if what in ("join_approve", "join_decline"):
         request_id = parse_id(str(form.get("request") or ""))
         if request_id is None:
-            raise Invalid("No such request to join.", field="request")
+            raise Invalid(N_("No such request to join."), field="request")
         if what == "join_decline":
             await rt.joining.decline(user, request_id)
-            return redirect("/admin/members", "Declined. What they wrote is deleted.")
+            return redirect("/admin/members", N_("Declined. What they wrote is deleted."))
         username = str(form.get("username") or "").strip().lower()
         made, link = await rt.joining.approve(user, request_id, username)
-        return await render(request, "link_once.html", title="Account made",
+        return await render(request, "link_once.html", title=N_("Account made"),
                             who=made.username, link=link, back="/admin/members")
     name = str(form.get("name") or "").strip().lower()
     target = await rt.accounts.get_user(name)
     if what == "reset":
         link = await rt.accounts.login_link(name, by=user)
-        return await render(request, "link_once.html", title="New login link", who=name,
+        return await render(request, "link_once.html", title=N_("New login link"), who=name,
                             link=link, back="/admin/members")
     if form.get("confirm") != "1":
-        raise Invalid(f"Tick the box to confirm that {name}'s account is to be deleted.",
-                      field="confirm")
+        raise Invalid(N_("Tick the box to confirm that the account of {name} is to be deleted.",
+                         name=name), field="confirm")
     rt.joining.check_removal(user, target)
     await rt.member_data.delete_member(user, name)
-    return redirect("/admin/members", f"Removed: {name}'s account and posts are deleted.")
+    return redirect("/admin/members", N_("Removed: the account of {name} and its posts are "
+                                         "deleted.", name=name))

@@ -14,11 +14,12 @@ from api.web.session import check_csrf, require_user
 from fediaid.domain.actors import ActorType
 from fediaid.domain.paging import Page
 from fediaid.errors import Invalid, NotFound
+from fediaid.i18n import N_
 
-_DONE = {"block": "Blocked. You will not see each other's posts.",
-         "unblock": "Unblocked.",
-         "mute": "Muted. Their posts are hidden from your lists; they are not told.",
-         "unmute": "Unmuted."}
+_DONE = {"block": N_("Blocked. You will not see each other's posts."),
+         "unblock": N_("Unblocked."),
+         "mute": N_("Muted. Their posts are hidden from your lists; they are not told."),
+         "unmute": N_("Unmuted.")}
 
 
 async def _apply(request: Request, action: str, actor_id: int) -> None:
@@ -46,7 +47,7 @@ async def profile_action(request: Request) -> Response:
     check_csrf(request, form.get("csrf"))
     actor = await runtime(request).discovery.local_actor(request.path_params["name"])
     if actor.type is ActorType.APPLICATION:
-        raise NotFound("No such account here.")
+        raise NotFound(N_("No such account here."))
     await _apply(request, action, actor.id)
     return redirect(f"/@{actor.username}", _DONE[action])
 
@@ -63,12 +64,12 @@ async def settings(request: Request) -> Response:
             domain = form.get("domain")
             if action == "block_domain":
                 await rt.blocks.block_domain(user, domain)
-                return redirect("/settings/blocks", "Server blocked, for you only.")
+                return redirect("/settings/blocks", N_("Server blocked, for you only."))
             await rt.blocks.unblock_domain(user, domain)
-            return redirect("/settings/blocks", "Server unblocked.")
+            return redirect("/settings/blocks", N_("Server unblocked."))
         raw = str(form.get("account", ""))
         if action not in ("unblock", "unmute") or not raw.isdigit() or len(raw) > 18:
-            raise Invalid("Choose an account and what to undo.", field="action")
+            raise Invalid(N_("Choose an account and what to undo."), field="action")
         await _apply(request, action, int(raw))
         return redirect("/settings/blocks", _DONE[action])
     page = Page(limit=200)

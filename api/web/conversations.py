@@ -10,11 +10,13 @@ from starlette.responses import Response
 
 from api.context import runtime
 from api.web.forms import plain_message
-from api.web.render import author_words, display_name, form_handler, redirect, render, when
+from api.web.locale import reader
+from api.web.render import ENGLISH, author_words, display_name, form_handler, redirect, render, when
 from api.web.session import check_csrf, require_user
 from fediaid.domain.posts import ResponseState
 from fediaid.domain.users import User
 from fediaid.errors import FediaidError, Invalid, NotFound
+from fediaid.i18n import N_, Reader
 from fediaid.services.runtime import Runtime
 
 
@@ -23,7 +25,8 @@ def _closed(conv: Any) -> bool:
         conv.reopened_at is None or conv.reopened_at < conv.closed_at)
 
 
-async def _describe(rt: Runtime, user: User, conv: Any) -> dict[str, Any]:
+async def _describe(rt: Runtime, user: User, conv: Any, t: Reader = ENGLISH
+                    ) -> dict[str, Any]:
     """Who is who in a conversation, for this user."""
     group = rt.identity.group
     side = user.actor_id if user.actor_id in (conv.helper_actor_id, conv.other_actor_id) \
@@ -32,12 +35,12 @@ async def _describe(rt: Runtime, user: User, conv: Any) -> dict[str, Any]:
     post = await rt.posts.get(viewer, conv.post_id)
     resp = await rt.responses.mine(user, conv.response_id)
     i_answered = side == resp.responder_actor_id
-    other = author_words(rt, post) if i_answered else display_name(rt, resp.responder_uri)
+    other = author_words(rt, post, t) if i_answered else display_name(rt, resp.responder_uri)
     return {
         "id": conv.id, "post": post, "response": resp, "side": side, "other": other,
         "as_group": side == group.id, "helper": side == conv.helper_actor_id,
         "closed": _closed(conv), "i_answered": i_answered,
-        "started": when(conv.created_at),
+        "started": when(conv.created_at, t),
         "can_withdraw": i_answered and resp.state is ResponseState.ACCEPTED,
     }
 
@@ -45,10 +48,11 @@ async def _describe(rt: Runtime, user: User, conv: Any) -> dict[str, Any]:
 async def conversation_list(request: Request) -> Response:
     rt = runtime(request)
     user = await require_user(request)
+    t = await reader(request)
     items = []
     for conv in await rt.responses.conversations(user):
         try:
-            items.append(await _describe(rt, user, conv))
+            items.append(await _describe(rt, user, conv, t))
         except NotFound:
             continue
     return await render(request, "conversations.html", items=items)
@@ -63,11 +67,12 @@ async def _conversation(request: Request, *, status: int = 200, **extra: Any) ->
     user = await require_user(request)
     cid = int(request.path_params["id"])
     conv, messages = await rt.responses.messages(user, cid)
-    info = await _describe(rt, user, conv)
-    me = f"{rt.settings.group_name} (you)" if info["as_group"] else "You"
+    t = await reader(request)
+    info = await _describe(rt, user, conv, t)
+    me = t(N_("{group} (you)"), group=rt.settings.group_name) if info["as_group"] else t("You")
     shown = [{"mine": m.sender_actor_id == info["side"],
               "who": me if m.sender_actor_id == info["side"] else info["other"],
-              "body": m.body, "when": when(m.created_at)} for m in messages]
+              "body": m.body, "when": when(m.created_at, t)} for m in messages]
     return await render(request, "conversation.html", status=status, c=info, messages=shown,
                         **extra)
 
@@ -99,7 +104,7 @@ async def reopen(request: Request) -> Response:
     check_csrf(request, form.get("csrf"))
     cid = int(request.path_params["id"])
     await runtime(request).responses.reopen(user, cid)
-    return redirect(f"/conversations/{cid}", "Contact reopened: you can both write again.")
+    return redirect(f"/conversations/{cid}", N_("Contact reopened: you can both write again."))
 
 
 @form_handler
@@ -118,5 +123,5 @@ async def limits(request: Request) -> Response:
         return await render(request, "limits.html", status=400, current=current, cap=cap,
                             cap_error=plain_message(exc))
     if cap:
-        return redirect("/settings/limits", f"Saved: at most {int(cap)} a week.")
-    return redirect("/settings/limits", "Saved: no weekly limit.")
+        return redirect("/settings/limits", N_("Saved: at most {n} a week.", n=int(cap)))
+    return redirect("/settings/limits", N_("Saved: no weekly limit."))

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from api.context import runtime
 from api.web.forms import plain_message
+from api.web.locale import reader
 from api.web.render import (
     Handler,
     form_handler,
@@ -31,19 +32,21 @@ from fediaid.domain.categories import BUILTIN_KEYWORDS, format_keywords
 from fediaid.domain.posts import Visibility
 from fediaid.domain.users import User
 from fediaid.errors import Invalid, NotFound
+from fediaid.i18n import N_, language_name, languages, zone_names
 
 SETTINGS_FIELDS = ("default_visibility", "expiry_days", "retention_days",
-                   "hold_nonmember_posts", "phone_region")
+                   "hold_nonmember_posts", "phone_region", "language", "time_zone")
 
 # The four levels, explained for someone choosing what every new post starts with.
 DEFAULT_VISIBILITY_CHOICES = (
-    (Visibility.PUBLIC.value, "Everyone",
-     "Anyone can read new posts: on this site without logging in, and from Mastodon and "
-     "other fediverse apps."),
-    (Visibility.NETWORK.value, "Our network",
-     "Members, people who follow the group, and the neighboring groups it is linked with."),
-    (Visibility.MEMBERS.value, "Members only",
-     "Only people with an account here. Posts never leave this server."),
+    (Visibility.PUBLIC.value, N_("Everyone"),
+     N_("Anyone can read new posts: on this site without logging in, and from Mastodon and "
+        "other fediverse apps.")),
+    (Visibility.NETWORK.value, N_("Our network"),
+     N_("Members, people who follow the group, and the neighboring groups it is linked "
+        "with.")),
+    (Visibility.MEMBERS.value, N_("Members only"),
+     N_("Only people with an account here. Posts never leave this server.")),
 )
 
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
@@ -96,13 +99,18 @@ async def group_settings(request: Request, user: User) -> Response:
         field = exc.field if exc.field in SETTINGS_FIELDS else "_"
         return await _settings_page(request, values, status=400,
                                     errors={field: plain_message(exc)})
-    return redirect("/admin/settings", "Saved. New posts follow these settings from now on.")
+    return redirect("/admin/settings",
+                    N_("Saved. New posts follow these settings from now on."))
 
 
 async def _settings_page(request: Request, values: Mapping[str, str], *, status: int = 200,
                          errors: Mapping[str, str] | None = None) -> Response:
+    group_language, group_zone = await runtime(request).group_settings.reading_defaults()
+    values = {"language": group_language, "time_zone": group_zone, **values}
     return await render(request, "admin_settings.html", status=status, values=values,
-                        errors=errors or {}, visibilities=DEFAULT_VISIBILITY_CHOICES)
+                        errors=errors or {}, visibilities=DEFAULT_VISIBILITY_CHOICES,
+                        language_options=[(c, language_name(c)) for c in languages()],
+                        zones=zone_names())
 
 
 # -- categories -------------------------------------------------------------------------
@@ -121,27 +129,29 @@ async def categories(request: Request, user: User) -> Response:
         except Invalid as exc:
             return await _categories_page(request, status=400, keywords=typed_words,
                                           errors={"keywords": plain_message(exc)})
-        return redirect("/admin/categories", "Saved the words that suggest a category.")
+        return redirect("/admin/categories", N_("Saved the words that suggest a category."))
     label = str(form.get("label") or "").strip()
     typed_slug = str(form.get("slug") or "").strip()
     slug = short_name(typed_slug or label)
     new = {"slug": typed_slug, "label": label}
     if not slug:
         return await _categories_page(request, status=400, new=new, errors={
-            "slug": "Please type a short name with letters a to z, digits and dashes, "
-                    "like bike-repair."})
+            "slug": N_("Please type a short name with letters a to z, digits and dashes, "
+                       "like bike-repair.")})
     current = dict(await rt.group_settings.categories())
     if slug in current:
         return await _categories_page(request, status=400, new=new, errors={
-            "slug": f"There is already a category with the short name {slug} "
-                    f"(“{current[slug]}”). You can change its label in the list above."})
+            "slug": N_("There is already a category with the short name {slug} (“{label}”). "
+                       "You can change its label in the list above.", slug=slug,
+                       label=current[slug])})
     try:
         await rt.group_settings.set_category(user, slug, label, active=True)
     except Invalid as exc:
         field = "label" if exc.field == "label" else "slug"
         return await _categories_page(request, status=400, new=new,
                                       errors={field: plain_message(exc)})
-    return redirect("/admin/categories", f"Added “{label}”. People can choose it now.")
+    return redirect("/admin/categories", N_("Added “{label}”. People can choose it now.",
+                                            label=label))
 
 
 @coordinator_page
@@ -155,27 +165,29 @@ async def category_action(request: Request, user: User) -> Response:
     label = str(form.get("label") or "").strip()
     if action == "show":
         if not _SLUG.fullmatch(slug):
-            raise NotFound("No such category.")
+            raise NotFound(N_("No such category."))
         await rt.group_settings.set_category(user, slug, label or slug, active=True)
-        return redirect("/admin/categories", f"“{label or slug}” is offered again.")
+        return redirect("/admin/categories", N_("“{label}” is offered again.",
+                                                label=label or slug))
     if slug not in current:
-        raise NotFound("No such category (or it is hidden).")
+        raise NotFound(N_("No such category (or it is hidden)."))
     if action == "hide":
         if slug == "other":
             return await _categories_page(request, status=400, errors={
-                "label-other": "“Other” is used when someone does not choose a category, "
-                               "so it cannot be hidden."})
+                "label-other": N_("“Other” is used when someone does not choose a category, "
+                                  "so it cannot be hidden.")})
         await rt.group_settings.set_category(user, slug, current[slug], active=False)
         return redirect(f"/admin/categories?hidden={slug}&label={quote_plus(current[slug])}",
-                        f"Hidden: “{current[slug]}” is no longer offered for new posts.")
+                        N_("Hidden: “{label}” is no longer offered for new posts.",
+                           label=current[slug]))
     if action != "rename":
-        raise Invalid("Choose to save the label or to hide the category.")
+        raise Invalid(N_("Choose to save the label or to hide the category."))
     try:
         await rt.group_settings.set_category(user, slug, label, active=True)
     except Invalid as exc:
         return await _categories_page(request, status=400, typed={slug: label},
                                       errors={f"label-{slug}": plain_message(exc)})
-    return redirect("/admin/categories", f"Saved: “{label}”.")
+    return redirect("/admin/categories", N_("Saved: “{label}”.", label=label))
 
 
 async def _categories_page(request: Request, *, status: int = 200,
@@ -205,18 +217,18 @@ def parse_areas(text: str) -> list[tuple[str, str]]:
     seen: dict[str, int] = {}
     lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
     if len(lines) > MAX_AREAS:
-        raise Invalid(f"That is more than {MAX_AREAS} neighborhoods. Please shorten the list.",
-                      field="areas")
+        raise Invalid(N_("That is more than {n} neighborhoods. Please shorten the list.",
+                         n=MAX_AREAS), field="areas")
     for n, line in lines:
         left, _, right = line.partition("=")
         label = right.strip() or left.strip()
         slug = short_name(left)
         if not slug:
-            raise Invalid(f"Line {n} ({line}): the short name needs letters a to z or digits, "
-                          "like north-end.", field="areas")
+            raise Invalid(N_("Line {n} ({line}): the short name needs letters a to z or "
+                             "digits, like north-end.", n=n, line=line), field="areas")
         if slug in seen:
-            raise Invalid(f"Line {n}: the short name {slug} is already used on line "
-                          f"{seen[slug]}.", field="areas")
+            raise Invalid(N_("Line {n}: the short name {slug} is already used on line "
+                             "{first}.", n=n, slug=slug, first=seen[slug]), field="areas")
         seen[slug] = n
         out.append((slug, label))
     return out
@@ -236,9 +248,10 @@ async def areas(request: Request, user: User) -> Response:
     except Invalid as exc:
         return await _areas_page(request, text, status=400, error=plain_message(exc))
     if not items:
-        return redirect("/admin/areas", "Saved: people can give any postal area.")
-    return redirect("/admin/areas", f"Saved: {len(items)} neighborhood"
-                                    f"{'' if len(items) == 1 else 's'}.")
+        return redirect("/admin/areas", N_("Saved: people can give any postal area."))
+    if len(items) == 1:
+        return redirect("/admin/areas", N_("Saved: 1 neighborhood."))
+    return redirect("/admin/areas", N_("Saved: {n} neighborhoods.", n=len(items)))
 
 
 async def _areas_page(request: Request, text: str, *, status: int = 200, error: str = ""
@@ -251,12 +264,13 @@ async def _areas_page(request: Request, text: str, *, status: int = 200, error: 
 @coordinator_page
 async def held(request: Request, user: User) -> Response:
     rt = runtime(request)
-    names = await labels(rt)
+    t = await reader(request)
+    names = await labels(rt, t)
     items: list[dict[str, Any]] = []
     for post in await rt.group_settings.held_posts(user):
-        item = post_item(rt, post, names)
+        item = post_item(rt, post, names, t)
         item.update(description=post.description if post.description != post.title else "",
-                    received=when(post.created_at))
+                    received=when(post.created_at, t))
         items.append(item)
     return await render(request, "admin_held.html", items=items)
 
@@ -267,9 +281,9 @@ async def held_decision(request: Request, user: User) -> Response:
     form = await request.form()
     decision = form.get("decision")
     if decision not in ("approve", "reject"):
-        raise Invalid("Choose Approve or Turn away.")
+        raise Invalid(N_("Choose Approve or Turn away."))
     await rt.group_settings.decide_held(user, int(request.path_params["id"]),
                                         approve=decision == "approve")
     if decision == "approve":
-        return redirect("/admin/held", "Approved: the group shares it now.")
-    return redirect("/admin/held", "Turned away: it is removed from this server.")
+        return redirect("/admin/held", N_("Approved: the group shares it now."))
+    return redirect("/admin/held", N_("Turned away: it is removed from this server."))

@@ -12,9 +12,10 @@ from starlette.datastructures import FormData
 from fediaid.domain.actors import ActorType
 from fediaid.domain.posts import TITLE_MAX, GroupPolicy, Kind, Post, Visibility
 from fediaid.errors import Invalid, NotFound
+from fediaid.i18n import N_, Message, Reader
 from fediaid.services.runtime import Runtime
 
-from .render import Labels, display_name, number, to_input_time
+from .render import ENGLISH, Labels, display_name, number, to_input_time
 
 POST_FIELDS = ("kind", "title", "description", "category", "quantity", "unit", "area",
                "starts_at", "ends_at", "urgency", "visibility", "recipients")
@@ -23,39 +24,48 @@ FORM_FIELDS = frozenset((*POST_FIELDS, *INTAKE_FIELDS, "message"))
 DETAIL_FIELDS = ("title", "category", "quantity", "unit", "area", "starts_at", "ends_at",
                  "urgency", "visibility", "recipients", "as_neighbor")
 
-# What a field is called in the words shown to people.
+# What a field is called in the words shown to people (marked: the page translates them).
 FIELD_WORDS = {
-    "kind": "kind of post", "title": "title", "description": "description",
-    "category": "category", "quantity": "amount", "unit": "unit", "area": "area",
-    "starts_at": "start time", "ends_at": "end time", "urgency": "urgency",
-    "visibility": "choice of who can see it", "recipients": "list of people",
-    "name": "name", "callback": "callback number", "notes": "notes", "message": "message",
-    "body": "message", "cap": "limit", "note": "note",
-    "default_visibility": "choice of who can see new posts",
-    "expiry_days": "number of days posts stay open",
-    "retention_days": "number of days closed posts are kept",
+    "kind": N_("kind of post"), "title": N_("title"), "description": N_("description"),
+    "category": N_("category"), "quantity": N_("amount"), "unit": N_("unit"),
+    "area": N_("area"), "starts_at": N_("start time"), "ends_at": N_("end time"),
+    "urgency": N_("urgency"), "visibility": N_("choice of who can see it"),
+    "recipients": N_("list of people"), "name": N_("name"),
+    "callback": N_("callback number"), "notes": N_("notes"), "message": N_("message"),
+    "body": N_("message"), "cap": N_("limit"), "note": N_("note"),
+    "default_visibility": N_("choice of who can see new posts"),
+    "expiry_days": N_("number of days posts stay open"),
+    "retention_days": N_("number of days closed posts are kept"),
 }
 
 VISIBILITY_CHOICES = (
-    (Visibility.PUBLIC.value, "Everyone",
-     "Anyone can read it, on this site and from Mastodon and other fediverse apps."),
-    (Visibility.NETWORK.value, "Our network",
-     "Members of this group, people who follow the group, and neighboring groups."),
-    (Visibility.MEMBERS.value, "Members only",
-     "Only people with an account here. It never leaves this server."),
-    (Visibility.DIRECT.value, "Only people I name",
-     "Only the members you name below can see it."),
+    (Visibility.PUBLIC.value, N_("Everyone"),
+     N_("Anyone can read it, on this site and from Mastodon and other fediverse apps.")),
+    (Visibility.NETWORK.value, N_("Our network"),
+     N_("Members of this group, people who follow the group, and neighboring groups.")),
+    (Visibility.MEMBERS.value, N_("Members only"),
+     N_("Only people with an account here. It never leaves this server.")),
+    (Visibility.DIRECT.value, N_("Only people I name"),
+     N_("Only the members you name below can see it.")),
 )
 
-URGENCY_CHOICES = (("urgent", "Urgent"), ("normal", "Normal"), ("low", "Can wait"))
+URGENCY_CHOICES = (("urgent", N_("Urgent")), ("normal", N_("Normal")),
+                   ("low", N_("Can wait")))
 
 _LOCAL_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})(?:[T ](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
 
 
 def plain_message(exc: Invalid) -> str:
     """A service message with field names put into words ("quantity must be..." ->
-    "The amount must be...")."""
+    "The amount must be..."). Marked words (a ``Message`` with a ``field`` value) keep what
+    they were made from, so the page says them in the reader's language."""
     text = exc.public
+    if isinstance(text, Message):
+        params = dict(text.params)
+        name = str(params.get("field", ""))
+        if name in FIELD_WORDS:
+            params["field"] = Message(FIELD_WORDS[name], {})
+        return Message(text.msgid, params)
     for name, words in FIELD_WORDS.items():
         text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", words, text)
     if text[:1].islower():
@@ -63,19 +73,26 @@ def plain_message(exc: Invalid) -> str:
     return text
 
 
-def form_time(value: str, field: str) -> str:
+def form_time(value: str, field: str, t: Reader = ENGLISH) -> str:
     """A datetime-local value ("2026-12-01T18:00"), or what an old phone's text box gives
-    ("2026-12-01 18:00", "2026-12-01"), as an ISO time in UTC."""
+    ("2026-12-01 18:00", "2026-12-01"), typed in the reader's time zone, as an ISO time in
+    UTC."""
+    from datetime import datetime
+
     value = value.strip()
     if not value:
         return ""
     m = _LOCAL_TIME.match(value)
     if not m:
-        raise Invalid("Use a date and time like 2026-12-01 18:00.", field=field)
+        raise Invalid(N_("Use a date and time like 2026-12-01 18:00."), field=field)
     date, hour, minute, second = m.groups()
     if hour is None:
         hour, minute = ("23", "59") if field == "ends_at" else ("00", "00")
-    return f"{date}T{int(hour):02d}:{minute}:{second or '00'}+00:00"
+    try:
+        typed_at = datetime.fromisoformat(f"{date}T{int(hour):02d}:{minute}:{second or '00'}")
+    except ValueError as exc:
+        raise Invalid(N_("Use a date and time like 2026-12-01 18:00."), field=field) from exc
+    return t.from_local(typed_at).isoformat()
 
 
 def typed(form: FormData, fields: tuple[str, ...]) -> dict[str, str]:
@@ -85,14 +102,15 @@ def typed(form: FormData, fields: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-async def draft_data(rt: Runtime, values: Mapping[str, str], *, with_kind: bool = True
-                     ) -> dict[str, Any]:
-    """The typed values as ``PostService.create``/``edit`` take them."""
+async def draft_data(rt: Runtime, values: Mapping[str, str], t: Reader = ENGLISH, *,
+                     with_kind: bool = True) -> dict[str, Any]:
+    """The typed values as ``PostService.create``/``edit`` take them (times typed in the
+    reader's zone)."""
     data: dict[str, Any] = {f: values.get(f, "") for f in POST_FIELDS if f != "recipients"}
     if not with_kind:
         data.pop("kind")
-    data["starts_at"] = form_time(values.get("starts_at", ""), "starts_at")
-    data["ends_at"] = form_time(values.get("ends_at", ""), "ends_at")
+    data["starts_at"] = form_time(values.get("starts_at", ""), "starts_at", t)
+    data["ends_at"] = form_time(values.get("ends_at", ""), "ends_at", t)
     data["title"] = values.get("title", "").strip()
     if values.get("visibility") == Visibility.DIRECT.value:
         data["recipients"] = await recipients(rt, values.get("recipients", ""))
@@ -112,19 +130,20 @@ async def recipients(rt: Runtime, text: str) -> list[str]:
         try:
             actor = await rt.discovery.local_actor(name.split("@", 1)[0], ActorType.PERSON)
         except NotFound as exc:
-            raise Invalid(f"There is no member called {name} here.",
+            raise Invalid(N_("There is no member called {name} here.", name=name),
                           field="recipients") from exc
         out.append(actor.uri)
     return out
 
 
-def values_of(rt: Runtime, post: Post) -> dict[str, str]:
-    """A post's values as the form shows them (for editing)."""
+def values_of(rt: Runtime, post: Post, t: Reader = ENGLISH) -> dict[str, str]:
+    """A post's values as the form shows them (for editing; times in the reader's zone)."""
     return {
         "kind": post.kind.value, "title": post.title, "description": post.description,
         "category": post.category, "quantity": number(post.quantity),
         "unit": "" if post.unit == "one" else post.unit, "area": post.area or "",
-        "starts_at": to_input_time(post.starts_at), "ends_at": to_input_time(post.ends_at),
+        "starts_at": to_input_time(post.starts_at, t),
+        "ends_at": to_input_time(post.ends_at, t),
         "urgency": post.urgency.value, "visibility": post.visibility.value,
         "recipients": ", ".join(display_name(rt, r) for r in post.recipients),
         "as_neighbor": "1" if post.anonymous else "",
@@ -141,7 +160,7 @@ def form_context(policy: GroupPolicy, names: Labels, values: Mapping[str, str],
     areas = list(names.areas)
     area = values.get("area", "")
     if areas and area and area not in dict(areas):
-        areas.append((area, f"{area} (not in the group's list)"))  # keep what it was
+        areas.append((area, N_("{area} (not in the group's list)", area=area)))  # keep it
     details_open = any(errors.get(f) for f in DETAIL_FIELDS) or bool(category_gone) or any(
         values.get(f) for f in ("title", "quantity", "unit", "area", "starts_at", "ends_at",
                                 "recipients", "as_neighbor"))
@@ -150,8 +169,8 @@ def form_context(policy: GroupPolicy, names: Labels, values: Mapping[str, str],
         "visibilities": VISIBILITY_CHOICES, "urgencies": URGENCY_CHOICES,
         "default_visibility": policy.default_visibility.value,
         "details_open": details_open, "title_max": TITLE_MAX,
-        "kinds": ((Kind.NEED.value, "A need", "I (or someone I know) need something."),
-                  (Kind.OFFER.value, "An offer", "I can give, lend or do something.")),
+        "kinds": ((Kind.NEED.value, N_("A need"), N_("I (or someone I know) need something.")),
+                  (Kind.OFFER.value, N_("An offer"), N_("I can give, lend or do something."))),
     }
 
 

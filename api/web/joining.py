@@ -19,12 +19,17 @@ from starlette.responses import Response
 from api.context import runtime
 from api.web.coordination import coordinator_page
 from api.web.forms import plain_message
+from api.web.locale import reader
 from api.web.render import form_handler, redirect, render, when
 from api.web.session import check_csrf, set_session_cookie
 from fediaid.domain.ids import parse_id
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Invalid
+from fediaid.i18n import N_
 from fediaid.services.accounts import MIN_PASSWORD
+
+_STATE_WORDS = {"taken back": N_("taken back"), "used up": N_("used up"),
+                "expired": N_("expired"), "open": N_("open")}
 
 
 def _client(request: Request) -> str | None:
@@ -77,10 +82,10 @@ async def invitation(request: Request) -> Response:
     # Logged in right away (a new account has no second factor yet).
     request.scope["user"] = joined.user
     if joined.login_link is None:
-        response: Response = redirect("/", f"Welcome, {joined.user.username}! You are a "
-                                           "member of the group now.")
+        response: Response = redirect("/", N_("Welcome, {name}! You are a member of the group "
+                                              "now.", name=joined.user.username))
     else:
-        response = await render(request, "link_once.html", title="Welcome!",
+        response = await render(request, "link_once.html", title=N_("Welcome!"),
                                 who=joined.user.username, link=joined.login_link,
                                 joined=True)
     set_session_cookie(request, response, await rt.accounts.start_session(joined.user))
@@ -97,9 +102,9 @@ async def invitations(request: Request, user: User) -> Response:
         if form.get("what") == "revoke":
             inv_id = parse_id(str(form.get("invitation") or ""))
             if inv_id is None:
-                raise Invalid("No such invitation.", field="invitation")
+                raise Invalid(N_("No such invitation."), field="invitation")
             await rt.joining.revoke(user, inv_id)
-            return redirect("/admin/invitations", "Taken back: the link no longer works.")
+            return redirect("/admin/invitations", N_("Taken back: the link no longer works."))
         values = {k: str(form.get(k) or "") for k in ("uses", "days", "note")}
         try:
             made, link = await rt.joining.invite(user, **values)
@@ -115,13 +120,15 @@ async def _invitations_page(request: Request, user: User, *, status: int = 200,
                             errors: dict[str, str] | None = None, new_link: str = "",
                             new_uses: int = 0) -> Response:
     now = datetime.now(UTC)
+    t = await reader(request)
     items: list[dict[str, Any]] = []
     for inv in await runtime(request).joining.invitations(user):
         state = ("taken back" if inv.revoked_at else "used up" if inv.uses_left <= 0
                  else "expired" if now >= inv.expires_at else "open")
         items.append({"id": inv.id, "note": inv.note or "", "by": inv.creator_name or "",
                       "used": inv.max_uses - inv.uses_left, "max": inv.max_uses,
-                      "until": when(inv.expires_at), "state": state})
+                      "until": when(inv.expires_at, t), "state": state,
+                      "state_word": t(_STATE_WORDS[state])})
     return await render(request, "admin_invitations.html", status=status, items=items,
                         values=values or {"uses": "1", "days": "7"}, errors=errors or {},
                         new_link=new_link, new_uses=new_uses)

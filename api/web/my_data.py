@@ -16,6 +16,7 @@ from api.context import runtime
 from api.web.render import form_handler, redirect, render
 from api.web.session import COOKIE, check_csrf, require_user
 from fediaid.errors import Conflict, Invalid, RateLimited, Unauthenticated
+from fediaid.i18n import N_
 
 
 def _download(data: bytes, name: str, media_type: str) -> Response:
@@ -63,7 +64,8 @@ async def delete_page(request: Request) -> Response:
     except (Invalid, Unauthenticated, Conflict, RateLimited) as exc:
         return await render(request, "account_delete.html", status=400, me=user,
                             flash=exc.public, flash_error=True)
-    response = redirect("/", "Your account is deleted. Thank you for helping your neighbors.")
+    response = redirect("/", N_("Your account is deleted. Thank you for helping your "
+                                "neighbors."))
     response.delete_cookie(COOKIE, path="/")
     return response
 

@@ -22,6 +22,7 @@ from api.web.two_factor import after_first_step
 from fediaid.domain.actors import ActorType
 from fediaid.domain.follows import FollowState
 from fediaid.errors import FediaidError, Forbidden, Invalid, RateLimited, Unauthenticated
+from fediaid.i18n import N_
 
 
 async def profile(request: Request) -> Response:
@@ -101,7 +102,7 @@ async def password(request: Request) -> Response:
     except Invalid as exc:
         return await render(request, "password.html", status=400, welcome=welcome,
                             flash=exc.public, flash_error=True)
-    return redirect("/", "Password saved.")
+    return redirect("/", N_("Password saved."))
 
 
 @form_handler
@@ -129,9 +130,10 @@ async def admin_follow(request: Request) -> Response:
     try:
         state = await rt.follows.follow(rt.identity.group, handle)
     except FediaidError as exc:
-        return RedirectResponse(f"/admin?msg={_q(exc.public)}", status_code=303)
-    word = "Follow request sent" if state is FollowState.PENDING else "Already following"
-    return RedirectResponse(f"/admin?msg={_q(word + ' to ' + handle)}.", status_code=303)
+        return redirect("/admin", exc.public)
+    if state is FollowState.PENDING:
+        return redirect("/admin", N_("Follow request sent to {handle}.", handle=handle))
+    return redirect("/admin", N_("Already following {handle}.", handle=handle))
 
 
 @form_handler
@@ -143,11 +145,4 @@ async def admin_followers(request: Request) -> Response:
     accept = form.get("decision") == "accept"
     await rt.follows.decide_follower(rt.identity.group, str(form.get("actor", "")),
                                      accept=accept, by=user)
-    return RedirectResponse(f"/admin?msg={'Accepted' if accept else 'Declined'}.",
-                            status_code=303)
-
-
-def _q(text: str) -> str:
-    from urllib.parse import quote_plus
-
-    return quote_plus(text)
+    return redirect("/admin", N_("Accepted.") if accept else N_("Declined."))

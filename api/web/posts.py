@@ -20,6 +20,7 @@ from api.web.forms import (
     typed,
     values_of,
 )
+from api.web.locale import reader
 from api.web.render import (
     amount,
     day,
@@ -27,7 +28,7 @@ from api.web.render import (
     form_handler,
     iso,
     labels,
-    now_utc_words,
+    now_words,
     post_item,
     redirect,
     render,
@@ -39,6 +40,7 @@ from fediaid.domain.posts import Kind, Post, ResponseState, suggested_category
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound
+from fediaid.i18n import N_, Message, Reader
 from fediaid.services.posts import Filters, Intake, NeedsConfirmation
 from fediaid.services.runtime import Runtime
 
@@ -73,7 +75,8 @@ async def home(request: Request) -> Response:
     rt = runtime(request)
     user = await current_user(request)
     q = request.query_params
-    names = await labels(rt)
+    t = await reader(request)
+    names = await labels(rt, t)
     kind = q.get("kind") if q.get("kind") in (Kind.NEED.value, Kind.OFFER.value) else ""
     category = q.get("category", "") if q.get("category", "") in dict(names.categories) else ""
     area = q.get("area", "").strip()[:64]
@@ -94,11 +97,11 @@ async def home(request: Request) -> Response:
     for n in await rt.notes.recent_group_notes():
         published = n["published"] if isinstance(n["published"], datetime) else None
         notes.append({"content": n["content"], "published_iso": iso(published),
-                      "published_text": when(published)})
+                      "published_text": when(published, t)})
     return await render(
         request, "home.html", group=rt.identity.group, notes=notes, area_name=rt.settings.area,
         profile=await rt.group_settings.profile(),
-        items=[post_item(rt, p, names) for p in found], more=more,
+        items=[post_item(rt, p, names, t) for p in found], more=more,
         filters={"kind": kind, "category": category, "area": area, "q": text, "order": order},
         filtering=bool(kind or category or area or text or order != "newest"),
         categories=names.category_choices(), areas=names.areas)
@@ -129,6 +132,7 @@ async def _post_form(request: Request, template: str, values: dict[str, str], *,
                      errors: dict[str, str] | None = None, status: int = 200,
                      **extra: Any) -> Response:
     rt = runtime(request)
+    t = await reader(request)
     policy = await rt.posts.policy()
     errors = errors or {}
     if extra.get("warnings") and not values.get("category") and values.get("description"):
@@ -139,8 +143,9 @@ async def _post_form(request: Request, template: str, values: dict[str, str], *,
     if not values.get("visibility"):
         values = {**values, "visibility": policy.default_visibility.value}
     return await render(request, template, status=status, values=values, errors=errors,
-                        now=now_utc_words(),
-                        **form_context(policy, await labels(rt), values, errors), **extra)
+                        now=now_words(t), zone=t.zone_words(),
+                        **form_context(policy, await labels(rt, t), values, errors),
+                        **extra)
 
 
 @form_handler
@@ -151,33 +156,36 @@ async def _submit_new(request: Request, user: User, *, intake: bool) -> Response
     fields = POST_FIELDS + (INTAKE_FIELDS if intake else ())
     values = typed(form, fields)
     template = "intake.html" if intake else "post_new.html"
+    t = await reader(request)
     try:
-        data = await draft_data(rt, values)
+        data = await draft_data(rt, values, t)
         record = Intake(name=values["name"], callback=values["callback"] or None,
                         notes=values["notes"] or None) if intake else None
         if intake and not values["name"].strip():
-            raise Invalid("Please write the neighbor's name or a nickname.", field="name")
+            raise Invalid(N_("Please write their name or a nickname."), field="name")
         post = await rt.posts.create(user, data, confirm=form.get("confirm") == "1",
                                      as_neighbor=bool(values["as_neighbor"]) and not intake,
                                      intake=record, suggest=True)
     except NeedsConfirmation as exc:
         return await _post_form(request, template, values, status=200,
-                                warnings=_warnings(exc),
+                                warnings=_warnings(exc, t),
                                 suggest_private=any(w.field == "visibility"
                                                     for w in exc.warnings))
     except Invalid as exc:
         return await _post_form(request, template, values, status=400,
                                 errors=field_errors(exc, values))
-    message = "Published. Thank you!" if not intake else "Recorded and published for your neighbor."
+    message: str = N_("Published. Thank you!") if not intake else N_(
+        "Recorded and published for your neighbor.")
     if not values["category"] and post.category != "other":
         label = (await labels(rt)).category(post.category)
-        message += (f" Category: {label} (suggested from your words; to change it, choose "
-                    "Edit).")
+        message = Message(N_("{published} Category: {label} (suggested from your words; to "
+                             "change it, choose Change it)."),
+                          {"published": Message(message, {}), "label": Message(label, {})})
     return redirect(f"/posts/{post.id}", message)
 
 
-def _warnings(exc: NeedsConfirmation) -> list[str]:
-    return list(dict.fromkeys(w.message for w in exc.warnings))
+def _warnings(exc: NeedsConfirmation, t: Reader) -> list[str]:
+    return list(dict.fromkeys(t(w.message) for w in exc.warnings))
 
 
 # -- one post ---------------------------------------------------------------------------
@@ -191,7 +199,8 @@ async def _show(request: Request, pid: int, *, status: int = 200, **extra: Any) 
     user = await current_user(request)
     viewer = await rt.posts.viewer_for_user(user)
     post = await rt.posts.get(viewer, pid)
-    item = post_item(rt, post, await labels(rt))
+    t = await reader(request)
+    item = post_item(rt, post, await labels(rt, t), t)
     manage = user is not None and post.local and rt.posts.can_manage(user, post)
     ctx: dict[str, Any] = {"item": item, "manage": manage, "post": post,
                            "group_handle": f"@{rt.identity.group.username}@{rt.settings.domain}"}
@@ -203,16 +212,16 @@ async def _show(request: Request, pid: int, *, status: int = 200, **extra: Any) 
         if not ctx["intake_closed"]:
             ctx["intake"] = await rt.posts.intake_record(user, pid)
     policy = await rt.posts.policy()
-    ctx["closes_on"] = day(post.expires_at) if post.is_open else ""
-    ctx["deleted_on"] = day(post.delete_after) if not post.is_open else ""
+    ctx["closes_on"] = day(post.expires_at, t) if post.is_open else ""
+    ctx["deleted_on"] = day(post.delete_after, t) if not post.is_open else ""
     ctx["retention_days"] = policy.retention.days
     ctx["takedown"] = await rt.reports.takedown_of(viewer, post)  # why it is hidden
-    ctx["anonymity"] = anonymity_words(anonymous=post.anonymous, proxy=post.proxy,
-                                       to_author=manage)
+    ctx["anonymity"] = t(anonymity_words(anonymous=post.anonymous, proxy=post.proxy,
+                                         to_author=manage))
     if user is not None:
         convs = [c for c in await rt.responses.conversations(user) if c.post_id == pid]
         if manage:
-            ctx["responses"] = await _responses(rt, user, post, convs)
+            ctx["responses"] = await _responses(rt, user, post, convs, t)
         else:
             ctx["my_conversation"] = convs[0].id if convs else None
             mine = await rt.responses.my_response(user, pid)
@@ -221,7 +230,7 @@ async def _show(request: Request, pid: int, *, status: int = 200, **extra: Any) 
     return await render(request, "post.html", status=status, **ctx)
 
 
-async def _responses(rt: Runtime, user: User, post: Post, convs: list[Any]
+async def _responses(rt: Runtime, user: User, post: Post, convs: list[Any], t: Reader
                      ) -> list[dict[str, Any]]:
     by_response = {c.response_id: c.id for c in convs}
     out = []
@@ -229,7 +238,7 @@ async def _responses(rt: Runtime, user: User, post: Post, convs: list[Any]
         out.append({
             "id": r.id, "who": display_name(rt, r.responder_uri), "message": r.message,
             "amount": amount(r.quantity, post.unit), "quantity": r.quantity,
-            "state": r.state.value, "note": r.note, "when": when(r.created_at),
+            "state": r.state.value, "note": r.note, "when": when(r.created_at, t),
             "pending": r.state is ResponseState.PENDING,
             "conversation": by_response.get(r.id),
         })
@@ -251,8 +260,8 @@ async def respond(request: Request) -> Response:
     except FediaidError as exc:
         return await _show(request, pid, status=409, flash=exc.public, flash_error=True)
     return redirect(f"/posts/{pid}",
-                    "Thank you! They can see your answer now. If they accept, you can "
-                    "talk privately in Messages.")
+                    N_("Thank you! They can see your answer now. If they accept, you can "
+                       "talk privately in Messages."))
 
 
 @form_handler
@@ -269,17 +278,17 @@ async def response_action(request: Request) -> Response:
         if action == "accept":
             conv = await rt.responses.accept(user, rid, str(form.get("quantity") or "") or None)
             return redirect(f"/conversations/{conv.id}",
-                            "Accepted. Now you can talk privately here to arrange it.")
+                            N_("Accepted. Now you can talk privately here to arrange it."))
         if action == "decline":
             await rt.responses.decline(user, rid, str(form.get("note") or ""))
-            return redirect(f"/posts/{pid}", "Declined. We let them know.")
+            return redirect(f"/posts/{pid}", N_("Declined. We let them know."))
         if action == "withdraw":
             await rt.responses.withdraw(user, rid)
-            return redirect(f"/posts/{pid}", "You took back your answer.")
+            return redirect(f"/posts/{pid}", N_("You took back your answer."))
     except Invalid as exc:
         return await _show(request, pid, status=400, flash=plain_message(exc),
                            flash_error=True)
-    raise NotFound("No such action.")
+    raise NotFound(N_("No such action."))
 
 
 @form_handler
@@ -290,10 +299,10 @@ async def close_post(request: Request) -> Response:
     check_csrf(request, form.get("csrf"))
     outcome = str(form.get("outcome") or "")
     if not outcome:
-        return await _show(request, pid, status=400, flash="Please choose how it went.",
+        return await _show(request, pid, status=400, flash=N_("Please choose how it went."),
                            flash_error=True)
     await runtime(request).posts.close(user, pid, outcome)
-    return redirect(f"/posts/{pid}", "Closed. Thank you!")
+    return redirect(f"/posts/{pid}", N_("Closed. Thank you!"))
 
 
 async def edit_post(request: Request) -> Response:
@@ -306,9 +315,10 @@ async def edit_post(request: Request) -> Response:
     pid = _post_id(request)
     post = await rt.posts.get(await rt.posts.viewer_for_user(user), pid)
     if not post.local or not rt.posts.can_manage(user, post):
-        raise Forbidden("Only the person who posted this can change it.")
+        raise Forbidden(N_("Only the person who posted this can change it."))
     if request.method == "GET":
-        return await _post_form(request, "post_edit.html", values_of(rt, post), post=post)
+        return await _post_form(request, "post_edit.html",
+                                values_of(rt, post, await reader(request)), post=post)
     return await _submit_edit(request, user, post)
 
 
@@ -319,13 +329,14 @@ async def _submit_edit(request: Request, user: User, post: Post) -> Response:
     check_csrf(request, form.get("csrf"))
     values = typed(form, POST_FIELDS)
     values["kind"] = post.kind.value
+    t = await reader(request)
     try:
-        data = await draft_data(rt, values, with_kind=False)
+        data = await draft_data(rt, values, t, with_kind=False)
         await rt.posts.edit(user, post.id, data, confirm=form.get("confirm") == "1")
     except NeedsConfirmation as exc:
         return await _post_form(request, "post_edit.html", values, post=post,
-                                warnings=_warnings(exc))
+                                warnings=_warnings(exc, t))
     except Invalid as exc:
         return await _post_form(request, "post_edit.html", values, post=post, status=400,
                                 errors=field_errors(exc, values))
-    return redirect(f"/posts/{post.id}", "Saved.")
+    return redirect(f"/posts/{post.id}", N_("Saved."))

@@ -14,22 +14,24 @@ from starlette.responses import Response
 from api.context import runtime
 from api.web.coordination import coordinator_page
 from api.web.forms import plain_message
+from api.web.locale import reader
 from api.web.render import display_name, form_handler, redirect, render, when
 from api.web.session import check_csrf, require_user
 from fediaid.domain.reports import CATEGORY_WORDS, Action, Category, ReportState, TakedownAction
 from fediaid.domain.users import User
 from fediaid.errors import Invalid, NotFound
+from fediaid.i18n import N_, Message
 
-KIND_WORDS = {"need": "need", "offer": "offer", "note": "post"}
+KIND_WORDS = {"need": N_("need"), "offer": N_("offer"), "note": N_("post")}
 
 ACTION_WORDS = {
-    Action.DISMISS: "Dismissed",
-    Action.HIDE_POST: "Post hidden",
-    Action.REMOVE_POST: "Post removed",
-    Action.LIMIT: "Account limited",
-    Action.SUSPEND: "Account suspended",
-    Action.SUSPEND_REMOTE: "Account blocked",
-    Action.BLOCK_DOMAIN: "Server blocked",
+    Action.DISMISS: N_("Dismissed"),
+    Action.HIDE_POST: N_("Post hidden"),
+    Action.REMOVE_POST: N_("Post removed"),
+    Action.LIMIT: N_("Account limited"),
+    Action.SUSPEND: N_("Account suspended"),
+    Action.SUSPEND_REMOTE: N_("Account blocked"),
+    Action.BLOCK_DOMAIN: N_("Server blocked"),
 }
 
 
@@ -68,8 +70,8 @@ async def report_form(request: Request) -> Response:
     except Invalid as exc:
         return await _report_page(request, about, values, status=400,
                                   error=plain_message(exc))
-    return redirect("/reports", "Thank you. The coordinators will look at your report; "
-                                "you will see what they decided here.")
+    return redirect("/reports", N_("Thank you. The coordinators will look at your report; "
+                                   "you will see what they decided here."))
 
 
 async def _about(request: Request, user: User, post_id: int | None, account_id: int | None
@@ -79,19 +81,22 @@ async def _about(request: Request, user: User, post_id: int | None, account_id: 
     if post_id is not None:
         viewer = await rt.posts.viewer_for_user(user)
         post = await rt.posts.get(viewer, post_id)
-        return {"post": post_id, "account": None, "what": f"the post “{post.title}”",
+        return {"post": post_id, "account": None,
+                "what": N_("the post “{title}”", title=post.title),
                 "remote": not post.local}
     if account_id is not None:
         actor = await rt.reports.account(account_id)
         return {"post": None, "account": account_id,
-                "what": f"the account {display_name(rt, actor.uri)}", "remote": not actor.local}
-    raise NotFound("Say which post or account you are reporting.")
+                "what": N_("the account {name}", name=display_name(rt, actor.uri)),
+                "remote": not actor.local}
+    raise NotFound(N_("Say which post or account you are reporting."))
 
 
 async def _report_page(request: Request, about: dict[str, Any], values: dict[str, str], *,
                        status: int = 200, error: str | None = None) -> Response:
+    t = await reader(request)
     return await render(request, "report.html", status=status, about=about, values=values,
-                        categories=[(c.value, w) for c, w in CATEGORY_WORDS.items()],
+                        categories=[(c.value, t(w)) for c, w in CATEGORY_WORDS.items()],
                         flash=error, flash_error=bool(error))
 
 
@@ -100,14 +105,15 @@ async def my_reports(request: Request) -> Response:
     """The member's reports and their outcome; coordinators' decisions about her posts."""
     user = await require_user(request)
     rt = runtime(request)
-    reports = [{"when": when(r.created_at), "open": r.is_open, "outcome": r.outcome,
-                "category": CATEGORY_WORDS[r.category], "comment": r.comment}
+    t = await reader(request)
+    reports = [{"when": when(r.created_at, t), "open": r.is_open, "outcome": r.outcome,
+                "category": t(CATEGORY_WORDS[r.category]), "comment": r.comment}
                for r in await rt.reports.mine(user)]
-    notices = [{"when": when(t.created_at), "words": t.words, "action": t.action.value,
-                "kind": KIND_WORDS.get(t.kind, "post"),
-                "posted": when(t.posted_at) if t.posted_at else "",
-                "post_id": t.post_id if t.action is TakedownAction.HIDE else None}
-               for t in await rt.reports.notices(user)]
+    notices = [{"when": when(n.created_at, t), "words": n.words, "action": n.action.value,
+                "kind": t(KIND_WORDS.get(n.kind, "post")),
+                "posted": when(n.posted_at, t) if n.posted_at else "",
+                "post_id": n.post_id if n.action is TakedownAction.HIDE else None}
+               for n in await rt.reports.notices(user)]
     return await render(request, "reports.html", reports=reports, notices=notices)
 
 
@@ -119,19 +125,20 @@ async def queue(request: Request, user: User) -> Response:
     show_resolved = request.query_params.get("state") == "resolved"
     views = await rt.reports.queue(
         user, state=ReportState.RESOLVED if show_resolved else ReportState.OPEN)
+    t = await reader(request)
     items = []
     for v in views:
         r = v.report
         items.append({
-            "id": r.id, "reporter": v.reporter, "when": when(r.created_at),
-            "category": CATEGORY_WORDS[r.category], "comment": r.comment,
+            "id": r.id, "reporter": v.reporter, "when": when(r.created_at, t),
+            "category": t(CATEGORY_WORDS[r.category]), "comment": r.comment,
             "target": display_name(rt, v.target.uri), "target_uri": v.target.uri,
             "local": v.target.local, "domain": v.target.domain,
             "suspended": bool(v.target_user and v.target_user.disabled),
-            "forward_asked": r.forward, "forwarded": when(r.forwarded_at) if r.forwarded_at
-            else "", "open": r.is_open,
-            "action": ACTION_WORDS.get(r.action, "") if r.action else "",
-            "outcome": r.outcome or "", "resolved": when(r.resolved_at),
+            "forward_asked": r.forward,
+            "forwarded": when(r.forwarded_at, t) if r.forwarded_at else "", "open": r.is_open,
+            "action": t(ACTION_WORDS.get(r.action, "")) if r.action else "",
+            "outcome": r.outcome or "", "resolved": when(r.resolved_at, t),
             "posts": [{"uri": i.object_uri, "text": i.text, "gone": i.gone,
                        "hidden": i.hidden, "post_id": i.post.id if i.post else None}
                       for i in v.items],
@@ -148,15 +155,16 @@ async def act(request: Request, user: User) -> Response:
     try:
         action = Action(str(form.get("action") or ""))
     except ValueError as exc:
-        raise Invalid("Choose what to do.", field="action") from exc
+        raise Invalid(N_("Choose what to do."), field="action") from exc
     try:
         await rt.reports.act(user, report_id, action, reason=str(form.get("reason") or ""),
                              note=str(form.get("note") or ""),
                              object_uri=str(form.get("object_uri") or "") or None)
     except Invalid as exc:
         return redirect("/admin/reports", plain_message(exc))
-    return redirect("/admin/reports", f"Done: {ACTION_WORDS[action].lower()}. The person "
-                                      "who reported it will see that.")
+    return redirect("/admin/reports", N_("Done: {action}. The person who reported it will "
+                                         "see that.",
+                                         action=Message(ACTION_WORDS[action], {})))
 
 
 @coordinator_page
@@ -166,8 +174,8 @@ async def forward(request: Request, user: User) -> Response:
         await rt.reports.forward(user, int(request.path_params["id"]))
     except Invalid as exc:
         return redirect("/admin/reports", plain_message(exc))
-    return redirect("/admin/reports", "Sent to the account's server, from this server "
-                                      "(without the name of who reported it).")
+    return redirect("/admin/reports", N_("Sent to the account's server, from this server "
+                                         "(without the name of who reported it)."))
 
 
 @coordinator_page
@@ -179,16 +187,16 @@ async def takedown(request: Request, user: User) -> Response:
     try:
         action = TakedownAction(str(form.get("action") or ""))
     except ValueError as exc:
-        raise Invalid("Choose hide or remove.", field="action") from exc
+        raise Invalid(N_("Choose hide or remove."), field="action") from exc
     try:
         await rt.reports.take_down(user, action=action, reason=str(form.get("reason") or ""),
                                    post_id=pid)
     except Invalid as exc:
         return redirect(f"/posts/{pid}", plain_message(exc))
     if action is TakedownAction.REMOVE:
-        return redirect("/", "Removed. Its author is told why.")
-    return redirect(f"/posts/{pid}", "Hidden. Only its author and the coordinators see it "
-                                     "now; its author is told why.")
+        return redirect("/", N_("Removed. Its author is told why."))
+    return redirect(f"/posts/{pid}", N_("Hidden. Only its author and the coordinators see it "
+                                        "now; its author is told why."))
 
 
 __all__ = ["Category", "act", "forward", "my_reports", "queue", "report_form", "takedown"]

@@ -18,6 +18,7 @@ from api.context import runtime
 from fediaid.domain.roles import Permission, refusal
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, SecondFactorNeeded, Unauthenticated
+from fediaid.i18n import N_
 
 COOKIE = "fediaid_session"
 VISITOR_COOKIE = "fediaid_visitor"
@@ -39,10 +40,10 @@ async def require_user(request: Request) -> User:
     redirects there)."""
     user = await current_user(request)
     if user is None:
-        raise Unauthenticated("Please log in first.")
+        raise Unauthenticated(N_("Please log in first."))
     if user.is_coordinator and await runtime(request).two_factor.required_for(user):
-        raise SecondFactorNeeded("This group asks coordinators to turn on two-factor login "
-                                 "first.")
+        raise SecondFactorNeeded(N_("This group asks coordinators to turn on two-factor "
+                                    "login first."))
     return user
 
 
@@ -78,9 +79,8 @@ def csrf_token(request: Request) -> str:
 
 
 def check_csrf(request: Request, submitted: object) -> None:
-    if (not isinstance(submitted, str) or _bound_to(request, create=False) is None
-            or not hmac.compare_digest(submitted, csrf_token(request))):
-        raise Forbidden("This form has expired. Go back, reload the page and try again.")
+    if not csrf_valid(request, submitted):
+        raise Forbidden(N_("This form has expired. Go back, reload the page and try again."))
 
 
 def _secure(request: Request) -> bool:

@@ -15,6 +15,7 @@ from api.web.render import form_handler, redirect, render, safe_next
 from api.web.session import _secure, check_csrf, current_user, set_session_cookie
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, RateLimited, Unauthenticated
+from fediaid.i18n import N_
 
 CHALLENGE_COOKIE = "fediaid_2fa"
 
@@ -40,7 +41,7 @@ async def login_code(request: Request) -> Response:
     user = await rt.two_factor.challenged(request.cookies.get(CHALLENGE_COOKIE))
     if request.method == "GET":
         if user is None:
-            return redirect("/login", "Please log in again.")
+            return redirect("/login", N_("Please log in again."))
         return await render(request, "login_code.html",
                             next=safe_next(request.query_params.get("next"), "/"))
     form = await request.form()
@@ -48,7 +49,7 @@ async def login_code(request: Request) -> Response:
     try:
         check_csrf(request, form.get("csrf"))
         if user is None:
-            raise Unauthenticated("This step has expired. Please log in again.")
+            raise Unauthenticated(N_("This step has expired. Please log in again."))
         await rt.two_factor.verify(user, str(form.get("code", "")))
     except (Forbidden, Unauthenticated, RateLimited) as exc:
         page = await render(request, "login_code.html", status=status_for(exc), next=after,
@@ -68,7 +69,7 @@ async def settings(request: Request) -> Response:
     is sent here, and must be able to set it up."""
     user = await current_user(request)
     if user is None:
-        raise Unauthenticated("Please log in first.")
+        raise Unauthenticated(N_("Please log in first."))
     rt = runtime(request)
     if request.method == "GET":
         return await _page(request, user)
@@ -83,20 +84,21 @@ async def settings(request: Request) -> Response:
         if action == "confirm":
             codes = await rt.two_factor.confirm(user, code)
             return await _page(request, user, codes=codes,
-                               flash="Two-factor login is on.")
+                               flash=N_("Two-factor login is on."))
         if action == "recovery":
             codes = await rt.two_factor.new_recovery_codes(user, code)
             return await _page(request, user, codes=codes,
-                               flash="New recovery codes made; the old ones no longer work.")
+                               flash=N_("New recovery codes made; the old ones no longer "
+                                        "work."))
         if action == "disable":
             await rt.two_factor.disable(user, code)
-            return redirect("/settings/two-factor", "Two-factor login is off.")
+            return redirect("/settings/two-factor", N_("Two-factor login is off."))
         if action == "require":
             on = form.get("required") == "1"
             await rt.two_factor.set_required(user, on)
             return redirect("/settings/two-factor",
-                            "Coordinators must now use two-factor login." if on else
-                            "Two-factor login is now up to each coordinator.")
+                            N_("Coordinators must now use two-factor login.") if on else
+                            N_("Two-factor login is now up to each coordinator."))
     except (Unauthenticated, Conflict, RateLimited) as exc:
         page = await _page(request, user, status=status_for(exc), flash=exc.public,
                            flash_error=True)

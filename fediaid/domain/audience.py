@@ -13,18 +13,21 @@ import re
 from enum import StrEnum
 
 from fediaid.domain.posts import Kind, Visibility
+from fediaid.i18n import N_, Message
 
 
 def audience_words(visibility: Visibility | str, group_name: str) -> str:
-    """Who can see a post at this level, as one sentence."""
+    """Who can see a post at this level, as one sentence (marked words: a page says them
+    in the reader's language)."""
     level = Visibility(visibility)
     if level is Visibility.PUBLIC:
-        return "Anyone on the internet can see this"
+        return N_("Anyone on the internet can see this")
     if level is Visibility.NETWORK:
-        return f"Members of {group_name} and the groups it is linked with can see this"
+        return N_("Members of {group} and the groups it is linked with can see this",
+                  group=group_name)
     if level is Visibility.MEMBERS:
-        return f"Only members of {group_name} can see this"
-    return "Only the people named can see this"
+        return N_("Only members of {group} can see this", group=group_name)
+    return N_("Only the people named can see this")
 
 
 def anonymity_words(*, anonymous: bool, proxy: bool, to_author: bool) -> str:
@@ -33,10 +36,11 @@ def anonymity_words(*, anonymous: bool, proxy: bool, to_author: bool) -> str:
     if not to_author:
         return ""
     if proxy:
-        return "The neighbor's name is not shown; only coordinators can see the intake record"
+        return N_("The neighbor's name is not shown; only coordinators can see the intake "
+                  "record")
     if anonymous:
-        return "Your name is not shown"
-    return "Your name is shown"
+        return N_("Your name is not shown")
+    return N_("Your name is shown")
 
 
 class Topic(StrEnum):
@@ -74,7 +78,8 @@ _PATTERNS = {topic: re.compile(r"(?<!\w)(?:" + "|".join(words) + r")(?!\w)", re.
              for topic, words in _WORDS.items()}
 _AMOUNT = re.compile(r"[$€£]\s?\d|\d\s?(?:[$€£]|usd|eur|pesos)\b", re.IGNORECASE)
 
-TOPIC_WORDS = {Topic.MONEY: "money", Topic.HEALTH: "health", Topic.HOUSING: "housing"}
+TOPIC_WORDS = {Topic.MONEY: N_("money"), Topic.HEALTH: N_("health"),
+               Topic.HOUSING: N_("housing")}
 
 
 def sensitive_topics(*texts: str) -> tuple[Topic, ...]:
@@ -99,9 +104,15 @@ def sensitive_suggestion(kind: Kind, visibility: Visibility, anonymous: bool,
     topics = sensitive_topics(*texts)
     if not topics:
         return None
-    about = " and ".join(TOPIC_WORDS[t] for t in topics)
-    advice = 'choosing "Members only"'
-    if not anonymous:
-        advice += ' and "Post as a neighbor" (the group\'s name is shown instead of yours)'
-    return (f"This need seems to be about {about}. Many neighbors prefer to keep such "
-            f"needs within the group: consider {advice}. It is your choice.")
+    about = Message(TOPIC_WORDS[topics[0]], {})
+    for t in topics[1:]:
+        about = Message(N_("{first} and {second}"),
+                        {"first": about, "second": Message(TOPIC_WORDS[t], {})})
+    if anonymous:
+        return N_("This need seems to be about {about}. Many neighbors prefer to keep such "
+                  "needs within the group: consider choosing \"Members only\". It is your "
+                  "choice.", about=about)
+    return N_("This need seems to be about {about}. Many neighbors prefer to keep such "
+              "needs within the group: consider choosing \"Members only\" and \"Post as a "
+              "neighbor\" (the group's name is shown instead of yours). It is your choice.",
+              about=about)

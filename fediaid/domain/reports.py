@@ -9,6 +9,8 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from fediaid.i18n import N_
+
 MAX_COMMENT = 1000  # Mastodon's limit for a report's comment
 MAX_REASON = 1000
 
@@ -23,11 +25,11 @@ class Category(enum.StrEnum):
 
 
 CATEGORY_WORDS: dict[Category, str] = {
-    Category.SPAM: "Spam, or advertising",
-    Category.LEGAL: "Something illegal",
-    Category.VIOLATION: "It breaks the group's rules",
-    Category.OTHER: "Something else (for example: it puts someone in danger, it shares a "
-                    "home address, it is hateful)",
+    Category.SPAM: N_("Spam, or advertising"),
+    Category.LEGAL: N_("Something illegal"),
+    Category.VIOLATION: N_("It breaks the group's rules"),
+    Category.OTHER: N_("Something else (for example: it puts someone in danger, it shares a "
+                       "home address, it is hateful)"),
 }
 
 

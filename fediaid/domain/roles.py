@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fediaid.domain.actors import Role
+from fediaid.i18n import N_
 
 # Higher includes lower: an admin may do everything a coordinator may.
 RANK: dict[Role, int] = {Role.MEMBER: 0, Role.COORDINATOR: 1, Role.ADMIN: 2}
@@ -59,8 +60,8 @@ PERMISSIONS: dict[Permission, Role] = {
     Permission.SECURE_SETTINGS: Role.ADMIN,
 }
 
-ROLE_WORDS: dict[Role, str] = {Role.MEMBER: "member", Role.COORDINATOR: "coordinator",
-                               Role.ADMIN: "admin"}
+ROLE_WORDS: dict[Role, str] = {Role.MEMBER: N_("member"), Role.COORDINATOR: N_("coordinator"),
+                               Role.ADMIN: N_("admin")}
 
 
 def may(role: Role, permission: Permission) -> bool:
@@ -76,10 +77,10 @@ def coordinates(role: Role) -> bool:
 def refusal(permission: Permission) -> str:
     """Plain words for someone whose role may not do ``permission``."""
     if PERMISSIONS[permission] is Role.ADMIN:
-        return "Only an admin can do that."
+        return N_("Only an admin can do that.")
     if PERMISSIONS[permission] is Role.COORDINATOR:
-        return "Only coordinators can do that."
-    return "Only members of the group can do that."
+        return N_("Only coordinators can do that.")
+    return N_("Only members of the group can do that.")
 
 
 def change_permission(old: Role, new: Role) -> Permission:

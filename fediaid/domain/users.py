@@ -18,6 +18,10 @@ class User:
     has_password: bool
     disabled: bool
     created_at: datetime
+    # The member's own language (a catalog's code) and time zone (an IANA name) for pages;
+    # None: chosen for them (fediaid/i18n.py, docs/languages.md).
+    language: str | None = None
+    time_zone: str | None = None
 
     @property
     def is_coordinator(self) -> bool:

@@ -16,6 +16,7 @@ from fediaid.domain.audit import AuditAction
 from fediaid.domain.roles import ROLE_WORDS, Permission, change_permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
+from fediaid.i18n import N_, languages, zone
 from fediaid.services import login_limits
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
@@ -214,6 +215,20 @@ class AccountService(Service):
             return bool(await self._hash(_hasher().verify, stored, password))
         except (VerificationError, InvalidHashError):
             return False
+
+    async def set_reading(self, user: User, *, language: str, time_zone: str) -> None:
+        """The member's own language and time zone for pages ("" for either: chosen for them,
+        by the browser and the group)."""
+        language = (language or "").strip()
+        time_zone = (time_zone or "").strip()
+        if language and language not in languages():
+            raise Invalid(N_("Choose one of the languages in the list."), field="language")
+        if time_zone and zone(time_zone) is None:
+            raise Invalid(N_("“{zone}” is not a time zone. Choose one from the list, like "
+                             "America/Mexico_City.", zone=time_zone[:64]), field="time_zone")
+        async with self.db.write() as conn:
+            await users_repo.set_reading(conn, user.id, language=language or None,
+                                         time_zone=time_zone or None)
 
     async def set_password(self, user: User, password: str, *,
                            keep_session: str | None = None) -> None:

@@ -25,6 +25,7 @@ from fediaid.domain.privacy import PHONE_REGION, known_region
 from fediaid.domain.roles import ROLE_SETTING, Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound
+from fediaid.i18n import SOURCE, N_, languages, zone
 from fediaid.services import post_records
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
@@ -48,6 +49,8 @@ _SETTING_WORDS = {
     "hold_nonmember_posts": "posts from outside the group wait for approval: {}",
     PHONE_REGION: "phone numbers are read as in the region {}",
     ROLE_SETTING: "role changes need a second coordinator: {}",
+    "language": "the group's language is {}",
+    "time_zone": "the group's time zone is {}",
 }
 _LEVEL_WORDS = {"public": "everyone", "network": "the group's network",
                 "members": "members only"}
@@ -172,7 +175,7 @@ class GroupSettingsService(Service):
     async def update(self, user: User, values: Mapping[str, Any]) -> GroupPolicy:
         self._require(user)
         allowed = {"default_visibility", "expiry_days", "retention_days",
-                   "hold_nonmember_posts", ROLE_SETTING, PHONE_REGION}
+                   "hold_nonmember_posts", ROLE_SETTING, "language", "time_zone", PHONE_REGION}
         unknown = sorted(set(values) - allowed)
         if unknown:
             raise Invalid(f"Unknown setting: {unknown[0]}.", field=unknown[0])
@@ -202,6 +205,16 @@ class GroupSettingsService(Service):
                 raise Invalid("Write the country as its two-letter code (ISO 3166), like US, "
                               "MX or ES.", field=PHONE_REGION)
             out[PHONE_REGION] = region
+        if values.get("language"):
+            if values["language"] not in languages():
+                raise Invalid(N_("Choose one of the languages in the list."), field="language")
+            out["language"] = str(values["language"])
+        if values.get("time_zone"):
+            if zone(str(values["time_zone"])) is None:
+                raise Invalid(N_("“{zone}” is not a time zone. Choose one from the list, like "
+                                 "America/Mexico_City.", zone=str(values["time_zone"])[:64]),
+                              field="time_zone")
+            out["time_zone"] = str(values["time_zone"])
         if ROLE_SETTING in out:
             self._require(user, Permission.SECURE_SETTINGS)
         async with self.db.write() as conn:
@@ -285,6 +298,15 @@ class GroupSettingsService(Service):
         if "description" in changed:
             await self.core.load_identity()  # the actor's summary, NodeInfo
         return await self.profile()
+
+    async def reading_defaults(self) -> tuple[str, str]:
+        """The group's language and time zone for pages (the group settings ``language`` and
+        ``time_zone``, else the instance's: its first language, its ``time_zone``)."""
+        async with self.db.read() as conn:
+            stored = await posts_repo.settings(conn)
+        configured = self.settings.languages[0] if self.settings.languages else SOURCE
+        return (stored.get("language") or configured,
+                stored.get("time_zone") or self.settings.time_zone)
 
     @staticmethod
     async def _categories(conn: Any) -> list[tuple[str, str, bool]]:

@@ -102,6 +102,9 @@ users = Table(
     Column("weekly_response_cap", SmallInteger),
     # Limited by a coordinator (fediaid/services/reports.py): new posts are members-only.
     Column("limited", Boolean, nullable=False, default=False),
+    # The member's own language and time zone for pages (None: the browser's, the group's).
+    Column("language", String(16)),
+    Column("time_zone", String(64)),
 )
 
 # One-time login links (printed by `fediaid init` / `admin login-link`) and web sessions:

@@ -26,7 +26,7 @@ def digest(secret: str) -> str:
 
 def _to_user(row: Any) -> User:
     return User(row.id, row.actor_id, row.username, Role(row.role), row.password_hash is not None,
-                row.disabled, row.created_at)
+                row.disabled, row.created_at, language=row.language, time_zone=row.time_zone)
 
 
 async def create(conn: AsyncConnection, *, actor_id: int, username: str, role: Role) -> User:
@@ -182,6 +182,12 @@ async def coordinator_needing_password(conn: AsyncConnection) -> str | None:
     if not rows or any(r.password_hash for r in rows):
         return None
     return str(rows[0].username)
+
+
+async def set_reading(conn: AsyncConnection, user_id: int, *, language: str | None,
+                      time_zone: str | None) -> None:
+    await conn.execute(update(users).where(users.c.id == user_id)
+                       .values(language=language, time_zone=time_zone))
 
 
 async def weekly_cap(conn: AsyncConnection, user_id: int) -> int | None:

@@ -423,7 +423,7 @@ async def test_block_and_mute_from_the_profile_page_and_undo_in_settings(
     assert not (await rt.blocks.flags(maria, [juan.actor_id]))[juan.actor_id].blocking
     for action in ("block", "mute"):
         r = await client.post(f"/@juan/{action}", data={"csrf": token}, headers=HTML)
-        assert r.status_code == 303 and r.headers["location"].startswith("/@juan?msg=")
+        assert r.status_code == 303 and r.headers["location"] == "/@juan"
     flags = (await rt.blocks.flags(maria, [juan.actor_id]))[juan.actor_id]
     assert flags.blocking and flags.muting
     page = (await client.get("/@juan", headers=HTML)).text

@@ -179,6 +179,8 @@ async def test_members_search_reset_and_remove(runtime: Runtime, login: Login) -
                                                  "what": "remove", "name": "zoe",
                                                  "confirm": "1"})
     assert r.status_code == 303, r.text
+    # Said once (the notice names her), then she is gone from the list.
+    assert "account of zoe" in (await coord.get("/admin/members")).text
     assert "zoe" not in (await coord.get("/admin/members")).text
     # Not the last admin, and not an admin at all for a coordinator.
     r = await coord.post("/admin/members", data={**token(page),

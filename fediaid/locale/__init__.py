@@ -1,0 +1,2 @@
+"""The catalogs (``<code>/LC_MESSAGES/messages.po``) and how they are kept up to date
+(``catalogs.py``); docs/languages.md."""
