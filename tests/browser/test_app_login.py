@@ -12,10 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.test_small_screen import ARGS, CHROMIUM, PHONE, no_sideways_scroll
-from tests.browser.test_small_screen import instance as instance  # fixture
-from tests.browser.test_small_screen import playwright_api as playwright_api  # fixture
-from tests.browser.test_small_screen import shots as shots  # fixture
+from tests.browser.browsing import ARGS, CHROMIUM, PHONE, no_sideways_scroll
 from tests.support.instances import Instance, finish_cli
 
 pytestmark = pytest.mark.slow

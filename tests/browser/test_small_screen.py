@@ -2,67 +2,27 @@
 Playwright) against a real `fediaid serve` process on loopback.
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``) and the ``playwright`` Python
-package; never downloads a browser. Skipped, saying why, when either is missing.
-Screenshots go to the test's temporary directory, or to ``$FEDIAID_SCREENSHOTS`` when set.
+package; never downloads a browser. Skipped, saying why, when either is missing. The
+fixtures are in conftest.py, the shared helpers in browsing.py (their names are still
+importable from here).
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.databases import sqlite_url
-from tests.support.instances import Instance, finish_cli, free_port
+from tests.browser.browsing import ARGS, CHROMIUM, PHONE, no_sideways_scroll
+from tests.browser.conftest import instance, playwright_api, shots
+from tests.support.instances import Instance, finish_cli
 
-CHROMIUM = os.environ.get("FEDIAID_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-PHONE = {"width": 360, "height": 740}
+__all__ = ["ARGS", "CHROMIUM", "PHONE", "instance", "no_sideways_scroll", "playwright_api",
+           "shots"]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def playwright_api() -> Any:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}: install it with "
-                    "`apt-get install -y chromium` (Debian) to run the browser tests")
-    module = pytest.importorskip(
-        "playwright.sync_api",
-        reason="the playwright Python package is missing: pip install -e '.[test]'")
-    return module
-
-
-@pytest.fixture
-def instance(tmp_path: Path) -> Iterator[Instance]:
-    data = tmp_path / "instance"
-    data.mkdir()
-    inst = Instance(data=data, port=free_port(), group="elm", database_url=sqlite_url(data))
-    inst.init()
-    inst.start(workers=False)
-    try:
-        yield inst
-    finally:
-        inst.stop()
-
-
-@pytest.fixture
-def shots(tmp_path: Path) -> Path:
-    target = os.environ.get("FEDIAID_SCREENSHOTS")
-    path = Path(target) if target else tmp_path / "screenshots"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def no_sideways_scroll(page: Any) -> bool:
-    return bool(page.evaluate(
-        "document.documentElement.scrollWidth <= window.innerWidth"
-        " && document.body.scrollWidth <= window.innerWidth"))
 
 
 def test_post_a_need_from_a_small_phone(playwright_api: Any, instance: Instance,
