@@ -17,6 +17,7 @@ from starlette.responses import Response
 from api.context import runtime
 from api.errors import status_for
 from api.web.forms import plain_message
+from api.web.locale import reader
 from api.web.render import form_handler, redirect, render
 from api.web.session import check_csrf, current_user, require_permission, require_user
 from fediaid.domain.email import TLS_WORDS, Choices, Kind, Period, TlsMode, parse_slugs
@@ -24,10 +25,11 @@ from fediaid.domain.ids import parse_id
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from fediaid.i18n import N_, language_name, languages
 
-KIND_WORDS = {Kind.ANSWERS: "answers to your offers and needs",
-              Kind.MESSAGES: "messages in your exchanges",
-              Kind.DIGEST: "the digest of new offers and needs"}
+KIND_WORDS = {Kind.ANSWERS: N_("answers to your offers and needs"),
+              Kind.MESSAGES: N_("messages in your exchanges"),
+              Kind.DIGEST: N_("the digest of new offers and needs")}
 ADMIN_FIELDS = ("host", "port", "tls", "username", "sender")
 
 
@@ -44,16 +46,17 @@ async def settings(request: Request) -> Response:
     try:
         if action == "address":
             await rt.email.add_address(user, str(form.get("address", "")),
-                                       language=str(form.get("language", "")) or None)
-            return redirect("/settings/email", "We sent a confirmation link to that address. "
-                                               "Open it to start getting e-mails there.")
+                                       language=(await reader(request)).language)
+            return redirect("/settings/email", N_(
+                "We sent a confirmation link to that address. Open it to start getting "
+                "e-mails there."))
         if action == "choices":
             names = await rt.group_settings.categories()
             areas = await rt.group_settings.areas()
             try:
                 digest = Period(str(form.get("digest", "off")))
             except ValueError:
-                raise Invalid("Choose no digest, daily or weekly.", field="digest") from None
+                raise Invalid(N_("Choose no digest, daily or weekly."), field="digest") from None
             choices = Choices(
                 answers=form.get("answers") == "1", messages=form.get("messages") == "1",
                 digest=digest,
@@ -63,11 +66,11 @@ async def settings(request: Request) -> Response:
                                   {s for s, _ in areas}))
             await rt.email.save_choices(user, choices,
                                         language=str(form.get("language", "")) or None)
-            return redirect("/settings/email", "Saved.")
+            return redirect("/settings/email", N_("Saved."))
         if action == "remove":
             await rt.email.remove(user)
-            return redirect("/settings/email", "Your e-mail address is removed. We keep no "
-                                               "copy of it.")
+            return redirect("/settings/email", N_("Your e-mail address is removed. We keep "
+                                                  "no copy of it."))
     except Invalid as exc:
         field = exc.field if exc.field in ("address", "digest") else "_"
         return await _member_page(request, user, status=400, values=dict(form),
@@ -91,16 +94,19 @@ async def _member_page(request: Request, user: User, *, status: int = 200,
         choices=mine.choices if mine else Choices(),
         configured=await rt.email_settings.configured(),
         categories=await rt.group_settings.categories(), areas=await rt.group_settings.areas(),
-        languages=rt.settings.languages, values=values or {}, errors=errors or {})
+        email_languages=[(code, language_name(code)) for code in languages()],
+        email_language=mine.language if mine else (await reader(request)).language,
+        values=values or {}, errors=errors or {})
 
 
 async def confirm(request: Request) -> Response:
     rt = runtime(request)
     await rt.email.confirm(request.path_params["secret"])
     user = await current_user(request)
-    words = "Your e-mail address is confirmed. Choose below what you want to get."
+    words = N_("Your e-mail address is confirmed. Choose below what you want to get.")
     if user is None:
-        return await render(request, "email_done.html", message=words, settings_link=True)
+        return await render(request, "email_done.html", settings_link=True,
+                            message=(await reader(request))(words))
     return redirect("/settings/email", words)
 
 
@@ -110,18 +116,19 @@ async def unsubscribe(request: Request) -> Response:
     rt = runtime(request)
     uid = parse_id(request.path_params["uid"])
     if uid is None:
-        raise NotFound("There is no such page.")
+        raise NotFound(N_("There is no such page."))
     kind_value, token = request.path_params["kind"], request.path_params["token"]
     kind = rt.email.check_unsubscribe(uid, kind_value, token)
-    words = KIND_WORDS[kind]
+    t = await reader(request)
+    words = t(KIND_WORDS[kind])
     if request.method == "GET":
         # A page with one button: link checkers that open links must not unsubscribe.
         return await render(request, "email_unsubscribe.html", what=words,
                             action=request.url.path)
     await rt.email.unsubscribe(uid, kind_value, token)
-    return await render(request, "email_done.html", settings_link=True,
-                        message=f"Done: no more e-mails with {words}. You can turn them on "
-                                "again on your e-mail settings page.")
+    return await render(request, "email_done.html", settings_link=True, message=t(N_(
+        "Done: no more e-mails with {what}. You can turn them on again on your e-mail "
+        "settings page.", what=words)))
 
 
 # -- a login link by e-mail ------------------------------------------------------------------
@@ -160,14 +167,15 @@ async def admin(request: Request) -> Response:
             await rt.email_settings.save(
                 user, **values, password=str(form.get("password") or "") or None,
                 clear_password=form.get("clear_password") == "1")
-            return redirect("/admin/email", "Saved. Send a test message to check them.")
+            return redirect("/admin/email", N_("Saved. Send a test message to check them."))
         if action == "test":
             await rt.email_settings.send_test(user, str(form.get("to", "")))
-            return redirect("/admin/email", "The test message is on its way. If it does not "
-                                            "arrive in a few minutes, see the queue below.")
+            return redirect("/admin/email", N_("The test message is on its way. If it does "
+                                               "not arrive in a few minutes, see the queue "
+                                               "below."))
         if action == "off":
             await rt.email_settings.turn_off(user)
-            return redirect("/admin/email", "E-mail is off. Members' addresses are kept.")
+            return redirect("/admin/email", N_("E-mail is off. Members' addresses are kept."))
     except Invalid as exc:
         field = exc.field if exc.field in (*ADMIN_FIELDS, "password", "to") else "_"
         return await _admin_page(request, user, status=400, values=values,

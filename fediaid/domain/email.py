@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fediaid.errors import Invalid
+from fediaid.i18n import N_
 
 ADDRESS_MAX = 254  # RFC 5321's path limit, less the angle brackets
 CONFIRM_TTL = timedelta(hours=48)
@@ -36,9 +37,9 @@ class TlsMode(enum.StrEnum):
 
 
 TLS_WORDS: dict[TlsMode, str] = {
-    TlsMode.STARTTLS: "STARTTLS (usually port 587)",
-    TlsMode.TLS: "TLS from the start, implicit TLS (usually port 465)",
-    TlsMode.NONE: "None: only for a mail server on this same machine",
+    TlsMode.STARTTLS: N_("STARTTLS (usually port 587)"),
+    TlsMode.TLS: N_("TLS from the start, implicit TLS (usually port 465)"),
+    TlsMode.NONE: N_("None: only for a mail server on this same machine"),
 }
 DEFAULT_PORT: dict[TlsMode, int] = {TlsMode.NONE: 25, TlsMode.STARTTLS: 587, TlsMode.TLS: 465}
 
@@ -126,7 +127,7 @@ def normal_address(text: str, *, field: str = "address") -> str:
     display names, no comments, nothing that could add a header (CR, LF). The domain is
     lower-cased; the local part is kept as typed (RFC 5321 lets servers tell cases apart)."""
     text = (text or "").strip()
-    problem = "Write an e-mail address like name@example.org."
+    problem = N_("Write an e-mail address like name@example.org.")
     if not text or len(text) > ADDRESS_MAX or any(c.isspace() for c in text):
         raise Invalid(problem, field=field)
     local, at, domain = text.rpartition("@")
@@ -144,22 +145,22 @@ def check_smtp(*, host: str, port: str | int, tls: str, username: str, sender: s
     """The settings a coordinator typed, checked, or ``Invalid`` naming the field."""
     host = (host or "").strip().lower()
     if not host or not (_HOST.fullmatch(host) or _IPV4.fullmatch(host)):
-        raise Invalid("Write the mail server's name, like smtp.example.org.", field="host")
+        raise Invalid(N_("Write the mail server's name, like smtp.example.org."), field="host")
     try:
         mode = TlsMode(str(tls))
     except ValueError:
-        raise Invalid("Choose how to connect: STARTTLS, TLS from the start, or none.",
+        raise Invalid(N_("Choose how to connect: STARTTLS, TLS from the start, or none."),
                       field="tls") from None
     try:
         number = int(str(port).strip()) if str(port).strip() else DEFAULT_PORT[mode]
     except ValueError:
         number = 0
     if not 1 <= number <= 65535:
-        raise Invalid("The port is a number from 1 to 65535 (usually 587 or 465).",
+        raise Invalid(N_("The port is a number from 1 to 65535 (usually 587 or 465)."),
                       field="port")
     username = (username or "").strip()
     if len(username) > 255 or any(c in username for c in "\r\n"):
-        raise Invalid("The user name is too long or has line breaks.", field="username")
+        raise Invalid(N_("The user name is too long or has line breaks."), field="username")
     return SmtpSettings(host=host, port=number, tls=mode, username=username,
                         sender=normal_address(sender, field="sender"))
 

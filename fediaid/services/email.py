@@ -31,6 +31,7 @@ from fediaid.domain.email import (
 from fediaid.domain.rate_limits import EMAIL_CONFIRM_ACCOUNT, EMAIL_LOGIN_ADDRESS, EMAIL_PAUSED
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, RateLimited, Unauthenticated
+from fediaid.i18n import N_, languages
 from fediaid.services.core import Core, Service
 from fediaid.storage import email as repo
 from fediaid.storage import users as users_repo
@@ -45,9 +46,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Address", "EmailService"]
 
-LOGIN_SENT = ("If that name or address belongs to a member with a confirmed e-mail address, "
-              "a login link is on its way. It works once, for an hour. Nothing arrived? Ask "
-              "a coordinator for a link.")
+LOGIN_SENT = N_("If that name or address belongs to a member with a confirmed e-mail "
+                "address, a login link is on its way. It works once, for an hour. Nothing "
+                "arrived? Ask a coordinator for a link.")
 
 
 class EmailService(Service):
@@ -75,21 +76,22 @@ class EmailService(Service):
             return await repo.find(conn, user.id)
 
     def language(self, value: str | None) -> str:
-        """One of the instance's languages (the first when unknown)."""
-        langs = self.settings.languages or ("en",)
-        return value if value in langs else langs[0]
+        """A language e-mails can be written in (one with a catalog; English when
+        unknown)."""
+        return value if value and value in languages() else "en"
 
     async def add_address(self, user: User, address: str, *, language: str | None = None
                           ) -> None:
         """Keep ``address`` as waiting and queue its confirmation link (the address the
         member had stays in use until the new one is confirmed)."""
         if not await self.email_settings.configured():
-            raise Conflict("This group has not set up e-mail yet. Ask a coordinator.")
+            raise Conflict(N_("This group has not set up e-mail yet. Ask a coordinator."))
         address = normal_address(address)
         usage = await self.limits.hit(EMAIL_CONFIRM_ACCOUNT, str(user.id))
         if not usage.allowed:
-            raise RateLimited("You asked for several confirmation links in the last hour. "
-                              "Please wait, then try again.", retry_after=usage.retry_after)
+            raise RateLimited(N_("You asked for several confirmation links in the last hour. "
+                                 "Please wait, then try again."),
+                              retry_after=usage.retry_after)
         async with self.db.write() as conn:
             found = await repo.find(conn, user.id)
             lang = self.language(language or (found.language if found else None))
@@ -103,9 +105,9 @@ class EmailService(Service):
         async with self.db.write() as conn:
             done = await repo.use_confirmation(conn, secret)
         if done is None:
-            raise Unauthenticated("This confirmation link is unknown, used, expired or for "
-                                  "an address you changed since. Add the address again to "
-                                  "get a new one.")
+            raise Unauthenticated(N_("This confirmation link is unknown, used, expired or "
+                                     "for an address you changed since. Add the address "
+                                     "again to get a new one."))
         return done[0]
 
     async def save_choices(self, user: User, choices: Choices, *,
@@ -113,7 +115,7 @@ class EmailService(Service):
         async with self.db.write() as conn:
             found = await repo.find(conn, user.id)
             if found is None:
-                raise Conflict("Add an e-mail address first.")
+                raise Conflict(N_("Add an e-mail address first."))
             await repo.set_choices(conn, user.id, choices,
                                    self.language(language or found.language))
 
@@ -133,9 +135,9 @@ class EmailService(Service):
         try:
             kind = Kind(kind_value)
         except ValueError:
-            raise Forbidden("This unsubscribe link is not right.") from None
+            raise Forbidden(N_("This unsubscribe link is not right.")) from None
         if not unsubscribe_ok(self._key(), user_id, kind, token):
-            raise Forbidden("This unsubscribe link is not right.")
+            raise Forbidden(N_("This unsubscribe link is not right."))
         return kind
 
     # -- login links by e-mail ------------------------------------------------------------------
@@ -146,7 +148,7 @@ class EmailService(Service):
         words to show."""
         typed = (name_or_address or "").strip()
         if not typed or len(typed) > 254:
-            raise Invalid("Write your name or your e-mail address.", field="who")
+            raise Invalid(N_("Write your name or your e-mail address."), field="who")
         await self.limits.enforce(EMAIL_LOGIN_ADDRESS, client or "unknown", EMAIL_PAUSED)
         async with self.db.write() as conn:
             await repo.enqueue(conn, kind=Kind.LOGIN, user_id=None, ref={"who": typed})

@@ -40,6 +40,7 @@ from fediaid.domain.email_messages import Composed, DigestItem
 from fediaid.domain.posts import Kind as PostKind
 from fediaid.domain.queue import ItemState
 from fediaid.domain.rate_limits import EMAIL_LOGIN_ACCOUNT
+from fediaid.i18n import Reader
 from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import email as repo
@@ -107,7 +108,8 @@ class EmailOutbox(Service):
         if job.kind is Kind.TEST:
             assert job.to_address
             return [self._outgoing(job, job.to_address, smtp, None,
-                                   words.test(group=self.settings.group_name))]
+                                   words.test(group=self.settings.group_name,
+                                              gettext=Reader().gettext))]
         if job.kind is Kind.LOGIN:
             return await self._login(job, smtp)
         assert job.user_id is not None
@@ -126,10 +128,11 @@ class EmailOutbox(Service):
                                             ttl=CONFIRM_TTL)
             link = f"{self.settings.base_url}/settings/email/confirm/{secret}"
             return [self._outgoing(job, member.pending, smtp, member.language,
-                                   words.confirm(group=self.settings.group_name, link=link))]
+                                   words.confirm(group=self.settings.group_name, link=link,
+                                                 gettext=Reader(member.language).gettext))]
         if not member.address or not member.choices.wants(job.kind):
             return []  # removed, or turned off since it was queued
-        composed = await self._chosen(job, member.choices.digest)
+        composed = await self._chosen(job, member.choices.digest, Reader(member.language))
         if composed is None:
             return []
         return [self._outgoing(job, member.address, smtp, member.language, composed,
@@ -152,17 +155,18 @@ class EmailOutbox(Service):
                                                 ttl=LOGIN_TTL)
             link = f"{self.settings.base_url}/login/{secret}"
             out.append(self._outgoing(job, member.address, smtp, member.language,
-                                      words.login(group=self.settings.group_name, link=link)))
+                                      words.login(group=self.settings.group_name, link=link,
+                                                  gettext=Reader(member.language).gettext)))
         return out
 
-    async def _chosen(self, job: Job, period: Period) -> Composed | None:
+    async def _chosen(self, job: Job, period: Period, t: Reader) -> Composed | None:
         base, group = self.settings.base_url, self.settings.group_name
         assert job.user_id is not None
         unsubscribe = self.email.unsubscribe_url(job.user_id, job.kind)
         settings_url = self.email.settings_url()
         ref = job.ref
         if job.kind is Kind.DIGEST:
-            return await self._digest(job, weekly=period is Period.WEEKLY)
+            return await self._digest(job, weekly=period is Period.WEEKLY, t=t)
         async with self.db.read() as conn:
             post = await posts_repo.find(conn, int(ref.get("post_id", 0)))
             if post is None:
@@ -172,15 +176,15 @@ class EmailOutbox(Service):
             return words.answer(group=group, post_title=post.title,
                                 need=post.kind is PostKind.NEED, responder=_name(other),
                                 url=f"{base}/posts/{post.id}", settings_url=settings_url,
-                                unsubscribe_url=unsubscribe)
+                                unsubscribe_url=unsubscribe, gettext=t.gettext)
         what = str(ref.get("what", "message"))
         url = (f"{base}/conversations/{ref['conversation_id']}"
                if ref.get("conversation_id") else f"{base}/posts/{post.id}")
         return words.message(group=group, post_title=post.title, sender=_name(other),
                              what=what, url=url, settings_url=settings_url,
-                             unsubscribe_url=unsubscribe)
+                             unsubscribe_url=unsubscribe, gettext=t.gettext)
 
-    async def _digest(self, job: Job, *, weekly: bool) -> Composed | None:
+    async def _digest(self, job: Job, *, weekly: bool, t: Reader) -> Composed | None:
         """New offers and needs from the window, that the member may see, in their chosen
         categories and neighborhoods, not their own; nothing to say: no e-mail."""
         assert job.user_id is not None
@@ -198,7 +202,7 @@ class EmailOutbox(Service):
         chosen_c, chosen_a = set(member.choices.categories), set(member.choices.areas)
         items = [
             DigestItem(kind=p.kind.value, title=p.title,
-                       category=categories.get(p.category, p.category),
+                       category=t(categories.get(p.category, p.category)),
                        area=areas.get(p.area or "", p.area or ""),
                        url=f"{self.settings.base_url}/posts/{p.id}")
             for p in sorted(found, key=lambda p: p.created_at)
@@ -212,7 +216,8 @@ class EmailOutbox(Service):
                             more_url=self.settings.base_url + "/",
                             settings_url=self.email.settings_url(),
                             unsubscribe_url=self.email.unsubscribe_url(job.user_id,
-                                                                       Kind.DIGEST))
+                                                                       Kind.DIGEST),
+                            gettext=t.gettext)
 
     def _outgoing(self, job: Job, to: str, smtp: SmtpSettings, language: str | None,
                   composed: Composed, *, unsubscribe: str | None = None) -> Outgoing:
@@ -225,8 +230,6 @@ class EmailOutbox(Service):
         msg["Date"] = format_datetime(utcnow())
         host = self.settings.domain.split(":")[0] or "localhost"
         msg["Message-ID"] = f"<email-{job.id}.{self.identity.group.username}@{host}>"
-        if language:
-            msg["Content-Language"] = language
         if job.kind is not Kind.TEST:
             msg["Auto-Submitted"] = "auto-generated"  # RFC 3834: no vacation replies
         if unsubscribe:
@@ -236,6 +239,8 @@ class EmailOutbox(Service):
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg.set_content(composed.text)
         msg.add_alternative(composed.html, subtype="html")
+        if language:  # after the body: setting content clears the Content-* headers
+            msg["Content-Language"] = language
         return Outgoing(job=job, to=to, message=msg)
 
     # -- recording the outcome ----------------------------------------------------------------

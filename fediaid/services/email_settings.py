@@ -19,6 +19,7 @@ from fediaid.domain.email import Kind, SmtpSettings, TlsMode, check_smtp, normal
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid
+from fediaid.i18n import N_
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import email as repo
@@ -82,7 +83,7 @@ class EmailSettingsService(Service):
     @staticmethod
     def _require(by: User | None) -> None:
         if by is not None and not by.may(Permission.GROUP_SETTINGS):
-            raise Forbidden("Only coordinators can change the e-mail settings.")
+            raise Forbidden(N_("Only coordinators can change the e-mail settings."))
 
     async def save(self, by: User | None, *, host: str, port: str | int, tls: str,
                    username: str, sender: str, password: str | None = None,
@@ -93,7 +94,7 @@ class EmailSettingsService(Service):
         smtp = check_smtp(host=host, port=port, tls=tls, username=username, sender=sender)
         if password is not None and (len(password) > PASSWORD_MAX
                                      or any(c in password for c in "\r\n\0")):
-            raise Invalid("That password is too long or has line breaks.", field="password")
+            raise Invalid(N_("That password is too long or has line breaks."), field="password")
         async with self.db.write() as conn:
             before = await repo.smtp_values(conn)
             values = {"smtp_host": smtp.host, "smtp_port": str(smtp.port),
@@ -133,7 +134,7 @@ class EmailSettingsService(Service):
         self._require(by)
         address = normal_address(to, field="to")
         if not await self.configured():
-            raise Conflict("Save the mail server's settings first.")
+            raise Conflict(N_("Save the mail server's settings first."))
         async with self.db.write() as conn:
             await repo.enqueue(conn, kind=Kind.TEST, user_id=None, to_address=address)
         self.signals.email_wakeup.set()

@@ -479,3 +479,27 @@ async def test_the_running_workers_send_by_themselves(runtime: Runtime, smtp: Sm
         assert smtp.messages[1]["Subject"].startswith("Today at Elm St Mutual Aid")
     finally:
         await workers.stop()
+
+
+async def test_messages_in_the_members_language(runtime: Runtime, smtp: SmtpSink) -> None:
+    rt = runtime
+    await configure(rt, smtp)
+    rosa = await rt.accounts.create_user("rosa")
+    sam = await rt.accounts.create_user("sam")
+    await rt.email.add_address(rosa, "rosa@mail.test", language="es")
+    await send_all(rt)
+    [confirm] = smtp.to("rosa@mail.test")
+    assert confirm["Subject"] == "Confirme su dirección de correo para Elm St Mutual Aid"
+    assert confirm["Content-Language"] == "es"
+    path = link_in(confirm.text, "/settings/email/confirm/")
+    await rt.email.confirm(path.rsplit("/", 1)[1])
+    pid = await _need(rt, rosa, "Pañales, talla 4")
+    await rt.responses.respond(sam, pid, "")
+    await send_all(rt)
+    answer = smtp.to("rosa@mail.test")[-1]
+    assert answer["Subject"] == "Nueva respuesta: Pañales, talla 4"
+    assert "sam respondió a su necesidad «Pañales, talla 4»." in answer.text
+    # A language without a catalog falls back to English.
+    await rt.email.save_choices(rosa, Choices(), language="xx")
+    mine = await rt.email.mine(rosa)
+    assert mine is not None and mine.language == "en"
