@@ -1,5 +1,6 @@
 """The needs picture's rules: which counts may be shown, the periods and bands counts are
-grouped in, the frequent words of need titles, and cells safe to open in a spreadsheet.
+grouped in, durations counted in fixed steps, which deleted posts stay counted, the
+frequent words of need titles, and cells safe to open in a spreadsheet.
 
 Pure: no I/O (the counting is SQL in ``fediaid/storage/picture.py``).
 
@@ -16,14 +17,17 @@ both be 4). A hidden count that can only be 0 may be worked out: it singles out 
 
 from __future__ import annotations
 
+import calendar
 import enum
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
+
+from fediaid.domain.posts import Post, State
 
 #: Counts below this are never shown.
 HIDE_BELOW = 5
@@ -218,6 +222,97 @@ def nearest_rank(n: int, percent: int) -> int:
     """The 1-based rank of the ``percent``th percentile of ``n`` sorted values (nearest-rank
     method: the smallest value with at least that share at or below it)."""
     return max(1, (n * percent + 99) // 100)
+
+
+# -- durations, in steps -----------------------------------------------------------------
+
+_HOUR, _DAY = 3600, 86400
+#: "How quickly needs are met" counts each duration in the smallest of these steps (in
+#: seconds) at or above it; longer than the last step counts as the last. Percentiles are
+#: read from these counts, so the counts kept of deleted posts (``picture_times``) add up
+#: with those of stored posts (a median cannot be merged from medians or sums). A shown
+#: time is the step holding the nearest-rank value: the true value is at most that and
+#: more than the step before, so the step is at most twice it up to 2 hours and at most
+#: 1.5 times it from there on. Steps only ever added (kept rows name their step).
+TIME_STEPS: tuple[int, ...] = (
+    *(h * _HOUR for h in (1, 2, 3, 4, 6, 8, 12, 18, 24, 36, 48, 72, 96, 120, 144, 168)),
+    *(d * _DAY for d in (10, 14, 21, 28, 42, 60, 90, 120, 180, 270, 365)))
+
+
+def time_step(seconds: int) -> int:
+    """The step (seconds) a duration of ``seconds`` (whole, as ``whole_seconds`` gives
+    them at each end) is counted in."""
+    for step in TIME_STEPS:
+        if seconds <= step:
+            return step
+    return TIME_STEPS[-1]
+
+
+def whole_seconds(moment: datetime) -> int:
+    """Seconds since 1970 of ``moment`` with the fraction cut off: durations are the
+    difference of two of these, the same in Python and in both databases' SQL."""
+    return calendar.timegm(moment.astimezone(UTC).utctimetuple())
+
+
+def step_percentiles(counts: Mapping[int, int], percents: Sequence[int]
+                     ) -> tuple[int, tuple[float, ...]]:
+    """How many durations ``counts`` (step in seconds -> how many) holds, and for each of
+    ``percents`` the step (in days) holding its nearest-rank value."""
+    n = sum(counts.values())
+    out: list[float] = []
+    if n == 0:
+        return 0, ()
+    for p in percents:
+        rank, seen = nearest_rank(n, p), 0
+        for step in sorted(counts):
+            seen += counts[step]
+            if seen >= rank:
+                out.append(step / _DAY)
+                break
+    return n, tuple(out)
+
+
+# -- what is kept of a deleted post ------------------------------------------------------
+
+class Deletion(enum.StrEnum):
+    """Why a post is deleted, which decides whether the picture keeps counting it."""
+
+    RETENTION = "retention"  # closed, and the group's retention time has passed
+    AUTHOR = "author"  # its author deleted it (or a coordinator for them; a remote Delete)
+    ERASURE = "erasure"  # its author's (or, for proxy intake, the neighbor's) data erased
+    REMOVED = "removed"  # a coordinator removed it (moderation) or turned it away
+
+
+def counts(post: Post) -> bool:
+    """Whether the picture counts ``post`` (the rule ``storage.picture.counted`` asks in
+    SQL): the group's own posts and those it shares, never one held for approval or hidden
+    by a coordinator."""
+    return (post.local or post.via_group) and not post.held and not post.hidden
+
+
+_DONE = frozenset({State.FULFILLED, State.PARTLY_FULFILLED, State.EXPIRED})
+
+
+def kept_outcome(state: State, why: Deletion) -> str | None:
+    """The outcome a deleted post is kept under in the picture's counts, or None when it
+    stops counting (docs/needs-picture.md, "Counts kept after deletion").
+
+    Retention and erasure keep every closed post, withdrawn ones too: the picture counted
+    them while stored, and its numbers must not change when they go. An author deleting a
+    post takes it back (it may have been a mistake) unless it was already fulfilled, partly
+    fulfilled or expired: the need was real, and what became of it is the group's history.
+    Removed by a coordinator (abuse, spam) or turned away: never counted.
+    """
+    if not state.closed or why is Deletion.REMOVED:
+        return None
+    if why is Deletion.AUTHOR and state not in _DONE:
+        return None
+    return state.value
+
+
+def month_key(moment: datetime) -> str:
+    """"2026-03": the month (UTC) a post is counted in."""
+    return f"{moment.astimezone(UTC):%Y-%m}"
 
 
 # -- words -------------------------------------------------------------------------------

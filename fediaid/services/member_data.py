@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING, Any
 
 from fediaid.domain.actors import Role
 from fediaid.domain.audit import AuditAction
+from fediaid.domain.picture import Deletion
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
@@ -48,7 +49,7 @@ from fediaid.federation import render
 from fediaid.services import post_records
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
-from fediaid.services.retention import forget_object
+from fediaid.services.retention import forget_object, keep_counts
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import member_data as repo
 from fediaid.storage import objects as objects_repo
@@ -275,8 +276,10 @@ class MemberDataService(Service):
                      if m["file_name"]]
             profile_images = [actor.icon_url, actor.header_url]
 
-            # Posts, as retention deletes them: a Delete to everyone who received them.
+            # Posts, as retention deletes them: a Delete to everyone who received them. Closed
+            # ones stay in the needs picture's counts, which name nobody (docs/privacy.md).
             for post in own_posts:
+                await keep_counts(conn, post, Deletion.ERASURE)
                 await self.post_federation.deleted(conn, post)
                 await post_records.remove_post(conn, post.id)
             # Statuses (notes, answers, boosts) and anything else sent elsewhere.

@@ -32,6 +32,7 @@ from fediaid.domain.picture import (
     nearest_rank,
     protect,
     protect_one,
+    step_percentiles,
 )
 from fediaid.domain.posts import Kind
 from fediaid.domain.roles import Permission
@@ -41,6 +42,7 @@ from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import picture as repo
 from fediaid.storage import posts as posts_repo
+from fediaid.storage.picture_kept import FIRST_ANSWER, MET
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -175,6 +177,18 @@ def _days(ranked: Iterable[repo.Ranked]) -> dict[str | None, tuple[int, tuple[fl
     return out
 
 
+def _step_days(steps: Iterable[tuple[str, str, int, int]], measure: str
+               ) -> dict[str | None, tuple[int, tuple[float, ...]]]:
+    """Per category, and for all (key None): how many needs ``measure`` counts, and the
+    days at PERCENTS read from the steps (``picture.step_percentiles``)."""
+    by: dict[str | None, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+    for m, category, step, n in steps:
+        if m == measure:
+            by[category][step] += n
+            by[None][step] += n
+    return {key: step_percentiles(counts, PERCENTS) for key, counts in by.items()}
+
+
 class NeedsPicture(Service):
     def __init__(self, core: Core) -> None:
         super().__init__(core)
@@ -189,21 +203,12 @@ class NeedsPicture(Service):
             cube = await repo.cube(conn, starts)
             waiting = await repo.open_needs(conn, age_limits(now))
             ages = await repo.open_ages(conn, now=now, percents=PERCENTS, by_category=True)
-            met = await repo.ranked_durations(conn, since=since, measure="met",
-                                              percents=PERCENTS, by_category=True)
-            met_all = await repo.ranked_durations(conn, since=since, measure="met",
-                                                  percents=PERCENTS, by_category=False)
-            answered = await repo.ranked_durations(conn, since=since, measure="first_answer",
-                                                   percents=PERCENTS, by_category=True)
-            answered_all = await repo.ranked_durations(
-                conn, since=since, measure="first_answer", percents=PERCENTS,
-                by_category=False)
+            steps = await repo.speed_steps(conn, starts=starts)
             titles = await repo.need_titles(conn, since=since, limit=WORD_TITLES_MAX)
             listed, hidden_categories, areas = await self._lists(conn)
-        return _build(now=now, starts=starts, cube=cube, waiting=waiting, ages=ages, met=met,
-                      met_all=met_all, answered=answered, answered_all=answered_all,
-                      titles=titles, categories=listed, hidden_categories=hidden_categories,
-                      areas=areas)
+        return _build(now=now, starts=starts, cube=cube, waiting=waiting, ages=ages,
+                      steps=steps, titles=titles, categories=listed,
+                      hidden_categories=hidden_categories, areas=areas)
 
     @staticmethod
     async def _lists(conn: AsyncConnection) -> tuple[list[tuple[str, str]],
@@ -245,9 +250,7 @@ def _iso(dt: datetime | None) -> str:
 def _build(*, now: datetime, starts: Sequence[datetime],
            cube: Sequence[tuple[str, str, str | None, int, int]],
            waiting: Sequence[tuple[str, int, int]], ages: Sequence[repo.Ranked],
-           met: Sequence[repo.Ranked],
-           met_all: Sequence[repo.Ranked], answered: Sequence[repo.Ranked],
-           answered_all: Sequence[repo.Ranked], titles: Sequence[tuple[str, str]],
+           steps: Sequence[tuple[str, str, int, int]], titles: Sequence[tuple[str, str]],
            categories: Sequence[tuple[str, str]], hidden_categories: Sequence[tuple[str, str]],
            areas: Sequence[tuple[str, str]]) -> Picture:
     width = len(KINDS)
@@ -300,7 +303,7 @@ def _build(*, now: datetime, starts: Sequence[datetime],
                        key=lambda r: -(r.cells[0].value or 0))[:TOP_REQUESTED]
 
     # How quickly: needs met per category (a count under a total), with days at PERCENTS.
-    met_days, answer_days = _days(met), _days(answered)
+    met_days, answer_days = _step_days(steps, MET), _step_days(steps, FIRST_ANSWER)
     speed_rows = _rows_for(categories, hidden_categories,
                            {k: [v[0]] for k, v in met_days.items() if k is not None}, 1)
     met_counts, met_total = protect_one([r[2][0] for r in speed_rows],
@@ -312,7 +315,7 @@ def _build(*, now: datetime, starts: Sequence[datetime],
               answer_days[key][1] if key in answer_days and answer_days[key][0] >= HIDE_BELOW
               else None)
         for i, (key, label, _) in enumerate(speed_rows))
-    all_met, all_answered = _days(met_all).get(None), _days(answered_all).get(None)
+    all_met, all_answered = met_days.get(None), answer_days.get(None)
     speed_all = Speed("", "", met_total,
                       all_met[1] if all_met and all_met[0] >= HIDE_BELOW else None,
                       all_answered[1] if all_answered and all_answered[0] >= HIDE_BELOW

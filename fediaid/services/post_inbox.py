@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from activitypub.vocab import PUBLIC, is_public
 from fediaid.domain.actors import Actor
 from fediaid.domain.follows import FollowState
+from fediaid.domain.picture import Deletion
 from fediaid.domain.posts import (
     DESCRIPTION_MAX,
     MESSAGE_MAX,
@@ -35,6 +36,7 @@ from fediaid.domain.posts import (
 from fediaid.federation import proposals
 from fediaid.services import post_records
 from fediaid.services.core import Core, Service
+from fediaid.services.retention import keep_counts
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import posts as posts_repo
@@ -155,6 +157,8 @@ class PostInbox(Service):
         if post is not None and not post.local and post.author_uri == actor.uri:
             if post.via_group and not post.held:
                 await self.post_federation.unshared_by_group(conn, post)
+            # Its author took it back: counted on only if met or expired (kept_outcome).
+            await keep_counts(conn, post, Deletion.AUTHOR)
             await post_records.remove_post(conn, post.id)
             return
         response = await responses_repo.find_by_uri(conn, uri)

@@ -17,6 +17,7 @@ from activitypub.vocab import is_http_uri
 from fediaid.domain.actors import Actor
 from fediaid.domain.audit import AuditAction
 from fediaid.domain.categories import CATEGORY_KEYWORDS, keywords_for, parse_keywords
+from fediaid.domain.picture import Deletion
 from fediaid.domain.posts import (
     DESCRIPTION_MAX,
     TITLE_MAX,
@@ -47,6 +48,7 @@ from fediaid.domain.visibility import Viewer, can_view
 from fediaid.errors import Forbidden, Invalid, NotFound
 from fediaid.services import post_records
 from fediaid.services.core import Core, Service
+from fediaid.services.retention import keep_counts
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import posts as posts_repo
 from fediaid.storage import reports as reports_repo
@@ -497,9 +499,12 @@ class PostService(Service):
     # -- lifecycle jobs -----------------------------------------------------------------
     async def delete_now(self, user: User, post_id: int) -> None:
         """The author (or a coordinator) deletes a post at once, with everything private
-        attached; everyone who received it gets a Delete. (From the Mastodon apps' delete.)"""
+        attached; everyone who received it gets a Delete. (From the Mastodon apps' delete.)
+        The needs picture keeps counting it only if it was fulfilled or expired
+        (``picture.kept_outcome``)."""
         async with self.db.write() as conn:
             post = await self._managed(conn, user, post_id)
+            await keep_counts(conn, post, Deletion.AUTHOR)
             await self.post_federation.deleted(conn, post)
             await post_records.remove_post(conn, post.id)
 
@@ -516,7 +521,8 @@ class PostService(Service):
 
     async def delete_due(self) -> int:
         """Delete closed posts whose retention window has passed, with everything private
-        attached, and federate the Delete to everyone who received them."""
+        attached, and federate the Delete to everyone who received them. The needs picture
+        keeps their counts (``retention.keep_counts``, in the same transaction)."""
         now = utcnow()
         async with self.db.read() as conn:
             ids = await posts_repo.due_for_deletion(conn, now)
@@ -525,6 +531,7 @@ class PostService(Service):
                 post = await posts_repo.find(conn, pid)
                 if post is None:
                     continue
+                await keep_counts(conn, post, Deletion.RETENTION)
                 await self.post_federation.deleted(conn, post)
                 await post_records.remove_post(conn, pid)
         return len(ids)

@@ -4,11 +4,14 @@ PostgreSQL alike), and the coordinators' export of the posts without private fie
 Which posts count (``counted``): the group's own posts (written here, also as a neighbor
 or for one by proxy intake, and posts from other servers the group shares, ``via_group``),
 whatever their visibility (only counts leave); never a post waiting for approval
-(``held``) or hidden by a coordinator (``hidden``). Removed and deleted posts are gone from
-the table.
+(``held``) or hidden by a coordinator (``hidden``). Deleted posts that still count (by
+retention, most of them: ``picture.kept_outcome``) are kept as counts in ``picture_counts``
+and ``picture_times`` (fediaid/storage/picture_kept.py): ``cube`` and ``speed_steps`` add
+them to the stored posts' counts in the same statement, so a post being deleted meanwhile is
+counted once, either way.
 
-Indexes: the windows read ``ix_posts_created`` (migration 0016), open and met needs
-``ix_posts_state_kind``, first answers ``ix_responses_post``.
+Indexes: open and met needs ``ix_posts_state_kind``, first answers ``ix_responses_post``;
+the kept counts are read by their primary keys (month first).
 """
 
 from __future__ import annotations
@@ -18,16 +21,31 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, case, extract, func, literal, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    and_,
+    case,
+    cast,
+    extract,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from fediaid.domain.picture import TIME_STEPS, month_key
 from fediaid.domain.posts import Kind, State
 from fediaid.storage.dialect import is_postgres
-from fediaid.storage.tables import posts, responses
+from fediaid.storage.picture_kept import FIRST_ANSWER, MET
+from fediaid.storage.tables import picture_counts, picture_times, posts, responses
 
 
 def counted() -> Any:
-    """The posts the picture and the export count."""
+    """The posts the picture and the export count (``picture.counts`` for one post)."""
     return and_(or_(posts.c.local.is_(True), posts.c.via_group.is_(True)),
                 posts.c.held.is_(False), posts.c.hidden.is_(False))
 
@@ -38,17 +56,38 @@ def _month_index(starts: Sequence[datetime]) -> Any:
     return case(*whens, else_=-1)
 
 
+def _kept_month_index(column: Any, starts: Sequence[datetime]) -> Any:
+    """The same index for a kept month key ("2026-03")."""
+    return case(*[(column == month_key(start), i) for i, start in enumerate(starts)],
+                else_=-1)
+
+
 async def cube(conn: AsyncConnection, starts: Sequence[datetime]
                ) -> list[tuple[str, str, str | None, int, int]]:
-    """Posts created since ``starts[0]``, counted by kind, category, area and month (an
-    index into ``starts``): (kind, category, area, month, count). One statement, so every
-    table of the picture is cut from the same moment (tables counted at different moments
-    could differ by one post and give away where it was)."""
-    month = _month_index(starts).label("month")
+    """Posts created since ``starts[0]``, stored and kept after deletion, counted by kind,
+    category, area (None: none) and month (an index into ``starts``): (kind, category,
+    area, month, count). One statement, so every table of the picture is cut from the same
+    moment (tables counted at different moments could differ by one post and give away
+    where it was)."""
+    # Grouped by the labels (PostgreSQL would not match two copies of an expression with
+    # parameters); a place given as "" counts as none, as it is kept.
+    area = func.nullif(posts.c.area, "").label("place")
+    month = _month_index(starts).label("month_no")
+    stored = (select(posts.c.kind.label("kind"), posts.c.category.label("category"),
+                     area, month, func.count().label("n"))
+              .where(counted(), posts.c.created_at >= starts[0])
+              .group_by(posts.c.kind, posts.c.category, area, month))
+    k = picture_counts.c
+    k_area = func.nullif(k.area, "").label("place")
+    k_month = _kept_month_index(k.month, starts).label("month_no")
+    kept = (select(k.kind, k.category, k_area, k_month, cast(func.sum(k.posts), Integer))
+            .where(k.month >= month_key(starts[0]))
+            .group_by(k.kind, k.category, k_area, k_month))
+    both = union_all(stored, kept).subquery()
     rows = await conn.execute(
-        select(posts.c.kind, posts.c.category, posts.c.area, month, func.count())
-        .where(counted(), posts.c.created_at >= starts[0])
-        .group_by(posts.c.kind, posts.c.category, posts.c.area, month))
+        select(both.c.kind, both.c.category, both.c.place, both.c.month_no,
+               func.sum(both.c.n))
+        .group_by(both.c.kind, both.c.category, both.c.place, both.c.month_no))
     return [(r[0], r[1], r[2], int(r[3]), int(r[4])) for r in rows]
 
 
@@ -66,11 +105,20 @@ async def open_needs(conn: AsyncConnection, limits: Sequence[datetime]
     return [(r[0], int(r[1]), int(r[2])) for r in rows]
 
 
-def _seconds(conn: AsyncConnection, later: Any, earlier: Any) -> Any:
+def _epoch(conn: AsyncConnection, moment: Any) -> Any:
+    """Whole seconds since 1970 (the fraction cut off), as ``picture.whole_seconds``."""
     if is_postgres(conn):
-        return extract("epoch", later - earlier)
-    # SQLite keeps UTC times as ISO text (fediaid/storage/types.py).
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+        return cast(func.floor(extract("epoch", moment)), BigInteger)
+    # SQLite keeps UTC times as ISO text "YYYY-MM-DD HH:MM:SS.ffffff" (storage/types.py);
+    # strftime would round the fraction to milliseconds, so it is cut off first.
+    return cast(func.strftime("%s", func.substr(moment, 1, 19)), BigInteger)
+
+
+def _step(seconds: Any) -> Any:
+    """The step (``picture.TIME_STEPS``) a duration in whole seconds is counted in."""
+    # The steps are our own constants: written into the statement, not 56 parameters.
+    steps = [literal_column(str(int(step))) for step in TIME_STEPS]
+    return case(*[(seconds <= step, step) for step in steps], else_=steps[-1])
 
 
 @dataclass(frozen=True)
@@ -84,39 +132,44 @@ class Ranked:
     seconds: float
 
 
-async def ranked_durations(conn: AsyncConnection, *, since: datetime, measure: str,
-                           percents: Sequence[int], by_category: bool) -> list[Ranked]:
-    """For needs created since ``since``, the durations at the nearest ranks of
-    ``percents`` (``picture.nearest_rank``), per category or for all: ``measure`` "met"
-    (posting to fulfilled or partly fulfilled) or "first_answer" (posting to the first
-    answer). Window functions pick the ranks in the database: a few rows come back."""
-    if measure == "met":
-        source = (select(posts.c.category.label("category"),
-                         _seconds(conn, posts.c.closed_at, posts.c.created_at).label("secs"))
-                  .where(counted(), posts.c.kind == Kind.NEED.value,
-                         posts.c.state.in_([State.FULFILLED.value,
-                                            State.PARTLY_FULFILLED.value]),
-                         posts.c.closed_at.is_not(None), posts.c.created_at >= since))
-    else:
-        first = (select(responses.c.post_id, func.min(responses.c.created_at).label("first"))
-                 .group_by(responses.c.post_id).subquery())
-        source = (select(posts.c.category.label("category"),
-                         _seconds(conn, first.c.first, posts.c.created_at).label("secs"))
-                  .select_from(posts.join(first, first.c.post_id == posts.c.id))
-                  .where(counted(), posts.c.kind == Kind.NEED.value,
-                         posts.c.created_at >= since))
-    s = source.subquery()
-    part = [s.c.category] if by_category else None
-    ranked = select(
-        (s.c.category if by_category else literal(None)).label("category"), s.c.secs,
-        func.row_number().over(partition_by=part, order_by=s.c.secs).label("rn"),
-        func.count().over(partition_by=part).label("n"),
-    ).subquery()
-    # The nearest rank of p percent of n: ceil(n * p / 100), in integer arithmetic.
-    wanted = or_(*[ranked.c.rn == (ranked.c.n * p + 99) // 100 for p in percents])
-    rows = await conn.execute(select(ranked.c.category, ranked.c.n, ranked.c.rn,
-                                     ranked.c.secs).where(wanted))
-    return [Ranked(r[0], int(r[1]), int(r[2]), max(0.0, float(r[3]))) for r in rows]
+async def speed_steps(conn: AsyncConnection, *, starts: Sequence[datetime]
+                      ) -> list[tuple[str, str, int, int]]:
+    """For needs created since ``starts[0]``, stored and kept after deletion, how many
+    took up to each step (``picture.TIME_STEPS``), per category: (measure, category, step
+    in seconds, count). ``measure`` "met": posting to fulfilled or partly fulfilled;
+    "first_answer": posting to the first answer (any answer, any state). One statement
+    (a post deleted meanwhile is counted once); a row per category and step comes back."""
+    since = starts[0]
+    need = and_(counted(), posts.c.kind == Kind.NEED.value, posts.c.created_at >= since)
+    met = (select(posts.c.category.label("category"),
+                  (_epoch(conn, posts.c.closed_at) - _epoch(conn, posts.c.created_at))
+                  .label("secs"))
+           .where(need, posts.c.state.in_([State.FULFILLED.value,
+                                           State.PARTLY_FULFILLED.value]),
+                  posts.c.closed_at.is_not(None)).subquery())
+    first = (select(responses.c.post_id, func.min(responses.c.created_at).label("first"))
+             .group_by(responses.c.post_id).subquery())
+    answered = (select(posts.c.category.label("category"),
+                       (_epoch(conn, first.c.first) - _epoch(conn, posts.c.created_at))
+                       .label("secs"))
+                .select_from(posts.join(first, first.c.post_id == posts.c.id))
+                .where(need).subquery())
+    parts: list[Any] = []
+    for measure, source in ((MET, met), (FIRST_ANSWER, answered)):
+        step = _step(source.c.secs).label("step")
+        parts.append(select(literal(measure).label("measure"), source.c.category,
+                            step, func.count().label("n"))
+                     .group_by(source.c.category, step))
+    t = picture_times.c
+    parts.append(select(t.measure, t.category, t.within_seconds,
+                        cast(func.sum(t.needs), Integer))
+                 .where(t.month >= month_key(since))
+                 .group_by(t.measure, t.category, t.within_seconds))
+    both = union_all(*parts).subquery()
+    rows = await conn.execute(
+        select(both.c.measure, both.c.category, both.c.step, func.sum(both.c.n))
+        .group_by(both.c.measure, both.c.category, both.c.step))
+    return [(r[0], r[1], int(r[2]), int(r[3])) for r in rows]
 
 
 async def need_titles(conn: AsyncConnection, *, since: datetime, limit: int

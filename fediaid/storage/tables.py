@@ -25,7 +25,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0018"
+SCHEMA_HEAD = "0019"
 
 metadata = MetaData(
     naming_convention={
@@ -441,6 +441,32 @@ post_recipients = Table(
     metadata,
     Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
     Column("actor_uri", URL, primary_key=True),
+)
+
+# The needs picture's counts of deleted posts (fediaid/services/retention.py
+# ``keep_counts``, in the deleting transaction; docs/needs-picture.md): how many posts, per
+# month created (UTC, "2026-03"), kind, category, area ("" for none) and outcome (the
+# closed state), and for needs how long they took, in steps (``picture.TIME_STEPS``).
+# Nothing that names a post or a person: no id, title, author or exact time.
+picture_counts = Table(
+    "picture_counts",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("category", String(64), primary_key=True),
+    Column("area", String(64), primary_key=True),
+    Column("outcome", String(20), primary_key=True),
+    Column("posts", Integer, nullable=False),
+)
+
+picture_times = Table(
+    "picture_times",
+    metadata,
+    Column("month", String(7), primary_key=True),
+    Column("category", String(64), primary_key=True),
+    Column("measure", String(16), primary_key=True),  # "met" or "first_answer"
+    Column("within_seconds", Integer, primary_key=True),  # the step
+    Column("needs", Integer, nullable=False),
 )
 
 intake_records = Table(

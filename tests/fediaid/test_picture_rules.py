@@ -9,21 +9,29 @@ and tries every value each hidden count could have (subset sums, not intervals).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fediaid.domain.picture import (
+    TIME_STEPS,
     Count,
+    Deletion,
     Hidden,
     age_band_keys,
     csv_cell,
     frequent_words,
+    kept_outcome,
+    month_key,
     month_starts,
     nearest_rank,
     protect,
+    step_percentiles,
+    time_step,
+    whole_seconds,
 )
+from fediaid.domain.posts import State
 
 #: What the reader takes as the most a "hidden" count can be (above any test's data).
 CAP = 200
@@ -180,3 +188,57 @@ def test_csv_cells_never_start_a_formula() -> None:
     assert csv_cell("North End") == "North End"
     assert csv_cell(-3) == "-3"  # a number is a number
     assert csv_cell(None) == ""
+
+
+# -- durations in steps, and what is kept of a deleted post ------------------------------
+
+def test_durations_count_in_the_step_at_or_above_them() -> None:
+    assert TIME_STEPS == tuple(sorted(set(TIME_STEPS)))
+    assert time_step(-5) == time_step(0) == time_step(3600) == 3600
+    assert time_step(3601) == 7200
+    assert time_step(3 * 86400) == 3 * 86400 and time_step(3 * 86400 + 1) == 4 * 86400
+    assert time_step(10 * 365 * 86400) == TIME_STEPS[-1] == 365 * 86400
+    # The precision the docs promise: a step is at most twice the time it holds up to 2
+    # hours, at most 1.5 times from there on.
+    for before, step in zip((0, *TIME_STEPS), TIME_STEPS, strict=False):
+        assert step <= 2 * max(before, 1) or before == 0
+        if step > 2 * 3600:
+            assert step <= 1.5 * before, step
+
+
+def test_whole_seconds_cut_the_fraction_in_any_time_zone() -> None:
+    t = datetime(2026, 3, 1, 12, 0, 0, 999_999, tzinfo=UTC)
+    assert whole_seconds(t) == 1772366400
+    assert whole_seconds(t.astimezone(timezone(timedelta(hours=-5)))) == 1772366400
+    assert month_key(datetime(2026, 3, 1, 2, tzinfo=timezone(timedelta(hours=5)))) == "2026-02"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-10, 400 * 86400), min_size=1, max_size=40))
+def test_percentiles_from_steps_hold_the_true_nearest_rank(durations: list[int]) -> None:
+    counts: dict[int, int] = {}
+    for d in durations:
+        counts[time_step(d)] = counts.get(time_step(d), 0) + 1
+    n, days = step_percentiles(counts, (50, 75))
+    assert n == len(durations)
+    ordered = sorted(durations)
+    for p, shown in zip((50, 75), days, strict=True):
+        true = ordered[nearest_rank(n, p) - 1]  # the exact value, as before steps
+        step = round(shown * 86400)
+        assert step == time_step(true)
+        assert true <= step or step == TIME_STEPS[-1]
+        below = [s for s in TIME_STEPS if s < step]
+        assert not below or true > below[-1]
+
+
+def test_which_deleted_posts_stay_counted() -> None:
+    closed = {State.FULFILLED, State.PARTLY_FULFILLED, State.WITHDRAWN, State.EXPIRED}
+    for state in State:
+        # Retention and erasure: every closed post, as it was counted while stored.
+        for why in (Deletion.RETENTION, Deletion.ERASURE):
+            assert kept_outcome(state, why) == (state.value if state in closed else None)
+        # Its author deleting it: only what was met or expired (a withdrawn or open one
+        # was taken back).
+        assert kept_outcome(state, Deletion.AUTHOR) == (
+            state.value if state in closed - {State.WITHDRAWN} else None)
+        assert kept_outcome(state, Deletion.REMOVED) is None
