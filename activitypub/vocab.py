@@ -7,6 +7,7 @@ with an ``id``, or a list of either. These helpers normalise without ever fetchi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -138,13 +139,24 @@ def is_addressed_publicly(activity: Mapping[str, Any]) -> bool:
 
 
 def _split(uri: str) -> SplitResult | None:
-    """``urlsplit`` that answers None instead of raising on hostile input ("http://[x")."""
+    """``urlsplit`` that answers None instead of raising on hostile input ("http://[x").
+    URIs of ordinary length are remembered (the same actor and object URIs are checked
+    again and again while a batch of activities is applied)."""
+    if len(uri) <= 2048:
+        return _split_cached(uri)
+    return _split_uncached(uri)
+
+
+def _split_uncached(uri: str) -> SplitResult | None:
     try:
         parts = urlsplit(uri)
         parts.port  # noqa: B018 - validates the port; raises ValueError when malformed
     except ValueError:
         return None
     return parts
+
+
+_split_cached = functools.lru_cache(maxsize=4096)(_split_uncached)
 
 
 def host_of(uri: str) -> str:

@@ -1,4 +1,6 @@
-"""The inbox worker: applies stored activities in batches (services/inbox_processing.py)."""
+"""The inbox worker: claims stored activities in batches and applies them in short write
+transactions (services/inbox_processing.py), as long as the inbox service allows while
+requests are arriving (``InboxService.slice_budget``)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH = 100
+# Items claimed at once: prepared together (one actor query, parsing), applied in slices.
+BATCH = 200
 
 
 class InboxWorker:
@@ -29,7 +32,8 @@ class InboxWorker:
             jobs = await inbox_repo.claim_due(conn, worker=self.name, limit=limit,
                                               lease_seconds=self.rt.settings.inbox_lease_seconds)
         if jobs:
-            await self.processor.process(jobs, worker=self.name)
+            await self.processor.process(jobs, worker=self.name,
+                                         budget=self.rt.inbox.slice_budget)
             self.processed += len(jobs)
         return len(jobs)
 
@@ -37,9 +41,9 @@ class InboxWorker:
         wakeup = self.rt.inbox_wakeup
         while not stop.is_set():
             try:
-                # Ingestion first: during a burst of inbox POSTs, wait for a lull and take
-                # small batches (services/inbox.py, InboxService.yield_to_ingest).
-                if await self.run_once(await self.rt.inbox.yield_to_ingest(BATCH)):
+                # Ingestion first: during a burst of inbox POSTs each slice waits for a lull
+                # and is short (services/inbox.py, InboxService.slice_budget).
+                if await self.run_once():
                     continue
             except Exception:
                 log.exception("inbox processing failed")

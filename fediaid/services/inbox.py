@@ -5,10 +5,12 @@ signer speaks for the activity's actor, then store the activity durably (group c
 return; the caller answers 202. Nothing is stored for a rejected request.
 ``InboxProcessor`` (services/inbox_processing.py) applies stored activities later.
 
-Under a burst of inbox traffic, ingestion comes first: ``yield_to_ingest`` tells the inbox
-worker to wait for a lull (bounded) and take small batches, because a processing batch holds
-the one SQLite writer for as long as it runs, and every request waiting for its group commit
-waits that long too (p99). The stored backlog is processed at full speed once the burst ends.
+Under a burst of inbox traffic, ingestion comes first: ``slice_budget`` tells the inbox
+worker, before each of its write transactions (slices, services/inbox_processing.py), to wait
+for a lull (bounded) and then how long it may hold the writer: briefly while requests are
+arriving, because a slice holds the one SQLite writer for as long as it runs, and every
+request waiting for its group commit waits that long too (p99). The stored backlog is
+processed at full speed once the burst ends.
 """
 
 from __future__ import annotations
@@ -41,13 +43,14 @@ log = logging.getLogger(__name__)
 # activities a second) stays below it, so processing keeps pace; a burst (many concurrent
 # senders) is above it.
 BUSY_REQUESTS = 4
-# While busy, the worker re-checks this often, and after MAX_DEFER_SECONDS it processes a
-# small batch anyway, so a sustained burst delays processing but never starves it. The batch
-# is small because applying an activity holds the SQLite writer for ~2-6 ms today
-# (services/inbox_processing.py), and every request waiting for a commit waits that long.
+# While busy, the worker re-checks this often, and after MAX_DEFER_SECONDS it applies a
+# short slice anyway, so a sustained burst delays processing but never starves it.
 BUSY_RECHECK_SECONDS = 0.05
 MAX_DEFER_SECONDS = 1.0
-BUSY_BATCH = 5
+# How long one slice of the inbox worker may hold the writer: while requests are arriving
+# (every request waiting for its group commit waits that long), and otherwise.
+BUSY_SLICE_SECONDS = 0.01
+QUIET_SLICE_SECONDS = 0.05
 
 
 class Ignored(Exception):
@@ -69,19 +72,19 @@ class InboxService(Service):
         """Whether a burst of inbox requests is being ingested right now."""
         return self._accepting >= BUSY_REQUESTS
 
-    async def yield_to_ingest(self, batch: int) -> int:
-        """Called by the inbox worker before each batch; returns how many items to take.
-        When ingestion is busy, wait for a lull (at most ``MAX_DEFER_SECONDS``) and then
-        take a small batch, so processing never holds the database writer for long while
-        requests wait on their commit."""
+    async def slice_budget(self) -> float:
+        """Called by the inbox worker before each write transaction (slice); returns how
+        many seconds it may hold the writer. When ingestion is busy, wait for a lull (at
+        most ``MAX_DEFER_SECONDS``) and then take a short slice, so processing never holds
+        the database writer for long while requests wait on their commit."""
         if not self.busy():
-            return batch
+            return QUIET_SLICE_SECONDS
         deadline = time.monotonic() + MAX_DEFER_SECONDS
         while time.monotonic() < deadline:
             await asyncio.sleep(BUSY_RECHECK_SECONDS)
             if not self.busy():
-                return batch
-        return min(batch, BUSY_BATCH)
+                return QUIET_SLICE_SECONDS
+        return BUSY_SLICE_SECONDS
 
     async def accept(self, *, method: str, url: str, headers: Mapping[str, str], body: bytes
                      ) -> bool:

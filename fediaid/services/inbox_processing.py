@@ -1,21 +1,43 @@
 """Applying stored inbox activities (the background half of the inbox).
 
-A batch is processed in two steps: first whatever needs the network (unknown actors,
-objects given only by URI) is fetched outside any transaction, so the SQLite writer is
-never held during network I/O; then every activity is applied in its own savepoint inside
-one transaction, together with the queue bookkeeping. Processing the same activity twice
-changes nothing the second time: the inbox row is unique per activity id, and every handler
-is written to be idempotent.
+A batch (the items one worker claimed) is processed in two steps:
+
+1. **Prepare**, outside any write transaction (the SQLite writer is never held during network
+   I/O or parsing): parse every payload, look the batch's actors up in one query, fetch what
+   needs the network (unknown actors, objects given only by URI), and parse a ``Create``'s
+   note (``federation/inbound``: sanitizing included) once.
+2. **Apply**, in slices: each slice is one write transaction that applies some items in order
+   and marks them done or failed (``inbox_repo.finish``) before it commits, so an item is
+   marked done only in the transaction that applied it: after a crash, nothing committed is
+   applied again and nothing uncommitted is lost (its lease runs out and it is claimed
+   again). A slice ends after ``budget`` seconds (the worker asks the inbox service how long
+   it may hold the writer: briefly while inbox requests are arriving), so a request waiting
+   for its group commit waits for one short slice at most.
+
+Inside a slice every activity is applied in its own savepoint: one that fails is rolled back
+and recorded failed, the others are kept. The common case, a new public note that is not a
+reply, addresses no local account and has no attachments (``RemoteStatuses.is_plain``), takes
+a shorter road with the same result: such notes are collected and written together (their
+objects, statuses and tags in three statements, in one savepoint) before the next activity
+that is not one of them, and at the end of the slice, so the order of effects is the order
+of the activities. When that write fails, each of its notes is applied on its own; a note
+whose status exists already is applied on its own too (an edit, or nothing).
+
+Processing the same activity twice changes nothing the second time: the inbox row is unique
+per activity id, and every handler is written to be idempotent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from activitypub.errors import FetchError
@@ -23,121 +45,128 @@ from activitypub.vocab import (
     first_str,
     host_of,
     id_of,
-    is_addressed_publicly,
     is_http_uri,
+    is_public,
     same_origin,
     type_of,
 )
-from fediaid.domain.actors import Actor, ActorType
-from fediaid.domain.follows import FollowState
+from fediaid.domain.actors import Actor
 from fediaid.domain.queue import ItemState
-from fediaid.errors import FediaidError, Invalid, Unavailable
-from fediaid.federation import render
-from fediaid.federation.inbound import parse_remote_note
-from fediaid.federation.parse import parse_actor
+from fediaid.errors import FediaidError, Unavailable
+from fediaid.federation.inbound import MAX_HASHTAGS, RemoteNote, parse_remote_note
+from fediaid.federation.proposals_parse import may_be_proposal
 from fediaid.services.core import Core, Service
-from fediaid.services.federation_policy import refused_content
+from fediaid.services.inbox_activities import OBJECT_TYPES, Prepared, announced_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import domains as domains_repo
-from fediaid.storage import follows as follows_repo
 from fediaid.storage import inbox as inbox_repo
-from fediaid.storage import notifications as notifications_repo
 from fediaid.storage import objects as objects_repo
-from fediaid.storage import outbox as outbox_repo
 from fediaid.storage.inbox import InboxJob
 
 if TYPE_CHECKING:
-    from fediaid.services.blocks import BlockService
-    from fediaid.services.federation_policy import FederationPolicy
     from fediaid.services.follows import FollowService
-    from fediaid.services.outbox import Outbox
-    from fediaid.services.post_inbox import PostInbox
+    from fediaid.services.inbox_activities import InboxActivities
     from fediaid.services.remote_statuses import RemoteStatuses
     from fediaid.services.reports import ReportService
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 6
-OBJECT_TYPES = frozenset({"Note", "Article", "Page", "Question", "Proposal", "Event", "Image",
-                          "Video", "Audio", "Document", "Offer", "Agreement"})
+# A slice's length when nobody waits for the writer (see ``process``).
+SLICE_SECONDS = 0.05
+# Plain notes a slice collects at most per second of its budget (writing one costs ~0.1 ms
+# on SQLite: a slice of 10 ms writes at most 40 at the end).
+PLAIN_PER_SECOND = 4000
+# Failures that are the item's own, recorded as failed (and a database error that
+# ``_own_fault`` says is the item's: a value the database refuses). Any other database
+# error (connection lost, lock timeout) fails the slice, whose items are then claimed again
+# when their lease runs out.
+ITEM_ERRORS = (FediaidError, ValueError, KeyError, TypeError)
+# SQLSTATE classes of errors in the values of a statement: data exception (a value too long
+# for its column, say), integrity constraint violation.
+_OWN_SQLSTATES = ("22", "23")
+
+
+def _own_fault(exc: DBAPIError) -> bool:
+    """Whether a database error comes from the item's own values rather than from the
+    database (asyncpg's errors other than constraint violations reach us as plain
+    ``DBAPIError``s: their SQLSTATE tells)."""
+    if exc.connection_invalidated:
+        return False
+    if isinstance(exc, IntegrityError | DataError):
+        return True
+    state = getattr(exc.orig, "sqlstate", None)
+    return isinstance(state, str) and state[:2] in _OWN_SQLSTATES
 
 
 @dataclass
-class Prepared:
-    job: InboxJob
-    activity: dict[str, Any]
-    fetched: dict[str, dict[str, Any]] = field(default_factory=dict)
-    dropped: str | None = None  # why the federation policy refuses it (then it is ignored)
+class _Slice:
+    """What one slice's transaction knows: the actors of the items still to apply (by URI),
+    which of them are suspended, the unavailable delivery domains, and the plain notes
+    collected and not yet written."""
+
+    actors: dict[str, Actor]
+    suspended: frozenset[str]
+    unavailable: frozenset[str]
+    plain: list[tuple[Prepared, Actor]] = field(default_factory=list)
+    plain_uris: set[str] = field(default_factory=set)
 
 
 Result = tuple[int, ItemState, str | None, float]
-
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return dt if dt.tzinfo else None
-
-
-def _announced_object(obj: Any, announcer: str) -> dict[str, Any] | None:
-    """The object an Announce shares, when it is embedded and comes from the announcer's own
-    server (so the announcer's signature vouches for it): ``Announce(Note)`` or FEP-1b12's
-    ``Announce(Create(Note))``. Anything else is fetched from its origin instead."""
-    if isinstance(obj, dict) and type_of(obj) in ("Create", "Update"):
-        obj = obj.get("object")
-    if isinstance(obj, dict) and same_origin(id_of(obj) or "", announcer):
-        return obj
-    return None
+# Called before each slice; returns how long the slice may hold the writer (seconds).
+Budget = Callable[[], Awaitable[float]]
 
 
 class InboxProcessor(Service):
-    def __init__(self, core: Core, *,
-                 blocks: BlockService, follows: FollowService, outbox: Outbox,
-                 policy: FederationPolicy, post_inbox: PostInbox,
+    def __init__(self, core: Core, *, activities: InboxActivities, follows: FollowService,
                  remote_statuses: RemoteStatuses, reports: ReportService) -> None:
         super().__init__(core)
-        self.blocks = blocks
+        self.activities = activities
         self.follows = follows
-        self.outbox = outbox
-        self.policy = policy
-        self.post_inbox = post_inbox
         self.remote_statuses = remote_statuses
         self.reports = reports
-        self.handlers = {
-            "Follow": self._follow,
-            "Undo": self._undo,
-            "Accept": self._accept,
-            "Reject": self._reject,
-            "Update": self._update,
-            "Delete": self._delete,
-            "Create": self._create,
-            "Announce": self._announce,
-            "Offer": self._offer,
-            "Like": self._like,
-            "Flag": self._flag,
-            "Block": self._block,
-        }
 
-    # -- step 1: network --------------------------------------------------------------
-    async def _prepare(self, job: InboxJob) -> Prepared:
-        activity = orjson.loads(job.payload)
+    # -- step 1: parsing and network, outside the writer ---------------------------------
+    async def _prepare_batch(self, jobs: list[InboxJob]) -> tuple[list[Prepared], list[Result]]:
+        """Prepare every job; a job that cannot be prepared gets its result at once (failed,
+        or pending again later when what it needs could not be fetched)."""
+        results: list[Result] = []
+        parsed: list[tuple[InboxJob, dict[str, Any]]] = []
+        for job in jobs:
+            try:
+                parsed.append((job, orjson.loads(job.payload)))
+            except ValueError as exc:
+                results.append((job.id, ItemState.FAILED, str(exc)[:500], 0.0))
+        async with self.db.read() as conn:
+            known = set(await actors_repo.find_many_by_uri(
+                conn, {job.actor_uri for job, _ in parsed}))
+        ready: list[Prepared] = []
+        for n, (job, activity) in enumerate(parsed):
+            if n % 16 == 15:
+                await asyncio.sleep(0)  # parsing is CPU: let inbox requests in between
+            try:
+                ready.append(await self._prepare(job, activity, known))
+            except Unavailable as exc:
+                results.append(self._retry_or_fail(job, exc.public))
+            except (FediaidError, ValueError) as exc:
+                results.append((job.id, ItemState.FAILED, str(exc)[:500], 0.0))
+        return ready, results
+
+    async def _prepare(self, job: InboxJob, activity: dict[str, Any], known: set[str]
+                       ) -> Prepared:
+        """``known``: the URIs of remote actors we have (updated when one is fetched)."""
         prepared = Prepared(job, activity)
         type_ = type_of(activity)
-        if type_ not in self.handlers:
+        if not self.activities.handles(type_):
             return prepared
-        prepared.dropped = self._refused(job.actor_uri, activity)
+        prepared.dropped = self.activities.refused(job.actor_uri, activity)
         if prepared.dropped:
             return prepared  # nothing fetched for what the federation policy refuses
         if type_ == "Delete":
             return prepared  # never fetch for a Delete: the thing is gone
-        async with self.db.read() as conn:
-            known = await actors_repo.find_by_uri(conn, job.actor_uri)
-        if known is None:
+        if job.actor_uri not in known:
             await self.follows.find_remote_actor(job.actor_uri, refresh=True)
+            known.add(job.actor_uri)
         obj = activity.get("object")
         wanted: str | None = None
         if type_ == "Create" and isinstance(obj, str):
@@ -158,14 +187,16 @@ class InboxProcessor(Service):
                         raise Unavailable(f"could not fetch {wanted}: {exc.reason}") from exc
                     log.info("announced object %s not fetched: %s", wanted, exc.reason)
             for doc in prepared.fetched.values():
-                prepared.dropped = self._refused(job.actor_uri, {"type": type_, "object": doc})
+                prepared.dropped = self.activities.refused(job.actor_uri,
+                                                           {"type": type_, "object": doc})
                 if prepared.dropped:
                     prepared.fetched.clear()
                     return prepared
-        embedded = _announced_object(obj, job.actor_uri) if type_ == "Announce" else None
+        embedded = announced_object(obj, job.actor_uri) if type_ == "Announce" else None
         for doc in [*prepared.fetched.values(), *([embedded] if embedded else [])]:
             author = id_of(doc.get("attributedTo"))
-            if author and is_http_uri(author) and not self.urls.is_local(author):
+            if author and is_http_uri(author) and not self.urls.is_local(author) and (
+                    author not in known):
                 async with self.db.read() as conn:
                     known_author = await actors_repo.find_by_uri(conn, author)
                 if known_author is None:
@@ -173,294 +204,136 @@ class InboxProcessor(Service):
                         await self.follows.find_remote_actor(author)
                     except FediaidError as exc:
                         log.info("author %s of %s unknown: %s", author, id_of(doc), exc.public)
+        if type_ == "Create" and isinstance(obj, dict):
+            prepared.note = parse_remote_note(obj)
+            prepared.plain = self._plain_note(job.actor_uri, obj, prepared.note)
         return prepared
 
-    # -- step 2: database ---------------------------------------------------------------
-    async def process(self, jobs: list[InboxJob], *, worker: str) -> list[Result]:
-        results: list[Result] = []
-        ready: list[Prepared] = []
-        for job in jobs:
-            try:
-                ready.append(await self._prepare(job))
-            except Unavailable as exc:
-                results.append(self._retry_or_fail(job, exc.public))
-            except (FediaidError, ValueError) as exc:
-                results.append((job.id, ItemState.FAILED, str(exc)[:500], 0.0))
-        async with self.db.write() as conn:
-            unavailable = await domains_repo.unavailable_domains(conn)
-            for p in ready:
-                try:
-                    async with conn.begin_nested():
-                        await self._apply(conn, p, unavailable)
-                    results.append((p.job.id, ItemState.DONE, None, 0.0))
-                except (FediaidError, ValueError, KeyError, TypeError) as exc:
-                    log.info("inbox item %s failed: %s", p.job.activity_uri, exc)
-                    results.append((p.job.id, ItemState.FAILED, str(exc)[:500], 0.0))
-            await inbox_repo.finish(conn, worker=worker, results=results)
+    def _plain_note(self, actor_uri: str, obj: dict[str, Any], note: RemoteNote | None) -> bool:
+        """Whether ``InboxActivities._create`` would do no more with this object, if its
+        status is new, than store the object and write the status
+        (``RemoteStatuses.is_plain``): the object is valid for ``_store_object``, public
+        (``PostInbox.on_object`` then has nothing to do with a note that is neither a reply
+        nor an offer or need), and not an offer or need (whether it is one does not depend
+        on the group's categories)."""
+        if note is None:
+            return False
+        uri = id_of(obj)
+        return bool(
+            uri and is_http_uri(uri) and first_str(obj.get("type")) in OBJECT_TYPES
+            and note.author_uri == actor_uri == id_of(obj.get("attributedTo"))
+            and same_origin(uri, actor_uri)
+            and any(is_public(a) for a in note.to + note.cc)
+            and self.remote_statuses.is_plain(note)
+            and len(note.hashtags) < MAX_HASHTAGS  # then they are all of them
+            and not may_be_proposal(obj, note.hashtags))
+
+    # -- step 2: database, in slices -------------------------------------------------------
+    async def process(self, jobs: list[InboxJob], *, worker: str, budget: Budget | None = None
+                      ) -> list[Result]:
+        """Apply claimed jobs; returns every job's result. ``budget`` is asked before each
+        slice how long it may hold the writer (``SLICE_SECONDS`` without one)."""
+        ready, results = await self._prepare_batch(jobs)
+        unfinished = list(results)  # recorded with the first slice
+        start = 0
+        while start < len(ready) or unfinished:
+            seconds = await budget() if budget is not None else SLICE_SECONDS
+            async with self.db.write() as conn:
+                applied, start = await self._apply_slice(conn, ready, start, seconds)
+                await inbox_repo.finish(conn, worker=worker, results=unfinished + applied)
+            results += applied
+            unfinished = []
         return results
+
+    async def _apply_slice(self, conn: AsyncConnection, ready: list[Prepared], start: int,
+                           seconds: float) -> tuple[list[Result], int]:
+        """Apply ``ready[start:]`` in order until ``seconds`` have passed (at least one item);
+        returns the results and where the next slice starts."""
+        rest = ready[start:]
+        if not rest:
+            return [], start
+        uris = {p.job.actor_uri for p in rest}
+        state = _Slice(actors=await actors_repo.find_many_by_uri(conn, uris),
+                       suspended=await self.reports.suspended_among(conn, uris),
+                       unavailable=await domains_repo.unavailable_domains(conn))
+        results: list[Result] = []
+        deadline = time.monotonic() + seconds
+        most_plain = max(1, int(seconds * PLAIN_PER_SECOND))
+        end = start
+        for p in rest:
+            end += 1
+            actor = self._plain_actor(p, state)
+            if actor is not None and p.note is not None:
+                state.plain.append((p, actor))
+                state.plain_uris.add(p.note.uri)
+            else:
+                results += await self._write_plain(conn, state)
+                results.append(await self._apply_one(conn, p, state.unavailable))
+                if type_of(p.activity) in ("Update", "Delete"):
+                    state.actors.pop(p.job.actor_uri, None)  # it may have changed itself
+            if len(state.plain) >= most_plain or time.monotonic() >= deadline:
+                break
+        results += await self._write_plain(conn, state)
+        return results, end
+
+    def _plain_actor(self, p: Prepared, state: _Slice) -> Actor | None:
+        """The actor of a plain note that may be written with the others of this slice, or
+        None when the item must take the long road (``InboxActivities.apply``): refused
+        now, from an unavailable domain, an id on another server, an actor unknown, changed
+        in this slice or suspended, or the same note twice."""
+        if not p.plain or p.note is None or p.dropped or p.note.uri in state.plain_uris:
+            return None
+        actor_uri = p.job.actor_uri
+        if (self.activities.refused(actor_uri, p.activity)
+                or host_of(actor_uri) in state.unavailable or actor_uri in state.suspended):
+            return None
+        if is_http_uri(p.job.activity_uri) and not same_origin(p.job.activity_uri, actor_uri):
+            return None
+        return state.actors.get(actor_uri)
+
+    async def _write_plain(self, conn: AsyncConnection, state: _Slice) -> list[Result]:
+        """Write the collected plain notes (see the module docstring); returns their
+        results."""
+        batch, state.plain = state.plain, []
+        state.plain_uris.clear()
+        if not batch:
+            return []
+        try:
+            async with conn.begin_nested():
+                await objects_repo.upsert_many(conn, [
+                    self.activities.object_row(actor, p.activity["object"], p.note)
+                    for p, actor in batch])
+                inserted = await self.remote_statuses.add_plain_notes(
+                    conn, [(actor, p.note) for p, actor in batch if p.note is not None])
+        except (*ITEM_ERRORS, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and not _own_fault(exc):
+                raise
+            log.info("%d plain notes could not be written together (%s): one by one",
+                     len(batch), type(exc).__name__)
+            inserted = {}
+        results: list[Result] = []
+        for p, _ in batch:
+            if p.note is not None and p.note.uri in inserted:
+                results.append((p.job.id, ItemState.DONE, None, 0.0))
+            else:
+                results.append(await self._apply_one(conn, p, state.unavailable))
+        return results
+
+    async def _apply_one(self, conn: AsyncConnection, p: Prepared, unavailable: frozenset[str]
+                         ) -> Result:
+        """Apply one activity in its own savepoint: a failure is recorded, the rest of the
+        slice goes on."""
+        try:
+            async with conn.begin_nested():
+                await self.activities.apply(conn, p, unavailable)
+            return (p.job.id, ItemState.DONE, None, 0.0)
+        except (*ITEM_ERRORS, DBAPIError) as exc:
+            if isinstance(exc, DBAPIError) and not _own_fault(exc):
+                raise
+            log.info("inbox item %s failed: %s", p.job.activity_uri, exc)
+            return (p.job.id, ItemState.FAILED, str(exc)[:500], 0.0)
 
     def _retry_or_fail(self, job: InboxJob, reason: str) -> Result:
         if job.attempts >= MAX_ATTEMPTS:
             return (job.id, ItemState.FAILED, reason, 0.0)
         return (job.id, ItemState.PENDING, reason, 30.0 * job.attempts**2)
-
-    def _refused(self, actor_uri: str, activity: dict[str, Any]) -> str | None:
-        """Why the federation policy refuses this activity now (its actor's domain, or the
-        domain of the content it brings in), or None."""
-        policy = self.policy
-        if policy.rules.open:
-            return None
-        refused = actor_uri if not policy.may_exchange(actor_uri) else \
-            refused_content(policy, activity)
-        return f"refused by the federation policy: {refused}" if refused else None
-
-    async def _apply(self, conn: AsyncConnection, p: Prepared, unavailable: frozenset[str]
-                     ) -> None:
-        dropped = p.dropped or self._refused(p.job.actor_uri, p.activity)
-        if dropped:
-            log.info("ignored %s %s: %s", type_of(p.activity), p.job.activity_uri, dropped)
-            return
-        domain = host_of(p.job.actor_uri)
-        if domain in unavailable:
-            # A server that writes to us is up again (Mastodon's track_inverse_success!).
-            await domains_repo.record_success(conn, domain)
-            released = await outbox_repo.release_domain(conn, domain)
-            if released:
-                self.signals.delivery_wakeup.set()
-                log.info("domain %s is back: %d deliveries released", domain, released)
-        handler = self.handlers.get(type_of(p.activity) or "")
-        if handler is None:
-            log.debug("ignored %s %s", type_of(p.activity), p.job.activity_uri)
-            return
-        if is_http_uri(p.job.activity_uri) and not same_origin(p.job.activity_uri,
-                                                               p.job.actor_uri):
-            # Boosts, likes, follows and answers are stored under their activity's id: one
-            # server may not claim an id on another (the real activity would then be dropped
-            # as a duplicate, and the impostor could Undo it).
-            log.info("ignored %s %s sent by %s", type_of(p.activity), p.job.activity_uri,
-                     p.job.actor_uri)
-            return
-        actor = await actors_repo.find_by_uri(conn, p.job.actor_uri)
-        if actor is None:
-            if type_of(p.activity) == "Delete":
-                return
-            raise Invalid(f"unknown actor {p.job.actor_uri}")
-        if await self.reports.actor_suspended(conn, actor.uri):
-            # Suspended by a coordinator after a report (fediaid/services/reports.py).
-            log.info("ignored %s %s: its actor is suspended", type_of(p.activity),
-                     p.job.activity_uri)
-            return
-        await handler(conn, actor, p)
-
-    # -- handlers -----------------------------------------------------------------------
-    async def _follow(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        target_uri = id_of(p.activity.get("object"))
-        target = await actors_repo.find_by_uri(conn, target_uri) if target_uri else None
-        if target is None or not target.local or target.type is ActorType.APPLICATION:
-            return
-        follow_uri = p.job.activity_uri
-        existing = await follows_repo.find(conn, actor.id, target.id)
-        if existing is None and await self.blocks.between(conn, actor.id, target.id):
-            # Not across a block (services/blocks.py): refused, as Mastodon does.
-            reject = render.respond_to_follow(
-                "Reject", self.urls.new_activity(), target.uri,
-                render.follow(follow_uri, actor.uri, target.uri))
-            await self.outbox.enqueue(conn, actor=target, activity=reject,
-                          inboxes=[actor.delivery_inbox or ""])
-            return
-        if existing is None:
-            # A silenced domain's accounts wait for a coordinator (as Mastodon's limit).
-            state = (FollowState.PENDING if target.manually_approves_followers
-                     or self.policy.is_silenced(actor.uri) else FollowState.ACCEPTED)
-            await follows_repo.create(conn, follower_id=actor.id, followed_id=target.id,
-                                      uri=follow_uri, state=state)
-            await notifications_repo.add_for_actor(
-                conn, actor_id=target.id, from_actor_id=actor.id,
-                type_="follow" if state is FollowState.ACCEPTED else "follow_request")
-        else:
-            state = existing.state
-        if state is FollowState.ACCEPTED:
-            accept = render.respond_to_follow(
-                "Accept", self.urls.new_activity(), target.uri,
-                render.follow(follow_uri, actor.uri, target.uri),
-            )
-            await self.outbox.enqueue(conn, actor=target, activity=accept,
-                          inboxes=[actor.delivery_inbox or ""])
-
-    async def _find_follow_for(self, conn: AsyncConnection, obj: Any, *, follower_uri: str | None,
-                               followed_uri: str | None) -> follows_repo.Follow | None:
-        uri = id_of(obj)
-        found = await follows_repo.find_by_uri(conn, uri) if uri else None
-        if found is None and follower_uri and followed_uri:
-            follower = await actors_repo.find_by_uri(conn, follower_uri)
-            followed = await actors_repo.find_by_uri(conn, followed_uri)
-            if follower and followed:
-                found = await follows_repo.find(conn, follower.id, followed.id)
-        return found
-
-    async def _undo(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        """Undo of the signer's own Follow, Announce or Like. What is undone is looked up by
-        id and each store checks that the signer made it; an embedded activity that names
-        another actor is ignored outright."""
-        obj = p.activity.get("object")
-        inner_type = type_of(obj)
-        inner_id = id_of(obj)
-        if isinstance(obj, dict) and obj.get("actor") is not None and (
-                id_of(obj.get("actor")) != actor.uri):
-            log.info("ignored Undo by %s of an activity by %s", actor.uri,
-                     id_of(obj.get("actor")))
-            return
-        if inner_type == "Block":
-            await self.blocks.on_remote_undo_block(
-                conn, actor, inner_id,
-                id_of(obj.get("object")) if isinstance(obj, dict) else None)
-            return
-        if inner_type in (None, "Follow"):
-            target = id_of(obj.get("object")) if isinstance(obj, dict) else None
-            follow = await self._find_follow_for(conn, obj, follower_uri=actor.uri,
-                                                 followed_uri=target)
-            if follow is not None and follow.follower_id == actor.id:
-                await follows_repo.remove(conn, follow.id)
-                return
-        if inner_id and inner_type in (None, "Announce"):
-            await objects_repo.remove_share(conn, inner_id, actor_id=actor.id)
-        if inner_id and inner_type in (None, "Announce", "Like"):
-            await self.remote_statuses.on_remote_undo(conn, actor, inner_id)
-        if inner_id and inner_type is None:
-            await self.blocks.on_remote_undo_block(conn, actor, inner_id, None)
-
-    async def _accept(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        await self._answer(conn, actor, p, accepted=True)
-
-    async def _reject(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        await self._answer(conn, actor, p, accepted=False)
-
-    async def _answer(self, conn: AsyncConnection, actor: Actor, p: Prepared, *, accepted: bool
-                      ) -> None:
-        obj = p.activity.get("object")
-        if type_of(obj) == "Offer" or (type_of(obj) is None and p.activity.get("result")):
-            await self.post_inbox.on_offer_answer(conn, actor, p.activity)
-            return
-        if type_of(obj) not in (None, "Follow"):
-            return
-        follower_uri = id_of(obj.get("actor")) if isinstance(obj, dict) else None
-        follow = await self._find_follow_for(conn, obj, follower_uri=follower_uri,
-                                             followed_uri=actor.uri)
-        if follow is None or follow.followed_id != actor.id:
-            # Not an answer to one of our follows: perhaps to an Offer we sent (by id).
-            await self.post_inbox.on_offer_answer(conn, actor, p.activity)
-            return
-        if accepted:
-            if follow.state is FollowState.PENDING:
-                await follows_repo.set_state(conn, follow.id, FollowState.ACCEPTED)
-        else:
-            await follows_repo.remove(conn, follow.id)
-
-    async def _update(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        obj = p.activity.get("object")
-        if not isinstance(obj, dict):
-            return
-        if first_str(obj.get("type")) in ActorType._value2member_map_:
-            data = parse_actor(obj)
-            if data.uri != actor.uri:
-                raise Invalid("an actor may only update itself")
-            await actors_repo.upsert_remote(conn, data)
-            self.core.keys.forget_owner(actor.uri)
-            return
-        existing = await objects_repo.find_by_uri(conn, id_of(obj) or "")
-        if existing is not None and existing.attributed_to == actor.uri and not existing.local:
-            await self._store_object(conn, actor, obj)
-
-    async def _delete(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        target = id_of(p.activity.get("object"))
-        if not target:
-            return
-        if target == actor.uri:
-            await actors_repo.delete_remote(conn, actor.uri)
-            self.core.keys.forget_owner(actor.uri)
-            return
-        existing = await objects_repo.find_by_uri(conn, target)
-        if existing is not None and not existing.local and (
-            existing.attributed_to == actor.uri or existing.actor_id == actor.id
-        ):
-            await objects_repo.delete_by_uri(conn, target)
-        await self.post_inbox.on_delete(conn, actor, target)
-        await self.remote_statuses.on_remote_delete(conn, actor, target)
-
-    async def _create(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        obj = p.activity.get("object")
-        if isinstance(obj, str):
-            obj = p.fetched.get(obj)
-        if not isinstance(obj, dict):
-            raise Invalid("Create without a usable object")
-        await self._store_object(conn, actor, obj)
-
-    async def _announce(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        obj = p.activity.get("object")
-        target = id_of(obj)
-        if not target:
-            return
-        await objects_repo.add_share(conn, uri=p.job.activity_uri, actor_id=actor.id,
-                                     object_uri=target)
-        await self._announce_object(conn, actor, p, obj, target)
-        # A boost shows in the client API once the boosted status is known here.
-        inner_target = id_of(obj.get("object")) if type_of(obj) == "Create" and (
-            isinstance(obj, dict)) else target
-        await self.remote_statuses.on_remote_announce(conn, actor, p.job.activity_uri,
-                                                  inner_target or target)
-
-    async def _announce_object(self, conn: AsyncConnection, actor: Actor, p: Prepared,
-                               obj: Any, target: str) -> None:
-        shared = _announced_object(obj, actor.uri)
-        inner = obj.get("object") if isinstance(obj, dict) else None
-        inner_id = id_of(inner) if inner is not None else None
-        for candidate in (shared, p.fetched.get(target), p.fetched.get(inner_id or "")):
-            if isinstance(candidate, dict):
-                author_uri = id_of(candidate.get("attributedTo"))
-                author = await actors_repo.find_by_uri(conn, author_uri or "")
-                if author is not None:
-                    await self._store_object(conn, author, candidate, announced_by=actor)
-                    return
-
-    async def _like(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        target = id_of(p.activity.get("object"))
-        if target:
-            await self.remote_statuses.on_remote_like(conn, actor, p.job.activity_uri, target)
-
-    async def _block(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        """A remote account blocks one of ours (services/blocks.py)."""
-        target = id_of(p.activity.get("object"))
-        if target and is_http_uri(p.job.activity_uri):
-            await self.blocks.on_remote_block(conn, actor, target, p.job.activity_uri)
-
-    async def _flag(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        """Another server reports one of our accounts or posts (fediaid/services/reports.py)."""
-        await self.reports.receive_flag(conn, actor, p.activity, p.job.activity_uri)
-
-    async def _offer(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
-        await self.post_inbox.on_offer(conn, actor, p.activity)
-
-    async def _store_object(self, conn: AsyncConnection, actor: Actor, obj: dict[str, Any],
-                            *, announced_by: Actor | None = None) -> None:
-        uri = id_of(obj)
-        type_ = first_str(obj.get("type"))
-        if not uri or not is_http_uri(uri) or type_ not in OBJECT_TYPES:
-            raise Invalid("object without a usable id or type")
-        author = id_of(obj.get("attributedTo"))
-        if author != actor.uri or not same_origin(uri, actor.uri):
-            raise Invalid("object is not by the activity's actor")
-        # Parsed once (federation/inbound): services read the typed value, not the dict.
-        note = parse_remote_note(obj)
-        await objects_repo.upsert(
-            conn, uri=uri, type_=type_, actor_id=actor.id, attributed_to=author,
-            in_reply_to=id_of(obj.get("inReplyTo")), audience=id_of(obj.get("audience")),
-            public=is_addressed_publicly(obj), local=False,
-            content=note.content_html if note is not None else None, payload=obj,
-            published=_parse_time(obj.get("published")),
-        )
-        if note is None:
-            # An FEP-0837 Offer or Agreement as an object: kept (Update and Delete find it)
-            # but not a status; answers arrive as Offer activities (PostInbox.on_offer).
-            return
-        await self.post_inbox.on_object(conn, actor, note, obj, announced_by=announced_by)
-        await self.remote_statuses.on_remote_object(conn, actor, note)

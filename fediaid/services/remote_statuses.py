@@ -63,6 +63,7 @@ class RemoteStatuses(Service):
             conversation=conversation, spoiler_text=note.summary, sensitive=note.sensitive,
             language=note.language, url=note.url, recipient_ids=[a.id for a in recipients],
             tags=note.hashtags)
+        # (add_plain_notes below writes the same row for many notes at once: keep them alike)
         if sid is None:
             return None
         if note.attachments:
@@ -79,6 +80,35 @@ class RemoteStatuses(Service):
                                                    status_id=sid)
         self.signals.stream_changed()
         return sid
+
+    def is_plain(self, note: RemoteNote) -> bool:
+        """Whether ``on_remote_object`` would do no more for this note, when it is new, than
+        write its status row and tags: not a reply, no local account addressed (no
+        recipients, no mention), no attachments, no poll. Such notes may be stored many at a time
+        with ``add_plain_notes``."""
+        return (note.in_reply_to is None and not note.attachments and note.poll is None
+                and not any(self.urls.is_local(a) for a in note.addressed[:100]))
+
+    async def add_plain_notes(self, conn: AsyncConnection, notes: list[tuple[Actor, RemoteNote]]
+                              ) -> dict[str, int]:
+        """``on_remote_object`` for many new plain notes (``is_plain``; no URI twice) in two
+        statements. Returns the status ids of those inserted, by URI; a note whose URI has
+        a status already is left out (the caller gives it to ``on_remote_object``, which
+        decides whether it is an edit)."""
+        now = utcnow()
+        rows = []
+        for actor, note in notes:
+            level, listed = note.level(actor.followers_url)
+            rows.append(repo.row(
+                uri=note.uri, account_id=actor.id, level=level, listed=listed, local=False,
+                content=note.content_html, created_at=min(note.published or now, now),
+                in_reply_to_uri=note.in_reply_to, conversation=note.conversation or note.uri,
+                spoiler_text=note.summary, sensitive=note.sensitive, language=note.language,
+                url=note.url))
+        ids = await repo.insert_many(conn, rows, {note.uri: note.hashtags for _, note in notes})
+        if ids:
+            self.signals.stream_changed()
+        return ids
 
     async def on_remote_announce(self, conn: AsyncConnection, actor: Actor, activity_uri: str,
                                  object_uri: str) -> None:

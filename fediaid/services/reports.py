@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -394,6 +394,11 @@ class ReportService(Service):
     async def actor_suspended(self, conn: AsyncConnection, uri: str) -> bool:
         """For the inbox: a suspended remote account's activities are ignored."""
         return await repo.actor_suspended(conn, uri)
+
+    async def suspended_among(self, conn: AsyncConnection, uris: Iterable[str]
+                              ) -> frozenset[str]:
+        """For the inbox, a batch at a time: which of ``uris`` are suspended."""
+        return await repo.suspended_among(conn, uris)
 
     async def is_limited(self, conn: AsyncConnection, user: User) -> bool:
         """For the posting paths: a limited account's new posts are members-only."""

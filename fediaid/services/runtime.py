@@ -32,6 +32,7 @@ from fediaid.services.flyer import FlyerService
 from fediaid.services.follows import FollowService
 from fediaid.services.group_settings import GroupSettingsService
 from fediaid.services.inbox import InboxService
+from fediaid.services.inbox_activities import InboxActivities
 from fediaid.services.inbox_processing import InboxProcessor
 from fediaid.services.joining import JoiningService
 from fediaid.services.media import MediaService
@@ -150,9 +151,12 @@ class Runtime:
                                     notifications=self.notifications,
                                     post_federation=self.post_federation, posts=self.posts,
                                     remote_statuses=self.remote_statuses)
+        self.inbox_activities = InboxActivities(
+            core, blocks=self.blocks, outbox=self.outbox, policy=self.policy,
+            post_inbox=self.post_inbox, remote_statuses=self.remote_statuses,
+            reports=self.reports)
         self.inbox_processing = InboxProcessor(
-            core, blocks=self.blocks, follows=self.follows, outbox=self.outbox,
-            policy=self.policy, post_inbox=self.post_inbox,
+            core, activities=self.inbox_activities, follows=self.follows,
             remote_statuses=self.remote_statuses, reports=self.reports)
         # Streams hear about changes through the signals (writers never call the hub).
         self.streaming = StreamingHub(core)

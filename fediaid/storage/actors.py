@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -43,6 +44,15 @@ def _to_actor(row: Any) -> Actor:
 async def find_by_uri(conn: AsyncConnection, uri: str) -> Actor | None:
     row = (await conn.execute(select(actors).where(actors.c.uri == uri))).first()
     return _to_actor(row) if row else None
+
+
+async def find_many_by_uri(conn: AsyncConnection, uris: Iterable[str]) -> dict[str, Actor]:
+    """The actors among ``uris`` that we have, by URI (one query; missing ones are absent)."""
+    wanted = sorted(set(uris))
+    if not wanted:
+        return {}
+    rows = await conn.execute(select(actors).where(actors.c.uri.in_(wanted)))
+    return {row.uri: _to_actor(row) for row in rows}
 
 
 async def get_by_uri(conn: AsyncConnection, uri: str) -> Actor:

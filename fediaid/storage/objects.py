@@ -77,6 +77,25 @@ async def upsert(
     return found
 
 
+# The columns an upsert rewrites when the object is stored again (all but uri, created_at).
+_UPDATED = ("type", "actor_id", "attributed_to", "in_reply_to", "audience", "public", "local",
+            "content", "payload", "published", "updated_at")
+
+
+async def upsert_many(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """Store many objects in one statement, as ``upsert`` does one at a time: a new URI is
+    inserted, a known one rewritten. ``rows`` hold every column but ``id``, ``payload`` as
+    JSON text, and no URI twice (PostgreSQL refuses to update one row twice in a
+    statement)."""
+    if not rows:
+        return
+    from fediaid.storage.dialect import upsert as upsert_stmt
+
+    stmt = upsert_stmt(conn, objects, ["uri"])
+    await conn.execute(stmt.on_conflict_do_update(
+        index_elements=["uri"], set_={c: stmt.excluded[c] for c in _UPDATED}), rows)
+
+
 async def delete_by_uri(conn: AsyncConnection, uri: str) -> bool:
     result = await conn.execute(delete(objects).where(objects.c.uri == uri))
     await conn.execute(delete(shares).where(shares.c.object_uri == uri))

@@ -4,7 +4,7 @@ flags kept on other tables (``posts.hidden``, ``statuses.hidden``, ``users.limit
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -214,3 +214,13 @@ async def suspend_actor(conn: AsyncConnection, uri: str, reason: str) -> None:
 async def actor_suspended(conn: AsyncConnection, uri: str) -> bool:
     return (await conn.execute(select(suspended_actors.c.uri).where(
         suspended_actors.c.uri == uri))).first() is not None
+
+
+async def suspended_among(conn: AsyncConnection, uris: Iterable[str]) -> frozenset[str]:
+    """Which of ``uris`` are suspended remote accounts (one query)."""
+    wanted = sorted(set(uris))
+    if not wanted:
+        return frozenset()
+    rows = await conn.execute(select(suspended_actors.c.uri).where(
+        suspended_actors.c.uri.in_(wanted)))
+    return frozenset(r[0] for r in rows)

@@ -3,7 +3,7 @@ bookmarks, boosts and idempotency keys."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -139,6 +139,30 @@ async def id_for_post(conn: AsyncConnection, post_id: int) -> int | None:
             ).scalar_one_or_none()
 
 
+def row(*, uri: str, account_id: int, level: Level, listed: bool, local: bool, content: str,
+        created_at: datetime | None = None, user_id: int | None = None,
+        post_id: int | None = None, reblog_of_id: int | None = None,
+        in_reply_to_id: int | None = None, in_reply_to_uri: str | None = None,
+        in_reply_to_account_id: int | None = None, conversation: str | None = None,
+        text: str | None = None, spoiler_text: str = "", sensitive: bool = False,
+        language: str | None = None, url: str | None = None) -> dict[str, Any]:
+    """The column values of a new status (bounded to the columns' lengths)."""
+    return dict(
+        uri=uri, account_id=account_id, user_id=user_id, post_id=post_id,
+        reblog_of_id=reblog_of_id, in_reply_to_id=in_reply_to_id,
+        in_reply_to_uri=in_reply_to_uri, in_reply_to_account_id=in_reply_to_account_id,
+        conversation=conversation, visibility=level.value, listed=listed, local=local,
+        content=content, text=text, spoiler_text=spoiler_text[:SPOILER_TEXT_MAX],
+        sensitive=sensitive, language=(language or None) and language[:16], url=url,
+        created_at=created_at or utcnow(),
+    )
+
+
+def _tag_rows(status_id: int, tags: Iterable[str]) -> list[dict[str, Any]]:
+    return [{"status_id": status_id, "tag": t}
+            for t in dict.fromkeys(t.lower()[:128] for t in tags if t)]
+
+
 async def insert(conn: AsyncConnection, *, uri: str, account_id: int, level: Level,
                  listed: bool, local: bool, content: str, created_at: datetime | None = None,
                  user_id: int | None = None, post_id: int | None = None,
@@ -149,15 +173,13 @@ async def insert(conn: AsyncConnection, *, uri: str, account_id: int, level: Lev
                  url: str | None = None, recipient_ids: Iterable[int] = (),
                  tags: Iterable[str] = ()) -> int | None:
     """Insert a status; None when one with this URI exists already (idempotent)."""
-    values = dict(
-        uri=uri, account_id=account_id, user_id=user_id, post_id=post_id,
+    values = row(
+        uri=uri, account_id=account_id, level=level, listed=listed, local=local,
+        content=content, created_at=created_at, user_id=user_id, post_id=post_id,
         reblog_of_id=reblog_of_id, in_reply_to_id=in_reply_to_id,
         in_reply_to_uri=in_reply_to_uri, in_reply_to_account_id=in_reply_to_account_id,
-        conversation=conversation, visibility=level.value, listed=listed, local=local,
-        content=content, text=text, spoiler_text=spoiler_text[:SPOILER_TEXT_MAX],
-        sensitive=sensitive, language=(language or None) and language[:16], url=url,
-        created_at=created_at or utcnow(),
-    )
+        conversation=conversation, text=text, spoiler_text=spoiler_text, sensitive=sensitive,
+        language=language, url=url)
     result = await conn.execute(
         insert_ignore(conn, statuses, ["uri"]).values(**values).returning(statuses.c.id))
     sid = result.scalar_one_or_none()
@@ -167,11 +189,27 @@ async def insert(conn: AsyncConnection, *, uri: str, account_id: int, level: Lev
     if rids:
         await conn.execute(status_recipients.insert(),
                            [{"status_id": sid, "actor_id": a, "mention": True} for a in rids])
-    tag_list = list(dict.fromkeys(t.lower()[:128] for t in tags if t))
-    if tag_list:
-        await conn.execute(status_tags.insert(),
-                           [{"status_id": sid, "tag": t} for t in tag_list])
+    tag_rows = _tag_rows(sid, tags)
+    if tag_rows:
+        await conn.execute(status_tags.insert(), tag_rows)
     return int(sid)
+
+
+async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]],
+                      tags: Mapping[str, Iterable[str]]) -> dict[str, int]:
+    """Insert many statuses (``row`` values, no URI twice) and their tags (by URI) in two
+    statements; returns the ids of the ones inserted, by URI. A URI that exists already is
+    skipped (absent from the answer), as ``insert`` returns None for it."""
+    if not rows:
+        return {}
+    result = await conn.execute(
+        insert_ignore(conn, statuses, ["uri"]).returning(statuses.c.uri, statuses.c.id),
+        list(rows))
+    ids = {uri: int(sid) for uri, sid in result}
+    tag_rows = [r for uri, sid in ids.items() for r in _tag_rows(sid, tags.get(uri, ()))]
+    if tag_rows:
+        await conn.execute(status_tags.insert(), tag_rows)
+    return ids
 
 
 async def insert_for_post(conn: AsyncConnection, *, post_id: int, uri: str, account_id: int,
