@@ -21,11 +21,12 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0019"
+SCHEMA_HEAD = "0020"
 
 metadata = MetaData(
     naming_convention={
@@ -478,6 +479,12 @@ intake_records = Table(
     Column("notes", Text),
     Column("created_by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
     Column("created_at", UTCDateTime, nullable=False),
+    # "sms": the need or offer came by text (``callback`` is then the sender's number, E.164).
+    Column("channel", String(8)),
+    # The neighbor agreed (a YES to our text) to be texted a helper's chosen contact.
+    Column("consent", Boolean, nullable=False, default=False, server_default=false()),
+    # When a coordinator last told the neighbor about the answers (the hotline's callbacks).
+    Column("told_at", UTCDateTime),
 )
 
 responses = Table(
@@ -1004,4 +1011,93 @@ email_outbox = Table(
     Column("sent_at", UTCDateTime),
     Index("ix_email_outbox_due", "state", "next_attempt_at"),
     sqlite_autoincrement=True,  # ids never reused: the Message-ID is made from the id
+)
+
+
+# -- text messages and the hotline (fediaid/services/sms*.py, hotline.py; docs/reach.md) -----
+# Phone numbers live only in these tables and in ``intake_records.callback``. A texts
+# conversation with one number, about one need or offer (``post_id``: it goes with the post)
+# or about anything else (``post_id`` NULL: deleted by a coordinator, or after the group's
+# retention window without a text).
+sms_threads = Table(
+    "sms_threads",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("number", String(32), nullable=False),
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE")),
+    Column("language", String(8), nullable=False),
+    Column("unread", Boolean, nullable=False, default=False),
+    Column("done", Boolean, nullable=False, default=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index("ix_sms_threads_number", "number"),
+    Index("ix_sms_threads_post", "post_id"),
+)
+
+# The texts of a conversation, in and out. ``state`` of a text we send: waiting, sent,
+# failed, not_sent (the number said STOP, or a limit).
+sms_texts = Table(
+    "sms_texts",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("thread_id", BigId, ForeignKey("sms_threads.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("direction", String(3), nullable=False),  # "in" or "out"
+    Column("body", Text, nullable=False),
+    Column("by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("state", String(12), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_sms_texts_thread", "thread_id", "id"),
+)
+
+# The durable SMS queue, both ways: texts that arrived (the webhook stores them and answers at
+# once; the worker applies them) and texts to send, with retries. ``ref``: the provider's id
+# of an arrived text (a webhook delivered twice is stored once). A finished row keeps no
+# number and no body.
+sms_queue = Table(
+    "sms_queue",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("number", String(32)),
+    Column("body", Text),
+    Column("ref", String(64), unique=True),
+    Column("thread_id", BigId, ForeignKey("sms_threads.id", ondelete="CASCADE")),
+    Column("text_id", BigId, ForeignKey("sms_texts.id", ondelete="CASCADE")),
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE")),
+    Column("state", String(16), nullable=False),
+    Column("attempts", SmallInteger, nullable=False, default=0),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime),
+    Column("leased_by", String(64)),
+    Column("last_error", String(1024)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Index("ix_sms_queue_due", "state", "next_attempt_at"),
+    sqlite_autoincrement=True,
+)
+
+# Numbers that said STOP: a keyed digest of the number (domain/sms.opt_out_digest), not the
+# number.
+sms_opt_outs = Table(
+    "sms_opt_outs",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+# Calls to return, noted by a coordinator on a hotline shift (a voicemail, a missed call).
+# Deleted a week after they are returned, or after the group's retention window.
+hotline_calls = Table(
+    "hotline_calls",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("number", String(40), nullable=False),
+    Column("name", String(128), nullable=False, default=""),
+    Column("note", Text, nullable=False, default=""),
+    Column("kind", String(12), nullable=False),
+    Column("created_by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("returned_at", UTCDateTime),
+    Column("returned_by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
 )
