@@ -10,7 +10,8 @@ touches the database. An item never names who posted it.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import astuple, dataclass
+from collections.abc import Callable
+from dataclasses import astuple, dataclass, replace
 from datetime import date, timedelta
 from enum import Enum
 
@@ -68,6 +69,14 @@ class Flyer:
         (the PDF cache's key and the PDF's ETag)."""
         text = repr(astuple(self))
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+    def with_categories(self, words: Callable[[str], str]) -> Flyer:
+        """The same flyer with each item's category as ``words`` says it (a reader: the
+        built-in names in the reader's language)."""
+        def each(items: tuple[FlyerItem, ...]) -> tuple[FlyerItem, ...]:
+            return tuple(replace(i, category=words(i.category)) for i in items)
+
+        return replace(self, needs=each(self.needs), offers=each(self.offers))
 
 
 def week_of(today: date) -> tuple[date, date]:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, tzinfo
 from typing import TYPE_CHECKING
 
 from fediaid.domain.flyer import MAX_ITEMS, Flyer, FlyerItem, Paper, week_of
@@ -49,11 +49,12 @@ class FlyerService(Service):
         self._making = asyncio.Lock()
         self.made = 0  # PDFs drawn (not served from memory): for tests and the log
 
-    async def gather(self, *, today: date | None = None) -> Flyer:
-        """The flyer for the week ending ``today`` (UTC)."""
-        today = today or datetime.now(UTC).date()
+    async def gather(self, *, today: date | None = None, zone: tzinfo = UTC) -> Flyer:
+        """The flyer for the week ending ``today`` (by default today in ``zone``, the
+        reader's time zone): posts made since midnight six days before, in that zone."""
+        today = today or datetime.now(zone).date()
         since, printed = week_of(today)
-        start = datetime.combine(since, time(), tzinfo=UTC)
+        start = datetime.combine(since, time(), tzinfo=zone)
         profile = await self.group_settings.profile()
         async with self.db.read() as conn:
             categories = dict(await posts_repo.category_list(conn, active_only=False))

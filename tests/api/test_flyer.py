@@ -15,6 +15,7 @@ import httpx
 import pypdfium2
 import pytest
 import zxingcpp
+from babel.dates import format_date
 from PIL import Image, ImageDraw
 from pypdf import PdfReader
 
@@ -149,8 +150,22 @@ async def test_pdf_lists_the_weeks_public_posts_and_nobody_who_asked(runtime: Ru
     assert group_url and scan_pdf(r.content) == [group_url]
     assert page_sizes(r.content) == [PAGE_POINTS[Paper.A4]]
 
-    # "This week": the last seven days; a week later they are last week's.
+    # In Spanish when the browser asks for it: the flyer's words, dates and built-in
+    # category names; the group's and neighbors' words as written.
+    async with visitor(runtime) as anyone:
+        es = await anyone.get("/flyer.pdf", headers={"Accept-Language": "es-MX,es;q=0.9"})
+        page = (await anyone.get("/flyer", headers={"Accept-Language": "es"})).text
+    assert es.headers["etag"] != r.headers["etag"]
+    spanish = pdf_text(es.content)
     today = datetime.now(UTC).date()
+    for words in ("Necesidades: ¿puede ayudar?", "Llame o escriba", "Cómo unirse",
+                  format_date(today, "long", locale="es"), PAÑALES, HOTLINE):
+        assert words in spanish, words
+    assert "Needs: can you help?" not in spanish and "How to join" not in spanish
+    assert '<html lang="es"' in page and "Imprimir un volante" in page and PAÑALES in page
+    assert scan_pdf(es.content) == [group_url]
+
+    # "This week": the last seven days; a week later they are last week's.
     flyer = await runtime.flyer.gather(today=today)
     assert {i.title for i in flyer.needs} == {PUBLIC_NEED, ANONYMOUS_NEED, PROXY_NEED}
     assert [i.title for i in flyer.offers] == [PUBLIC_OFFER]
