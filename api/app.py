@@ -18,7 +18,7 @@ from api.limits import RequestLimits
 from api.mastodon import instance as mastodon_instance
 from api.mastodon import oauth as mastodon_oauth
 from api.mastodon import reports as mastodon_reports
-from api.middleware import RequestContext, SecurityHeaders
+from api.middleware import RequestContext, SecurityHeaders, compression
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
 from api.web import email as web_email
@@ -136,6 +136,6 @@ def create_app(rt: Runtime) -> ASGIApp:
     everything else goes through the request limits (api/limits.py), then Starlette.
     Security headers go on both."""
     app = Starlette(routes=routes(), exception_handlers=HANDLERS,  # type: ignore[arg-type]
-                    middleware=[RequestContext.middleware()])
+                    middleware=[RequestContext.middleware(), compression()])
     app.state.runtime = rt
     return SecurityHeaders(InboxFastPath(RequestLimits(app, rt), rt))

@@ -1,6 +1,6 @@
 """Request context: a request id on every log line and response, and an access log that
 never records query strings (they can carry tokens) or cookies. Security headers on every
-response."""
+response. gzip for text answers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fediaid.logs import next_request_id, request_id
@@ -60,6 +61,24 @@ class RequestContext:
                           status,
                           (time.perf_counter() - start) * 1000)
             request_id.reset(token)
+
+
+# Answers already compressed, or not worth it: Starlette's list (images, zip, gzip, fonts,
+# audio and video, and text/event-stream, so the Mastodon streaming API's events are never
+# held back in a compressor), plus the PDF flyer and uploaded files of any type.
+_NOT_COMPRESSED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/*", "application/pdf",
+                   "application/octet-stream")
+GZIP_MINIMUM = 500  # bytes: smaller answers gain nothing
+
+
+def compression() -> Middleware:
+    """gzip for text answers (HTML, CSS, JSON, ActivityPub JSON, CSV) of at least
+    ``GZIP_MINIMUM`` bytes, when the client sends ``Accept-Encoding: gzip``; ``Vary:
+    Accept-Encoding`` on them. Responses are never signed here, so nothing covers their
+    bytes; requests (our deliveries and signed fetches, with their digests) are untouched.
+    WebSockets pass through."""
+    return Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM, compresslevel=6,
+                      exclude_content_types=_NOT_COMPRESSED)
 
 
 # Pages have no JavaScript and load nothing from other sites. ``form-action`` also covers

@@ -11,14 +11,13 @@ on changes), or nobody.
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass
 
 from starlette.requests import Request
 
 from api.context import runtime
 from api.fediaid_api.parse import SAFE_METHODS
-from api.web.session import COOKIE, csrf_token, current_user
+from api.web.session import COOKIE, csrf_valid, current_user
 from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer
 from fediaid.errors import Forbidden, Unauthenticated
@@ -73,8 +72,7 @@ async def _session_user(request: Request) -> User | None:
         return None
     user = await current_user(request)
     if user is not None and request.method not in SAFE_METHODS:
-        sent = request.headers.get(CSRF_HEADER, "").encode("latin-1")
-        if not hmac.compare_digest(sent, csrf_token(request).encode()):
+        if not csrf_valid(request, request.headers.get(CSRF_HEADER, "")):
             raise Forbidden("Requests that change something need the X-CSRF-Token header "
                             "of your session.")
     return user

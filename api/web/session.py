@@ -3,7 +3,12 @@
 
 Visitors who are not logged in (the login form) get a token too: an HMAC of a random
 visitor id kept in its own HttpOnly cookie, set by the page that shows the form. Another
-site can make a browser post the form, but cannot read the cookie to make the token."""
+site can make a browser post the form, but cannot read the cookie to make the token.
+
+Every token shown is masked afresh (a random pad, XORed in, sent with it, as Django does):
+pages are gzip-compressed, and a secret repeated in the same bytes on every page, beside
+text an attacker can put there (a search word), would leak through the compressed size
+(BREACH)."""
 
 from __future__ import annotations
 
@@ -72,10 +77,33 @@ def _bound_to(request: Request, *, create: bool) -> str | None:
     return "visitor:" + visitor if visitor else None
 
 
-def csrf_token(request: Request) -> str:
-    bound = _bound_to(request, create=True) or ""
+def _csrf_secret(request: Request, *, create: bool) -> bytes | None:
+    bound = _bound_to(request, create=create)
+    if bound is None:
+        return None
     secret = runtime(request).settings.secret_key.encode()
-    return hmac.new(secret, bound.encode(), hashlib.sha256).hexdigest()[:40]
+    return hmac.new(secret, bound.encode(), hashlib.sha256).digest()[:20]
+
+
+def csrf_token(request: Request) -> str:
+    """A token for a form (or the JSON API's ``X-CSRF-Token``): the session's secret under a
+    fresh random pad, so no two pages carry the same bytes."""
+    raw = _csrf_secret(request, create=True) or b""
+    pad = secrets.token_bytes(len(raw))
+    return (pad + bytes(a ^ b for a, b in zip(pad, raw, strict=True))).hex()
+
+
+def csrf_valid(request: Request, submitted: object) -> bool:
+    """Whether ``submitted`` is a token made by ``csrf_token`` for this session or visitor."""
+    raw = _csrf_secret(request, create=False)
+    if raw is None or not isinstance(submitted, str) or len(submitted) != 4 * len(raw):
+        return False
+    try:
+        data = bytes.fromhex(submitted)
+    except ValueError:
+        return False
+    pad, masked = data[:len(raw)], data[len(raw):]
+    return hmac.compare_digest(bytes(a ^ b for a, b in zip(pad, masked, strict=True)), raw)
 
 
 def check_csrf(request: Request, submitted: object) -> None:
