@@ -141,11 +141,10 @@ def drawable(text: str, codepoints: frozenset[int]) -> str:
 # -- words --------------------------------------------------------------------------------
 
 def day_words(day: date, lang: str) -> str:
-    """A day in the language's long form (``6 December 2026``; Babel when installed)."""
-    try:
-        from babel.dates import format_date
-    except ImportError:
-        return f"{day.day} {day:%B %Y}"
+    """A day in the language's long form, by Babel (``December 6, 2026``, ``6 de diciembre
+    de 2026``)."""
+    from babel.dates import format_date
+
     try:
         return str(format_date(day, format="long", locale=lang))
     except (ValueError, LookupError):  # an unknown locale: English
