@@ -266,3 +266,67 @@ def test_client_api_paths_show_nothing_a_viewer_may_not_see(world: World, case: 
     assert not shown or allowed, case
     if case["path"] in ("status", "context"):
         assert shown == allowed, case
+
+
+# -- e-mail addresses: on no path at all ----------------------------------------------------
+
+EMAILS = {"author": "author.addr@mail.test", "member": "member.addr@mail.test",
+          "coordinator": "coord.addr@mail.test"}
+
+
+async def _give_addresses(w: World) -> None:
+    """Confirmed e-mail addresses for the local people (once per world)."""
+    from fediaid.storage import email as email_repo
+    from fediaid.storage.tables import email_addresses
+
+    rt = w.rt
+    async with rt.db.write() as conn:
+        for name, address in EMAILS.items():
+            uid = w.users[name].id  # type: ignore[attr-defined]
+            if await email_repo.find(conn, uid) is None:
+                await email_repo.set_pending(conn, uid, address, "en")
+                await conn.execute(email_addresses.update().where(
+                    email_addresses.c.user_id == uid).values(address=address, pending=None))
+
+
+async def _everything_shown(w: World, case: dict, post) -> str:  # type: ignore[no-untyped-def]
+    """Every answer each path gives about the post, as text: the service read and search
+    (the shapes pages and APIs render), the ActivityPub document, the payloads queued."""
+    rt, viewer_name = w.rt, case["viewer"]
+    remote = w.remotes.get(viewer_name)
+    if viewer_name in ("author", "member", "coordinator"):
+        viewer = await rt.posts.viewer_for_user(w.users[viewer_name])
+    elif remote is not None:
+        viewer = await rt.posts.viewer_for_remote(remote.uri)
+    else:
+        viewer = await rt.posts.viewer_for_user(None)
+    out = [repr(await rt.posts.search(viewer, Filters(limit=5, states=())))]
+    try:
+        out.append(repr(await rt.posts.get(viewer, post.id)))
+    except NotFound:
+        pass
+    try:
+        out.append(repr(await rt.discovery.object_document(
+            post.uri, remote.uri if remote else None)))
+    except NotFound:
+        pass
+    from fediaid.domain.actors import ActorType
+
+    for name in ("author", "member"):
+        out.append(repr(await rt.discovery.actor_document(name, ActorType.PERSON)))
+    out.append(repr(await rt.discovery.actor_document("elm", ActorType.GROUP)))
+    async with rt.db.read() as conn:
+        out += [str(p) for (p,) in await conn.execute(select(activities.c.payload))]
+    return "\n".join(out).lower()
+
+
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=posts_strategy)
+def test_no_path_carries_an_email_address(world: World, case: dict) -> None:
+    world.runner.run(_give_addresses(world))
+    post = world.runner.run(_make_post(world, case))
+    shown = world.runner.run(_everything_shown(world, case, post))
+    assert "/users/author" in shown and "visibility check" in shown  # it saw real documents
+    for address in EMAILS.values():
+        assert address not in shown, case
