@@ -296,7 +296,10 @@ async def retry_now(conn: AsyncConnection) -> None:
 
 
 async def purge_finished(conn: AsyncConnection, before: datetime) -> int:
+    """Finished rows queued before ``before``, and confirmation links past their time."""
     result = await conn.execute(delete(email_outbox).where(
         email_outbox.c.state != ItemState.PENDING.value,
         email_outbox.c.created_at < before))
+    await conn.execute(delete(email_confirmations).where(
+        email_confirmations.c.expires_at < utcnow()))
     return int(result.rowcount or 0)

@@ -503,3 +503,26 @@ async def test_messages_in_the_members_language(runtime: Runtime, smtp: SmtpSink
     await rt.email.save_choices(rosa, Choices(), language="xx")
     mine = await rt.email.mine(rosa)
     assert mine is not None and mine.language == "en"
+
+
+async def test_housekeeping_forgets_finished_rows_and_expired_links(runtime: Runtime,
+                                                                    smtp: SmtpSink) -> None:
+    from fediaid.storage.tables import email_confirmations
+
+    rt = runtime
+    await configure(rt, smtp)
+    maria = await rt.accounts.create_user("maria")
+    await rt.email.add_address(maria, "maria@mail.test")
+    await rt.email_settings.send_test(None, "ops@mail.test")
+    await send_all(rt)
+    worker = EmailWorker(rt)
+    assert await worker.housekeeping() == (0, 0)  # nothing old yet
+    async with rt.db.write() as conn:
+        await conn.execute(update(email_outbox).values(
+            created_at=utcnow() - timedelta(days=31)))
+        await conn.execute(update(email_confirmations).values(
+            expires_at=utcnow() - timedelta(seconds=1)))
+    assert await worker.housekeeping() == (0, 2)
+    async with rt.db.read() as conn:
+        assert (await conn.execute(select(email_confirmations))).first() is None
+    assert await rows(rt) == []
