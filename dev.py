@@ -4,6 +4,12 @@
     python3 dev.py serve   # create .venv, install, initialise ./data on first run, serve
     python3 dev.py test    # create .venv, install with test tools, lint, type-check, test
 
+and, once it is installed:
+
+    python3 dev.py serve --port 8080      # another port (or PORT=8080)
+    python3 dev.py serve --lan            # reachable from a phone on the same Wi-Fi
+    python3 dev.py fediaid admin ...      # any `fediaid` command, on ./data
+
 Uses only the standard library until the virtual environment exists.
 """
 
@@ -34,26 +40,115 @@ def ensure_venv(extras: str) -> None:
     # A test install also serves; a plain install does not have the test tools.
     if f"{digest}:test" in installed or (not extras and f"{digest}:" in installed):
         return
-    print("Installing fediaid and its dependencies ...", flush=True)
+    print("Installing fediaid and its dependencies (a few minutes the first time) ...",
+          flush=True)
     spec = f".[{extras}]" if extras else "."
-    subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True)
+    # setuptools prints a boxed notice about every editable install ("Please be careful
+    # with folders ... with the same name as your package") that reads like an error; it
+    # is a UserWarning, silenced for the install only.
+    env = {**os.environ, "PYTHONWARNINGS": "ignore::UserWarning"}
+    subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "--upgrade", "pip"], check=True,
+                   env=env)
     subprocess.run([str(PY), "-m", "pip", "install", "--quiet", "-e", spec], check=True,
-                   cwd=ROOT)
+                   cwd=ROOT, env=env)
     marker.write_text(f"{digest}:{extras}")
+
+
+def data_dir() -> str:
+    return os.environ.get("FEDIAID_DATA", str(ROOT / "data"))
+
+
+def take_option(args: list[str], name: str) -> str | None:
+    """Remove ``--name VALUE`` or ``--name=VALUE`` from ``args``; return VALUE, or None."""
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            value = args[i + 1]
+            del args[i:i + 2]
+            return value
+        if arg.startswith(name + "="):
+            del args[i]
+            return arg.split("=", 1)[1]
+    return None
+
+
+def lan_address() -> str | None:
+    """This computer's address on the local network: the source address of the route to a
+    documentation address (RFC 5737). Connecting a UDP socket sends nothing."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = str(s.getsockname()[0])
+    return None if address.startswith(("127.", "0.")) else address
+
+
+def configured_domain(data: str) -> str | None:
+    import tomllib
+
+    path = Path(data) / "fediaid.toml"
+    if not path.exists():
+        return None
+    return str(tomllib.loads(path.read_text(encoding="utf-8")).get("domain", ""))
+
+
+def serve_command(args: list[str]) -> list[str]:
+    """Create the instance on first run (quietly: the server prints the one login link)
+    and return the `fediaid serve` command line. ``--port`` (or PORT, default 8000),
+    ``--host`` (or HOST, default 127.0.0.1) and ``--lan`` (listen on every interface, and
+    use this computer's network address in the instance's links) are read here; other
+    arguments go to `fediaid serve`."""
+    args = list(args)
+    port = take_option(args, "--port") or os.environ.get("PORT", "8000")
+    host = take_option(args, "--host") or os.environ.get("HOST", "127.0.0.1")
+    lan = "--lan" in args
+    if lan:
+        args.remove("--lan")
+        host = "0.0.0.0"
+    address = (lan_address() if lan else None) or "127.0.0.1"
+    if lan and address == "127.0.0.1":
+        print("Could not find this computer's network address (is it on Wi-Fi?). Serving "
+              "on every interface anyway; see your network settings for the address.",
+              flush=True)
+    data = data_dir()
+    fediaid = str(BIN / "fediaid")
+    domain = configured_domain(data)
+    if domain is None:
+        domain = f"{address}:{port}"
+        done = subprocess.run(
+            [fediaid, "init", "--data", data, "--domain", domain,
+             "--group", "neighbors", "--name", "Our Neighborhood Mutual Aid", "--dev"],
+            capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(done.stderr or done.stdout)
+        print(f"Created a new instance in {data}/ for http://{domain} (group "
+              "@neighbors, first coordinator: admin).", flush=True)
+    elif lan and domain != f"{address}:{port}":
+        print(f"This instance was created for http://{domain}: its links (and the login "
+              f"link below) use that address. From a phone, open http://{address}:{port} "
+              "and change the address in a link the same way; or try a separate instance "
+              "made for the network: FEDIAID_DATA=data-lan python3 dev.py serve --lan",
+              flush=True)
+    if lan:
+        print(f"On a phone on the same Wi-Fi, open http://{address}:{port}", flush=True)
+    return [fediaid, "serve", "--data", data, "--host", host, "--port", port, *args]
 
 
 def serve(args: list[str]) -> int:
     ensure_venv("")
-    data = os.environ.get("FEDIAID_DATA", str(ROOT / "data"))
-    port = os.environ.get("PORT", "8000")
+    command = serve_command(args)
+    os.execv(command[0], command)
+
+
+def fediaid_cli(args: list[str]) -> int:
+    """`python3 dev.py fediaid admin status`: a `fediaid` command on the instance that
+    `dev.py serve` uses (./data, or FEDIAID_DATA), without activating .venv."""
+    ensure_venv("")
+    os.environ.setdefault("FEDIAID_DATA", data_dir())
     fediaid = str(BIN / "fediaid")
-    if not (Path(data) / "fediaid.toml").exists():
-        subprocess.run(
-            [fediaid, "init", "--data", data, "--domain", f"127.0.0.1:{port}",
-             "--group", "neighbors", "--name", "Our Neighborhood Mutual Aid", "--dev"],
-            check=True,
-        )
-    os.execv(fediaid, [fediaid, "serve", "--data", data, "--port", port, *args])
+    os.execv(fediaid, [fediaid, *args])
 
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -153,7 +248,7 @@ def test_newest_python(args: list[str]) -> int:
 
 
 def main() -> int:
-    commands = {"serve": serve, "test": test}
+    commands = {"serve": serve, "test": test, "fediaid": fediaid_cli}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         print(__doc__)
         return 2
