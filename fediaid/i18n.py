@@ -55,6 +55,36 @@ def N_(msgid: str, /, **params: object) -> str:
     return Message(msgid, params) if params else msgid
 
 
+def recognise(text: str, msgids: Iterable[str]) -> str:
+    """Words stored in English that were made from one of ``msgids`` (values filled in), as
+    the marked text they were made from, so a page can say them in the reader's language.
+    Text made from none of them is given back as it is."""
+    for msgid in msgids:
+        found = _pattern(msgid).fullmatch(text)
+        if found is not None:
+            params = found.groupdict()
+            return Message(msgid, dict(params)) if params else msgid
+    return text
+
+
+@cache
+def _pattern(msgid: str) -> re.Pattern[str]:
+    """A marked text as a pattern: ``{name}`` matches any words (the first place a name is
+    used; later ones must repeat it)."""
+    parts = re.split(r"\{(\w+)\}", msgid)
+    seen: set[str] = set()
+    regex = ""
+    for n, part in enumerate(parts):
+        if n % 2 == 0:
+            regex += re.escape(part)
+        elif part in seen:
+            regex += f"(?P={part})"
+        else:
+            seen.add(part)
+            regex += f"(?P<{part}>.+?)"
+    return re.compile(regex, re.DOTALL)
+
+
 # -- catalogs -----------------------------------------------------------------------------
 
 @cache

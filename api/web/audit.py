@@ -86,8 +86,8 @@ async def members(request: Request, user: User) -> Response:
                    "contact": r.contact or "", "when": when(r.created_at, t),
                    "username": suggest_username(r.name)}
                   for r in await rt.joining.requests(user)],
-        pending=[{"id": p.id, "name": p.username, "new": t(ROLE_WORDS[p.new_role]),
-                  "old": t(ROLE_WORDS[p.old_role]), "by": p.proposer_name,
+        pending=[{"id": p.id, "name": p.username, "new": t(_role_words(p.new_role.value)),
+                  "old": t(_role_words(p.old_role.value)), "by": p.proposer_name,
                   "mine": p.proposed_by == user.id, "expires": when(p.expires_at, t)}
                  for p in pending],
         second=await rt.roles.second_needed(), setting=await rt.roles.setting(),

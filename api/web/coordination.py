@@ -20,6 +20,7 @@ from api.web.forms import plain_message
 from api.web.locale import reader
 from api.web.render import (
     Handler,
+    category_words,
     form_handler,
     labels,
     post_item,
@@ -29,10 +30,10 @@ from api.web.render import (
 )
 from api.web.session import check_csrf, require_coordinator
 from fediaid.domain.categories import BUILTIN_KEYWORDS, format_keywords
-from fediaid.domain.posts import Visibility
+from fediaid.domain.posts import Visibility, builtin_label
 from fediaid.domain.users import User
 from fediaid.errors import Invalid, NotFound
-from fediaid.i18n import N_, language_name, languages, zone_names
+from fediaid.i18n import N_, Message, language_name, languages, zone_names
 
 SETTINGS_FIELDS = ("default_visibility", "expiry_days", "retention_days",
                    "hold_nonmember_posts", "phone_region", "language", "time_zone")
@@ -168,7 +169,7 @@ async def category_action(request: Request, user: User) -> Response:
             raise NotFound(N_("No such category."))
         await rt.group_settings.set_category(user, slug, label or slug, active=True)
         return redirect("/admin/categories", N_("“{label}” is offered again.",
-                                                label=label or slug))
+                                                label=_said(slug, label or slug)))
     if slug not in current:
         raise NotFound(N_("No such category (or it is hidden)."))
     if action == "hide":
@@ -179,9 +180,15 @@ async def category_action(request: Request, user: User) -> Response:
         await rt.group_settings.set_category(user, slug, current[slug], active=False)
         return redirect(f"/admin/categories?hidden={slug}&label={quote_plus(current[slug])}",
                         N_("Hidden: “{label}” is no longer offered for new posts.",
-                           label=current[slug]))
+                           label=_said(slug, current[slug])))
     if action != "rename":
         raise Invalid(N_("Choose to save the label or to hide the category."))
+    if builtin_label(slug, current[slug]) and label == category_words(
+            slug, current[slug], await reader(request)):
+        # The built-in label as this coordinator reads it: nothing changed (saving it would
+        # fix it in one language for everyone).
+        return redirect("/admin/categories", N_("Saved: “{label}”.",
+                                                label=_said(slug, current[slug])))
     try:
         await rt.group_settings.set_category(user, slug, label, active=True)
     except Invalid as exc:
@@ -190,18 +197,27 @@ async def category_action(request: Request, user: User) -> Response:
     return redirect("/admin/categories", N_("Saved: “{label}”.", label=label))
 
 
+def _said(slug: str, label: str) -> str:
+    """A category's label as a value in marked words: a built-in one is translated."""
+    return Message(label, {}) if builtin_label(slug, label) else label
+
+
 async def _categories_page(request: Request, *, status: int = 200,
                            errors: Mapping[str, str] | None = None,
                            new: Mapping[str, str] | None = None,
                            typed: Mapping[str, str] | None = None,
                            keywords: str | None = None) -> Response:
     rt = runtime(request)
+    t = await reader(request)
     everything = await rt.group_settings.all_categories()
-    items = [(slug, label) for slug, label, shown in everything if shown]
-    hidden_items = [(slug, label) for slug, label, shown in everything if not shown]
+    # A built-in label is shown in the reader's language (and said so); a typed one as typed.
+    items = [(slug, category_words(slug, label, t), builtin_label(slug, label))
+             for slug, label, shown in everything if shown]
+    hidden_items = [(slug, category_words(slug, label, t), label)
+                    for slug, label, shown in everything if not shown]
     if keywords is None:
         keywords = format_keywords(await rt.group_settings.category_keywords())
-    builtin = [(slug, label, ", ".join(BUILTIN_KEYWORDS[slug])) for slug, label in items
+    builtin = [(slug, label, ", ".join(BUILTIN_KEYWORDS[slug])) for slug, label, _ in items
                if slug in BUILTIN_KEYWORDS]
     return await render(request, "admin_categories.html", status=status, items=items,
                         errors=errors or {}, new=new or {}, typed=typed or {},

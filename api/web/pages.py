@@ -21,8 +21,19 @@ from api.web.session import (
 from api.web.two_factor import after_first_step
 from fediaid.domain.actors import ActorType
 from fediaid.domain.follows import FollowState
+from fediaid.domain.queue import ItemState
 from fediaid.errors import FediaidError, Forbidden, Invalid, RateLimited, Unauthenticated
 from fediaid.i18n import N_
+
+# What the coordinators' overview says about the messages sent to other servers, by state
+# (fediaid/domain/queue.py), in the order shown.
+SENDING_WORDS = (
+    (ItemState.PENDING, N_("Waiting to be sent, or trying again")),
+    (ItemState.HELD, N_("Held: that server has not answered for a while")),
+    (ItemState.DONE, N_("Delivered")),
+    (ItemState.FAILED, N_("Given up (the server refused them, or never answered)")),
+    (ItemState.CANCELLED, N_("Not sent: the post was deleted first")),
+)
 
 
 async def profile(request: Request) -> Response:
@@ -115,9 +126,14 @@ async def admin(request: Request) -> Response:
         pending=await rt.follows.list(group, "followers", state=FollowState.PENDING),
         following=await rt.follows.list(group, "following"),
         following_pending=await rt.follows.list(group, "following", state=FollowState.PENDING),
-        deliveries=(await rt.status.queues())["deliveries"],
+        sending=_sending((await rt.status.queues())["deliveries"]),
         followers=await rt.status.follower_count(),
     )
+
+
+def _sending(counts: dict[str, int]) -> list[tuple[str, int]]:
+    return [(words, counts[state.value]) for state, words in SENDING_WORDS
+            if counts.get(state.value)]
 
 
 @form_handler

@@ -36,7 +36,7 @@ from api.web.render import (
 )
 from api.web.session import check_csrf, current_user, require_coordinator, require_user
 from fediaid.domain.audience import anonymity_words
-from fediaid.domain.posts import Kind, Post, ResponseState, suggested_category
+from fediaid.domain.posts import Kind, Post, ResponseState, builtin_label, suggested_category
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import FediaidError, Forbidden, Invalid, NotFound
@@ -180,7 +180,9 @@ async def _submit_new(request: Request, user: User, *, intake: bool) -> Response
         label = (await labels(rt)).category(post.category)
         message = Message(N_("{published} Category: {label} (suggested from your words; to "
                              "change it, choose Change it)."),
-                          {"published": Message(message, {}), "label": Message(label, {})})
+                          {"published": Message(message, {}),
+                           "label": Message(label, {}) if builtin_label(post.category, label)
+                           else label})
     return redirect(f"/posts/{post.id}", message)
 
 

@@ -23,7 +23,7 @@ from api.web import notice
 from api.web.locale import choices, reader
 from api.web.session import csrf_token, current_user, set_visitor_cookie
 from fediaid.domain.audience import audience_words
-from fediaid.domain.posts import Kind, Post, State, Urgency
+from fediaid.domain.posts import Kind, Post, State, Urgency, builtin_label
 from fediaid.errors import FediaidError, RateLimited, SecondFactorNeeded
 from fediaid.i18n import N_, Reader, translations
 from fediaid.services.runtime import Runtime
@@ -179,8 +179,8 @@ class Labels:
     def translated(self, t: Reader) -> Labels:
         """The same, with the built-in category names in the reader's language (a name a
         coordinator typed is shown as typed; fediaid/domain/posts.py DEFAULT_CATEGORIES)."""
-        return Labels(categories=[(slug, t(label)) for slug, label in self.categories],
-                      areas=self.areas)
+        return Labels(categories=[(slug, category_words(slug, label, t))
+                                  for slug, label in self.categories], areas=self.areas)
 
     def area(self, slug: str | None) -> str:
         return dict(self.areas).get(slug, slug) if slug else ""
@@ -190,6 +190,12 @@ class Labels:
         choices = sorted((c for c in self.categories if c[0] != "other"),
                          key=lambda c: c[1].casefold())
         return choices + [c for c in self.categories if c[0] == "other"]
+
+
+def category_words(slug: str, label: str, t: Reader) -> str:
+    """A category's label as a reader sees it: a built-in one in their language, one a
+    coordinator typed as typed."""
+    return t(label) if builtin_label(slug, label) else label
 
 
 async def labels(rt: Runtime, t: Reader | None = None) -> Labels:
@@ -268,7 +274,8 @@ def post_item(rt: Runtime, post: Post, names: Labels, t: Reader = ENGLISH) -> di
     return {
         "post": post, "id": post.id, "kind": post.kind.value,
         "kind_word": t(KIND_WORDS[post.kind]),
-        "title": post.title, "category": t(names.category(post.category)),
+        "title": post.title,
+        "category": category_words(post.category, names.category(post.category), t),
         "area": names.area(post.area), "window": window(post, t),
         "urgency": post.urgency.value, "urgency_word": t(URGENCY_WORDS[post.urgency]),
         "state": post.state.value, "state_word": t(STATE_WORDS[post.state]),

@@ -17,7 +17,14 @@ from api.web.forms import plain_message
 from api.web.locale import reader
 from api.web.render import display_name, form_handler, redirect, render, when
 from api.web.session import check_csrf, require_user
-from fediaid.domain.reports import CATEGORY_WORDS, Action, Category, ReportState, TakedownAction
+from fediaid.domain.reports import (
+    CATEGORY_WORDS,
+    Action,
+    Category,
+    ReportState,
+    TakedownAction,
+    said_outcome,
+)
 from fediaid.domain.users import User
 from fediaid.errors import Invalid, NotFound
 from fediaid.i18n import N_, Message
@@ -106,10 +113,11 @@ async def my_reports(request: Request) -> Response:
     user = await require_user(request)
     rt = runtime(request)
     t = await reader(request)
-    reports = [{"when": when(r.created_at, t), "open": r.is_open, "outcome": r.outcome,
+    reports = [{"when": when(r.created_at, t), "open": r.is_open,
+                "outcome": t(said_outcome(r.outcome)) if r.outcome else "",
                 "category": t(CATEGORY_WORDS[r.category]), "comment": r.comment}
                for r in await rt.reports.mine(user)]
-    notices = [{"when": when(n.created_at, t), "words": n.words, "action": n.action.value,
+    notices = [{"when": when(n.created_at, t), "words": t(n.words), "action": n.action.value,
                 "kind": t(KIND_WORDS.get(n.kind, "post")),
                 "posted": when(n.posted_at, t) if n.posted_at else "",
                 "post_id": n.post_id if n.action is TakedownAction.HIDE else None}
@@ -138,7 +146,8 @@ async def queue(request: Request, user: User) -> Response:
             "forward_asked": r.forward,
             "forwarded": when(r.forwarded_at, t) if r.forwarded_at else "", "open": r.is_open,
             "action": t(ACTION_WORDS.get(r.action, "")) if r.action else "",
-            "outcome": r.outcome or "", "resolved": when(r.resolved_at, t),
+            "outcome": t(said_outcome(r.outcome)) if r.outcome else "",
+            "resolved": when(r.resolved_at, t),
             "posts": [{"uri": i.object_uri, "text": i.text, "gone": i.gone,
                        "hidden": i.hidden, "post_id": i.post.id if i.post else None}
                       for i in v.items],

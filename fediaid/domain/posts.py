@@ -16,6 +16,7 @@ from typing import TypeVar
 from fediaid.domain.categories import suggest_category
 from fediaid.domain.privacy import DEFAULT_REGION, Finding, find_private, looks_like_street
 from fediaid.errors import Conflict, Invalid
+from fediaid.i18n import N_
 
 E = TypeVar("E", bound=enum.StrEnum)
 
@@ -112,26 +113,36 @@ def response_transition(current: ResponseState, new: ResponseState) -> ResponseS
     return new
 
 
+# The categories a new group starts with. Their labels are marked words: shown in each
+# reader's language until a coordinator renames one (a label a coordinator typed is shown
+# as typed, see ``builtin_label``).
 DEFAULT_CATEGORIES: tuple[tuple[str, str], ...] = (
-    ("food", "Food and groceries"),
-    ("meals", "Meals"),
-    ("rent-bills", "Rent and bills"),
-    ("housing", "Housing"),
-    ("transport", "Transport and rides"),
-    ("childcare", "Childcare"),
-    ("elder-care", "Elder care"),
-    ("health", "Health and medicine"),
-    ("emotional-support", "Emotional support"),
-    ("clothing", "Clothing"),
-    ("household", "Household goods"),
-    ("furniture", "Furniture"),
-    ("tools", "Tools"),
-    ("skills", "Skills and lessons"),
-    ("translation", "Translation"),
-    ("tech-help", "Tech help"),
-    ("pet-care", "Pet care"),
-    ("other", "Other"),
+    ("food", N_("Food and groceries")),
+    ("meals", N_("Meals")),
+    ("rent-bills", N_("Rent and bills")),
+    ("housing", N_("Housing")),
+    ("transport", N_("Transport and rides")),
+    ("childcare", N_("Childcare")),
+    ("elder-care", N_("Elder care")),
+    ("health", N_("Health and medicine")),
+    ("emotional-support", N_("Emotional support")),
+    ("clothing", N_("Clothing")),
+    ("household", N_("Household goods")),
+    ("furniture", N_("Furniture")),
+    ("tools", N_("Tools")),
+    ("skills", N_("Skills and lessons")),
+    ("translation", N_("Translation")),
+    ("tech-help", N_("Tech help")),
+    ("pet-care", N_("Pet care")),
+    ("other", N_("Other")),
 )
+_DEFAULT_LABELS = dict(DEFAULT_CATEGORIES)
+
+
+def builtin_label(slug: str, label: str) -> bool:
+    """Whether a category's label is still the built-in one (so it may be translated)."""
+    return _DEFAULT_LABELS.get(slug) == label
+
 
 TITLE_MAX = 120
 DESCRIPTION_MAX = 5000

@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from fediaid.i18n import N_
+from fediaid.i18n import N_, Message, recognise
 
 MAX_COMMENT = 1000  # Mastodon's limit for a report's comment
 MAX_REASON = 1000
@@ -63,29 +63,53 @@ class TakedownAction(enum.StrEnum):
     REMOVE = "remove"  # deleted here and everywhere it was sent
 
 
-def outcome_words(action: Action, *, domain: str | None = None) -> str:
-    """What the reporter is told."""
-    return {
-        Action.DISMISS: "A coordinator looked at your report and decided to take no action.",
-        Action.HIDE_POST: "A coordinator hid the post you reported: only its author and the "
-                          "coordinators can see it now.",
-        Action.REMOVE_POST: "A coordinator removed the post you reported.",
-        Action.LIMIT: "A coordinator limited the account you reported: what it posts from "
-                      "now on is seen only by members of the group.",
-        Action.SUSPEND: "A coordinator suspended the account you reported: it can no longer "
-                        "log in, post or use apps.",
-        Action.SUSPEND_REMOTE: "A coordinator blocked the account you reported: nothing it "
-                               "sends reaches this group any more.",
-        Action.BLOCK_DOMAIN: f"A coordinator blocked the server of the account you reported "
-                             f"({domain or 'its server'}): nothing from there reaches this "
-                             "group any more.",
-    }[action]
+# What the reporter is told (marked words). The words are stored with the report, in
+# English; ``said_outcome`` finds the marked words again, so pages say them in the
+# reader's language.
+OUTCOME_WORDS: dict[Action, str] = {
+    Action.DISMISS: N_("A coordinator looked at your report and decided to take no action."),
+    Action.HIDE_POST: N_("A coordinator hid the post you reported: only its author and the "
+                         "coordinators can see it now."),
+    Action.REMOVE_POST: N_("A coordinator removed the post you reported."),
+    Action.LIMIT: N_("A coordinator limited the account you reported: what it posts from "
+                     "now on is seen only by members of the group."),
+    Action.SUSPEND: N_("A coordinator suspended the account you reported: it can no longer "
+                       "log in, post or use apps."),
+    Action.SUSPEND_REMOTE: N_("A coordinator blocked the account you reported: nothing it "
+                              "sends reaches this group any more."),
+    Action.BLOCK_DOMAIN: N_("A coordinator blocked the server of the account you reported "
+                            "({domain}): nothing from there reaches this group any more."),
+}
+BLOCKED_SERVER = N_("A coordinator blocked the server of the account you reported: nothing "
+                    "from there reaches this group any more.")
+ADDED_WORDS = N_("{outcome} They added: {note}")
+
+
+def outcome_words(action: Action, *, domain: str | None = None, note: str = "") -> str:
+    """What the reporter is told, with the coordinator's own words if they added some."""
+    if action is Action.BLOCK_DOMAIN:
+        said = Message(OUTCOME_WORDS[action], {"domain": domain}) if domain else BLOCKED_SERVER
+    else:
+        said = OUTCOME_WORDS[action]
+    return Message(ADDED_WORDS, {"outcome": said, "note": note}) if note else said
+
+
+def said_outcome(stored: str) -> str:
+    """Stored outcome words as the marked words they were made from (English words that
+    are not found again stay as they are)."""
+    known = (*OUTCOME_WORDS.values(), BLOCKED_SERVER)
+    found = recognise(stored, (ADDED_WORDS,))
+    if isinstance(found, Message):
+        return Message(ADDED_WORDS, {"outcome": recognise(str(found.params["outcome"]), known),
+                                     "note": found.params["note"]})
+    return recognise(stored, known)
 
 
 def takedown_words(action: TakedownAction, reason: str) -> str:
     """What the author is told, on the post and in their notices."""
-    did = "hid" if action is TakedownAction.HIDE else "removed"
-    return f"A coordinator {did} your post: {reason}"
+    if action is TakedownAction.HIDE:
+        return N_("A coordinator hid your post: {reason}", reason=reason)
+    return N_("A coordinator removed your post: {reason}", reason=reason)
 
 
 @dataclass(frozen=True)

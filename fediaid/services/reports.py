@@ -337,9 +337,7 @@ class ReportService(Service):
                 raise Invalid("That is this server.", field="action")
             await self.moderation.block_domain(target.domain,
                                                   reason=note or "after a report", by=user)
-        outcome = outcome_words(action, domain=target.domain)
-        if note:
-            outcome += f" They added: {note}"
+        outcome = outcome_words(action, domain=target.domain, note=note)
         async with self.db.write() as conn:
             if not await repo.resolve(conn, report_id, action=action, outcome=outcome,
                                       by_user_id=user.id):
