@@ -21,14 +21,14 @@ from api.mastodon import reports as mastodon_reports
 from api.middleware import RequestContext, SecurityHeaders, compression
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
+from api.web import conversations, coordination, domains, joining, my_data, pages, posts
 from api.web import email as web_email
 from api.web import flyer as web_flyer
-from api.web import conversations, coordination, domains, joining, my_data, pages, posts
 from api.web import group_profile as web_group_profile
 from api.web import locale as web_locale
-from api.web import reading as web_reading
 from api.web import my_posts as web_my_posts
 from api.web import picture as web_picture
+from api.web import reading as web_reading
 from api.web import reports as web_reports
 from api.web import two_factor as web_two_factor
 from fediaid.services.runtime import Runtime

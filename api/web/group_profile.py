@@ -17,6 +17,7 @@ from api.web.render import redirect, render
 from fediaid.domain.group_profile import MAX_LENGTHS
 from fediaid.domain.users import User
 from fediaid.errors import Invalid
+from fediaid.i18n import N_
 
 FIELDS = ("description", "how_to_join", "hotline_number", "hotline_hours", "contact")
 
@@ -34,7 +35,7 @@ async def edit(request: Request, user: User) -> Response:
     except Invalid as exc:
         field = exc.field if exc.field in FIELDS else "_"
         return await _page(request, values, status=400, errors={field: plain_message(exc)})
-    return redirect("/admin/profile", "Saved. The group's page shows it now.")
+    return redirect("/admin/profile", N_("Saved. The group's page shows it now."))
 
 
 async def _page(request: Request, values: Mapping[str, str], *, status: int = 200,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from fediaid.errors import Invalid
+from fediaid.i18n import N_
 
 # Keys in the group's settings (the `settings` table); the description is the Group actor's
 # summary.
@@ -46,9 +47,9 @@ def normalise_phone(text: str, region: str) -> str:
     text = text.strip()
     if not text:
         return ""
-    problem = Invalid("This is not a phone number we can read. Write it as you would dial it, "
-                      "like (201) 555-0123, or with the country code, like +52 55 1234 5678.",
-                      field=HOTLINE_NUMBER)
+    problem = Invalid(N_("This is not a phone number we can read. Write it as you would dial "
+                         "it, like (201) 555-0123, or with the country code, like "
+                         "+52 55 1234 5678."), field=HOTLINE_NUMBER)
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as exc:

@@ -25,7 +25,7 @@ from fediaid.domain.privacy import PHONE_REGION, known_region
 from fediaid.domain.roles import ROLE_SETTING, Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound
-from fediaid.i18n import SOURCE, N_, languages, zone
+from fediaid.i18n import N_, SOURCE, languages, zone
 from fediaid.services import post_records
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
@@ -56,14 +56,10 @@ _LEVEL_WORDS = {"public": "everyone", "network": "the group's network",
                 "members": "members only"}
 
 
-# The profile's fields in the audit log, and as the form names them (error messages).
+# The profile's fields in the audit log.
 _PROFILE_WORDS = {"description": "description", HOW_TO_JOIN: "how to join",
                   HOTLINE_NUMBER: "hotline number", HOTLINE_HOURS: "hotline hours",
                   CONTACT: "contact"}
-_PROFILE_LABELS = {"description": "About the group", HOW_TO_JOIN: "How to join",
-                   HOTLINE_NUMBER: "Hotline number",
-                   HOTLINE_HOURS: "When someone answers the hotline",
-                   CONTACT: "Other ways to reach the group"}
 
 
 def setting_words(key: str, value: str) -> str:
@@ -202,8 +198,8 @@ class GroupSettingsService(Service):
         if PHONE_REGION in values:
             region = known_region(str(values[PHONE_REGION] or ""))
             if region is None:
-                raise Invalid("Write the country as its two-letter code (ISO 3166), like US, "
-                              "MX or ES.", field=PHONE_REGION)
+                raise Invalid(N_("Write the country as its two-letter code (ISO 3166), like "
+                                 "US, MX or ES."), field=PHONE_REGION)
             out[PHONE_REGION] = region
         if values.get("language"):
             if values["language"] not in languages():
@@ -262,8 +258,9 @@ class GroupSettingsService(Service):
                 continue
             text = clean_text(value, field=key, max_len=1_000_000)
             if len(text) > MAX_LENGTHS[key]:
-                raise Invalid(f"“{_PROFILE_LABELS[key]}” is too long: {len(text)} characters, "
-                              f"and it can have up to {MAX_LENGTHS[key]}.", field=key)
+                raise Invalid(N_("This is too long: {count} characters, and it can have up "
+                                 "to {limit}.", count=len(text), limit=MAX_LENGTHS[key]),
+                              field=key)
             # The number and the hours are one line; the others may have several.
             clean[key] = (" ".join(text.split()) if key in (HOTLINE_NUMBER, HOTLINE_HOURS)
                           else text)

@@ -149,7 +149,7 @@ async def test_bad_input_changes_nothing_and_says_why(runtime: Runtime, login: L
     r = await admin.post("/admin/profile", data=values | GOOD | {"description": "x" * 501})
     assert r.status_code == 400
     assert 'id="err-description"' in r.text
-    assert "“About the group” is too long: 501 characters, and it can have up to 500." in r.text
+    assert "This is too long: 501 characters, and it can have up to 500." in r.text
     # What was typed stays in the form.
     again = form(r.text, "/admin/profile")
     assert again["description"] == "x" * 501 and again["hotline_number"] == "(201) 555-0123"

@@ -131,7 +131,8 @@ def test_header_tap_targets_and_focus_on_a_phone(playwright_api: Any,
             page.get_by_role("button", name="Save password").click()
             # A post, so the lists have a card and its page has the answer form.
             page.goto(instance.base + "/posts/new?kind=need")
-            page.get_by_label("What do you need?").fill("Two bags of groceries for a family of four this week.")
+            page.get_by_label("What do you need?").fill(
+                "Two bags of groceries for a family of four this week.")
             page.get_by_role("button", name="Publish").click()
             expect(page).to_have_url(re.compile(r".*/posts/\d+$"))
             post = page.url.removeprefix(instance.base)
