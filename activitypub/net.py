@@ -12,6 +12,8 @@ decided here, once:
   ``socket_factory``), so neither an IP literal, nor a DNS answer that changes between check
   and use (rebinding), nor a redirect gets around it; names are also filtered when they are
   resolved, for a clear error (``UnsafeAddress``) without a connection attempt.
+  ``policy.also_allow`` names exact private addresses one client may still reach (the
+  group's SMS gateway phone, allowed by its coordinators): never a range or a name.
 - **Deadlines**: ``policy.deadline`` bounds each exchange as a whole, connection, request,
   answer and body read (a server trickling one byte a second cannot hold a request past it);
   ``send()`` bounds a whole request, redirects included.
@@ -68,6 +70,9 @@ class ClientPolicy:
     """Everything network-related about outgoing requests (one per client)."""
 
     allow_private: bool = False
+    # Exact private addresses this one client may connect to anyway (an SMS gateway phone on
+    # the group's network, allowed by its coordinators): not a range, not a name.
+    also_allow: frozenset[str] = frozenset()
     deadline: float = 10.0  # seconds for a whole exchange (and for send(), all its hops)
     connect_timeout: float = 5.0
     max_bytes: int = 2 * 1024 * 1024  # of an answer's body
@@ -86,14 +91,16 @@ class _SafeResolver(AbstractResolver):
     """aiohttp's resolver, keeping only the addresses the policy allows (names only: aiohttp
     does not resolve IP literals; the socket factory checks every address anyway)."""
 
-    def __init__(self, allow_private: bool) -> None:
+    def __init__(self, allow_private: bool, also_allow: frozenset[str] = frozenset()) -> None:
         self._inner = aiohttp.ThreadedResolver()
         self._allow_private = allow_private
+        self._also_allow = also_allow
 
     async def resolve(self, host: str, port: int = 0,
                       family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
-        allowed = [r for r in results if self._allow_private or is_public_address(r["host"])]
+        allowed = [r for r in results if self._allow_private or is_public_address(r["host"])
+                   or _normal(r["host"]) in self._also_allow]
         if not allowed:
             raise UnsafeAddress(f"{host} resolves only to private or special addresses")
         return allowed
@@ -102,15 +109,25 @@ class _SafeResolver(AbstractResolver):
         await self._inner.close()
 
 
-def _socket_factory(allow_private: bool) -> Callable[[Any], socket.socket]:
+def _socket_factory(allow_private: bool, also_allow: frozenset[str] = frozenset()
+                    ) -> Callable[[Any], socket.socket]:
     def make(addr_info: Any) -> socket.socket:
         family, type_, proto, _, address = addr_info
-        if not allow_private and not is_public_address(str(address[0])):
+        if not allow_private and not is_public_address(str(address[0])) and (
+                _normal(str(address[0])) not in also_allow):
             raise _Refused(errno.EACCES, f"refused to connect to {address[0]}: not a public "
                                          "address")
         return socket.socket(family=family, type=type_, proto=proto)
 
     return make
+
+
+def _normal(address: str) -> str:
+    """An IP address in one spelling (for ``also_allow``); anything else as it is."""
+    try:
+        return str(ipaddress.ip_address(address.split("%", 1)[0].strip("[]")))
+    except ValueError:
+        return address
 
 
 def _ip_literal(host: str) -> str | None:
@@ -166,9 +183,10 @@ class _Guard(httpx.AsyncBaseTransport):
             raise httpx.UnsupportedProtocol(f"unsupported URL {str(url)[:200]}")
         if not policy.allow_private:
             literal = _ip_literal(url.host)
-            if literal is not None and not is_public_address(literal):
+            if literal is not None and not is_public_address(literal) and (
+                    literal not in policy.also_allow):
                 raise UnsafeAddress(f"{url.host} is not a public address")
-        if self._resolve_first:
+        if self._resolve_first and _normal(url.host) not in policy.also_allow:
             await resolve_allowed(url.host, url.port or (443 if url.scheme == "https" else 80),
                                   allow_private=policy.allow_private)
         loop = asyncio.get_running_loop()
@@ -211,9 +229,10 @@ def _aiohttp_transport(policy: ClientPolicy, tls: ssl.SSLContext) -> AiohttpTran
     def session() -> aiohttp.ClientSession:  # made on first use, inside the running loop
         connector = aiohttp.TCPConnector(
             limit=policy.max_connections, limit_per_host=policy.per_host,
-            resolver=_SafeResolver(policy.allow_private), ttl_dns_cache=300,
+            resolver=_SafeResolver(policy.allow_private, policy.also_allow),
+            ttl_dns_cache=300,
             keepalive_timeout=policy.keepalive, ssl=tls,
-            socket_factory=_socket_factory(policy.allow_private))
+            socket_factory=_socket_factory(policy.allow_private, policy.also_allow))
         return aiohttp.ClientSession(
             connector=connector, trust_env=False, auto_decompress=False,
             # No request of ours uses cookies; the default jar filters every request.

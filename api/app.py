@@ -30,6 +30,7 @@ from api.web import my_posts as web_my_posts
 from api.web import picture as web_picture
 from api.web import reading as web_reading
 from api.web import reports as web_reports
+from api.web import sms as web_sms
 from api.web import two_factor as web_two_factor
 from fediaid.services.runtime import Runtime
 
@@ -41,6 +42,7 @@ def routes() -> list[Route | Mount]:
     out: list[Route | Mount] = [
         Route("/.well-known/webfinger", wellknown.webfinger),
         *(Route(path, fn, methods=methods) for path, fn, methods in web_email.ROUTES),
+        *(Route(path, fn, methods=methods) for path, fn, methods in web_sms.ROUTES),
         Route("/.well-known/host-meta", wellknown.host_meta),
         Route("/.well-known/nodeinfo", wellknown.nodeinfo_discovery),
         Route("/nodeinfo/{version}", wellknown.nodeinfo_document),

@@ -221,6 +221,10 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
         from fediaid import cli_email
 
         return await cli_email.run(rt, args)
+    elif cmd == "sms-settings":
+        from fediaid import cli_sms
+
+        return await cli_sms.run(rt, args)
     elif cmd == "blocklist":
         from fediaid import cli_blocklist
 
@@ -330,6 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fediaid import cli_email
 
     cli_email.add_parser(asub, common)
+    from fediaid import cli_sms
+
+    cli_sms.add_parser(asub, common)
     return p
 
 

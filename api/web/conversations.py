@@ -74,7 +74,7 @@ async def _conversation(request: Request, *, status: int = 200, **extra: Any) ->
               "who": me if m.sender_actor_id == info["side"] else info["other"],
               "body": m.body, "when": when(m.created_at, t)} for m in messages]
     return await render(request, "conversation.html", status=status, c=info, messages=shown,
-                        **extra)
+                        sms_link=await rt.sms.exchange_link(user, cid), **extra)
 
 
 @form_handler

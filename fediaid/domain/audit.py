@@ -39,6 +39,8 @@ class AuditAction(enum.StrEnum):
     ALLOW_LIST_MODE = "allow_list_mode"
     INTAKE_OPENED = "intake_opened"  # a sensitive read
     INTAKE_RECORDED = "intake_recorded"
+    TEXT_SENT = "text_sent"  # a coordinator texted a neighbor (never the number or the text)
+    NEIGHBOR_TOLD = "neighbor_told"  # called back about the answers to their need (hotline)
     LOGIN_LINK = "login_link"  # resetting a login
     TWO_FACTOR_RESET = "two_factor_reset"  # a lost second factor, removed by the operator
     SETTING_CHANGED = "setting_changed"

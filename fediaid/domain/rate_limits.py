@@ -71,6 +71,17 @@ EMAIL_LOGIN_ACCOUNT = Limit("email_login/account", 3, timedelta(hours=1))
 EMAIL_CONFIRM_ACCOUNT = Limit("email_confirm/account", 5, timedelta(hours=1))
 EMAIL_PAUSED = ("Many login links were asked for from here in the last hour. Please try "
                 "again later, or ask a coordinator.")
+# Text messages (fediaid/services/sms.py): texts sent to one number per day (the one answer
+# to STOP or START aside), texts sent by the group per day (a gateway is paid per text, and
+# a phone's SIM plan has a cap), and texts taken from one number per hour (past it they are
+# dropped without an answer: an automatic responder cannot start a loop).
+SMS_TO_NUMBER = Limit("sms/to_number", 10, timedelta(days=1))
+SMS_GROUP_DAY = Limit("sms/group", 300, timedelta(days=1))
+SMS_FROM_NUMBER = Limit("sms/from_number", 30, timedelta(hours=1))
+SMS_PAUSED = ("That number has had many texts from the group today. Please call, or try "
+              "again tomorrow.")
+SMS_GROUP_PAUSED = ("The group has sent many texts today (the daily limit). Please call, or "
+                    "try again tomorrow.")
 # OAuth: /oauth/authorize, /oauth/token, /oauth/revoke and app registration per address,
 # and /oauth/token per client_id (a leaked client secret tried with many codes).
 OAUTH_ADDRESS = Limit("oauth/address", 60, _MINUTES_5)
@@ -98,6 +109,7 @@ INBOX_DOMAIN = Limit("inbox/domain", 6000, _MINUTES_5, batch=200)
 INBOX_ADDRESS = Limit("inbox/address", 6000, _MINUTES_5, batch=200)
 
 ALL = (LOGIN_LINK_ADDRESS, EMAIL_LOGIN_ADDRESS, EMAIL_LOGIN_ACCOUNT, EMAIL_CONFIRM_ACCOUNT,
-       JOIN_ADDRESS, OAUTH_ADDRESS, OAUTH_CLIENT, POSTS_ACCOUNT,
+       JOIN_ADDRESS, SMS_TO_NUMBER, SMS_GROUP_DAY, SMS_FROM_NUMBER, OAUTH_ADDRESS,
+       OAUTH_CLIENT, POSTS_ACCOUNT,
        ANSWERS_ACCOUNT, API_TOKEN, API_ADDRESS, API_ADDRESS_AUTHENTICATED, INBOX_DOMAIN,
        INBOX_ADDRESS)

@@ -22,7 +22,7 @@ server never needs them (bench/memory.py).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urljoin, urlsplit
 
@@ -45,6 +45,9 @@ class PostResult:
     retry_after: str | None = None
     error: str | None = None
     location: str | None = None  # of a 3xx answer
+    # The answer's first MAX_RESPONSE_BODY bytes (an SMS gateway's error code); not part of
+    # a result's equality.
+    body: bytes = field(default=b"", compare=False)
 
 
 class DeliveryTransport(Protocol):
@@ -74,8 +77,10 @@ class HttpxTransport:
     """Deliveries through ``activitypub.net.make_client`` (see the module docstring)."""
 
     def __init__(self, *, allow_private: bool, timeout: float, concurrency: int,
-                 user_agent: str, per_host: int = PER_HOST, keepalive: float = 30.0) -> None:
+                 user_agent: str, per_host: int = PER_HOST, keepalive: float = 30.0,
+                 also_allow: frozenset[str] = frozenset()) -> None:
         self._allow_private = allow_private
+        self._also_allow = also_allow
         self._keepalive = keepalive
         self._timeout = timeout
         self._concurrency = concurrency
@@ -93,7 +98,8 @@ class HttpxTransport:
 
             self._errors = (httpx.HTTPError, FetchError, OSError, ValueError, TimeoutError)
             self._client = make_client(ClientPolicy(
-                allow_private=self._allow_private, deadline=self._timeout,
+                allow_private=self._allow_private, also_allow=self._also_allow,
+                deadline=self._timeout,
                 connect_timeout=min(self._timeout, 5.0),
                 # Larger answers still give their status; only the first 64 KiB are read.
                 max_bytes=1 << 62, max_redirects=0, max_connections=max(1, self._concurrency),
@@ -110,19 +116,21 @@ class HttpxTransport:
             # The client's policy bounds the whole exchange, connection to the last byte
             # read, by ``timeout`` (activitypub.net: one deadline per exchange).
             async with client.stream("POST", url, content=body, headers=sent) as resp:
-                result = PostResult(resp.status_code, resp.headers.get("retry-after"),
-                                    location=resp.headers.get("location"))
+                chunks: list[bytes] = []
                 try:
                     read = 0
                     async for chunk in resp.aiter_raw():
                         read += len(chunk)
                         if read > MAX_RESPONSE_BODY:
                             break  # the connection is dropped, not reused
+                        chunks.append(chunk)
                 except self._errors as exc:
                     # A receiver that drops the connection after answering: the status is
                     # what counts, and we have it.
                     log.debug("reading the answer of %s failed: %s", url, _describe(exc))
-                return result
+                return PostResult(resp.status_code, resp.headers.get("retry-after"),
+                                  location=resp.headers.get("location"),
+                                  body=b"".join(chunks))
         except self._errors as exc:
             return PostResult(None, error=_describe(exc))
 

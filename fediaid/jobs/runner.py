@@ -10,6 +10,7 @@ from fediaid.jobs.delivery import DeliveryWorker
 from fediaid.jobs.email import EmailWorker
 from fediaid.jobs.inbox import InboxWorker
 from fediaid.jobs.push import PushWorker
+from fediaid.jobs.sms import SmsWorker
 from fediaid.services.retention import purge_received
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class Workers:
         self.inbox = InboxWorker(rt)
         self.push = PushWorker(rt)
         self.email = EmailWorker(rt)
+        self.sms = SmsWorker(rt)
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -35,6 +37,7 @@ class Workers:
             asyncio.create_task(self.push.run(self.stop_event), name="push-worker"),
             asyncio.create_task(self._lifecycle(), name="post-lifecycle"),
             asyncio.create_task(self.email.run(self.stop_event), name="email-worker"),
+            asyncio.create_task(self.sms.run(self.stop_event), name="sms-worker"),
         ]
         log.info("workers started", extra={"delivery": self.delivery.name,
                                            "inbox": self.inbox.name})
@@ -43,7 +46,8 @@ class Workers:
         """Expire open posts past their date; delete closed posts past the retention window
         (and federate the Delete); purge received activities past theirs; fetch subscribed
         blocklists that are due (every 6 hours: ``services/blocklists.REFRESH_EVERY``); queue the
-        e-mail digests that are due (``services/email.queue_digests``); drop the
+        e-mail digests that are due (``services/email.queue_digests``); forget idle texts
+        conversations and returned hotline calls (``services/sms``, ``hotline``); drop the
         keys of deleted accounts once their Deletes are delivered."""
         while not self.stop_event.is_set():
             try:
@@ -63,6 +67,10 @@ class Workers:
                 digests, _purged = await self.email.housekeeping()
                 if digests:
                     log.info("e-mail: %d digests queued", digests)
+                forgotten = await self.sms.housekeeping()
+                if forgotten:
+                    log.info("texts and calls: %d idle conversations or calls forgotten",
+                             forgotten)
                 proposed = await self.rt.blocklists.refresh_due()
                 if proposed:
                     log.info("blocklists: %d new proposals for coordinators", proposed)

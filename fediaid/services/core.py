@@ -44,6 +44,7 @@ class Signals:
     stream_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     push_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     email_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
+    sms_wakeup: asyncio.Event = field(default_factory=asyncio.Event)
     _deleted: list[Callable[[int], None]] = field(default_factory=list)
     _updated: list[Callable[[int], None]] = field(default_factory=list)
 

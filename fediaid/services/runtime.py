@@ -31,6 +31,7 @@ from fediaid.services.federation_policy import FederationPolicy
 from fediaid.services.flyer import FlyerService
 from fediaid.services.follows import FollowService
 from fediaid.services.group_settings import GroupSettingsService
+from fediaid.services.hotline import HotlineService
 from fediaid.services.inbox import InboxService
 from fediaid.services.inbox_activities import InboxActivities
 from fediaid.services.inbox_processing import InboxProcessor
@@ -54,6 +55,9 @@ from fediaid.services.remote_statuses import RemoteStatuses
 from fediaid.services.reports import ReportService
 from fediaid.services.responses import ResponseService
 from fediaid.services.roles import RoleService
+from fediaid.services.sms import SmsService
+from fediaid.services.sms_outbox import SmsOutbox
+from fediaid.services.sms_settings import SmsSettingsService
 from fediaid.services.status import StatusService
 from fediaid.services.status_posting import StatusPosting
 from fediaid.services.status_reading import StatusReading
@@ -97,6 +101,11 @@ class Runtime:
         # E-mail: the SMTP settings, members' addresses and choices (sending: below).
         self.email_settings = EmailSettingsService(core)
         self.email = EmailService(core, email_settings=self.email_settings, limits=self.limits)
+        # Text messages: the gateway's settings, sending; the hotline shift (texts arriving
+        # and conversations: below, beside the other services that make posts).
+        self.sms_settings = SmsSettingsService(core)
+        self.sms_outbox = SmsOutbox(core, sms_settings=self.sms_settings)
+        self.hotline = HotlineService(core, sms_settings=self.sms_settings)
         # Publishing and following.
         self.outbox = Outbox(core, policy=self.policy)
         self.follows = FollowService(core, outbox=self.outbox)
@@ -128,6 +137,9 @@ class Runtime:
                                          post_federation=self.post_federation,
                                          posts=self.posts)
         self.flyer = FlyerService(core, group_settings=self.group_settings, posts=self.posts)
+        self.sms = SmsService(core, sms_settings=self.sms_settings, posts=self.posts,
+                              group_settings=self.group_settings, responses=self.responses,
+                              limits=self.limits)
         self.push = PushService(core, notifications=self.notifications)
         self.my_posts = MyPostsService(core, notifications=self.notifications,
                                        posts=self.posts, responses=self.responses)
@@ -252,5 +264,6 @@ class Runtime:
     async def close(self) -> None:
         await self.streaming.close()
         await self.inbox.close()
+        await self.sms_outbox.aclose()
         await self.core.aclose()
         await self.db.dispose()

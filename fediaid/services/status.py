@@ -7,6 +7,7 @@ from fediaid.storage import email as email_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import inbox as inbox_repo
 from fediaid.storage import outbox as outbox_repo
+from fediaid.storage import sms as sms_repo
 
 
 class StatusService(Service):
@@ -19,6 +20,7 @@ class StatusService(Service):
                 "deliveries": await outbox_repo.counts_by_state(conn),
                 "inbox": await inbox_repo.counts_by_state(conn),
                 "email": await email_repo.counts(conn),
+                "sms": await sms_repo.counts(conn),
             }
 
     async def follower_count(self) -> int:

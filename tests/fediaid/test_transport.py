@@ -398,6 +398,7 @@ async def test_chunked_response_body() -> None:
     async with RawServer(chunked) as server, client() as t:
         results = [await post(t, server.url()) for _ in range(2)]
     assert results == [PostResult(200)] * 2
+    assert [r.body for r in results] == [b"hello world"] * 2  # kept (an SMS gateway's error)
     assert server.connections == 1  # the whole chunked body was consumed: reusable
 
 
