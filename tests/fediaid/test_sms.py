@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from fediaid.domain.queue import ItemState
 from fediaid.domain.roles import Role
-from fediaid.errors import Conflict, Forbidden, Invalid, RateLimited
+from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
 from fediaid.jobs.sms import SmsWorker
 from fediaid.services.runtime import Runtime
 from fediaid.storage import tables
@@ -91,7 +91,7 @@ async def count(rt: Runtime, table: object) -> int:
         return int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
 
 
-# -- inbound, signatures, keywords ----------------------------------------------------------------
+# -- inbound, signatures, keywords -------------------------------------------------------------
 
 async def test_a_texted_need_waits_for_a_coordinator_with_a_private_intake_record(
         runtime: Runtime, twilio: FakeTwilio) -> None:
@@ -163,7 +163,7 @@ async def test_an_invalid_signature_changes_nothing(runtime: Runtime, twilio: Fa
     with pytest.raises(Forbidden):
         await rt.sms.receive("android", url=aurl, headers=lower(headers), body=tampered)
     # Twilio's webhook is no longer accepted once the group uses the phone.
-    with pytest.raises(Exception, match="not set up"):
+    with pytest.raises(NotFound, match="not set up"):
         await rt.sms.receive("twilio", url=url, headers=lower(headers), body=raw)
 
 
@@ -318,7 +318,7 @@ async def test_relay_and_a_helpers_contact_after_the_neighbors_yes(
     # Another member of the group is no part of this.
     other = await rt.accounts.create_user("sam", role=Role.MEMBER)
     assert await rt.sms.exchange_link(other, conv.id) is None
-    with pytest.raises(Exception):
+    with pytest.raises(NotFound):
         await rt.sms.send_contact(other, conv.id, "me!")
     # The conversation page's history holds every text, in and out.
     view = await rt.sms.thread(admin, tid)
@@ -354,7 +354,7 @@ async def test_rate_limits_per_number_and_per_day(runtime: Runtime, android: Fak
     assert len(texts) == 6
 
 
-# -- the queue ------------------------------------------------------------------------------------
+# -- the queue ---------------------------------------------------------------------------------
 
 async def test_a_provider_down_then_up_gets_each_text_once(runtime: Runtime,
                                                            twilio: FakeTwilio) -> None:
@@ -422,7 +422,7 @@ async def test_a_phone_on_the_groups_network_needs_its_own_allowance(
         await rt.close()
 
 
-# -- deleting ---------------------------------------------------------------------------------------
+# -- deleting ----------------------------------------------------------------------------------
 
 async def test_the_number_goes_with_the_need(runtime: Runtime, android: FakeAndroid) -> None:
     rt = runtime
