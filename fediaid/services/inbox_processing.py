@@ -138,8 +138,7 @@ class InboxProcessor(Service):
             except ValueError as exc:
                 results.append((job.id, ItemState.FAILED, str(exc)[:500], 0.0))
         async with self.db.read() as conn:
-            known = set(await actors_repo.find_many_by_uri(
-                conn, {job.actor_uri for job, _ in parsed}))
+            known = await actors_repo.known_uris(conn, {job.actor_uri for job, _ in parsed})
         ready: list[Prepared] = []
         for n, (job, activity) in enumerate(parsed):
             if n % 16 == 15:
@@ -252,13 +251,15 @@ class InboxProcessor(Service):
         rest = ready[start:]
         if not rest:
             return [], start
-        uris = {p.job.actor_uri for p in rest}
+        most_plain = max(1, int(seconds * PLAIN_PER_SECOND))
+        # The actors of the plain notes this slice can take at most (a plain note further on
+        # whose actor was not read takes the long road, which reads it).
+        uris = {p.job.actor_uri for p in rest[:most_plain]}
         state = _Slice(actors=await actors_repo.find_many_by_uri(conn, uris),
                        suspended=await self.reports.suspended_among(conn, uris),
                        unavailable=await domains_repo.unavailable_domains(conn))
         results: list[Result] = []
         deadline = time.monotonic() + seconds
-        most_plain = max(1, int(seconds * PLAIN_PER_SECOND))
         end = start
         for p in rest:
             end += 1

@@ -55,6 +55,15 @@ async def find_many_by_uri(conn: AsyncConnection, uris: Iterable[str]) -> dict[s
     return {row.uri: _to_actor(row) for row in rows}
 
 
+async def known_uris(conn: AsyncConnection, uris: Iterable[str]) -> set[str]:
+    """Which of ``uris`` we have an actor for (one query)."""
+    wanted = sorted(set(uris))
+    if not wanted:
+        return set()
+    return set((await conn.execute(select(actors.c.uri).where(actors.c.uri.in_(wanted))))
+               .scalars())
+
+
 async def get_by_uri(conn: AsyncConnection, uri: str) -> Actor:
     actor = await find_by_uri(conn, uri)
     if actor is None:
