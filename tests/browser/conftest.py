@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.browsing import CHROMIUM
+from tests.browser.browsing import CHROMIUM, launch
 from tests.support.databases import sqlite_url
 from tests.support.instances import Instance, free_port
 
@@ -26,6 +26,29 @@ def playwright_api() -> Any:
         "playwright.sync_api",
         reason="the playwright Python package is missing: pip install -e '.[test]'")
     return module
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_api: Any) -> Iterator[Any]:
+    """One Chromium for a module's tests (each person gets a context of their own)."""
+    pw = playwright_api.sync_playwright().start()
+    try:
+        chromium = launch(pw)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+    finally:
+        pw.stop()
+
+
+@pytest.fixture(scope="module")
+def axe() -> Any:
+    """axe-core, from the copy inside axe-playwright-python (see browsing.Tour)."""
+    module = pytest.importorskip(
+        "axe_playwright_python.sync_playwright",
+        reason="axe-playwright-python is missing: pip install -e '.[test]'")
+    return module.Axe()
 
 
 def start_instance(data: Path, **env: str) -> Instance:
