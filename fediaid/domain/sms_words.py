@@ -2,7 +2,7 @@
 
 They are kept here as a table rather than in the pages' gettext catalogs: each must stay
 short (a text is paid per 160-character segment, 70 with accents; ``tests/fediaid/
-test_sms_domain.py`` holds every one under two segments with a long group name), they are
+test_sms_domain.py`` holds every one to four segments with a long group name), they are
 chosen by the language of the keyword the neighbor used (NECESITO gets Spanish), and a
 neighbor reading a text has no page to switch the language on. Every text starts with the
 group's name, as carriers expect the sender to be named.
