@@ -3,38 +3,35 @@
 A bare Starlette endpoint under the same uvicorn settings as ``fediaid serve`` (uvloop,
 httptools, no access log, no lifespan work besides the writer) that:
 
-1. reads the body and checks ``Digest`` (SHA-256) against it,
-2. parses the draft-cavage ``Signature`` header, checks the ``Date`` window,
-3. looks the key up in a dict preloaded from a JSON file (keyId -> PEM, owner),
-4. verifies RSA-2048 PKCS#1 v1.5 over the signing string of the covered headers,
-5. parses the JSON and checks that the key's owner is the activity's actor,
-6. hands the row to one writer task (group commit: ``INSERT .. ON CONFLICT DO NOTHING`` of
+1. reads the body and verifies the request with fediaid's own verification code,
+   ``activitypub.verify.verify_request`` (digest, ``Date`` window, draft-cavage or RFC 9421
+   parsing, the covered host against the configured origin ``--base-url``, RSA), with the
+   keys looked up in a dict preloaded from a JSON file (keyId -> PEM, owner) instead of the
+   key cache and the database,
+2. parses the JSON and checks that the key's owner is the activity's actor,
+3. hands the row to one writer task (group commit: ``INSERT .. ON CONFLICT DO NOTHING`` of
    up to 256 rows per SQLAlchemy-async transaction) and answers 202 once it is committed.
 
-No routing table, middleware, blocks, services or background workers: whatever the real
-endpoint does beyond this is its overhead. Usage:
-    python bench/_ceiling_inbox.py --port P --database-url URL --keys keys.json
+No routing table, middleware, federation policy, rate limits, services or background
+workers: whatever the real endpoint does beyond this is its overhead. Usage:
+    python bench/_ceiling_inbox.py --port P --database-url URL --keys keys.json \
+        --base-url http://HOST:PORT   (the origin the requests were signed for)
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import hashlib
-import hmac
 import json
+import sys
 import time
 from collections.abc import AsyncIterator
-from email.utils import parsedate_to_datetime
+from pathlib import Path
 from typing import Any
 
 import orjson
 import uvicorn
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from sqlalchemy import Column, Integer, MetaData, String, Table, Text, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -43,6 +40,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from activitypub.errors import KeyResolutionError, SignatureError
+from activitypub.keys import load_public_key
+from activitypub.verify import ResolvedKey, verify_request
 
 metadata = MetaData()
 items = Table(
@@ -55,7 +58,8 @@ items = Table(
     Column("received_at", String(40), nullable=False),
 )
 
-KEYS: dict[str, tuple[rsa.RSAPublicKey, str]] = {}
+KEYS: dict[str, ResolvedKey] = {}
+BASE_URL = ""
 ENGINE: AsyncEngine
 QUEUE: asyncio.Queue[tuple[dict[str, Any], asyncio.Future[None]]]
 
@@ -93,43 +97,33 @@ async def writer() -> None:
                 fut.set_result(None)
 
 
-def _params(value: str) -> dict[str, str]:
-    out = {}
-    for part in value.split(","):
-        k, _, v = part.strip().partition("=")
-        out[k] = v.strip('"')
-    return out
+async def resolve(key_id: str, refresh: bool) -> ResolvedKey:
+    try:
+        return KEYS[key_id]
+    except KeyError:
+        raise KeyResolutionError(f"unknown key {key_id}") from None
 
 
 async def inbox(request: Request) -> Response:
     body = await request.body()
-    h = request.headers
+    # The headers as fediaid's inbox fast path hands them to verification (api/activitypub).
+    headers: dict[str, str] = {}
+    for raw_key, raw_value in request.scope["headers"]:
+        key, value = raw_key.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
     try:
-        params = _params(h["signature"])
-        digest = h["digest"]
-        if not digest.startswith("SHA-256=") or not hmac.compare_digest(
-            base64.b64decode(digest[8:]), hashlib.sha256(body).digest()
-        ):
-            return Response(status_code=401)
-        if abs(time.time() - parsedate_to_datetime(h["date"]).timestamp()) > 3900:
-            return Response(status_code=401)
-        key, owner = KEYS[params["keyId"]]
-        lines = []
-        for name in params["headers"].split():
-            if name == "(request-target)":
-                lines.append(f"(request-target): post {request.url.path}")
-            else:
-                lines.append(f"{name}: {h[name]}")
-        key.verify(base64.b64decode(params["signature"]), "\n".join(lines).encode(),
-                   padding.PKCS1v15(), hashes.SHA256())
-    except (KeyError, ValueError, InvalidSignature):
+        signer = await verify_request(method="POST", url=BASE_URL + request.scope["path"],
+                                      headers=headers, body=body, resolve_key=resolve,
+                                      now=time.time())
+    except (KeyResolutionError, SignatureError):
         return Response(status_code=401)
     activity = orjson.loads(body)
-    if activity.get("actor") != owner:
+    if activity.get("actor") != signer.owner:
         return Response(status_code=401)
     fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-    QUEUE.put_nowait(({"ap_id": activity["id"], "type": activity["type"], "actor": owner,
-                       "payload": body.decode(), "received_at": str(time.time())}, fut))
+    QUEUE.put_nowait(({"ap_id": activity["id"], "type": activity["type"],
+                       "actor": signer.owner, "payload": body.decode(),
+                       "received_at": str(time.time())}, fut))
     await fut
     return Response(status_code=202)
 
@@ -139,16 +133,17 @@ async def healthz(request: Request) -> Response:
 
 
 def main() -> None:
-    global ENGINE, QUEUE
+    global ENGINE, QUEUE, BASE_URL
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--database-url", required=True)
     ap.add_argument("--keys", required=True)
+    ap.add_argument("--base-url", required=True,
+                    help="the origin the requests were signed for (fediaid's base URL)")
     args = ap.parse_args()
+    BASE_URL = args.base_url.rstrip("/")
     for key_id, (pem, owner) in json.loads(open(args.keys).read()).items():
-        public = serialization.load_pem_public_key(pem.encode())
-        assert isinstance(public, rsa.RSAPublicKey)
-        KEYS[key_id] = (public, owner)
+        KEYS[key_id] = ResolvedKey(key_id=key_id, owner=owner, public_key=load_public_key(pem))
     if args.database_url.startswith("sqlite"):
         ENGINE = create_async_engine(args.database_url, poolclass=AsyncAdaptedQueuePool,
                                      pool_size=1, max_overflow=0)
