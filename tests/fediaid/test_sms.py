@@ -453,3 +453,24 @@ async def test_the_number_goes_with_the_need(runtime: Runtime, android: FakeAndr
 
     assert await rt.sms.housekeeping(utcnow() + timedelta(days=400)) == 1
     assert await rt.sms.threads(admin) == []
+
+
+async def test_the_running_worker_answers_by_itself(runtime: Runtime, android: FakeAndroid
+                                                    ) -> None:
+    import asyncio
+
+    rt = runtime
+    await use_android(rt, android)
+    stop = asyncio.Event()
+    task = asyncio.create_task(SmsWorker(rt, name="running").run(stop))
+    try:
+        await deliver(rt, android, NEIGHBOR, "NEED hot soup")  # wakes the worker
+        for _ in range(200):
+            if android.sent:
+                break
+            await asyncio.sleep(0.05)
+        assert [s.to for s in android.sent] == [NEIGHBOR]
+        assert [p.title for p in await held(rt)] == ["hot soup"]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
