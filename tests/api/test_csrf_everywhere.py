@@ -5,9 +5,10 @@ the application has, so a new form handler without the check fails here.
 Not cookie-authenticated, so not CSRF-checked (listed, and each must stay so): the client
 APIs under /api/ (bearer tokens; they ignore cookies), OAuth's token and revocation
 endpoints (client credentials), the inboxes (HTTP signatures; api/activitypub/inbox.py
-answers them before the router), and the one-click unsubscribe of e-mails (RFC 8058: a mail
+answers them before the router), the one-click unsubscribe of e-mails (RFC 8058: a mail
 program POSTs it without cookies; the signed link is the proof, and it only turns one kind
-of e-mail off)."""
+of e-mail off), and the SMS providers' webhooks (/sms/twilio, /sms/android: signed by the
+provider, checked on every request; they read no cookie)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from starlette.routing import Mount, Route
 from api.app import create_app, routes
 from fediaid.services.runtime import Runtime
 
-NOT_COOKIE_AUTHENTICATED = ("/api/", "/oauth/token", "/oauth/revoke", "/email/unsubscribe/")
+NOT_COOKIE_AUTHENTICATED = ("/api/", "/oauth/token", "/oauth/revoke", "/email/unsubscribe/",
+                            "/sms/")
 PARAMS = {"id": "1", "rid": "1", "name": "admin", "slug": "food", "action": "block",
           "which": "outbox", "secret": "x", "version": "2.1",
           "uid": "1", "kind": "answers", "token": "x"}
