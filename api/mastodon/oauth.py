@@ -16,10 +16,12 @@ from api.context import runtime
 from api.mastodon.common import cors, params, text
 from api.middleware import page_csp
 from api.responses import FastJSON
-from api.web.render import form_handler, render
+from api.web.locale import reader
+from api.web.render import ENGLISH, form_handler, render
 from api.web.session import check_csrf, current_user, require_user
 from fediaid.domain import rate_limits
 from fediaid.errors import Invalid
+from fediaid.i18n import N_, Reader
 from fediaid.services.oauth import OOB, SCOPES_SUPPORTED, AuthorizationRequest, OAuthError
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -65,11 +67,21 @@ def _with_query(uri: str, values: dict[str, str | None]) -> str:
 
 
 _SCOPE_WORDS = {
-    "read": "see your posts, timelines, notifications, messages and the people you follow",
-    "write": "post, answer, favourite, boost, upload pictures and change your profile for you",
-    "follow": "follow and unfollow people for you",
-    "push": "send you push notifications",
-    "profile": "see your name and profile",
+    "read": N_("see your posts, timelines, notifications, messages and the people you follow"),
+    "write": N_("post, answer, favourite, boost, upload pictures and change your profile for "
+                "you"),
+    "follow": N_("follow and unfollow people for you"),
+    "push": N_("send you push notifications"),
+    "profile": N_("see your name and profile"),
+}
+# The parts of Mastodon's granular scopes ("read:statuses", "write:media").
+_PART_WORDS = {
+    "accounts": N_("accounts"), "blocks": N_("blocks"), "bookmarks": N_("bookmarks"),
+    "conversations": N_("conversations"), "favourites": N_("favourites"),
+    "filters": N_("filters"), "follows": N_("follows"), "lists": N_("lists"),
+    "media": N_("pictures and files"), "mutes": N_("mutes"),
+    "notifications": N_("notifications"), "reports": N_("reports"), "search": N_("searches"),
+    "statuses": N_("posts"),
 }
 
 
@@ -88,15 +100,22 @@ def form_target(redirect_uri: str) -> str | None:
     return f"{parts.scheme}:" if parts.scheme in ("http", "https") else None
 
 
-def scope_words(scope: str) -> str:
-    """What a scope lets the app do, in plain words (for the consent page)."""
+def scope_words(scope: str, t: Reader = ENGLISH) -> str:
+    """What a scope lets the app do, in plain words in the reader's language (for the
+    consent page)."""
     base, _, part = scope.partition(":")
     if scope in _SCOPE_WORDS:
-        return _SCOPE_WORDS[scope]
+        return t(_SCOPE_WORDS[scope])
     if base == "admin":
-        return "administer this server"
-    verb = {"read": "see", "write": "change"}.get(base, base)
-    return f"{verb} your {part.replace('_', ' ')}" if part else scope
+        return t(N_("administer this server"))
+    if not part:
+        return scope
+    what = t(_PART_WORDS[part]) if part in _PART_WORDS else part.replace("_", " ")
+    if base == "read":
+        return t(N_("see your {what}"), what=what)
+    if base == "write":
+        return t(N_("change your {what}"), what=what)
+    return scope
 
 
 @form_handler
@@ -113,7 +132,8 @@ async def authorize(request: Request) -> Response:
                 quote_via=quote)
             return RedirectResponse("/login?next=" + quote(here, safe=""), status_code=303)
         page = await render(request, "oauth_authorize.html", app=auth.app,
-                            scopes=[(s, scope_words(s)) for s in auth.scopes],
+                            scopes=[(s, scope_words(s, await reader(request)))
+                                    for s in auth.scopes],
                             fields={f: source.get(f) or "" for f in AUTH_FIELDS},
                             redirect_uri=auth.redirect_uri)
         target = form_target(auth.redirect_uri)
