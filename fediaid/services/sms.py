@@ -61,6 +61,7 @@ from fediaid.domain.sms import (
 from fediaid.domain.sms_gateways import gateway_for
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from fediaid.i18n import N_
 from fediaid.services import post_records
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
@@ -418,11 +419,11 @@ class SmsService(Service):
         if user.actor_id == conv.helper_actor_id and group_id == conv.other_actor_id:
             if intake["consent"]:
                 return ExchangeLink(f"/conversations/{conversation_id}/text",
-                                    "Send the neighbor a way to reach you, by text")
+                                    N_("Send the neighbor a way to reach you, by text"))
             return None
         if user.may(Permission.INTAKE) and group_id in (conv.helper_actor_id,
                                                         conv.other_actor_id):
-            return ExchangeLink(f"/admin/texts/post/{conv.post_id}", "Text the neighbor")
+            return ExchangeLink(f"/admin/texts/post/{conv.post_id}", N_("Text the neighbor"))
         return None
 
     async def contact_form(self, user: User, conversation_id: int) -> str:
