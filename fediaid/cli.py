@@ -337,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fediaid import cli_sms
 
     cli_sms.add_parser(asub, common)
+    from fediaid import cli_backup
+
+    cli_backup.add_parsers(sub, common)
     return p
 
 
@@ -352,6 +355,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "init":
             configure(os.environ.get("FEDIAID_LOG_LEVEL", "warning"))
             return _run(_init(args, data))
+        if args.command in ("backup", "restore", "move-to-postgres"):
+            from fediaid import cli_backup
+
+            return _run(cli_backup.run(args, data))
         settings = load_settings(data)
         configure(settings.log_level if args.command in ("serve", "worker") else "warning")
         if args.command == "serve":

@@ -1,0 +1,497 @@
+"""``fediaid backup`` and ``fediaid restore``: one archive file holding the whole instance.
+
+The archive is a gzip'd tar, written 0600, holding in this order:
+
+- ``manifest.json``: format, database kind, the database's schema revision, when it was
+  made, the fediaid version, and the SHA-256 of every other member;
+- ``fediaid.toml`` (the instance's settings and its session secret);
+- the database: ``fediaid.db`` (SQLite, copied with SQLite's online backup API, so a
+  running instance is copied consistently) or ``database.pgdump`` (PostgreSQL, ``pg_dump``
+  custom format);
+- ``media/...`` (uploaded files).
+
+The database holds every private key (``actor_keys``, ``instance_keys``), so the archive
+does too: whoever has it can act as the group. Callers say so.
+
+Restore checks everything before it writes anything: a readable archive, a known format, a
+schema no newer than this version's, every checksum, an empty target (``force`` replaces
+one). It then writes the files and runs the migrations up to head.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tarfile
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from fediaid import __version__
+from fediaid.config import CONFIG_FILE
+from fediaid.errors import FediaidError
+from fediaid.storage.engine import Database
+from fediaid.storage.tables import SCHEMA_HEAD
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+SQLITE_MEMBER = "fediaid.db"
+PG_MEMBER = "database.pgdump"
+SECRETS_WARNING = ("The archive holds the group's private keys, password hashes and the "
+                   "session secret: keep it as safe as the server itself.")
+
+
+class BackupError(FediaidError):
+    """A backup or restore that cannot go ahead; nothing was changed."""
+
+
+@dataclass
+class Manifest:
+    database: str  # "sqlite" | "postgresql"
+    schema: str
+    created: str
+    version: str
+    files: dict[str, str] = field(default_factory=dict)
+    format: int = FORMAT
+
+    def to_json(self) -> bytes:
+        return json.dumps(self.__dict__, indent=2, sort_keys=True).encode()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def kind_of(url: str) -> str:
+    return make_url(url).get_backend_name()
+
+
+def sqlite_path(url: str) -> Path:
+    database = make_url(url).database
+    if not database:
+        raise BackupError(f"no SQLite file in {url}")
+    return Path(database)
+
+
+# -- PostgreSQL tools ----------------------------------------------------------------------
+def _pg_tool(name: str) -> str:
+    found = shutil.which(name)
+    if found is None:
+        raise BackupError(f"{name} was not found on PATH. Install PostgreSQL's client tools "
+                          "(Debian: apt install postgresql-client) at the server's major "
+                          "version or newer.")
+    return found
+
+
+def _libpq(url: str) -> tuple[list[str], dict[str, str]]:
+    """Connection arguments for pg_dump/pg_restore; the password goes in the environment,
+    never on the command line."""
+    u = make_url(url)
+    args: list[str] = []
+    if u.host:
+        args += ["-h", u.host]
+    if u.port:
+        args += ["-p", str(u.port)]
+    if u.username:
+        args += ["-U", u.username]
+    args += ["-d", u.database or ""]
+    env = dict(os.environ)
+    if u.password:
+        env["PGPASSWORD"] = str(u.password)
+    return args, env
+
+
+def _run_tool(argv: list[str], env: dict[str, str]) -> None:
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BackupError(f"{Path(argv[0]).name} failed: {done.stderr.strip()[-2000:]}")
+
+
+async def schema_revision(db: Database) -> str | None:
+    from fediaid.storage.migrate import current_revision
+
+    return await current_revision(db)
+
+
+async def pg_table_count(url: str) -> int:
+    db = Database(url)
+    try:
+        async with db.read() as conn:
+            n = (await conn.execute(text(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"))).scalar_one()
+    finally:
+        await db.dispose()
+    return int(n)
+
+
+# -- backup --------------------------------------------------------------------------------
+@dataclass
+class BackupResult:
+    path: Path
+    manifest: Manifest
+    size: int
+
+
+def _media_files(data_dir: Path) -> list[Path]:
+    media = data_dir / "media"
+    if not media.is_dir():
+        return []
+    return sorted(p for p in media.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def _sqlite_copy(source: Path, target: Path) -> str | None:
+    """Copy a live database with SQLite's online backup API; return its schema revision."""
+    if not source.is_file():
+        raise BackupError(f"the database {source} does not exist")
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    dst = sqlite3.connect(target)
+    try:
+        src.backup(dst)
+        # A self-contained file: no -wal beside it.
+        dst.execute("PRAGMA journal_mode=DELETE")
+        row = None
+        try:
+            row = dst.execute("SELECT version_num FROM alembic_version").fetchone()
+        except sqlite3.DatabaseError:
+            pass
+    finally:
+        dst.close()
+        src.close()
+    return str(row[0]) if row else None
+
+
+async def backup(data_dir: Path, database_url: str, out: Path, *,
+                 force: bool = False) -> BackupResult:
+    """Write the archive ``out`` (file work in a thread; only PostgreSQL's revision is
+    read here)."""
+    import asyncio
+
+    revision: str | None = None
+    if kind_of(database_url) == "postgresql":
+        _pg_tool("pg_dump")
+        db = Database(database_url)
+        try:
+            revision = await schema_revision(db)
+        finally:
+            await db.dispose()
+    return await asyncio.to_thread(_backup_sync, data_dir, database_url, out, force, revision)
+
+
+def _backup_sync(data_dir: Path, database_url: str, out: Path, force: bool,
+                 pg_revision: str | None) -> BackupResult:
+    if out.exists() and not force:
+        raise BackupError(f"{out} already exists; choose another name or add --force to "
+                          "replace it.")
+    if not out.parent.is_dir():
+        raise BackupError(f"the directory {out.parent} does not exist")
+    config = data_dir / CONFIG_FILE
+    if not config.is_file():
+        raise BackupError(f"no fediaid instance in {data_dir} ({CONFIG_FILE} is missing)")
+    kind = kind_of(database_url)
+    with tempfile.TemporaryDirectory(prefix="fediaid-backup-") as tmp:
+        staged = Path(tmp)
+        if kind == "sqlite":
+            member = SQLITE_MEMBER
+            revision = _sqlite_copy(sqlite_path(database_url), staged / member)
+        elif kind == "postgresql":
+            member = PG_MEMBER
+            revision = pg_revision
+            args, env = _libpq(database_url)
+            _run_tool([_pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-acl",
+                       "--file", str(staged / member), *args], env)
+        else:
+            raise BackupError(f"cannot back up a {kind} database")
+        if revision is None:
+            raise BackupError("the database has no schema yet; there is nothing to back up")
+        entries: list[tuple[str, bytes | Path]] = [(CONFIG_FILE, config.read_bytes()),
+                                                   (member, staged / member)]
+        for path in _media_files(data_dir):
+            rel = path.relative_to(data_dir).as_posix()
+            entries.append((rel, path.read_bytes()))
+        manifest = Manifest(database=kind, schema=revision,
+                            created=datetime.now(UTC).isoformat(timespec="seconds"),
+                            version=__version__)
+        for name, content in entries:
+            manifest.files[name] = (_file_sha256(content) if isinstance(content, Path)
+                                    else _sha256(content))
+        partial = out.with_name(f".{out.name}.partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+                _add_bytes(tar, MANIFEST, manifest.to_json())
+                for name, content in entries:
+                    if isinstance(content, Path):
+                        info = tar.gettarinfo(str(content), arcname=name)
+                        info.mode, info.uid, info.gid, info.uname, info.gname = 0o600, 0, 0, "", ""
+                        with content.open("rb") as fh:
+                            tar.addfile(info, fh)
+                    else:
+                        _add_bytes(tar, name, content)
+            os.chmod(partial, 0o600)
+            os.replace(partial, out)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+    return BackupResult(path=out, manifest=manifest, size=out.stat().st_size)
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o600
+    info.mtime = int(datetime.now(UTC).timestamp())
+    tar.addfile(info, io.BytesIO(data))
+
+
+# -- restore -------------------------------------------------------------------------------
+_SAFE = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def _safe_name(name: str) -> bool:
+    parts = PurePosixPath(name).parts
+    if not parts or name.startswith("/"):
+        return False
+    if len(parts) == 1:
+        return name in (CONFIG_FILE, SQLITE_MEMBER, PG_MEMBER)
+    return parts[0] == "media" and all(_SAFE.match(p) and p not in (".", "..")
+                                       for p in parts[1:])
+
+
+def _schema_number(revision: str) -> int:
+    try:
+        return int(revision)
+    except ValueError as exc:
+        raise BackupError(f"the archive names an unknown schema revision {revision!r}"
+                          ) from exc
+
+
+def read_archive(path: Path, staging: Path) -> Manifest:
+    """Unpack ``path`` into ``staging`` and check it; raise ``BackupError`` on anything
+    wrong (the caller has written nothing yet)."""
+    if not path.is_file():
+        raise BackupError(f"{path} does not exist or is not a file")
+    try:
+        with tarfile.open(path, mode="r:*") as tar:
+            first = tar.next()
+            if first is None or first.name != MANIFEST or not first.isfile():
+                raise BackupError(f"{path} is not a fediaid backup (no manifest)")
+            fh = tar.extractfile(first)
+            assert fh is not None
+            try:
+                raw = json.loads(fh.read())
+                manifest = Manifest(**raw)
+            except (ValueError, TypeError) as exc:
+                raise BackupError(f"{path}: the manifest is unreadable ({exc})") from exc
+            if manifest.format != FORMAT:
+                raise BackupError(f"{path} has backup format {manifest.format}; this version "
+                                  f"reads format {FORMAT}")
+            if _schema_number(manifest.schema) > _schema_number(SCHEMA_HEAD):
+                raise BackupError(
+                    f"{path} was made by a newer fediaid (schema {manifest.schema}; this one "
+                    f"knows up to {SCHEMA_HEAD}). Upgrade fediaid first, then restore.")
+            if manifest.database not in ("sqlite", "postgresql"):
+                raise BackupError(f"{path}: unknown database kind {manifest.database!r}")
+            seen: set[str] = set()
+            for info in tar:
+                if info.offset == first.offset:
+                    continue  # the manifest, read above
+                name = info.name
+                if not info.isfile() or not _safe_name(name) or name not in manifest.files:
+                    raise BackupError(f"{path} holds an unexpected entry {name!r}")
+                if name in seen:
+                    raise BackupError(f"{path} holds {name!r} twice")
+                seen.add(name)
+                target = staging / name
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                src = tar.extractfile(info)
+                assert src is not None
+                h = hashlib.sha256()
+                with target.open("wb") as out:
+                    while chunk := src.read(1 << 20):
+                        h.update(chunk)
+                        out.write(chunk)
+                if h.hexdigest() != manifest.files[name]:
+                    raise BackupError(f"{path} is damaged: {name} does not match its checksum")
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise BackupError(f"{path} is damaged or not a fediaid backup ({exc})") from exc
+    missing = sorted(set(manifest.files) - seen)
+    if missing:
+        raise BackupError(f"{path} is incomplete: {', '.join(missing[:5])} missing")
+    member = SQLITE_MEMBER if manifest.database == "sqlite" else PG_MEMBER
+    if member not in seen or CONFIG_FILE not in seen:
+        raise BackupError(f"{path} is incomplete: no database or no {CONFIG_FILE}")
+    return manifest
+
+
+def set_database_url(config_text: str, url: str | None) -> str:
+    """``fediaid.toml`` with its top-level ``database_url`` set to ``url`` (or removed, for
+    the default SQLite file in DIR). Other lines and comments stay as they are."""
+    lines = config_text.splitlines()
+    out: list[str] = []
+    in_table = False
+    placed = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("["):
+            if not in_table and url and not placed:
+                out.append(f"database_url = {json.dumps(url)}")
+                placed = True
+            in_table = True
+        if not in_table and re.match(r"^database_url\s*=", stripped):
+            if url and not placed:
+                out.append(f"database_url = {json.dumps(url)}")
+                placed = True
+            continue
+        out.append(line)
+    if url and not placed:
+        out.append(f"database_url = {json.dumps(url)}")
+    return "\n".join(out) + "\n"
+
+
+def _config_database_url(config_text: str) -> str:
+    import tomllib
+
+    try:
+        return str(tomllib.loads(config_text).get("database_url", ""))
+    except tomllib.TOMLDecodeError as exc:
+        raise BackupError(f"the archive's {CONFIG_FILE} is not valid TOML: {exc}") from exc
+
+
+@dataclass
+class RestoreResult:
+    manifest: Manifest
+    database_url: str
+    media_files: int
+
+
+def _dir_in_use(data_dir: Path) -> list[str]:
+    found: list[str] = []
+    if not data_dir.exists():
+        return found
+    for entry in sorted(data_dir.iterdir()):
+        if entry.name == CONFIG_FILE or entry.name.startswith("fediaid.db"):
+            found.append(entry.name)
+        elif entry.name == "media" and entry.is_dir() and any(entry.iterdir()):
+            found.append("media/")
+    return found
+
+
+async def restore(archive: Path, data_dir: Path, *, database_url: str | None = None,
+                  force: bool = False) -> RestoreResult:
+    """Restore ``archive`` into ``data_dir`` (and, for a PostgreSQL archive, into the
+    database ``database_url``, or the one the archived settings name)."""
+    from fediaid.config import default_database_url
+    from fediaid.datadir import make_data_dir
+    from fediaid.storage.migrate import upgrade
+
+    with tempfile.TemporaryDirectory(prefix="fediaid-restore-") as tmp:
+        staging = Path(tmp)
+        manifest = read_archive(archive, staging)
+        config_text = (staging / CONFIG_FILE).read_text(encoding="utf-8")
+        # Where the database goes.
+        if manifest.database == "sqlite":
+            if database_url and kind_of(database_url) != "sqlite":
+                raise BackupError("this archive holds a SQLite database; restore it into a "
+                                  "data directory, then use `fediaid move-to-postgres`.")
+            target_url = default_database_url(data_dir)
+            new_config = set_database_url(config_text, None)
+        else:
+            target_url = database_url or _config_database_url(config_text)
+            if not target_url or kind_of(target_url) != "postgresql":
+                raise BackupError("this archive holds a PostgreSQL database: say which empty "
+                                  "database to restore it into with --database-url URL")
+            new_config = set_database_url(config_text, target_url)
+        # The target must be empty.
+        in_use = _dir_in_use(data_dir)
+        if in_use and not force:
+            raise BackupError(f"{data_dir} already holds an instance ({', '.join(in_use)}); "
+                              "restore into an empty directory, or add --force to replace "
+                              "it.")
+        if manifest.database == "postgresql":
+            tool = _pg_tool("pg_restore")
+            try:
+                tables = await pg_table_count(target_url)
+            except Exception as exc:  # any connection failure, said plainly
+                raise BackupError(f"cannot reach the database {_hide(target_url)}: {exc}"
+                                  ) from exc
+            if tables and not force:
+                raise BackupError(f"the database {_hide(target_url)} is not empty ({tables} "
+                                  "tables); restore into an empty database, or add --force "
+                                  "to replace its contents.")
+        # Everything checked: write.
+        make_data_dir(data_dir)
+        if force:
+            for name in in_use:
+                p = data_dir / name.rstrip("/")
+                if p.is_dir():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink(missing_ok=True)
+        media = sorted(p for p in (staging / "media").rglob("*") if p.is_file()) \
+            if (staging / "media").is_dir() else []
+        for p in media:
+            dest = data_dir / p.relative_to(staging)
+            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.copyfile(p, dest)
+            os.chmod(dest, 0o600)
+        if manifest.database == "sqlite":
+            dest = sqlite_path(target_url)
+            shutil.copyfile(staging / SQLITE_MEMBER, dest)
+            os.chmod(dest, 0o600)
+        else:
+            if force:
+                await _empty_pg(target_url)
+            args, env = _libpq(target_url)
+            _run_tool([tool, "--no-owner", "--no-acl", "--exit-on-error",
+                       "--single-transaction", *args, str(staging / PG_MEMBER)], env)
+        config_path = data_dir / CONFIG_FILE
+        fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(new_config)
+    db = Database(target_url)
+    try:
+        await upgrade(db)
+    finally:
+        await db.dispose()
+    return RestoreResult(manifest=manifest, database_url=target_url, media_files=len(media))
+
+
+async def _empty_pg(url: str) -> None:
+    db = Database(url)
+    try:
+        async with db.write() as conn:
+            await conn.execute(text("DROP SCHEMA public CASCADE"))
+            await conn.execute(text("CREATE SCHEMA public"))
+    finally:
+        await db.dispose()
+
+
+def _hide(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def describe(manifest: Manifest) -> dict[str, Any]:
+    return {"database": manifest.database, "schema": manifest.schema,
+            "created": manifest.created, "version": manifest.version,
+            "files": len(manifest.files)}
