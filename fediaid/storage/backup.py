@@ -164,7 +164,7 @@ def _sqlite_copy(source: Path, target: Path) -> str | None:
     """Copy a live database with SQLite's online backup API; return its schema revision."""
     if not source.is_file():
         raise BackupError(f"the database {source} does not exist")
-    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    src = sqlite3.connect(source.resolve().as_uri() + "?mode=ro", uri=True)
     dst = sqlite3.connect(target)
     try:
         src.backup(dst)
@@ -448,13 +448,8 @@ async def restore(archive: Path, data_dir: Path, *, database_url: str | None = N
                     shutil.rmtree(p)
                 else:
                     p.unlink(missing_ok=True)
-        media = sorted(p for p in (staging / "media").rglob("*") if p.is_file()) \
-            if (staging / "media").is_dir() else []
-        for p in media:
-            dest = data_dir / p.relative_to(staging)
-            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            shutil.copyfile(p, dest)
-            os.chmod(dest, 0o600)
+        # The database first: a failed pg_restore (one transaction) leaves both targets
+        # as empty as they were.
         if manifest.database == "sqlite":
             dest = sqlite_path(target_url)
             shutil.copyfile(staging / SQLITE_MEMBER, dest)
@@ -465,6 +460,13 @@ async def restore(archive: Path, data_dir: Path, *, database_url: str | None = N
             args, env = _libpq(target_url)
             _run_tool([tool, "--no-owner", "--no-acl", "--exit-on-error",
                        "--single-transaction", *args, str(staging / PG_MEMBER)], env)
+        media = sorted(p for p in (staging / "media").rglob("*") if p.is_file()) \
+            if (staging / "media").is_dir() else []
+        for p in media:
+            dest = data_dir / p.relative_to(staging)
+            dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            shutil.copyfile(p, dest)
+            os.chmod(dest, 0o600)
         config_path = data_dir / CONFIG_FILE
         fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
