@@ -27,6 +27,7 @@ from api.web import flyer as web_flyer
 from api.web import group_profile as web_group_profile
 from api.web import locale as web_locale
 from api.web import my_posts as web_my_posts
+from api.web import network as web_network
 from api.web import picture as web_picture
 from api.web import reading as web_reading
 from api.web import reports as web_reports
@@ -98,6 +99,7 @@ def routes() -> list[Route | Mount]:
         Route("/posts/{id:id}/takedown", web_reports.takedown, methods=["POST"]),
         Route("/api/v1/reports", mastodon_reports.create, methods=["POST", "OPTIONS"]),
         Route("/admin/domains", domains.page, methods=["GET", "POST"]),
+        Route("/admin/network", web_network.page, methods=["GET", "POST"]),
         Route("/admin/domains/export.csv", domains.export),
         Route("/groups/{name}/blocklist", blocklist.published),
         Route("/admin/held", coordination.held),

@@ -225,6 +225,10 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
         from fediaid import cli_sms
 
         return await cli_sms.run(rt, args)
+    elif cmd in ("link", "unlink", "links"):
+        from fediaid import cli_links
+
+        return await cli_links.run(rt, args)
     elif cmd == "blocklist":
         from fediaid import cli_blocklist
 
@@ -328,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fediaid import cli_blocklist
 
     cli_blocklist.add_parser(asub, common)
+    from fediaid import cli_links
+
+    cli_links.add_parser(asub, common)
     from fediaid import cli_member_data
 
     cli_member_data.add_parser(asub, common)

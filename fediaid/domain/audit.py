@@ -53,6 +53,11 @@ class AuditAction(enum.StrEnum):
     JOINED = "joined_by_invitation"  # by the new member
     JOIN_APPROVED = "join_request_approved"
     JOIN_DECLINED = "join_request_declined"
+    LINK_PROPOSED = "link_proposed"  # links with other groups (services/links.py)
+    LINK_ACCEPTED = "link_accepted"
+    LINK_PAUSED = "link_paused"
+    LINK_RESUMED = "link_resumed"
+    LINK_ENDED = "link_ended"
 
 
 def actor_label(role: Role | None, username: str | None) -> str:

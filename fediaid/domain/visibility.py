@@ -3,8 +3,11 @@ fetch, delivery, search, statistics, export) asks before showing a post.
 
 Levels (MISSION.md, issue "Offers and needs"):
 - public: anyone.
-- network: the group's followers (people and neighboring groups, and servers where one of
-  them lives, since servers fetch on their users' behalf) and local members.
+- network: local members, and members of the groups this group is linked with (issue 12:
+  an active link, fediaid/services/links.py). A fediaid server hosts one group, so a
+  remote requester is taken as a member of a linked group when its server is that group's
+  server (``Viewer.in_network``): a signed fetch by any account on that server, or a
+  delivery to its inbox. A plain follower of the group is not in the network.
 - members: local members only; never federated.
 - direct: the people named, and the author.
 A post held for approval, or hidden by a coordinator (``Post.hidden``, ``Status.hidden``;
@@ -36,8 +39,9 @@ class Viewer:
     actor_uri: str | None = None  # None: not identified (a browser, an unsigned fetch)
     user_id: int | None = None  # a local account
     coordinator: bool = False
-    follows_group: bool = False  # the actor is an accepted follower of the group
-    domain_follows_group: bool = False  # the requesting server hosts an accepted follower
+    # The requester's server is the server of a group linked with this one (active link):
+    # its accounts are that group's members (docs/network.md, the trust this implies).
+    in_network: bool = False
     # Actor URIs this viewer follows (accepted): for remote followers-only statuses.
     following: frozenset[str] = frozenset()
     # Blocks and mutes, as actor URIs (fediaid/services/blocks.py loads them):
@@ -90,7 +94,7 @@ def can_view(viewer: Viewer, post: Post) -> bool:
     if level is Visibility.PUBLIC:
         return True
     if level is Visibility.NETWORK:
-        return viewer.member or viewer.follows_group or viewer.domain_follows_group
+        return viewer.member or viewer.in_network
     if level is Visibility.MEMBERS:
         return viewer.member
     return viewer.actor_uri is not None and viewer.actor_uri in post.recipients
@@ -132,7 +136,7 @@ def can_view_status(viewer: Viewer, status: Status, *, post: Post | None = None,
     if level is Level.PUBLIC:
         return True
     if level is Level.NETWORK:
-        return (viewer.member or viewer.follows_group or viewer.domain_follows_group
+        return (viewer.member or viewer.in_network
                 or viewer.actor_uri in status.recipients)
     if level is Level.MEMBERS:
         return viewer.member

@@ -353,3 +353,15 @@ def parse_remote_note(obj: Any) -> RemoteNote | None:
         attachments=_attachments(obj.get("attachment")),
         poll=_poll(obj) if kind == "Question" else None,
     )
+
+
+def link_shares(activity: Mapping[str, Any]) -> list[str] | None:
+    """The ``linkShares`` of a Follow that proposes a link between groups (None: a plain
+    Follow). Only strings are kept, at most a few; unknown names are the caller's to ignore
+    (docs/federation.md, "Links between groups")."""
+    value = activity.get("linkShares")
+    if value is None:
+        value = activity.get("fediaid:linkShares")
+    if value is None:
+        return None
+    return [v for v in as_list(value) if isinstance(v, str) and len(v) <= 64][:16]

@@ -390,3 +390,20 @@ def embed_current(doc: dict[str, Any], object_uri: str | None, current: dict[str
         inner = dict(inner)
         embed_current(inner, object_uri, current)
         doc["object"] = inner
+
+
+# -- links between groups (docs/federation.md, "Links between groups") ----------------------
+LINK_NAMESPACE = "https://fediaid.org/ns#"
+
+
+def link_follow(activity_id: str, actor: str, target: str, shares: list[str]
+                ) -> dict[str, Any]:
+    """A Group's ``Follow`` of another Group that proposes (or confirms) a link: a plain
+    Follow, with ``linkShares`` (possibly empty) marking it and saying what the group
+    shares over the link. Software that does not know the term sees a Follow."""
+    doc = follow(activity_id, actor, target)
+    doc["@context"] = [AS_CONTEXT, {
+        "fediaid": LINK_NAMESPACE,
+        "linkShares": {"@id": "fediaid:linkShares", "@container": "@set"}}]
+    doc["linkShares"] = sorted(shares)
+    return doc

@@ -33,7 +33,7 @@ from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.follows import FollowState
 from fediaid.errors import Invalid
 from fediaid.federation import render
-from fediaid.federation.inbound import RemoteNote, parse_remote_note
+from fediaid.federation.inbound import RemoteNote, link_shares, parse_remote_note
 from fediaid.federation.parse import parse_actor
 from fediaid.services.core import Core, Service
 from fediaid.services.federation_policy import refused_content
@@ -49,6 +49,7 @@ from fediaid.storage.types import utcnow
 if TYPE_CHECKING:
     from fediaid.services.blocks import BlockService
     from fediaid.services.federation_policy import FederationPolicy
+    from fediaid.services.links import LinkService
     from fediaid.services.outbox import Outbox
     from fediaid.services.post_inbox import PostInbox
     from fediaid.services.remote_statuses import RemoteStatuses
@@ -99,9 +100,10 @@ class InboxActivities(Service):
     def __init__(self, core: Core, *,
                  blocks: BlockService, outbox: Outbox, policy: FederationPolicy,
                  post_inbox: PostInbox, remote_statuses: RemoteStatuses,
-                 reports: ReportService) -> None:
+                 reports: ReportService, links: LinkService) -> None:
         super().__init__(core)
         self.blocks = blocks
+        self.links = links
         self.outbox = outbox
         self.policy = policy
         self.post_inbox = post_inbox
@@ -181,6 +183,11 @@ class InboxActivities(Service):
         if target is None or not target.local or target.type is ActorType.APPLICATION:
             return
         follow_uri = p.job.activity_uri
+        shares = link_shares(p.activity)
+        if shares is not None and target.id == self.identity.group.id:
+            # A group proposing (or confirming) a link (services/links.py).
+            await self.links.on_link_follow(conn, actor, follow_uri, shares)
+            return
         existing = await follows_repo.find(conn, actor.id, target.id)
         if existing is None and await self.blocks.between(conn, actor.id, target.id):
             # Not across a block (services/blocks.py): refused, as Mastodon does.
@@ -243,6 +250,8 @@ class InboxActivities(Service):
                                                  followed_uri=target)
             if follow is not None and follow.follower_id == actor.id:
                 await follows_repo.remove(conn, follow.id)
+                if follow.followed_id == self.identity.group.id:
+                    await self.links.on_undo_follow(conn, actor)
                 return
         if inner_id and inner_type in (None, "Announce"):
             await objects_repo.remove_share(conn, inner_id, actor_id=actor.id)
@@ -277,6 +286,8 @@ class InboxActivities(Service):
                 await follows_repo.set_state(conn, follow.id, FollowState.ACCEPTED)
         else:
             await follows_repo.remove(conn, follow.id)
+        if follow.follower_id == self.identity.group.id:
+            await self.links.on_follow_answer(conn, actor, accepted=accepted)
 
     async def _update(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         obj = p.activity.get("object")

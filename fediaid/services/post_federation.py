@@ -2,7 +2,8 @@
 in the caller's transaction, like every other federation side effect.
 
 - A member's post: ``Create(Note)`` from the member, to the member's followers and the
-  group's followers' servers; the group then shares it in both forms peers need:
+  group's followers' servers (a ``network`` post: only to the servers of linked groups,
+  services/links.py); the group then shares it in both forms peers need:
   ``Announce(Create(Note))`` (FEP-1b12) and ``Announce(Note)`` (what Mastodon shows).
 - An anonymous or proxy post: ``Create(Note)`` from the group itself.
 - Direct posts go to the named people only.
@@ -28,6 +29,7 @@ from fediaid.services.core import Core, Service
 from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
+from fediaid.storage import links as links_repo
 from fediaid.storage import objects as objects_repo
 from fediaid.storage import outbox as outbox_repo
 from fediaid.storage import posts as posts_repo
@@ -89,6 +91,10 @@ class PostFederation(Service):
                     out.append(actor.delivery_inbox)  # not across a block (services/blocks)
             return out
         group = self.identity.group
+        if post.visibility is Visibility.NETWORK:
+            # The group's network: the servers of the groups it is linked with, never its
+            # plain followers (fediaid/domain/visibility.py).
+            return await links_repo.active_inboxes(conn)
         inboxes = await follows_repo.follower_inboxes(conn, group.id)
         if author.id != group.id and post.visibility is Visibility.PUBLIC:
             # Only public posts go to the author's own followers: a network post is for the
@@ -128,7 +134,8 @@ class PostFederation(Service):
         public = post.visibility is Visibility.PUBLIC
         to = [PUBLIC] if public else [group.followers_url]
         cc = [group.followers_url] if public else []
-        inboxes = await follows_repo.follower_inboxes(conn, group.id)
+        inboxes = (await follows_repo.follower_inboxes(conn, group.id) if public
+                   else await links_repo.active_inboxes(conn))
         objects: list[Any] = [post.uri]
         if embedded is not None:
             objects.insert(0, embedded)

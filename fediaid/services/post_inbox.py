@@ -39,6 +39,7 @@ from fediaid.services.core import Core, Service
 from fediaid.services.retention import keep_counts
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
+from fediaid.storage import links as links_repo
 from fediaid.storage import posts as posts_repo
 from fediaid.storage import responses as responses_repo
 from fediaid.storage.types import utcnow
@@ -197,7 +198,7 @@ class PostInbox(Service):
         from fediaid.domain.visibility import Viewer, can_view
 
         viewer = Viewer(actor_uri=actor.uri,
-                        follows_group=await self._follows_group(conn, actor))
+                        in_network=actor.domain in await links_repo.active_domains(conn))
         if not can_view(viewer, post) or await self.blocks.refuses_answer(
                 conn, post, actor.id):
             return

@@ -220,25 +220,20 @@ class PostService(Service):
         return Viewer(actor_uri=uri, user_id=user.id, coordinator=user.is_coordinator)
 
     async def viewer_for_remote(self, actor_uri: str | None) -> Viewer:
-        """A remote requester (a signed fetch), with its relationship to the group."""
+        """A remote requester (a signed fetch), with its relationship to the group: on the
+        server of a linked group, it is in the group's network (``Viewer.in_network``)."""
         if actor_uri is None:
             return Viewer()
-        from fediaid.storage import follows as follows_repo
+        from fediaid.storage import links as links_repo
 
-        group = self.identity.group
         async with self.db.read() as conn:
             actor = await actors_repo.find_by_uri(conn, actor_uri)
             if actor is None or actor.local:
                 return Viewer(actor_uri=actor_uri)
-            follow = await follows_repo.find(conn, actor.id, group.id)
-            same_domain = await follows_repo.domain_has_follower(conn, group.id, actor.domain)
+            linked = actor.domain in await links_repo.active_domains(conn)
             # Members who block this account or its server: not shown to it.
             blocked_by = await self.blocks.remote_blocked_by(conn, actor)
-        from fediaid.domain.follows import FollowState
-
-        return Viewer(actor_uri=actor_uri,
-                      follows_group=follow is not None and follow.state is FollowState.ACCEPTED,
-                      domain_follows_group=same_domain, blocked_by=blocked_by)
+        return Viewer(actor_uri=actor_uri, in_network=linked, blocked_by=blocked_by)
 
     async def viewer_for_user(self, user: User | None) -> Viewer:
         if user is None:

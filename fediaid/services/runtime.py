@@ -36,6 +36,7 @@ from fediaid.services.inbox import InboxService
 from fediaid.services.inbox_activities import InboxActivities
 from fediaid.services.inbox_processing import InboxProcessor
 from fediaid.services.joining import JoiningService
+from fediaid.services.links import LinkService
 from fediaid.services.media import MediaService
 from fediaid.services.member_data import MemberDataService
 from fediaid.services.moderation import ModerationService
@@ -112,6 +113,9 @@ class Runtime:
         self.notes = NoteService(core, outbox=self.outbox)
         self.blocks = BlockService(core, outbox=self.outbox)
         self.post_federation = PostFederation(core, blocks=self.blocks, outbox=self.outbox)
+        # Links with other groups (issue 12): who `network` posts are for.
+        self.links = LinkService(core, follows=self.follows, outbox=self.outbox,
+                                 policy=self.policy)
         # Offers and needs, and statuses for apps.
         self.posts = PostService(core, blocks=self.blocks, follows=self.follows,
                                  limits=self.limits, post_federation=self.post_federation)
@@ -166,7 +170,7 @@ class Runtime:
         self.inbox_activities = InboxActivities(
             core, blocks=self.blocks, outbox=self.outbox, policy=self.policy,
             post_inbox=self.post_inbox, remote_statuses=self.remote_statuses,
-            reports=self.reports)
+            reports=self.reports, links=self.links)
         self.inbox_processing = InboxProcessor(
             core, activities=self.inbox_activities, follows=self.follows,
             remote_statuses=self.remote_statuses, reports=self.reports)

@@ -29,6 +29,7 @@ from fediaid.services.core import Core, Service
 from fediaid.services.retention import forget_object
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
+from fediaid.storage import links as links_repo
 from fediaid.storage import media as media_repo
 from fediaid.storage import notifications as notifications_repo
 from fediaid.storage import objects as objects_repo
@@ -373,7 +374,8 @@ class StatusPosting(Service):
         if status.level is Level.PUBLIC:
             inboxes += await follows_repo.follower_inboxes(conn, author.id)
         if status.level is Level.NETWORK:
-            inboxes += await follows_repo.follower_inboxes(conn, group.id)
+            # The group's network: linked groups' servers only (domain/visibility.py).
+            inboxes += await links_repo.active_inboxes(conn)
         if status.in_reply_to_account_id is not None:
             parent_author = await actors_repo.find_by_id(conn, status.in_reply_to_account_id)
             if parent_author is not None and not parent_author.local and (

@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0020"
+SCHEMA_HEAD = "0021"
 
 metadata = MetaData(
     naming_convention={
@@ -1100,4 +1100,20 @@ hotline_calls = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("returned_at", UTCDateTime),
     Column("returned_by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+)
+
+
+# Links with other groups (issue 12; fediaid/domain/links.py): one row per remote Group actor.
+# ``our_shares``/``their_shares``: what each side shares over the link, comma-separated.
+group_links = Table(
+    "group_links",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"), nullable=False,
+           unique=True),
+    Column("state", String(20), nullable=False),
+    Column("our_shares", String(200), nullable=False, default=""),
+    Column("their_shares", String(200), nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
 )

@@ -27,6 +27,7 @@ from fediaid.cli import _admin
 from fediaid.services.runtime import Runtime
 from fediaid.storage.tables import activities
 from tests.api.test_stored_activity_privacy import collection_text
+from tests.fediaid.test_links import make_linked
 from tests.fediaid.test_post_federation import with_followers
 from tests.support.remote import RemoteActor, remote_actor, store
 
@@ -54,14 +55,18 @@ class People:
         self.neighbour = remote_actor("nia", "follow.example", key=1)  # same server
         self.stranger = remote_actor("sam", "strange.example", key=2)
         self.named = remote_actor("rita", "named.example", key=3)  # named in direct posts
+        # A group linked with ours, and a member on its server (issue 12: the network).
+        self.linked = remote_actor("oak", "linked.example", key=4, type_="Group")
+        self.linked_member = remote_actor("lia", "linked.example", key=5)
 
 
 @pytest.fixture
 async def people(runtime: Runtime) -> People:
     p = People()
     await with_followers(runtime, p.follower)
-    for a in (p.neighbour, p.stranger, p.named):
+    for a in (p.neighbour, p.stranger, p.named, p.linked, p.linked_member):
         await store(runtime, a)
+    await make_linked(runtime, p.linked)
     return p
 
 
@@ -86,14 +91,15 @@ async def test_each_level_is_served_only_to_signed_fetches_allowed_to_see_it(
         if level == "direct":
             data["recipients"] = [p.named.uri]
         uris[level] = (await rt.posts.create(maria, data, confirm=True)).uri
-    everyone: list[RemoteActor | None] = [None, p.follower, p.neighbour, p.stranger, p.named]
+    everyone: list[RemoteActor | None] = [None, p.follower, p.neighbour, p.stranger, p.named,
+                                          p.linked_member]
     def key(who: RemoteActor | None) -> str | None:
         return who.uri if who is not None else None
 
     allowed: dict[str, set[str | None]] = {
         "public": {key(w) for w in everyone},
-        # the group's followers and the servers they are on
-        "network": {p.follower.uri, p.neighbour.uri},
+        # members of linked groups (their server's accounts), never plain followers
+        "network": {p.linked_member.uri},
         "members": set(),  # never leaves the instance
         "direct": {p.named.uri},
     }
@@ -119,7 +125,7 @@ async def test_each_level_is_served_only_to_signed_fetches_allowed_to_see_it(
     assert texts["public"] in await collection_text(client, "/groups/elm/outbox")
     # Who follows the group is nobody's business: the collection shows only its size.
     r = await get(client, BASE + "/groups/elm/followers", p.follower)
-    assert p.follower.uri not in r.text and r.json()["totalItems"] == 1
+    assert p.follower.uri not in r.text and r.json()["totalItems"] == 2  # fran and oak
 
 
 async def test_notes_that_are_not_public_are_not_served(

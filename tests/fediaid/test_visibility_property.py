@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,7 +35,7 @@ from tests.support.instances import open_initialised_runtime
 from tests.support.remote import RemoteActor, remote_actor, store
 
 VIEWERS = ["anonymous", "author", "member", "coordinator", "follower", "follower_domain",
-           "recipient", "stranger"]
+           "recipient", "stranger", "linked_group", "linked_member"]
 PATHS = ["get", "search", "fetch", "delivery"]
 
 
@@ -64,10 +65,22 @@ def world() -> Iterator[World]:
             "follower_domain": remote_actor("dora", "follow.example", key=2),
             "recipient": remote_actor("rita", "recipient.example", key=3),
             "stranger": remote_actor("sam", "stranger.example", key=4),
+            # A group linked with ours (an active link), and a member on its server.
+            "linked_group": remote_actor("oak", "linked.example", key=5, type_="Group"),
+            "linked_member": remote_actor("lia", "linked.example", key=6),
         }
         for r in remotes.values():
             await store(rt, r)
         await receive(rt, remotes["follower"], follow_of(remotes["follower"], rt))
+        oak = remotes["linked_group"]
+        await receive(rt, oak, {**follow_of(oak, rt), "linkShares": []})
+        await rt.links.accept(None, oak.uri)
+        async with rt.db.read() as conn:
+            ours = (await conn.execute(select(activities.c.payload).where(
+                activities.c.type == "Follow"))).scalar_one()
+        await receive(rt, oak, {"id": f"{oak.uri}/accept/1", "type": "Accept",
+                                "actor": oak.uri, "object": orjson.loads(ours)})
+        assert [link.state.value for link in await rt.links.links()] == ["active"]
         return World(runner, rt, users, remotes)
 
     w = runner.run(build())
@@ -86,7 +99,9 @@ def oracle(viewer: str, visibility: Visibility, *, held: bool, anonymous: bool,
     if visibility is Visibility.PUBLIC:
         return True
     if visibility is Visibility.NETWORK:
-        return viewer in ("member", "coordinator", "follower", "follower_domain")
+        # Members of this group and of the groups it is linked with; never a plain
+        # follower of the group (issue 12).
+        return viewer in ("member", "coordinator", "linked_group", "linked_member")
     if visibility is Visibility.MEMBERS:
         return viewer in ("member", "coordinator")
     return viewer in recipients
@@ -169,6 +184,9 @@ def test_no_path_shows_what_a_viewer_may_not_see(world: World, case: dict) -> No
         allowed = allowed or oracle("follower", case["visibility"], held=case["held"],
                                     anonymous=case["anonymous"],
                                     recipients=case["recipients"])
+    if case["path"] == "delivery" and case["viewer"] in ("linked_group", "linked_member") and (
+            case["visibility"] is Visibility.NETWORK and not case["held"]):
+        assert shown, case  # a network post reaches the linked group's server
     assert not shown or allowed, case
     if case["path"] == "get" and case["viewer"] != "author":
         assert shown == allowed, case  # and nobody entitled is refused
