@@ -377,7 +377,8 @@ def test_intake_for_a_neighbor_without_internet(tour: Tour, site: Instance, memb
 
 # Words the pages must not show to a phone that asks for Spanish.
 ENGLISH = ("Post a need", "Log in", "Offers and needs", "My posts", "Notifications",
-           "Publish", "I can help", "Answers", "unread", "Ask to join")
+           "Publish", "I can help", "Answers", "unread", "Ask to join", "Join the group",
+           "Messages", "Your message", "Send", "Accept")
 
 
 def in_spanish(page: Any, where: str, *words: str) -> None:
@@ -391,8 +392,9 @@ def in_spanish(page: Any, where: str, *words: str) -> None:
 
 
 def test_pages_in_spanish(tour: Tour, site: Instance, members_link: str) -> None:
-    """Two neighbors whose phones ask for Spanish: a need posted and answered, seen in the
-    badge, on "My posts" and in the notifications, all in Spanish words."""
+    """Neighbors whose phones ask for Spanish: asking to join, an invitation, a need posted
+    and answered, the badge, "My posts", the notifications, the answer accepted and the
+    exchange, all in Spanish words."""
     from playwright.sync_api import expect
 
     s = suffix(tour)
@@ -401,6 +403,10 @@ def test_pages_in_spanish(tour: Tour, site: Instance, members_link: str) -> None
     in_spanish(visitor, "/", "Ofertas y necesidades", "Publicar una necesidad", "Entrar")
     tour.click(visitor, visitor.get_by_role("link", name="Entrar", exact=True))
     in_spanish(visitor, "/login", "Nombre", "Contraseña")
+    tour.go(visitor, "/join")
+    in_spanish(visitor, "/join", "Pedir unirse")
+    tour.go(visitor, members_link)
+    in_spanish(visitor, "an invitation", "Unirse al grupo")
 
     names = [f"lucia_{s}", f"pablo_{s}"]
     lucia, pablo = (join(tour, members_link, name, locale="es-ES") for name in names)
@@ -428,20 +434,14 @@ def test_pages_in_spanish(tour: Tour, site: Instance, members_link: str) -> None
     in_spanish(lucia, "/notifications", "Avisos", f"{names[1]} respondió a «{title}»")
     tour.go(lucia, post_path)
     in_spanish(lucia, "her post with its answer", "Respuestas", "Tengo una escalera.")
-    tour.check()
-
-
-@pytest.mark.xfail(strict=True, reason="join.html, join_ask.html, conversations.html and "
-                   "conversation.html have no words marked for translation yet")
-def test_joining_and_messages_in_spanish(tour: Tour, members_link: str) -> None:
-    visitor = tour.person("visitante", locale="es-ES")
-    tour.go(visitor, "/join")
-    in_spanish(visitor, "/join")
-    tour.go(visitor, members_link)
-    in_spanish(visitor, "an invitation")
-    member = join(tour, members_link, f"rocio_{suffix(tour)}", locale="es-ES")
-    tour.go(member, "/conversations")
-    in_spanish(member, "/conversations")
+    tour.click(lucia, lucia.get_by_role("button", name="Aceptar", exact=True), "accepted")
+    in_spanish(lucia, "the exchange", f"Mensajes con {names[1]}", "Aceptada.", "Su mensaje")
+    lucia.get_by_label("Su mensaje").fill("¿El sábado a las diez?")
+    tour.click(lucia, lucia.get_by_role("button", name="Enviar"), "sent")
+    tour.go(pablo, "/conversations")
+    in_spanish(pablo, "/conversations", "Mensajes", title)
+    tour.click(pablo, pablo.locator("a.conv-link", has_text=title))
+    in_spanish(pablo, "the exchange", f"Mensajes con {names[0]}", "¿El sábado a las diez?")
     tour.check()
 
 
