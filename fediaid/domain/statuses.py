@@ -9,7 +9,7 @@ Mastodon visibility -> fediaid level (docs/mastodon-api.md):
 
 - ``public``   -> public, listed (public and tag timelines, federated with as:Public)
 - ``unlisted`` -> public, not listed (anyone with the link; kept out of public timelines)
-- ``private``  -> network: the group's followers and the members here (fediaid has no
+- ``private``  -> network: the members here and of linked groups (fediaid has no
   "my followers only" level for members; the group's network is the circle people share with)
 - ``direct``   -> direct: the people mentioned, and the author
 - ``local`` (Akkoma's name; also accepted as ``members``) -> members: members here only,

@@ -200,7 +200,8 @@ def _unique(values: list[str]) -> list[str]:
 def addressing(post: Post, *, group_uri: str, group_followers: str,
                author_followers: str | None) -> Addressing:
     """public: as:Public + the group's followers and the group (and the author's followers when
-    the author is a member with a followers collection); network: the group's followers;
+    the author is a member with a followers collection); network: the group's followers
+    collection (delivered only to linked groups: services/post_federation);
     direct: the named recipients only. Members-only posts never leave: ValueError."""
     if post.visibility is Visibility.PUBLIC:
         cc = [group_followers, group_uri]

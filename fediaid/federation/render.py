@@ -309,8 +309,9 @@ def status_note(status: Status, *, author: Actor, recipients: Sequence[Actor],
                 attachments: Sequence[dict[str, Any]], updated: datetime | None = None
                 ) -> dict[str, Any]:
     """A member's note (a client-API status) as a Note, addressed by its level: public
-    (listed or not) to everyone, network to the group's followers only (not the author's
-    own, who may be outside the network), direct to the people it mentions."""
+    (listed or not) to everyone, network addressed to the group's followers collection but
+    delivered to linked groups only (docs/federation.md, "Links between groups"), direct
+    to the people it mentions."""
     mention_uris = [a.uri for a in recipients]
     followers = author.followers_url or ""
     if status.level is Level.PUBLIC and status.listed:

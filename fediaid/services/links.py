@@ -12,8 +12,9 @@ coordinators approved. On the wire (docs/federation.md, "Links between groups"):
 Unlinking is ``Undo`` of our Follow and ``Reject`` of theirs (either side); the other side
 answers with its own ``Undo``. Declining is ``Reject``. A paused link keeps the follows but
 nothing goes over it as linked (``links_repo.active_*``). A domain the federation policy
-blocks can never be linked: proposals to and from it are refused, and what is linked is read
-through the policy (``linked_domains``). Every coordinator action is in the audit log.
+blocks can never be linked: proposals to and from it are refused; a link whose domain is
+blocked later carries nothing (the policy drops deliveries there and refuses its signed
+fetches, and blocking removes the follows). Every coordinator action is in the audit log.
 """
 
 from __future__ import annotations
@@ -68,11 +69,6 @@ class LinkService(Service):
     async def links(self) -> list[Link]:
         async with self.db.read() as conn:
             return await links_repo.all_links(conn)
-
-    async def linked_domains(self, conn: AsyncConnection) -> frozenset[str]:
-        """Domains of groups linked now, less any the federation policy blocks."""
-        return frozenset(d for d in await links_repo.active_domains(conn)
-                         if self.policy.may_exchange(d))
 
     # -- coordinators ---------------------------------------------------------------------
     @staticmethod
