@@ -49,7 +49,8 @@ async def _page(request: Request, *, status: int = 200, errors: dict[str, str] |
         shares=[(s.value, t(SHARE_WORDS[s])) for s in Share],
         links=[{"handle": link.handle, "name": link.name, "state": link.state.value,
                 "words": t(STATE_WORDS[link.state]), "ours": shares(link.our_shares),
-                "theirs": shares(link.their_shares), "since": when(link.updated_at, t)}
+                "theirs": shares(link.their_shares), "since": when(link.updated_at, t),
+                "blocked": not rt.policy.may_exchange(link.domain)}
                for link in links])
 
 

@@ -65,3 +65,9 @@ async def test_the_network_page(runtime: Runtime, login: Login) -> None:
     r = await admin.post(PAGE, data={**f, "handle": bad.uri})
     assert r.status_code == 403 and "cannot be linked" in r.text
     assert [x.handle for x in await rt.links.links()] == ["@oak@oak.example"]
+    # A linked server blocked later: the page says nothing goes over the link.
+    assert "nothing goes over this link" not in r.text
+    await rt.links.propose(None, oak.uri)
+    await rt.blocklists.set_rule(None, "oak.example", "suspend")
+    assert "This server is blocked: nothing goes over this link" in (
+        await admin.get(PAGE)).text
