@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, Table, func, select, text
+from sqlalchemy import Integer, Table, bindparam, func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -97,12 +97,29 @@ async def table_digest(conn: AsyncConnection, table: Table) -> tuple[int, str]:
 
 
 async def _copy_table(src: AsyncConnection, dst: AsyncConnection, table: Table) -> int:
+    """Copy ``table`` in primary key order. A column referring to the same table
+    (``statuses.in_reply_to_id``, ``reblog_of_id``) that points at a row not copied yet
+    (a higher id) is written empty first and filled in once every row is there."""
+    pk = list(table.primary_key.columns)
+    self_refs = [fk.parent.name for fk in table.foreign_keys if fk.column.table is table]
+    if self_refs and len(pk) != 1:
+        raise MoveError(f"cannot order the rows of {table.name}")  # none in the schema
+    later: dict[str, list[dict[str, Any]]] = {name: [] for name in self_refs}
     n = 0
     result = await src.stream(select(table).order_by(*_order(table)))
     async for part in result.partitions(BATCH):
         rows = [dict(r._mapping) for r in part]
+        for row in rows:
+            for name in self_refs:
+                if row[name] is not None and row[name] >= row[pk[0].name]:
+                    later[name].append({"_key": row[pk[0].name], "_value": row[name]})
+                    row[name] = None
         await dst.execute(table.insert(), rows)
         n += len(rows)
+    for name, fills in later.items():
+        if fills:
+            await dst.execute(table.update().where(pk[0] == bindparam("_key"))
+                              .values({name: bindparam("_value")}), fills)
     return n
 
 

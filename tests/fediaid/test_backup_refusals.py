@@ -216,3 +216,57 @@ def test_the_moves_check_notices_a_changed_row(tmp_path: Path) -> None:
         asyncio.run(go())
     finally:
         drop_pg_database(url)
+
+
+@pg
+def test_the_move_copies_a_reply_stored_before_its_parent(tmp_path: Path) -> None:
+    """A reply can be stored before the status it answers (a lower id pointing at a higher
+    one): PostgreSQL checks each row's reference as it arrives, so the move fills such
+    references in after the rows are there."""
+    from sqlalchemy import select
+
+    from fediaid.storage.tables import actors, statuses
+    from fediaid.storage.types import utcnow
+
+    data = tmp_path / "a"
+    assert main(["init", "--data", str(data), "--domain", "a.test", "--group", "elm",
+                 "--dev"]) == 0
+    url = create_pg_database()
+    source_url = f"sqlite+aiosqlite:///{data / 'fediaid.db'}"
+
+    async def go() -> None:
+        source = Database(source_url)
+        try:
+            async with source.write() as conn:
+                group = (await conn.execute(select(actors.c.id).where(actors.c.local)
+                                            .limit(1))).scalar_one()
+                common = {"account_id": group, "visibility": "public", "listed": True,
+                          "local": True, "content": "", "spoiler_text": "",
+                          "sensitive": False, "created_at": utcnow(), "hidden": False}
+                await conn.execute(statuses.insert(), [
+                    {"id": 10, "uri": "https://a.test/s/10", "in_reply_to_id": None,
+                     "reblog_of_id": None, **common},
+                    {"id": 20, "uri": "https://a.test/s/20", "in_reply_to_id": None,
+                     "reblog_of_id": 10, **common}])
+                # The parent arrived after its reply and was linked then.
+                await conn.execute(update(statuses).where(statuses.c.id == 10)
+                                   .values(in_reply_to_id=20))
+        finally:
+            await source.dispose()
+        reports = await move(source_url, url)
+        assert all(r.ok for r in reports)
+        assert [r.source_rows for r in reports if r.name == "statuses"] == [2]
+        target = Database(url)
+        try:
+            async with target.read() as conn:
+                rows = (await conn.execute(select(statuses.c.id, statuses.c.in_reply_to_id,
+                                                  statuses.c.reblog_of_id)
+                                           .order_by(statuses.c.id))).all()
+            assert [tuple(r) for r in rows] == [(10, 20, None), (20, None, 10)]
+        finally:
+            await target.dispose()
+
+    try:
+        asyncio.run(go())
+    finally:
+        drop_pg_database(url)
