@@ -270,3 +270,30 @@ def test_the_move_copies_a_reply_stored_before_its_parent(tmp_path: Path) -> Non
         asyncio.run(go())
     finally:
         drop_pg_database(url)
+
+
+def test_an_older_backup_is_migrated_on_restore(tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from fediaid.storage.migrate import current_revision
+    from fediaid.storage.tables import SCHEMA_HEAD
+
+    data = tmp_path / "a"
+    assert main(["init", "--data", str(data), "--domain", "a.test", "--group", "elm",
+                 "--dev"]) == 0
+    older = f"{int(SCHEMA_HEAD) - 1:04d}"
+    assert main(["migrate", "--data", str(data), "--downgrade", older]) == 0
+    archive = tmp_path / "old.tar.gz"
+    assert main(["backup", str(archive), "--data", str(data)]) == 0
+    with tarfile.open(archive) as tar:
+        assert json.loads(tar.extractfile("manifest.json").read())["schema"] == older  # type: ignore[union-attr]
+    target = tmp_path / "b"
+    assert main(["restore", str(archive), "--data", str(target)]) == 0
+
+    async def revision() -> str | None:
+        db = Database(f"sqlite+aiosqlite:///{target / 'fediaid.db'}")
+        try:
+            return await current_revision(db)
+        finally:
+            await db.dispose()
+
+    assert asyncio.run(revision()) == SCHEMA_HEAD
