@@ -139,7 +139,7 @@ def test_header_tap_targets_and_focus_on_a_phone(playwright_api: Any,
             problems += _check(page, instance.base, [
                 "/", post, "/posts/new?kind=need", "/posts/new?kind=offer", "/my/posts",
                 "/notifications", "/conversations", "/intake", "/admin", "/admin/settings",
-                "/admin/profile", "/settings/password"], "coordinator")
+                "/admin/profile", "/admin/network", "/settings/password"], "coordinator")
             assert problems == [], "\n".join(problems)
         finally:
             browser.close()
