@@ -58,9 +58,10 @@ async def _backup(args: argparse.Namespace, data: Path) -> int:
 
 
 async def _restore(args: argparse.Namespace, data: Path) -> int:
-    from fediaid.storage.backup import SECRETS_WARNING, restore
+    from fediaid.storage.backup import SECRETS_WARNING, restore, with_driver
 
     url = args.database_url or os.environ.get("FEDIAID_DATABASE_URL") or None
+    url = with_driver(url) if url else None
     result = await restore(Path(args.file), data, database_url=url, force=args.force)
     m = result.manifest
     print(f"Restored the backup of {m.created} (fediaid {m.version}, schema {m.schema}) into "
@@ -73,13 +74,14 @@ async def _restore(args: argparse.Namespace, data: Path) -> int:
 
 
 async def _move(args: argparse.Namespace, data: Path) -> int:
-    from fediaid.storage.backup import set_database_url
+    from fediaid.storage.backup import set_database_url, with_driver
     from fediaid.storage.move import move
 
     settings = load_settings(data)
     print("Stop the instance (fediaid serve and any worker) before moving: changes made "
           "during the copy would be lost.")
-    reports = await move(settings.database_url, args.to, progress=print)
+    to = with_driver(args.to)
+    reports = await move(settings.database_url, to, progress=print)
     bad = [r for r in reports if not r.ok]
     total = sum(r.source_rows for r in reports)
     print(f"{'table':32} {'SQLite':>9} {'PostgreSQL':>10}  check")
@@ -95,7 +97,7 @@ async def _move(args: argparse.Namespace, data: Path) -> int:
     print(f"Copied {total} rows in {len(reports)} tables; every row checked.")
     config = data / CONFIG_FILE
     if args.switch:
-        new = set_database_url(config.read_text(encoding="utf-8"), args.to)
+        new = set_database_url(config.read_text(encoding="utf-8"), to)
         tmp = config.with_name(f".{CONFIG_FILE}.new")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
@@ -104,7 +106,7 @@ async def _move(args: argparse.Namespace, data: Path) -> int:
         print(f"{config} now uses the PostgreSQL database; start the instance again. "
               "The SQLite file stays in place, untouched (keep it until you are sure).")
     else:
-        print(f"To switch, set in {config}:\n  database_url = \"{args.to}\"\n"
+        print(f"To switch, set in {config}:\n  database_url = \"{to}\"\n"
               "(or run this again with --switch on an empty database), then start the "
               "instance again. The SQLite file stays in place, untouched.")
     if os.environ.get("FEDIAID_DATABASE_URL"):

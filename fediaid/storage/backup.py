@@ -82,6 +82,15 @@ def _file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def with_driver(url: str) -> str:
+    """A PostgreSQL URL as libpq writes it (``postgresql://``, ``postgres://``) with the
+    driver fediaid uses; anything else as it is."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    return url
+
+
 def kind_of(url: str) -> str:
     return make_url(url).get_backend_name()
 

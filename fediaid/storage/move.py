@@ -151,8 +151,6 @@ async def move(source_url: str, target_url: str, *,
     if kind_of(target_url) != "postgresql":
         raise MoveError("--to must be a PostgreSQL URL, e.g. "
                         "postgresql+asyncpg://fediaid@localhost/fediaid")
-    if target_url.startswith("postgresql://") or target_url.startswith("postgres://"):
-        raise MoveError("write the URL with its driver: postgresql+asyncpg://...")
     source = Database(source_url)
     try:
         revision = await current_revision(source)
