@@ -5,12 +5,14 @@ signer speaks for the activity's actor, then store the activity durably (group c
 return; the caller answers 202. Nothing is stored for a rejected request.
 ``InboxProcessor`` (services/inbox_processing.py) applies stored activities later.
 
-Under a burst of inbox traffic, ingestion comes first: ``slice_budget`` tells the inbox
-worker, before each of its write transactions (slices, services/inbox_processing.py), to wait
-for a lull (bounded) and then how long it may hold the writer: briefly while requests are
-arriving, because a slice holds the one SQLite writer for as long as it runs, and every
-request waiting for its group commit waits that long too (p99). The stored backlog is
-processed at full speed once the burst ends.
+Under a burst of inbox traffic, ingestion comes first: before the inbox worker claims a
+batch (``claim_limit``) and before each of its write transactions (``slice_budget``; slices,
+services/inbox_processing.py) it waits for a lull (bounded), and while requests are still
+arriving it claims only a few activities and holds the writer only briefly. A slice holds
+the one SQLite writer for as long as it runs, and every request waiting for its group
+commit waits that long too (p99); worse, while the event loop is busy with requests, the
+database thread waits for the GIL after every row it writes, so a write of many rows takes
+many times longer then. The stored backlog is processed at full speed once the burst ends.
 """
 
 from __future__ import annotations
@@ -43,13 +45,16 @@ log = logging.getLogger(__name__)
 # activities a second) stays below it, so processing keeps pace; a burst (many concurrent
 # senders) is above it.
 BUSY_REQUESTS = 4
-# While busy, the worker re-checks this often, and after MAX_DEFER_SECONDS it applies a
-# short slice anyway, so a sustained burst delays processing but never starves it.
+# While busy, the worker re-checks this often, and after MAX_DEFER_SECONDS it claims and
+# applies a few activities anyway, so a sustained burst delays processing but never starves
+# it.
 BUSY_RECHECK_SECONDS = 0.05
 MAX_DEFER_SECONDS = 1.0
+BUSY_BATCH = 10
 # How long one slice of the inbox worker may hold the writer: while requests are arriving
-# (every request waiting for its group commit waits that long), and otherwise.
-BUSY_SLICE_SECONDS = 0.01
+# (every request waiting for its group commit waits that long; ~10 plain notes), and
+# otherwise (~200).
+BUSY_SLICE_SECONDS = 0.0025
 QUIET_SLICE_SECONDS = 0.05
 
 
@@ -72,19 +77,32 @@ class InboxService(Service):
         """Whether a burst of inbox requests is being ingested right now."""
         return self._accepting >= BUSY_REQUESTS
 
-    async def slice_budget(self) -> float:
-        """Called by the inbox worker before each write transaction (slice); returns how
-        many seconds it may hold the writer. When ingestion is busy, wait for a lull (at
-        most ``MAX_DEFER_SECONDS``) and then take a short slice, so processing never holds
-        the database writer for long while requests wait on their commit."""
+    async def wait_for_lull(self) -> bool:
+        """While a burst is being ingested, wait for it to pause (at most
+        ``MAX_DEFER_SECONDS``); returns whether it is still busy."""
         if not self.busy():
-            return QUIET_SLICE_SECONDS
+            return False
         deadline = time.monotonic() + MAX_DEFER_SECONDS
         while time.monotonic() < deadline:
             await asyncio.sleep(BUSY_RECHECK_SECONDS)
             if not self.busy():
-                return QUIET_SLICE_SECONDS
-        return BUSY_SLICE_SECONDS
+                return False
+        return True
+
+    async def claim_limit(self, batch: int) -> int:
+        """Called by the inbox worker before it claims; returns how many activities to
+        claim: ``batch``, or a few while a burst goes on after waiting for a lull."""
+        return min(batch, BUSY_BATCH) if await self.wait_for_lull() else batch
+
+    def slice_seconds(self) -> float:
+        """How long the inbox worker's next write transaction may hold the writer now."""
+        return BUSY_SLICE_SECONDS if self.busy() else QUIET_SLICE_SECONDS
+
+    async def slice_budget(self) -> float:
+        """Called by the inbox worker between its write transactions (slices): waits for a
+        lull while ingestion is busy, then says how long the next slice may take."""
+        await self.wait_for_lull()
+        return self.slice_seconds()
 
     async def accept(self, *, method: str, url: str, headers: Mapping[str, str], body: bytes
                      ) -> bool:

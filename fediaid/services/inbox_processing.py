@@ -117,6 +117,18 @@ Result = tuple[int, ItemState, str | None, float]
 Budget = Callable[[], Awaitable[float]]
 
 
+@dataclass
+class Batch:
+    """Claimed jobs, prepared: ``ready`` to apply in order, ``results`` of the jobs that
+    could not be prepared (recorded with the first slice)."""
+
+    ready: list[Prepared]
+    results: list[Result]
+
+    def __len__(self) -> int:
+        return len(self.ready) + len(self.results)
+
+
 class InboxProcessor(Service):
     def __init__(self, core: Core, *, activities: InboxActivities, follows: FollowService,
                  remote_statuses: RemoteStatuses, reports: ReportService) -> None:
@@ -127,9 +139,10 @@ class InboxProcessor(Service):
         self.reports = reports
 
     # -- step 1: parsing and network, outside the writer ---------------------------------
-    async def _prepare_batch(self, jobs: list[InboxJob]) -> tuple[list[Prepared], list[Result]]:
+    async def prepare(self, jobs: list[InboxJob]) -> Batch:
         """Prepare every job; a job that cannot be prepared gets its result at once (failed,
-        or pending again later when what it needs could not be fetched)."""
+        or pending again later when what it needs could not be fetched). Reads and fetches
+        only: the worker prepares the next batch while it applies this one."""
         results: list[Result] = []
         parsed: list[tuple[InboxJob, dict[str, Any]]] = []
         for job in jobs:
@@ -149,7 +162,7 @@ class InboxProcessor(Service):
                 results.append(self._retry_or_fail(job, exc.public))
             except (FediaidError, ValueError) as exc:
                 results.append((job.id, ItemState.FAILED, str(exc)[:500], 0.0))
-        return ready, results
+        return Batch(ready, results)
 
     async def _prepare(self, job: InboxJob, activity: dict[str, Any], known: set[str]
                        ) -> Prepared:
@@ -230,9 +243,14 @@ class InboxProcessor(Service):
     # -- step 2: database, in slices -------------------------------------------------------
     async def process(self, jobs: list[InboxJob], *, worker: str, budget: Budget | None = None
                       ) -> list[Result]:
-        """Apply claimed jobs; returns every job's result. ``budget`` is asked before each
-        slice how long it may hold the writer (``SLICE_SECONDS`` without one)."""
-        ready, results = await self._prepare_batch(jobs)
+        """Prepare and apply claimed jobs; returns every job's result."""
+        return await self.apply(await self.prepare(jobs), worker=worker, budget=budget)
+
+    async def apply(self, batch: Batch, *, worker: str, budget: Budget | None = None
+                    ) -> list[Result]:
+        """Apply a prepared batch; returns every job's result. ``budget`` is asked before
+        each slice how long it may hold the writer (``SLICE_SECONDS`` without one)."""
+        ready, results = batch.ready, list(batch.results)
         unfinished = list(results)  # recorded with the first slice
         start = 0
         while start < len(ready) or unfinished:

@@ -63,6 +63,7 @@ async def run_all(rt: Runtime, *, slice_seconds: float | None = None) -> None:
             return slice_seconds
 
         worker.rt.inbox.slice_budget = budget  # type: ignore[method-assign]
+        worker.rt.inbox.slice_seconds = lambda: slice_seconds  # type: ignore[method-assign]
     while await worker.run_once():
         pass
 
@@ -291,12 +292,15 @@ async def test_plain_notes_keep_the_checks(runtime: Runtime) -> None:
 async def test_a_busy_inbox_gets_short_slices(runtime: Runtime,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """While requests are being accepted, the worker waits for a lull (bounded) and then
-    holds the writer only briefly; otherwise it takes longer slices."""
+    claims a few activities and holds the writer only briefly; otherwise it claims a batch
+    and takes longer slices."""
     from fediaid.services import inbox as inbox_service
 
     rt = runtime
     assert await rt.inbox.slice_budget() == inbox_service.QUIET_SLICE_SECONDS
+    assert await rt.inbox.claim_limit(200) == 200
     monkeypatch.setattr(inbox_service, "MAX_DEFER_SECONDS", 0.1)
     rt.inbox._accepting = inbox_service.BUSY_REQUESTS
     assert await rt.inbox.slice_budget() == inbox_service.BUSY_SLICE_SECONDS
+    assert await rt.inbox.claim_limit(200) == inbox_service.BUSY_BATCH
     rt.inbox._accepting = 0
