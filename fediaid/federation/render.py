@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -265,10 +266,11 @@ def flag(activity_id: str, actor_uri: str, objects: list[str], comment: str | No
     return doc
 
 
-def update_actor(activity_id: str, actor: Actor) -> dict[str, Any]:
+def update_actor(activity_id: str, actor: Actor, *, document: dict[str, Any] | None = None
+                 ) -> dict[str, Any]:
     """``Update`` of a local actor with its whole document (as Mastodon sends profile
-    changes), addressed to the public."""
-    return wrap("Update", activity_id, actor.uri, actor_document(actor),
+    changes; ``document`` when the caller built it whole), addressed to the public."""
+    return wrap("Update", activity_id, actor.uri, document or actor_document(actor),
                 context=ACTOR_CONTEXT, to=[PUBLIC])
 
 
@@ -375,6 +377,33 @@ def with_blocklist(doc: dict[str, Any], namespace: str, url: str) -> dict[str, A
     out["@context"] = [*doc["@context"], {
         "fediaid": namespace, "blocklist": {"@id": "fediaid:blocklist", "@type": "@id"}}]
     out["blocklist"] = url
+    return out
+
+
+def with_self_description(doc: dict[str, Any], namespace: str, *,
+                          fields: Sequence[tuple[str, str]], hotline: str, hotline_hours: str,
+                          how_to_join: str, areas: Sequence[str], languages: Sequence[str]
+                          ) -> dict[str, Any]:
+    """The group's actor document describing the group for the network and for people
+    (docs/federation.md, "How a group describes itself"): ``fields`` as Mastodon's profile
+    fields (``PropertyValue`` attachments, name and plain value: the value is escaped here),
+    schema.org's ``areaServed`` (neighborhood or postal-area names, never coordinates),
+    ``knowsLanguage`` (language codes) and ``telephone`` (the hotline, international form),
+    and fediaid's ``hotlineHours`` and ``howToJoin`` (plain text). Empty values are left
+    out."""
+    out = dict(doc)
+    out["@context"] = [*doc["@context"], {
+        "areaServed": "schema:areaServed", "knowsLanguage": "schema:knowsLanguage",
+        "telephone": "schema:telephone", "fediaid": namespace,
+        "hotlineHours": "fediaid:hotlineHours", "howToJoin": "fediaid:howToJoin"}]
+    out["attachment"] = [
+        *doc.get("attachment", []),
+        *({"type": "PropertyValue", "name": name, "value": html.escape(value, quote=False)}
+          for name, value in fields if value)]
+    extra: dict[str, Any] = {"areaServed": list(areas), "knowsLanguage": list(languages),
+                             "telephone": hotline, "hotlineHours": hotline_hours,
+                             "howToJoin": how_to_join}
+    out.update({k: v for k, v in extra.items() if v})
     return out
 
 

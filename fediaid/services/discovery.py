@@ -13,6 +13,7 @@ from fediaid.domain.posts import Post
 from fediaid.errors import NotFound
 from fediaid.federation import render
 from fediaid.services.core import Core, Service
+from fediaid.services.outbox import local_actor_document
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import objects as objects_repo
@@ -81,12 +82,10 @@ class DiscoveryService(Service):
     async def actor_document(self, username: str, type_: ActorType) -> dict[str, Any]:
         actor = await self.local_actor(username, type_)
         if actor.type is ActorType.GROUP:
-            # Where linked groups fetch (signed) the group's shared blocklist
-            # (docs/federation.md, "Shared blocklists").
-            from fediaid.domain.blocklists import NAMESPACE
-
-            return render.with_blocklist(render.actor_document(actor), NAMESPACE,
-                                         actor.uri + "/blocklist")
+            # The group's document names its shared blocklist and describes the group; the
+            # same builder makes the Update its profile changes send.
+            async with self.db.read() as conn:
+                return await local_actor_document(conn, actor, self.settings)
         return render.actor_document(actor)
 
     async def instance_actor_document(self) -> dict[str, Any]:
@@ -265,6 +264,7 @@ class DiscoveryService(Service):
             month = await users_repo.active_since(conn, days=30)
             halfyear = await users_repo.active_since(conn, days=182)
             posts = await outbox_repo.outbox_count(conn, actor_id=self.identity.group.id)
+            described = await local_actor_document(conn, self.identity.group, self.settings)
         settings = self.settings
         return nodeinfo.document(
             version,
@@ -287,6 +287,10 @@ class DiscoveryService(Service):
                 },
                 "area": settings.area,
                 "languages": list(settings.languages),
+                # How the group describes itself in its actor (docs/federation.md).
+                **{key: described[key] for key in ("areaServed", "knowsLanguage", "telephone",
+                                                   "hotlineHours", "howToJoin")
+                   if key in described},
             },
         )
 

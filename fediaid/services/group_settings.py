@@ -280,6 +280,8 @@ class GroupSettingsService(Service):
             if "description" in changed:
                 await relationships_repo.update_profile(conn, group_id,
                                                         summary=clean["description"])
+            if set(changed) & {"description", HOW_TO_JOIN, HOTLINE_NUMBER, HOTLINE_HOURS}:
+                # All four are in the group's actor document (render.with_self_description).
                 await self.outbox.actor_updated(conn, await actors_repo.get_by_id(conn,
                                                                                   group_id))
             if changed:

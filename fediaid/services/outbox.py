@@ -7,14 +7,18 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from fediaid.domain.actors import Actor
+from fediaid.domain.actors import Actor, ActorType
+from fediaid.domain.group_profile import HOTLINE_HOURS, HOTLINE_NUMBER, HOW_TO_JOIN
 from fediaid.federation import render
+from fediaid.i18n import N_, translations
 from fediaid.services.core import Core, Service
 from fediaid.storage import follows as follows_repo
 from fediaid.storage import outbox as outbox_repo
+from fediaid.storage import posts as posts_repo
 from fediaid.storage import relationships as relationships_repo
 
 if TYPE_CHECKING:
+    from fediaid.config import Settings
     from fediaid.services.federation_policy import FederationPolicy
 
 
@@ -52,9 +56,44 @@ class Outbox(Service):
             *await follower_inboxes(conn, actor),
             *await relationships_repo.followed_inboxes(conn, actor.id)]))
         if inboxes:
+            document = await local_actor_document(conn, actor, self.settings)
             await self.enqueue(conn, actor=actor,
-                               activity=render.update_actor(self.urls.new_activity(), actor),
+                               activity=render.update_actor(self.urls.new_activity(), actor,
+                                                            document=document),
                                inboxes=inboxes, object_uri=actor.uri)
+
+
+# The profile fields Mastodon shows on the group's page, in the group's language.
+_FIELD_NAMES = (("hotline", N_("Hotline")), ("hours", N_("Hotline hours")),
+                ("join", N_("How to join")))
+
+
+async def local_actor_document(conn: AsyncConnection, actor: Actor, settings: Settings
+                               ) -> dict[str, Any]:
+    """A local actor's whole document, the same when fetched and when sent in an
+    ``Update``: the group's also names its shared blocklist and describes the group for the
+    network (its hotline and hours, how to join, the neighborhoods it serves, its
+    languages: docs/federation.md, "How a group describes itself")."""
+    doc = render.actor_document(actor)
+    if actor.type is not ActorType.GROUP:
+        return doc
+    from fediaid.domain.blocklists import NAMESPACE
+
+    stored = await posts_repo.settings(conn)
+    areas = [label for _, label in await posts_repo.area_list(conn)]
+    if not areas and settings.area:
+        areas = [settings.area]
+    languages = list(dict.fromkeys(
+        [code for code in (stored.get("language", ""), *settings.languages) if code]))
+    words = translations(languages[0] if languages else "en")
+    values = {"hotline": stored.get(HOTLINE_NUMBER, ""), "hours": stored.get(HOTLINE_HOURS, ""),
+              "join": stored.get(HOW_TO_JOIN, "")}
+    doc = render.with_blocklist(doc, NAMESPACE, actor.uri + "/blocklist")
+    return render.with_self_description(
+        doc, NAMESPACE, fields=[(words.gettext(name), values[key]) for key, name in _FIELD_NAMES],
+        hotline=values["hotline"].replace(" ", "").replace("-", ""),
+        hotline_hours=values["hours"], how_to_join=values["join"], areas=areas,
+        languages=languages)
 
 
 async def follower_inboxes(conn: AsyncConnection, actor: Actor) -> list[str]:

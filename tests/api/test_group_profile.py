@@ -104,17 +104,23 @@ async def test_a_coordinator_edits_the_profile_and_everyone_sees_it(
     maria = await login("maria")
     assert "changed the group&#39;s profile: description" in (await maria.get("/audit")).text
 
-    # Saving the same again changes nothing: no Update, no log line. Changing only the
-    # hours sends no Update either (it is not part of the actor).
+    # Saving the same again changes nothing: no Update, no log line. Changing the hours
+    # sends an Update (the actor describes the group: tests/api/test_group_description.py);
+    # changing only the contact line would not (it is not part of the actor).
     r = await admin.post("/admin/profile", data=form(
         (await admin.get("/admin/profile")).text, "/admin/profile"))
     assert r.status_code == 303
     r = await admin.post("/admin/profile", data=form(
         (await admin.get("/admin/profile")).text, "/admin/profile") | {"hotline_hours": ""})
     assert r.status_code == 303
-    assert len(await _updates(rt)) == 1
+    assert len(await _updates(rt)) == 2
+    r = await admin.post("/admin/profile", data=form(
+        (await admin.get("/admin/profile")).text, "/admin/profile") | {"contact": "Hall"})
+    assert r.status_code == 303
+    assert len(await _updates(rt)) == 2
     assert [e.summary for e in await _audit(rt)][1:] == [
-        "changed the group's profile: hotline hours (cleared)"]
+        "changed the group's profile: hotline hours (cleared)",
+        "changed the group's profile: contact"]
 
 
 async def test_a_member_cannot_edit_the_profile(runtime: Runtime, login: Login) -> None:
