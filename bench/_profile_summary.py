@@ -1,11 +1,12 @@
 """Summarise a py-spy raw (collapsed stacks) profile: where the samples went.
 
-    python bench/_profile_summary.py PROFILE.txt [--top 25] [--only SUBSTRING]
+    python bench/_profile_summary.py PROFILE.txt [--top 25] [--only SUBSTRING] [--ours]
 
 Prints the share of samples per thread, then the top functions by *self* samples (the
 frame on top of the stack) and by *inclusive* samples (anywhere on the stack, counted once
 per sample). ``--only`` keeps the stacks that contain SUBSTRING (e.g. ``run_once`` for the
-inbox worker's batches) and gives shares of those.
+inbox worker's batches) and gives shares of those; ``--ours`` lists only functions of
+fediaid, activitypub and api in the inclusive list (where our code spends the time).
 """
 
 from __future__ import annotations
@@ -29,7 +30,13 @@ def _name(frame: str) -> str:
     return f"{m.group('func')} ({path})"
 
 
-def summarise(path: Path, top: int, only: str | None) -> list[str]:
+OURS = ("(fediaid/", "(activitypub/", "(api/")
+# Entry-point frames on every stack of the server's main thread: not worth listing.
+ENTRY = frozenset({"<module> (fediaid/__main__.py)", "main (fediaid/cli.py)",
+                   "_run (fediaid/cli.py)"})
+
+
+def summarise(path: Path, top: int, only: str | None, ours: bool = False) -> list[str]:
     threads: Counter[str] = Counter()
     self_: Counter[str] = Counter()
     incl: Counter[str] = Counter()
@@ -55,8 +62,10 @@ def summarise(path: Path, top: int, only: str | None) -> list[str]:
                                        for t, c in threads.most_common(4)))
     out.append(f"top {top} by self samples:")
     out += [f"  {c / total:6.1%}  {name}" for name, c in self_.most_common(top)]
-    out.append(f"top {top} by inclusive samples:")
-    out += [f"  {c / total:6.1%}  {name}" for name, c in incl.most_common(top)]
+    out.append(f"top {top} by inclusive samples" + (" (our code)" if ours else "") + ":")
+    ranked = [(n, c) for n, c in incl.most_common()
+              if not ours or (any(o in n for o in OURS) and n not in ENTRY)]
+    out += [f"  {c / total:6.1%}  {name}" for name, c in ranked[:top]]
     return out
 
 
@@ -65,8 +74,9 @@ def main() -> None:
     ap.add_argument("profile", type=Path)
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--only")
+    ap.add_argument("--ours", action="store_true")
     args = ap.parse_args()
-    print("\n".join(summarise(args.profile, args.top, args.only)))
+    print("\n".join(summarise(args.profile, args.top, args.only, args.ours)))
 
 
 if __name__ == "__main__":
