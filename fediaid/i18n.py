@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from functools import cache
 from gettext import NullTranslations
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -48,11 +49,38 @@ class Message(str):
         return self.msgid, self.params
 
 
+class Listed(tuple[str, ...]):
+    """Several words shown as one value ("a; b"), each said in the reader's language: a
+    value of a marked text (``N_("Changed: {what}", what=Listed(changes))``)."""
+
+    sep: str = "; "
+
+    def __new__(cls, items: Iterable[str], sep: str = "; ") -> Listed:
+        self = super().__new__(cls, items)
+        self.sep = sep
+        return self
+
+    def __getnewargs__(self) -> tuple[tuple[str, ...], str]:
+        return tuple(self), self.sep
+
+    def __str__(self) -> str:
+        return self.sep.join(str(item) for item in self)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 def N_(msgid: str, /, **params: object) -> str:
     """Mark words for translation (``pybabel extract`` finds them); they are translated
     where they are shown. Without values: the text as it is. With values (``{name}`` in the
     text): a ``Message``, the English sentence that remembers how it was made."""
     return Message(msgid, params) if params else msgid
+
+
+def marked(text: str) -> bool:
+    """Whether ``text`` is marked words that a catalog translates."""
+    return any(translations(code).gettext(text) != text for code in languages()
+               if code != SOURCE)
 
 
 def recognise(text: str, msgids: Iterable[str]) -> str:
@@ -65,6 +93,32 @@ def recognise(text: str, msgids: Iterable[str]) -> str:
             params = found.groupdict()
             return Message(msgid, dict(params)) if params else msgid
     return text
+
+
+def to_json(text: object) -> Any:
+    """Marked words as JSON, to be stored and said later in a reader's language: a
+    ``Message`` as ``{"m": msgid, "p": {name: value}}``, a ``Listed`` as
+    ``{"l": [items], "s": separator}``, anything else as it is (numbers) or as text."""
+    if isinstance(text, Message):
+        return {"m": text.msgid, "p": {k: to_json(v) for k, v in text.params.items()}}
+    if isinstance(text, Listed):
+        return {"l": [to_json(item) for item in text], "s": text.sep}
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return text
+    return str(text)
+
+
+def from_json(data: Any) -> Any:
+    """What ``to_json`` stored, as marked words again (unknown shapes: as text)."""
+    if isinstance(data, dict):
+        if isinstance(data.get("m"), str) and isinstance(data.get("p"), dict):
+            return Message(data["m"], {str(k): from_json(v) for k, v in data["p"].items()})
+        if isinstance(data.get("l"), list):
+            return Listed((from_json(item) for item in data["l"]), str(data.get("s", "; ")))
+        return str(data)
+    if isinstance(data, (str, int, float)) and not isinstance(data, bool):
+        return data
+    return str(data)
 
 
 @cache
@@ -233,11 +287,18 @@ class Reader:
         if not params:
             return said
         # Words inside words ("money and housing"): each in the reader's language too.
-        params = {k: self(v) if isinstance(v, Message) else v for k, v in params.items()}
+        params = {k: self._value(v) for k, v in params.items()}
         try:
             return said.format(**params)
         except (KeyError, IndexError, ValueError):
             return msgid.format(**params)  # a catalog entry with wrong placeholders
+
+    def _value(self, value: object) -> object:
+        if isinstance(value, Message):
+            return self(value)
+        if isinstance(value, Listed):
+            return value.sep.join(str(self._value(item)) for item in value)
+        return value
 
     def plural(self, singular: str, plural: str, n: int, /, **params: object) -> str:
         """One of two marked texts by ``n`` (``{n}`` is filled in)."""

@@ -16,11 +16,12 @@ from api.web.coordination import coordinator_page, short_name
 from api.web.locale import reader
 from api.web.render import form_handler, redirect, render, when
 from api.web.session import require_permission
+from fediaid.domain.audit import AuditEntry
 from fediaid.domain.ids import parse_id
 from fediaid.domain.roles import ROLE_SETTING, ROLE_WORDS, Permission
 from fediaid.domain.users import User
 from fediaid.errors import Invalid
-from fediaid.i18n import N_
+from fediaid.i18n import N_, Reader
 from fediaid.services.roles import parse_role
 
 PAGE = 50
@@ -34,10 +35,17 @@ async def log(request: Request) -> Response:
     more = len(entries) > PAGE
     entries = entries[:PAGE]
     t = await reader(request)
-    rows = [{"sentence": e.sentence, "when": when(e.created_at, t), "detail": e.detail,
+    rows = [{"sentence": sentence(e, t), "when": when(e.created_at, t), "detail": e.detail,
              "id": e.id} for e in entries]
     return await render(request, "audit.html", entries=rows,
                         next_before=entries[-1].id if more and entries else None)
+
+
+def sentence(entry: AuditEntry, t: Reader) -> str:
+    """An entry in the reader's language: "Coordinator ana opened the intake record of need
+    #12" (words written before the log kept them marked: as written)."""
+    said = t(N_("{who} {did}"), who=t(entry.who()), did=t(entry.what()))
+    return said[:1].upper() + said[1:]
 
 
 @coordinator_page

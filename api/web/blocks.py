@@ -34,14 +34,14 @@ async def _apply(request: Request, action: str, actor_id: int) -> None:
     elif action == "unmute":
         await rt.blocks.unmute(user, actor_id)
     else:
-        raise NotFound("Not found.")
+        raise NotFound(N_("Not found."))
 
 
 @form_handler
 async def profile_action(request: Request) -> Response:
     action = request.path_params["action"]
     if action not in _DONE:
-        raise NotFound("Not found.")
+        raise NotFound(N_("Not found."))
     await require_user(request)
     form = await request.form()
     check_csrf(request, form.get("csrf"))

@@ -8,6 +8,8 @@ nothing. Both are in the reader's language (api/web/locale.py).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -15,6 +17,7 @@ from api.context import runtime
 from api.web.locale import reader
 from api.web.render import render
 from fediaid.domain.flyer import Flyer, Paper
+from fediaid.domain.group_profile import said_description
 from fediaid.flyer_pdf import day_words, qr_svg
 from fediaid.i18n import Reader
 
@@ -28,7 +31,8 @@ async def _flyer(request: Request, t: Reader) -> Flyer:
     the built-in category names are in the reader's language (a name a coordinator typed
     stays as typed)."""
     found = await runtime(request).flyer.gather(zone=t.tz)
-    return found.with_categories(t)
+    profile = replace(found.profile, description=t(said_description(found.profile.description)))
+    return replace(found, profile=profile).with_categories(t)
 
 
 async def flyer_page(request: Request) -> Response:

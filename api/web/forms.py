@@ -12,7 +12,7 @@ from starlette.datastructures import FormData
 from fediaid.domain.actors import ActorType
 from fediaid.domain.posts import TITLE_MAX, GroupPolicy, Kind, Post, Visibility
 from fediaid.errors import Invalid, NotFound
-from fediaid.i18n import N_, Message, Reader
+from fediaid.i18n import N_, Message, Reader, marked
 from fediaid.services.runtime import Runtime
 
 from .render import ENGLISH, Labels, display_name, number, to_input_time
@@ -36,6 +36,14 @@ FIELD_WORDS = {
     "default_visibility": N_("choice of who can see new posts"),
     "expiry_days": N_("number of days posts stay open"),
     "retention_days": N_("number of days closed posts are kept"),
+}
+# More names, only for the {field} of marked words (in plain English sentences these words
+# are just words).
+FIELD_NAMES = {
+    **FIELD_WORDS, "label": N_("label"), "slug": N_("short name"), "keywords": N_("words"),
+    "outcome": N_("way it ended"), "username": N_("name"), "password": N_("password"),
+    "contact": N_("way to reach you"), "reason": N_("reason"), "comment": N_("comment"),
+    "uses": N_("number of people"), "days": N_("number of days"),
 }
 
 VISIBILITY_CHOICES = (
@@ -63,9 +71,11 @@ def plain_message(exc: Invalid) -> str:
     if isinstance(text, Message):
         params = dict(text.params)
         name = str(params.get("field", ""))
-        if name in FIELD_WORDS:
-            params["field"] = Message(FIELD_WORDS[name], {})
+        if name in FIELD_NAMES:
+            params["field"] = Message(FIELD_NAMES[name], {})
         return Message(text.msgid, params)
+    if marked(text):  # marked words are said as they are, in the reader's language
+        return text
     for name, words in FIELD_WORDS.items():
         text = re.sub(rf"(?<![\w-]){re.escape(name)}(?![\w-])", words, text)
     if text[:1].islower():

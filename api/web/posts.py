@@ -36,6 +36,7 @@ from api.web.render import (
 )
 from api.web.session import check_csrf, current_user, require_coordinator, require_user
 from fediaid.domain.audience import anonymity_words
+from fediaid.domain.group_profile import said_description
 from fediaid.domain.posts import Kind, Post, ResponseState, builtin_label, suggested_category
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
@@ -100,6 +101,7 @@ async def home(request: Request) -> Response:
                       "published_text": when(published, t)})
     return await render(
         request, "home.html", group=rt.identity.group, notes=notes, area_name=rt.settings.area,
+        summary=t(said_description(rt.identity.group.summary or "")),
         profile=await rt.group_settings.profile(),
         items=[post_item(rt, p, names, t) for p in found], more=more,
         filters={"kind": kind, "category": category, "area": area, "q": text, "order": order},

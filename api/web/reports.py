@@ -138,7 +138,7 @@ async def queue(request: Request, user: User) -> Response:
     for v in views:
         r = v.report
         items.append({
-            "id": r.id, "reporter": v.reporter, "when": when(r.created_at, t),
+            "id": r.id, "reporter": t(v.reporter), "when": when(r.created_at, t),
             "category": t(CATEGORY_WORDS[r.category]), "comment": r.comment,
             "target": display_name(rt, v.target.uri), "target_uri": v.target.uri,
             "local": v.target.local, "domain": v.target.domain,

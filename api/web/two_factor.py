@@ -11,11 +11,13 @@ from starlette.responses import RedirectResponse, Response
 
 from api.context import runtime
 from api.errors import status_for
+from api.web.locale import reader
 from api.web.render import form_handler, redirect, render, safe_next
 from api.web.session import _secure, check_csrf, current_user, set_session_cookie
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, RateLimited, Unauthenticated
 from fediaid.i18n import N_
+from fediaid.services.two_factor import QR_TITLE
 
 CHALLENGE_COOKIE = "fediaid_2fa"
 
@@ -112,8 +114,10 @@ async def _page(request: Request, user: User, *, status: int = 200, **ctx: objec
                 ) -> Response:
     rt = runtime(request)
     enabled = await rt.two_factor.enabled(user)
+    pending = None if enabled else await rt.two_factor.pending(user)
+    t = await reader(request)
     return await render(
-        request, "two_factor.html", status=status, enabled=enabled,
-        pending=None if enabled else await rt.two_factor.pending(user),
+        request, "two_factor.html", status=status, enabled=enabled, pending=pending,
+        qr=pending.qr(t(QR_TITLE)) if pending else "",
         codes_left=await rt.two_factor.codes_left(user) if enabled else 0,
         required=await rt.two_factor.is_required(), **ctx)

@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from fediaid.i18n import N_
+
 
 class ActorType(enum.StrEnum):
     PERSON = "Person"
@@ -36,7 +38,7 @@ INSTANCE_ACTOR_USERNAME = "instance.actor"
 def validate_username(name: str) -> str | None:
     """Return a plain-words problem with ``name`` as a local username, or None if it is fine."""
     if not USERNAME_RE.fullmatch(name):
-        return "Use 1 to 30 lowercase letters, digits or underscores."
+        return N_("Use 1 to 30 lowercase letters, digits or underscores.")
     return None
 
 

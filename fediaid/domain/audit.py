@@ -9,13 +9,17 @@ or phone numbers, passwords, tokens or login links, report comments or who repor
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
 from datetime import datetime
 
 from fediaid.domain.actors import Role
 from fediaid.domain.roles import ROLE_WORDS
+from fediaid.i18n import N_, Message, from_json, recognise
 
-OPERATOR = "the server operator (command line)"
+OPERATOR = N_("the server operator (command line)")
+# How the log names who acted: a role's words and a name ("coordinator ana").
+ACTOR_WORDS = N_("{role} {name}")
 SUMMARY_MAX = 1024
 DETAIL_MAX = 2000
 
@@ -64,7 +68,7 @@ def actor_label(role: Role | None, username: str | None) -> str:
     """How the log names who acted: "coordinator ana", "admin sam", or the operator."""
     if role is None or username is None:
         return OPERATOR
-    return f"{ROLE_WORDS[role]} {username}"
+    return str(Message(ACTOR_WORDS, {"role": ROLE_WORDS[role], "name": username}))
 
 
 def clip(text: str, limit: int) -> str:
@@ -83,9 +87,34 @@ class AuditEntry:
     target_id: str | None
     summary: str
     detail: str | None  # None for readers who are not coordinators
+    summary_words: str | None = None  # the summary as marked words (JSON), when kept
 
     @property
     def sentence(self) -> str:
         """The entry in plain words: "Coordinator ana opened the intake record of need #12"."""
         label = self.actor_label
         return f"{label[:1].upper()}{label[1:]} {self.summary}"
+
+    def who(self) -> str:
+        """Who acted, as marked words (a reader's language names the role)."""
+        if self.actor_label == OPERATOR:
+            return OPERATOR
+        found = recognise(self.actor_label, [ACTOR_WORDS])
+        if isinstance(found, Message):
+            role = str(found.params["role"])
+            words = {str(w): w for w in ROLE_WORDS.values()}
+            if role in words:
+                return Message(ACTOR_WORDS, {"role": Message(words[role], {}),
+                                             "name": found.params["name"]})
+        return self.actor_label
+
+    def what(self) -> str:
+        """What was done, as marked words when they were kept, else as written."""
+        if self.summary_words:
+            try:
+                said = from_json(json.loads(self.summary_words))
+            except ValueError:
+                return self.summary
+            if isinstance(said, str):
+                return said
+        return self.summary

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fediaid.domain.federation import clean_domain
+from fediaid.i18n import N_
 
 CSV_HEADER = ("#domain", "#severity", "#reject_media", "#reject_reports", "#public_comment",
               "#obfuscate")
@@ -92,15 +93,16 @@ def _bool(text: str, line: int, column: str) -> bool:
         return True
     if value in ("false", "0", "no", ""):
         return False
-    raise BlocklistError(f"Line {line}: {column} should be true or false, not “{text}”.")
+    raise BlocklistError(N_("Line {n}: {column} should be true or false, not “{text}”.",
+                            n=line, column=column, text=text))
 
 
 def _severity(text: str, line: int) -> Severity:
     try:
         return Severity(text.strip().lower() or "suspend")
     except ValueError:
-        raise BlocklistError(f"Line {line}: the severity should be suspend, silence or noop, "
-                             f"not “{text}”.") from None
+        raise BlocklistError(N_("Line {n}: the severity should be suspend, silence or noop, "
+                                "not “{text}”.", n=line, text=text)) from None
 
 
 def parse_csv(text: str) -> list[Entry]:
@@ -108,46 +110,52 @@ def parse_csv(text: str) -> list[Entry]:
     a line, as older exports and many shared lists are). All or nothing: the first bad line
     raises ``BlocklistError`` with its number."""
     if "\x00" in text:
-        raise BlocklistError("This is not a CSV file (it contains binary data).")
+        raise BlocklistError(N_("This is not a CSV file (it contains binary data)."))
     text = text.lstrip("\ufeff")
     try:
         raw = list(csv.reader(io.StringIO(text)))
     except csv.Error as exc:
-        raise BlocklistError(f"This CSV file cannot be read: {exc}.") from None
+        raise BlocklistError(N_("This CSV file cannot be read: {problem}.",
+                                problem=str(exc))) from None
     rows = [(n, r) for n, r in enumerate(raw, start=1) if any(c.strip() for c in r)]
     if not rows:
-        raise BlocklistError("The file is empty: there is no domain in it.")
+        raise BlocklistError(N_("The file is empty: there is no domain in it."))
     columns: list[str] = ["#domain"]
     first_n, first = rows[0]
     if first and first[0].strip().startswith("#"):
         columns = [c.strip().lower() for c in first]
         if "#domain" not in columns:
-            raise BlocklistError("The first line names the columns but has no #domain column.")
+            raise BlocklistError(N_("The first line names the columns but has no #domain "
+                                    "column."))
         unknown = [c for c in columns if c not in CSV_HEADER]
         if unknown:
-            raise BlocklistError(f"Line {first_n}: unknown column {unknown[0]} (expected "
-                                 f"{','.join(CSV_HEADER)}).")
+            raise BlocklistError(N_("Line {n}: unknown column {column} (expected {columns}).",
+                                    n=first_n, column=unknown[0],
+                                    columns=",".join(CSV_HEADER)))
         rows = rows[1:]
     if len(rows) > MAX_ENTRIES:
-        raise BlocklistError(f"The file has {len(rows)} lines; at most {MAX_ENTRIES} are read.")
+        raise BlocklistError(N_("The file has {n} lines; at most {max} are read.",
+                                n=len(rows), max=MAX_ENTRIES))
     seen: dict[str, int] = {}
     out: list[Entry] = []
     for n, row in rows:
         if len(row) > len(columns):
-            raise BlocklistError(f"Line {n}: {len(row)} values, but the header names "
-                                 f"{len(columns)} columns.")
+            raise BlocklistError(N_("Line {n}: {values} values, but the header names "
+                                    "{columns} columns.", n=n, values=len(row),
+                                    columns=len(columns)))
         cells = dict(zip(columns, (c.strip() for c in row), strict=False))
         if "*" in cells.get("#domain", ""):
-            raise BlocklistError(f"Line {n}: “{cells['#domain']}” is obfuscated; give the "
-                                 "full name.")
+            raise BlocklistError(N_("Line {n}: “{domain}” is obfuscated; give the full name.",
+                                    n=n, domain=cells["#domain"]))
         try:
             domain = clean_domain(cells.get("#domain", ""))
         except ValueError:
-            raise BlocklistError(
-                f"Line {n}: “{cells.get('#domain', '')}” is not a domain name "
-                "(write it like spam.example, without https://).") from None
+            raise BlocklistError(N_(
+                "Line {n}: “{domain}” is not a domain name (write it like spam.example, "
+                "without https://).", n=n, domain=cells.get("#domain", ""))) from None
         if domain in seen:
-            raise BlocklistError(f"Line {n}: {domain} is already on line {seen[domain]}.")
+            raise BlocklistError(N_("Line {n}: {domain} is already on line {first}.", n=n,
+                                    domain=domain, first=seen[domain]))
         seen[domain] = n
         out.append(Entry(
             domain=domain, severity=_severity(cells.get("#severity", ""), n),
@@ -262,20 +270,22 @@ def render_document(uri: str, publisher: str, updated: str, entries: Iterable[En
 def parse_document(doc: Mapping[str, Any]) -> list[Entry]:
     """A published list as fetched (all or nothing, like the CSV)."""
     if doc.get("type") != DOCUMENT_TYPE:
-        raise BlocklistError("That address is not a published blocklist.")
+        raise BlocklistError(N_("That address is not a published blocklist."))
     items = doc.get("items")
     if not isinstance(items, list) or len(items) > MAX_ENTRIES:
-        raise BlocklistError("The published blocklist has no readable list of items.")
+        raise BlocklistError(N_("The published blocklist has no readable list of items."))
     out: list[Entry] = []
     seen: set[str] = set()
     for n, item in enumerate(items, start=1):
         if not isinstance(item, dict) or not isinstance(item.get("domain"), str):
-            raise BlocklistError(f"Item {n} of the published blocklist has no domain.")
+            raise BlocklistError(N_("Item {n} of the published blocklist has no domain.",
+                                    n=n))
         try:
             domain = clean_domain(item["domain"])
             severity = Severity(str(item.get("severity") or "suspend"))
         except ValueError:
-            raise BlocklistError(f"Item {n} of the published blocklist cannot be read.") from None
+            raise BlocklistError(N_("Item {n} of the published blocklist cannot be read.",
+                                    n=n)) from None
         if domain in seen:
             continue
         seen.add(domain)

@@ -21,6 +21,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from fediaid.i18n import N_
+
 _HOST = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_])?|\[[0-9a-f:.]+\]")
 
 
@@ -44,12 +46,12 @@ def clean_domain(text: str) -> str:
     trailing dot. Raises ValueError for anything else."""
     d = text.strip().lower()
     if not d or "/" in d or "@" in d or any(c.isspace() for c in d) or len(d) > 255:
-        raise ValueError("Give a domain name like spam.example, without https://")
+        raise ValueError(N_("Give a domain name like spam.example, without https://"))
     host, port = host_key(d)
     bare = host if port is None else None
     if (not _HOST.fullmatch(host) or ".." in host
             or (bare is not None and d.rstrip(".") not in (host, ))):
-        raise ValueError("Give a domain name like spam.example, without https://")
+        raise ValueError(N_("Give a domain name like spam.example, without https://"))
     return host if port is None else f"{host}:{port}"
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import phonenumbers
 
 from fediaid.errors import Invalid
-from fediaid.i18n import N_
+from fediaid.i18n import N_, recognise
 
 # Keys in the group's settings (the `settings` table); the description is the Group actor's
 # summary.
@@ -17,6 +17,16 @@ HOTLINE_HOURS = "hotline_hours"
 HOW_TO_JOIN = "how_to_join"
 CONTACT = "contact"
 PROFILE_KEYS = (HOTLINE_NUMBER, HOTLINE_HOURS, HOW_TO_JOIN, CONTACT)
+
+# The description a new group starts with (fediaid/services/setup.py): shown in each
+# reader's language until a coordinator writes the group's own.
+DEFAULT_DESCRIPTION = N_("{group}: neighbors sharing offers and needs.")
+
+
+def said_description(text: str) -> str:
+    """A group's description as marked words when it is still the one it started with."""
+    return recognise(text, [DEFAULT_DESCRIPTION])
+
 
 # Longest accepted text per field (characters). The description is the actor's summary:
 # Mastodon keeps profile notes to 500.

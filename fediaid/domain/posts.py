@@ -16,7 +16,7 @@ from typing import TypeVar
 from fediaid.domain.categories import suggest_category
 from fediaid.domain.privacy import DEFAULT_REGION, Finding, find_private, looks_like_street
 from fediaid.errors import Conflict, Invalid
-from fediaid.i18n import N_
+from fediaid.i18n import N_, Message
 
 E = TypeVar("E", bound=enum.StrEnum)
 
@@ -70,12 +70,26 @@ _TRANSITIONS: dict[State, frozenset[State]] = {
 }
 
 
+def kind_words(kind: Kind) -> str:
+    """"need" or "offer", as marked words inside other words (the group's log)."""
+    return Message(N_("need") if kind is Kind.NEED else N_("offer"), {})
+
+
+# How a closed post ended, in the words of "This post is already closed (...)".
+CLOSED_WORDS: dict[State, str] = {
+    State.FULFILLED: N_("done"), State.PARTLY_FULFILLED: N_("partly done"),
+    State.WITHDRAWN: N_("withdrawn"), State.EXPIRED: N_("too old"),
+}
+
+
 def transition(current: State, new: State) -> State:
     """The one gate for state changes. Raises Conflict with a plain reason."""
     if new not in _TRANSITIONS[current]:
         if current.closed:
-            raise Conflict(f"This post is already closed ({current.value.replace('_', ' ')}).")
-        raise Conflict(f"A post that is {current.value} cannot become {new.value}.")
+            raise Conflict(N_("This post is already closed ({state}).",
+                              state=Message(CLOSED_WORDS[current], {})))
+        raise Conflict(N_("A post that is {current} cannot become {new}.",
+                          current=current.value, new=new.value))
     return new
 
 
@@ -109,7 +123,8 @@ _RESPONSE_TRANSITIONS: dict[ResponseState, frozenset[ResponseState]] = {
 
 def response_transition(current: ResponseState, new: ResponseState) -> ResponseState:
     if new not in _RESPONSE_TRANSITIONS[current]:
-        raise Conflict(f"A response that is {current.value} cannot become {new.value}.")
+        raise Conflict(N_("An answer that is {current} cannot become {new}.",
+                          current=current.value, new=new.value))
     return new
 
 
@@ -189,12 +204,12 @@ def privacy_warnings(*texts: tuple[str, str], region: str = DEFAULT_REGION) -> l
 
 
 _PRIVACY_MESSAGES = {
-    Finding.STREET: "This looks like a street address. Public posts are better with just the "
-                    "neighborhood; share the address privately once someone answers.",
-    Finding.PHONE: "This looks like a phone number. Anyone can read public posts; share it "
-                   "privately once someone answers.",
-    Finding.EMAIL: "This looks like an e-mail address. Anyone can read public posts; share it "
-                   "privately once someone answers.",
+    Finding.STREET: N_("This looks like a street address. Public posts are better with just "
+                       "the neighborhood; share the address privately once someone answers."),
+    Finding.PHONE: N_("This looks like a phone number. Anyone can read public posts; share it "
+                      "privately once someone answers."),
+    Finding.EMAIL: N_("This looks like an e-mail address. Anyone can read public posts; share "
+                      "it privately once someone answers."),
 }
 
 
@@ -202,44 +217,50 @@ def clean_text(value: object, *, field: str, max_len: int, required: bool = Fals
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise Invalid(f"{field} must be text.", field=field)
+        raise Invalid(N_("The {field} must be text.", field=field), field=field)
     text = value.replace("\r\n", "\n").strip()
     text = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable())
     if required and not text:
-        raise Invalid(f"Please fill in the {field}.", field=field)
+        raise Invalid(N_("Please fill in the {field}.", field=field), field=field)
     if len(text) > max_len:
-        raise Invalid(f"The {field} is too long: keep it under {max_len} characters.",
-                      field=field)
+        raise Invalid(N_("The {field} is too long: keep it under {max} characters.",
+                         field=field, max=max_len), field=field)
     return text
+
+
+_QUANTITY_RANGE = N_("The {field} must be more than 0 and at most 1,000,000.",
+                     field="quantity")
 
 
 def parse_quantity(value: object) -> Decimal | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool):
-        raise Invalid("quantity must be a number.", field="quantity")
+        raise Invalid(N_("The {field} must be a number.", field="quantity"), field="quantity")
     try:
         q = Decimal(str(value))
     except InvalidOperation as exc:
-        raise Invalid("quantity must be a number, like 2 or 1.5.", field="quantity") from exc
+        raise Invalid(N_("The {field} must be a number, like 2 or 1.5.", field="quantity"),
+                      field="quantity") from exc
     if not q.is_finite() or q > Decimal("1000000"):
-        raise Invalid("quantity must be more than 0 and at most 1,000,000.", field="quantity")
+        raise Invalid(_QUANTITY_RANGE, field="quantity")
     q = q.quantize(Decimal("0.001"))  # what is stored: check the rounded value
     if q <= 0:
-        raise Invalid("quantity must be more than 0 and at most 1,000,000.", field="quantity")
+        raise Invalid(_QUANTITY_RANGE, field="quantity")
     return q.normalize()
 
 
 def parse_enum(cls: type[E], value: object, *, field: str, default: E | None = None) -> E:
     if value is None or value == "":
         if default is None:
-            raise Invalid(f"Please choose the {field}.", field=field)
+            raise Invalid(N_("Please choose the {field}.", field=field), field=field)
         return default
     try:
         return cls(str(value))
     except ValueError as exc:
         choices = ", ".join(m.value for m in cls)
-        raise Invalid(f"{field} must be one of: {choices}.", field=field) from exc
+        raise Invalid(N_("The {field} must be one of: {choices}.", field=field,
+                         choices=choices), field=field) from exc
 
 
 def title_from(description: str) -> str:
@@ -284,25 +305,25 @@ def validate_area(area: str | None, policy: GroupPolicy) -> str | None:
     if area in policy.areas:
         return area
     if looks_like_street(area) or len(area) > AREA_MAX:
-        raise Invalid("Use a neighborhood or a postal area, not a street address.",
+        raise Invalid(N_("Use a neighborhood or a postal area, not a street address."),
                       field="area")
     if policy.areas and not _POSTAL.fullmatch(area):
         names = ", ".join(sorted(policy.areas))
-        raise Invalid(f"Choose one of the group's neighborhoods ({names}) or a postal area.",
-                      field="area")
+        raise Invalid(N_("Choose one of the group's neighborhoods ({names}) or a postal area.",
+                         names=names), field="area")
     if not policy.areas and not (_POSTAL.fullmatch(area) or re.fullmatch(r"[\w .'-]{2,64}",
                                                                           area)):
-        raise Invalid("Use a neighborhood or a postal area.", field="area")
+        raise Invalid(N_("Use a neighborhood or a postal area."), field="area")
     return area
 
 
 def validate_window(starts_at: datetime | None, ends_at: datetime | None) -> None:
     for name, value in (("starts_at", starts_at), ("ends_at", ends_at)):
         if value is not None and value.tzinfo is None:
-            raise Invalid(f"{name} needs a time zone (for example 2026-12-01T18:00:00Z).",
-                          field=name)
+            raise Invalid(N_("The {field} needs a time zone (for example "
+                             "2026-12-01T18:00:00Z).", field=name), field=name)
     if starts_at and ends_at and ends_at < starts_at:
-        raise Invalid("The time window ends before it starts.", field="ends_at")
+        raise Invalid(N_("The time window ends before it starts."), field="ends_at")
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ import math
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
+from fediaid.i18n import N_
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -69,8 +71,8 @@ LOGIN_LINK_ADDRESS = Limit("login_link/address", 25, _MINUTES_5)
 EMAIL_LOGIN_ADDRESS = Limit("email_login/address", 10, timedelta(hours=1))
 EMAIL_LOGIN_ACCOUNT = Limit("email_login/account", 3, timedelta(hours=1))
 EMAIL_CONFIRM_ACCOUNT = Limit("email_confirm/account", 5, timedelta(hours=1))
-EMAIL_PAUSED = ("Many login links were asked for from here in the last hour. Please try "
-                "again later, or ask a coordinator.")
+EMAIL_PAUSED = N_("Many login links were asked for from here in the last hour. Please try "
+                   "again later, or ask a coordinator.")
 # Text messages (fediaid/services/sms.py): texts sent to one number per day (the one answer
 # to STOP or START aside), texts sent by the group per day (a gateway is paid per text, and
 # a phone's SIM plan has a cap), and texts taken from one number per hour (past it they are
@@ -78,10 +80,10 @@ EMAIL_PAUSED = ("Many login links were asked for from here in the last hour. Ple
 SMS_TO_NUMBER = Limit("sms/to_number", 10, timedelta(days=1))
 SMS_GROUP_DAY = Limit("sms/group", 300, timedelta(days=1))
 SMS_FROM_NUMBER = Limit("sms/from_number", 30, timedelta(hours=1))
-SMS_PAUSED = ("That number has had many texts from the group today. Please call, or try "
-              "again tomorrow.")
-SMS_GROUP_PAUSED = ("The group has sent many texts today (the daily limit). Please call, or "
-                    "try again tomorrow.")
+SMS_PAUSED = N_("That number has had many texts from the group today. Please call, or try "
+                 "again tomorrow.")
+SMS_GROUP_PAUSED = N_("The group has sent many texts today (the daily limit). Please call, or "
+                       "try again tomorrow.")
 # OAuth: /oauth/authorize, /oauth/token, /oauth/revoke and app registration per address,
 # and /oauth/token per client_id (a leaked client secret tried with many codes).
 OAUTH_ADDRESS = Limit("oauth/address", 60, _MINUTES_5)
@@ -89,14 +91,14 @@ OAUTH_CLIENT = Limit("oauth/client", 30, _MINUTES_5)
 # Joining: accounts made with an invitation link, and requests to join from the group's
 # page, per address (a leaked multi-use link cannot fill the group with accounts at once).
 JOIN_ADDRESS = Limit("join/address", 10, timedelta(hours=1))
-JOINING_PAUSED = ("Many people joined or asked to join from here in the last hour. Please "
-                  "try again later, or ask a coordinator.")
+JOINING_PAUSED = N_("Many people joined or asked to join from here in the last hour. Please "
+                     "try again later, or ask a coordinator.")
 # Posting (offers, needs, notes from apps) and answering offers and needs, per account.
 # Members' own weekly caps on answers (services/responses.py) still apply underneath.
 POSTS_ACCOUNT = Limit("posts/account", 30, timedelta(hours=1))
 ANSWERS_ACCOUNT = Limit("answers/account", 120, timedelta(hours=1))
-POSTING_PAUSED = ("You have posted a lot in the last hour. Please wait a little before "
-                  "posting again.")
+POSTING_PAUSED = N_("You have posted a lot in the last hour. Please wait a little before "
+                     "posting again.")
 # The client APIs (Mastodon's and /api/fediaid/v1): per token, per address without a token,
 # and per address with one (several people behind one address).
 API_TOKEN = Limit("api/token", 300, _MINUTES_5, batch=10)

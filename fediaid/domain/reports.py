@@ -100,8 +100,10 @@ def said_outcome(stored: str) -> str:
     known = (*OUTCOME_WORDS.values(), BLOCKED_SERVER)
     found = recognise(stored, (ADDED_WORDS,))
     if isinstance(found, Message):
-        return Message(ADDED_WORDS, {"outcome": recognise(str(found.params["outcome"]), known),
-                                     "note": found.params["note"]})
+        said = recognise(str(found.params["outcome"]), known)
+        if not isinstance(said, Message) and said in known:
+            said = Message(said, {})  # marked words inside other words
+        return Message(ADDED_WORDS, {"outcome": said, "note": found.params["note"]})
     return recognise(stored, known)
 
 

@@ -93,13 +93,15 @@ def change_problem(by: Role | None, old: Role, new: Role, *, admins: int) -> str
     server operator on the command line, who may make any change. ``admins``: how many
     admins there are now."""
     if old is new:
-        return f"They are already a{'n' if new is Role.ADMIN else ''} {ROLE_WORDS[new]}."
+        return {Role.MEMBER: N_("They are already a member."),
+                Role.COORDINATOR: N_("They are already a coordinator."),
+                Role.ADMIN: N_("They are already an admin.")}[new]
     if by is not None and not may(by, change_permission(old, new)):
-        return ("Only an admin can make someone an admin or change an admin's role."
+        return (N_("Only an admin can make someone an admin or change an admin's role.")
                 if change_permission(old, new) is Permission.GRANT_ADMIN
-                else "Only coordinators can change roles.")
+                else N_("Only coordinators can change roles."))
     if old is Role.ADMIN and admins <= 1:
-        return "They are the only admin: make someone else an admin first."
+        return N_("They are the only admin: make someone else an admin first.")
     return None
 
 
@@ -144,14 +146,14 @@ def decision_problem(proposal: RoleProposal, decider_id: int, decider: Role,
     """Plain words on why ``decider`` may not approve (or reject) ``proposal`` (None: may).
     The proposer may take back (reject) their own proposal, never approve it."""
     if proposal.state is not ProposalState.PENDING:
-        return "This change was already decided."
+        return N_("This change was already decided.")
     if now >= proposal.expires_at:
-        return ("This proposal has expired (after 7 days). Propose it again if it is still "
-                "wanted.")
+        return N_("This proposal has expired (after 7 days). Propose it again if it is still "
+                  "wanted.")
     if approve and decider_id == proposal.proposed_by:
-        return "Another coordinator has to approve a change you proposed."
+        return N_("Another coordinator has to approve a change you proposed.")
     if not may(decider, change_permission(proposal.old_role, proposal.new_role)):
-        return ("Only an admin can approve a change that makes or unmakes an admin."
+        return (N_("Only an admin can approve a change that makes or unmakes an admin.")
                 if change_permission(proposal.old_role, proposal.new_role)
-                is Permission.GRANT_ADMIN else "Only coordinators can approve role changes.")
+                is Permission.GRANT_ADMIN else N_("Only coordinators can approve role changes."))
     return None

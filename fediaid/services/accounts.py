@@ -16,7 +16,7 @@ from fediaid.domain.audit import AuditAction
 from fediaid.domain.roles import ROLE_WORDS, Permission, change_permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthenticated
-from fediaid.i18n import N_, languages, zone
+from fediaid.i18n import N_, Message, languages, zone
 from fediaid.services import login_limits
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
@@ -32,7 +32,7 @@ KNOWN_SCOPES = frozenset({"read", "write", "follow", "push", "admin"})
 # argon2 runs in threads; at most this many at once, so a flood of logins cannot take every
 # thread (and core) from the rest of the server.
 HASHING_AT_ONCE = 2
-NO_MATCH = "That name and password do not match."
+NO_MATCH = N_("That name and password do not match.")
 
 
 @cache
@@ -54,13 +54,13 @@ def password_problem(password: str) -> str | None:
     """Passphrases with spaces are welcome; spaces alone, or padding a short password up to
     the minimum, are not."""
     if not password.strip():
-        return (f"A password cannot be only spaces. Use at least {MIN_PASSWORD} characters "
-                "(letters, numbers or words with spaces between them).")
+        return N_("A password cannot be only spaces. Use at least {n} characters (letters, "
+                  "numbers or words with spaces between them).", n=MIN_PASSWORD)
     if len(password.strip()) < MIN_PASSWORD:
-        return (f"Use at least {MIN_PASSWORD} characters (spaces at the start and end do not "
-                "count).")
+        return N_("Use at least {n} characters (spaces at the start and end do not count).",
+                  n=MIN_PASSWORD)
     if len(password) > MAX_PASSWORD:
-        return f"Use at most {MAX_PASSWORD} characters."
+        return N_("Use at most {n} characters.", n=MAX_PASSWORD)
     return None
 
 
@@ -78,16 +78,17 @@ class AccountService(Service):
                           display_name: str | None = None, by: User | None = None) -> User:
         """Make an account (in the audit log: by ``by``, None for the server operator)."""
         if by is not None and not by.may(Permission.ACCOUNTS):
-            raise Forbidden("Only coordinators can make accounts.")
+            raise Forbidden(N_("Only coordinators can make accounts."))
         if by is not None and not by.may(change_permission(Role.MEMBER, role)):
-            raise Forbidden("Only an admin can make an admin.")
+            raise Forbidden(N_("Only an admin can make an admin."))
         keys = await self.new_keys(username)
         async with self.db.write() as conn:
             user = await self.insert_user(conn, username, keys=keys, role=role,
                                           display_name=display_name)
             await record(conn, by, AuditAction.ACCOUNT_CREATED, target_kind="account",
                          target_id=user.id,
-                         summary=f"made the account {username} ({ROLE_WORDS[role]})")
+                         summary=N_("made the account {name} ({role})", name=username,
+                                    role=Message(ROLE_WORDS[role], {})))
             return user
 
     async def new_keys(self, username: str) -> Any:
@@ -106,7 +107,7 @@ class AccountService(Service):
         if await users_repo.find_by_username(conn, username) or await actors_repo.find_local(
             conn, username
         ):
-            raise Conflict(f"The name {username} is already taken.")
+            raise Conflict(N_("The name {name} is already taken.", name=username))
         actor = await actors_repo.create_local(
             conn, uri=urls["uri"], type_=ActorType.PERSON, username=username,
             domain=self.settings.domain, name=display_name or username, summary=None,
@@ -127,7 +128,7 @@ class AccountService(Service):
         async with self.db.read() as conn:
             user = await users_repo.find_by_username(conn, username)
         if user is None:
-            raise NotFound(f"There is no user called {username}.")
+            raise NotFound(N_("There is no user called {name}.", name=username))
         return user
 
     async def first_coordinator_without_password(self) -> str | None:
@@ -141,14 +142,15 @@ class AccountService(Service):
         a login, in the audit log (by ``by``, None for the server operator). The link itself
         is never logged."""
         if by is not None and not by.may(Permission.ACCOUNTS):
-            raise Forbidden("Only coordinators can make login links.")
+            raise Forbidden(N_("Only coordinators can make login links."))
         user = await self.get_user(username)
         secret = secrets.token_urlsafe(24)
         async with self.db.write() as conn:
             await users_repo.add_login_link(conn, user_id=user.id, secret=secret,
                                             ttl=LOGIN_LINK_TTL)
             await record(conn, by, AuditAction.LOGIN_LINK, target_kind="account",
-                         target_id=user.id, summary=f"made a new login link for {username}")
+                         target_id=user.id,
+                         summary=N_("made a new login link for {name}", name=username))
         return f"{self.settings.base_url}/login/{secret}"
 
     async def redeem_login_link(self, secret: str) -> tuple[User, str]:
@@ -162,12 +164,12 @@ class AccountService(Service):
         async with self.db.write() as conn:
             user_id = await users_repo.use_login_link(conn, secret)
             if user_id is None:
-                raise Unauthenticated("This login link is unknown, used or expired. "
-                                      "Ask a coordinator for a new one.")
+                raise Unauthenticated(N_("This login link is unknown, used or expired. "
+                                         "Ask a coordinator for a new one."))
             user = await users_repo.get(conn, user_id)
         if user.disabled:
             # Suspended by a coordinator: a link made before the suspension opens nothing.
-            raise Unauthenticated("This account is suspended. Ask a coordinator.")
+            raise Unauthenticated(N_("This account is suspended. Ask a coordinator."))
         return user
 
     async def start_session(self, user: User) -> str:
@@ -194,9 +196,11 @@ class AccountService(Service):
         if wait is not None:
             minutes = (wait + 59) // 60
             raise RateLimited(
-                "Too many wrong passwords. Logging in is paused for "
-                f"{minutes} minute{'s' if minutes != 1 else ''}; try again after that, or ask "
-                "a coordinator for a new login link.", retry_after=wait,
+                N_("Too many wrong passwords. Logging in is paused for {n} minutes; try again "
+                   "after that, or ask a coordinator for a new login link.", n=minutes)
+                if minutes != 1 else
+                N_("Too many wrong passwords. Logging in is paused for 1 minute; try again "
+                   "after that, or ask a coordinator for a new login link."), retry_after=wait,
                 internal=f"login paused for {wait}s")
         async with self.db.read() as conn:
             user = await users_repo.find_by_username(conn, username)
@@ -271,7 +275,7 @@ class AccountService(Service):
         async with self.db.read() as conn:
             found = await users_repo.token_user(conn, token)
         if found is None:
-            raise Unauthenticated("The access token is invalid.")
+            raise Unauthenticated(N_("The access token is invalid."))
         user, scopes = found
         return user, frozenset(scopes.split())
 

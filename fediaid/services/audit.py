@@ -11,7 +11,9 @@ in a summary that looks like an e-mail address, a phone number or a link with a 
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,6 +28,7 @@ from fediaid.domain.audit import (
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Unauthenticated
+from fediaid.i18n import N_, Listed, Message, to_json
 from fediaid.services.core import Core, Service
 from fediaid.storage import audit as repo
 
@@ -44,18 +47,31 @@ def redact(text: str) -> str:
                       else m.group(0), text)
 
 
+def redact_words(words: Any) -> Any:
+    """``redact`` inside marked words: each value (the words around them are ours)."""
+    if isinstance(words, Message):
+        return Message(words.msgid, {k: redact_words(v) for k, v in words.params.items()})
+    if isinstance(words, Listed):
+        return Listed([redact_words(item) for item in words], words.sep)
+    return redact(words) if isinstance(words, str) else words
+
+
 async def record(conn: AsyncConnection, by: User | None, action: AuditAction, *,
                  target_kind: str, target_id: object = None, summary: str,
                  detail: str | None = None) -> int:
     """Append one entry in ``conn``'s transaction. ``summary`` continues a sentence that
-    starts with who acted: "opened the intake record of need #12"."""
+    starts with who acted: "opened the intake record of need #12"; marked words (``N_``)
+    are kept as such too, so the log reads in each reader's language."""
+    words = redact_words(summary) if isinstance(summary, Message) else None
     return await repo.append(
         conn, actor_user_id=by.id if by else None,
         actor_label=actor_label(by.role if by else None, by.username if by else None),
         action=action.value, target_kind=target_kind,
         target_id=None if target_id is None else str(target_id),
-        summary=clip(redact(summary), SUMMARY_MAX),
-        detail=clip(detail, DETAIL_MAX) if detail else None)
+        summary=clip(redact(str(summary)), SUMMARY_MAX),
+        detail=clip(detail, DETAIL_MAX) if detail else None,
+        summary_words=json.dumps(to_json(words), ensure_ascii=False)
+        if words is not None else None)
 
 
 class AuditService(Service):
@@ -66,9 +82,9 @@ class AuditService(Service):
                    limit: int = PAGE) -> list[AuditEntry]:
         """Members read the log, newest first; only coordinators see the private details."""
         if user is None:
-            raise Unauthenticated("Please log in to read the group's log.")
+            raise Unauthenticated(N_("Please log in to read the group's log."))
         if not user.may(Permission.READ_AUDIT):
-            raise Forbidden("Only members of the group can read its log.")
+            raise Forbidden(N_("Only members of the group can read its log."))
         limit = max(1, min(limit, 100))
         async with self.db.read() as conn:
             return await repo.page(conn, before_id=before_id, limit=limit,

@@ -42,6 +42,7 @@ from fediaid.domain.blocklists import (
 )
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound
+from fediaid.i18n import N_
 from fediaid.services.core import Core, Service
 from fediaid.services.federation_policy import clean_domain
 from fediaid.storage import blocklists as repo
@@ -77,7 +78,7 @@ class ProposalView:
 def _words(text: object, field: str) -> str:
     value = " ".join(str(text or "").split())
     if len(value) > MAX_NOTE:
-        raise Invalid(f"Please keep this under {MAX_NOTE} characters.", field=field)
+        raise Invalid(N_("Please keep this under {n} characters.", n=MAX_NOTE), field=field)
     return value
 
 
@@ -85,11 +86,17 @@ def _severity(value: object) -> Severity:
     try:
         return Severity(str(value or ""))
     except ValueError:
-        raise Invalid("Choose block, silence or no rule.", field="severity") from None
+        raise Invalid(N_("Choose block, silence or no rule."), field="severity") from None
 
 
 def _invalid(exc: BlocklistError) -> Invalid:
-    return Invalid(str(exc), field="file")
+    return Invalid(_words_of(exc), field="file")
+
+
+def _words_of(exc: Exception) -> str:
+    """An error's words as raised (marked words keep what they were made from)."""
+    said = exc.args[0] if exc.args else ""
+    return said if isinstance(said, str) else str(exc)
 
 
 class BlocklistService(Service):
@@ -101,7 +108,7 @@ class BlocklistService(Service):
     def _require(user: User | None) -> None:
         """``None`` is the command line (whoever runs it runs the server)."""
         if user is not None and not user.is_coordinator:
-            raise Forbidden("Only coordinators can change which servers the group talks to.")
+            raise Forbidden(N_("Only coordinators can change which servers the group talks to."))
 
     # -- the rules ------------------------------------------------------------------------------
     async def rules(self) -> list[repo.RuleRow]:
@@ -116,7 +123,7 @@ class BlocklistService(Service):
         self._require(user)
         d = clean_domain(domain)
         if d == clean_domain(self.settings.domain):
-            raise Invalid("That is this server's own domain.", field="domain")
+            raise Invalid(N_("That is this server's own domain."), field="domain")
         return await self.policy.set_domain(
             d, _severity(severity), reason=_words(reason, "reason"),
             public_comment=_words(comment, "comment"), obfuscate=obfuscate, source_id=None,
@@ -141,7 +148,7 @@ class BlocklistService(Service):
     async def set_sharing(self, user: User | None, *, audience: str, linked: bool) -> None:
         self._require(user)
         if audience not in AUDIENCES:
-            raise Invalid("Choose who may see the list.", field="audience")
+            raise Invalid(N_("Choose who may see the list."), field="audience")
         async with self.db.write() as conn:
             await repo.set_setting(conn, AUDIENCE_KEY, audience)
             await repo.set_setting(conn, LINKED_KEY, "on" if linked else "off")
@@ -156,8 +163,9 @@ class BlocklistService(Service):
         asker, as Mastodon answers when its ``show_domain_blocks`` does not allow it)."""
         audience = (await self.sharing()).audience
         if not (audience == "everyone" or (audience == "members" and user is not None)):
-            raise NotFound("This server does not publish its list of moderated servers"
-                           + (" to visitors." if audience == "members" else "."))
+            raise NotFound(N_("This server does not publish its list of moderated servers to "
+                              "visitors.") if audience == "members" else
+                           N_("This server does not publish its list of moderated servers."))
         out: list[dict[str, Any]] = []
         for e in await self.entries():
             item: dict[str, Any] = {
@@ -180,7 +188,8 @@ class BlocklistService(Service):
         entries = self._read_csv(text)
         own = clean_domain(self.settings.domain)
         if any(e.domain == own for e in entries):
-            raise Invalid(f"The file lists this server's own domain ({own}).", field="file")
+            raise Invalid(N_("The file lists this server's own domain ({domain}).", domain=own),
+                          field="file")
         return import_plan(entries, await self._current())
 
     async def import_apply(self, user: User | None, text: str | bytes) -> list[Difference]:
@@ -193,18 +202,18 @@ class BlocklistService(Service):
             await self.policy.set_domain(
                 diff.domain, diff.severity, public_comment=e.comment or None,
                 obfuscate=e.obfuscate, reason="Imported from a blocklist file"
-                if diff.change is Change.ADD else None, by=user, via="imported from a file")
+                if diff.change is Change.ADD else None, by=user, via=N_("imported from a file"))
         return plan
 
     @staticmethod
     def _read_csv(text: str | bytes) -> list[Entry]:
         if isinstance(text, bytes):
             if len(text) > MAX_CSV_BYTES:
-                raise Invalid("The file is too large (at most 1 MB).", field="file")
+                raise Invalid(N_("The file is too large (at most 1 MB)."), field="file")
             try:
                 text = text.decode("utf-8")
             except UnicodeDecodeError:
-                raise Invalid("The file is not UTF-8 text (a CSV file was expected).",
+                raise Invalid(N_("The file is not UTF-8 text (a CSV file was expected)."),
                               field="file") from None
         try:
             return parse_csv(text)
@@ -221,15 +230,15 @@ class BlocklistService(Service):
         not on a linked server."""
         group = self.identity.group
         if name != group.username:
-            raise NotFound("No such list here.")
+            raise NotFound(N_("No such list here."))
         if signer is None:
-            raise Forbidden("This list is only for linked groups: sign the request.")
+            raise Forbidden(N_("This list is only for linked groups: sign the request."))
         if not (await self.sharing()).linked:
-            raise Forbidden("This group does not share its blocklist.")
+            raise Forbidden(N_("This group does not share its blocklist."))
         async with self.db.read() as conn:
             linked = await repo.linked_domain(conn, group.id, host_of(signer))
         if not linked:
-            raise Forbidden("This list is only for groups linked with this one.")
+            raise Forbidden(N_("This list is only for groups linked with this one."))
         rules = await self.rules()
         updated = max((r.rule_at for r in rules if r.rule_at), default=group.created_at)
         return render_document(self.document_url(), group.uri,
@@ -253,17 +262,18 @@ class BlocklistService(Service):
             if not address.startswith(("https://", "http://")):
                 address = await remote.webfinger(address)
             if not is_http_uri(address):
-                raise Invalid("Give the address of the other group's list, like "
-                              "https://their.server/groups/name/blocklist.", field="url")
+                raise Invalid(N_("Give the address of the other group's list, like "
+                                 "https://their.server/groups/name/blocklist."), field="url")
             doc = await remote.fetch(address)
             pointer = id_of(doc.get("blocklist"))
             if doc.get("type") != "DomainBlocklist" and pointer:
                 if host_of(pointer) != host_of(address):
-                    raise Invalid("That group's list is on another server.", field="url")
+                    raise Invalid(N_("That group's list is on another server."), field="url")
                 address = pointer
                 doc = await remote.fetch(address)
         except FetchError as exc:
-            raise Invalid(f"Could not fetch the list: {exc}", field="url") from exc
+            raise Invalid(N_("Could not fetch the list: {problem}", problem=str(exc)),
+                          field="url") from exc
         return str(doc.get("id") or address), doc
 
     async def subscribe(self, user: User | None, address: str) -> tuple[repo.Subscription, int]:
@@ -274,13 +284,13 @@ class BlocklistService(Service):
         try:
             entries = parse_document(doc)
         except BlocklistError as exc:
-            raise Invalid(str(exc), field="url") from None
+            raise Invalid(_words_of(exc), field="url") from None
         publisher = id_of(doc.get("attributedTo"))
         if publisher and host_of(publisher) != host_of(url):
             publisher = None
         async with self.db.write() as conn:
             if await repo.subscription_by_url(conn, url) is not None:
-                raise Invalid("The group subscribes to that list already.", field="url")
+                raise Invalid(N_("The group subscribes to that list already."), field="url")
             sub_id = await repo.add_subscription(conn, url, publisher)
         fresh = await self._propose(sub_id, entries, publisher=publisher)
         async with self.db.read() as conn:
@@ -361,16 +371,16 @@ class BlocklistService(Service):
             sub = await repo.subscription(conn, p.subscription_id) if p else None
             kept = {r.domain: r for r in await repo.rules(conn)}.get(p.domain) if p else None
         if p is None or sub is None:
-            raise NotFound("That proposal is gone (the list changed, or someone decided).")
+            raise NotFound(N_("That proposal is gone (the list changed, or someone decided)."))
         who = host_of(sub.publisher or sub.url)
         if accept and p.change is Change.LIFT:
             await self.policy.set_domain(p.domain, Severity.NOOP, source_id=None, by=user,
-                                         via=f"as the blocklist of {who} did")
+                                         via=N_("as the blocklist of {who} did", who=who))
         elif accept:
             await self.policy.set_domain(
                 p.domain, p.severity, public_comment=p.comment,
                 reason=None if kept and kept.reason else f"From the blocklist of {who}",
-                source_id=sub.id, by=user, via=f"from the blocklist of {who}")
+                source_id=sub.id, by=user, via=N_("from the blocklist of {who}", who=who))
         elif p.change is Change.LIFT:
             # Keeping a rule the other group lifted: it is ours from now on.
             async with self.db.write() as conn:

@@ -33,6 +33,7 @@ from fediaid.domain.posts import Post
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound, Unprocessable
 from fediaid.federation import render
+from fediaid.i18n import N_
 from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import blocks as repo
@@ -78,7 +79,7 @@ class BlockService(Service):
             actor = await actors_repo.find_by_id(conn, actor_id)
         if actor is None or actor.deleted or (actor.local
                                               and actor.type is ActorType.APPLICATION):
-            raise NotFound("Record not found")
+            raise NotFound(N_("Record not found"))
         return actor
 
     # -- what viewers carry --------------------------------------------------------------
@@ -134,7 +135,7 @@ class BlockService(Service):
         block): Mastodon's "This action is not allowed"."""
         async with self.db.read() as conn:
             if await self.between(conn, user.actor_id, actor_id):
-                raise Forbidden("This action is not allowed")
+                raise Forbidden(N_("This action is not allowed"))
 
     # -- relationships -------------------------------------------------------------------
     async def flags(self, user: User, ids: Sequence[int]) -> dict[int, Flags]:
@@ -160,14 +161,15 @@ class BlockService(Service):
         me = await self._actor_of(user)
         target = await self._account(actor_id)
         if target.id == me.id:
-            raise Forbidden(f"You cannot {what} yourself")
+            raise Forbidden(N_("You cannot block yourself") if what == "block" else
+                            N_("You cannot mute yourself"))
         return me, target
 
     async def block(self, user: User, actor_id: int) -> None:
         me, target = await self._target(user, actor_id, "block")
         if target.id == self.identity.group.id:
-            raise Unprocessable("The group itself cannot be blocked; mute it instead, or ask "
-                                "a coordinator to close your account.")
+            raise Unprocessable(N_("The group itself cannot be blocked; mute it instead, or ask "
+                                   "a coordinator to close your account."))
         async with self.db.write() as conn:
             uri = self.urls.new_activity()
             if not await repo.add_block(conn, me.id, target.id, uri):
@@ -225,7 +227,7 @@ class BlockService(Service):
         """Mute (again: the new settings replace the old); ``duration`` seconds, 0 for
         good."""
         if duration < 0 or duration > MAX_MUTE_SECONDS:
-            raise Invalid("duration must be a number of seconds (0: until unmuted)",
+            raise Invalid(N_("duration must be a number of seconds (0: until unmuted)"),
                           field="duration")
         me, target = await self._target(user, actor_id, "mute")
         ends = utcnow() + timedelta(seconds=duration) if duration else None
@@ -245,15 +247,15 @@ class BlockService(Service):
     # -- a member's own domain blocks --------------------------------------------------------
     def _domain(self, domain: Any) -> str:
         if not isinstance(domain, str) or not domain.strip():
-            raise Invalid("domain is required", field="domain")
+            raise Invalid(N_("domain is required"), field="domain")
         try:
             clean = rule.clean_domain(domain)
         except ValueError as exc:
             raise Invalid(str(exc), field="domain") from exc
         if rule.covers(clean, self.settings.domain) or rule.covers(
                 self.settings.domain.lower(), clean):
-            raise Unprocessable("This is the group's own server: block the accounts you do "
-                                "not want to see instead.")
+            raise Unprocessable(N_("This is the group's own server: block the accounts you do "
+                                   "not want to see instead."))
         return clean
 
     async def block_domain(self, user: User, domain: Any) -> None:

@@ -12,6 +12,7 @@ from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.posts import Post
 from fediaid.errors import NotFound
 from fediaid.federation import render
+from fediaid.i18n import N_
 from fediaid.services.core import Core, Service
 from fediaid.services.outbox import local_actor_document
 from fediaid.storage import actors as actors_repo
@@ -43,7 +44,7 @@ class DiscoveryService(Service):
         async with self.db.read() as conn:
             actor = await actors_repo.find_local(conn, username)
         if actor is None or actor.deleted or (type_ is not None and actor.type is not type_):
-            raise NotFound("No such account here.")
+            raise NotFound(N_("No such account here."))
         return actor
 
     async def webfinger(self, resource: str) -> dict[str, Any]:
@@ -55,9 +56,9 @@ class DiscoveryService(Service):
             try:
                 user, host = webfinger.parse_handle(resource)
             except ValueError as exc:
-                raise NotFound("Unknown resource.") from exc
+                raise NotFound(N_("Unknown resource.")) from exc
             if host != settings.domain.lower():
-                raise NotFound("That account is not on this server.")
+                raise NotFound(N_("That account is not on this server."))
             username = user
         elif self.urls.is_local(resource):
             path = urlsplit(resource).path.rstrip("/")
@@ -68,7 +69,7 @@ class DiscoveryService(Service):
                     if path.startswith(prefix):
                         username = path[len(prefix):]
         if not username:
-            raise NotFound("Unknown resource.")
+            raise NotFound(N_("Unknown resource."))
         if username == settings.domain:  # Mastodon asks for acct:domain@domain for the
             username = self.identity.instance.username  # instance actor
         actor = await self.local_actor(username.lower())
@@ -160,7 +161,7 @@ class DiscoveryService(Service):
             doc = None if stored is None else await self.shown_activity(conn, stored,
                                                                         ANONYMOUS)
         if doc is None:
-            raise NotFound("No such activity, or it is not public.")
+            raise NotFound(N_("No such activity, or it is not public."))
         return doc
 
     async def shown_activity(self, conn: AsyncConnection, stored: outbox_repo.StoredActivity,
@@ -236,7 +237,7 @@ class DiscoveryService(Service):
             if post is not None:
                 viewer = await self.posts.viewer_for_remote(signer)
                 if not (post.local and federates(post) and can_view(viewer, post)):
-                    raise NotFound("No such object, or it is not shared with you.")
+                    raise NotFound(N_("No such object, or it is not shared with you."))
                 note = await self.post_federation.note(conn, post)
                 return render.in_context(note, self.post_federation.context)
         return await self.public_object(uri)
@@ -253,12 +254,12 @@ class DiscoveryService(Service):
         async with self.db.read() as conn:
             obj = await objects_repo.find_by_uri(conn, uri)
         if obj is None or not obj.local or not obj.public:
-            raise NotFound("No such object, or it is not public.")
+            raise NotFound(N_("No such object, or it is not public."))
         return render.in_context(obj.payload)
 
     async def nodeinfo(self, version: str) -> dict[str, Any]:
         if version not in nodeinfo.VERSIONS:
-            raise NotFound("Unknown NodeInfo version.")
+            raise NotFound(N_("Unknown NodeInfo version."))
         async with self.db.read() as conn:
             total = await users_repo.count(conn)
             month = await users_repo.active_since(conn, days=30)

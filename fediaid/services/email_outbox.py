@@ -38,6 +38,7 @@ from fediaid.domain.email import (
 )
 from fediaid.domain.email_messages import Composed, DigestItem
 from fediaid.domain.posts import Kind as PostKind
+from fediaid.domain.posts import builtin_label
 from fediaid.domain.queue import ItemState
 from fediaid.domain.rate_limits import EMAIL_LOGIN_ACCOUNT
 from fediaid.i18n import Reader
@@ -202,7 +203,7 @@ class EmailOutbox(Service):
         chosen_c, chosen_a = set(member.choices.categories), set(member.choices.areas)
         items = [
             DigestItem(kind=p.kind.value, title=p.title,
-                       category=t(categories.get(p.category, p.category)),
+                       category=_category(p.category, categories, t),
                        area=areas.get(p.area or "", p.area or ""),
                        url=f"{self.settings.base_url}/posts/{p.id}")
             for p in sorted(found, key=lambda p: p.created_at)
@@ -274,3 +275,10 @@ class EmailOutbox(Service):
     async def purge(self, before: datetime) -> int:
         async with self.db.write() as conn:
             return await repo.purge_finished(conn, before)
+
+
+def _category(slug: str, labels: dict[str, str], t: Reader) -> str:
+    """A category's label in the digest: a built-in one in the member's language, one a
+    coordinator typed as typed."""
+    label = labels.get(slug, slug)
+    return t(label) if builtin_label(slug, label) else label

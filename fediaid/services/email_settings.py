@@ -19,12 +19,15 @@ from fediaid.domain.email import Kind, SmtpSettings, TlsMode, check_smtp, normal
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid
-from fediaid.i18n import N_
+from fediaid.i18n import N_, Listed, Message
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import email as repo
 
 PASSWORD_MAX = 512
+# The settings' names in the group's log.
+_SMTP_WORDS = {"smtp_host": N_("host"), "smtp_port": N_("port"), "smtp_tls": N_("tls"),
+               "smtp_username": N_("username"), "smtp_sender": N_("sender")}
 _INFO = b"fediaid smtp password"
 
 
@@ -102,18 +105,20 @@ class EmailSettingsService(Service):
                       "smtp_sender": smtp.sender}
             for key, value in values.items():
                 await repo.put_setting(conn, key, value)
-            changed = [k.removeprefix("smtp_") for k, v in values.items() if before.get(k) != v]
+            changed = [Message(_SMTP_WORDS[k], {}) for k, v in values.items()
+                       if before.get(k) != v]
             if clear_password:
                 if repo.SMTP_PASSWORD_KEY in before:
                     await repo.put_setting(conn, repo.SMTP_PASSWORD_KEY, None)
-                    changed.append("password removed")
+                    changed.append(Message(N_("password removed"), {}))
             elif password:
                 await repo.put_setting(conn, repo.SMTP_PASSWORD_KEY, self._seal(password))
-                changed.append("password")
+                changed.append(Message(N_("password"), {}))
             if changed:
                 await record(conn, by, AuditAction.SETTING_CHANGED, target_kind="setting",
                              target_id="email",
-                             summary="changed the e-mail settings: " + ", ".join(changed))
+                             summary=N_("changed the e-mail settings: {what}",
+                                        what=Listed(changed, ", ")))
             await repo.retry_now(conn)
         self.signals.email_wakeup.set()  # messages waiting for settings may go now
         return await self.current()
@@ -127,7 +132,7 @@ class EmailSettingsService(Service):
                 await repo.put_setting(conn, key, None)
             if before:
                 await record(conn, by, AuditAction.SETTING_CHANGED, target_kind="setting",
-                             target_id="email", summary="turned e-mail off")
+                             target_id="email", summary=N_("turned e-mail off"))
 
     async def send_test(self, by: User | None, to: str) -> None:
         """Queue a test message to ``to`` (it goes out like every other message)."""

@@ -32,6 +32,7 @@ from fediaid.domain.federation import Delivery, DomainRules
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Blocked, Forbidden, Invalid
+from fediaid.i18n import N_, Message
 from fediaid.services.core import Core, Service
 from fediaid.storage import domains as domains_repo
 from fediaid.storage import follows as follows_repo
@@ -40,6 +41,8 @@ from fediaid.storage import outbox as outbox_repo
 log = logging.getLogger(__name__)
 
 REFRESH_SECONDS = 2.0
+# A domain rule in the group's log, and how it came ("imported from a file").
+VIA_WORDS = N_("{did} ({via})")
 
 
 def clean_domain(domain: str) -> str:
@@ -122,7 +125,7 @@ class FederationPolicy(Service):
             return
         for uri in uris:
             if uri and not rule.may_receive(rules, uri):
-                raise Blocked("This server does not accept activities from your domain.")
+                raise Blocked(N_("This server does not accept activities from your domain."))
 
     def may_fetch(self, url: str) -> bool:
         return rule.may_fetch(self.rules, url)
@@ -156,17 +159,21 @@ class FederationPolicy(Service):
     @staticmethod
     def _may(by: User | None, permission: Permission = Permission.DOMAINS) -> None:
         if by is not None and not by.may(permission):
-            raise Forbidden("Only coordinators can change which servers the group talks to."
+            raise Forbidden(N_("Only coordinators can change which servers the group talks to.")
                             if permission is Permission.DOMAINS else
-                            "Only an admin can change that.")
+                            N_("Only an admin can change that."))
 
     @staticmethod
     async def _audit(conn: AsyncConnection, by: User | None, domain: str, words: str,
-                     reason: str | None = None) -> None:
+                     reason: str | None = None, via: str | None = None) -> None:
+        """``words``: marked words with ``{domain}``; ``via``: how (marked words too)."""
         from fediaid.services.audit import record
 
+        said = Message(words, {"domain": domain})
+        if via:
+            said = Message(VIA_WORDS, {"did": said, "via": via})
         await record(conn, by, AuditAction.DOMAIN_RULE, target_kind="domain", target_id=domain,
-                     summary=words.format(domain=domain), detail=reason or None)
+                     summary=said, detail=reason or None)
 
     async def block(self, domain: str, *, reason: str | None = None,
                     by: User | None = None) -> tuple[int, int]:
@@ -179,7 +186,7 @@ class FederationPolicy(Service):
             await domains_repo.set_rule(conn, d, blocked=True, reason=reason)
             cancelled = await outbox_repo.cancel_for_domains(conn, {d})
             removed = await follows_repo.remove_with_domains(conn, {d})
-            await self._audit(conn, by, d, "blocked the server {domain}", reason)
+            await self._audit(conn, by, d, N_("blocked the server {domain}"), reason)
         await self.refresh()
         log.info("domain %s blocked: %d deliveries cancelled, %d follows removed", d,
                  cancelled, removed)
@@ -190,7 +197,7 @@ class FederationPolicy(Service):
         d = clean_domain(domain)
         async with self.db.write() as conn:
             await domains_repo.set_rule(conn, d, blocked=False)
-            await self._audit(conn, by, d, "lifted the block of the server {domain}")
+            await self._audit(conn, by, d, N_("lifted the block of the server {domain}"))
         await self.refresh()
 
     async def silence(self, domain: str, on: bool = True, *, by: User | None = None) -> None:
@@ -198,8 +205,8 @@ class FederationPolicy(Service):
         d = clean_domain(domain)
         async with self.db.write() as conn:
             await domains_repo.set_rule(conn, d, silenced=on)
-            await self._audit(conn, by, d, "silenced the server {domain}" if on
-                              else "stopped silencing the server {domain}")
+            await self._audit(conn, by, d, N_("silenced the server {domain}") if on
+                              else N_("stopped silencing the server {domain}"))
         await self.refresh()
 
     async def allow(self, domain: str, on: bool = True, *, by: User | None = None) -> None:
@@ -210,8 +217,8 @@ class FederationPolicy(Service):
             await domains_repo.set_rule(conn, d, allowed=on)
             if not on:
                 await self._cancel_refused(conn)
-            await self._audit(conn, by, d, "added the server {domain} to the allow-list" if on
-                              else "took the server {domain} off the allow-list")
+            await self._audit(conn, by, d, N_("added the server {domain} to the allow-list")
+                              if on else N_("took the server {domain} off the allow-list"))
         await self.refresh()
 
     async def set_domain(self, domain: str, severity: Severity, *, reason: str | None = None,
@@ -248,10 +255,10 @@ class FederationPolicy(Service):
                 await blocklists_repo.set_details(conn, d, reason=reason,
                                                   public_comment=public_comment,
                                                   obfuscate=obfuscate, source_id=source_id)
-            words = {Severity.SUSPEND: "blocked the server {domain}",
-                     Severity.SILENCE: "silenced the server {domain}",
-                     Severity.NOOP: "lifted the rule for the server {domain}"}[severity]
-            await self._audit(conn, by, d, words + (f" ({via})" if via else ""), reason)
+            words = {Severity.SUSPEND: N_("blocked the server {domain}"),
+                     Severity.SILENCE: N_("silenced the server {domain}"),
+                     Severity.NOOP: N_("lifted the rule for the server {domain}")}[severity]
+            await self._audit(conn, by, d, words, reason, via=via)
         await self.refresh()
         log.info("domain %s: %s", d, severity.value)
         return cancelled, removed
@@ -268,8 +275,9 @@ class FederationPolicy(Service):
 
             await record(conn, by, AuditAction.ALLOW_LIST_MODE, target_kind="setting",
                          target_id="federation_allow_list",
-                         summary="let only servers on the allow-list talk with the group" if on
-                         else "let every server that is not blocked talk with the group")
+                         summary=N_("let only servers on the allow-list talk with the group")
+                         if on else N_("let every server that is not blocked talk with the "
+                                       "group"))
         await self.refresh()
         return cancelled
 

@@ -15,6 +15,7 @@ from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from fediaid.federation import render
 from fediaid.federation.parse import parse_actor
+from fediaid.i18n import N_
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
@@ -40,7 +41,8 @@ class FollowService(Service):
             except ValueError as exc:
                 raise Invalid(str(exc), field="handle") from exc
             except FetchError as exc:
-                raise Unavailable(f"Could not find {handle_or_url}: {exc.reason}") from exc
+                raise Unavailable(N_("Could not find {name}: {problem}", name=handle_or_url,
+                                     problem=exc.reason)) from exc
         if self.urls.is_local(target):
             async with self.db.read() as conn:
                 return await actors_repo.get_by_uri(conn, target)
@@ -52,7 +54,8 @@ class FollowService(Service):
         try:
             doc = await (await self.core.remote()).fetch(target)
         except FetchError as exc:
-            raise Unavailable(f"Could not fetch {target}: {exc.reason}") from exc
+            raise Unavailable(N_("Could not fetch {name}: {problem}", name=target,
+                                 problem=exc.reason)) from exc
         data = parse_actor(doc)
         return await self.core.keys.store_actor(data)
 
@@ -61,9 +64,9 @@ class FollowService(Service):
         activity, written together."""
         target = await self.find_remote_actor(handle_or_url)
         if target.local:
-            raise Invalid("Following local accounts is not supported yet.", field="handle")
+            raise Invalid(N_("Following local accounts is not supported yet."), field="handle")
         if target.inbox is None:
-            raise Invalid(f"{target.handle} has no inbox.", field="handle")
+            raise Invalid(N_("{name} has no inbox.", name=target.handle), field="handle")
         async with self.db.write() as conn:
             existing = await follows_repo.find(conn, follower.id, target.id)
             if existing is not None:
@@ -82,7 +85,8 @@ class FollowService(Service):
         async with self.db.write() as conn:
             existing = await follows_repo.find(conn, follower.id, target.id)
             if existing is None:
-                raise NotFound(f"{follower.handle} does not follow {target.handle}.")
+                raise NotFound(N_("{follower} does not follow {name}.",
+                                  follower=follower.handle, name=target.handle))
             await follows_repo.remove(conn, existing.id)
             activity = render.undo(self.urls.new_activity(), follower.uri,
                                    render.follow(existing.uri, follower.uri, target.uri))
@@ -94,12 +98,12 @@ class FollowService(Service):
         """A coordinator (``by``; None: the server operator) accepts or rejects a follow
         request that waits for approval; in the audit log."""
         if by is not None and not by.may(Permission.APPROVE):
-            raise Forbidden("Only coordinators can answer follow requests.")
+            raise Forbidden(N_("Only coordinators can answer follow requests."))
         async with self.db.write() as conn:
             follower = await actors_repo.get_by_uri(conn, follower_uri)
             existing = await follows_repo.find(conn, follower.id, followed.id)
             if existing is None or existing.state is not FollowState.PENDING:
-                raise Conflict("There is no follow request from that account.")
+                raise Conflict(N_("There is no follow request from that account."))
             new = FollowState.ACCEPTED if accept else None
             assert can_transition(existing.state, new)
             if accept:
@@ -115,8 +119,9 @@ class FollowService(Service):
             await record(conn, by, AuditAction.FOLLOW_ACCEPTED if accept
                          else AuditAction.FOLLOW_DECLINED, target_kind="actor",
                          target_id=follower.id,
-                         summary=f"{'accepted' if accept else 'declined'} the follow request "
-                                 f"of {follower.handle}")
+                         summary=N_("accepted the follow request of {name}",
+                                    name=follower.handle) if accept else
+                         N_("declined the follow request of {name}", name=follower.handle))
 
     async def list(self, actor: Actor, direction: str, *,
                    state: FollowState = FollowState.ACCEPTED) -> list[str]:

@@ -20,12 +20,19 @@ from fediaid.domain.group_profile import (
     GroupProfile,
     normalise_phone,
 )
-from fediaid.domain.posts import GroupPolicy, Post, Visibility, clean_text, parse_enum
+from fediaid.domain.posts import (
+    GroupPolicy,
+    Post,
+    Visibility,
+    clean_text,
+    kind_words,
+    parse_enum,
+)
 from fediaid.domain.privacy import PHONE_REGION, known_region
 from fediaid.domain.roles import ROLE_SETTING, Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound
-from fediaid.i18n import N_, SOURCE, languages, zone
+from fediaid.i18n import N_, SOURCE, Listed, Message, languages, zone
 from fediaid.services import post_records
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
@@ -42,33 +49,37 @@ if TYPE_CHECKING:
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 KEYWORDS_MAX = 5000
 
+# A changed setting in the group's log (marked words; {value} is the new value).
 _SETTING_WORDS = {
-    "default_visibility": "new posts are seen by {}",
-    "expiry_days": "posts close after {} days",
-    "retention_days": "closed posts are deleted after {} days",
-    "hold_nonmember_posts": "posts from outside the group wait for approval: {}",
-    PHONE_REGION: "phone numbers are read as in the region {}",
-    ROLE_SETTING: "role changes need a second coordinator: {}",
-    "language": "the group's language is {}",
-    "time_zone": "the group's time zone is {}",
+    "default_visibility": N_("new posts are seen by {value}"),
+    "expiry_days": N_("posts close after {value} days"),
+    "retention_days": N_("closed posts are deleted after {value} days"),
+    "hold_nonmember_posts": N_("posts from outside the group wait for approval: {value}"),
+    PHONE_REGION: N_("phone numbers are read as in the region {value}"),
+    ROLE_SETTING: N_("role changes need a second coordinator: {value}"),
+    "language": N_("the group's language is {value}"),
+    "time_zone": N_("the group's time zone is {value}"),
 }
-_LEVEL_WORDS = {"public": "everyone", "network": "the group's network",
-                "members": "members only"}
+_LEVEL_WORDS = {"public": N_("everyone"), "network": N_("the group's network"),
+                "members": N_("members only")}
 
 
 # The profile's fields in the audit log.
-_PROFILE_WORDS = {"description": "description", HOW_TO_JOIN: "how to join",
-                  HOTLINE_NUMBER: "hotline number", HOTLINE_HOURS: "hotline hours",
-                  CONTACT: "contact"}
+_PROFILE_WORDS = {"description": N_("description"), HOW_TO_JOIN: N_("how to join"),
+                  HOTLINE_NUMBER: N_("hotline number"), HOTLINE_HOURS: N_("hotline hours"),
+                  CONTACT: N_("contact")}
 
 
 def setting_words(key: str, value: str) -> str:
-    """A changed setting in plain words, for the audit log."""
-    if key == "default_visibility":
-        value = _LEVEL_WORDS.get(value, value)
+    """A changed setting in plain (marked) words, for the audit log."""
+    said: object = value
+    if key == "default_visibility" and value in _LEVEL_WORDS:
+        said = Message(_LEVEL_WORDS[value], {})
     elif key in ("hold_nonmember_posts", ROLE_SETTING):
-        value = "yes" if value == "1" else "no"
-    return _SETTING_WORDS.get(key, key + ": {}").format(value)
+        said = Message(N_("yes") if value == "1" else N_("no"), {})
+    if key in _SETTING_WORDS:
+        return Message(_SETTING_WORDS[key], {"value": said})
+    return Message(N_("{name}: {value}"), {"name": key, "value": said})
 
 
 class GroupSettingsService(Service):
@@ -83,7 +94,7 @@ class GroupSettingsService(Service):
     @staticmethod
     def _require(user: User, permission: Permission = Permission.GROUP_SETTINGS) -> None:
         if not user.may(permission):
-            raise Forbidden("Only coordinators can change the group's settings.")
+            raise Forbidden(N_("Only coordinators can change the group's settings."))
 
     async def categories(self) -> list[tuple[str, str]]:
         """The categories neighbors can choose (slug, label)."""
@@ -105,22 +116,25 @@ class GroupSettingsService(Service):
                            ) -> None:
         self._require(user)
         if not _SLUG.fullmatch(slug or ""):
-            raise Invalid("Use lowercase letters, digits and dashes for the short name.",
+            raise Invalid(N_("Use lowercase letters, digits and dashes for the short name."),
                           field="slug")
         label = clean_text(label, field="label", max_len=128, required=True)
         if slug == "other" and not active:
-            raise Invalid("\"Other\" is where posts without a category go: it stays.",
+            raise Invalid(N_("\"Other\" is where posts without a category go: it stays."),
                           field="slug")
         async with self.db.write() as conn:
             before = {s: (lbl, on) for s, lbl, on in await self._categories(conn)}.get(slug)
             await posts_repo.upsert_category(conn, slug, label, active)
             if before != (label, active):
-                what = ("added the category" if before is None else
-                        "showed the category" if active and not before[1] else
-                        "hid the category" if not active and before[1] else
-                        "renamed the category")
+                what = (N_("added the category \"{label}\" ({slug})") if before is None else
+                        N_("showed the category \"{label}\" ({slug})")
+                        if active and not before[1] else
+                        N_("hid the category \"{label}\" ({slug})")
+                        if not active and before[1] else
+                        N_("renamed the category \"{label}\" ({slug})"))
                 await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
-                             target_id="categories", summary=f"{what} \"{label}\" ({slug})")
+                             target_id="categories",
+                             summary=Message(what, {"label": label, "slug": slug}))
 
     async def category_keywords(self) -> dict[str, tuple[str, ...]]:
         """The coordinators' own words that suggest each category (besides the built-in
@@ -135,38 +149,44 @@ class GroupSettingsService(Service):
         parsed = parse_keywords(text)
         bad = [line for line in text.splitlines() if line.strip() and ":" not in line]
         if bad:
-            raise Invalid(f"Write each line as a short name, a colon and words: "
-                          f"“food: tortillas, masa” (not “{bad[0][:60]}”).", field="keywords")
+            raise Invalid(N_("Write each line as a short name, a colon and words: “food: "
+                             "tortillas, masa” (not “{line}”).", line=bad[0][:60]),
+                          field="keywords")
         async with self.db.write() as conn:
             known = {slug for slug, _, _ in await self._categories(conn)}
             unknown = sorted(set(parsed) - known)
             if unknown:
-                raise Invalid(f"There is no category with the short name {unknown[0]}.",
-                              field="keywords")
+                raise Invalid(N_("There is no category with the short name {slug}.",
+                                 slug=unknown[0]), field="keywords")
             value = format_keywords(parsed)
             before = (await posts_repo.settings(conn)).get(CATEGORY_KEYWORDS, "")
             await posts_repo.set_setting(conn, CATEGORY_KEYWORDS, value)
             if before != value:
                 await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
                              target_id=CATEGORY_KEYWORDS,
-                             summary="changed the words that suggest a category: "
-                                     + ("; ".join(value.splitlines()) or "none"))
+                             summary=N_("changed the words that suggest a category: {words}",
+                                        words="; ".join(value.splitlines()))
+                             if value else N_("removed the words that suggest a category"))
 
     async def set_areas(self, user: User, items: list[tuple[str, str]]) -> None:
         self._require(user)
         clean: list[tuple[str, str]] = []
         for slug, label in items:
             if not _SLUG.fullmatch(slug or ""):
-                raise Invalid(f"Bad short name for a neighborhood: {slug!r}.", field="areas")
+                raise Invalid(N_("Bad short name for a neighborhood: “{slug}”.", slug=slug),
+                              field="areas")
             clean.append((slug, clean_text(label, field="label", max_len=128, required=True)))
         async with self.db.write() as conn:
             before = await posts_repo.area_list(conn)
             await posts_repo.set_areas(conn, clean)
             if before != clean:
-                names = ", ".join(label for _, label in clean) or "none"
+                names = ", ".join(label for _, label in clean)
                 await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
                              target_id="areas",
-                             summary=f"changed the neighborhoods people choose from: {names}")
+                             summary=N_("changed the neighborhoods people choose from: {names}",
+                                        names=names) if names else
+                             N_("emptied the list of neighborhoods: people type any postal "
+                                "area"))
 
     async def update(self, user: User, values: Mapping[str, Any]) -> GroupPolicy:
         self._require(user)
@@ -174,13 +194,13 @@ class GroupSettingsService(Service):
                    "hold_nonmember_posts", ROLE_SETTING, "language", "time_zone", PHONE_REGION}
         unknown = sorted(set(values) - allowed)
         if unknown:
-            raise Invalid(f"Unknown setting: {unknown[0]}.", field=unknown[0])
+            raise Invalid(N_("Unknown setting: {name}.", name=unknown[0]), field=unknown[0])
         out: dict[str, str] = {}
         if "default_visibility" in values:
             level = parse_enum(Visibility, values["default_visibility"],
                                field="default_visibility")
             if level is Visibility.DIRECT:
-                raise Invalid("A direct post needs named people, so it cannot be the default.",
+                raise Invalid(N_("A direct post needs named people, so it cannot be the default."),
                               field="default_visibility")
             out["default_visibility"] = level.value
         for key, low, high in (("expiry_days", 1, 365), ("retention_days", 0, 365)):
@@ -188,9 +208,11 @@ class GroupSettingsService(Service):
                 try:
                     n = int(values[key])
                 except (TypeError, ValueError) as exc:
-                    raise Invalid(f"{key} must be a whole number of days.", field=key) from exc
+                    raise Invalid(N_("The {field} must be a whole number of days.", field=key),
+                                  field=key) from exc
                 if not low <= n <= high:
-                    raise Invalid(f"{key} must be between {low} and {high}.", field=key)
+                    raise Invalid(N_("The {field} must be between {low} and {high}.",
+                                     field=key, low=low, high=high), field=key)
                 out[key] = str(n)
         for key in ("hold_nonmember_posts", ROLE_SETTING):
             if key in values:
@@ -222,7 +244,8 @@ class GroupSettingsService(Service):
                 await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
                              target_id=",".join(k for k, v in out.items()
                                                 if before.get(k) != v),
-                             summary="changed the group's settings: " + "; ".join(changed))
+                             summary=N_("changed the group's settings: {what}",
+                                        what=Listed(changed)))
             return await self.posts._policy(conn)
 
     # -- the group's profile -------------------------------------------------------------
@@ -287,12 +310,15 @@ class GroupSettingsService(Service):
             if changed:
                 # The log redacts what looks like a phone number from the summary: the new
                 # hotline is in the details coordinators read.
-                shown = [_PROFILE_WORDS[k] + ("" if clean[k] else " (cleared)") for k in changed]
+                shown = [Message(_PROFILE_WORDS[k], {}) if clean[k] else
+                         Message(N_("{what} (cleared)"),
+                                 {"what": Message(_PROFILE_WORDS[k], {})}) for k in changed]
                 detail = "; ".join(f"{_PROFILE_WORDS[k]}: {clean[k]}" for k in changed
                                    if k in (HOTLINE_NUMBER, HOTLINE_HOURS) and clean[k])
                 await record(conn, user, AuditAction.SETTING_CHANGED, target_kind="setting",
                              target_id="profile",
-                             summary="changed the group's profile: " + ", ".join(shown),
+                             summary=N_("changed the group's profile: {what}",
+                                        what=Listed(shown, ", ")),
                              detail=detail or None)
         if "description" in changed:
             await self.core.load_identity()  # the actor's summary, NodeInfo
@@ -324,7 +350,7 @@ class GroupSettingsService(Service):
         async with self.db.write() as conn:
             post = await posts_repo.find(conn, post_id)
             if post is None or not post.held:
-                raise NotFound("No post waiting for approval with that number.")
+                raise NotFound(N_("No post waiting for approval with that number."))
             if approve:
                 await post_records.update_post(conn, post_id, {"held": False})
                 shared = await posts_repo.get(conn, post_id)
@@ -337,6 +363,7 @@ class GroupSettingsService(Service):
             await record(conn, user, AuditAction.POST_APPROVED if approve
                          else AuditAction.POST_TURNED_AWAY, target_kind="post",
                          target_id=post_id,
-                         summary=(f"approved {post.kind.value} #{post_id} from outside the group"
-                                  if approve else f"turned away {post.kind.value} #{post_id} "
-                                  "from outside the group"))
+                         summary=N_("approved {kind} #{id} from outside the group",
+                                    kind=kind_words(post.kind), id=post_id) if approve else
+                         N_("turned away {kind} #{id} from outside the group",
+                            kind=kind_words(post.kind), id=post_id))

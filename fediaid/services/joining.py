@@ -19,6 +19,7 @@ from fediaid.domain.rate_limits import JOIN_ADDRESS, JOINING_PAUSED
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
+from fediaid.i18n import N_, Message
 from fediaid.services.accounts import LOGIN_LINK_TTL, AccountService
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
@@ -36,8 +37,8 @@ NOTE_MAX = 200
 NAME_MAX = 64
 MESSAGE_MAX = 2000
 CONTACT_MAX = 255
-UNUSABLE = ("This invitation link is unknown, used up, expired or taken back. Ask a "
-            "coordinator for a new one.")
+UNUSABLE = N_("This invitation link is unknown, used up, expired or taken back. Ask a "
+              "coordinator for a new one.")
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,16 @@ class Joined:
 
 
 def _whole(value: object, *, field: str, low: int, high: int, words: str) -> int:
+    """A whole number in a range; ``words`` (marked) say what it counts."""
+    what = Message(words, {})
     try:
         n = int(str(value).strip())
     except (TypeError, ValueError) as exc:
-        raise Invalid(f"Please give {words} as a whole number from {low} to {high}.",
-                      field=field) from exc
+        raise Invalid(N_("Please give {what} as a whole number from {low} to {high}.",
+                         what=what, low=low, high=high), field=field) from exc
     if not low <= n <= high:
-        raise Invalid(f"Please give {words} from {low} to {high}.", field=field)
+        raise Invalid(N_("Please give {what} from {low} to {high}.", what=what, low=low,
+                         high=high), field=field)
     return n
 
 
@@ -66,9 +70,9 @@ class JoiningService(Service):
     @staticmethod
     def _require(user: User | None) -> User:
         if user is None:
-            raise Unauthenticated("Please log in first.")
+            raise Unauthenticated(N_("Please log in first."))
         if not user.may(Permission.ACCOUNTS):
-            raise Forbidden("Only coordinators can do that.")
+            raise Forbidden(N_("Only coordinators can do that."))
         return user
 
     def _link(self, path: str, secret: str) -> str:
@@ -79,22 +83,25 @@ class JoiningService(Service):
                      note: str = "") -> tuple[Invitation, str]:
         """A new invitation link (shown once: only its digest is kept)."""
         self._require(by)
-        n_uses = _whole(uses, field="uses", low=1, high=MAX_USES, words="how many people")
-        n_days = _whole(days, field="days", low=1, high=MAX_DAYS, words="the days")
+        n_uses = _whole(uses, field="uses", low=1, high=MAX_USES, words=N_("how many people"))
+        n_days = _whole(days, field="days", low=1, high=MAX_DAYS, words=N_("the days"))
         note = " ".join(note.split())
         if len(note) > NOTE_MAX:
-            raise Invalid(f"Please keep the note under {NOTE_MAX} characters.", field="note")
+            raise Invalid(N_("Please keep the note under {n} characters.", n=NOTE_MAX),
+                          field="note")
         secret = secrets.token_urlsafe(24)
         now = utcnow()
         async with self.db.write() as conn:
             inv_id = await repo.add_invitation(
                 conn, secret=secret, note=note or None, uses=n_uses, created_by=by.id, now=now,
                 expires_at=now + timedelta(days=n_days))
-            people = "one person" if n_uses == 1 else f"up to {n_uses} people"
+            people = (Message(N_("one person"), {}) if n_uses == 1 else
+                      N_("up to {n} people", n=n_uses))
+            days = Message(N_("1 day"), {}) if n_days == 1 else N_("{n} days", n=n_days)
             await record(conn, by, AuditAction.INVITED, target_kind="invitation",
                          target_id=inv_id,
-                         summary=f"made invitation #{inv_id} for {people}, for {n_days} "
-                                 f"day{'s' if n_days != 1 else ''}",
+                         summary=N_("made invitation #{id} for {people}, for {days}",
+                                    id=inv_id, people=people, days=days),
                          detail=note or None)
             found = await repo.find_invitation(conn, secret)
         assert found is not None
@@ -109,10 +116,10 @@ class JoiningService(Service):
         self._require(by)
         async with self.db.write() as conn:
             if not await repo.revoke_invitation(conn, invitation_id, utcnow()):
-                raise NotFound("No such invitation (or it was taken back already).")
+                raise NotFound(N_("No such invitation (or it was taken back already)."))
             await record(conn, by, AuditAction.INVITATION_REVOKED, target_kind="invitation",
                          target_id=invitation_id,
-                         summary=f"took back invitation #{invitation_id}")
+                         summary=N_("took back invitation #{id}", id=invitation_id))
 
     async def invitation(self, secret: str) -> Invitation:
         """A usable invitation for its link's secret, else Unauthenticated in plain words."""
@@ -144,8 +151,9 @@ class JoiningService(Service):
                                                 ttl=LOGIN_LINK_TTL)
             await record(conn, user, AuditAction.JOINED, target_kind="account",
                          target_id=user.id,
-                         summary=f"joined the group with invitation #{inv_id}"
-                                 + ("" if hashed else " (logs in with a link, no password)"))
+                         summary=N_("joined the group with invitation #{id}", id=inv_id)
+                         if hashed else N_("joined the group with invitation #{id} (logs in "
+                                           "with a link, no password)", id=inv_id))
         return Joined(user, self._link("login", link_secret) if link_secret else None)
 
     # -- requests to join ---------------------------------------------------------------
@@ -156,14 +164,15 @@ class JoiningService(Service):
         message = message.strip()
         contact = " ".join(contact.split())
         if not name:
-            raise Invalid("Please give a name we can call you by.", field="name")
+            raise Invalid(N_("Please give a name we can call you by."), field="name")
         if len(name) > NAME_MAX:
-            raise Invalid(f"Please keep the name under {NAME_MAX} characters.", field="name")
+            raise Invalid(N_("Please keep the name under {n} characters.", n=NAME_MAX),
+                          field="name")
         if len(message) > MESSAGE_MAX:
-            raise Invalid(f"Please keep the message under {MESSAGE_MAX} characters.",
+            raise Invalid(N_("Please keep the message under {n} characters.", n=MESSAGE_MAX),
                           field="message")
         if len(contact) > CONTACT_MAX:
-            raise Invalid(f"Please keep this under {CONTACT_MAX} characters.",
+            raise Invalid(N_("Please keep this under {n} characters.", n=CONTACT_MAX),
                           field="contact")
         await self.limits.enforce(JOIN_ADDRESS, client or "unknown", JOINING_PAUSED)
         async with self.db.write() as conn:
@@ -186,13 +195,13 @@ class JoiningService(Service):
             asked = await repo.decide_request(conn, request_id, state="approved", by=by.id,
                                               now=utcnow(), user_id=user.id)
             if asked is None:
-                raise Conflict("This request was decided already (or does not exist).")
+                raise Conflict(N_("This request was decided already (or does not exist)."))
             await users_repo.add_login_link(conn, user_id=user.id, secret=link_secret,
                                             ttl=LOGIN_LINK_TTL)
             await record(conn, by, AuditAction.JOIN_APPROVED, target_kind="account",
                          target_id=user.id,
-                         summary=f"approved request #{request_id} to join: made the account "
-                                 f"{username} and a login link")
+                         summary=N_("approved request #{id} to join: made the account {name} "
+                                    "and a login link", id=request_id, name=username))
         return user, self._link("login", link_secret)
 
     async def decline(self, by: User, request_id: int) -> None:
@@ -201,9 +210,10 @@ class JoiningService(Service):
             asked = await repo.decide_request(conn, request_id, state="declined", by=by.id,
                                               now=utcnow(), user_id=None)
             if asked is None:
-                raise Conflict("This request was decided already (or does not exist).")
+                raise Conflict(N_("This request was decided already (or does not exist)."))
             await record(conn, by, AuditAction.JOIN_DECLINED, target_kind="join_request",
-                         target_id=request_id, summary=f"declined request #{request_id} to join")
+                         target_id=request_id,
+                         summary=N_("declined request #{id} to join", id=request_id))
 
     # -- the members page ---------------------------------------------------------------
     async def member_details(self, by: User) -> dict[int, tuple[bool, int | None]]:
@@ -222,7 +232,7 @@ class JoiningService(Service):
         and the last-admin rule, are ``MemberDataService.delete_account``'s)."""
         self._require(by)
         if target.id == by.id:
-            raise Invalid("You cannot remove your own account here: use “My data” to "
-                          "delete it.", field="name")
+            raise Invalid(N_("You cannot remove your own account here: use “My data” to "
+                             "delete it."), field="name")
         if target.role is Role.ADMIN and not by.may(Permission.GRANT_ADMIN):
-            raise Forbidden("Only an admin can remove an admin.")
+            raise Forbidden(N_("Only an admin can remove an admin."))

@@ -46,6 +46,7 @@ from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, Unauthenticated
 from fediaid.federation import render
+from fediaid.i18n import N_
 from fediaid.services import post_records
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
@@ -210,16 +211,17 @@ class MemberDataService(Service):
         """A coordinator (or the operator, ``by`` None) exports a member's data to hand it
         to them; written in the audit log."""
         if by is not None and not by.may(Permission.ACCOUNTS):
-            raise Forbidden("Only coordinators can export someone else's data.")
+            raise Forbidden(N_("Only coordinators can export someone else's data."))
         user = await self.accounts.get_user(username)
         ids = list(intake_post_ids)
         data = await self.archive(user, intake_post_ids=ids)
         async with self.db.write() as conn:
             await record(conn, by, AuditAction.DATA_EXPORTED, target_kind="account",
                          target_id=user.id,
-                         summary=f"exported the data of {username} on their behalf"
-                                 + (f" (with {len(ids)} intake records about them)"
-                                    if ids else ""))
+                         summary=N_("exported the data of {name} on their behalf (with {n} "
+                                    "intake records about them)", name=username, n=len(ids))
+                         if ids else N_("exported the data of {name} on their behalf",
+                                        name=username))
         return data
 
     # -- deletion -------------------------------------------------------------------------
@@ -228,11 +230,11 @@ class MemberDataService(Service):
         """The member means it: the name retyped, and the password (or, without one, a
         session started from a login link in the last 15 minutes)."""
         if username.strip().lower() != user.username:
-            raise Invalid("Type your user name exactly as it is, to confirm.",
+            raise Invalid(N_("Type your user name exactly as it is, to confirm."),
                           field="username")
         if user.has_password:
             if not password:
-                raise Invalid("Type your password, to confirm.", field="password")
+                raise Invalid(N_("Type your password, to confirm."), field="password")
             await self.accounts.check_password(user.username, password, client=client)
             return
         started = None
@@ -241,15 +243,15 @@ class MemberDataService(Service):
                 started = await repo.session_started(conn, user.id, users_repo.digest(session))
         if started is None or utcnow() - started > FRESH_SESSION:
             raise Unauthenticated(
-                "You have no password, so we need a fresh login: ask a coordinator for a new "
-                "login link, open it, and come back to this page within 15 minutes.")
+                N_("You have no password, so we need a fresh login: ask a coordinator for a new "
+                   "login link, open it, and come back to this page within 15 minutes."))
 
     async def delete_member(self, by: User | None, username: str, *,
                             intake_post_ids: Iterable[int] = ()) -> None:
         """A coordinator (or the operator, ``by`` None) deletes an account on the member's
         behalf; written in the audit log (by number, not by name)."""
         if by is not None and not by.may(Permission.ACCOUNTS):
-            raise Forbidden("Only coordinators can delete someone else's account.")
+            raise Forbidden(N_("Only coordinators can delete someone else's account."))
         user = await self.accounts.get_user(username)
         await self.delete_account(user, by=by, audited=True, intake_post_ids=intake_post_ids)
 
@@ -260,8 +262,8 @@ class MemberDataService(Service):
         async with self.db.write() as conn:
             user = await users_repo.get(conn, user.id)
             if user.role is Role.ADMIN and await repo.admins_left(conn, Role.ADMIN.value) <= 1:
-                raise Conflict("This is the group's last admin account. Make another member "
-                               "an admin first, then delete this account.")
+                raise Conflict(N_("This is the group's last admin account. Make another member "
+                                  "an admin first, then delete this account."))
             actor = await actors_repo.get_by_id(conn, user.actor_id)
             # Web Push subscriptions, with the pushes still queued for them.
             await push_repo.delete_for_user(conn, user.id)
@@ -318,7 +320,8 @@ class MemberDataService(Service):
             if audited:
                 await record(conn, by, AuditAction.ACCOUNT_DELETED, target_kind="account",
                              target_id=user.id,
-                             summary=f"deleted account #{user.id} on the member's behalf")
+                             summary=N_("deleted account #{id} on the member's behalf",
+                                        id=user.id))
         for name in files:
             self.media.discard(name)
         for url in profile_images:
@@ -362,6 +365,6 @@ def parse_ids(values: Iterable[str]) -> list[int]:
     out = []
     for v in values:
         if not v.strip().isdigit():
-            raise NotFound(f"{v!r} is not a post number.")
+            raise NotFound(N_("“{value}” is not a post number.", value=str(v)))
         out.append(int(v))
     return out

@@ -9,6 +9,7 @@ from fediaid.domain.audit import AuditAction
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden
+from fediaid.i18n import N_
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
@@ -42,12 +43,12 @@ class ModerationService(Service):
         take a Group that says true for a private community; fediaid/federation/render.py),
         and a held Follow simply waits for the coordinator's Accept or Reject."""
         if by is not None and not by.may(Permission.INSTANCE_SETTINGS):
-            raise Forbidden("Only an admin can change that.")
+            raise Forbidden(N_("Only an admin can change that."))
         group = self.identity.group
         async with self.db.write() as conn:
             await actors_repo.set_manually_approves(conn, group.id, required)
             await record(conn, by, AuditAction.FOLLOW_APPROVAL, target_kind="setting",
                          target_id="follow_approval",
-                         summary="made new follows of the group wait for a coordinator"
-                         if required else "let new follows of the group in without waiting")
+                         summary=N_("made new follows of the group wait for a coordinator")
+                         if required else N_("let new follows of the group in without waiting"))
         await self.core.load_identity()

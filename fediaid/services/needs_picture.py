@@ -38,6 +38,7 @@ from fediaid.domain.posts import Kind
 from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden
+from fediaid.i18n import N_
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import picture as repo
@@ -227,12 +228,12 @@ class NeedsPicture(Service):
         """The group's posts as CSV for a report or a grant (coordinators): the columns in
         ``storage.picture.EXPORT_COLUMNS``, nothing private. Recorded in the audit log."""
         if not user.may(Permission.COORDINATE):
-            raise Forbidden("Only coordinators can export the group's posts.")
+            raise Forbidden(N_("Only coordinators can export the group's posts."))
         async with self.db.write() as conn:
             rows = await repo.export_rows(conn)
             await record(conn, user, AuditAction.POSTS_EXPORTED, target_kind="posts",
-                         summary=f"exported the group's posts as a spreadsheet ({len(rows)} "
-                                 "posts, without private details)")
+                         summary=N_("exported the group's posts as a spreadsheet ({n} posts, "
+                                    "without private details)", n=len(rows)))
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\r\n")
         writer.writerow(repo.EXPORT_COLUMNS)

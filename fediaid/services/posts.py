@@ -31,6 +31,7 @@ from fediaid.domain.posts import (
     Visibility,
     Warning_,
     clean_text,
+    kind_words,
     parse_enum,
     parse_quantity,
     privacy_warnings,
@@ -46,6 +47,7 @@ from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer, can_view
 from fediaid.errors import Forbidden, Invalid, NotFound
+from fediaid.i18n import N_
 from fediaid.services import post_records
 from fediaid.services.core import Core, Service
 from fediaid.services.retention import keep_counts
@@ -87,20 +89,21 @@ def _parse_time(value: Any, field: str) -> datetime | None:
     if isinstance(value, datetime):
         return value
     if not isinstance(value, str):
-        raise Invalid(f"{field} must be a date and time.", field=field)
+        raise Invalid(N_("The {field} must be a date and time.", field=field), field=field)
     try:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise Invalid(f"{field} must be a date and time like 2026-12-01T18:00:00Z.",
-                      field=field) from exc
+        raise Invalid(N_("The {field} must be a date and time like 2026-12-01T18:00:00Z.",
+                         field=field), field=field) from exc
     if dt.tzinfo is None:
-        raise Invalid(f"{field} needs a time zone, like 2026-12-01T18:00:00Z.", field=field)
+        raise Invalid(N_("The {field} needs a time zone (for example 2026-12-01T18:00:00Z).",
+                         field=field), field=field)
     try:
         utc = dt.astimezone(UTC)
     except OverflowError as exc:
-        raise Invalid(f"{field} is out of range.", field=field) from exc
+        raise Invalid(N_("The {field} is out of range.", field=field), field=field) from exc
     if not 1900 <= utc.year <= 2999:
-        raise Invalid(f"{field} is out of range.", field=field)
+        raise Invalid(N_("The {field} is out of range.", field=field), field=field)
     return utc
 
 
@@ -127,12 +130,12 @@ def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Pos
     values and the kind cannot change."""
     unknown = sorted(set(data) - KNOWN_FIELDS - {"confirm", "as_neighbor"})
     if unknown:
-        raise Invalid(f"Unknown field: {unknown[0]}.", field=unknown[0])
+        raise Invalid(N_("Unknown field: {name}.", name=unknown[0]), field=unknown[0])
     merged: dict[str, Any] = dict(data)
     if partial_of is not None:
         if "kind" in data and str(data["kind"]) != partial_of.kind.value:
-            raise Invalid("An offer cannot become a need (or back): close it and post anew.",
-                          field="kind")
+            raise Invalid(N_("An offer cannot become a need (or back): close it and post "
+                             "anew."), field="kind")
         merged = _fields_of(partial_of) | merged
     kind = parse_enum(Kind, merged.get("kind"), field="kind")
     description = clean_text(merged.get("description"), field="description",
@@ -140,7 +143,7 @@ def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Pos
     title = clean_text(merged.get("title"), field="title", max_len=TITLE_MAX)
     if not title:
         if not description:
-            raise Invalid("Say in a sentence what you need or offer.", field="title")
+            raise Invalid(N_("Say in a sentence what you need or offer."), field="title")
         title = title_from(description)
     # No category chosen on a new post: suggested from what was written (shown to the
     # author, who can change it); an edit keeps the post's category.
@@ -148,12 +151,12 @@ def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Pos
         suggested_category(title, description, policy) if partial_of is None else "other"))
     kept = partial_of is not None and category == partial_of.category  # hidden since: fine
     if category not in policy.categories and not kept:
-        raise Invalid(f"Unknown category: {category}.", field="category")
+        raise Invalid(N_("Unknown category: {category}.", category=category), field="category")
     quantity = parse_quantity(merged.get("quantity"))
     unit = clean_text(merged.get("unit") or "one", field="unit", max_len=UNIT_MAX) or "one"
     area_raw = merged.get("area")
     if area_raw is not None and not isinstance(area_raw, str):
-        raise Invalid("area must be text.", field="area")
+        raise Invalid(N_("The {field} must be text.", field="area"), field="area")
     area = validate_area(area_raw.strip() if area_raw else None, policy)
     starts_at = _parse_time(merged.get("starts_at"), "starts_at")
     ends_at = _parse_time(merged.get("ends_at"), "ends_at")
@@ -164,15 +167,16 @@ def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Pos
                             default=policy.default_visibility)
     recipients = merged.get("recipients") or []
     if not isinstance(recipients, list) or not all(isinstance(r, str) for r in recipients):
-        raise Invalid("recipients must be a list of accounts.", field="recipients")
+        raise Invalid(N_("The {field} must be a list of accounts.", field="recipients"),
+                      field="recipients")
     if len(recipients) > MAX_RECIPIENTS:
-        raise Invalid(f"Name at most {MAX_RECIPIENTS} people.", field="recipients")
+        raise Invalid(N_("Name at most {n} people.", n=MAX_RECIPIENTS), field="recipients")
     for r in recipients:
         if not (is_http_uri(r) or _HANDLE.fullmatch(r)) or not r.isprintable():
-            raise Invalid(f"Not an account: {r[:60]!r}. Use @name or @name@server.",
-                          field="recipients")
+            raise Invalid(N_("Not an account: “{name}”. Use @name or @name@server.",
+                             name=r[:60]), field="recipients")
     if visibility is Visibility.DIRECT and not recipients:
-        raise Invalid("A direct post needs at least one recipient.", field="recipients")
+        raise Invalid(N_("Name at least one person who can see it."), field="recipients")
     return Draft(kind=kind, title=title, description=description, category=category,
                  quantity=quantity, unit=unit, area=area, starts_at=starts_at, ends_at=ends_at,
                  urgency=urgency, visibility=visibility, recipients=tuple(recipients))
@@ -253,7 +257,7 @@ class PostService(Service):
         form, which has a confirm step): a need about money, health or housing published
         beyond the members first gets a suggestion (``NeedsConfirmation``)."""
         if intake is not None and not user.may(Permission.INTAKE):
-            raise Forbidden("Only coordinators can record a need on someone's behalf.")
+            raise Forbidden(N_("Only coordinators can record a need on someone's behalf."))
         group = self.identity.group
         current = await self.policy()
         draft = parse_draft(data, current)
@@ -294,8 +298,9 @@ class PostService(Service):
 
                 await record(conn, user, AuditAction.INTAKE_RECORDED, target_kind="post",
                              target_id=post_id,
-                             summary=f"recorded {draft.kind.value} #{post_id} for a neighbor "
-                                     "who called or wrote (the intake record stays private)")
+                             summary=N_("recorded {kind} #{id} for a neighbor who called or "
+                                        "wrote (the intake record stays private)",
+                                        kind=kind_words(draft.kind), id=post_id))
             post = await posts_repo.get(conn, post_id)
             await self.post_federation.created(conn, post)
         return post
@@ -326,11 +331,11 @@ class PostService(Service):
     async def _managed(self, conn: AsyncConnection, user: User, post_id: int) -> Post:
         post = await posts_repo.find(conn, post_id)
         if post is None or not post.local:
-            raise NotFound("No such post here.")
+            raise NotFound(N_("No such post here."))
         if not self.can_manage(user, post):
             if can_view(self.viewer_for(user), post):
-                raise Forbidden("Only the person who posted this can change it.")
-            raise NotFound("No such post here.")
+                raise Forbidden(N_("Only the person who posted this can change it."))
+            raise NotFound(N_("No such post here."))
         return post
 
     async def _resolve_recipients(self, names: tuple[str, ...]) -> list[str]:
@@ -348,15 +353,15 @@ class PostService(Service):
                     async with self.db.read() as conn:
                         local = await actors_repo.find_local(conn, user_part.lower())
                     if local is None:
-                        raise Invalid(f"There is nobody called @{user_part} here.",
-                                      field="recipients")
+                        raise Invalid(N_("There is nobody called @{name} here.",
+                                         name=user_part), field="recipients")
                     out.append(local.uri)
                     continue
             try:
                 actor = await self.follows.find_remote_actor(name)
             except FediaidError as exc:
-                raise Invalid(f"Could not find {name[:80]}: {exc.public}",
-                              field="recipients") from exc
+                raise Invalid(N_("Could not find {name}: {problem}", name=name[:80],
+                                 problem=exc.public), field="recipients") from exc
             out.append(actor.uri)
         return list(dict.fromkeys(out))
 
@@ -375,7 +380,7 @@ class PostService(Service):
         async with self.db.write() as conn:
             post = await self._managed(conn, user, post_id)
             if not post.is_open:
-                raise Invalid("Only open posts can be edited.", field="state")
+                raise Invalid(N_("Only open posts can be edited."), field="state")
             narrowed = draft.visibility is Visibility.MEMBERS
             if post.visibility is not Visibility.MEMBERS and narrowed:
                 # Narrowing to members-only takes it back from everyone who has it.
@@ -395,7 +400,7 @@ class PostService(Service):
     async def close(self, user: User, post_id: int, outcome: str) -> Post:
         new = parse_enum(State, outcome, field="outcome")
         if new not in (State.FULFILLED, State.PARTLY_FULFILLED, State.WITHDRAWN):
-            raise Invalid("Close a post as fulfilled, partly_fulfilled or withdrawn.",
+            raise Invalid(N_("Close a post as fulfilled, partly_fulfilled or withdrawn."),
                           field="outcome")
         async with self.db.write() as conn:
             post = await self._managed(conn, user, post_id)
@@ -433,14 +438,14 @@ class PostService(Service):
         async with self.db.read() as conn:
             post = await posts_repo.find(conn, post_id)
         if post is None or not can_view(viewer, post):
-            raise NotFound("No such post, or it is not shared with you.")
+            raise NotFound(N_("No such post, or it is not shared with you."))
         return post
 
     async def get_by_uri(self, viewer: Viewer, uri: str) -> Post:
         async with self.db.read() as conn:
             post = await posts_repo.find_by_uri(conn, uri)
         if post is None or not can_view(viewer, post):
-            raise NotFound("No such post, or it is not shared with you.")
+            raise NotFound(N_("No such post, or it is not shared with you."))
         return post
 
     async def search(self, viewer: Viewer, filters: Filters) -> list[Post]:
@@ -466,19 +471,19 @@ class PostService(Service):
         """A proxy post's intake record (name, callback number, notes): a sensitive read,
         so opening it is in the group's audit log (in the same transaction)."""
         if not user.may(Permission.INTAKE):
-            raise Forbidden("Only coordinators can see intake records.")
+            raise Forbidden(N_("Only coordinators can see intake records."))
         from fediaid.services.audit import record
 
         async with self.db.write() as conn:
             post = await posts_repo.find(conn, post_id)
             if post is None or not post.proxy:
-                raise NotFound("No intake record for that post.")
+                raise NotFound(N_("No intake record for that post."))
             found = await posts_repo.intake_for(conn, post_id)
             if found is not None:
                 await record(conn, user, AuditAction.INTAKE_OPENED, target_kind="post",
                              target_id=post_id,
-                             summary=f"opened the intake record of {post.kind.value} "
-                                     f"#{post_id}")
+                             summary=N_("opened the intake record of {kind} #{id}",
+                                        kind=kind_words(post.kind), id=post_id))
             return found
 
     async def creator_name(self, viewer: Viewer, post: Post) -> str | None:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from activitypub.vocab import host_of, ids_of
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.audit import AuditAction
-from fediaid.domain.posts import Post
+from fediaid.domain.posts import Post, kind_words
 from fediaid.domain.reports import (
     MAX_COMMENT,
     MAX_REASON,
@@ -51,6 +51,7 @@ from fediaid.domain.users import User
 from fediaid.domain.visibility import Viewer
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
 from fediaid.federation import render
+from fediaid.i18n import N_
 from fediaid.services import post_records
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
@@ -87,10 +88,10 @@ def _plain(html_text: str) -> str:
 def _clean(value: object, *, field: str, max_len: int, required: bool = False) -> str:
     text = str(value or "").replace("\r\n", "\n").strip()
     if required and not text:
-        raise Invalid(f"Please write the {field}.", field=field)
+        raise Invalid(N_("Please write the {field}.", field=field), field=field)
     if len(text) > max_len:
-        raise Invalid(f"The {field} is too long: keep it under {max_len} characters.",
-                      field=field)
+        raise Invalid(N_("The {field} is too long: keep it under {max} characters.",
+                         field=field, max=max_len), field=field)
     return text
 
 
@@ -142,17 +143,19 @@ class ReportService(Service):
             cat = Category(category) if category else (
                 Category.VIOLATION if rule_ids else Category.OTHER)
         except ValueError as exc:
-            raise Invalid("category must be one of: spam, legal, violation, other.",
+            raise Invalid(N_("The {field} must be one of: {choices}.", field="category",
+                             choices="spam, legal, violation, other"),
                           field="category") from exc
         if len(status_ids) + len(post_ids) > MAX_ITEMS:
-            raise Invalid(f"Report at most {MAX_ITEMS} posts at once.", field="status_ids")
+            raise Invalid(N_("Report at most {n} posts at once.", n=MAX_ITEMS),
+                          field="status_ids")
         viewer = await self.status_reading.viewer(user)
         items: list[ReportItem] = []
         authors: list[int] = []
         for sid in status_ids:
             status = await self.status_reading.get(viewer, sid)  # NotFound if not visible
             if status.reblog_of_id is not None:
-                raise NotFound("Record not found")
+                raise NotFound(N_("Record not found"))
             items.append(ReportItem(status.uri, status.id, status.post_id))
             authors.append(status.account_id)
         for pid in post_ids:
@@ -164,15 +167,15 @@ class ReportService(Service):
             authors.append(author.id)
         if account_id is None:
             if not authors:
-                raise Invalid("Say which account or post you are reporting.",
+                raise Invalid(N_("Say which account or post you are reporting."),
                               field="account_id")
             account_id = authors[0]
         target = await self.account(account_id)
         if any(a != target.id for a in authors):
-            raise Invalid("The posts you report must be by the account you report.",
+            raise Invalid(N_("The posts you report must be by the account you report."),
                           field="status_ids")
         if target.id == user.actor_id:
-            raise Invalid("You cannot report yourself.", field="account_id")
+            raise Invalid(N_("You cannot report yourself."), field="account_id")
         async with self.db.write() as conn:
             report_id = await repo.insert(
                 conn, target_actor_id=target.id, category=cat, comment=comment, items=items,
@@ -191,7 +194,7 @@ class ReportService(Service):
         async with self.db.read() as conn:
             target = await actors_repo.find_by_id(conn, actor_id)
         if target is None or target.type is ActorType.APPLICATION:
-            raise NotFound("No such account.")
+            raise NotFound(N_("No such account."))
         return target
 
     async def receive_flag(self, conn: AsyncConnection, actor: Actor, activity: dict[str, Any],
@@ -238,7 +241,7 @@ class ReportService(Service):
     @staticmethod
     def _coordinator(user: User) -> None:
         if not user.may(Permission.MODERATE):
-            raise Forbidden("Only coordinators can see and act on reports.")
+            raise Forbidden(N_("Only coordinators can see and act on reports."))
 
     async def count_open(self, user: User) -> int:
         self._coordinator(user)
@@ -257,16 +260,16 @@ class ReportService(Service):
         async with self.db.read() as conn:
             report = await repo.find(conn, report_id)
             if report is None:
-                raise NotFound("No such report.")
+                raise NotFound(N_("No such report."))
             return await self._view(conn, report)
 
     async def _view(self, conn: AsyncConnection, report: Report) -> ReportView:
         if report.reporter_user_id is not None:
             reporter = (await users_repo.get(conn, report.reporter_user_id)).username
         elif report.reporter_domain:
-            reporter = f"someone on {report.reporter_domain}"
+            reporter = N_("someone on {server}", server=report.reporter_domain)
         else:
-            reporter = "an account that no longer exists"
+            reporter = N_("an account that no longer exists")
         target = await actors_repo.get_by_id(conn, report.target_actor_id)
         target_user = await users_repo.find_by_actor(conn, target.id) if target.local else None
         items: list[Reported] = []
@@ -295,18 +298,18 @@ class ReportService(Service):
         view = await self.get(user, report_id)
         report, target = view.report, view.target
         if not report.is_open:
-            raise Conflict("This report was already dealt with.")
+            raise Conflict(N_("This report was already dealt with."))
         if action.local_only and not target.local:
-            raise Invalid("That account is on another server: suspend it or block its "
-                          "server instead.", field="action")
+            raise Invalid(N_("That account is on another server: suspend it or block its "
+                             "server instead."), field="action")
         if action.remote_only and target.local:
-            raise Invalid("That account is on this server: limit or suspend it instead.",
+            raise Invalid(N_("That account is on this server: limit or suspend it instead."),
                           field="action")
         if action in (Action.HIDE_POST, Action.REMOVE_POST):
             candidates = [i for i in view.items if not i.gone and (
                 object_uri is None or i.object_uri == object_uri)]
             if not candidates:
-                raise Invalid("That post is gone already: choose another action.",
+                raise Invalid(N_("That post is gone already: choose another action."),
                               field="action")
             reason = _clean(reason, field="reason", max_len=MAX_REASON, required=True)
             take = TakedownAction.HIDE if action is Action.HIDE_POST else TakedownAction.REMOVE
@@ -321,8 +324,9 @@ class ReportService(Service):
                 await repo.set_limited(conn, view.target_user.id, True)
                 await record(conn, user, AuditAction.ACCOUNT_LIMITED, target_kind="account",
                              target_id=view.target_user.id,
-                             summary=f"limited the account {view.target_user.username} (new "
-                                     f"posts are members-only), after report #{report_id}")
+                             summary=N_("limited the account {name} (new posts are "
+                                        "members-only), after report #{id}",
+                                        name=view.target_user.username, id=report_id))
         elif action is Action.SUSPEND_REMOTE:
             async with self.db.write() as conn:
                 await repo.suspend_actor(conn, target.uri, note or report.comment)
@@ -330,21 +334,23 @@ class ReportService(Service):
                 await statuses_repo.delete_by_account(conn, target.id)
                 await record(conn, user, AuditAction.REMOTE_SUSPENDED, target_kind="actor",
                              target_id=target.id,
-                             summary=f"suspended the account {target.handle} of another "
-                                     f"server, after report #{report_id}")
+                             summary=N_("suspended the account {name} of another server, "
+                                        "after report #{id}", name=target.handle,
+                                        id=report_id))
         elif action is Action.BLOCK_DOMAIN:
             if target.domain == self.settings.domain:
-                raise Invalid("That is this server.", field="action")
+                raise Invalid(N_("That is this server."), field="action")
             await self.moderation.block_domain(target.domain,
                                                   reason=note or "after a report", by=user)
         outcome = outcome_words(action, domain=target.domain, note=note)
         async with self.db.write() as conn:
             if not await repo.resolve(conn, report_id, action=action, outcome=outcome,
                                       by_user_id=user.id):
-                raise Conflict("This report was already dealt with.")
+                raise Conflict(N_("This report was already dealt with."))
             if action is Action.DISMISS:  # the other actions are logged as they are done
                 await record(conn, user, AuditAction.REPORT_DISMISSED, target_kind="report",
-                             target_id=report_id, summary=f"dismissed report #{report_id}")
+                             target_id=report_id,
+                             summary=N_("dismissed report #{id}", id=report_id))
             found = await repo.find(conn, report_id)
         assert found is not None
         log.info("report %s resolved: %s", report_id, action.value)
@@ -355,7 +361,7 @@ class ReportService(Service):
         actor (the reporter is never named)."""
         view = await self.get(user, report_id)
         if view.target.local:
-            raise Invalid("That account is on this server: there is nobody to forward to.")
+            raise Invalid(N_("That account is on this server: there is nobody to forward to."))
         async with self.db.write() as conn:
             await self._forward(conn, report_id)
 
@@ -379,15 +385,15 @@ class ReportService(Service):
         async with self.db.write() as conn:
             account = await users_repo.find_by_actor(conn, target.id)
             if account is None:
-                raise NotFound("No such account here.")
+                raise NotFound(N_("No such account here."))
             if account.id == user.id:
-                raise Invalid("You cannot suspend yourself.", field="action")
+                raise Invalid(N_("You cannot suspend yourself."), field="action")
             await repo.set_disabled(conn, account.id, True)
             await repo.end_all_sessions(conn, account.id)
             await users_repo.revoke_all_tokens(conn, account.id)
             await record(conn, user, AuditAction.ACCOUNT_SUSPENDED, target_kind="account",
                          target_id=account.id,
-                         summary=f"suspended the account {account.username}")
+                         summary=N_("suspended the account {name}", name=account.username))
 
     async def actor_suspended(self, conn: AsyncConnection, uri: str) -> bool:
         """For the inbox: a suspended remote account's activities are ignored."""
@@ -414,7 +420,7 @@ class ReportService(Service):
             if status is not None and status.post_id is not None and post is None:
                 post = await posts_repo.find(conn, status.post_id)
         if post is None and status is None:
-            raise NotFound("No such post.")
+            raise NotFound(N_("No such post."))
         await self._take_down(user, post, status, action, reason, report_id=None)
 
     async def _take_down(self, user: User, post: Post | None, status: Status | None,
@@ -443,7 +449,8 @@ class ReportService(Service):
                     await self.post_federation.deleted(conn, post)
                     await post_records.remove_post(conn, post.id)
                 changed = sid
-                what, target_kind, target_id = f"{post.kind.value} #{post.id}", "post", post.id
+                what, target_kind, target_id = (N_("{kind} #{id}", kind=kind_words(post.kind),
+                                                   id=post.id), "post", post.id)
             else:
                 assert status is not None
                 await repo.add_takedown(
@@ -457,13 +464,18 @@ class ReportService(Service):
                     await objects_repo.delete_by_uri(conn, status.uri)
                     await statuses_repo.delete_status(conn, status.id)
                 changed = status.id
-                what, target_kind, target_id = f"note #{status.id}", "status", status.id
-            after = f", after report #{report_id}" if report_id is not None else ""
-            await record(conn, user, AuditAction.POST_HIDDEN if action is TakedownAction.HIDE
+                what, target_kind, target_id = (N_("note #{id}", id=status.id), "status",
+                                                status.id)
+            hid = action is TakedownAction.HIDE
+            if report_id is None:
+                did = (N_("hid {what}", what=what) if hid else
+                       N_("removed {what}", what=what))
+            else:
+                did = (N_("hid {what}, after report #{id}", what=what, id=report_id) if hid
+                       else N_("removed {what}, after report #{id}", what=what, id=report_id))
+            await record(conn, user, AuditAction.POST_HIDDEN if hid
                          else AuditAction.POST_REMOVED, target_kind=target_kind,
-                         target_id=target_id,
-                         summary=f"{'hid' if action is TakedownAction.HIDE else 'removed'} "
-                                 f"{what}{after}", detail=f"Reason given: {reason}")
+                         target_id=target_id, summary=did, detail=f"Reason given: {reason}")
         if changed is not None:
             if action is TakedownAction.REMOVE:
                 self.signals.status_deleted(changed)

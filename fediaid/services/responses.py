@@ -28,6 +28,7 @@ from fediaid.domain.rate_limits import ANSWERS_ACCOUNT
 from fediaid.domain.users import User
 from fediaid.domain.visibility import can_view
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
+from fediaid.i18n import N_
 from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import posts as posts_repo
@@ -77,20 +78,21 @@ class ResponseService(Service):
             post = await posts_repo.find(conn, post_id)
             viewer = self.posts.viewer_for(user, actor)
             if post is None or not can_view(viewer, post):
-                raise NotFound("No such post, or it is not shared with you.")
+                raise NotFound(N_("No such post, or it is not shared with you."))
             if post.held:
-                raise Conflict("This post is waiting for a coordinator's approval.")
+                raise Conflict(N_("This post is waiting for a coordinator's approval."))
             if not post.is_open:
-                raise Conflict("This post is closed.")
+                raise Conflict(N_("This post is closed."))
             if self.posts.can_manage(user, post) or post.author_uri == actor.uri:
-                raise Invalid("You cannot answer your own post.", field="post")
+                raise Invalid(N_("You cannot answer your own post."), field="post")
             if await self.blocks.refuses_answer(conn, post, actor.id):
                 # A block either way (services/blocks.py); the words do not say which.
-                raise Forbidden("You cannot answer this post.")
+                raise Forbidden(N_("You cannot answer this post."))
             if qty is not None and post.quantity is not None and qty > post.quantity:
-                raise Invalid(f"At most {post.quantity} {post.unit}.", field="quantity")
+                most = " ".join((str(post.quantity), post.unit))
+                raise Invalid(N_("At most {amount}.", amount=most), field="quantity")
             if await responses_repo.existing(conn, post.id, actor.id):
-                raise Conflict("You have already answered this post.")
+                raise Conflict(N_("You have already answered this post."))
             if post.kind is Kind.NEED:
                 await self._check_cap(conn, user, actor)
             response = await responses_repo.insert(
@@ -108,8 +110,8 @@ class ResponseService(Service):
         taken = await responses_repo.count_since(conn, actor.id, utcnow() - WEEK)
         taken += await responses_repo.accepted_on_offers_since(conn, actor.id, utcnow() - WEEK)
         if taken >= cap:
-            raise Conflict(f"You set a limit of {cap} a week, and you have reached it. "
-                           "Thank you! You can change the limit in your settings.")
+            raise Conflict(N_("You set a limit of {cap} a week, and you have reached it. "
+                              "Thank you! You can change the limit in your settings.", cap=cap))
 
     async def set_weekly_cap(self, user: User, cap: Any) -> None:
         if cap in (None, ""):
@@ -118,9 +120,9 @@ class ResponseService(Service):
             try:
                 value = int(cap)
             except (TypeError, ValueError) as exc:
-                raise Invalid("The limit must be a whole number.", field="cap") from exc
+                raise Invalid(N_("The limit must be a whole number."), field="cap") from exc
             if not 0 < value <= 100:
-                raise Invalid("The limit must be between 1 and 100.", field="cap")
+                raise Invalid(N_("The limit must be between 1 and 100."), field="cap")
         async with self.db.write() as conn:
             await users_repo.set_weekly_cap(conn, user.id, value)
 
@@ -129,7 +131,7 @@ class ResponseService(Service):
         async with self.db.read() as conn:
             post = await posts_repo.find(conn, post_id)
             if post is None or not self.posts.can_manage(user, post):
-                raise NotFound("No such post of yours.")
+                raise NotFound(N_("No such post of yours."))
             return await responses_repo.for_post(conn, post_id)
 
     async def mine(self, user: User, response_id: int) -> Response:
@@ -137,7 +139,7 @@ class ResponseService(Service):
             resp = await responses_repo.get(conn, response_id)
             post = await posts_repo.get(conn, resp.post_id)
         if resp.responder_user_id != user.id and not self.posts.can_manage(user, post):
-            raise NotFound("No such response.")
+            raise NotFound(N_("No such response."))
         return resp
 
     async def _managed_response(self, conn: AsyncConnection, user: User, response_id: int
@@ -145,7 +147,7 @@ class ResponseService(Service):
         resp = await responses_repo.get(conn, response_id)
         post = await posts_repo.get(conn, resp.post_id)
         if not self.posts.can_manage(user, post):
-            raise NotFound("No such response to a post of yours.")
+            raise NotFound(N_("No such response to a post of yours."))
         return resp, post
 
     async def accept(self, user: User, response_id: int, quantity: Any = None) -> Conversation:
@@ -156,10 +158,11 @@ class ResponseService(Service):
         async with self.db.write() as conn:
             resp, post = await self._managed_response(conn, user, response_id)
             if not post.is_open:
-                raise Conflict("This post is closed.")
+                raise Conflict(N_("This post is closed."))
             response_transition(resp.state, ResponseState.ACCEPTED)
             if qty is not None and resp.quantity is not None and qty > resp.quantity:
-                raise Invalid(f"They offered {resp.quantity}; accept at most that.",
+                raise Invalid(N_("They offered {amount}; accept at most that.",
+                                 amount=resp.quantity),
                               field="quantity")
             if post.kind is Kind.OFFER:
                 await self._check_cap(conn, user, await self._user_actor(conn, user))
@@ -192,7 +195,7 @@ class ResponseService(Service):
         async with self.db.write() as conn:
             resp = await responses_repo.get(conn, response_id)
             if resp.responder_user_id != user.id:
-                raise NotFound("No such response of yours.")
+                raise NotFound(N_("No such response of yours."))
             response_transition(resp.state, ResponseState.WITHDRAWN)
             await responses_repo.set_state(conn, resp.id, ResponseState.WITHDRAWN)
             post = await posts_repo.get(conn, resp.post_id)
@@ -211,7 +214,7 @@ class ResponseService(Service):
         if group_id in (conv.helper_actor_id, conv.other_actor_id) and self.posts.can_manage(
                 user, post):
             return group_id, post
-        raise NotFound("No such conversation.")
+        raise NotFound(N_("No such conversation."))
 
     async def messages(self, user: User, conversation_id: int) -> tuple[Conversation,
                                                                         list[Message]]:
@@ -229,8 +232,8 @@ class ResponseService(Service):
                 conv.reopened_at is None or conv.reopened_at < conv.closed_at)
             if closed:
                 if side != conv.helper_actor_id:
-                    raise Forbidden("This exchange is closed. The helper can reopen contact "
-                                    "if they want to.")
+                    raise Forbidden(N_("This exchange is closed. The helper can reopen contact "
+                                       "if they want to."))
                 await responses_repo.reopen(conn, conv.id)
             message = await responses_repo.add_message(
                 conn, uri=self.urls.new_object(), conversation_id=conv.id,
@@ -244,7 +247,7 @@ class ResponseService(Service):
             conv = await responses_repo.get_conversation(conn, conversation_id)
             side, _ = await self._side(conn, user, conv)
             if side != conv.helper_actor_id:
-                raise Forbidden("Only the helper can reopen contact.")
+                raise Forbidden(N_("Only the helper can reopen contact."))
             await responses_repo.reopen(conn, conv.id)
 
     async def conversations(self, user: User) -> list[Conversation]:

@@ -17,7 +17,6 @@ from fediaid.domain.audit import AuditAction
 from fediaid.domain.roles import (
     PROPOSAL_TTL,
     ROLE_SETTING,
-    ROLE_WORDS,
     Permission,
     ProposalState,
     RoleProposal,
@@ -27,6 +26,7 @@ from fediaid.domain.roles import (
 )
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
+from fediaid.i18n import N_, Message
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import audit as repo
@@ -40,14 +40,16 @@ if TYPE_CHECKING:
 
 
 def _a(role: Role) -> str:
-    return f"{'an' if role is Role.ADMIN else 'a'} {ROLE_WORDS[role]}"
+    """"a member", "a coordinator", "an admin" (marked words, inside the log's words)."""
+    return Message({Role.MEMBER: N_("a member"), Role.COORDINATOR: N_("a coordinator"),
+                    Role.ADMIN: N_("an admin")}[role], {})
 
 
 def parse_role(value: object) -> Role:
     for role in Role:
         if role.value == value:
             return role
-    raise Invalid("Choose member, coordinator or admin.", field="role")
+    raise Invalid(N_("Choose member, coordinator or admin."), field="role")
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ class RoleService(Service):
     @staticmethod
     def _require(user: User, permission: Permission = Permission.CHANGE_ROLES) -> None:
         if not user.may(permission):
-            raise Forbidden("Only coordinators can see and change roles.")
+            raise Forbidden(N_("Only coordinators can see and change roles."))
 
     async def accounts(self, user: User) -> list[Account]:
         self._require(user)
@@ -108,27 +110,29 @@ class RoleService(Service):
         async with self.db.write() as conn:
             target = await users_repo.find_by_username(conn, username)
             if target is None:
-                raise NotFound(f"There is no account called {username}.")
+                raise NotFound(N_("There is no account called {name}.", name=username))
             problem = change_problem(by.role if by else None, target.role, new,
                                      admins=await repo.count_role(conn, Role.ADMIN))
             if problem:
                 raise Invalid(problem, field="role")
             if by is not None and await self._second_needed(conn):
                 if await repo.pending(conn, now=utcnow(), user_id=target.id):
-                    raise Conflict(f"A change of {username}'s role is already waiting for a "
-                                   "second coordinator.")
+                    raise Conflict(N_("A change of {name}'s role is already waiting for a "
+                                      "second coordinator.", name=username))
                 proposal = await repo.add_proposal(
                     conn, user_id=target.id, old=target.role, new=new, proposed_by=by.id,
                     expires_at=utcnow() + PROPOSAL_TTL)
                 await record(conn, by, AuditAction.ROLE_PROPOSED, target_kind="account",
                              target_id=target.id,
-                             summary=f"proposed making {username} {_a(new)} (now {_a(target.role)}"
-                                     "); it waits for a second coordinator")
+                             summary=N_("proposed making {name} {new} (now {old}); it waits "
+                                        "for a second coordinator", name=username, new=_a(new),
+                                        old=_a(target.role)))
                 return Change(applied=False, proposal=proposal)
             await repo.set_role(conn, target.id, new)
             await record(conn, by, AuditAction.ROLE_CHANGED, target_kind="account",
                          target_id=target.id,
-                         summary=f"made {username} {_a(new)} (was {_a(target.role)})")
+                         summary=N_("made {name} {new} (was {old})", name=username,
+                                    new=_a(new), old=_a(target.role)))
         return Change(applied=True)
 
     async def decide(self, by: User, proposal_id: int, *, approve: bool) -> RoleProposal:
@@ -139,7 +143,7 @@ class RoleService(Service):
         async with self.db.write() as conn:
             proposal = await repo.proposal(conn, proposal_id)
             if proposal is None:
-                raise NotFound("No such role change.")
+                raise NotFound(N_("No such role change."))
             problem = decision_problem(proposal, by.id, by.role, now, approve=approve)
             if problem:
                 raise Forbidden(problem) if approve and by.id == proposal.proposed_by \
@@ -147,29 +151,31 @@ class RoleService(Service):
             target = await users_repo.get(conn, proposal.user_id)
             if approve:
                 if target.role is not proposal.old_role:
-                    raise Conflict(f"{target.username}'s role changed since this was proposed: "
-                                   "reject it and propose again.")
+                    raise Conflict(N_("{name}'s role changed since this was proposed: reject "
+                                      "it and propose again.", name=target.username))
                 problem = change_problem(by.role, target.role, proposal.new_role,
                                          admins=await repo.count_role(conn, Role.ADMIN))
                 if problem:
                     raise Invalid(problem, field="proposal")
             if not await repo.decide(conn, proposal.id, ProposalState.APPROVED if approve
                                      else ProposalState.REJECTED, by=by.id):
-                raise Conflict("This change was already decided.")
-            words = f"making {target.username} {_a(proposal.new_role)}"
+                raise Conflict(N_("This change was already decided."))
+            name, new = target.username, _a(proposal.new_role)
             if approve:
                 await repo.set_role(conn, target.id, proposal.new_role)
                 await record(conn, by, AuditAction.ROLE_CHANGED, target_kind="account",
                              target_id=target.id,
-                             summary=f"approved {proposal.proposer_name}'s proposal of {words} "
-                                     f"(was {_a(proposal.old_role)})")
+                             summary=N_("approved {who}'s proposal of making {name} {new} (was "
+                                        "{old})", who=proposal.proposer_name, name=name,
+                                        new=new, old=_a(proposal.old_role)))
             else:
                 mine = by.id == proposal.proposed_by
                 await record(conn, by, AuditAction.ROLE_REJECTED, target_kind="account",
                              target_id=target.id,
-                             summary=(f"took back their proposal of {words}" if mine else
-                                      f"rejected {proposal.proposer_name}'s proposal of "
-                                      f"{words}"))
+                             summary=N_("took back their proposal of making {name} {new}",
+                                        name=name, new=new) if mine else
+                             N_("rejected {who}'s proposal of making {name} {new}",
+                                who=proposal.proposer_name, name=name, new=new))
             found = await repo.proposal(conn, proposal.id)
         assert found is not None
         return found

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from activitypub.keys import generate_rsa_keypair
 from fediaid.domain.actors import INSTANCE_ACTOR_USERNAME, ActorType, Role, validate_username
+from fediaid.domain.group_profile import DEFAULT_DESCRIPTION
 from fediaid.errors import Conflict, Invalid
+from fediaid.i18n import Message
 from fediaid.storage import actors as actors_repo
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ async def initialise(rt: Runtime, *, group_name: str, coordinator: str) -> str:
                 (ActorType.APPLICATION, INSTANCE_ACTOR_USERNAME, settings.domain,
                  "The server itself; it signs requests for the group."),
                 (ActorType.GROUP, settings.group_slug, group_name,
-                 f"{group_name}: neighbors sharing offers and needs."),
+                 str(Message(DEFAULT_DESCRIPTION, {"group": group_name}))),
             ],
             keys,
             strict=True,

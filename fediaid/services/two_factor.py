@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, RateLimited, Unauthenticated
+from fediaid.i18n import N_
 from fediaid.services import login_limits
 from fediaid.services.core import Core, Service
 from fediaid.storage import two_factor as repo
@@ -42,14 +43,24 @@ if TYPE_CHECKING:
 
 CHALLENGE_TTL = timedelta(minutes=10)
 RECOVERY_CODES = 10
-WRONG_CODE = "That code is not right (or was already used). Try the next one from your app."
+WRONG_CODE = N_("That code is not right (or was already used). Try the next one from your "
+                "app.")
+
+
+QR_TITLE = N_("QR code for your app")  # what a screen reader says of the QR code
 
 
 @dataclass(frozen=True)
 class Enrolment:
     secret: str  # base32, for typing into an app
     uri: str  # otpauth://, what the QR code holds
-    qr_svg: str  # an <svg> element, no script
+    qr_svg: str  # an <svg> element, no script (titled in English)
+
+    def qr(self, title: str) -> str:
+        """The QR code as an <svg> element titled in the reader's words."""
+        import segno
+
+        return str(segno.make(self.uri, error="m").svg_inline(scale=4, title=title))
 
 
 def _normal(code: str) -> str:
@@ -124,9 +135,9 @@ class TwoFactorService(Service):
 
     async def set_required(self, user: User, value: bool) -> None:
         if not user.is_coordinator:
-            raise Forbidden("Only coordinators can change this.")
+            raise Forbidden(N_("Only coordinators can change this."))
         if value and not await self.enabled(user):
-            raise Conflict("Turn on two-factor login for yourself first.")
+            raise Conflict(N_("Turn on two-factor login for yourself first."))
         async with self.db.write() as conn:
             await repo.set_required(conn, value)
 
@@ -136,9 +147,9 @@ class TwoFactorService(Service):
         import pyotp
 
         if not user.is_coordinator:
-            raise Forbidden("Two-factor login is for coordinators and admins.")
+            raise Forbidden(N_("Two-factor login is for coordinators and admins."))
         if await self.enabled(user):
-            raise Conflict("Two-factor login is already on.")
+            raise Conflict(N_("Two-factor login is already on."))
         secret = pyotp.random_base32()
         async with self.db.write() as conn:
             await repo.start(conn, user.id, self._seal(secret, user.id))
@@ -156,14 +167,14 @@ class TwoFactorService(Service):
         import segno
 
         uri = self._totp(secret, user).provisioning_uri()  # type: ignore[attr-defined]
-        svg = segno.make(uri, error="m").svg_inline(scale=4, title="QR code for your app")
+        svg = segno.make(uri, error="m").svg_inline(scale=4, title=QR_TITLE)
         return Enrolment(secret=secret, uri=uri, qr_svg=svg)
 
     async def confirm(self, user: User, code: str) -> list[str]:
         """Turn two-factor on with a first code; returns the recovery codes (shown once)."""
         pending = await self.pending(user)
         if pending is None:
-            raise Conflict("Start again: there is no set-up waiting for a code.")
+            raise Conflict(N_("Start again: there is no set-up waiting for a code."))
         await self._guard(user)
         step = self._matching_step(pending.secret, user, code)
         if step is None:
@@ -194,7 +205,8 @@ class TwoFactorService(Service):
             if had:
                 await record(conn, None, AuditAction.TWO_FACTOR_RESET, target_kind="account",
                              target_id=user.id,
-                             summary=f"turned off two-factor login for {user.username}")
+                             summary=N_("turned off two-factor login for {name}",
+                                        name=user.username))
         return had
 
     async def disable(self, user: User, code: str) -> None:
@@ -224,7 +236,7 @@ class TwoFactorService(Service):
             found = await repo.find(conn, user.id)
         secret = self._open(found[0], user.id) if found and found[1] else None
         if secret is None:
-            raise Unauthenticated("Two-factor login is not on for this account.")
+            raise Unauthenticated(N_("Two-factor login is not on for this account."))
         step = self._matching_step(secret, user, code)
         async with self.db.write() as conn:
             if step is not None:
@@ -245,9 +257,10 @@ class TwoFactorService(Service):
                                                     self.accounts.clock())
         if wait is not None:
             minutes = (wait + 59) // 60
-            raise RateLimited(f"Too many wrong codes. Try again in {minutes} minute"
-                              f"{'s' if minutes != 1 else ''}.", retry_after=wait,
-                              internal=f"two-factor paused for {wait}s")
+            raise RateLimited(N_("Too many wrong codes. Try again in {n} minutes.", n=minutes)
+                              if minutes != 1 else
+                              N_("Too many wrong codes. Try again in 1 minute."),
+                              retry_after=wait, internal=f"two-factor paused for {wait}s")
 
     async def _passed(self, user: User) -> None:
         async with self.db.write() as conn:

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.actors import Actor, ActorType, RemoteActorData
 from fediaid.errors import Invalid, NotFound
+from fediaid.i18n import N_
 from fediaid.storage.tables import actor_keys, actors
 from fediaid.storage.types import utcnow
 
@@ -67,7 +68,7 @@ async def known_uris(conn: AsyncConnection, uris: Iterable[str]) -> set[str]:
 async def get_by_uri(conn: AsyncConnection, uri: str) -> Actor:
     actor = await find_by_uri(conn, uri)
     if actor is None:
-        raise NotFound("No such account.")
+        raise NotFound(N_("No such account."))
     return actor
 
 
@@ -79,7 +80,7 @@ async def find_by_id(conn: AsyncConnection, actor_id: int) -> Actor | None:
 async def get_by_id(conn: AsyncConnection, actor_id: int) -> Actor:
     actor = await find_by_id(conn, actor_id)
     if actor is None:
-        raise NotFound("No such account.")
+        raise NotFound(N_("No such account."))
     return actor
 
 
@@ -175,7 +176,7 @@ async def private_key_pem(conn: AsyncConnection, actor_id: int) -> str:
         )
     ).first()
     if row is None:
-        raise NotFound("This account has no signing key.")
+        raise NotFound(N_("This account has no signing key."))
     return str(row[0])
 
 

@@ -20,11 +20,11 @@ from fediaid.storage.types import utcnow
 
 async def append(conn: AsyncConnection, *, actor_user_id: int | None, actor_label: str,
                  action: str, target_kind: str, target_id: str | None, summary: str,
-                 detail: str | None) -> int:
+                 detail: str | None, summary_words: str | None = None) -> int:
     return int((await conn.execute(audit_log.insert().values(
         created_at=utcnow(), actor_user_id=actor_user_id, actor_label=actor_label,
         action=action, target_kind=target_kind, target_id=target_id, summary=summary,
-        detail=detail).returning(audit_log.c.id))).scalar_one())
+        detail=detail, summary_words=summary_words).returning(audit_log.c.id))).scalar_one())
 
 
 def _action(value: str) -> AuditAction | str:
@@ -37,7 +37,7 @@ def _action(value: str) -> AuditAction | str:
 def _entry(row: Any, *, with_detail: bool) -> AuditEntry:
     return AuditEntry(row.id, row.created_at, row.actor_user_id, row.actor_label,
                       _action(row.action), row.target_kind, row.target_id, row.summary,
-                      row.detail if with_detail else None)
+                      row.detail if with_detail else None, row.summary_words)
 
 
 async def page(conn: AsyncConnection, *, before_id: int | None, limit: int,

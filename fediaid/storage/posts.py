@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.posts import Kind, Post, State, Urgency, Visibility
 from fediaid.errors import NotFound
+from fediaid.i18n import N_
 from fediaid.storage.tables import (
     actors,
     areas,
@@ -67,7 +68,7 @@ async def find(conn: AsyncConnection, post_id: int) -> Post | None:
 async def get(conn: AsyncConnection, post_id: int) -> Post:
     post = await find(conn, post_id)
     if post is None:
-        raise NotFound("No such post.")
+        raise NotFound(N_("No such post."))
     return post
 
 

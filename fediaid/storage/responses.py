@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.posts import ResponseState
 from fediaid.errors import NotFound
+from fediaid.i18n import N_
 from fediaid.storage.tables import actors, conversations, messages, responses
 from fediaid.storage.types import utcnow
 
@@ -78,7 +79,7 @@ async def insert(conn: AsyncConnection, **values: Any) -> Response:
 async def get(conn: AsyncConnection, response_id: int) -> Response:
     row = (await conn.execute(_select().where(responses.c.id == response_id))).first()
     if row is None:
-        raise NotFound("No such response.")
+        raise NotFound(N_("No such response."))
     return _resp(row)
 
 
@@ -160,7 +161,7 @@ async def get_conversation(conn: AsyncConnection, conversation_id: int) -> Conve
     row = (await conn.execute(select(conversations).where(
         conversations.c.id == conversation_id))).first()
     if row is None:
-        raise NotFound("No such conversation.")
+        raise NotFound(N_("No such conversation."))
     return _conv(row)
 
 

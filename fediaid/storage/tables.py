@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0021"
+SCHEMA_HEAD = "0022"
 
 metadata = MetaData(
     naming_convention={
@@ -903,6 +903,9 @@ audit_log = Table(
     Column("target_id", String(255)),
     Column("summary", String(1024), nullable=False),
     Column("detail", Text),
+    # The summary as marked words (JSON, fediaid.i18n.to_json), said in the reader's
+    # language; NULL for entries from before migration 0022.
+    Column("summary_words", Text),
 )
 
 # Role changes waiting for a second coordinator (fediaid/domain/roles.py).

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from fediaid.domain.actors import Role
 from fediaid.domain.users import User
 from fediaid.errors import NotFound
+from fediaid.i18n import N_
 from fediaid.storage import push as push_repo
 from fediaid.storage.tables import access_tokens, login_links, oauth_codes, users, web_sessions
 from fediaid.storage.types import utcnow
@@ -40,7 +41,7 @@ async def create(conn: AsyncConnection, *, actor_id: int, username: str, role: R
 async def get(conn: AsyncConnection, user_id: int) -> User:
     row = (await conn.execute(select(users).where(users.c.id == user_id))).first()
     if row is None:
-        raise NotFound("No such user.")
+        raise NotFound(N_("No such user."))
     return _to_user(row)
 
 
