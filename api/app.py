@@ -22,6 +22,7 @@ from api.middleware import RequestContext, SecurityHeaders, compression
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
 from api.web import conversations, coordination, domains, joining, my_data, pages, posts
+from api.web import directory as web_directory
 from api.web import email as web_email
 from api.web import flyer as web_flyer
 from api.web import group_profile as web_group_profile
@@ -100,6 +101,8 @@ def routes() -> list[Route | Mount]:
         Route("/api/v1/reports", mastodon_reports.create, methods=["POST", "OPTIONS"]),
         Route("/admin/domains", domains.page, methods=["GET", "POST"]),
         Route("/admin/network", web_network.page, methods=["GET", "POST"]),
+        Route("/directory", web_directory.page),
+        Route("/directory.json", web_directory.published),
         Route("/admin/domains/export.csv", domains.export),
         Route("/groups/{name}/blocklist", blocklist.published),
         Route("/admin/held", coordination.held),

@@ -437,3 +437,37 @@ def link_follow(activity_id: str, actor: str, target: str, shares: list[str]
         "linkShares": {"@id": "fediaid:linkShares", "@container": "@set"}}]
     doc["linkShares"] = sorted(shares)
     return doc
+
+
+def with_directory(doc: dict[str, Any], namespace: str, url: str) -> dict[str, Any]:
+    """The group's actor document naming its directory entry (``/directory.json``,
+    docs/federation.md, "The directory")."""
+    out = dict(doc)
+    out["@context"] = [*doc["@context"], {
+        "fediaid": namespace, "directory": {"@id": "fediaid:directory", "@type": "@id"}}]
+    out["directory"] = url
+    return out
+
+
+def directory_entry(*, url: str, namespace: str, actor: Actor, handle: str,
+                    profile_url: str | None, areas: Sequence[str], languages: Sequence[str],
+                    telephone: str, hotline_hours: str, how_to_join: str,
+                    open_needs: int | str, links: Sequence[str], updated: datetime
+                    ) -> dict[str, Any]:
+    """This group's directory entry (``GET /directory.json``): how the group describes
+    itself, its open public needs (a count, or "fewer than 5") and the actor URIs of the
+    groups it links with (active links): docs/federation.md, "The directory"."""
+    return {
+        "@context": [AS_CONTEXT, {
+            "schema": "http://schema.org#", "fediaid": namespace,
+            "GroupDirectoryEntry": "fediaid:GroupDirectoryEntry",
+            "areaServed": "schema:areaServed", "knowsLanguage": "schema:knowsLanguage",
+            "telephone": "schema:telephone", "hotlineHours": "fediaid:hotlineHours",
+            "howToJoin": "fediaid:howToJoin", "openNeeds": "fediaid:openNeeds",
+            "links": {"@id": "fediaid:links", "@type": "@id", "@container": "@set"}}],
+        "id": url, "type": "GroupDirectoryEntry", "attributedTo": actor.uri,
+        "name": actor.name or actor.username or "", "preferredUsername": handle,
+        "url": profile_url or actor.uri, "areaServed": list(areas),
+        "knowsLanguage": list(languages), "telephone": telephone,
+        "hotlineHours": hotline_hours, "howToJoin": how_to_join, "openNeeds": open_needs,
+        "links": list(links), "updated": iso(updated)}

@@ -74,6 +74,9 @@ class Workers:
                 proposed = await self.rt.blocklists.refresh_due()
                 if proposed:
                     log.info("blocklists: %d new proposals for coordinators", proposed)
+                listed = await self.rt.directory.refresh_due()
+                if listed is not None:
+                    log.info("directory: %d groups listed", listed)
             except Exception:
                 log.exception("post lifecycle failed")
             try:

@@ -23,6 +23,7 @@ from fediaid.services.blocks import BlockService
 from fediaid.services.client_accounts import ClientAccounts
 from fediaid.services.client_conversations import ClientConversations
 from fediaid.services.core import Core, Identity, Signals
+from fediaid.services.directory import DirectoryService
 from fediaid.services.discovery import DiscoveryService
 from fediaid.services.email import EmailService
 from fediaid.services.email_outbox import EmailOutbox
@@ -116,6 +117,8 @@ class Runtime:
         # Links with other groups (issue 12): who `network` posts are for.
         self.links = LinkService(core, follows=self.follows, outbox=self.outbox,
                                  policy=self.policy)
+        # The directory of groups (issue 12): linked groups and theirs, two hops.
+        self.directory = DirectoryService(core, policy=self.policy)
         # Offers and needs, and statuses for apps.
         self.posts = PostService(core, blocks=self.blocks, follows=self.follows,
                                  limits=self.limits, post_federation=self.post_federation)

@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0022"
+SCHEMA_HEAD = "0023"
 
 metadata = MetaData(
     naming_convention={
@@ -1119,4 +1119,17 @@ group_links = Table(
     Column("their_shares", String(200), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# The directory of groups (issue 12): what linked groups, and the groups they link to,
+# publish about themselves (their ``/directory.json``, checked), replaced by each refresh.
+directory_entries = Table(
+    "directory_entries",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor_uri", URL, nullable=False, unique=True),
+    Column("hops", SmallInteger, nullable=False),
+    Column("via_uri", URL),
+    Column("entry", Text, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
 )

@@ -42,7 +42,7 @@ NOT_PAGES = (
     "/api/", "/.well-known/", "/nodeinfo/", "/healthz", "/actor", "/activities/", "/objects/",
     "/groups/", "/users/", "/static", "/media/",
 )
-NOT_PAGE_SUFFIXES = (".csv", ".pdf")
+NOT_PAGE_SUFFIXES = (".csv", ".pdf", ".json")
 
 # Pages this module does not reach, and why. Each is covered elsewhere, over HTTP.
 NOT_VISITED = {
@@ -78,6 +78,7 @@ VISITS = (
     Visit("/@{name}", "visitor", "/@admin"),
     Visit("/posts/{id:id}", "visitor", "/posts/{post}"),
     Visit("/posts/{id:id}", "visitor", "/posts/999999", 404),
+    Visit("/directory", "visitor", "/directory?area=oak"),
     # A member (the author of the post, in a conversation about it).
     Visit("/", "member", "/"),
     Visit("/posts/new", "member", "/posts/new?kind=need"),
