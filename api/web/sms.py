@@ -27,6 +27,7 @@ from fediaid.domain.roles import Permission
 from fediaid.domain.sms import BODY_MAX, PROVIDER_WORDS, Provider, format_keywords
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited
+from fediaid.i18n import N_
 from fediaid.services.hotline import KINDS
 
 WEBHOOK_MAX = 64 * 1024
@@ -263,7 +264,7 @@ def _form_id(value: object) -> int:
 
     found = parse_id(str(value or ""))
     if found is None:
-        raise NotFound("Nothing with that number.")
+        raise NotFound(N_("Nothing with that number."))
     return found
 
 

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import enum
 
+from fediaid.i18n import N_
+
 
 class LinkState(enum.StrEnum):
     PROPOSED_BY_US = "proposed_by_us"
@@ -77,8 +79,8 @@ def next_state(current: LinkState | None, event: LinkEvent) -> LinkState:
     try:
         return _NEXT[(current, event)]
     except KeyError:
-        raise LinkError(f"cannot {event.value} a link that is "
-                        f"{current.value if current else 'not proposed'}") from None
+        raise LinkError(N_("cannot {event} a link that is {state}", event=event.value,
+                           state=current.value if current else "not proposed")) from None
 
 
 def allowed(current: LinkState | None, event: LinkEvent) -> bool:

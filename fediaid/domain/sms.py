@@ -139,44 +139,44 @@ def check_settings(*, provider: str, number: str, account: str, api_url: str,
     try:
         kind = Provider(str(provider))
     except ValueError:
-        raise Invalid("Choose Twilio or an Android phone.", field="provider") from None
+        raise Invalid(N_("Choose Twilio or an Android phone."), field="provider") from None
     e164 = normal_number(number, region, field="number")
     account = (account or "").strip()
     if kind is Provider.TWILIO and not _SID.fullmatch(account):
-        raise Invalid("Twilio's Account SID starts with AC and has 32 more letters and "
-                      "digits (on the Twilio Console's first page).", field="account")
+        raise Invalid(N_("Twilio's Account SID starts with AC and has 32 more letters and "
+                         "digits (on the Twilio Console's first page)."), field="account")
     if kind is Provider.ANDROID and not _USER.fullmatch(account):
-        raise Invalid("Type the user name the app shows (letters, digits, . _ - @ +).",
+        raise Invalid(N_("Type the user name the app shows (letters, digits, . _ - @ +)."),
                       field="account")
     url = (api_url or "").strip().rstrip("/")
     if kind is Provider.ANDROID and not url:
-        raise Invalid("Type the address the app shows, like http://192.168.1.20:8080 (the "
-                      "phone on your network) or https://api.sms-gate.app/3rdparty/v1 "
-                      "(through the app's cloud server).", field="api_url")
+        raise Invalid(N_("Type the address the app shows, like http://192.168.1.20:8080 (the "
+                         "phone on your network) or https://api.sms-gate.app/3rdparty/v1 "
+                         "(through the app's cloud server)."), field="api_url")
     private = ""
     if url:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.username \
                 or parts.query or parts.fragment or len(url) > 300:
-            raise Invalid("Type an address starting with http:// or https://, without a user "
-                          "name or a ? part.", field="api_url")
+            raise Invalid(N_("Type an address starting with http:// or https://, without a user "
+                             "name or a ? part."), field="api_url")
         try:
             parts.port  # noqa: B018  (raises on a bad port)
         except ValueError:
-            raise Invalid("The port after the : is not a number from 1 to 65535.",
+            raise Invalid(N_("The port after the : is not a number from 1 to 65535."),
                           field="api_url") from None
         host = parts.hostname
         literal = _ip(host)
         if allow_private:
             if literal is None or literal.is_global:
-                raise Invalid("Only a phone on the group's own network needs this: type its "
-                              "address as numbers (like 192.168.1.20), not a name.",
+                raise Invalid(N_("Only a phone on the group's own network needs this: type its "
+                                 "address as numbers (like 192.168.1.20), not a name."),
                               field="api_url")
             private = str(literal)
         if kind is Provider.TWILIO and parts.scheme != "https" and not dev:
-            raise Invalid("Twilio's API is reached over https.", field="api_url")
+            raise Invalid(N_("Twilio's API is reached over https."), field="api_url")
     elif allow_private:
-        raise Invalid("Only a phone on the group's own network needs this.", field="api_url")
+        raise Invalid(N_("Only a phone on the group's own network needs this."), field="api_url")
     return SmsSettings(provider=kind, number=e164, account=account, api_url=url,
                        private_address=private)
 
@@ -296,7 +296,7 @@ def parse_keywords(text: str) -> dict[Intent, tuple[str, ...]]:
     ``offer: DOY``. ``Invalid`` names the line."""
     found: dict[Intent, list[str]] = {}
     if len(text or "") > KEYWORDS_MAX:
-        raise Invalid("That is too many words.", field="keywords")
+        raise Invalid(N_("That is too many words."), field="keywords")
     for n, line in enumerate((text or "").splitlines(), 1):
         if not line.strip():
             continue
@@ -306,17 +306,17 @@ def parse_keywords(text: str) -> dict[Intent, tuple[str, ...]]:
         except ValueError:
             intent = Intent.TEXT
         if not colon or intent not in (Intent.NEED, Intent.OFFER):
-            raise Invalid(f"Line {n}: start with need: or offer:, then the words, separated "
-                          "by commas.", field="keywords")
+            raise Invalid(N_("Line {n}: start with need: or offer:, then the words, separated "
+                             "by commas.", n=n), field="keywords")
         for word in words.split(","):
             folded = fold(word)
             if not folded:
                 continue
             if len(folded) > 40 or any(folded in ws for by in WHOLE_WORDS.values()
                                        for ws in by.values()):
-                raise Invalid(f"Line {n}: “{word.strip()}” cannot be used (too long, or one "
-                              "of the words STOP, START, HELP or YES in some language).",
-                              field="keywords")
+                raise Invalid(N_("Line {n}: “{word}” cannot be used (too long, or one of the "
+                                 "words STOP, START, HELP or YES in some language).", n=n,
+                                 word=word.strip()), field="keywords")
             found.setdefault(intent, []).append(folded)
     return {i: tuple(dict.fromkeys(ws)) for i, ws in found.items()}
 
@@ -362,8 +362,8 @@ def clean_body(text: str, *, field: str = "body") -> str:
     """A text typed by a coordinator or helper: trimmed, not empty, at most ``BODY_MAX``."""
     text = (text or "").replace("\r\n", "\n").strip()
     if not text:
-        raise Invalid("Write the text to send.", field=field)
+        raise Invalid(N_("Write the text to send."), field=field)
     if len(text) > BODY_MAX:
-        raise Invalid(f"A text can be at most {BODY_MAX} characters (this one has "
-                      f"{len(text)}).", field=field)
+        raise Invalid(N_("A text can be at most {max} characters (this one has {n}).",
+                         max=BODY_MAX, n=len(text)), field=field)
     return text

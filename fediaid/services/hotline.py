@@ -50,19 +50,21 @@ class HotlineService(Service):
     @staticmethod
     def _require(user: User) -> None:
         if not user.may(Permission.INTAKE):
-            raise Forbidden("Only coordinators can see the hotline's calls.")
+            raise Forbidden(N_("Only coordinators can see the hotline's calls."))
 
     async def note_call(self, user: User, *, number: str, name: str = "", note: str = "",
                         kind: str = "voicemail") -> int:
         self._require(user)
         if kind not in KINDS:
-            raise Invalid("Choose what kind of call it was.", field="kind")
+            raise Invalid(N_("Choose what kind of call it was."), field="kind")
         e164 = normal_number(number, await self.sms_settings.region())
         name, note = (name or "").strip(), (note or "").strip()
         if len(name) > NAME_MAX:
-            raise Invalid(f"A name can be at most {NAME_MAX} characters.", field="name")
+            raise Invalid(N_("A name can be at most {n} characters.", n=NAME_MAX),
+                          field="name")
         if len(note) > NOTE_MAX:
-            raise Invalid(f"A note can be at most {NOTE_MAX} characters.", field="note")
+            raise Invalid(N_("A note can be at most {n} characters.", n=NOTE_MAX),
+                          field="note")
         async with self.db.write() as conn:
             return await repo.add_call(conn, number=e164, name=name, note=note, kind=kind,
                                        user_id=user.id)
@@ -77,13 +79,13 @@ class HotlineService(Service):
         self._require(user)
         async with self.db.write() as conn:
             if not await repo.mark_returned(conn, call_id, user.id):
-                raise NotFound("No call to return with that number.")
+                raise NotFound(N_("No call to return with that number."))
 
     async def forget(self, user: User, call_id: int) -> None:
         self._require(user)
         async with self.db.write() as conn:
             if not await repo.delete_call(conn, call_id):
-                raise NotFound("No call with that number.")
+                raise NotFound(N_("No call with that number."))
 
     async def callbacks(self, user: User) -> list[Callback]:
         self._require(user)
@@ -95,10 +97,11 @@ class HotlineService(Service):
         self._require(user)
         async with self.db.write() as conn:
             if not await repo.told(conn, post_id):
-                raise NotFound("No intake record for that post.")
+                raise NotFound(N_("No intake record for that post."))
             await record(conn, user, AuditAction.NEIGHBOR_TOLD, target_kind="post",
                          target_id=post_id,
-                         summary=f"told the neighbor of post #{post_id} about its answers")
+                         summary=N_("told the neighbor of post #{id} about its answers",
+                                    id=post_id))
 
     async def purge(self, now: datetime, retention: timedelta) -> int:
         async with self.db.write() as conn:

@@ -40,6 +40,7 @@ from fediaid.domain.roles import Permission
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, Invalid, NotFound
 from fediaid.federation import render
+from fediaid.i18n import N_
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
@@ -74,7 +75,7 @@ class LinkService(Service):
     @staticmethod
     def _require(user: User | None) -> None:
         if user is not None and not user.may(Permission.DOMAINS):
-            raise Forbidden("Only coordinators can link the group with other groups.")
+            raise Forbidden(N_("Only coordinators can link the group with other groups."))
 
     async def known(self, handle_or_url: str) -> Actor:
         """A group we already know (its link's handle or actor URL), else looked up
@@ -92,15 +93,15 @@ class LinkService(Service):
     async def _target(self, handle_or_url: str) -> Actor:
         target = await self.known(handle_or_url)
         if target.local:
-            raise Invalid("That is this group.", field="handle")
+            raise Invalid(N_("That is this group."), field="handle")
         if target.type is not ActorType.GROUP:
-            raise Invalid(f"{target.handle} is not a group: only groups can be linked.",
-                          field="handle")
+            raise Invalid(N_("{name} is not a group: only groups can be linked.",
+                             name=target.handle), field="handle")
         if not self.policy.may_exchange(target.uri):
-            raise Forbidden(f"{target.domain} is blocked by this group's federation policy: "
-                            "it cannot be linked.")
+            raise Forbidden(N_("{domain} is blocked by this group's federation policy: it "
+                               "cannot be linked.", domain=target.domain))
         if target.inbox is None:
-            raise Invalid(f"{target.handle} has no inbox.", field="handle")
+            raise Invalid(N_("{name} has no inbox.", name=target.handle), field="handle")
         return target
 
     async def propose(self, user: User | None, handle_or_url: str,
@@ -117,7 +118,7 @@ class LinkService(Service):
             await self._send_follow(conn, target, shares)
             await record(conn, user, AuditAction.LINK_PROPOSED, target_kind="actor",
                          target_id=target.id,
-                         summary=f"proposed a link with {target.handle}")
+                         summary=N_("proposed a link with {name}", name=target.handle))
         self.signals.delivery_wakeup.set()
         return state
 
@@ -128,7 +129,7 @@ class LinkService(Service):
         async with self.db.write() as conn:
             link = await links_repo.find(conn, target.id)
             if link is None or link.state is not LinkState.PROPOSED_BY_THEM:
-                raise Conflict(f"{target.handle} has not proposed a link.")
+                raise Conflict(N_("{name} has not proposed a link.", name=target.handle))
             state = await self._accept(conn, user, target, link,
                                        shares if shares is not None else link.their_shares
                                        & ALL_SHARES or DEFAULT_SHARES)
@@ -147,7 +148,8 @@ class LinkService(Service):
         await links_repo.save(conn, target.id, state, our_shares=shares)
         await self._send_follow(conn, target, shares)
         await record(conn, user, AuditAction.LINK_ACCEPTED, target_kind="actor",
-                     target_id=target.id, summary=f"accepted the link with {target.handle}")
+                     target_id=target.id,
+                     summary=N_("accepted the link with {name}", name=target.handle))
         return state
 
     async def pause(self, user: User | None, handle_or_url: str, *, resume: bool = False
@@ -158,14 +160,14 @@ class LinkService(Service):
             link = await links_repo.find(conn, target.id)
             state = self._next(link, LinkEvent.RESUME if resume else LinkEvent.PAUSE)
             if resume and not self.policy.may_exchange(target.uri):
-                raise Forbidden(f"{target.domain} is blocked by this group's federation "
-                                "policy: it cannot be linked.")
+                raise Forbidden(N_("{domain} is blocked by this group's federation policy: "
+                                   "it cannot be linked.", domain=target.domain))
             await links_repo.save(conn, target.id, state)
             await record(conn, user,
                          AuditAction.LINK_RESUMED if resume else AuditAction.LINK_PAUSED,
                          target_kind="actor", target_id=target.id,
-                         summary=f"{'resumed' if resume else 'paused'} the link with "
-                                 f"{target.handle}")
+                         summary=N_("resumed the link with {name}", name=target.handle)
+                         if resume else N_("paused the link with {name}", name=target.handle))
         return state
 
     async def end(self, user: User | None, handle_or_url: str) -> None:
@@ -175,10 +177,11 @@ class LinkService(Service):
         async with self.db.write() as conn:
             link = await links_repo.find(conn, target.id)
             if link is None or link.state is LinkState.ENDED:
-                raise NotFound(f"This group has no link with {target.handle}.")
+                raise NotFound(N_("This group has no link with {name}.", name=target.handle))
             await self._end(conn, target, link)
             await record(conn, user, AuditAction.LINK_ENDED, target_kind="actor",
-                         target_id=target.id, summary=f"ended the link with {target.handle}")
+                         target_id=target.id,
+                         summary=N_("ended the link with {name}", name=target.handle))
         self.signals.delivery_wakeup.set()
 
     # -- the wire ---------------------------------------------------------------------------
@@ -187,7 +190,7 @@ class LinkService(Service):
         try:
             return next_state(link.state if link else None, event)
         except LinkError as exc:
-            raise Conflict(str(exc)) from None
+            raise Conflict(exc.args[0] if exc.args else str(exc)) from None
 
     async def _send_follow(self, conn: AsyncConnection, target: Actor,
                            shares: frozenset[Share]) -> None:

@@ -134,7 +134,7 @@ class SmsService(Service):
         settings = await self.sms_settings.current()
         if settings.provider is None or settings.provider.value != provider \
                 or not settings.receives:
-            raise NotFound("Text messages are not set up for that provider here.")
+            raise NotFound(N_("Text messages are not set up for that provider here."))
         gateway = gateway_for(settings, await self.sms_settings.secrets(),
                               self.core.transport())
         texts = gateway.parse_inbound(url=url, headers=headers, body=body, now=utcnow())
@@ -302,7 +302,7 @@ class SmsService(Service):
     @staticmethod
     def _require(user: User) -> None:
         if not user.may(Permission.INTAKE):
-            raise Forbidden("Only coordinators can read and send the group's texts.")
+            raise Forbidden(N_("Only coordinators can read and send the group's texts."))
 
     async def threads(self, user: User, *, done: bool = False) -> list[ThreadItem]:
         self._require(user)
@@ -330,7 +330,7 @@ class SmsService(Service):
         async with self.db.write() as conn:
             thread = await repo.find_thread(conn, thread_id)
             if thread is None:
-                raise NotFound("No texts conversation with that number.")
+                raise NotFound(N_("No texts conversation with that number."))
             await repo.mark_read(conn, thread_id)
             post = await posts_repo.find(conn, thread.post_id) if thread.post_id else None
             stopped = await repo.opted_out(conn, opt_out_digest(
@@ -347,7 +347,7 @@ class SmsService(Service):
         async with self.db.write() as conn:
             intake = await repo.texted_intake(conn, post_id)
             if intake is None:
-                raise NotFound("That post did not come by text.")
+                raise NotFound(N_("That post did not come by text."))
             found = await repo.thread_for_post(conn, post_id)
             if found is not None:
                 return found.id
@@ -359,7 +359,7 @@ class SmsService(Service):
         self._require(user)
         async with self.db.write() as conn:
             if await repo.find_thread(conn, thread_id) is None:
-                raise NotFound("No texts conversation with that number.")
+                raise NotFound(N_("No texts conversation with that number."))
             await repo.touch_thread(conn, thread_id, done=done, unread=False)
 
     async def delete_thread(self, user: User, thread_id: int) -> None:
@@ -367,7 +367,7 @@ class SmsService(Service):
         self._require(user)
         async with self.db.write() as conn:
             if await repo.find_thread(conn, thread_id) is None:
-                raise NotFound("No texts conversation with that number.")
+                raise NotFound(N_("No texts conversation with that number."))
             await repo.delete_thread(conn, thread_id)
 
     async def relay(self, user: User, thread_id: int, body: str) -> None:
@@ -378,13 +378,13 @@ class SmsService(Service):
         async with self.db.read() as conn:
             thread = await repo.find_thread(conn, thread_id)
             if thread is None:
-                raise NotFound("No texts conversation with that number.")
+                raise NotFound(N_("No texts conversation with that number."))
             if await repo.opted_out(conn, opt_out_digest(self.sms_settings.opt_out_key(),
                                                          thread.number)):
-                raise Conflict("This number replied STOP: nothing can be texted to it until "
-                               "they text START. Call them instead.")
+                raise Conflict(N_("This number replied STOP: nothing can be texted to it until "
+                                  "they text START. Call them instead."))
         if not (await self.sms_settings.current()).configured:
-            raise Conflict("Text messages are not set up (Coordinate, Text messages).")
+            raise Conflict(N_("Text messages are not set up (Coordinate, Text messages)."))
         await self._enforce_limits(thread.number)
         message = words.text("relay", thread.language, group=self.settings.group_name,
                              body=text)
@@ -394,12 +394,12 @@ class SmsService(Service):
             await repo.enqueue(conn, kind=Kind.RELAY, number=thread.number, body=message,
                                thread_id=thread_id, text_id=text_id, post_id=thread.post_id)
             await repo.touch_thread(conn, thread_id, unread=False)
-            about = (f"post #{thread.post_id}" if thread.post_id
-                     else f"texts conversation #{thread_id}")
             await record(conn, user, AuditAction.TEXT_SENT,
                          target_kind="post" if thread.post_id else "texts",
                          target_id=thread.post_id or thread_id,
-                         summary=f"texted the neighbor of {about}")
+                         summary=N_("texted the neighbor of post #{id}", id=thread.post_id)
+                         if thread.post_id else
+                         N_("texted the neighbor of texts conversation #{id}", id=thread_id))
         self.signals.sms_wakeup.set()
 
     # -- helpers and the exchange page ----------------------------------------------------------
@@ -438,12 +438,12 @@ class SmsService(Service):
     async def _helper_intake(self, user: User, post_id: int, helper: int, other: int
                              ) -> dict[str, object]:
         if user.actor_id != helper or other != self.identity.group.id:
-            raise NotFound("No such conversation.")
+            raise NotFound(N_("No such conversation."))
         async with self.db.read() as conn:
             intake = await repo.texted_intake(conn, post_id)
         if intake is None or not intake["consent"]:
-            raise Conflict("The neighbor has not agreed to get a helper's contact by text. "
-                           "Write in the conversation: a coordinator passes it on.")
+            raise Conflict(N_("The neighbor has not agreed to get a helper's contact by text. "
+                              "Write in the conversation: a coordinator passes it on."))
         return intake
 
     async def send_contact(self, user: User, conversation_id: int, contact: str, *,
@@ -457,19 +457,19 @@ class SmsService(Service):
                                            conv.other_actor_id)
         number = str(intake["number"])
         if not confirm and find_private(text, await self.sms_settings.region()):
-            raise Invalid("This has a phone number, an e-mail or a street address in it. It "
-                          "will be texted to the neighbor exactly as you wrote it. Tick the "
-                          "box to send it anyway, or write another way to reach you.",
+            raise Invalid(N_("This has a phone number, an e-mail or a street address in it. It "
+                             "will be texted to the neighbor exactly as you wrote it. Tick the "
+                             "box to send it anyway, or write another way to reach you."),
                           field="confirm")
         async with self.db.read() as conn:
             if await repo.opted_out(conn, opt_out_digest(self.sms_settings.opt_out_key(),
                                                          number)):
-                raise Conflict("The neighbor asked to get no more texts. Write in the "
-                               "conversation: a coordinator will pass it on.")
+                raise Conflict(N_("The neighbor asked to get no more texts. Write in the "
+                                  "conversation: a coordinator will pass it on."))
             post = await posts_repo.get(conn, conv.post_id)
         if not (await self.sms_settings.current()).configured:
-            raise Conflict("The group cannot send texts right now. Write in the conversation: "
-                           "a coordinator will pass it on.")
+            raise Conflict(N_("The group cannot send texts right now. Write in the conversation: "
+                              "a coordinator will pass it on."))
         await self._enforce_limits(number)
         async with self.db.write() as conn:
             thread = await repo.thread_for_post(conn, conv.post_id)
@@ -488,9 +488,9 @@ class SmsService(Service):
     # -- a test, and housekeeping -----------------------------------------------------------------
     async def send_test(self, by: User | None, to: str) -> None:
         if by is not None and not by.may(Permission.GROUP_SETTINGS):
-            raise Forbidden("Only coordinators can send a test text.")
+            raise Forbidden(N_("Only coordinators can send a test text."))
         if not (await self.sms_settings.current()).configured:
-            raise Conflict("Save the gateway's settings first.")
+            raise Conflict(N_("Save the gateway's settings first."))
         number = normal_number(to, await self.sms_settings.region(), field="to")
         await self._enforce_limits(number)
         message = words.text("test", await self.sms_settings.group_language(),

@@ -30,12 +30,17 @@ from fediaid.domain.sms import (
 from fediaid.domain.sms_gateways import Secrets
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid
+from fediaid.i18n import N_, Listed, Message
 from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import posts as posts_repo
 from fediaid.storage import sms as repo
 
 SECRET_MAX = 512
+# The settings' names in the group's log.
+_FIELD_WORDS = {"sms_provider": N_("provider"), "sms_number": N_("number"),
+                "sms_account": N_("account"), "sms_api_url": N_("api url"),
+                "sms_private_address": N_("private address")}
 _INFO = b"fediaid sms secret"
 _OPT_OUT_INFO = b"fediaid sms opt-out"
 
@@ -129,13 +134,13 @@ class SmsSettingsService(Service):
     @staticmethod
     def _require(by: User | None) -> None:
         if by is not None and not by.may(Permission.GROUP_SETTINGS):
-            raise Forbidden("Only coordinators can change the text message settings.")
+            raise Forbidden(N_("Only coordinators can change the text message settings."))
 
     @staticmethod
     def _check_secret(value: str | None, field: str) -> None:
         if value is not None and (len(value) > SECRET_MAX
                                   or any(c in value for c in "\r\n\0")):
-            raise Invalid("That is too long or has line breaks.", field=field)
+            raise Invalid(N_("That is too long or has line breaks."), field=field)
 
     async def save(self, by: User | None, *, provider: str, number: str, account: str,
                    api_url: str = "", allow_private: bool = False, secret: str | None = None,
@@ -156,18 +161,19 @@ class SmsSettingsService(Service):
             changed = []
             for key, value in fields.items():
                 if before.get(key, "") != value:
-                    changed.append(key.removeprefix("sms_").replace("_", " "))
+                    changed.append(Message(_FIELD_WORDS[key], {}))
                 await repo.put_setting(conn, key, value or None)
             if secret:
                 await repo.put_setting(conn, repo.SECRET_KEY, self._seal(secret))
-                changed.append("password or token")
+                changed.append(Message(N_("password or token"), {}))
             if signing_key:
                 await repo.put_setting(conn, repo.SIGNING_KEY, self._seal(signing_key))
-                changed.append("signing key")
+                changed.append(Message(N_("signing key"), {}))
             if changed:
                 await record(conn, by, AuditAction.SETTING_CHANGED, target_kind="setting",
                              target_id="sms",
-                             summary="changed the text message settings: " + ", ".join(changed))
+                             summary=N_("changed the text message settings: {what}",
+                                        what=Listed(changed, ", ")))
             await repo.retry_now(conn)
         self.signals.sms_wakeup.set()
         return await self.current()
@@ -178,8 +184,8 @@ class SmsSettingsService(Service):
         async with self.db.write() as conn:
             await repo.put_setting(conn, "sms_keywords", format_keywords(extra) or None)
             await record(conn, by, AuditAction.SETTING_CHANGED, target_kind="setting",
-                         target_id="sms", summary="changed the words that make a text a need "
-                                                  "or an offer")
+                         target_id="sms",
+                         summary=N_("changed the words that make a text a need or an offer"))
 
     async def turn_off(self, by: User | None) -> None:
         """Forget the gateway and its secrets (texts already received stay; nothing is sent
@@ -192,4 +198,4 @@ class SmsSettingsService(Service):
                     await repo.put_setting(conn, key, None)
             if before:
                 await record(conn, by, AuditAction.SETTING_CHANGED, target_kind="setting",
-                             target_id="sms", summary="turned text messages off")
+                             target_id="sms", summary=N_("turned text messages off"))
