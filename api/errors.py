@@ -74,14 +74,23 @@ def wants_html(request: Request) -> bool:
     return content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
 
 
-def _page(status: int, message: str) -> HTMLResponse:
+def _page(request: Request, status: int, message: str) -> HTMLResponse:
+    """A bare page (no database asked: it may be what failed), in the language the browser
+    or the switch's cookie asks for."""
     from html import escape
 
+    from api.web.locale import LANGUAGE_COOKIE
+    from fediaid.i18n import Reader, negotiate
+
+    t = Reader(negotiate(chosen=request.cookies.get(LANGUAGE_COOKIE),
+                         accept_language=request.headers.get("accept-language", "")))
+    sorry, home = escape(t(N_("Sorry"))), escape(t(N_("Home")))
     body = (
-        "<!doctype html><html lang=en><meta charset=utf-8>"
+        f"<!doctype html><html lang=\"{t.language}\"><meta charset=utf-8>"
         "<meta name=viewport content='width=device-width,initial-scale=1'>"
         f"<title>{status}</title><link rel=stylesheet href='/static/site.css'>"
-        f"<main><h1>Sorry</h1><p>{escape(message)}</p><p><a href='/'>Home</a></p></main>"
+        f"<main><h1>{sorry}</h1><p>{escape(t(message))}</p>"
+        f"<p><a href='/'>{home}</a></p></main>"
     )
     return HTMLResponse(body, status_code=status)
 
@@ -102,7 +111,7 @@ async def domain_error(request: Request, exc: Exception) -> Response:
         headers = {"Retry-After": str(exc.retry_after)}
     if wants_html(request):
         page = await _full_page(request, status, exc.public) if status < 500 else _page(
-            status, exc.public)
+            request, status, exc.public)
         page.headers.update(headers or {})
         return page
     body: dict[str, object] = {"error": exc.public}
@@ -130,14 +139,14 @@ async def http_error(request: Request, exc: Exception) -> Response:
     if wants_html(request) and exc.status_code in (403, 404):
         return await _full_page(request, exc.status_code, message)
     if wants_html(request):
-        return _page(exc.status_code, message)
+        return _page(request, exc.status_code, message)
     return FastJSON({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
 
 async def unexpected_error(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     if wants_html(request):
-        return _page(500, "Something went wrong on our side. Please try again.")
+        return _page(request, 500, N_("Something went wrong on our side. Please try again."))
     return FastJSON({"error": "Internal server error."}, status_code=500)
 
 

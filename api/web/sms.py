@@ -88,17 +88,17 @@ async def admin(request: Request) -> Response:
                 allow_private=bool(values["allow_private"]),
                 secret=str(form.get("secret") or "") or None,
                 signing_key=str(form.get("signing_key") or "") or None)
-            return redirect("/admin/sms", "Saved. Send a test text to check them.")
+            return redirect("/admin/sms", N_("Saved. Send a test text to check them."))
         if action == "keywords":
             await rt.sms_settings.set_keywords(user, str(form.get("keywords") or ""))
-            return redirect("/admin/sms", "Saved the words.")
+            return redirect("/admin/sms", N_("Saved the words."))
         if action == "test":
             await rt.sms.send_test(user, str(form.get("to") or ""))
-            return redirect("/admin/sms", "The test text is on its way. If it does not "
-                                          "arrive in a minute, see the queue below.")
+            return redirect("/admin/sms", N_("The test text is on its way. If it does not "
+                                             "arrive in a minute, see the queue below."))
         if action == "off":
             await rt.sms_settings.turn_off(user)
-            return redirect("/admin/sms", "Text messages are off.")
+            return redirect("/admin/sms", N_("Text messages are off."))
     except Invalid as exc:
         field = exc.field if exc.field in (*ADMIN_FIELDS, "secret", "signing_key", "to",
                                            "keywords") else "_"
@@ -161,14 +161,14 @@ async def thread(request: Request) -> Response:
     try:
         if action == "send":
             await rt.sms.relay(user, tid, body)
-            return redirect(f"/admin/texts/{tid}", "The text is on its way.")
+            return redirect(f"/admin/texts/{tid}", N_("The text is on its way."))
         if action in ("done", "open"):
             await rt.sms.set_done(user, tid, action == "done")
-            return redirect("/admin/texts", "Moved to Done." if action == "done"
-                            else "Moved back to the open conversations.")
+            return redirect("/admin/texts", N_("Moved to Done.") if action == "done"
+                            else N_("Moved back to the open conversations."))
         if action == "delete":
             await rt.sms.delete_thread(user, tid)
-            return redirect("/admin/texts", "Deleted, with its texts and the number.")
+            return redirect("/admin/texts", N_("Deleted, with its texts and the number."))
     except Invalid as exc:
         return await _thread_page(request, user, tid, status=400, body=body,
                                   errors={"body": plain_message(exc)})
@@ -216,7 +216,7 @@ async def contact(request: Request) -> Response:
     except (Conflict, RateLimited) as exc:
         return await _contact_page(request, user, cid, status=status_for(exc), typed=typed,
                                    errors={"_": exc.public})
-    return redirect(f"/conversations/{cid}", "Sent by text to the neighbor.")
+    return redirect(f"/conversations/{cid}", N_("Sent by text to the neighbor."))
 
 
 async def _contact_page(request: Request, user: User, cid: int, *, status: int = 200,
@@ -241,17 +241,18 @@ async def hotline(request: Request) -> Response:
     try:
         if action == "note":
             await rt.hotline.note_call(user, **values)
-            return redirect("/admin/hotline", "Noted. It is on the list of calls to return.")
+            return redirect("/admin/hotline",
+                            N_("Noted. It is on the list of calls to return."))
         if action in ("returned", "forget"):
             call_id = _form_id(form.get("call"))
             if action == "returned":
                 await rt.hotline.returned(user, call_id)
-                return redirect("/admin/hotline", "Marked as returned.")
+                return redirect("/admin/hotline", N_("Marked as returned."))
             await rt.hotline.forget(user, call_id)
-            return redirect("/admin/hotline", "Removed from the list.")
+            return redirect("/admin/hotline", N_("Removed from the list."))
         if action == "told":
             await rt.hotline.told(user, _form_id(form.get("post")))
-            return redirect("/admin/hotline", "Marked as told.")
+            return redirect("/admin/hotline", N_("Marked as told."))
     except Invalid as exc:
         field = exc.field if exc.field in ("number", "name", "note", "kind") else "_"
         return await _hotline_page(request, user, status=400, values=values,

@@ -180,6 +180,8 @@ async def test_every_page_in_spanish(runtime: Runtime, login: Login) -> None:
         for path in ("/", "/login", "/login/email", "/join", "/flyer"):
             await spanish(visitor, path)
         await spanish(visitor, "/no-such-page", status=404)
+        bare = await spanish(visitor, "/logout", status=405)  # the page without the site
+        assert "Método no permitido." in bare and "Lo sentimos" in bare
     # The log says what coordinators did in Spanish too (the words were kept marked).
     log = await spanish(maria, "/audit")
     assert "bloqueó el servidor spam.example" in log and "propuso que luis" in log
