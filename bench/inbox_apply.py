@@ -58,6 +58,7 @@ from _common import (
     LoadMeter,
     Procs,
     RemoteActor,
+    cpu_seconds,
     emit_json,
     free_port,
     http_get,
@@ -259,12 +260,15 @@ def one_round(*, r: int, tmp: Path, procs: Procs, postgres: bool, port: int, n: 
             at_end = poll.last()
             prof = _profile(app.pid, profile / f"drain.{r}.txt") if profile else None
             deadline = time.monotonic() + drain_timeout
+            cpu0, t0 = cpu_seconds(app.pid), time.monotonic()
             with LoadMeter([app.pid], pg_user) as drain_load:
                 while time.monotonic() < deadline:
                     _, stored, finished, _statuses = poll.last()
                     if stored >= burst["c202"] and finished >= stored:
                         break
                     time.sleep(0.05)
+            drain_cpu = cpu_seconds(app.pid) - cpu0
+            drain_wall = time.monotonic() - t0
             _stop_profile(prof)
         rows = _query(db_url, "SELECT state, count(*), max(processed_at) FROM inbox_items "
                               "GROUP BY state")
@@ -295,6 +299,8 @@ def one_round(*, r: int, tmp: Path, procs: Procs, postgres: bool, port: int, n: 
         "applied_during_burst": at_end[2],
         "p50_ms": burst["p50_ms"], "p99_ms": burst["p99_ms"], "max_ms": burst["max_ms"],
         "worst_second_p99_ms": max(burst["p99_ms_by_second"] or [0.0]),
+        "server_cores_drain": drain_cpu / drain_wall if drain_wall else 0.0,
+        "server_cpu_us_per_item_drain": drain_cpu / max(1, applied - at_end[2]) * 1e6,
         "foreign_cores_burst": burst_load.foreign_cores,
         "foreign_cores_drain": drain_load.foreign_cores,
     }
@@ -312,7 +318,9 @@ def _line(r: dict[str, Any]) -> str:
             f"{r['drained_after_burst_s']:.1f} s after it), p50 {r['p50_ms']:.1f} "
             f"p99 {r['p99_ms']:.1f} ms (worst second {r['worst_second_p99_ms']:.0f} ms, max "
             f"{r['max_ms']:.0f}), {r['failed']} failed, {r['pending']} pending, statuses "
-            f"{r['remote_statuses']:,}, newest visible {r['newest_visible']}; other load "
+            f"{r['remote_statuses']:,}, newest visible {r['newest_visible']}; server CPU "
+            f"during the drain {r['server_cores_drain']:.2f} cores = "
+            f"{r['server_cpu_us_per_item_drain']:,.0f} us per item; other load "
             f"{r['foreign_cores_burst']:.2f}/{r['foreign_cores_drain']:.2f} cores "
             f"{'OK' if ok else 'INCOMPLETE'}")
 
@@ -359,6 +367,9 @@ def run(*, postgres: bool, n: int, n_actors: int, rounds: int, drain_timeout: fl
         "worst_second_p99_ms": [round(x["worst_second_p99_ms"], 1) for x in runs],
         "drained_after_burst_s": [round(x["drained_after_burst_s"], 1) for x in runs],
         "applied_during_burst": [x["applied_during_burst"] for x in runs],
+        "server_cores_drain": [round(x["server_cores_drain"], 2) for x in runs],
+        "server_cpu_us_per_item_drain": [round(x["server_cpu_us_per_item_drain"])
+                                         for x in runs],
         "foreign_cores": [round(max(x["foreign_cores_burst"], x["foreign_cores_drain"]), 2)
                           for x in runs],
         "median_accepted_per_s": accepted, "median_applied_per_s": applied,

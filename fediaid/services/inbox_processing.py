@@ -11,17 +11,20 @@ A batch (the items one worker claimed) is processed in two steps:
    marked done only in the transaction that applied it: after a crash, nothing committed is
    applied again and nothing uncommitted is lost (its lease runs out and it is claimed
    again). A slice ends after ``budget`` seconds (the worker asks the inbox service how long
-   it may hold the writer: briefly while inbox requests are arriving), so a request waiting
-   for its group commit waits for one short slice at most.
+   it may hold the writer: briefly while inbox requests are arriving), and as soon as
+   another transaction waits for the writer (on SQLite there is one: an inbox request's
+   group commit, say), after the activity or the few plain notes in hand, so that
+   transaction waits a few milliseconds at most.
 
 Inside a slice every activity is applied in its own savepoint: one that fails is rolled back
 and recorded failed, the others are kept. The common case, a new public note that is not a
 reply, addresses no local account and has no attachments (``RemoteStatuses.is_plain``), takes
 a shorter road with the same result: such notes are collected and written together (their
-objects, statuses and tags in three statements, in one savepoint) before the next activity
-that is not one of them, and at the end of the slice, so the order of effects is the order
-of the activities. When that write fails, each of its notes is applied on its own; a note
-whose status exists already is applied on its own too (an edit, or nothing).
+objects, statuses and tags in three statements, in one savepoint; at most ``PLAIN_CHUNK``
+at once) before the next activity that is not one of them, and at the end of the slice, so
+the order of effects is the order of the activities. When that write fails, each of its
+notes is applied on its own; a note whose status exists already is applied on its own too
+(an edit, or nothing).
 
 Processing the same activity twice changes nothing the second time: the inbox row is unique
 per activity id, and every handler is written to be idempotent.
@@ -74,9 +77,13 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
 # A slice's length when nobody waits for the writer (see ``process``).
 SLICE_SECONDS = 0.05
-# Plain notes a slice collects at most per second of its budget (writing one costs ~0.1 ms
-# on SQLite: a slice of 10 ms writes at most 40 at the end).
+# Plain notes a slice takes at most per second of its budget (writing one costs ~0.1 ms on
+# SQLite: a slice of 50 ms takes at most 200).
 PLAIN_PER_SECOND = 4000
+# Plain notes written together at most: ~5 ms of SQLite's time. Between two such writes (and
+# after every other activity) a slice ends early when another transaction waits for the
+# writer (``Database.writers_waiting``), so an inbox request's commit waits a few ms at most.
+PLAIN_CHUNK = 50
 # Failures that are the item's own, recorded as failed (and a database error that
 # ``_own_fault`` says is the item's: a value the database refuses). Any other database
 # error (connection lost, lock timeout) fails the slice, whose items are then claimed again
@@ -264,8 +271,9 @@ class InboxProcessor(Service):
 
     async def _apply_slice(self, conn: AsyncConnection, ready: list[Prepared], start: int,
                            seconds: float) -> tuple[list[Result], int]:
-        """Apply ``ready[start:]`` in order until ``seconds`` have passed (at least one item);
-        returns the results and where the next slice starts."""
+        """Apply ``ready[start:]`` in order until ``seconds`` have passed or another
+        transaction waits for the writer (at least one item); returns the results and where
+        the next slice starts."""
         rest = ready[start:]
         if not rest:
             return [], start
@@ -279,18 +287,23 @@ class InboxProcessor(Service):
         results: list[Result] = []
         deadline = time.monotonic() + seconds
         end = start
+        plain = 0
         for p in rest:
             end += 1
             actor = self._plain_actor(p, state)
             if actor is not None and p.note is not None:
                 state.plain.append((p, actor))
                 state.plain_uris.add(p.note.uri)
+                plain += 1
+                if len(state.plain) >= PLAIN_CHUNK:
+                    results += await self._write_plain(conn, state)
             else:
                 results += await self._write_plain(conn, state)
                 results.append(await self._apply_one(conn, p, state.unavailable))
                 if type_of(p.activity) in ("Update", "Delete"):
                     state.actors.pop(p.job.actor_uri, None)  # it may have changed itself
-            if len(state.plain) >= most_plain or time.monotonic() >= deadline:
+            if (plain >= most_plain or time.monotonic() >= deadline
+                    or self.db.writers_waiting):
                 break
         results += await self._write_plain(conn, state)
         return results, end

@@ -36,6 +36,7 @@ class Database:
 
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
+        self._writers_waiting = 0
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -77,8 +78,22 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed when the block exits normally, else rolled back."""
-        async with self.writer.begin() as conn:
-            yield conn
+        self._writers_waiting += 1
+        waiting = True
+        try:
+            async with self.writer.begin() as conn:
+                self._writers_waiting -= 1
+                waiting = False
+                yield conn
+        finally:
+            if waiting:
+                self._writers_waiting -= 1
+
+    @property
+    def writers_waiting(self) -> int:
+        """How many ``write()`` calls are waiting for a connection now: on SQLite, for the
+        one writer (a long transaction, such as the inbox worker's, ends early for them)."""
+        return self._writers_waiting
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

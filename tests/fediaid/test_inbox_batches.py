@@ -5,6 +5,7 @@ process, against SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -304,3 +305,41 @@ async def test_a_busy_inbox_gets_short_slices(runtime: Runtime,
     assert await rt.inbox.slice_budget() == inbox_service.BUSY_SLICE_SECONDS
     assert await rt.inbox.claim_limit(200) == inbox_service.BUSY_BATCH
     rt.inbox._accepting = 0
+
+
+async def test_a_slice_makes_way_for_a_waiting_writer(runtime: Runtime,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite has one writer: when an inbox request's commit (here: any write transaction)
+    waits for it, the worker's slice ends after the notes in hand and the other transaction
+    goes first; the rest of the batch follows in the next slices."""
+    rt = runtime
+    if not rt.db.is_sqlite:
+        pytest.skip("PostgreSQL has no single writer to wait for")
+    from fediaid.services import inbox_processing
+
+    ann = remote_actor("ann")
+    await store(rt, ann)
+    await enqueue(rt, [(ann, create(ann, note(ann, n))) for n in range(120)])
+    seen: list[int] = []
+    write_plain = inbox_processing.InboxProcessor._write_plain
+    other: list[asyncio.Task[None]] = []
+
+    async def competitor() -> None:
+        async with rt.db.write() as conn:
+            seen.append(int((await conn.execute(select(func.count()).select_from(
+                inbox_items).where(inbox_items.c.state == "done"))).scalar_one()))
+
+    async def watched(self: Any, conn: Any, state: Any) -> Any:
+        if not other and state.plain:
+            other.append(asyncio.create_task(competitor()))
+            await asyncio.sleep(0)  # it is now waiting for the writer
+            assert rt.db.writers_waiting == 1
+        return await write_plain(self, conn, state)
+
+    monkeypatch.setattr(inbox_processing.InboxProcessor, "_write_plain", watched)
+    await run_all(rt)
+    await other[0]
+    # It went in after the first notes written together, not after the whole slice.
+    assert seen == [inbox_processing.PLAIN_CHUNK]
+    assert {s for s, _, _ in (await states(rt)).values()} == {"done"}
+    assert len(await status_uris(rt)) == 120
