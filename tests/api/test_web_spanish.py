@@ -14,7 +14,9 @@ from html.parser import HTMLParser
 
 import httpx
 import pyotp
+from jinja2 import Environment, nodes
 
+from api.web.render import TEMPLATES
 from fediaid.domain.actors import Role
 from fediaid.domain.reports import Action, TakedownAction
 from fediaid.services.runtime import Runtime
@@ -222,3 +224,44 @@ async def test_forms_with_mistakes_answer_in_spanish(runtime: Runtime, login: Lo
         said = await send(visitor, "/login", "/login", 401, username="maria",
                           password="no es esta")
         assert "no coinciden" in said
+
+
+def _printed_as_is(node: nodes.Node) -> list[str]:
+    """String constants a template prints without _() ({{ 'Save' if x else 'Change' }})."""
+    if isinstance(node, nodes.Const) and isinstance(node.value, str):
+        return [node.value]
+    if isinstance(node, nodes.CondExpr):
+        return _printed_as_is(node.expr1) + (
+            _printed_as_is(node.expr2) if node.expr2 is not None else [])
+    return []
+
+
+def unmarked_words(source: str, env: Environment) -> list[str]:
+    """Words a template shows that are not marked for translation: text between tags
+    outside {% trans %} blocks, screen-reader attributes, and strings printed as they are.
+    Template expressions and tags count as a space (what they print is checked on the
+    pages above)."""
+    found: list[str] = []
+    for output in env.parse(source).find_all(nodes.Output):
+        for child in output.nodes:
+            found += [s for s in _printed_as_is(child) if re.search(r"[^\W\d_]{2}", s)]
+    text = re.sub(r"\{#.*?#\}", " ", source, flags=re.S)
+    text = re.sub(r"\{%-?\s*trans\b.*?%\}.*?\{%-?\s*endtrans\s*-?%\}", " ", text, flags=re.S)
+    text = re.sub(r"\{\{.*?\}\}|\{%.*?%\}", " ", text, flags=re.S)
+    for value in re.findall(r'(?:aria-label|title|alt|placeholder)="([^"]*)"', text):
+        if " " in value.strip():  # a sentence (one-word values are examples: smtp.example.org)
+            found.append(value)
+    text = re.sub(r"<[^>]*>", " ", text)
+    text = re.sub(r'[\w-]+="[^"]*"', " ", text)  # attributes written between {% if %} tags
+    for word in text.split():  # a path (/directory.json) or an entity (&nbsp;) is no word
+        if re.search(r"[^\W\d_]{2}", word) and not word.startswith(("/", "&")):
+            found.append(word)
+    return found
+
+
+def test_every_template_marks_its_words() -> None:
+    """Pages not reached above (a rare branch) are covered here: no template shows words
+    outside _() or {% trans %}."""
+    env = Environment(extensions=["jinja2.ext.i18n"])
+    for path in sorted(TEMPLATES.glob("*.html")):
+        assert unmarked_words(path.read_text(encoding="utf-8"), env) == [], path.name
