@@ -133,7 +133,8 @@ async def fill(rt: Runtime, login: Login) -> dict[str, object]:
     await rt.reports.act(admin_u, settled.id, Action.DISMISS, note="Está bien así.")
     await rt.reports.take_down(admin_u, action=TakedownAction.HIDE, reason="Datos privados",
                                post_id=other.id)
-    await rt.joining.invite(admin_u, uses="3", days="7", note="Para la vecina del cuatro")
+    _invitation, invited = await rt.joining.invite(admin_u, uses="3", days="7",
+                                                   note="Para la vecina del cuatro")
     await rt.joining.ask(name="Rosa", message="Quiero ayudar.", contact="En la plaza")
     await rt.roles.change(admin_u, "luis", Role.COORDINATOR)  # waits for a second one
     await rt.blocklists.set_rule(admin_u, "spam.example", "suspend", reason="Molesta",
@@ -141,7 +142,8 @@ async def fill(rt: Runtime, login: Login) -> dict[str, object]:
     await rt.group_settings.set_category(admin_u, "pet-care", "Pet care", active=False)
     await rt.blocks.block_domain(maria_u, "ruido.example")
     return {"admin": admin, "maria": maria, "need": need, "offer": offer.id,
-            "conversation": conversation.id}
+            "conversation": conversation.id,
+            "invited": invited.removeprefix(rt.settings.base_url)}
 
 
 async def test_every_page_in_spanish(runtime: Runtime, login: Login) -> None:
@@ -155,7 +157,7 @@ async def test_every_page_in_spanish(runtime: Runtime, login: Login) -> None:
                     "/settings/limits", "/settings/password", "/settings/blocks",
                     "/settings/two-factor", "/settings/language", "/settings/email",
                     "/account/data", "/account/delete", f"/report?post={offer}",
-                    "/reports", "/@admin", "/picture", "/flyer", "/audit"]
+                    "/reports", "/@admin", "/picture", "/flyer", "/audit", "/directory"]
     for path in member_pages:
         await spanish(maria, path)
     coordinator_pages = ["/admin", "/admin/settings", "/admin/categories", "/admin/areas",
@@ -177,9 +179,18 @@ async def test_every_page_in_spanish(runtime: Runtime, login: Login) -> None:
     assert r.status_code == 200 and not english_words(r.text), english_words(r.text)
     await spanish(admin, "/settings/two-factor")
     await spanish(maria, "/admin", status=403)
+    # An app asking to use the account: what each scope lets it do, in Spanish.
+    app = (await maria.post("/api/v1/apps", data={
+        "client_name": "Tusky", "redirect_uris": "urn:ietf:wg:oauth:2.0:oob",
+        "scopes": "read write:statuses follow"})).json()
+    consent = await spanish(maria, "/oauth/authorize?response_type=code&client_id="
+                            f"{app['client_id']}&redirect_uri=urn:ietf:wg:oauth:2.0:oob"
+                            "&scope=read+write:statuses+follow")
+    assert "cambiar sus publicaciones" in consent
     visitor = httpx.AsyncClient(transport=admin._transport, base_url=str(admin.base_url))
     async with visitor:
-        for path in ("/", "/login", "/login/email", "/join", "/flyer"):
+        for path in ("/", "/login", "/login/email", "/join", "/flyer", "/directory",
+                     str(made["invited"])):
             await spanish(visitor, path)
         await spanish(visitor, "/no-such-page", status=404)
         bare = await spanish(visitor, "/logout", status=405)  # the page without the site
