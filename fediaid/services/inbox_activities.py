@@ -388,7 +388,7 @@ class InboxActivities(Service):
         # Parsed once (federation/inbound): services read the typed value, not the dict.
         if note is None:
             note = parse_remote_note(obj)
-        await objects_repo.upsert_many(conn, [self.object_row(actor, obj, note)])
+        await objects_repo.upsert_many(conn, [self.object_row(actor.id, obj, note)])
         if note is None:
             # An FEP-0837 Offer or Agreement as an object: kept (Update and Delete find it)
             # but not a status; answers arrive as Offer activities (PostInbox.on_offer).
@@ -396,13 +396,13 @@ class InboxActivities(Service):
         await self.post_inbox.on_object(conn, actor, note, obj, announced_by=announced_by)
         await self.remote_statuses.on_remote_object(conn, actor, note)
     @staticmethod
-    def object_row(actor: Actor, obj: dict[str, Any], note: RemoteNote | None
+    def object_row(actor_id: int, obj: dict[str, Any], note: RemoteNote | None
                     ) -> dict[str, Any]:
         """The ``objects`` row of a received object (validated by ``_store_object``, or by the
         inbox processor for a plain note)."""
         now = utcnow()
         return {
-            "uri": id_of(obj), "type": first_str(obj.get("type")), "actor_id": actor.id,
+            "uri": id_of(obj), "type": first_str(obj.get("type")), "actor_id": actor_id,
             "attributed_to": id_of(obj.get("attributedTo")),
             "in_reply_to": id_of(obj.get("inReplyTo")), "audience": id_of(obj.get("audience")),
             "public": is_addressed_publicly(obj), "local": False,

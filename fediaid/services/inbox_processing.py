@@ -53,7 +53,6 @@ from activitypub.vocab import (
     same_origin,
     type_of,
 )
-from fediaid.domain.actors import Actor
 from fediaid.domain.queue import ItemState
 from fediaid.errors import FediaidError, Unavailable
 from fediaid.federation.inbound import MAX_HASHTAGS, RemoteNote, parse_remote_note
@@ -64,6 +63,7 @@ from fediaid.storage import actors as actors_repo
 from fediaid.storage import domains as domains_repo
 from fediaid.storage import inbox as inbox_repo
 from fediaid.storage import objects as objects_repo
+from fediaid.storage.actors import AuthorRef
 from fediaid.storage.inbox import InboxJob
 
 if TYPE_CHECKING:
@@ -108,14 +108,14 @@ def _own_fault(exc: DBAPIError) -> bool:
 
 @dataclass
 class _Slice:
-    """What one slice's transaction knows: the actors of the items still to apply (by URI),
-    which of them are suspended, the unavailable delivery domains, and the plain notes
+    """What one slice's transaction knows: the authors of the plain notes it may take (by
+    URI), which of them are suspended, the unavailable delivery domains, and the plain notes
     collected and not yet written."""
 
-    actors: dict[str, Actor]
+    actors: dict[str, AuthorRef]
     suspended: frozenset[str]
     unavailable: frozenset[str]
-    plain: list[tuple[Prepared, Actor]] = field(default_factory=list)
+    plain: list[tuple[Prepared, AuthorRef]] = field(default_factory=list)
     plain_uris: set[str] = field(default_factory=set)
 
 
@@ -281,7 +281,7 @@ class InboxProcessor(Service):
         # The actors of the plain notes this slice can take at most (a plain note further on
         # whose actor was not read takes the long road, which reads it).
         uris = {p.job.actor_uri for p in rest[:most_plain]}
-        state = _Slice(actors=await actors_repo.find_many_by_uri(conn, uris),
+        state = _Slice(actors=await actors_repo.author_refs(conn, uris),
                        suspended=await self.reports.suspended_among(conn, uris),
                        unavailable=await domains_repo.unavailable_domains(conn))
         results: list[Result] = []
@@ -290,7 +290,7 @@ class InboxProcessor(Service):
         plain = 0
         for p in rest:
             end += 1
-            actor = self._plain_actor(p, state)
+            actor = self._plain_author(p, state)
             if actor is not None and p.note is not None:
                 state.plain.append((p, actor))
                 state.plain_uris.add(p.note.uri)
@@ -308,8 +308,8 @@ class InboxProcessor(Service):
         results += await self._write_plain(conn, state)
         return results, end
 
-    def _plain_actor(self, p: Prepared, state: _Slice) -> Actor | None:
-        """The actor of a plain note that may be written with the others of this slice, or
+    def _plain_author(self, p: Prepared, state: _Slice) -> AuthorRef | None:
+        """The author of a plain note that may be written with the others of this slice, or
         None when the item must take the long road (``InboxActivities.apply``): refused
         now, from an unavailable domain, an id on another server, an actor unknown, changed
         in this slice or suspended, or the same note twice."""
@@ -333,7 +333,7 @@ class InboxProcessor(Service):
         try:
             async with conn.begin_nested():
                 await objects_repo.upsert_many(conn, [
-                    self.activities.object_row(actor, p.activity["object"], p.note)
+                    self.activities.object_row(actor.id, p.activity["object"], p.note)
                     for p, actor in batch])
                 inserted = await self.remote_statuses.add_plain_notes(
                     conn, [(actor, p.note) for p, actor in batch if p.note is not None])

@@ -11,6 +11,7 @@ from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import notifications as notifications_repo
 from fediaid.storage import statuses as repo
+from fediaid.storage.actors import AuthorRef
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -89,8 +90,8 @@ class RemoteStatuses(Service):
         return (note.in_reply_to is None and not note.attachments and note.poll is None
                 and not any(self.urls.is_local(a) for a in note.addressed[:100]))
 
-    async def add_plain_notes(self, conn: AsyncConnection, notes: list[tuple[Actor, RemoteNote]]
-                              ) -> dict[str, int]:
+    async def add_plain_notes(self, conn: AsyncConnection,
+                              notes: list[tuple[AuthorRef, RemoteNote]]) -> dict[str, int]:
         """``on_remote_object`` for many new plain notes (``is_plain``; no URI twice) in two
         statements. Returns the status ids of those inserted, by URI; a note whose URI has
         a status already is left out (the caller gives it to ``on_remote_object``, which

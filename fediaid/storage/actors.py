@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -47,13 +47,23 @@ async def find_by_uri(conn: AsyncConnection, uri: str) -> Actor | None:
     return _to_actor(row) if row else None
 
 
-async def find_many_by_uri(conn: AsyncConnection, uris: Iterable[str]) -> dict[str, Actor]:
-    """The actors among ``uris`` that we have, by URI (one query; missing ones are absent)."""
+class AuthorRef(NamedTuple):
+    """What writing a received note needs of its author: the row id and the followers
+    collection (which decides a followers-only note's level)."""
+
+    id: int
+    followers_url: str | None
+
+
+async def author_refs(conn: AsyncConnection, uris: Iterable[str]) -> dict[str, AuthorRef]:
+    """``AuthorRef`` of the actors among ``uris`` that we have, by URI (one query, two
+    columns: cheaper than whole ``Actor`` values for a batch of notes)."""
     wanted = sorted(set(uris))
     if not wanted:
         return {}
-    rows = await conn.execute(select(actors).where(actors.c.uri.in_(wanted)))
-    return {row.uri: _to_actor(row) for row in rows}
+    rows = await conn.execute(select(actors.c.uri, actors.c.id, actors.c.followers_url)
+                              .where(actors.c.uri.in_(wanted)))
+    return {uri: AuthorRef(int(actor_id), followers) for uri, actor_id, followers in rows}
 
 
 async def known_uris(conn: AsyncConnection, uris: Iterable[str]) -> set[str]:
