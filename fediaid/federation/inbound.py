@@ -22,6 +22,7 @@ need is parsed by both (the status and the post are two views of it).
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Mapping
@@ -109,7 +110,6 @@ class RemoteNote:
     type: str  # one of NOTE_TYPES
     author_uri: str  # ``attributedTo`` (the first http(s) one)
     content_html: str  # sanitized; a ``name`` alone (a Question, say) gives <p>name</p>
-    text: str  # plain text of content_html
     name: str | None  # plain text
     summary: str  # the content warning, plain text ("" when none)
     sensitive: bool  # only a JSON ``true``
@@ -126,6 +126,12 @@ class RemoteNote:
     hashtags: frozenset[str]  # lower-case, without '#': ``Hashtag`` tags and #words
     attachments: tuple[RemoteAttachment, ...]
     poll: RemotePoll | None  # a Question's
+
+    @functools.cached_property
+    def text(self) -> str:
+        """Plain text of ``content_html``: worked out when first asked (most notes never
+        need it: the inbox stores the HTML)."""
+        return html_to_text(self.content_html)
 
     @property
     def addressed(self) -> tuple[str, ...]:
@@ -335,7 +341,6 @@ def parse_remote_note(obj: Any) -> RemoteNote | None:
         type=kind,
         author_uri=author,
         content_html=content,
-        text=html_to_text(content),
         name=name or None,
         summary=_plain(summary_raw, MAX_SUMMARY),
         sensitive=obj.get("sensitive") is True,

@@ -202,9 +202,12 @@ async def insert_many(conn: AsyncConnection, rows: Sequence[dict[str, Any]],
     skipped (absent from the answer), as ``insert`` returns None for it."""
     if not rows:
         return {}
+    # Columns that are empty in every row are left to their default (NULL): fewer values to
+    # bind, the same rows.
+    unused = {k for k, v in rows[0].items() if v is None and all(r[k] is None for r in rows)}
     result = await conn.execute(
         insert_ignore(conn, statuses, ["uri"]).returning(statuses.c.uri, statuses.c.id),
-        list(rows))
+        [{k: v for k, v in r.items() if k not in unused} for r in rows])
     ids = {uri: int(sid) for uri, sid in result}
     tag_rows = [r for uri, sid in ids.items() for r in _tag_rows(sid, tags.get(uri, ()))]
     if tag_rows:
