@@ -178,9 +178,40 @@ def ensure_chromium() -> None:
             return
 
 
+# The deployment files' tests (tests/deploy) run Debian's tools on them: Caddy in front of a
+# running instance, Compose's `config` on deploy/compose.yaml, `systemd-analyze verify` on
+# the units. Command -> Debian package.
+DEPLOY_TOOLS = {"caddy": "caddy", "docker-compose": "docker-compose",
+                "systemd-analyze": "systemd"}
+
+
+def ensure_deploy_tools() -> None:
+    """Install the deployment tools that are missing, as Chromium is; without apt-get or
+    root, their tests say they are skipped and why."""
+    import shutil
+
+    missing = sorted({pkg for cmd, pkg in DEPLOY_TOOLS.items() if not shutil.which(cmd)})
+    if not missing:
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print(f"Not installed: {', '.join(missing)}: the deployment files' tests that need "
+              "them will be skipped.", flush=True)
+        return
+    print(f"Installing {', '.join(missing)} for the deployment tests (apt-get) ...",
+          flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for cmd in (["apt-get", "update", "-qq"],
+                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]):
+        if subprocess.run(cmd, env=env).returncode != 0:
+            print(f"Could not install {', '.join(missing)}: the deployment tests that need "
+                  "them will be skipped.", flush=True)
+            return
+
+
 def test(args: list[str]) -> int:
     ensure_venv("test")
     ensure_chromium()
+    ensure_deploy_tools()
     steps = [
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "mypy"), "--strict", "activitypub", "fediaid/domain"],
