@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.queue import ItemState
@@ -48,19 +48,28 @@ def new_row(*, activity_uri: str, type_: str, actor_uri: str, signer_key_id: str
     }
 
 
-async def claim_due(conn: AsyncConnection, *, worker: str, limit: int, lease_seconds: float
-                    ) -> list[InboxJob]:
-    now = utcnow()
-    sub = (
+def due_ids(now: datetime, limit: int) -> Select[tuple[int]]:
+    """The ids of the first ``limit`` items due at ``now`` and not leased: due first, then as
+    received. That is the order of ``ix_inbox_items_due`` (state, next_attempt_at and, on
+    SQLite, the rowid), so a claim reads ``limit`` entries of the index and stops, however
+    many wait; ``ORDER BY id`` sorted every pending row on every claim (~20 ms a claim with
+    20,000 waiting). A new item is due when it is received."""
+    return (
         select(inbox_items.c.id)
         .where(
             inbox_items.c.state == ItemState.PENDING.value,
             inbox_items.c.next_attempt_at <= now,
             or_(inbox_items.c.lease_until.is_(None), inbox_items.c.lease_until < now),
         )
-        .order_by(inbox_items.c.id)
+        .order_by(inbox_items.c.next_attempt_at, inbox_items.c.id)
         .limit(limit)
     )
+
+
+async def claim_due(conn: AsyncConnection, *, worker: str, limit: int, lease_seconds: float
+                    ) -> list[InboxJob]:
+    now = utcnow()
+    sub = due_ids(now, limit)
     if is_postgres(conn):
         sub = sub.with_for_update(skip_locked=True)
     result = await conn.execute(
