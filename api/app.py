@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 from api import fediaid_api, mastodon
 from api import ids as _ids  # noqa: F401  (registers the {id:id} path convertor)
 from api.activitypub import actors, blocklist, wellknown
+from api.activitypub import needs_picture as ap_needs_picture
 from api.activitypub.inbox import InboxFastPath
 from api.errors import HANDLERS
 from api.limits import RequestLimits
@@ -29,6 +30,7 @@ from api.web import group_profile as web_group_profile
 from api.web import locale as web_locale
 from api.web import my_posts as web_my_posts
 from api.web import network as web_network
+from api.web import network_picture as web_network_picture
 from api.web import picture as web_picture
 from api.web import reading as web_reading
 from api.web import reports as web_reports
@@ -93,6 +95,8 @@ def routes() -> list[Route | Mount]:
         Route("/notifications", web_my_posts.notifications),
         Route("/picture", web_picture.page),
         Route("/picture.csv", web_picture.csv_download),
+        Route("/picture/network", web_network_picture.page),
+        Route("/picture.json", ap_needs_picture.published),
         Route("/admin/posts.csv", web_picture.posts_export),
         Route("/admin/reports", web_reports.queue),
         Route("/admin/reports/{id:id}", web_reports.act, methods=["POST"]),

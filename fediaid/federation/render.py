@@ -471,3 +471,31 @@ def directory_entry(*, url: str, namespace: str, actor: Actor, handle: str,
         "knowsLanguage": list(languages), "telephone": telephone,
         "hotlineHours": hotline_hours, "howToJoin": how_to_join, "openNeeds": open_needs,
         "links": list(links), "updated": iso(updated)}
+
+
+def with_needs_picture(doc: dict[str, Any], namespace: str, url: str) -> dict[str, Any]:
+    """The group's actor document naming its needs picture for linked groups
+    (``/picture.json``, docs/federation.md, "The needs picture over links")."""
+    out = dict(doc)
+    out["@context"] = [*doc["@context"], {
+        "fediaid": namespace, "needsPicture": {"@id": "fediaid:needsPicture", "@type": "@id"}}]
+    out["needsPicture"] = url
+    return out
+
+
+def needs_picture_document(*, url: str, namespace: str, actor: Actor, updated: datetime,
+                           body: dict[str, Any]) -> dict[str, Any]:
+    """This group's needs picture as linked groups fetch it (``GET /picture.json``): counts
+    by category, place and month, open needs; numbers of 5 or more, else "fewer than 5" or
+    "hidden" (docs/federation.md, "The needs picture over links")."""
+    return {
+        "@context": [AS_CONTEXT, {
+            "fediaid": namespace, "NeedsPicture": "fediaid:NeedsPicture",
+            "since": "fediaid:since", "hideBelow": "fediaid:hideBelow",
+            "needs": "fediaid:needs", "offers": "fediaid:offers",
+            "categories": "fediaid:categories", "areas": "fediaid:areas",
+            "months": "fediaid:months", "openNeeds": "fediaid:openNeeds",
+            "waiting": "fediaid:waiting", "openByCategory": "fediaid:openByCategory",
+            "key": "fediaid:key"}],
+        "id": url, "type": "NeedsPicture", "attributedTo": actor.uri,
+        "name": actor.name or actor.username or "", "updated": iso(updated), **body}

@@ -77,6 +77,9 @@ class Workers:
                 listed = await self.rt.directory.refresh_due()
                 if listed is not None:
                     log.info("directory: %d groups listed", listed)
+                pictures = await self.rt.network_picture.refresh_due()
+                if pictures is not None:
+                    log.info("network picture: %d linked groups' pictures", pictures)
             except Exception:
                 log.exception("post lifecycle failed")
             try:

@@ -197,6 +197,11 @@ class NeedsPicture(Service):
     async def picture(self, user: User, *, now: datetime | None = None) -> Picture:
         """The picture, for a member (any role). ``now``: for tests."""
         del user  # every member sees the same picture; the caller made sure one asks
+        return await self.group_picture(now=now)
+
+    async def group_picture(self, *, now: datetime | None = None) -> Picture:
+        """The picture, whoever asks (members' page, and the form linked groups fetch:
+        services/network_picture.py)."""
         now = now or utcnow()
         starts = month_starts(now)
         since = starts[0]

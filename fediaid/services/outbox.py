@@ -90,6 +90,7 @@ async def local_actor_document(conn: AsyncConnection, actor: Actor, settings: Se
               "join": stored.get(HOW_TO_JOIN, "")}
     doc = render.with_blocklist(doc, NAMESPACE, actor.uri + "/blocklist")
     doc = render.with_directory(doc, NAMESPACE, settings.base_url + "/directory.json")
+    doc = render.with_needs_picture(doc, NAMESPACE, settings.base_url + "/picture.json")
     return render.with_self_description(
         doc, NAMESPACE, fields=[(words.gettext(name), values[key]) for key, name in _FIELD_NAMES],
         hotline=values["hotline"].replace(" ", "").replace("-", ""),

@@ -43,6 +43,7 @@ from fediaid.services.member_data import MemberDataService
 from fediaid.services.moderation import ModerationService
 from fediaid.services.my_posts import MyPostsService
 from fediaid.services.needs_picture import NeedsPicture
+from fediaid.services.network_picture import NetworkPictureService
 from fediaid.services.notes import NoteService
 from fediaid.services.notifications import NotificationService
 from fediaid.services.oauth import OAuthService
@@ -119,6 +120,9 @@ class Runtime:
                                  policy=self.policy)
         # The directory of groups (issue 12): linked groups and theirs, two hops.
         self.directory = DirectoryService(core, policy=self.policy)
+        # The network's picture (issue 12): linked groups' needs pictures, combined.
+        self.network_picture = NetworkPictureService(core, picture=self.needs_picture,
+                                                     policy=self.policy)
         # Offers and needs, and statuses for apps.
         self.posts = PostService(core, blocks=self.blocks, follows=self.follows,
                                  limits=self.limits, post_federation=self.post_federation)

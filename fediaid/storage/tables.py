@@ -1133,3 +1133,14 @@ directory_entries = Table(
     Column("entry", Text, nullable=False),
     Column("fetched_at", UTCDateTime, nullable=False),
 )
+
+# The network's picture (issue 12): the needs pictures linked groups publish for us (their
+# ``/picture.json``, as fetched), replaced by each refresh.
+network_pictures = Table(
+    "network_pictures",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("actor_uri", URL, nullable=False, unique=True),
+    Column("picture", Text, nullable=False),
+    Column("fetched_at", UTCDateTime, nullable=False),
+)

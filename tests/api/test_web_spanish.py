@@ -157,7 +157,8 @@ async def test_every_page_in_spanish(runtime: Runtime, login: Login) -> None:
                     "/settings/limits", "/settings/password", "/settings/blocks",
                     "/settings/two-factor", "/settings/language", "/settings/email",
                     "/account/data", "/account/delete", f"/report?post={offer}",
-                    "/reports", "/@admin", "/picture", "/flyer", "/audit", "/directory"]
+                    "/reports", "/@admin", "/picture", "/picture/network", "/flyer", "/audit",
+                    "/directory"]
     for path in member_pages:
         await spanish(maria, path)
     coordinator_pages = ["/admin", "/admin/settings", "/admin/categories", "/admin/areas",

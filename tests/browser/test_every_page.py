@@ -93,6 +93,7 @@ VISITS = (
     Visit("/report", "member", "/report?post={post}"),
     Visit("/reports", "member", "/reports"),
     Visit("/picture", "member", "/picture"),
+    Visit("/picture/network", "member", "/picture/network"),
     Visit("/flyer", "member", "/flyer"),
     Visit("/settings/password", "member", "/settings/password"),
     Visit("/settings/two-factor", "member", "/settings/two-factor"),

@@ -1,0 +1,26 @@
+"""The group's needs picture for linked groups (``GET /picture.json``): only a signed fetch
+by an actor on the server of a group linked with this one, over a link on which this group
+shares its statistics, gets it (docs/federation.md, "The needs picture over links").
+Unsigned or a bad signature: 401; blocked, not linked or not shared with: 403. Service:
+fediaid/services/network_picture.py."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from api.context import runtime
+from api.responses import ActivityJSON
+from fediaid.errors import Unauthenticated
+
+
+async def published(request: Request) -> Response:
+    rt = runtime(request)
+    url = rt.settings.base_url + request.url.path
+    full = url + (f"?{request.url.query}" if request.url.query else "")
+    signer = await rt.discovery.fetch_signer(method="GET", url=full, headers=request.headers)
+    if signer is None:
+        raise Unauthenticated("This picture is only for linked groups: sign the request.")
+    doc = await rt.network_picture.published(signer)
+    return ActivityJSON(doc, headers={"Vary": "Accept, Signature",
+                                      "Cache-Control": "private, no-store"})
