@@ -100,6 +100,12 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
             super().handle_exit(sig, frame)
 
     server = _Server(config)
+    # `serve --processes N`: the supervisor's listening socket, shared by its N processes.
+    sockets = None
+    if args.listen_fd is not None:
+        import socket
+
+        sockets = [socket.socket(fileno=args.listen_fd)]
     workers = Workers(rt)
     if not args.no_workers:
         workers.start()
@@ -112,7 +118,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if link:
         print(f"Log in as the first coordinator by opening: {link}", flush=True)
     try:
-        await server.serve()
+        await server.serve(sockets=sockets)
     finally:
         await workers.stop()
         policy.cancel()
@@ -272,6 +278,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--no-workers", action="store_true",
                    help="serve only; run `fediaid worker` separately")
+    s.add_argument("--processes", type=int, default=1, metavar="N",
+                   help="N web processes on the one port, plus a worker process unless "
+                        "--no-workers (PostgreSQL only; default 1)")
+    # Internal: a web process started by `serve --processes N` serves on this inherited
+    # listening socket (fediaid/cli_serve.py).
+    s.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)
 
     sub.add_parser("worker", parents=[common],
                    help="run background workers only (several may share a PostgreSQL queue)")
@@ -368,6 +380,12 @@ def main(argv: list[str] | None = None) -> int:
             return _run(cli_backup.run(args, data))
         settings = load_settings(data)
         configure(settings.log_level if args.command in ("serve", "worker") else "warning")
+        if args.command == "serve" and args.processes != 1:
+            from fediaid import cli_serve
+
+            if args.processes < 1:
+                raise ConfigError("--processes must be at least 1")
+            return cli_serve.supervise(settings, args, data)
         if args.command == "serve":
             return _run(_serve(settings, args))
         if args.command == "worker":

@@ -74,6 +74,10 @@ IDLE_POLL_SECONDS = 0.2
 STAT_SECONDS = 0.01
 WATCH_SECONDS = 0.1
 QUERY_GAP_SECONDS = 0.05
+# On PostgreSQL a delivery queued by any process wakes every worker (NOTIFY from the insert's
+# transaction, jobs/runner.py); the query then only finds retries that came due and leases
+# that ran out, so it runs once a second while this process's LISTEN connection is up.
+LISTENING_POLL_SECONDS = 1.0
 FLUSH_SECONDS = 0.05
 FLUSH_AT = 200
 # Deliveries signed per thread-pool call: big enough to amortise the thread hop (~30 us,
@@ -317,8 +321,11 @@ class DeliveryWorker:
         queried = 0.0  # the last query
         watched = polled
         hinted = False
+        listener = self.rt.db.listener
         interval = (STAT_SECONDS if self._wal is not None else WATCH_SECONDS) \
-            if watching else IDLE_POLL_SECONDS
+            if watching else (LISTENING_POLL_SECONDS
+                              if listener is not None and listener.connected.is_set()
+                              else IDLE_POLL_SECONDS)
         sleeper = _Sleeper(wakeup)
         try:
             while not stop.is_set():

@@ -12,6 +12,7 @@ from fediaid.jobs.inbox import InboxWorker
 from fediaid.jobs.push import PushWorker
 from fediaid.jobs.sms import SmsWorker
 from fediaid.services.retention import purge_received
+from fediaid.storage.notify import JOBS
 
 if TYPE_CHECKING:
     from fediaid.services.runtime import Runtime
@@ -29,8 +30,28 @@ class Workers:
         self.email = EmailWorker(rt)
         self.sms = SmsWorker(rt)
         self._tasks: list[asyncio.Task[None]] = []
+        signals = rt.signals
+        # A row inserted into a queue by any process wakes the worker of that queue in
+        # every process (PostgreSQL NOTIFY from the insert's transaction, migration 0024;
+        # storage/notify.py); "" (the LISTEN connection was made again): all of them.
+        self._wakeups = {"inbox_items": signals.inbox_wakeup,
+                         "deliveries": signals.delivery_wakeup,
+                         "push_messages": signals.push_wakeup,
+                         "email_outbox": signals.email_wakeup,
+                         "sms_queue": signals.sms_wakeup}
+
+    def _notified(self, table: str) -> None:
+        event = self._wakeups.get(table)
+        if event is not None:
+            event.set()
+        elif not table:
+            for event in self._wakeups.values():
+                event.set()
 
     def start(self) -> None:
+        listener = self.rt.db.listener
+        if listener is not None:
+            listener.subscribe(JOBS, self._notified)
         self._tasks = [
             asyncio.create_task(self.delivery.run(self.stop_event), name="delivery-worker"),
             asyncio.create_task(self.inbox.run(self.stop_event), name="inbox-worker"),
@@ -61,6 +82,7 @@ class Workers:
                 keys = await self.rt.member_data.finish_deletions()
                 if keys:
                     log.info("deleted accounts: %d keys dropped after their Deletes", keys)
+                await self.rt.streaming.purge_events()
                 purged = await purge_received(self.rt.db, self.rt.settings)
                 if purged:
                     log.info("inbox: %d processed activities purged", purged)
@@ -90,5 +112,8 @@ class Workers:
 
     async def stop(self) -> None:
         self.stop_event.set()
+        listener = self.rt.db.listener
+        if listener is not None:
+            listener.unsubscribe(JOBS, self._notified)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []

@@ -120,6 +120,9 @@ class _Slice:
 
 
 Result = tuple[int, ItemState, str | None, float]
+# A slice that starts later than this fraction of the inbox lease after the claim (or after
+# the last renewal) renews the lease of the batch's remaining items first.
+LEASE_CHECK_FRACTION = 0.25
 # Called before each slice; returns how long the slice may hold the writer (seconds).
 Budget = Callable[[], Awaitable[float]]
 
@@ -131,6 +134,8 @@ class Batch:
 
     ready: list[Prepared]
     results: list[Result]
+    # When preparing started (time.monotonic()): the claim's lease began a little earlier.
+    started: float = field(default_factory=time.monotonic)
 
     def __len__(self) -> int:
         return len(self.ready) + len(self.results)
@@ -150,6 +155,7 @@ class InboxProcessor(Service):
         """Prepare every job; a job that cannot be prepared gets its result at once (failed,
         or pending again later when what it needs could not be fetched). Reads and fetches
         only: the worker prepares the next batch while it applies this one."""
+        started = time.monotonic()
         results: list[Result] = []
         parsed: list[tuple[InboxJob, dict[str, Any]]] = []
         for job in jobs:
@@ -169,7 +175,7 @@ class InboxProcessor(Service):
                 results.append(self._retry_or_fail(job, exc.public))
             except (FediaidError, ValueError) as exc:
                 results.append((job.id, ItemState.FAILED, str(exc)[:500], 0.0))
-        return Batch(ready, results)
+        return Batch(ready, results, started)
 
     async def _prepare(self, job: InboxJob, activity: dict[str, Any], known: set[str]
                        ) -> Prepared:
@@ -260,9 +266,29 @@ class InboxProcessor(Service):
         ready, results = batch.ready, list(batch.results)
         unfinished = list(results)  # recorded with the first slice
         start = 0
+        leased = batch.started
+        lease = self.settings.inbox_lease_seconds
         while start < len(ready) or unfinished:
             seconds = await budget() if budget is not None else SLICE_SECONDS
             async with self.db.write() as conn:
+                if time.monotonic() - leased > lease * LEASE_CHECK_FRACTION and ready[start:]:
+                    # Long after the claim (slow fetches, a long batch): keep the lease of
+                    # what is left, and leave out what is no longer ours (its lease ran out
+                    # and another worker claimed it), so nothing is applied twice. On
+                    # PostgreSQL the UPDATE also locks those rows until this slice commits.
+                    leased = time.monotonic()
+                    ours = await inbox_repo.keep_leases(
+                        conn, worker=worker, ids=[p.job.id for p in ready[start:]],
+                        lease_seconds=lease)
+                    lost = [p for p in ready[start:] if p.job.id not in ours]
+                    if lost:
+                        log.warning("inbox: %d claimed activities are no longer ours (their "
+                                    "lease ran out); left to the worker that holds them",
+                                    len(lost))
+                        ready = ready[:start] + [p for p in ready[start:]
+                                                 if p.job.id in ours]
+                        if start >= len(ready) and not unfinished:
+                            break
                 applied, start = await self._apply_slice(conn, ready, start, seconds)
                 await inbox_repo.finish(conn, worker=worker, results=unfinished + applied)
             results += applied

@@ -13,8 +13,19 @@ is decided when the event is rendered for that connection, through the one visib
 (``status_entities`` -> ``StatusReading.visible``). Queues are bounded: a subscriber that does
 not keep up is dropped (its stream ends; clients reconnect), never allowed to grow memory.
 
-Deletions and edits are in-process only (``deleted``/``updated``, called after the commit):
-a status deleted by another process reaches only that process's subscribers.
+Deletions and edits reach every process too: ``deleted``/``updated`` (called through the
+signals, after the commit) write a row to ``stream_events`` in the background (several at
+once in one transaction), and every process's poller reads those rows as it reads new
+statuses. A deletion is routed like the status's ``update`` was when this process saw it,
+else to every stream but notifications (an id alone); an edit like the status is routed now.
+A process killed between a deletion's commit and its event's loses that event (a client
+that missed it still finds the status gone).
+
+On PostgreSQL a row inserted into statuses, notifications or stream_events sends
+``NOTIFY fediaid_stream`` from its transaction (migration 0024); the poller of a process
+with subscribers listens (storage/notify.py), wakes at once, and otherwise polls only every
+``LISTENING_POLL_SECONDS``. On SQLite it polls every ``POLL_SECONDS`` and is woken at once
+by this process's own writes.
 """
 
 from __future__ import annotations
@@ -25,17 +36,22 @@ import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fediaid.domain.users import User
 from fediaid.errors import ConfigError, Invalid, NotFound
 from fediaid.services.core import Core, Service
 from fediaid.storage import statuses as statuses_repo
 from fediaid.storage import stream as repo
+from fediaid.storage.notify import STREAM
 from fediaid.storage.stream import NewStatus
+from fediaid.storage.types import utcnow
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5
+LISTENING_POLL_SECONDS = 2.0
+KEEP_EVENTS = timedelta(hours=1)
 GAP_SECONDS = 10.0
 MAX_GAPS = 2000
 QUEUE_SIZE = 256
@@ -167,8 +183,11 @@ class StreamingHub(Service):
         super().__init__(core)
         self._subs: set[Subscription] = set()
         self._task: asyncio.Task[None] | None = None
-        self._last: tuple[int, int] | None = None  # (status id, notification id)
-        self._gaps: tuple[dict[int, float], dict[int, float]] = ({}, {})
+        # (status id, notification id, stream event id)
+        self._last: tuple[int, int, int] | None = None
+        self._gaps: tuple[dict[int, float], dict[int, float], dict[int, float]] = ({}, {}, {})
+        self._outgoing: list[tuple[str, int]] = []  # events to write (kind, status id)
+        self._writer: asyncio.Task[None] | None = None
         self._recent: OrderedDict[int, NewStatus] = OrderedDict()
         self._closed = False
         self._wakeup: asyncio.Event = core.signals.stream_wakeup
@@ -198,30 +217,64 @@ class StreamingHub(Service):
         """Something was written in this process: poll now."""
         self._wakeup.set()
 
-    # -- in-process events -----------------------------------------------------------------
+    # -- deletions and edits, for every process ---------------------------------------------
     def deleted(self, status_id: int) -> None:
-        """A status was deleted (call after the commit). Routed like its ``update`` was when
-        this process saw it; otherwise sent to every subscription (an id alone)."""
+        """A status was deleted (call after the commit): stored for every process's poller."""
+        self._publish("delete", status_id)
+
+    def updated(self, status_id: int) -> None:
+        """A status was edited (call after the commit): stored for every process's poller,
+        which sends ``status.update`` where the status belongs."""
+        self._publish("update", status_id)
+
+    def _publish(self, kind: str, status_id: int) -> None:
+        self._outgoing.append((kind, status_id))
+        if self._writer is None or self._writer.done():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no loop (a synchronous caller): nothing can stream here
+                self._outgoing.clear()
+                return
+            self._writer = loop.create_task(self._write_events(), name="stream events")
+
+    async def _write_events(self) -> None:
+        while self._outgoing:
+            batch, self._outgoing = self._outgoing, []
+            try:
+                async with self.db.write() as conn:
+                    await repo.record(conn, batch)
+            except Exception:  # the streams miss these events; the statuses are right
+                log.exception("recording %d stream events failed", len(batch))
+                continue
+            self._wakeup.set()
+
+    async def purge_events(self) -> int:
+        """Forget stream events older than ``KEEP_EVENTS`` (a poller reads them within
+        seconds)."""
+        async with self.db.write() as conn:
+            return await repo.purge_events(conn, before=utcnow() - KEEP_EVENTS)
+
+    def _route_delete(self, status_id: int, subs: list[Subscription]) -> None:
+        """Routed like its ``update`` was when this process saw it; otherwise sent to every
+        subscription (an id alone)."""
         known = self._recent.pop(status_id, None)
-        for sub in list(self._subs):
+        for sub in subs:
             streams = sub.status_streams(known) if known is not None else [
                 s for s in sub.streams if s[0] != "user:notification"]
             for stream in streams:
                 sub.offer(StreamEvent("delete", stream, status_id))
 
-    def updated(self, status_id: int) -> None:
-        """A status was edited (call after the commit): ``status.update`` where it was
-        streamed."""
-        known = self._recent.get(status_id)
-        if known is None:
-            return
-        for sub in list(self._subs):
-            for stream in sub.status_streams(known):
+    def _route_update(self, status: NewStatus, subs: list[Subscription]) -> None:
+        for sub in subs:
+            for stream in sub.status_streams(status):
                 if stream[0] != "direct":
-                    sub.offer(StreamEvent("status.update", stream, status_id))
+                    sub.offer(StreamEvent("status.update", stream, status.id))
 
     # -- the poller ------------------------------------------------------------------------
     async def _run(self) -> None:
+        listener = self.db.listener
+        if listener is not None:
+            listener.subscribe(STREAM, self._notified)
         try:
             while self._subs and not self._closed:
                 try:
@@ -233,14 +286,21 @@ class StreamingHub(Service):
                     await asyncio.sleep(2)
                 if not self._subs:
                     break
+                listening = listener is not None and listener.connected.is_set()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), POLL_SECONDS)
+                    await asyncio.wait_for(self._wakeup.wait(), LISTENING_POLL_SECONDS
+                                           if listening else POLL_SECONDS)
                 self._wakeup.clear()
         finally:
+            if listener is not None:
+                listener.unsubscribe(STREAM, self._notified)
             if asyncio.current_task() is self._task:
                 self._task = None
             if not self._subs:
                 self._last = None  # the next poller starts from what is new then
+
+    def _notified(self, _table: str) -> None:
+        self._wakeup.set()
 
     async def poll(self) -> None:
         """Read what is new and hand it to the subscribers (one round)."""
@@ -252,9 +312,15 @@ class StreamingHub(Service):
             if self._last is None:
                 self._last = await repo.high_water(conn)
                 return
-            last_s, last_n = self._last
+            last_s, last_n, last_e = self._last
             new = await repo.statuses_after(conn, last_s, self._gaps[0])
             notes = await repo.notifications_after(conn, last_n, self._gaps[1])
+            events = await repo.events_after(conn, last_e, self._gaps[2])
+            # Edits of statuses this process has not routed (older, or seen elsewhere).
+            seen = {s.id for s in new}
+            unknown = {sid for _, kind, sid in events if kind == "update"
+                       and sid not in self._recent and sid not in seen}
+            edited = {s.id: s for s in await repo.statuses_with_ids(conn, unknown)}
             stale = [s for s in self._subs if s.user is not None and "user" in
                      {x[0] for x in s.streams}
                      and now - s.home_checked > FOLLOWS_REFRESH_SECONDS] if new else []
@@ -266,7 +332,8 @@ class StreamingHub(Service):
                                                *([group] if group else [])])
                 sub.home_checked = now
         self._last = (self._advance(last_s, [s.id for s in new], self._gaps[0], now),
-                      self._advance(last_n, [i for i, _ in notes], self._gaps[1], now))
+                      self._advance(last_n, [i for i, _ in notes], self._gaps[1], now),
+                      self._advance(last_e, [i for i, _, _ in events], self._gaps[2], now))
         for s in new:
             self._recent[s.id] = s
             while len(self._recent) > RECENT:
@@ -285,6 +352,13 @@ class StreamingHub(Service):
                     if stream[0] == "user:notification" or (
                             stream[0] == "user" and sub.notifications):
                         sub.offer(StreamEvent("notification", stream, notification_id))
+        for _, kind, status_id in events:
+            if kind == "delete":
+                self._route_delete(status_id, subs)
+                continue
+            status = self._recent.get(status_id) or edited.get(status_id)
+            if status is not None:
+                self._route_update(status, subs)
 
     def _has_identity(self) -> bool:
         try:
@@ -317,6 +391,10 @@ class StreamingHub(Service):
 
     async def close(self) -> None:
         self.shutdown()
+        writer, self._writer = self._writer, None
+        if writer is not None and not writer.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer, 5)
         task, self._task = self._task, None
         if task is not None and not task.done():
             task.cancel()

@@ -19,6 +19,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import AsyncAdaptedQueuePool
 
+from fediaid.storage.notify import Listener
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # aiosqlite's adapter: turn off the driver's own transaction handling so BEGIN is ours.
@@ -37,6 +39,7 @@ class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         self._writers_waiting = 0
+        self._listener: Listener | None = None
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -108,11 +111,23 @@ class Database:
         database = make_url(self.url).database
         return ChangeWatcher(database) if database else None
 
+    @property
+    def listener(self) -> Listener | None:
+        """This process's LISTEN connection (PostgreSQL; storage/notify.py), made on first
+        use; None on SQLite, whose processes wake their own workers and poll."""
+        if self.is_sqlite:
+            return None
+        if self._listener is None:
+            self._listener = Listener(self.url)
+        return self._listener
+
     async def ping(self) -> None:
         async with self.read() as conn:
             await conn.execute(text("SELECT 1"))
 
     async def dispose(self) -> None:
+        if self._listener is not None:
+            await self._listener.close()
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()

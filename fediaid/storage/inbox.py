@@ -86,6 +86,21 @@ async def claim_due(conn: AsyncConnection, *, worker: str, limit: int, lease_sec
     return jobs
 
 
+async def keep_leases(conn: AsyncConnection, *, worker: str, ids: list[int],
+                      lease_seconds: float) -> set[int]:
+    """Renew the lease of the pending items ``worker`` still holds among ``ids``; returns
+    their ids (the others' lease ran out and another worker claimed them, or they are
+    finished)."""
+    now = utcnow()
+    result = await conn.execute(
+        update(inbox_items)
+        .where(inbox_items.c.id.in_(ids), inbox_items.c.leased_by == worker,
+               inbox_items.c.state == ItemState.PENDING.value)
+        .values(lease_until=now + timedelta(seconds=lease_seconds))
+        .returning(inbox_items.c.id))
+    return {r[0] for r in result}
+
+
 async def finish(conn: AsyncConnection, *, worker: str,
                  results: list[tuple[int, ItemState, str | None, float]]) -> None:
     """results: (id, new state, error, retry delay seconds). The items done without an

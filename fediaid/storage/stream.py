@@ -1,12 +1,14 @@
-"""What the streaming poller reads: statuses and notifications newer than the last ones
-seen (by id), with what routing them to streams needs."""
+"""What the streaming poller reads: statuses, notifications and stream events (deletions
+and edits) newer than the last ones seen (by id), with what routing them to streams
+needs."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.storage.tables import (
@@ -15,7 +17,9 @@ from fediaid.storage.tables import (
     status_recipients,
     status_tags,
     statuses,
+    stream_events,
 )
+from fediaid.storage.types import utcnow
 
 
 @dataclass(frozen=True)
@@ -32,11 +36,44 @@ class NewStatus:
     media: bool
 
 
-async def high_water(conn: AsyncConnection) -> tuple[int, int]:
-    """The newest status id and notification id (0 when there are none)."""
+async def high_water(conn: AsyncConnection) -> tuple[int, int, int]:
+    """The newest status id, notification id and stream event id (0 when there are none)."""
     s = (await conn.execute(select(func.max(statuses.c.id)))).scalar()
     n = (await conn.execute(select(func.max(notifications.c.id)))).scalar()
-    return int(s or 0), int(n or 0)
+    e = (await conn.execute(select(func.max(stream_events.c.id)))).scalar()
+    return int(s or 0), int(n or 0), int(e or 0)
+
+
+async def record(conn: AsyncConnection, events: Iterable[tuple[str, int]]) -> None:
+    """Store (kind, status id) events: "delete" or "update"."""
+    now = utcnow()
+    rows = [{"kind": kind, "status_id": sid, "created_at": now} for kind, sid in events]
+    if rows:
+        await conn.execute(stream_events.insert(), rows)
+
+
+async def events_after(conn: AsyncConnection, after: int, also: Collection[int] = (), *,
+                       limit: int = 500) -> list[tuple[int, str, int]]:
+    """(event id, kind, status id), oldest first."""
+    cond = stream_events.c.id > after
+    if also:
+        cond = or_(cond, stream_events.c.id.in_(list(also)))
+    rows = await conn.execute(
+        select(stream_events.c.id, stream_events.c.kind, stream_events.c.status_id)
+        .where(cond).order_by(stream_events.c.id).limit(limit))
+    return [(r.id, r.kind, r.status_id) for r in rows]
+
+
+async def purge_events(conn: AsyncConnection, *, before: datetime) -> int:
+    result = await conn.execute(delete(stream_events).where(stream_events.c.created_at < before))
+    return int(result.rowcount or 0)
+
+
+async def statuses_with_ids(conn: AsyncConnection, ids: Collection[int]) -> list[NewStatus]:
+    """What routing needs of these statuses (those that still exist)."""
+    if not ids:
+        return []
+    return await statuses_after(conn, 2**62, ids, limit=len(ids))
 
 
 async def statuses_after(conn: AsyncConnection, after: int, also: Collection[int] = (), *,

@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0023"
+SCHEMA_HEAD = "0024"
 
 metadata = MetaData(
     naming_convention={
@@ -1132,6 +1132,20 @@ directory_entries = Table(
     Column("via_uri", URL),
     Column("entry", Text, nullable=False),
     Column("fetched_at", UTCDateTime, nullable=False),
+)
+
+# Deletions and edits of statuses, for the streaming poller of every process
+# (services/streaming.py): kind "delete" or "update". Purged after an hour. On PostgreSQL an
+# insert here (as into statuses and notifications) sends NOTIFY fediaid_stream (migration
+# 0024).
+stream_events = Table(
+    "stream_events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("status_id", BigId, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,  # ids never reused: pollers read the ids above the last seen
 )
 
 # The network's picture (issue 12): the needs pictures linked groups publish for us (their
