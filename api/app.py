@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 
 from api import fediaid_api, mastodon
 from api import ids as _ids  # noqa: F401  (registers the {id:id} path convertor)
+from api import metrics as api_metrics
 from api.activitypub import actors, blocklist, wellknown
 from api.activitypub import needs_picture as ap_needs_picture
 from api.activitypub.inbox import InboxFastPath
@@ -19,6 +20,7 @@ from api.limits import RequestLimits
 from api.mastodon import instance as mastodon_instance
 from api.mastodon import oauth as mastodon_oauth
 from api.mastodon import reports as mastodon_reports
+from api.metrics import RequestMetrics
 from api.middleware import RequestContext, SecurityHeaders, compression
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
@@ -51,6 +53,7 @@ def routes() -> list[Route | Mount]:
         Route("/.well-known/nodeinfo", wellknown.nodeinfo_discovery),
         Route("/nodeinfo/{version}", wellknown.nodeinfo_document),
         Route("/healthz", wellknown.healthz),
+        Route("/metrics", api_metrics.endpoint),
         Route("/actor", actors.instance_actor),
         Route("/activities/{id}", actors.activity),
         Route("/objects/{id}", actors.obj),
@@ -145,8 +148,8 @@ def create_app(rt: Runtime) -> ASGIApp:
 
     Inbox POSTs take a short path in front of the router (api/activitypub/inbox.py);
     everything else goes through the request limits (api/limits.py), then Starlette.
-    Security headers go on both."""
+    Security headers go on both, and every request is timed for /metrics (api/metrics.py)."""
     app = Starlette(routes=routes(), exception_handlers=HANDLERS,  # type: ignore[arg-type]
                     middleware=[RequestContext.middleware(), compression()])
     app.state.runtime = rt
-    return SecurityHeaders(InboxFastPath(RequestLimits(app, rt), rt))
+    return SecurityHeaders(RequestMetrics(InboxFastPath(RequestLimits(app, rt), rt)))

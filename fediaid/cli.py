@@ -11,11 +11,13 @@ import asyncio
 import os
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from fediaid import __version__
 from fediaid.config import (
+    LOG_FORMATS,
     Settings,
     default_database_url,
     is_initialised,
@@ -240,11 +242,9 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
 
         return await cli_blocklist.run(rt, args)
     elif cmd == "status":
-        queues = await rt.status.queues()
-        for name, counts in queues.items():
-            print(name + ": " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-                                 or "empty"))
-        print(f"followers: {await rt.status.follower_count()}")
+        from fediaid import cli_status
+
+        return await cli_status.run(rt, args)
     return 0
 
 
@@ -255,11 +255,16 @@ def build_parser() -> argparse.ArgumentParser:
     # default: a subparser's default would overwrite a value given before the subcommand.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data", metavar="DIR", default=argparse.SUPPRESS, help=data_help)
+    log_help = ("log lines as plain text or as JSON objects, one per line (default: "
+                "$FEDIAID_LOG_FORMAT, log_format in fediaid.toml, or text)")
+    common.add_argument("--log-format", choices=LOG_FORMATS, default=argparse.SUPPRESS,
+                        help=log_help)
     p = argparse.ArgumentParser(
         prog="fediaid",
         description="fediaid: a federated server for neighborhood mutual aid groups.",
     )
     p.add_argument("--data", metavar="DIR", default=None, help=data_help)
+    p.add_argument("--log-format", choices=LOG_FORMATS, default=None, help=log_help)
     p.add_argument("--version", action="version", version=f"fediaid {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -340,7 +345,9 @@ def build_parser() -> argparse.ArgumentParser:
     x = asub.add_parser("approve-follows", parents=[common],
                         help="whether follows of the group wait for a coordinator")
     x.add_argument("value", choices=["yes", "no"])
-    asub.add_parser("status", parents=[common], help="queue sizes and followers")
+    x = asub.add_parser("status", parents=[common],
+                        help="queues, failing deliveries, database and media, in words")
+    x.add_argument("--json", action="store_true", help="the same figures as one JSON object")
     from fediaid import cli_blocklist
 
     cli_blocklist.add_parser(asub, common)
@@ -372,14 +379,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "init" and is_initialised(data):
             secure_data_dir(data)
         if args.command == "init":
-            configure(os.environ.get("FEDIAID_LOG_LEVEL", "warning"))
+            configure(os.environ.get("FEDIAID_LOG_LEVEL", "warning"),
+                      args.log_format or os.environ.get("FEDIAID_LOG_FORMAT", "text"))
             return _run(_init(args, data))
         if args.command in ("backup", "restore", "move-to-postgres"):
             from fediaid import cli_backup
 
             return _run(cli_backup.run(args, data))
         settings = load_settings(data)
-        configure(settings.log_level if args.command in ("serve", "worker") else "warning")
+        if args.log_format:
+            settings = replace(settings, log_format=args.log_format)
+        configure(settings.log_level if args.command in ("serve", "worker") else "warning",
+                  settings.log_format)
         if args.command == "serve" and args.processes != 1:
             from fediaid import cli_serve
 

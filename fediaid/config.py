@@ -18,6 +18,7 @@ from fediaid.i18n import zone
 
 CONFIG_FILE = "fediaid.toml"
 DEFAULT_DATA_DIR = "data"
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class Settings:
     database_url: str = ""
     secret_key: str = ""
     log_level: str = "info"
+    # "text" (one readable line per event) or "json" (one JSON object per line): fediaid/logs.py.
+    log_format: str = "text"
+    # The bearer token Prometheus sends to /metrics; empty: no /metrics (404). docs/deploy.md.
+    metrics_token: str = ""
     area: str = ""
     languages: tuple[str, ...] = ("en",)
     # The group's time zone (IANA name) until coordinators choose one (group setting
@@ -137,6 +142,8 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         database_url=str(raw.get("database_url", "")),
         secret_key=str(raw.get("secret_key", "")),
         log_level=str(raw.get("log_level", "info")),
+        log_format=str(raw.get("log_format", Settings.log_format)),
+        metrics_token=str(raw.get("metrics_token", "")),
         area=str(raw.get("area", "")),
         languages=tuple(str(x) for x in raw.get("languages", ["en"])),
         time_zone=str(raw.get("time_zone", Settings.time_zone)),
@@ -157,6 +164,10 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         overrides["dev"] = _bool(env["FEDIAID_DEV"])
     if "FEDIAID_LOG_LEVEL" in env:
         overrides["log_level"] = env["FEDIAID_LOG_LEVEL"]
+    if "FEDIAID_LOG_FORMAT" in env:
+        overrides["log_format"] = env["FEDIAID_LOG_FORMAT"]
+    if "FEDIAID_METRICS_TOKEN" in env:
+        overrides["metrics_token"] = env["FEDIAID_METRICS_TOKEN"]
     if "FEDIAID_RATE_LIMIT_SCALE" in env:
         overrides["rate_limit_scale"] = float(env["FEDIAID_RATE_LIMIT_SCALE"])
     if "FEDIAID_LIFECYCLE_SECONDS" in env:
@@ -185,6 +196,9 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         settings = replace(settings, database_url=default_database_url(data_dir))
     if not settings.domain or not settings.group_slug:
         raise ConfigError(f"{path} must set 'domain' and 'group'.")
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigError(f"log_format = {settings.log_format!r}: use one of "
+                          f"{', '.join(LOG_FORMATS)}.")
     if zone(settings.time_zone) is None:
         raise ConfigError(f"{path}: time_zone = {settings.time_zone!r} is not a time zone; "
                           "use an IANA name like \"America/Mexico_City\" or \"UTC\".")

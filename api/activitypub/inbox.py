@@ -65,6 +65,9 @@ class InboxFastPath:
             if match is None:
                 await self.app(scope, receive, send)
                 return
+        # The route for /metrics (api/metrics.py): never the actor's name.
+        scope["fediaid.route"] = (path if match is None
+                                  else f"/{match.group(1)}/{{name}}/inbox")
         rid = next_request_id()
         token = request_id.set(rid)
         try:

@@ -41,6 +41,7 @@ from activitypub.delivery import Decision, Outcome, decide
 from activitypub.keys import PrivateKey, load_private_key
 from activitypub.signatures import sign_cavage, sign_rfc9421
 from activitypub.vocab import ACTIVITY_JSON
+from fediaid import metrics
 from fediaid.domain.queue import ItemState
 from fediaid.federation.transport import MAX_REDIRECTS, PostResult, redirect_target
 from fediaid.storage import actors as actors_repo
@@ -90,6 +91,9 @@ SIGN_THREADS = min(2, os.cpu_count() or 1)
 # its (last renewed) lease has passed, well before another worker may claim it.
 RENEW_FRACTION = 1 / 3
 SEND_FRACTION = 0.8
+
+_OUTCOMES = {ItemState.DONE: "delivered", ItemState.PENDING: "retry",
+             ItemState.FAILED: "failed"}
 
 _HEADERS = {"Content-Type": ACTIVITY_JSON, "Accept": ACTIVITY_JSON}
 
@@ -492,6 +496,8 @@ class DeliveryWorker:
         cfg = self.rt.settings.delivery
         try:
             await self._record(results, ok_domains, failed_domains, day, cfg)
+            for r in results:  # recorded: counted for /metrics (fediaid/metrics.py)
+                metrics.DELIVERIES.labels(_OUTCOMES[r.state]).inc()
         finally:
             for a in batch:
                 self._held.pop(a.job.id, None)

@@ -29,6 +29,7 @@ import orjson
 from activitypub.errors import KeyResolutionError, SignatureError
 from activitypub.verify import verify_request
 from activitypub.vocab import first_str, id_of, is_http_uri, type_of
+from fediaid import metrics
 from fediaid.errors import Invalid, Unauthenticated
 from fediaid.services.core import Core, Service
 from fediaid.services.federation_policy import refused_content
@@ -160,6 +161,7 @@ class InboxService(Service):
         )
         await self._writer.submit(row)
         self.accepted += 1
+        metrics.INBOX_ACCEPTED.inc()
         self.signals.inbox_wakeup.set()
         return True
 

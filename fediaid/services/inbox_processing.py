@@ -53,6 +53,7 @@ from activitypub.vocab import (
     same_origin,
     type_of,
 )
+from fediaid import metrics
 from fediaid.domain.queue import ItemState
 from fediaid.errors import FediaidError, Unavailable
 from fediaid.federation.inbound import MAX_HASHTAGS, RemoteNote, parse_remote_note
@@ -92,6 +93,16 @@ ITEM_ERRORS = (FediaidError, ValueError, KeyError, TypeError)
 # SQLSTATE classes of errors in the values of a statement: data exception (a value too long
 # for its column, say), integrity constraint violation.
 _OWN_SQLSTATES = ("22", "23")
+
+
+_RESULT_NAMES = {ItemState.DONE: "done", ItemState.FAILED: "failed",
+                 ItemState.PENDING: "retry"}
+
+
+def _count(results: list[Result]) -> None:
+    """Committed results, for /metrics (fediaid/metrics.py)."""
+    for _id, state, _error, _delay in results:
+        metrics.INBOX_APPLIED.labels(_RESULT_NAMES.get(state, state.value)).inc()
 
 
 def _own_fault(exc: DBAPIError) -> bool:
@@ -291,6 +302,7 @@ class InboxProcessor(Service):
                             break
                 applied, start = await self._apply_slice(conn, ready, start, seconds)
                 await inbox_repo.finish(conn, worker=worker, results=unfinished + applied)
+            _count(unfinished + applied)
             results += applied
             unfinished = []
         return results

@@ -40,7 +40,7 @@ OOB = "urn:ietf:wg:oauth:2.0:oob"
 # GET routes that serve no HTML page: machine-readable documents, files and redirects.
 NOT_PAGES = (
     "/api/", "/.well-known/", "/nodeinfo/", "/healthz", "/actor", "/activities/", "/objects/",
-    "/groups/", "/users/", "/static", "/media/",
+    "/groups/", "/users/", "/static", "/media/", "/metrics",
 )
 NOT_PAGE_SUFFIXES = (".csv", ".pdf", ".json")
 
