@@ -22,6 +22,7 @@ from api.mastodon import oauth as mastodon_oauth
 from api.mastodon import reports as mastodon_reports
 from api.metrics import RequestMetrics
 from api.middleware import RequestContext, SecurityHeaders, compression
+from api.web import alerts as web_alerts
 from api.web import audit as web_audit
 from api.web import blocks as web_blocks
 from api.web import conversations, coordination, domains, joining, my_data, pages, posts
@@ -108,6 +109,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/v1/reports", mastodon_reports.create, methods=["POST", "OPTIONS"]),
         Route("/admin/domains", domains.page, methods=["GET", "POST"]),
         Route("/admin/network", web_network.page, methods=["GET", "POST"]),
+        Route("/admin/alerts", web_alerts.page, methods=["GET", "POST"]),
         Route("/directory", web_directory.page),
         Route("/directory.json", web_directory.published),
         Route("/admin/domains/export.csv", domains.export),

@@ -233,6 +233,10 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
         from fediaid import cli_sms
 
         return await cli_sms.run(rt, args)
+    elif cmd == "alerts":
+        from fediaid import cli_alerts
+
+        return await cli_alerts.run(rt, args)
     elif cmd in ("link", "unlink", "links"):
         from fediaid import cli_links
 
@@ -354,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fediaid import cli_links
 
     cli_links.add_parser(asub, common)
+    from fediaid import cli_alerts
+
+    cli_alerts.add_parser(asub, common)
     from fediaid import cli_member_data
 
     cli_member_data.add_parser(asub, common)

@@ -27,10 +27,10 @@ STATE_WORDS = {
     LinkState.ENDED: N_("Ended"),
 }
 SHARE_WORDS = {
-    Share.FORWARDED_NEEDS: N_("Needs nobody near could meet (not built yet)"),
+    Share.FORWARDED_NEEDS: N_("Needs nobody near could meet"),
     Share.BLOCKLISTS: N_("Our list of blocked servers"),
     Share.STATISTICS: N_("Counts of needs and offers (not built yet)"),
-    Share.ACCOUNT_ALERTS: N_("Alerts about accounts we suspended for harm (not built yet)"),
+    Share.ACCOUNT_ALERTS: N_("Alerts about accounts we suspended for harm"),
 }
 
 

@@ -146,6 +146,7 @@ async def queue(request: Request, user: User) -> Response:
             "forward_asked": r.forward,
             "forwarded": when(r.forwarded_at, t) if r.forwarded_at else "", "open": r.is_open,
             "action": t(ACTION_WORDS.get(r.action, "")) if r.action else "",
+            "suspended_for_harm": r.action in (Action.SUSPEND, Action.SUSPEND_REMOTE),
             "outcome": t(said_outcome(r.outcome)) if r.outcome else "",
             "resolved": when(r.resolved_at, t),
             "posts": [{"uri": i.object_uri, "text": i.text, "gone": i.gone,

@@ -62,6 +62,10 @@ class AuditAction(enum.StrEnum):
     LINK_PAUSED = "link_paused"
     LINK_RESUMED = "link_resumed"
     LINK_ENDED = "link_ended"
+    ALERT_SHARED = "alert_shared"  # account alerts over links (services/alerts.py)
+    ALERT_RETRACTED = "alert_retracted"
+    ALERT_APPLIED = "alert_applied"
+    ALERT_DISMISSED = "alert_dismissed"
 
 
 def actor_label(role: Role | None, username: str | None) -> str:

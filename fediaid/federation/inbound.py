@@ -31,6 +31,7 @@ from datetime import datetime
 from typing import Any
 
 from activitypub.vocab import as_list, id_of, is_public
+from fediaid.domain.alerts import MAX_HANDLE, MAX_REASON, clean_reason
 from fediaid.domain.statuses import Level
 from fediaid.federation.proposals_parse import (
     MAX_LIST,
@@ -370,3 +371,33 @@ def link_shares(activity: Mapping[str, Any]) -> list[str] | None:
     if value is None:
         return None
     return [v for v in as_list(value) if isinstance(v, str) and len(v) <= 64][:16]
+
+
+@dataclass(frozen=True)
+class AccountAlertIn:
+    """A received ``AccountAlert`` (docs/federation.md, "Account alerts"), checked: only
+    these fields are ever kept."""
+
+    account_uri: str
+    handle: str
+    harm: str
+    reason: str
+    addressed_to: tuple[str, ...]
+
+
+def parse_account_alert(activity: Mapping[str, Any]) -> AccountAlertIn | None:
+    """The account, handle, category and shared words of an alert (None: not usable).
+    Strings are cut to their limits; HTML is not expected and is shown as text."""
+    account = id_of(activity.get("object"))
+    if not account or not is_http_uri(account) or len(account) > MAX_URI:
+        return None
+    handle = activity.get("handle", activity.get("fediaid:handle"))
+    harm = activity.get("harm", activity.get("fediaid:harm"))
+    content = activity.get("content")
+    to = tuple(t for t in (id_of(v) for v in as_list(activity.get("to"))) if t)
+    return AccountAlertIn(
+        account_uri=account,
+        handle=" ".join(handle.split())[:MAX_HANDLE] if isinstance(handle, str) else "",
+        harm=harm[:20] if isinstance(harm, str) else "",
+        reason=clean_reason(content)[:MAX_REASON] if isinstance(content, str) else "",
+        addressed_to=to[:16])

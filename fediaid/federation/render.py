@@ -473,6 +473,35 @@ def directory_entry(*, url: str, namespace: str, actor: Actor, handle: str,
         "links": list(links), "updated": iso(updated)}
 
 
+ALERT_CONTEXT = [AS_CONTEXT, {"fediaid": LINK_NAMESPACE,
+                              "AccountAlert": "fediaid:AccountAlert",
+                              "harm": "fediaid:harm", "handle": "fediaid:handle"}]
+
+
+def account_alert(activity_id: str, actor: str, to: list[str], *, account_uri: str,
+                  handle: str, harm: str, reason: str, published: datetime
+                  ) -> dict[str, Any]:
+    """An alert to linked groups about an account this group suspended for harm
+    (docs/federation.md, "Account alerts"): the account's id and handle, the category and
+    the words the group chose to share; nothing else about the person. A type of our own:
+    software that does not know it ignores the activity."""
+    doc = wrap("AccountAlert", activity_id, actor, account_uri, context=ALERT_CONTEXT, to=to,
+               published=iso(published))
+    doc["handle"] = handle
+    doc["harm"] = harm
+    if reason:
+        doc["content"] = reason
+    return doc
+
+
+def undo_account_alert(activity_id: str, actor: str, to: list[str], *, alert_id: str,
+                       account_uri: str) -> dict[str, Any]:
+    """Taking an alert back: ``Undo`` of it, by id (and the account it named)."""
+    return wrap("Undo", activity_id, actor,
+                {"id": alert_id, "type": "AccountAlert", "actor": actor,
+                 "object": account_uri}, context=ALERT_CONTEXT, to=to)
+
+
 def with_needs_picture(doc: dict[str, Any], namespace: str, url: str) -> dict[str, Any]:
     """The group's actor document naming its needs picture for linked groups
     (``/picture.json``, docs/federation.md, "The needs picture over links")."""

@@ -1,6 +1,6 @@
 """Applying one received activity (Follow, Undo, Accept, Reject, Update, Delete, Create,
-Announce, Offer, Like, Flag, Block), inside the inbox processor's transaction and savepoint
-(services/inbox_processing.py decides batches, slices and savepoints).
+Announce, Offer, Like, Flag, Block, AccountAlert), inside the inbox processor's transaction
+and savepoint (services/inbox_processing.py decides batches, slices and savepoints).
 
 ``apply`` checks, in order: the federation policy now (a block added after storing), a
 server that writes to us again after being unavailable, that the activity's id is on its
@@ -47,6 +47,7 @@ from fediaid.storage.inbox import InboxJob
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
+    from fediaid.services.alerts import AlertService
     from fediaid.services.blocks import BlockService
     from fediaid.services.federation_policy import FederationPolicy
     from fediaid.services.links import LinkService
@@ -100,8 +101,9 @@ class InboxActivities(Service):
     def __init__(self, core: Core, *,
                  blocks: BlockService, outbox: Outbox, policy: FederationPolicy,
                  post_inbox: PostInbox, remote_statuses: RemoteStatuses,
-                 reports: ReportService, links: LinkService) -> None:
+                 reports: ReportService, links: LinkService, alerts: AlertService) -> None:
         super().__init__(core)
+        self.alerts = alerts
         self.blocks = blocks
         self.links = links
         self.outbox = outbox
@@ -122,6 +124,7 @@ class InboxActivities(Service):
             "Like": self._like,
             "Flag": self._flag,
             "Block": self._block,
+            "AccountAlert": self._account_alert,
         }
 
     def handles(self, type_: str | None) -> bool:
@@ -238,6 +241,11 @@ class InboxActivities(Service):
                 id_of(obj.get("actor")) != actor.uri):
             log.info("ignored Undo by %s of an activity by %s", actor.uri,
                      id_of(obj.get("actor")))
+            return
+        if inner_type == "AccountAlert":
+            await self.alerts.on_undo(
+                conn, actor, inner_id,
+                id_of(obj.get("object")) if isinstance(obj, dict) else None)
             return
         if inner_type == "Block":
             await self.blocks.on_remote_undo_block(
@@ -370,6 +378,11 @@ class InboxActivities(Service):
     async def _flag(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         """Another server reports one of our accounts or posts (fediaid/services/reports.py)."""
         await self.reports.receive_flag(conn, actor, p.activity, p.job.activity_uri)
+
+    async def _account_alert(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
+        """A linked group tells us of an account it suspended for harm (services/alerts.py:
+        refused unless the link is active and their side shares account alerts)."""
+        await self.alerts.receive(conn, actor, p.activity, p.job.activity_uri)
 
     async def _offer(self, conn: AsyncConnection, actor: Actor, p: Prepared) -> None:
         await self.post_inbox.on_offer(conn, actor, p.activity)

@@ -395,6 +395,46 @@ class ReportService(Service):
                          target_id=account.id,
                          summary=N_("suspended the account {name}", name=account.username))
 
+    async def suspend_local_in(self, conn: AsyncConnection, user: User | None, target: Actor,
+                               *, action: AuditAction = AuditAction.ACCOUNT_SUSPENDED,
+                               summary: str | None = None, detail: str | None = None
+                               ) -> None:
+        """Suspend a member of this group in ``conn``'s transaction (as ``suspend_local``;
+        ``user`` None: the server operator), with its audit entry."""
+        account = await users_repo.find_by_actor(conn, target.id)
+        if account is None or not target.local:
+            raise NotFound(N_("No such account here."))
+        if user is not None and account.id == user.id:
+            raise Invalid(N_("You cannot suspend yourself."), field="action")
+        await repo.set_disabled(conn, account.id, True)
+        await repo.end_all_sessions(conn, account.id)
+        await users_repo.revoke_all_tokens(conn, account.id)
+        await record(conn, user, action, target_kind="account", target_id=account.id,
+                     summary=summary or N_("suspended the account {name}",
+                                           name=account.username), detail=detail)
+
+    async def suspend_remote_in(self, conn: AsyncConnection, user: User | None, uri: str, *,
+                                reason: str, action: AuditAction, summary: str,
+                                detail: str | None = None) -> None:
+        """Suspend an account of another server in ``conn``'s transaction (as the report
+        action: its activities are ignored, its statuses here dropped, its posts hidden;
+        an account we never saw is suspended by its URI), with its audit entry."""
+        await repo.suspend_actor(conn, uri, reason)
+        known = await actors_repo.find_by_uri(conn, uri)
+        if known is not None and not known.local:
+            await repo.hide_posts_of_actor(conn, known.id)
+            await statuses_repo.delete_by_account(conn, known.id)
+        await record(conn, user, action, target_kind="actor",
+                     target_id=known.id if known else None, summary=summary, detail=detail)
+
+    async def is_suspended(self, conn: AsyncConnection, target: Actor) -> bool:
+        """Whether an account is suspended here (a member: disabled; another server's:
+        in ``suspended_actors``)."""
+        if target.local:
+            account = await users_repo.find_by_actor(conn, target.id)
+            return account is not None and account.disabled
+        return await repo.actor_suspended(conn, target.uri)
+
     async def actor_suspended(self, conn: AsyncConnection, uri: str) -> bool:
         """For the inbox: a suspended remote account's activities are ignored."""
         return await repo.actor_suspended(conn, uri)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from fediaid.config import Settings
 from fediaid.services.accounts import AccountService
+from fediaid.services.alerts import AlertService
 from fediaid.services.audit import AuditService
 from fediaid.services.authorized_fetch import AuthorizedFetch
 from fediaid.services.blocklists import BlocklistService
@@ -169,6 +170,10 @@ class Runtime:
             core, accounts=self.accounts, two_factor=self.two_factor, posts=self.posts,
             post_federation=self.post_federation, media=self.media, outbox=self.outbox,
             email=self.email)
+        # Account alerts between linked groups (issue 12): suspensions for harm, shared.
+        self.alerts = AlertService(core, follows=self.follows, links=self.links,
+                                   outbox=self.outbox, policy=self.policy,
+                                   reports=self.reports)
         # Receiving.
         self.post_inbox = PostInbox(core, blocks=self.blocks,
                                     notifications=self.notifications,
@@ -177,7 +182,7 @@ class Runtime:
         self.inbox_activities = InboxActivities(
             core, blocks=self.blocks, outbox=self.outbox, policy=self.policy,
             post_inbox=self.post_inbox, remote_statuses=self.remote_statuses,
-            reports=self.reports, links=self.links)
+            reports=self.reports, links=self.links, alerts=self.alerts)
         self.inbox_processing = InboxProcessor(
             core, activities=self.inbox_activities, follows=self.follows,
             remote_statuses=self.remote_statuses, reports=self.reports)

@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0024"
+SCHEMA_HEAD = "0025"
 
 metadata = MetaData(
     naming_convention={
@@ -1157,4 +1157,42 @@ network_pictures = Table(
     Column("actor_uri", URL, nullable=False, unique=True),
     Column("picture", Text, nullable=False),
     Column("fetched_at", UTCDateTime, nullable=False),
+)
+
+# Account alerts between linked groups (issue 12, "Accountability across the network";
+# fediaid/domain/alerts.py). Sent: one row per alert this group shared (the account, the
+# category, the shared words, the groups told as actor URIs one per line); ``retracted_at``
+# once taken back. Received: one row per alert from a linked group, until a retraction
+# deletes it (an applied one is kept, marked ``retracted_at``).
+alerts_sent = Table(
+    "alerts_sent",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("activity_uri", URL, nullable=False, unique=True),
+    Column("account_uri", URL, nullable=False, index=True),
+    Column("account_handle", String(300), nullable=False, default=""),
+    Column("harm", String(20), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("sent_to", Text, nullable=False, default=""),
+    Column("by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retracted_at", UTCDateTime),
+)
+
+alerts_received = Table(
+    "alerts_received",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("activity_uri", URL, nullable=False, unique=True),
+    Column("from_actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("account_uri", URL, nullable=False),
+    Column("account_handle", String(300), nullable=False, default=""),
+    Column("harm", String(20), nullable=False),
+    Column("reason", Text, nullable=False, default=""),
+    Column("state", String(20), nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("decided_by_user_id", BigId, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("decided_at", UTCDateTime),
+    Column("retracted_at", UTCDateTime),
 )

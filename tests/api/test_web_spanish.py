@@ -165,7 +165,7 @@ async def test_every_page_in_spanish(runtime: Runtime, login: Login) -> None:
                          "/admin/held", "/admin/reports", "/admin/reports?state=resolved",
                          "/admin/domains", "/admin/members", "/admin/invitations",
                          "/admin/profile", "/admin/email", "/admin/sms", "/admin/texts",
-                         "/admin/hotline", "/admin/network", "/audit", "/intake",
+                         "/admin/hotline", "/admin/network", "/admin/alerts", "/audit", "/intake",
                          f"/posts/{need}", "/settings/two-factor", "/picture"]
     for path in coordinator_pages:
         await spanish(admin, path)

@@ -120,6 +120,7 @@ VISITS = (
     Visit("/admin/invitations", "coordinator", "/admin/invitations"),
     Visit("/admin/domains", "coordinator", "/admin/domains"),
     Visit("/admin/network", "coordinator", "/admin/network"),
+    Visit("/admin/alerts", "coordinator", "/admin/alerts"),
     Visit("/admin/email", "coordinator", "/admin/email"),
     Visit("/admin/sms", "coordinator", "/admin/sms"),
     Visit("/admin/texts", "coordinator", "/admin/texts"),
