@@ -233,6 +233,10 @@ async def _admin(rt: Any, args: argparse.Namespace) -> int:
         from fediaid import cli_sms
 
         return await cli_sms.run(rt, args)
+    elif cmd == "forward-needs":
+        from fediaid import cli_forwarding
+
+        return await cli_forwarding.run(rt, args)
     elif cmd == "alerts":
         from fediaid import cli_alerts
 
@@ -361,6 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
     from fediaid import cli_alerts
 
     cli_alerts.add_parser(asub, common)
+    from fediaid import cli_forwarding
+
+    cli_forwarding.add_parser(asub, common)
     from fediaid import cli_member_data
 
     cli_member_data.add_parser(asub, common)

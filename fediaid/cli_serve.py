@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -54,6 +56,20 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _share_metrics(data: Path) -> None:
+    """Every child counts its /metrics counters in one folder (prometheus_client's
+    multiprocess mode, fediaid/metrics.py), so a scrape answered by any web process adds up
+    all of them, the worker's deliveries too. The operator's ``PROMETHEUS_MULTIPROC_DIR``
+    (shared with separate ``fediaid worker`` processes) is used as it is; otherwise
+    ``DIR/metrics``, emptied now: files left by an earlier run would be counted again."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return
+    folder = data / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder.resolve())
+
+
 def _die_with_parent() -> None:
     """In the child, before exec: SIGTERM when the supervisor dies (Linux only)."""
     try:
@@ -83,6 +99,7 @@ def supervise(settings: Settings, args: argparse.Namespace, data: Path) -> int:
     _migrate_once(settings)
     sock = _bind(args.host, args.port)
     fd = sock.fileno()
+    _share_metrics(data)
     base = [sys.executable, "-m", "fediaid"]
     if getattr(args, "log_format", None):
         base += ["--log-format", args.log_format]

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from fediaid.services.alerts import AlertService
     from fediaid.services.blocks import BlockService
     from fediaid.services.federation_policy import FederationPolicy
+    from fediaid.services.forwarding import ForwardingService
     from fediaid.services.links import LinkService
     from fediaid.services.outbox import Outbox
     from fediaid.services.post_inbox import PostInbox
@@ -101,10 +102,12 @@ class InboxActivities(Service):
     def __init__(self, core: Core, *,
                  blocks: BlockService, outbox: Outbox, policy: FederationPolicy,
                  post_inbox: PostInbox, remote_statuses: RemoteStatuses,
-                 reports: ReportService, links: LinkService, alerts: AlertService) -> None:
+                 reports: ReportService, links: LinkService, alerts: AlertService,
+                 forwarding: ForwardingService) -> None:
         super().__init__(core)
         self.alerts = alerts
         self.blocks = blocks
+        self.forwarding = forwarding
         self.links = links
         self.outbox = outbox
         self.policy = policy
@@ -345,6 +348,9 @@ class InboxActivities(Service):
         await objects_repo.add_share(conn, uri=p.job.activity_uri, actor_id=actor.id,
                                      object_uri=target)
         await self._announce_object(conn, actor, p, obj, target)
+        if p.activity.get("forwardedNeed"):
+            # A linked group offers us one of its unmet needs (services/forwarding.py).
+            await self.forwarding.on_forwarded(conn, actor, p.activity)
         # A boost shows in the client API once the boosted status is known here.
         inner_target = id_of(obj.get("object")) if type_of(obj) == "Create" and (
             isinstance(obj, dict)) else target

@@ -32,6 +32,7 @@ from fediaid.services.email_settings import EmailSettingsService
 from fediaid.services.federation_policy import FederationPolicy
 from fediaid.services.flyer import FlyerService
 from fediaid.services.follows import FollowService
+from fediaid.services.forwarding import ForwardingService
 from fediaid.services.group_settings import GroupSettingsService
 from fediaid.services.hotline import HotlineService
 from fediaid.services.inbox import InboxService
@@ -119,6 +120,9 @@ class Runtime:
         # Links with other groups (issue 12): who `network` posts are for.
         self.links = LinkService(core, follows=self.follows, outbox=self.outbox,
                                  policy=self.policy)
+        # Forwarding unmet needs to linked groups (issue 12).
+        self.forwarding = ForwardingService(core, outbox=self.outbox, policy=self.policy,
+                                            post_federation=self.post_federation)
         # The directory of groups (issue 12): linked groups and theirs, two hops.
         self.directory = DirectoryService(core, policy=self.policy)
         # The network's picture (issue 12): linked groups' needs pictures, combined.
@@ -182,7 +186,8 @@ class Runtime:
         self.inbox_activities = InboxActivities(
             core, blocks=self.blocks, outbox=self.outbox, policy=self.policy,
             post_inbox=self.post_inbox, remote_statuses=self.remote_statuses,
-            reports=self.reports, links=self.links, alerts=self.alerts)
+            reports=self.reports, links=self.links, alerts=self.alerts,
+            forwarding=self.forwarding)
         self.inbox_processing = InboxProcessor(
             core, activities=self.inbox_activities, follows=self.follows,
             remote_statuses=self.remote_statuses, reports=self.reports)

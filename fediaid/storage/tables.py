@@ -1134,6 +1134,34 @@ directory_entries = Table(
     Column("fetched_at", UTCDateTime, nullable=False),
 )
 
+# Forwarding unmet needs (issue 12; fediaid/domain/forwarding.py). ``need_forwarding``: the
+# asker's (or the recording coordinator's) choice for one of our needs; no row: the group's
+# default. ``forwarded_needs``: our needs offered to a linked group (``outgoing``), and the
+# needs linked groups offered us (``shown`` to members within the daily cap); one row per
+# need, group and direction, so a need forwarded twice is recognised by its id.
+need_forwarding = Table(
+    "need_forwarding",
+    metadata,
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True),
+    Column("forward", Boolean, nullable=False),
+)
+
+forwarded_needs = Table(
+    "forwarded_needs",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("post_id", BigId, ForeignKey("posts.id", ondelete="CASCADE"), nullable=False),
+    Column("group_actor_id", BigId, ForeignKey("actors.id", ondelete="CASCADE"),
+           nullable=False),
+    Column("outgoing", Boolean, nullable=False),
+    Column("activity_uri", URL, nullable=False),
+    Column("shown", Boolean, nullable=False, default=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    UniqueConstraint("post_id", "group_actor_id", "outgoing",
+                     name="uq_forwarded_needs_post_group"),
+    Index("ix_forwarded_needs_created", "outgoing", "created_at"),
+)
+
 # Deletions and edits of statuses, for the streaming poller of every process
 # (services/streaming.py): kind "delete" or "update". Purged after an hour. On PostgreSQL an
 # insert here (as into statuses and notifications) sends NOTIFY fediaid_stream (migration

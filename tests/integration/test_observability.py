@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 from typing import Any
 
 import httpx
@@ -15,7 +16,7 @@ from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.helpers import Cluster
-from tests.support.instances import init_all, start_all, wait_for
+from tests.support.instances import FEDIAID, init_all, start_all, wait_for, wait_until_up
 
 pytestmark = pytest.mark.slow
 TOKEN = "metrics-token-for-the-test-0123456789"
@@ -111,3 +112,42 @@ def test_metrics_status_and_json_logs_follow_real_federation(cluster: Cluster) -
     plain = [line for line in a.log().splitlines()
              if line and not line.startswith("{") and not line.startswith(("fediaid ", "Log in"))]
     assert not plain, plain[:5]
+
+
+def test_counters_add_up_across_processes(cluster: Cluster) -> None:
+    """`serve --processes 2` (PostgreSQL): whichever web process answers a scrape, it
+    shows the requests every web process served and the worker process's deliveries
+    (prometheus_client's multiprocess mode, the folder set up by the supervisor)."""
+    if not cluster.postgres:
+        pytest.skip("several processes share one database only on PostgreSQL")
+    a = cluster.new("a", FEDIAID_METRICS_TOKEN=TOKEN)
+    b = cluster.new("b")
+    init_all(a, b)
+    b.start()
+    with (a.data / "serve.log").open("ab") as log:
+        supervisor = subprocess.Popen(
+            [*FEDIAID, "serve", "--data", str(a.data), "--port", str(a.port),
+             "--processes", "2"], env=a._env(), stdout=log, stderr=log)
+    try:
+        wait_until_up(a.base, supervisor, timeout=60)
+        with httpx.Client(base_url=a.base, timeout=10) as http:  # new connections: both
+            for _ in range(20):                                     # processes answer some
+                assert http.get("/healthz", headers={"Connection": "close"}).status_code == 200
+        a.cli("admin", "follow", b.handle)  # the worker process delivers the Follow
+        wait_for(lambda: value(scrape(a.base), "fediaid_deliveries_total",
+                               outcome="delivered") >= 1)
+        for _ in range(6):  # each scrape may reach either web process: all see the sums
+            seen = scrape(a.base)
+            healthz = sum(v for (name, labels), v in seen.items()
+                          if name == "fediaid_http_request_duration_seconds_count"
+                          and ("route", "/healthz") in labels)
+            assert healthz >= 20
+            assert value(seen, "fediaid_deliveries_total", outcome="delivered") >= 1
+        assert any((a.data / "metrics").iterdir())
+    finally:
+        supervisor.terminate()
+        try:
+            supervisor.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            supervisor.kill()
+            supervisor.wait()
