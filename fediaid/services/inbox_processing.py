@@ -56,6 +56,7 @@ from activitypub.vocab import (
 from fediaid import metrics
 from fediaid.domain.queue import ItemState
 from fediaid.errors import FediaidError, Unavailable
+from fediaid.federation import parse_pool
 from fediaid.federation.inbound import MAX_HASHTAGS, RemoteNote, parse_remote_note
 from fediaid.federation.proposals_parse import may_be_proposal
 from fediaid.services.core import Core, Service
@@ -136,6 +137,8 @@ Result = tuple[int, ItemState, str | None, float]
 LEASE_CHECK_FRACTION = 0.25
 # Called before each slice; returns how long the slice may hold the writer (seconds).
 Budget = Callable[[], Awaitable[float]]
+# The notes of a batch being parsed in the helper process (``InboxProcessor.parse_ahead``).
+Parsing = asyncio.Future[list[parse_pool.Parsed]] | None
 
 
 @dataclass
@@ -162,11 +165,22 @@ class InboxProcessor(Service):
         self.reports = reports
 
     # -- step 1: parsing and network, outside the writer ---------------------------------
-    async def prepare(self, jobs: list[InboxJob]) -> Batch:
+    def parse_ahead(self, jobs: list[InboxJob]) -> Parsing:
+        """Start parsing the notes of ``jobs`` in the helper process
+        (federation/parse_pool.py), for ``prepare``: the worker does it for the next batch
+        before it applies this one. None when the batch is too small for it."""
+        return parse_pool.submit([job.payload for job in jobs])
+
+    async def prepare(self, jobs: list[InboxJob], parsing: Parsing = None,
+                      claimed: float | None = None) -> Batch:
         """Prepare every job; a job that cannot be prepared gets its result at once (failed,
         or pending again later when what it needs could not be fetched). Reads and fetches
-        only: the worker prepares the next batch while it applies this one."""
-        started = time.monotonic()
+        only. ``parsing``: from ``parse_ahead(jobs)``; ``claimed``: when the jobs were
+        claimed (time.monotonic()), if before now."""
+        started = claimed if claimed is not None else time.monotonic()
+        helped = await parse_pool.result(parsing)
+        notes = ({job.id: note for job, note in zip(jobs, helped, strict=True)}
+                 if helped is not None else {})
         results: list[Result] = []
         parsed: list[tuple[InboxJob, dict[str, Any]]] = []
         for job in jobs:
@@ -181,16 +195,18 @@ class InboxProcessor(Service):
             if n % 16 == 15:
                 await asyncio.sleep(0)  # parsing is CPU: let inbox requests in between
             try:
-                ready.append(await self._prepare(job, activity, known))
+                ready.append(await self._prepare(job, activity, known,
+                                                 notes.get(job.id, parse_pool.AGAIN)))
             except Unavailable as exc:
                 results.append(self._retry_or_fail(job, exc.public))
             except (FediaidError, ValueError) as exc:
                 results.append((job.id, ItemState.FAILED, str(exc)[:500], 0.0))
         return Batch(ready, results, started)
 
-    async def _prepare(self, job: InboxJob, activity: dict[str, Any], known: set[str]
-                       ) -> Prepared:
-        """``known``: the URIs of remote actors we have (updated when one is fetched)."""
+    async def _prepare(self, job: InboxJob, activity: dict[str, Any], known: set[str],
+                       note: parse_pool.Parsed = parse_pool.AGAIN) -> Prepared:
+        """``known``: the URIs of remote actors we have (updated when one is fetched);
+        ``note``: the Create's note if the helper process parsed it."""
         prepared = Prepared(job, activity)
         type_ = type_of(activity)
         if not self.activities.handles(type_):
@@ -241,7 +257,7 @@ class InboxProcessor(Service):
                     except FediaidError as exc:
                         log.info("author %s of %s unknown: %s", author, id_of(doc), exc.public)
         if type_ == "Create" and isinstance(obj, dict):
-            prepared.note = parse_remote_note(obj)
+            prepared.note = parse_remote_note(obj) if isinstance(note, str) else note
             prepared.plain = self._plain_note(job.actor_uri, obj, prepared.note)
         return prepared
 
