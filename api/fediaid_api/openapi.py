@@ -85,6 +85,10 @@ POST_FIELDS: Schema = {
                    "description": "Actor URIs; required (non-empty) for direct posts."},
     "confirm": {"type": "boolean",
                 "description": "Publish despite privacy warnings (see the 422 answer)."},
+    "forward": {"type": ["boolean", "null"],
+                "description": "Needs only: offer it to linked groups if nobody here answers "
+                               "in time (true), never (false), or as the group's default "
+                               "(null; docs/network.md)."},
 }
 
 SCHEMAS: dict[str, Schema] = {

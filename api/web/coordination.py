@@ -34,9 +34,15 @@ from fediaid.domain.posts import Visibility, builtin_label
 from fediaid.domain.users import User
 from fediaid.errors import Invalid, NotFound
 from fediaid.i18n import N_, Message, language_name, languages, zone_names
+from fediaid.services.runtime import Runtime
 
 SETTINGS_FIELDS = ("default_visibility", "expiry_days", "retention_days",
                    "hold_nonmember_posts", "phone_region", "language", "time_zone")
+# Forwarding unmet needs to linked groups (issue 12; services/forwarding.py): form field ->
+# the service's name for it.
+FORWARDING_FIELDS = {"forward_after_hours": "after_hours",
+                     "forward_by_default": "by_default",
+                     "forwarded_daily_cap": "daily_cap"}
 
 # The four levels, explained for someone choosing what every new post starts with.
 DEFAULT_VISIBILITY_CHOICES = (
@@ -89,19 +95,31 @@ async def group_settings(request: Request, user: User) -> Response:
             "retention_days": str(policy.retention.days),
             "hold_nonmember_posts": "1" if policy.hold_nonmember_posts else "0",
             "phone_region": policy.phone_region,
-        })
+        } | await _forwarding_values(rt))
     form = await request.form()
-    values = {f: str(form.get(f) or "").strip() for f in SETTINGS_FIELDS}
+    values = {f: str(form.get(f) or "").strip() for f in (*SETTINGS_FIELDS, *FORWARDING_FIELDS)}
     try:
         # A radio left unset is not sent: leave that setting as it is.
-        await rt.group_settings.update(user, {k: v for k, v in values.items() if v or k in (
-            "expiry_days", "retention_days")})
+        await rt.group_settings.update(user, {k: v for k, v in values.items() if (
+            v or k in ("expiry_days", "retention_days")) and k in SETTINGS_FIELDS})
+        await rt.forwarding.update_settings(user, {
+            name: values[field] for field, name in FORWARDING_FIELDS.items()
+            if values[field] or field != "forward_by_default"})
     except Invalid as exc:
-        field = exc.field if exc.field in SETTINGS_FIELDS else "_"
+        named = {name: field for field, name in FORWARDING_FIELDS.items()}
+        field = named.get(exc.field or "", exc.field)
+        field = field if field in (*SETTINGS_FIELDS, *FORWARDING_FIELDS) else "_"
         return await _settings_page(request, values, status=400,
                                     errors={field: plain_message(exc)})
     return redirect("/admin/settings",
                     N_("Saved. New posts follow these settings from now on."))
+
+
+async def _forwarding_values(rt: Runtime) -> dict[str, str]:
+    s = await rt.forwarding.settings_now()
+    return {"forward_after_hours": str(s.after_hours),
+            "forward_by_default": "1" if s.by_default else "0",
+            "forwarded_daily_cap": str(s.daily_cap)}
 
 
 async def _settings_page(request: Request, values: Mapping[str, str], *, status: int = 200,

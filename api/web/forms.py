@@ -31,6 +31,7 @@ FIELD_WORDS = {
     "area": N_("area"), "starts_at": N_("start time"), "ends_at": N_("end time"),
     "urgency": N_("urgency"), "visibility": N_("choice of who can see it"),
     "recipients": N_("list of people"), "name": N_("name"),
+    "forward": N_("choice about linked groups"),
     "callback": N_("callback number"), "notes": N_("notes"), "message": N_("message"),
     "body": N_("message"), "cap": N_("limit"), "note": N_("note"),
     "default_visibility": N_("choice of who can see new posts"),
@@ -109,6 +110,8 @@ def typed(form: FormData, fields: tuple[str, ...]) -> dict[str, str]:
     """What was typed, as text, for showing the form again."""
     out = {f: str(form.get(f) or "") for f in fields}
     out["as_neighbor"] = "1" if form.get("as_neighbor") else ""
+    # A need's "offer it to linked groups" choice (default / yes / no; services/forwarding).
+    out["forward"] = str(form.get("forward") or "")
     return out
 
 
@@ -122,6 +125,8 @@ async def draft_data(rt: Runtime, values: Mapping[str, str], t: Reader = ENGLISH
     data["starts_at"] = form_time(values.get("starts_at", ""), "starts_at", t)
     data["ends_at"] = form_time(values.get("ends_at", ""), "ends_at", t)
     data["title"] = values.get("title", "").strip()
+    if values.get("forward") in ("default", "yes", "no"):
+        data["forward"] = values["forward"]
     if values.get("visibility") == Visibility.DIRECT.value:
         data["recipients"] = await recipients(rt, values.get("recipients", ""))
     return data

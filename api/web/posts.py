@@ -101,12 +101,30 @@ async def home(request: Request) -> Response:
                       "published_text": when(published, t)})
     return await render(
         request, "home.html", group=rt.identity.group, notes=notes, area_name=rt.settings.area,
+        forwarded=await _from_linked_groups(rt, viewer, names, t),
         summary=t(said_description(rt.identity.group.summary or "")),
         profile=await rt.group_settings.profile(),
         items=[post_item(rt, p, names, t) for p in found], more=more,
         filters={"kind": kind, "category": category, "area": area, "q": text, "order": order},
         filtering=bool(kind or category or area or text or order != "newest"),
         categories=names.category_choices(), areas=names.areas)
+
+
+async def _from_linked_groups(rt: Runtime, viewer: Any, names: Any, t: Reader
+                              ) -> list[dict[str, Any]]:
+    """Needs linked groups could not meet and offered this group (issue 12), for members:
+    each with the group it comes from (services/forwarding.py)."""
+    if not viewer.member:
+        return []
+    out = []
+    for received in await rt.forwarding.from_linked_groups(limit=20):
+        try:
+            post = await rt.posts.get(viewer, received.post_id)
+        except NotFound:
+            continue
+        out.append(post_item(rt, post, names, t) | {"from_group": received.group_name,
+                                                    "from_handle": received.group_handle})
+    return out
 
 
 # -- posting ----------------------------------------------------------------------------
@@ -146,6 +164,7 @@ async def _post_form(request: Request, template: str, values: dict[str, str], *,
         values = {**values, "visibility": policy.default_visibility.value}
     return await render(request, template, status=status, values=values, errors=errors,
                         now=now_words(t), zone=t.zone_words(),
+                        forwarding=await rt.forwarding.settings_now(),
                         **form_context(policy, await labels(rt, t), values, errors),
                         **extra)
 
@@ -321,8 +340,10 @@ async def edit_post(request: Request) -> Response:
     if not post.local or not rt.posts.can_manage(user, post):
         raise Forbidden(N_("Only the person who posted this can change it."))
     if request.method == "GET":
-        return await _post_form(request, "post_edit.html",
-                                values_of(rt, post, await reader(request)), post=post)
+        choice = await rt.forwarding.choice(post.id)
+        return await _post_form(request, "post_edit.html", values_of(
+            rt, post, await reader(request)) | {"forward": "default" if choice is None
+                                                else "yes" if choice else "no"}, post=post)
     return await _submit_edit(request, user, post)
 
 

@@ -55,6 +55,11 @@ CONTEXT: list[Any] = [
         "availableQuantity": "vf:availableQuantity",
         "hasUnit": "om2:hasUnit",
         "hasNumericalValue": "om2:hasNumericalValue",
+        # fediaid's own terms (docs/federation.md, "Forwarded needs"): how a closed offer or
+        # need ended, and the marker of a need offered to a linked group.
+        "fediaid": "https://fediaid.org/ns#",
+        "closedAs": "fediaid:closedAs",
+        "forwardedNeed": "fediaid:forwardedNeed",
     },
 ]
 

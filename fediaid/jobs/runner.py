@@ -67,7 +67,8 @@ class Workers:
         """Expire open posts past their date; delete closed posts past the retention window
         (and federate the Delete); purge received activities past theirs; fetch subscribed
         blocklists that are due (every 6 hours: ``services/blocklists.REFRESH_EVERY``); queue the
-        e-mail digests that are due (``services/email.queue_digests``); forget idle texts
+        e-mail digests that are due (``services/email.queue_digests``); offer unmet needs to linked
+        groups that are due (``services/forwarding.forward_due``); forget idle texts
         conversations and returned hotline calls (``services/sms``, ``hotline``); drop the
         keys of deleted accounts once their Deletes are delivered."""
         while not self.stop_event.is_set():
@@ -96,6 +97,9 @@ class Workers:
                 proposed = await self.rt.blocklists.refresh_due()
                 if proposed:
                     log.info("blocklists: %d new proposals for coordinators", proposed)
+                forwarded = await self.rt.forwarding.forward_due()
+                if forwarded:
+                    log.info("forwarded needs: %d offers to linked groups", forwarded)
                 listed = await self.rt.directory.refresh_due()
                 if listed is not None:
                     log.info("directory: %d groups listed", listed)

@@ -45,7 +45,9 @@ from fediaid.services.audit import record
 from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
+from fediaid.storage import forwarding as forwarding_repo
 from fediaid.storage import links as links_repo
+from fediaid.storage import outbox as outbox_repo
 from fediaid.storage.links import Link
 
 if TYPE_CHECKING:
@@ -163,6 +165,8 @@ class LinkService(Service):
                 raise Forbidden(N_("{domain} is blocked by this group's federation policy: "
                                    "it cannot be linked.", domain=target.domain))
             await links_repo.save(conn, target.id, state)
+            if not resume:
+                await _stop_forwarding(conn, target)
             await record(conn, user,
                          AuditAction.LINK_RESUMED if resume else AuditAction.LINK_PAUSED,
                          target_kind="actor", target_id=target.id,
@@ -219,6 +223,7 @@ class LinkService(Service):
     async def _end(self, conn: AsyncConnection, target: Actor, link: Link) -> None:
         group = self.identity.group
         await links_repo.save(conn, target.id, self._next(link, LinkEvent.END))
+        await _stop_forwarding(conn, target)
         ours = await follows_repo.find(conn, group.id, target.id)
         if ours is not None:
             await follows_repo.remove(conn, ours.id)
@@ -289,3 +294,12 @@ class LinkService(Service):
         link = await links_repo.find(conn, actor.id)
         if link is not None and link.state is not LinkState.ENDED:
             await self._end(conn, actor, link)
+
+
+async def _stop_forwarding(conn: AsyncConnection, target: Actor) -> None:
+    """A link paused or ended: needs offered to that group and not delivered yet are not
+    sent (services/forwarding.py); later ones are not offered (only active links are)."""
+    inbox = target.delivery_inbox or target.inbox
+    if inbox:
+        ids = await forwarding_repo.undelivered_offers(conn, target.id, inbox)
+        await outbox_repo.cancel_deliveries(conn, ids, "the link is paused or ended")

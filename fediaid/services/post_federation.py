@@ -77,6 +77,8 @@ class PostFederation(Service):
         if post.state.closed:
             closed = post.state.value.replace("_", " ")
             note["content"] = f"<p><strong>Closed: {closed}.</strong></p>" + note["content"]
+            # Read by fediaid peers, which close their copy (docs/federation.md).
+            note["closedAs"] = post.state.value
         return note
 
     # -- audiences ------------------------------------------------------------------------

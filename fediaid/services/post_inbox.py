@@ -27,7 +27,9 @@ from fediaid.domain.posts import (
     DESCRIPTION_MAX,
     MESSAGE_MAX,
     TITLE_MAX,
+    GroupPolicy,
     Kind,
+    Post,
     ResponseState,
     State,
     Urgency,
@@ -116,7 +118,12 @@ class PostInbox(Service):
         followed = await self._group_follows(conn, actor) or (
             announced_by is not None and await self._group_follows(conn, announced_by))
         if not (via_group or followed):
-            return  # an offer or need from someone we have no relationship with: not ours
+            # An offer or need from someone we have no relationship with is not ours; but
+            # its author's Update of one we keep (announced to us by their group) is.
+            kept = await posts_repo.find_by_uri(conn, parsed.uri)
+            if kept is not None and not kept.local and kept.author_uri == actor.uri:
+                await self._closed_there(conn, kept, obj.get("closedAs"), policy)
+            return
         visibility = _visibility(parsed.to, parsed.cc)
         recipients: tuple[str, ...] = ()
         if visibility is Visibility.DIRECT:
@@ -139,6 +146,7 @@ class PostInbox(Service):
         if existing is not None:
             if existing.author_uri == actor.uri and not existing.local:
                 await post_records.update_post(conn, existing.id, values)
+                await self._closed_there(conn, existing, obj.get("closedAs"), policy)
             return
         post_id = await post_records.insert_post(conn, {
             **values, "uri": parsed.uri, "state": State.OPEN.value, "local": False,
@@ -152,6 +160,20 @@ class PostInbox(Service):
             await self.post_federation.shared_by_group(conn, post)
         log.info("remote %s %s stored%s", parsed.kind.value, parsed.uri,
                  " (held for approval)" if held else "")
+
+    @staticmethod
+    async def _closed_there(conn: AsyncConnection, post: Post, closed_as: Any,
+                            policy: GroupPolicy) -> None:
+        """A fediaid peer's ``Update`` of a closed offer or need (``closedAs``: how it
+        ended): our copy closes too, and goes after our retention window (a forwarded need
+        closes everywhere it was forwarded: services/forwarding.py)."""
+        state = State._value2member_map_.get(closed_as) if isinstance(closed_as, str) else None
+        if not isinstance(state, State) or not state.closed or post.state.closed:
+            return
+        now = utcnow()
+        await post_records.update_post(conn, post.id, {
+            "state": state.value, "closed_at": now, "delete_after": now + policy.retention})
+        await responses_repo.close_conversations(conn, post.id)
 
     async def on_delete(self, conn: AsyncConnection, actor: Actor, uri: str) -> None:
         post = await posts_repo.find_by_uri(conn, uri)

@@ -52,6 +52,7 @@ from fediaid.services import post_records
 from fediaid.services.core import Core, Service
 from fediaid.services.retention import keep_counts
 from fediaid.storage import actors as actors_repo
+from fediaid.storage import forwarding as forwarding_repo
 from fediaid.storage import posts as posts_repo
 from fediaid.storage import reports as reports_repo
 from fediaid.storage import responses as responses_repo
@@ -124,11 +125,27 @@ def _fields_of(post: Post) -> dict[str, Any]:
     }
 
 
+def forward_choice(data: Mapping[str, Any]) -> tuple[bool, bool | None]:
+    """A need's "offer it to linked groups if nobody here helps" choice (issue 12;
+    fediaid/domain/forwarding.py): (given, choice). ``"yes"``/``"no"`` (or booleans) opt in
+    or out; ``""``/``"default"`` follows the group's default."""
+    if "forward" not in data:
+        return False, None
+    value = data["forward"]
+    if value in (True, "yes", "1", "on", "true"):
+        return True, True
+    if value in (False, "no", "0", "off", "false"):
+        return True, False
+    if value in (None, "", "default"):
+        return True, None
+    raise Invalid(N_("Choose yes, no or the group's default."), field="forward")
+
+
 def parse_draft(data: Mapping[str, Any], policy: GroupPolicy, *, partial_of: Post | None = None
                 ) -> Draft:
     """Validate what was typed. With ``partial_of`` (an edit), missing fields keep the post's
     values and the kind cannot change."""
-    unknown = sorted(set(data) - KNOWN_FIELDS - {"confirm", "as_neighbor"})
+    unknown = sorted(set(data) - KNOWN_FIELDS - {"confirm", "as_neighbor", "forward"})
     if unknown:
         raise Invalid(N_("Unknown field: {name}.", name=unknown[0]), field=unknown[0])
     merged: dict[str, Any] = dict(data)
@@ -261,6 +278,7 @@ class PostService(Service):
         group = self.identity.group
         current = await self.policy()
         draft = parse_draft(data, current)
+        forward_given, forward = forward_choice(data)
         self._check_privacy(draft, confirm, current, self._sensitive(
             draft, current.default_visibility, anonymous=as_neighbor or intake is not None)
             if suggest else None)
@@ -288,6 +306,8 @@ class PostService(Service):
                 "expires_at": now + policy.expiry,
             }
             post_id = await post_records.insert_post(conn, values, recipients)
+            if forward_given and draft.kind is Kind.NEED:
+                await forwarding_repo.set_choice(conn, post_id, forward)
             if intake is not None:
                 await posts_repo.add_intake(
                     conn, post_id=post_id, user_id=user.id,
@@ -375,6 +395,7 @@ class PostService(Service):
             before = await self._managed(conn, user, post_id)
         current = await self.policy()
         draft = parse_draft(data, current, partial_of=before)
+        forward_given, forward = forward_choice(data)
         self._check_privacy(draft, confirm, current)
         recipients = await self._resolve_recipients(draft.recipients)
         async with self.db.write() as conn:
@@ -393,6 +414,8 @@ class PostService(Service):
                 "visibility": (draft.visibility or post.visibility).value,
             })
             await posts_repo.replace_recipients(conn, post_id, recipients)
+            if forward_given and post.kind is Kind.NEED:
+                await forwarding_repo.set_choice(conn, post_id, forward)
             updated = await posts_repo.get(conn, post_id)
             await self.post_federation.updated(conn, updated, previous=post)
         return updated

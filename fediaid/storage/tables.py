@@ -26,7 +26,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0025"
+SCHEMA_HEAD = "0027"
 
 metadata = MetaData(
     naming_convention={

@@ -5,7 +5,8 @@
 
 ``POST /inbox/{n}`` (0 <= n < inboxes) waits ``delay`` seconds, records the delivery and
 answers 202. Every delivery is appended to ``--log`` as one JSON line
-``{"path", "id", "type", "sig", "t"}`` (written and flushed before the 202, so a delivery the
+``{"path", "id", "type", "sig", "t"}`` (with ``--bodies``, the whole activity too, as
+``"body"``; written and flushed before the 202, so a delivery the
 sender saw acknowledged is always in the file). ``sig`` is ``"valid"`` when the request
 carries an HTTP signature that verifies against the given key (``--key-pem``) with keyId
 ``--key-id``, ``"invalid"`` when it does not, ``"missing"`` when there is none, and
@@ -37,7 +38,8 @@ from activitypub.verify import parse_request_signature
 
 class Sink:
     def __init__(self, *, port: int, inboxes: int, delay: float, log: Path,
-                 key_id: str | None, key: PublicKey | None) -> None:
+                 key_id: str | None, key: PublicKey | None, bodies: bool = False) -> None:
+        self.bodies = bodies
         self.port = port
         self.inboxes = inboxes
         self.delay = delay
@@ -85,6 +87,8 @@ class Sink:
             await asyncio.sleep(self.delay)
         entry = {"path": request.path, "id": doc.get("id"), "type": doc.get("type"), "sig": sig,
                  "t": round(time.time(), 4)}
+        if self.bodies:
+            entry["body"] = doc
         self.log.write(json.dumps(entry) + "\n")
         self.log.flush()
         self.requests += 1
@@ -133,10 +137,11 @@ def main() -> None:
     p.add_argument("--log", type=Path, required=True)
     p.add_argument("--key-id")
     p.add_argument("--key-pem", type=Path)
+    p.add_argument("--bodies", action="store_true", help="log each activity whole")
     args = p.parse_args()
     key = load_public_key(args.key_pem.read_text()) if args.key_pem else None
     sink = Sink(port=args.port, inboxes=args.inboxes, delay=args.delay, log=args.log,
-                key_id=args.key_id, key=key)
+                key_id=args.key_id, key=key, bodies=args.bodies)
     web.run_app(sink.app(), host="127.0.0.1", port=args.port, print=None,
                 access_log=None, shutdown_timeout=1)
 
