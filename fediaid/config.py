@@ -6,6 +6,7 @@ variables. Nothing here is read at import time.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import tomllib
@@ -74,6 +75,11 @@ class Settings:
     # Multiplies every request limit (fediaid/domain/rate_limits.py); 0 turns them off
     # (benchmarks that flood one inbox from one address). Login locks are not affected.
     rate_limit_scale: float = 1.0
+    # Exact private addresses that federation (fetches and deliveries) may connect to
+    # outside dev mode: FEDIAID_PEER_ADDRESSES=127.0.0.1 (tests/deploy/test_caddy.py puts two
+    # servers behind Caddy on one machine), or another server on the group's own network.
+    # Addresses, not ranges or names; every other private address stays refused.
+    peer_addresses: frozenset[str] = frozenset()
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     @property
@@ -110,6 +116,18 @@ def is_initialised(data_dir: Path) -> bool:
 
 def _bool(value: str) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _addresses(value: str) -> frozenset[str]:
+    """FEDIAID_PEER_ADDRESSES: comma-separated IP addresses, each in one spelling."""
+    found = set()
+    for item in (part.strip() for part in value.split(",")):
+        try:
+            found.add(str(ipaddress.ip_address(item)))
+        except ValueError:
+            raise ConfigError(f"FEDIAID_PEER_ADDRESSES: {item!r} is not an IP address "
+                              "(give exact addresses, no ranges or names)") from None
+    return frozenset(found)
 
 
 def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
@@ -176,6 +194,8 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         overrides["inbox_lease_seconds"] = float(env["FEDIAID_INBOX_LEASE_SECONDS"])
     if "FEDIAID_INBOX_RETENTION_DAYS" in env:
         overrides["inbox_retention_days"] = float(env["FEDIAID_INBOX_RETENTION_DAYS"])
+    if env.get("FEDIAID_PEER_ADDRESSES", "").strip():
+        overrides["peer_addresses"] = _addresses(env["FEDIAID_PEER_ADDRESSES"])
     delivery_overrides: dict[str, object] = {}
     for key, conv in (
         ("concurrency", int),

@@ -40,6 +40,7 @@ class RemoteClient:
         user_agent: str,
         webfinger_scheme: str,
         may_fetch: Callable[[str], bool] | None = None,
+        also_allow: frozenset[str] = frozenset(),
     ) -> None:
         self._max_bytes = max_bytes
         self._may_fetch = may_fetch
@@ -48,7 +49,8 @@ class RemoteClient:
         # a byte a second cannot hold one longer).
         self._deadline = timeout
         self.policy = ClientPolicy(
-            allow_private=allow_private, deadline=timeout, connect_timeout=min(timeout, 5.0),
+            allow_private=allow_private, also_allow=also_allow, deadline=timeout,
+            connect_timeout=min(timeout, 5.0),
             max_bytes=max_bytes, max_redirects=3, max_connections=50, per_host=8,
             user_agent=user_agent)
         self.client = make_client(self.policy, auth=HttpSignatureAuth(

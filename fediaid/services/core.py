@@ -120,7 +120,8 @@ class Core:
             d = self.settings.delivery
             self._transport = HttpxTransport(
                 allow_private=self.settings.dev, timeout=d.timeout_seconds,
-                concurrency=d.concurrency, user_agent=self.user_agent)
+                concurrency=d.concurrency, user_agent=self.user_agent,
+                also_allow=self.settings.peer_addresses)
         return self._transport
 
     def set_transport(self, transport: DeliveryTransport) -> None:

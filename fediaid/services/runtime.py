@@ -263,7 +263,8 @@ class Runtime:
         return RemoteClient(
             allow_private=s.dev, timeout=s.fetch_timeout_seconds, max_bytes=s.fetch_max_bytes,
             key_id=inst.key_id, private_key_pem=pem, user_agent=self.user_agent,
-            webfinger_scheme=s.scheme, may_fetch=self.policy.may_fetch)
+            webfinger_scheme=s.scheme, may_fetch=self.policy.may_fetch,
+            also_allow=s.peer_addresses)
 
     @classmethod
     async def open(cls, settings: Settings, *, migrate: bool = True,
