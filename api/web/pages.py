@@ -128,6 +128,7 @@ async def admin(request: Request) -> Response:
         following_pending=await rt.follows.list(group, "following", state=FollowState.PENDING),
         sending=_sending((await rt.status.queues())["deliveries"]),
         followers=await rt.status.follower_count(),
+        alerts=await rt.alerts.count_open(user),
     )
 
 

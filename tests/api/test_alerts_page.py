@@ -32,6 +32,7 @@ async def test_the_alerts_page(runtime: Runtime, login: Login) -> None:
     oak = remote_actor("oak", "oak.example", key=1, type_="Group")
     await linked(rt, oak)
     await receive(rt, oak, alert_from(oak, rt))
+    assert "1 alert from a linked group is waiting." in (await admin.get("/admin")).text
     page = (await admin.get(PAGE)).text
     assert "@mallory@far.example" in page and "Followed a volunteer home." in page
     assert "Harassment" in page and "@oak@oak.example" in page
@@ -55,7 +56,12 @@ async def test_the_alerts_page(runtime: Runtime, login: Login) -> None:
                                      "reason": "Posted a neighbor's address.", "share": "yes"})
     assert r.status_code in (302, 303), r.text
     [(kind, _, payload)] = await outgoing(rt)
-    assert kind == "AccountAlert" and orjson.loads(payload)["harm"] == "doxxing"
+    sent = orjson.loads(payload)
+    assert kind == "AccountAlert" and sent["harm"] == "doxxing"
+    # Addressed to the linked group only: never served from /activities to anyone else.
+    path = sent["id"].removeprefix(rt.settings.base_url)
+    r = await maria.get(path, headers={"Accept": "application/activity+json"})
+    assert r.status_code == 404 and "Posted a neighbor" not in r.text
     # A bad category: the form again, with the words kept.
     r = await admin.post(PAGE, data={**f, "account": "mel", "harm": "rudeness",
                                      "reason": "kept words"})
