@@ -1,8 +1,8 @@
 """deploy/compose.yaml through a Compose tool's `config`: the file is read, every
 ``${VAR}`` filled from deploy/.env.example, the ``x-fediaid`` anchors merged, checked against
 Compose's schema (keys, types, ``depends_on`` conditions, declared volumes), and the result
-printed; the test then reads what it describes: PostgreSQL, the web process and the extra
-workers, with only Caddy publishing ports.
+printed; the test then reads what it describes: PostgreSQL, several web processes, the
+worker service doing the background work, with only Caddy publishing ports.
 
 The tool is Debian's ``docker-compose`` package (Compose v1, Python; dev.py's test setup
 installs it as it installs Chromium). No container engine runs here, and ``config`` needs
@@ -117,6 +117,9 @@ def test_every_command_is_one_fediaid_accepts(config: dict[str, Any]) -> None:
     commands = {name: config["services"][name]["command"] for name in ("web", "worker")}
     assert commands["web"][:2] == ["fediaid", "serve"]
     assert commands["worker"][:2] == ["fediaid", "worker"]
+    # Several web processes, the background work left to the worker service.
+    web = build_parser().parse_args(commands["web"][1:])
+    assert web.processes == 2 and web.no_workers
     for name, command in commands.items():
         try:
             parser.parse_args(command[1:])
