@@ -76,8 +76,18 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status < 600 else "none"
 
 
+_timers: dict[tuple[str, str, int], Any] = {}
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    REQUEST_SECONDS.labels(method, route, status_class(status)).observe(seconds)
+    # The labelled child, found once per (method, route, status): ``labels()`` takes a lock
+    # and builds a key on every call, which the inbox's hot path need not pay each time.
+    # Bounded: routes are the application's templates, methods and statuses few.
+    key = (method, route, status)
+    timer = _timers.get(key)
+    if timer is None:
+        timer = _timers[key] = REQUEST_SECONDS.labels(method, route, status_class(status))
+    timer.observe(seconds)
 
 
 class _Figures:
