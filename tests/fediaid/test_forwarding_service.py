@@ -1,0 +1,154 @@
+"""Forwarding unmet needs in process (issue 12; services/forwarding.py), on SQLite and
+PostgreSQL: what is offered to a linked group and when (the clock passed in), what pausing
+a link does to offers not yet delivered, and on the receiving side: only from linked groups
+that share them, duplicates by the need's id, the daily cap, closing, never forwarded again.
+Three real instances on loopback: tests/integration/test_forwarding.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+
+from fediaid.domain.links import LinkState, Share
+from fediaid.services.runtime import Runtime
+from fediaid.storage import posts as posts_repo
+from fediaid.storage.tables import deliveries, forwarded_needs
+from fediaid.storage.types import utcnow
+from tests.fediaid.test_inbox_processing import count, outgoing, receive
+from tests.fediaid.test_links import clear, link_follow, state_of
+from tests.support.remote import RemoteActor, remote_actor, store
+
+SHARES = frozenset({Share.FORWARDED_NEEDS})
+
+
+async def linked(rt: Runtime, oak: RemoteActor) -> None:
+    """An active link with ``oak``, both sides sharing forwarded needs."""
+    await store(rt, oak)
+    await rt.links.propose(None, oak.uri, SHARES)
+    await receive(rt, oak, link_follow(oak, rt, shares=["forwardedNeeds"]))
+    assert await state_of(rt, oak.uri) is LinkState.ACTIVE
+    await clear(rt)
+
+
+def need_note(author: RemoteActor, group: RemoteActor, n: int, **extra: Any) -> dict:
+    return {"id": f"https://{author.host}/objects/need-{n}", "type": "Note",
+            "attributedTo": author.uri, "to": [group.uri + "/followers"], "cc": [group.uri],
+            "content": f"<p><strong>Need:</strong> Blankets {n}</p>", "name": f"Blankets {n}",
+            "purpose": "request", "published": "2026-12-01T10:00:00Z", **extra}
+
+
+def offer_of(group: RemoteActor, note: dict, n: int, **extra: Any) -> dict:
+    return {"id": f"{group.uri}/announces/{n}", "type": "Announce", "actor": group.uri,
+            "to": ["https://a.test/groups/elm"], "cc": [], "object": note,
+            "forwardedNeed": True, **extra}
+
+
+async def shown_titles(rt: Runtime) -> list[str]:
+    out = []
+    for received in await rt.forwarding.from_linked_groups():
+        async with rt.db.read() as conn:
+            out.append((await posts_repo.get(conn, received.post_id)).title)
+    return out
+
+
+async def test_a_due_need_is_offered_once_to_linked_groups_sharing_them(
+        runtime: Runtime) -> None:
+    rt = runtime
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    ash = remote_actor("ash", "ash.example", key=2, type_="Group")
+    await linked(rt, oak)
+    await store(rt, ash)  # linked, but we do not share forwarded needs with it
+    await rt.links.propose(None, ash.uri, frozenset({Share.BLOCKLISTS}))
+    await receive(rt, ash, link_follow(ash, rt, shares=["forwardedNeeds"]))
+    await clear(rt)
+    maria = await rt.accounts.create_user("maria")
+    await rt.forwarding.update_settings(None, {"after_hours": 6})
+    need = await rt.posts.create(maria, {"kind": "need", "title": "Firewood",
+                                         "visibility": "network"})
+    await rt.posts.create(maria, {"kind": "need", "title": "Soup", "visibility": "members"})
+    await rt.posts.create(maria, {"kind": "need", "title": "Not beyond", "forward": False})
+    await rt.posts.create(maria, {"kind": "offer", "title": "A ladder"})
+    await clear(rt)
+    now = utcnow()
+    assert await rt.forwarding.forward_due(now + timedelta(hours=5)) == 0
+    assert await rt.forwarding.forward_due(now + timedelta(hours=7)) == 1
+    assert await rt.forwarding.forward_due(now + timedelta(hours=9)) == 0  # never twice
+    sent = [(t, inbox, orjson.loads(p)) for t, inbox, p in await outgoing(rt)]
+    assert [(t, inbox) for t, inbox, _ in sent] == [("Announce", oak.shared_inbox)]
+    announce = sent[0][2]
+    assert announce["forwardedNeed"] is True and announce["to"] == [oak.uri]
+    assert announce["cc"] == [] and announce["actor"] == rt.identity.group.uri
+    assert announce["object"]["id"] == need.uri and announce["object"]["type"] == "Note"
+
+    # Paused: what was not delivered yet is not sent, and nothing more is offered.
+    await rt.links.pause(None, oak.uri)
+    async with rt.db.read() as conn:
+        states = [r[0] for r in await conn.execute(select(deliveries.c.state))]
+    assert states == ["cancelled"]
+    later = await rt.posts.create(maria, {"kind": "need", "title": "Later"})
+    assert await rt.forwarding.forward_due(utcnow() + timedelta(hours=7)) == 0
+    # Resumed: the new need goes; the old one was offered already.
+    await rt.links.pause(None, oak.uri, resume=True)
+    assert await rt.forwarding.forward_due(utcnow() + timedelta(hours=7)) == 1
+    async with rt.db.read() as conn:
+        offered = {r[0] for r in await conn.execute(
+            select(forwarded_needs.c.post_id).where(forwarded_needs.c.outgoing.is_(True)))}
+    assert offered == {need.id, later.id}
+
+    # Blocked: offered nothing.
+    await rt.blocklists.set_rule(None, "oak.example", "suspend")
+    await rt.posts.create(maria, {"kind": "need", "title": "After the block"})
+    assert await rt.forwarding.forward_due(utcnow() + timedelta(hours=7)) == 0
+
+
+async def test_received_offers_duplicates_cap_closing_and_no_reforwarding(
+        runtime: Runtime) -> None:
+    rt = runtime
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    rosa = remote_actor("rosa", "oak.example", key=1)
+    stranger = remote_actor("elm", "elsewhere.example", key=2, type_="Group")
+    await linked(rt, oak)
+    await store(rt, rosa)
+    await store(rt, stranger)
+    await rt.forwarding.update_settings(None, {"daily_cap": 1, "after_hours": 1})
+
+    first = need_note(rosa, oak, 1)
+    await receive(rt, oak, offer_of(oak, first, 1))
+    await receive(rt, oak, offer_of(oak, first, 2))  # the same need again
+    assert await count(rt, forwarded_needs) == 1
+    assert await shown_titles(rt) == ["Blankets 1"]
+    origin = (await rt.forwarding.from_linked_groups())[0]
+    assert origin.group_uri == oak.uri and origin.group_handle == "@oak@oak.example"
+
+    # Over the daily cap: kept, not shown.
+    await receive(rt, oak, offer_of(oak, need_note(rosa, oak, 2), 3))
+    assert await count(rt, forwarded_needs) == 2
+    assert await shown_titles(rt) == ["Blankets 1"]
+
+    # Not from a group linked with us: ignored.
+    await receive(rt, stranger, offer_of(stranger, need_note(stranger, stranger, 3), 4))
+    assert await count(rt, forwarded_needs) == 2
+
+    # Never forwarded again, however long it waits.
+    await clear(rt)
+    assert await rt.forwarding.forward_due(utcnow() + timedelta(days=3)) == 0
+    assert await outgoing(rt) == []
+
+    # Closed at its origin (its author's Update, with closedAs): closed here, not shown.
+    await receive(rt, rosa, {"id": f"{rosa.uri}/updates/1", "type": "Update",
+                             "actor": rosa.uri, "object": need_note(
+                                 rosa, oak, 1, closedAs="fulfilled")})
+    async with rt.db.read() as conn:
+        post = await posts_repo.find_by_uri(conn, first["id"])
+    assert post is not None and post.state.value == "fulfilled"
+    assert await shown_titles(rt) == []
+
+    # Paused here: its offers are not shown, and new ones are not kept.
+    await receive(rt, oak, offer_of(oak, need_note(rosa, oak, 5), 5))
+    await rt.links.pause(None, oak.uri)
+    assert await rt.forwarding.from_linked_groups() == []
+    await receive(rt, oak, offer_of(oak, need_note(rosa, oak, 6), 6))
+    assert await count(rt, forwarded_needs) == 3
