@@ -252,7 +252,7 @@ async def account_statuses(request: Request) -> Response:
         exclude_reblogs=flag(p.get("exclude_reblogs"), "exclude_reblogs"),
         only_media=flag(p.get("only_media"), "only_media"),
         tagged=tagged.lstrip("#").lower() if tagged else None)
-    entities = await status_entities(rt, user, ids)
+    entities = await status_entities(rt, user, ids, viewer=viewer)
     return FastJSON(entities, headers=link_header(request, ids))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from fediaid.domain.actors import Actor, ActorType
 from fediaid.domain.users import User
+from fediaid.domain.visibility import Viewer
 from fediaid.errors import ConfigError, NotFound
 from fediaid.federation.urls import DEFAULT_AVATAR_PATH
 from fediaid.services.runtime import Runtime
@@ -44,8 +45,11 @@ def acct(actor: Actor) -> str:
     return username if actor.local else f"{username}@{actor.domain}"
 
 
-async def account_entity(rt: Runtime, actor: Actor) -> dict[str, Any]:
-    counts = await rt.accounts.profile_counts(actor)
+async def account_entity(rt: Runtime, actor: Actor, *,
+                         counts: dict[str, int] | None = None) -> dict[str, Any]:
+    """``counts``: the actor's ``profile_counts`` when the caller has them already."""
+    if counts is None:
+        counts = await rt.accounts.profile_counts(actor)
     # Never null (apps expect a URL): the default image when none is set.
     avatar = actor.icon_url or rt.settings.base_url + AVATAR
     header = actor.header_url or rt.settings.base_url + AVATAR
@@ -69,11 +73,9 @@ async def account_entity(rt: Runtime, actor: Actor) -> dict[str, Any]:
 
 
 async def accounts_by_id(rt: Runtime, actors: Iterable[Actor]) -> dict[int, dict[str, Any]]:
-    out: dict[int, dict[str, Any]] = {}
-    for actor in actors:
-        if actor.id not in out:
-            out[actor.id] = await account_entity(rt, actor)
-    return out
+    unique = {a.id: a for a in actors}
+    counts = await rt.accounts.profile_counts_many(unique.values())
+    return {aid: await account_entity(rt, a, counts=counts[aid]) for aid, a in unique.items()}
 
 
 async def group_account(rt: Runtime) -> dict[str, Any]:
@@ -123,10 +125,11 @@ def _render(rt: Runtime, b: Bundle, sid: int, accounts: dict[int, dict[str, Any]
     }
 
 
-async def status_entities(rt: Runtime, user: User | None, ids: Sequence[int]
-                          ) -> list[dict[str, Any]]:
-    """Status entities for the ``ids`` that ``user`` may see, in the order given."""
-    b = await rt.status_reading.bundle(user, ids)
+async def status_entities(rt: Runtime, user: User | None, ids: Sequence[int], *,
+                          viewer: Viewer | None = None) -> list[dict[str, Any]]:
+    """Status entities for the ``ids`` that ``user`` may see, in the order given
+    (``viewer``: ``user``'s, when the caller has it already)."""
+    b = await rt.status_reading.bundle(user, ids, viewer=viewer)
     accounts = await accounts_by_id(rt, b.actors.values())
     out = []
     for s in b.shown:

@@ -43,7 +43,8 @@ async def public(request: Request) -> Response:
     ids = await rt.status_reading.public_ids(viewer, page_from(request.query_params),
                                        local=_where(request),
                                        only_media=_flag(request, "only_media"))
-    return FastJSON(await status_entities(rt, user, ids), headers=link_header(request, ids))
+    return FastJSON(await status_entities(rt, user, ids, viewer=viewer),
+                    headers=link_header(request, ids))
 
 
 @cors
@@ -56,7 +57,8 @@ async def tag(request: Request) -> Response:
     ids = await rt.status_reading.public_ids(viewer, page_from(request.query_params),
                                        local=_where(request), tag=name, any_tags=any_tags,
                                        only_media=_flag(request, "only_media"))
-    return FastJSON(await status_entities(rt, user, ids), headers=link_header(request, ids))
+    return FastJSON(await status_entities(rt, user, ids, viewer=viewer),
+                    headers=link_header(request, ids))
 
 
 @cors

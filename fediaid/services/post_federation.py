@@ -16,6 +16,7 @@ in the caller's transaction, like every other federation side effect.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -57,10 +58,26 @@ class PostFederation(Service):
     # -- rendering ------------------------------------------------------------------------
     async def note(self, conn: AsyncConnection, post: Post) -> dict[str, Any]:
         """The post as a Note (also served to signed fetches that may see it)."""
-        group = self.identity.group
         author = await actors_repo.get_by_uri(conn, post.author_uri)
         labels = dict(await posts_repo.category_list(conn, active_only=False))
         areas = dict(await posts_repo.area_list(conn))
+        return self._note(post, author, labels, areas)
+
+    async def notes(self, conn: AsyncConnection, posts: Sequence[Post]
+                    ) -> dict[int, dict[str, Any]]:
+        """Several posts as Notes, by post id, in three queries whatever their number (a
+        page of statuses): the authors, the category labels and the areas once."""
+        if not posts:
+            return {}
+        authors = await actors_repo.by_uris(conn, [p.author_uri for p in posts])
+        labels = dict(await posts_repo.category_list(conn, active_only=False))
+        areas = dict(await posts_repo.area_list(conn))
+        return {p.id: self._note(p, authors[p.author_uri], labels, areas) for p in posts
+                if p.author_uri in authors}
+
+    def _note(self, post: Post, author: Actor, labels: dict[str, str],
+              areas: dict[str, str]) -> dict[str, Any]:
+        group = self.identity.group
         base = self.settings.base_url
         handle = f"@{group.username}@{self.settings.domain}"
         address = proposals.addressing(

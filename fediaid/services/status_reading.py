@@ -87,12 +87,8 @@ class StatusReading(Service):
         boosted_ids = [s.reblog_of_id for s in found.values() if s.reblog_of_id is not None]
         boosted = await repo.load(conn, [i for i in boosted_ids if i not in found])
         everything = {**found, **boosted}
-        posts: dict[int, Post] = {}
-        for s in everything.values():
-            if s.post_id is not None and s.post_id not in posts:
-                post = await posts_repo.find(conn, s.post_id)
-                if post is not None:
-                    posts[s.post_id] = post
+        posts = await posts_repo.load_many(conn, [s.post_id for s in everything.values()
+                                                  if s.post_id is not None])
         out = []
         for sid in ids:
             s = found.get(sid)
@@ -214,10 +210,13 @@ class StatusReading(Service):
         return ([i for i in reversed(ancestors) if i in visible_anc],
                 [i for i in descendants if i in visible_desc])
 
-    async def bundle(self, user: User | None, ids: Sequence[int]) -> Bundle:
+    async def bundle(self, user: User | None, ids: Sequence[int], *,
+                     viewer: Viewer | None = None) -> Bundle:
         """Everything needed to show ``ids`` (those ``user`` may see) as Mastodon statuses,
-        loaded in a few queries."""
-        viewer = await self.viewer(user)
+        loaded in a bounded number of queries, however many statuses and accounts
+        (``tests/fediaid/test_status_batches.py``). ``viewer``: ``user``'s, when the caller
+        has it already."""
+        viewer = viewer if viewer is not None else await self.viewer(user)
         async with self.db.read() as conn:
             shown = await self._visible(conn, viewer, ids)
             boosted = await repo.load(conn, [s.reblog_of_id for s in shown
@@ -228,26 +227,24 @@ class StatusReading(Service):
             mentioned = await repo.mentioned_actor_ids(conn, all_ids)
             for lst in mentioned.values():
                 actor_ids.update(lst)
-            actors = {}
-            for aid in actor_ids:
-                found = await actors_repo.find_by_id(conn, aid)
-                if found is not None:
-                    actors[aid] = found
+            actors = await actors_repo.load_many(conn, actor_ids)
             post_html: dict[int, str] = {}
             post_urls: dict[int, str] = {}
             base = self.settings.base_url
+            posts = await posts_repo.load_many(conn, [s.post_id for s in every.values()
+                                                      if s.post_id is not None])
+            # Only the content is used here; members-only posts have no federation
+            # addressing, so render them as the network sees them.
+            notes = await self.post_federation.notes(conn, [
+                p if p.visibility is not Visibility.MEMBERS
+                else dc_replace(p, visibility=Visibility.NETWORK) for p in posts.values()])
             for s in every.values():
-                if s.post_id is not None:
-                    post = await posts_repo.find(conn, s.post_id)
-                    if post is not None:
-                        # Only the content is used here; members-only posts have no
-                        # federation addressing, so render them as the network sees them.
-                        shown_as = post if post.visibility is not Visibility.MEMBERS else (
-                            dc_replace(post, visibility=Visibility.NETWORK))
-                        note = await self.post_federation.note(conn, shown_as)
-                        post_html[s.id] = str(note.get("content") or "")
-                        post_urls[s.id] = f"{base}/posts/{post.id}" if post.local else (
-                            str(note.get("url") or post.uri))
+                post = posts.get(s.post_id) if s.post_id is not None else None
+                note = notes.get(post.id) if post is not None else None
+                if post is not None and note is not None:
+                    post_html[s.id] = str(note.get("content") or "")
+                    post_urls[s.id] = f"{base}/posts/{post.id}" if post.local else (
+                        str(note.get("url") or post.uri))
             counts = await repo.counts(conn, all_ids)
             marks = (await repo.marks(conn, all_ids, actor_id=user.actor_id, user_id=user.id)
                      if user is not None else

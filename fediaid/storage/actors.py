@@ -87,6 +87,25 @@ async def find_by_id(conn: AsyncConnection, actor_id: int) -> Actor | None:
     return _to_actor(row) if row else None
 
 
+async def load_many(conn: AsyncConnection, ids: Iterable[int]) -> dict[int, Actor]:
+    """Actors by id, in one query (missing ones are absent): a page of statuses' authors
+    and mentions."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = await conn.execute(select(actors).where(actors.c.id.in_(wanted)))
+    return {r.id: _to_actor(r) for r in rows}
+
+
+async def by_uris(conn: AsyncConnection, uris: Iterable[str]) -> dict[str, Actor]:
+    """Actors by URI, in one query (unknown ones are absent)."""
+    wanted = sorted(set(uris))
+    if not wanted:
+        return {}
+    rows = await conn.execute(select(actors).where(actors.c.uri.in_(wanted)))
+    return {r.uri: _to_actor(r) for r in rows}
+
+
 async def get_by_id(conn: AsyncConnection, actor_id: int) -> Actor:
     actor = await find_by_id(conn, actor_id)
     if actor is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -142,6 +143,21 @@ async def count(conn: AsyncConnection, *, actor_id: int, direction: str,
             )
         ).scalar_one()
     )
+
+
+async def counts(conn: AsyncConnection, actor_ids: Iterable[int], *, direction: str,
+                 state: FollowState = FollowState.ACCEPTED) -> dict[int, int]:
+    """``count`` of several actors in one statement."""
+    wanted = sorted(set(actor_ids))
+    out = dict.fromkeys(wanted, 0)
+    if not wanted:
+        return out
+    mine = follows.c.followed_id if direction == "followers" else follows.c.follower_id
+    rows = await conn.execute(select(mine, func.count()).where(
+        mine.in_(wanted), follows.c.state == state.value).group_by(mine))
+    for aid, n in rows:
+        out[aid] = int(n)
+    return out
 
 
 async def pending_for(conn: AsyncConnection, followed_id: int) -> list[tuple[Follow, str]]:

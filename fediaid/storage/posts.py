@@ -65,6 +65,16 @@ async def find(conn: AsyncConnection, post_id: int) -> Post | None:
     return _to_post(row, (await _recipients(conn, [row.id])).get(row.id, []))
 
 
+async def load_many(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Post]:
+    """Posts by id with their recipients, in two queries (missing ones are absent)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    rows = (await conn.execute(_base().where(posts.c.id.in_(wanted)))).all()
+    recipients = await _recipients(conn, [r.id for r in rows])
+    return {r.id: _to_post(r, recipients.get(r.id, [])) for r in rows}
+
+
 async def get(conn: AsyncConnection, post_id: int) -> Post:
     post = await find(conn, post_id)
     if post is None:

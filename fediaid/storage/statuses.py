@@ -8,7 +8,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import (
+    and_,
+    case,
+    delete,
+    func,
+    literal_column,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.paging import Page
@@ -31,6 +41,14 @@ from fediaid.storage.tables import (
 from fediaid.storage.types import utcnow
 
 SPOILER_TEXT_MAX = 512  # the column's length: longer content warnings are cut
+#: Offers and needs posted here (every member's home timeline has them): the condition of
+#: the partial index ``ix_statuses_local_posts``, written once so queries match it.
+LOCAL_POST = and_(statuses.c.post_id.is_not(None), statuses.c.local.is_(True))
+#: Statuses an account's statuses_count counts (before leaving out offers and needs held or
+#: hidden): the condition of the partial index ``ix_statuses_public_authors``, with the
+#: level written into the statement (a bound parameter would not match the index's).
+COUNTED = and_(statuses.c.visibility == literal_column(f"'{Level.PUBLIC.value}'"),
+               statuses.c.hidden.is_(False))
 
 
 def paged(query: Any, column: Any, page: Page) -> Any:
@@ -270,9 +288,11 @@ async def public_ids(conn: AsyncConnection, page: Page, *, local: bool | None,
                      hidden: Hidden | None = None) -> list[int]:
     """Public timelines. Accounts on ``hidden_domains`` (silenced or blocked: domain rules,
     subdomains included) are left out, and the viewer's ``hidden`` accounts."""
+    # "Not a boost" is never selective: written so that no index is used for it (SQLite
+    # would otherwise walk ix_statuses_reblog_of over every status that is not a boost).
     q = select(statuses.c.id).where(statuses.c.visibility == Level.PUBLIC.value,
                                     statuses.c.listed.is_(True),
-                                    statuses.c.reblog_of_id.is_(None))
+                                    func.coalesce(statuses.c.reblog_of_id, 0) == 0)
     q = without_hidden(q, hidden)
     if hidden_domains:
         q = q.where(statuses.c.account_id.not_in(
@@ -282,25 +302,57 @@ async def public_ids(conn: AsyncConnection, page: Page, *, local: bool | None,
         q = _with_media(q)
     if local is not None:
         q = q.where(statuses.c.local.is_(local))
-    tags = [t.lower() for t in ([tag] if tag else []) + list(any_tags)]
+    tags = list(dict.fromkeys(t.lower() for t in ([tag] if tag else []) + list(any_tags)))
+    if len(tags) == 1:
+        # Walked on the tag's index (tag, status_id), newest first, each row then looked up
+        # by its key: it stops after a page, however many statuses have the tag.
+        q = q.join_from(statuses, status_tags, and_(status_tags.c.status_id == statuses.c.id,
+                                                    status_tags.c.tag == tags[0]))
+        return [r[0] for r in await conn.execute(paged(q, status_tags.c.status_id, page))]
     if tags:
         q = q.where(statuses.c.id.in_(
             select(status_tags.c.status_id).where(status_tags.c.tag.in_(tags))))
     return [r[0] for r in await conn.execute(paged(q, statuses.c.id, page))]
 
 
+#: Up to this many followed accounts, the home timeline reads each account's newest
+#: statuses on its own (index ``ix_statuses_account_id``, a page each); beyond it, one
+#: ``IN`` over all of them.
+HOME_PER_ACCOUNT_MAX = 100
+
+
 async def home_ids(conn: AsyncConnection, page: Page, *, account_ids: Sequence[int],
                    me: int, include_local_posts: bool, hidden: Hidden | None = None
                    ) -> list[int]:
     """Statuses by the accounts followed and one's own, statuses that mention or address
-    one, and (for members) every offer and need posted here; not the ``hidden`` ones."""
-    cond = [statuses.c.account_id.in_([*account_ids, me]),
-            statuses.c.id.in_(select(status_recipients.c.status_id)
-                              .where(status_recipients.c.actor_id == me))]
+    one, and (for members) every offer and need posted here; not the ``hidden`` ones.
+
+    Each source is read on its own index, newest first, at most a page each, and the
+    pages merged: no source scans the table, whatever it holds and however few statuses
+    match (a member who follows nobody). One statement (``UNION ALL`` of the limited
+    parts); the plans are in docs/benchmarks.md ("Timelines")."""
+    accounts = sorted({*account_ids, me})
+    parts: list[Any] = []
+    if len(accounts) <= HOME_PER_ACCOUNT_MAX:
+        parts += [select(statuses.c.id).where(statuses.c.account_id == a) for a in accounts]
+    else:
+        parts.append(select(statuses.c.id).where(statuses.c.account_id.in_(accounts)))
+    # Addressed to or mentioning me: walked on (actor_id, status_id) of the recipients.
+    mine = (select(status_recipients.c.status_id.label("id"))
+            .select_from(status_recipients.join(
+                statuses, statuses.c.id == status_recipients.c.status_id))
+            .where(status_recipients.c.actor_id == me))
     if include_local_posts:
-        cond.append(and_(statuses.c.post_id.is_not(None), statuses.c.local.is_(True)))
-    q = without_hidden(select(statuses.c.id).where(or_(*cond)), hidden)
-    return [r[0] for r in await conn.execute(paged(q, statuses.c.id, page))]
+        # ``ix_statuses_local_posts`` (partial: exactly this condition).
+        parts.append(select(statuses.c.id).where(LOCAL_POST))
+    limited = [paged(without_hidden(q, hidden), statuses.c.id, page).subquery()
+               for q in parts]
+    limited.append(paged(without_hidden(mine, hidden), status_recipients.c.status_id,
+                         page).subquery())
+    stmt = union_all(*[select(sub.c.id) for sub in limited])
+    found = {r[0] for r in await conn.execute(stmt)}
+    ordered = sorted(found) if page.min_id is not None else sorted(found, reverse=True)
+    return ordered[:page.limit]
 
 
 def _with_media(q: Any) -> Any:
@@ -347,15 +399,15 @@ async def counts(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, dict[st
     if not ids:
         return out
     id_list = list(ids)
-    public_only = statuses.c.visibility == Level.PUBLIC.value
-    for key, col, table, extra in (
-            # Replies as Mastodon counts them: public ones only (answers are private).
+    # Replies as Mastodon counts them: public ones only (answers are private). Counted in
+    # the select list, not filtered in WHERE: SQLite (without statistics) would otherwise
+    # walk every public status on ix_statuses_public instead of the page's replies.
+    public_only = func.sum(case((statuses.c.visibility == Level.PUBLIC.value, 1), else_=0))
+    for key, col, table, counted in (
             ("replies", statuses.c.in_reply_to_id, statuses, public_only),
-            ("reblogs", statuses.c.reblog_of_id, statuses, None),
-            ("favourites", favourites.c.status_id, favourites, None)):
-        q = select(col, func.count()).select_from(table).where(col.in_(id_list))
-        if extra is not None:
-            q = q.where(extra)
+            ("reblogs", statuses.c.reblog_of_id, statuses, func.count()),
+            ("favourites", favourites.c.status_id, favourites, func.count())):
+        q = select(col, counted).select_from(table).where(col.in_(id_list))
         rows = await conn.execute(q.group_by(col))
         for sid, n in rows:
             out[sid][key] = int(n)
@@ -505,13 +557,51 @@ async def following_uris(conn: AsyncConnection, actor_id: int) -> list[str]:
 async def count_by_author(conn: AsyncConnection, actor_id: int) -> int:
     """Statuses anyone may see: public ones, not held for approval (never the direct,
     members-only or network ones, whose number alone says something)."""
-    held = select(posts.c.id).where(or_(posts.c.held.is_(True), posts.c.hidden.is_(True)))
-    return int((await conn.execute(
-        select(func.count()).select_from(statuses).where(
-            statuses.c.account_id == actor_id,
-            statuses.c.visibility == Level.PUBLIC.value, statuses.c.hidden.is_(False),
-            or_(statuses.c.post_id.is_(None), statuses.c.post_id.not_in(held)))
-    )).scalar_one())
+    return (await count_by_authors(conn, [actor_id]))[actor_id]
+
+
+async def count_by_authors(conn: AsyncConnection, actor_ids: Iterable[int], *,
+                           after: Mapping[int, int] | None = None) -> dict[int, int]:
+    """``count_by_author`` of several accounts in one statement (a page's accounts); with
+    ``after``, of each account given there only its statuses after that id (what is new
+    since a count was kept). Each account is counted on its own entries of the partial
+    index ``ix_statuses_public_authors`` (index only: with an IN list SQLite, without
+    statistics, would rather walk every public status on ix_statuses_public), and only its
+    offers and needs are looked up in ``posts``."""
+    wanted = sorted(set(actor_ids))
+    out = dict.fromkeys(wanted, 0)
+    if not wanted:
+        return out
+    held = select(posts.c.id).where(posts.c.id == statuses.c.post_id,
+                                    or_(posts.c.held.is_(True), posts.c.hidden.is_(True)))
+    parts = []
+    for aid in wanted:
+        q = (select(literal_column(str(int(aid))).label("aid"), func.count().label("n"))
+             .select_from(statuses)
+             .where(statuses.c.account_id == aid, COUNTED,
+                    or_(statuses.c.post_id.is_(None), ~held.exists())))
+        if after and aid in after:
+            q = q.where(statuses.c.id > after[aid])
+        parts.append(q)
+    for aid, n in await conn.execute(union_all(*parts)):
+        out[int(aid)] = int(n)
+    return out
+
+
+async def newest_by_authors(conn: AsyncConnection, actor_ids: Iterable[int]
+                            ) -> dict[int, int | None]:
+    """Each account's newest status id (None: none), one index probe each
+    (ix_statuses_account_id)."""
+    wanted = sorted(set(actor_ids))
+    if not wanted:
+        return {}
+    newest = (select(func.max(statuses.c.id)).where(statuses.c.account_id == actors.c.id)
+              .correlate(actors).scalar_subquery())
+    rows = await conn.execute(select(actors.c.id, newest).where(actors.c.id.in_(wanted)))
+    out: dict[int, int | None] = dict.fromkeys(wanted)
+    for aid, top in rows:
+        out[aid] = int(top) if top is not None else None
+    return out
 
 
 async def add_recipients(conn: AsyncConnection, status_id: int, actor_ids: Sequence[int]

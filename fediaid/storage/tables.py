@@ -22,11 +22,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0027"
+SCHEMA_HEAD = "0028"
 
 metadata = MetaData(
     naming_convention={
@@ -577,10 +578,22 @@ statuses = Table(
     # Hidden by a coordinator, as ``posts.hidden`` (notes; an offer or need follows its post).
     Column("hidden", Boolean, nullable=False, default=False),
     Index("ix_statuses_account_id", "account_id", "id"),
-    Index("ix_statuses_reblog_of", "reblog_of_id"),
+    Index("ix_statuses_reblog_of", "reblog_of_id", "account_id"),  # 0028: + account_id
     Index("ix_statuses_in_reply_to", "in_reply_to_id"),
     Index("ix_statuses_conversation", "conversation"),
     Index("ix_statuses_public", "visibility", "listed", "id"),
+    # Counting accounts' public statuses (their profiles' statuses_count) reads only this
+    # index; offers and needs posted here, newest first, for every member's home timeline.
+    # Both partial, on exactly the conditions of the queries that use them
+    # (storage/statuses.COUNTED, LOCAL_POST), so no other query is planned on them (SQLite
+    # would pick the first, covering, for an account's timeline and sort all its
+    # statuses). Migration 0028.
+    Index("ix_statuses_public_authors", "account_id", "visibility", "hidden", "id", "post_id",
+          sqlite_where=text("visibility = 'public' AND hidden IS 0"),
+          postgresql_where=text("visibility = 'public' AND hidden IS false")),
+    Index("ix_statuses_local_posts", "id",
+          sqlite_where=text("post_id IS NOT NULL AND local IS 1"),
+          postgresql_where=text("post_id IS NOT NULL AND local IS true")),
 )
 
 # The people a status is addressed to (direct) or mentions.
