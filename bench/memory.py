@@ -9,16 +9,27 @@
    ``serve`` needs anyway (uvicorn, Starlette, SQLAlchemy async, aiosqlite, cryptography,
    orjson), plus the Python heap it allocates (tracemalloc).
 
-Targets: idle <= 80 MB, <= 120 MB during the inbox benchmark.
+4. At scale (``--large``): an instance with 20,000 members and 1,000,000 statuses
+   (bench/_bigdata.py, loaded in bulk once and kept), ``fediaid serve`` with its workers,
+   then the pages and timelines members and coordinators read most, each requested
+   ``--requests`` times (API timelines a page further back each time, keyset
+   pagination): RSS sampled every 50 ms while they run (peak) and after (settled), per
+   round, a fresh server each round.
+
+Targets: idle <= 80 MB, <= 120 MB during the inbox benchmark, <= 150 MB at scale.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
+import random
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
     FEDIAID,
+    HOST,
     PY,
     ROOT,
     Instance,
@@ -43,6 +55,8 @@ from _common import (
 
 IDLE_TARGET_MB = 80.0
 LOAD_TARGET_MB = 120.0
+LARGE_TARGET_MB = 150.0
+LARGE_PORT = 18613  # the cached large instance's domain is 127.0.0.1:LARGE_PORT
 
 # Imported before measuring a candidate: what `fediaid serve` needs whatever we defer.
 BASE = ["asyncio", "uvloop", "uvicorn", "starlette.applications", "starlette.routing",
@@ -196,12 +210,169 @@ def run(*, quick: bool = False, load: bool = True, verbose: bool = True) -> dict
     return summary
 
 
+class _Rss:
+    """Samples a process's RSS every 50 ms in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.samples = pid, [rss_kib(pid)]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                self.samples.append(rss_kib(self.pid))
+            except OSError:
+                return
+
+    def __enter__(self) -> _Rss:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _session(inst: Instance) -> str:
+    link = inst.cli("admin", "login-link", "admin").strip().splitlines()[-1]
+    conn = http.client.HTTPConnection(HOST, inst.port, timeout=60)
+    try:
+        conn.request("GET", urllib.parse.urlsplit(link).path)
+        resp = conn.getresponse()
+        resp.read()
+        for k, v in resp.getheaders():
+            if k.lower() == "set-cookie" and v.startswith("fediaid_session="):
+                return v.split(";", 1)[0]
+    finally:
+        conn.close()
+    raise RuntimeError("no session cookie")
+
+
+def _large_paths(info: dict[str, Any]) -> list[tuple[str, bool]]:
+    """(path, paged): the API timelines are read a page further back on each request."""
+    member, actor = info["first_member"], info["member_actor"]
+    return [
+        ("/api/v1/timelines/public?limit=40", True),
+        ("/api/v1/timelines/public?local=true&limit=40", True),
+        ("/api/v1/timelines/home?limit=40", True),
+        ("/api/v1/timelines/tag/food?limit=40", True),
+        (f"/api/v1/accounts/{actor}/statuses?limit=40", True),
+        (f"/api/v1/accounts/{actor}", False),
+        ("/api/v1/instance", False),
+        ("/api/v2/instance", False),
+        ("/", False),
+        ("/picture", False),
+        ("/picture.json", False),
+        ("/directory", False),
+        ("/notifications", False),
+        ("/my/posts", False),
+        ("/admin", False),
+        ("/admin/members", False),
+        ("/audit", False),
+        (f"/@{member}", False),
+        ("/groups/elm", False),
+        ("/groups/elm/outbox", False),
+        ("/groups/elm/followers", False),
+        (f"/.well-known/webfinger?resource=acct:{member}@{HOST}:{LARGE_PORT}", False),
+        ("/nodeinfo/2.0", False),
+    ]
+
+
+def _get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]
+         ) -> tuple[int, bytes, float]:
+    t = time.perf_counter()
+    conn.request("GET", path, headers=headers)
+    resp = conn.getresponse()
+    body = resp.read()
+    return resp.status, body, time.perf_counter() - t
+
+
+def run_large(*, members: int, statuses: int, rounds: int, requests: int,
+              verbose: bool = True) -> dict[str, Any]:
+    """RSS of ``fediaid serve`` at scale (see the module docstring, part 4)."""
+    import _bigdata
+
+    say = print if verbose else (lambda *a, **k: None)
+    inst, info = _bigdata.build(LARGE_PORT, members, statuses, say=say)
+    rnd = random.Random(7)
+    peaks: list[float] = []
+    after: list[float] = []
+    started: list[float] = []
+    slow: dict[str, float] = {}
+    codes: dict[str, int] = {}
+    with Procs() as procs:
+        for r in range(rounds):
+            proc = inst.serve(procs)
+            time.sleep(2.0)
+            started.append(rss_kib(proc.pid) / 1024)
+            cookie = _session(inst)
+            api = {"Authorization": f"Bearer {info['admin_token']}"}
+            web = {"Cookie": cookie}
+            conn = http.client.HTTPConnection(HOST, inst.port, timeout=120)
+            with _Rss(proc.pid) as rss:
+                for path, paged in _large_paths(info):
+                    headers = api if path.startswith(("/api/", "/picture.json")) else web
+                    if path.startswith("/groups/"):
+                        headers = {"Accept": "application/activity+json"}
+                    worst = 0.0
+                    max_id: str | None = None
+                    for _ in range(requests):
+                        p = path
+                        if paged and max_id:
+                            p += f"&max_id={max_id}"
+                        code, body, seconds = _get(conn, p, headers)
+                        worst = max(worst, seconds)
+                        codes[path] = code
+                        if paged and code == 200:
+                            page = json.loads(body)
+                            max_id = (str(page[-1]["id"]) if page and rnd.random() < 0.8
+                                      else None)
+                    slow[path] = max(slow.get(path, 0.0), worst)
+            conn.close()
+            time.sleep(2.0)
+            after.append(rss_kib(proc.pid) / 1024)
+            peaks.append(max(rss.samples) / 1024)
+            procs.stop(proc)
+            say(f"  round {r + 1}: RSS after start {started[-1]:.1f} MiB, peak while reading "
+                f"{peaks[-1]:.1f} MiB, after {after[-1]:.1f} MiB")
+    bad = {p: c for p, c in codes.items() if c != 200}
+    say("  slowest request per path: " + ", ".join(
+        f"{p.split('?')[0]} {s * 1000:.0f} ms" for p, s in sorted(slow.items(),
+                                                                   key=lambda x: -x[1])[:8]))
+    if bad:
+        say(f"  paths not answering 200: {bad}")
+    ok = max(peaks) <= LARGE_TARGET_MB
+    summary = {"bench": "memory_large", "members": members, "statuses": statuses,
+               "rounds": rounds, "requests_per_path": requests,
+               "rss_started_mib": [round(x, 1) for x in started],
+               "rss_peak_mib": [round(x, 1) for x in peaks],
+               "rss_after_mib": [round(x, 1) for x in after],
+               "slowest_ms": {p: round(s * 1000) for p, s in slow.items()},
+               "not_200": bad, "pass": ok}
+    say(f"SUMMARY memory at scale ({members:,} members, {statuses:,} statuses): peak RSS "
+        f"{spread(peaks, '{:.1f}')} MiB [{verdict(ok)} <= {LARGE_TARGET_MB:.0f}], after "
+        f"{spread(after, '{:.1f}')} MiB")
+    return summary
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="2 idle starts instead of 3")
     ap.add_argument("--no-load", action="store_true", help="skip the RSS-under-load part")
+    ap.add_argument("--large", action="store_true",
+                    help="only the RSS at scale (20,000 members, 1,000,000 statuses)")
+    ap.add_argument("--members", type=int, default=20000)
+    ap.add_argument("--statuses", type=int, default=1000000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--requests", type=int, default=10, help="per path, at scale")
     ap.add_argument("--json", help="append the summary as a JSON line to this file")
     args = ap.parse_args()
+    if args.large:
+        summary = run_large(members=args.members, statuses=args.statuses, rounds=args.rounds,
+                            requests=args.requests)
+        emit_json(args.json, summary)
+        return 0 if summary["pass"] else 1
     summary = run(quick=args.quick, load=not args.no_load)
     emit_json(args.json, summary)
     return 0 if summary["pass"] else 1
