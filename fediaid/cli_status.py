@@ -77,15 +77,15 @@ def lines(o: Overview) -> list[str]:
                    f"for a retry; {o.unavailable_domains} marked unavailable (their "
                    "deliveries are held until they answer).")
         for d in o.failing:
-            words = [f"{d.waiting} waiting", f"up to {d.attempts} attempts"]
+            said = [f"{d.waiting} waiting", f"up to {d.attempts} attempts"]
             if d.failure_days:
-                words.append(f"failing on {d.failure_days} separate "
-                             f"day{'s' if d.failure_days != 1 else ''}")
+                said.append(f"failing on {d.failure_days} separate "
+                            f"day{'s' if d.failure_days != 1 else ''}")
             if d.unavailable:
-                words.append("unavailable")
+                said.append("unavailable")
             if d.last_error:
-                words.append(f"last error: {d.last_error[:120]}")
-            out.append(f"  {d.domain}: " + "; ".join(words))
+                said.append(f"last error: {d.last_error[:120]}")
+            out.append(f"  {d.domain}: " + "; ".join(said))
         if o.failing_domains > len(o.failing):
             out.append(f"  ... and {o.failing_domains - len(o.failing)} more")
     else:

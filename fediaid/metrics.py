@@ -40,7 +40,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # No ``*_created`` series beside each counter: a process's start is in process_start_time.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 REQUEST_SECONDS = Histogram(
     "fediaid_http_request_duration_seconds",
@@ -140,5 +140,5 @@ def exposition(figures: Mapping[str, Any]) -> bytes:
     else:
         counted = REGISTRY
     scrape = CollectorRegistry(auto_describe=False)
-    scrape.register(_Figures(figures))  # type: ignore[arg-type]
+    scrape.register(_Figures(figures))
     return generate_latest(counted) + generate_latest(scrape)
