@@ -154,6 +154,21 @@ def fediaid_cli(args: list[str]) -> int:
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
+_APT_UPDATED = False
+
+
+def apt_install(packages: list[str]) -> bool:
+    """apt-get install ``packages`` (the package lists updated once per run)."""
+    global _APT_UPDATED
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if not _APT_UPDATED:
+        if subprocess.run(["apt-get", "update", "-qq"], env=env).returncode != 0:
+            return False
+        _APT_UPDATED = True
+    return subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends",
+                           *packages], env=env).returncode == 0
+
+
 def ensure_chromium() -> None:
     """The browser tests drive Debian's Chromium. Install it when missing and we may (root
     with apt-get, as on this project's machines and CI); otherwise those tests say they are
@@ -169,13 +184,8 @@ def ensure_chromium() -> None:
               "skipped, the flyer's font test fails.", flush=True)
         return
     print("Installing Chromium and DejaVu Sans for the tests (apt-get) ...", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "chromium",
-                 "fonts-dejavu-core"]):
-        if subprocess.run(cmd, env=env).returncode != 0:
-            print("Could not install Chromium: the browser tests will be skipped.", flush=True)
-            return
+    if not apt_install(["chromium", "fonts-dejavu-core"]):
+        print("Could not install Chromium: the browser tests will be skipped.", flush=True)
 
 
 # The deployment files' tests (tests/deploy) run Debian's tools on them: Caddy in front of a
@@ -199,13 +209,9 @@ def ensure_deploy_tools() -> None:
         return
     print(f"Installing {', '.join(missing)} for the deployment tests (apt-get) ...",
           flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for cmd in (["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing]):
-        if subprocess.run(cmd, env=env).returncode != 0:
-            print(f"Could not install {', '.join(missing)}: the deployment tests that need "
-                  "them will be skipped.", flush=True)
-            return
+    if not apt_install(missing):
+        print(f"Could not install {', '.join(missing)}: the deployment tests that need "
+              "them will be skipped.", flush=True)
 
 
 def test(args: list[str]) -> int:
