@@ -23,7 +23,9 @@ Chromium); without it the test is skipped and says why."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import ssl
@@ -337,3 +339,31 @@ def check_addresses_and_scheme(caddys: list[Caddy], a: Proxied) -> None:
                  headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.test"})
     assert direct.status_code == 307
     assert direct.headers["location"] == f"{a.direct}/groups/{a.group}"
+
+
+def test_the_way_a_caddyfile_validates(tmp_path: Path) -> None:
+    """Way A, step 6 of docs/deploy.md: its own `sed` command makes /etc/caddy/Caddyfile
+    from deploy/Caddyfile; Caddy validates the result and adapts it to HTTPS on :443 for the
+    domain, proxying to 127.0.0.1:8000 with the 12 MB body limit and no access log."""
+    docs = (ROOT / "docs" / "deploy.md").read_text()
+    found = re.search(r"^\s*(sed '[^']+') /opt/fediaid/src/deploy/Caddyfile > "
+                      r"/etc/caddy/Caddyfile$", docs, re.M)
+    assert found, "docs/deploy.md no longer shows how to make /etc/caddy/Caddyfile"
+    made = tmp_path / "Caddyfile"
+    subprocess.run(f"{found.group(1)} {CADDYFILE} > {made}", shell=True, check=True)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
+           "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "cfg")}
+    assert CADDY is not None
+    for command in ("validate", "adapt"):
+        done = subprocess.run([CADDY, command, "--config", str(made), "--adapter", "caddyfile"],
+                              capture_output=True, text=True, env=env, timeout=60)
+        assert done.returncode == 0, done.stderr
+    server = json.loads(done.stdout)["apps"]["http"]["servers"]["srv0"]
+    assert server["listen"] == [":443"]
+    assert "logs" not in server  # no access log (see the Caddyfile's comment)
+    route = server["routes"][0]
+    assert route["match"] == [{"host": ["aid.example.org"]}]
+    handlers = {h["handler"]: h for h in route["handle"][0]["routes"][0]["handle"]}
+    assert handlers["request_body"]["max_size"] == 12_000_000
+    text = json.dumps(route)
+    assert '"dial": "127.0.0.1:8000"' in text
