@@ -383,17 +383,7 @@ class ReportService(Service):
     async def suspend_local(self, user: User, target: Actor) -> None:
         self._coordinator(user)
         async with self.db.write() as conn:
-            account = await users_repo.find_by_actor(conn, target.id)
-            if account is None:
-                raise NotFound(N_("No such account here."))
-            if account.id == user.id:
-                raise Invalid(N_("You cannot suspend yourself."), field="action")
-            await repo.set_disabled(conn, account.id, True)
-            await repo.end_all_sessions(conn, account.id)
-            await users_repo.revoke_all_tokens(conn, account.id)
-            await record(conn, user, AuditAction.ACCOUNT_SUSPENDED, target_kind="account",
-                         target_id=account.id,
-                         summary=N_("suspended the account {name}", name=account.username))
+            await self.suspend_local_in(conn, user, target)
 
     async def suspend_local_in(self, conn: AsyncConnection, user: User | None, target: Actor,
                                *, action: AuditAction = AuditAction.ACCOUNT_SUSPENDED,
