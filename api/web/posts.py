@@ -229,6 +229,8 @@ async def _show(request: Request, pid: int, *, status: int = 200, **extra: Any) 
                            "group_handle": f"@{rt.identity.group.username}@{rt.settings.domain}"}
     if post.anonymous or post.proxy:
         ctx["creator"] = await rt.posts.creator_name(viewer, post)
+    if not post.local:
+        ctx["forwarded_by"] = await rt.forwarding.origin(post.id)  # a linked group's need
     if user is not None and user.may(Permission.INTAKE) and post.proxy:
         # Opening the record is a sensitive read, in the audit log: only when asked for.
         ctx["intake_closed"] = request.query_params.get("intake") != "open"

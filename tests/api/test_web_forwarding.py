@@ -63,3 +63,6 @@ async def test_settings_the_askers_choice_and_the_section(runtime: Runtime,
     home = (await maria.get("/")).text
     section = home.split("From linked groups", 1)[1].split('id="posts"', 1)[0]
     assert "Blankets 1" in section and "@oak@oak.example" in section
+    post_path = section.split('<a href="', 2)[1].split('"', 1)[0]
+    page = (await maria.get(post_path)).text
+    assert "From a linked group" in page and "offered it to this group" in page
