@@ -57,6 +57,10 @@ CADDYFILE = ROOT / "deploy" / "Caddyfile"
 HOSTMAP = Path(__file__).resolve().parent / "hostmap"
 CADDY = shutil.which("caddy")
 
+# Seconds to wait for a follow or a delivery to arrive (returns as soon as it has): generous,
+# for a machine busy with other suites.
+WAIT = 60.0
+
 pytestmark = pytest.mark.skipif(
     CADDY is None,
     reason="caddy is not installed (Debian package caddy; `python3 dev.py test` installs it "
@@ -286,14 +290,14 @@ def check_discovery_and_delivery(cluster: Cluster, caddys: list[Caddy], web: htt
     out = b.cli("admin", "follow", a.handle)
     assert ": pending" in out, out
     wait_for(lambda: web.get(f"{a.group_uri}/followers", headers={"Accept": ACTIVITY_JSON}
-                             ).json()["totalItems"] == 1)
+                             ).json()["totalItems"] == 1, timeout=WAIT)
     # A posts; the delivery to B's inbox goes through B's Caddy and is stored by B.
     note = a.cli("admin", "post", "Soup kitchen at the church hall, 6pm.").strip()
     note = note.splitlines()[-1]
     assert note.startswith(a.base + "/")
     dbb = cluster.db(b)
     row = wait_for(lambda: (rows := dbb.rows(select(objects).where(objects.c.uri == note)))
-                   and rows[0])
+                   and rows[0], timeout=WAIT)
     assert row.attributed_to == a.group_uri and not row.local
     create = dbb.rows(select(inbox_items).where(inbox_items.c.type == "Create",
                                                 inbox_items.c.actor_uri == a.group_uri))
