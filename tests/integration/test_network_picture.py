@@ -60,9 +60,10 @@ def test_a_adds_bs_counts_and_others_are_refused(cluster: Cluster) -> None:
     assert signed_get(b_url, a_key).status_code == 403  # not linked
 
     a.cli("admin", "link", b.handle, "--share", "blocklists")
-    wait_for(lambda: "proposed by them" in link_state(b, a))
+    wait_for(lambda: "proposed by them" in link_state(b, a), timeout=60)
     b.cli("admin", "link", a.handle, "--share", "statistics")
-    wait_for(lambda: "active" in link_state(a, b) and "active" in link_state(b, a))
+    wait_for(lambda: "active" in link_state(a, b) and "active" in link_state(b, a),
+             timeout=60)
 
     doc = signed_get(b_url, a_key).json()  # B shares its statistics with A
     rows = {r["key"]: r for r in doc["categories"]}
@@ -77,7 +78,7 @@ def test_a_adds_bs_counts_and_others_are_refused(cluster: Cluster) -> None:
             page = browser.get("/picture/network").text
             return page if "Food and groceries</th><td class=\"n\">11<" in page else ""
 
-        page = wait_for(counted)  # A's worker fetched B's picture when the link started
+        page = wait_for(counted, timeout=60)  # A's worker fetched B's picture when the link started
     # A's 5 and B's 6 needs of food are added; 2 of transport at B (and 0 at A) are not
     # shown, nor is the row.
     assert "Transport and rides</th>" not in page
