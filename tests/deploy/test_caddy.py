@@ -208,6 +208,7 @@ def caddys(tmp_path: Path) -> Any:
         c.stop()
 
 
+@pytest.mark.slow
 def test_two_servers_federate_through_caddy(cluster: Cluster, caddys: list[Caddy],
                                             tmp_path: Path,
                                             request: pytest.FixtureRequest) -> None:
