@@ -73,39 +73,11 @@ class Workers:
         keys of deleted accounts once their Deletes are delivered."""
         while not self.stop_event.is_set():
             try:
-                expired = await self.rt.posts.expire_due()
-                deleted = await self.rt.posts.delete_due()
-                if expired or deleted:
-                    log.info("post lifecycle: %d expired, %d deleted", expired, deleted)
-                swept = await self.rt.media.sweep()
-                if swept:
-                    log.info("media: %d unused files removed", swept)
-                keys = await self.rt.member_data.finish_deletions()
-                if keys:
-                    log.info("deleted accounts: %d keys dropped after their Deletes", keys)
-                await self.rt.streaming.purge_events()
-                purged = await purge_received(self.rt.db, self.rt.settings)
-                if purged:
-                    log.info("inbox: %d processed activities purged", purged)
-                digests, _purged = await self.email.housekeeping()
-                if digests:
-                    log.info("e-mail: %d digests queued", digests)
-                forgotten = await self.sms.housekeeping()
-                if forgotten:
-                    log.info("texts and calls: %d idle conversations or calls forgotten",
-                             forgotten)
-                proposed = await self.rt.blocklists.refresh_due()
-                if proposed:
-                    log.info("blocklists: %d new proposals for coordinators", proposed)
-                forwarded = await self.rt.forwarding.forward_due()
-                if forwarded:
-                    log.info("forwarded needs: %d offers to linked groups", forwarded)
-                listed = await self.rt.directory.refresh_due()
-                if listed is not None:
-                    log.info("directory: %d groups listed", listed)
-                pictures = await self.rt.network_picture.refresh_due()
-                if pictures is not None:
-                    log.info("network picture: %d linked groups' pictures", pictures)
+                # One process at a time runs a round (the others skip it): on PostgreSQL
+                # several workers would otherwise race on the same rows.
+                async with self.rt.db.exclusive("lifecycle") as ours:
+                    if ours:
+                        await self._lifecycle_round()
             except Exception:
                 log.exception("post lifecycle failed")
             try:
@@ -113,6 +85,41 @@ class Workers:
                                        self.rt.settings.lifecycle_seconds)
             except TimeoutError:
                 pass
+
+    async def _lifecycle_round(self) -> None:
+        expired = await self.rt.posts.expire_due()
+        deleted = await self.rt.posts.delete_due()
+        if expired or deleted:
+            log.info("post lifecycle: %d expired, %d deleted", expired, deleted)
+        swept = await self.rt.media.sweep()
+        if swept:
+            log.info("media: %d unused files removed", swept)
+        keys = await self.rt.member_data.finish_deletions()
+        if keys:
+            log.info("deleted accounts: %d keys dropped after their Deletes", keys)
+        await self.rt.streaming.purge_events()
+        purged = await purge_received(self.rt.db, self.rt.settings)
+        if purged:
+            log.info("inbox: %d processed activities purged", purged)
+        digests, _purged = await self.email.housekeeping()
+        if digests:
+            log.info("e-mail: %d digests queued", digests)
+        forgotten = await self.sms.housekeeping()
+        if forgotten:
+            log.info("texts and calls: %d idle conversations or calls forgotten",
+                     forgotten)
+        proposed = await self.rt.blocklists.refresh_due()
+        if proposed:
+            log.info("blocklists: %d new proposals for coordinators", proposed)
+        forwarded = await self.rt.forwarding.forward_due()
+        if forwarded:
+            log.info("forwarded needs: %d offers to linked groups", forwarded)
+        listed = await self.rt.directory.refresh_due()
+        if listed is not None:
+            log.info("directory: %d groups listed", listed)
+        pictures = await self.rt.network_picture.refresh_due()
+        if pictures is not None:
+            log.info("network picture: %d linked groups' pictures", pictures)
 
     async def stop(self) -> None:
         self.stop_event.set()

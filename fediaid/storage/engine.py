@@ -121,6 +121,29 @@ class Database:
             self._listener = Listener(self.url)
         return self._listener
 
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Whether this process holds the lock ``name`` for the block (False at once when
+        another process holds it). On PostgreSQL a session advisory lock on a connection kept
+        for the block (a killed process's session ends, and its lock with it); on SQLite
+        always True: each write transaction has the one writer, so a round of periodic work
+        reads what another process committed before it."""
+        if self.is_sqlite:
+            yield True
+            return
+        async with self.writer.connect() as conn:
+            key = (await conn.execute(text("SELECT hashtext(:n)"), {"n": f"fediaid:{name}"})
+                   ).scalar()
+            got = bool((await conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                                           {"k": key})).scalar())
+            await conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+                    await conn.commit()
+
     async def ping(self) -> None:
         async with self.read() as conn:
             await conn.execute(text("SELECT 1"))

@@ -63,3 +63,20 @@ async def test_a_late_slice_renews_the_lease_of_what_is_left(runtime: Runtime) -
     results = await rt.inbox_processing.apply(batch, worker="w")
     assert len(results) == 3
     assert {s for s, _, _ in (await states(rt)).values()} == {"done"}
+
+
+async def test_one_process_at_a_time_runs_the_periodic_round(runtime: Runtime) -> None:
+    """``Database.exclusive``: on PostgreSQL a second holder (another process's connection)
+    is refused while the first holds the lock, and gets it after; SQLite always runs."""
+    from fediaid.storage.engine import Database
+
+    other = Database(runtime.db.url)
+    try:
+        async with runtime.db.exclusive("lifecycle") as first:
+            assert first
+            async with other.exclusive("lifecycle") as second:
+                assert second is runtime.db.is_sqlite
+        async with other.exclusive("lifecycle") as again:
+            assert again
+    finally:
+        await other.dispose()
