@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -190,9 +191,31 @@ def _step_days(steps: Iterable[tuple[str, str, int, int]], measure: str
     return {key: step_percentiles(counts, PERCENTS) for key, counts in by.items()}
 
 
+#: A picture is made again at least this often, and whenever its stamp changes
+#: (``storage.picture.stamp``): how long open needs have waited moves on with the clock.
+KEEP_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """The picture's counts from the database, as one moment gave them."""
+
+    starts: tuple[datetime, ...]
+    cube: Sequence[tuple[str, str, str | None, int, int]]
+    waiting: Sequence[tuple[str, int, int]]
+    ages: Sequence[repo.Ranked]
+    steps: Sequence[tuple[str, str, int, int]]
+    titles: Sequence[tuple[str, str]]
+
+
 class NeedsPicture(Service):
     def __init__(self, core: Core) -> None:
         super().__init__(core)
+        # The last counts made, with their stamp and when (monotonic): every member sees
+        # the same picture, so one making serves every reader until something it counts
+        # changes (docs/benchmarks.md, "Timelines": the grouped counts grow with the
+        # group's posts; the stamp is a plain scan of them).
+        self._kept: tuple[tuple[Any, ...], float, _Counts] | None = None
 
     async def picture(self, user: User, *, now: datetime | None = None) -> Picture:
         """The picture, for a member (any role). ``now``: for tests."""
@@ -202,19 +225,34 @@ class NeedsPicture(Service):
     async def group_picture(self, *, now: datetime | None = None) -> Picture:
         """The picture, whoever asks (members' page, and the form linked groups fetch:
         services/network_picture.py)."""
+        given = now is not None
         now = now or utcnow()
-        starts = month_starts(now)
-        since = starts[0]
+        starts = tuple(month_starts(now))
         async with self.db.read() as conn:
-            cube = await repo.cube(conn, starts)
-            waiting = await repo.open_needs(conn, age_limits(now))
-            ages = await repo.open_ages(conn, now=now, percents=PERCENTS, by_category=True)
-            steps = await repo.speed_steps(conn, starts=starts)
-            titles = await repo.need_titles(conn, since=since, limit=WORD_TITLES_MAX)
+            stamp = None if given else await repo.stamp(conn)
+            kept = self._kept
+            if (kept is not None and stamp is not None and kept[0] == stamp
+                    and kept[2].starts == starts
+                    and time.monotonic() - kept[1] < KEEP_SECONDS):
+                counts = kept[2]
+            else:
+                counts = await self._counts(conn, now, starts)
+                if stamp is not None:
+                    self._kept = (stamp, time.monotonic(), counts)
             listed, hidden_categories, areas = await self._lists(conn)
-        return _build(now=now, starts=starts, cube=cube, waiting=waiting, ages=ages,
-                      steps=steps, titles=titles, categories=listed,
-                      hidden_categories=hidden_categories, areas=areas)
+        return _build(now=now, starts=starts, cube=counts.cube, waiting=counts.waiting,
+                      ages=counts.ages, steps=counts.steps, titles=counts.titles,
+                      categories=listed, hidden_categories=hidden_categories, areas=areas)
+
+    @staticmethod
+    async def _counts(conn: AsyncConnection, now: datetime, starts: tuple[datetime, ...]
+                      ) -> _Counts:
+        return _Counts(
+            starts=starts, cube=await repo.cube(conn, starts),
+            waiting=await repo.open_needs(conn, age_limits(now)),
+            ages=await repo.open_ages(conn, now=now, percents=PERCENTS, by_category=True),
+            steps=await repo.speed_steps(conn, starts=starts),
+            titles=await repo.need_titles(conn, since=starts[0], limit=WORD_TITLES_MAX))
 
     @staticmethod
     async def _lists(conn: AsyncConnection) -> tuple[list[tuple[str, str]],

@@ -225,6 +225,24 @@ async def open_ages(conn: AsyncConnection, *, now: datetime, percents: Sequence[
     return out
 
 
+async def stamp(conn: AsyncConnection) -> tuple[Any, ...]:
+    """What changes whenever any count of the picture could: the posts (how many, the
+    newest id, the last change, which are held or hidden: the sums of their ids, so hiding
+    one and showing another changes it too), the answers, and the counts kept after
+    deletion. Two statements of plain sums and maxima, far cheaper than the picture's
+    grouped counts (``services.needs_picture`` keeps a picture while its stamp holds)."""
+    mine = (await conn.execute(select(
+        func.count(), func.max(posts.c.id), func.max(posts.c.updated_at),
+        func.sum(case((posts.c.held.is_(True), posts.c.id), else_=0)),
+        func.sum(case((posts.c.hidden.is_(True), posts.c.id), else_=0))))).one()
+    others = (await conn.execute(select(
+        select(func.count()).select_from(responses).scalar_subquery(),
+        select(func.max(responses.c.id)).scalar_subquery(),
+        select(func.sum(picture_counts.c.posts)).scalar_subquery(),
+        select(func.sum(picture_times.c.needs)).scalar_subquery()))).one()
+    return (*mine, *others)
+
+
 # -- the coordinators' export ------------------------------------------------------------
 
 #: The export's columns, in order (docs/needs-picture.md). Nothing private: no title or

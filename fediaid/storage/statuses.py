@@ -9,8 +9,11 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     and_,
+    bindparam,
     case,
+    cast,
     delete,
     func,
     literal_column,
@@ -330,29 +333,63 @@ async def home_ids(conn: AsyncConnection, page: Page, *, account_ids: Sequence[i
     Each source is read on its own index, newest first, at most a page each, and the
     pages merged: no source scans the table, whatever it holds and however few statuses
     match (a member who follows nobody). One statement (``UNION ALL`` of the limited
-    parts); the plans are in docs/benchmarks.md ("Timelines")."""
+    parts), built once per shape and reused with new values (building ~20 subqueries
+    cost more than running them); the plans are in docs/benchmarks.md ("Timelines")."""
     accounts = sorted({*account_ids, me})
-    parts: list[Any] = []
-    if len(accounts) <= HOME_PER_ACCOUNT_MAX:
-        parts += [select(statuses.c.id).where(statuses.c.account_id == a) for a in accounts]
+    per_account = len(accounts) <= HOME_PER_ACCOUNT_MAX
+    values: dict[str, Any] = {"me": me, "n": page.limit, "max_id": page.max_id,
+                              "since_id": page.since_id, "min_id": page.min_id}
+    if per_account:
+        values.update({f"a{i}": a for i, a in enumerate(accounts)})
     else:
-        parts.append(select(statuses.c.id).where(statuses.c.account_id.in_(accounts)))
+        values["accounts"] = accounts
+    if hidden:  # rare (a member's blocks and mutes): built for this call
+        stmt = _home_statement(len(accounts) if per_account else None, include_local_posts,
+                               page, hidden)
+    else:
+        key = (len(accounts) if per_account else None, include_local_posts,
+               page.max_id is not None, page.since_id is not None, page.min_id is not None)
+        stmt = _HOME_STATEMENTS.get(key)
+        if stmt is None:
+            stmt = _HOME_STATEMENTS[key] = _home_statement(key[0], include_local_posts,
+                                                           page, None)
+    found = {r[0] for r in await conn.execute(stmt, values)}
+    ordered = sorted(found) if page.min_id is not None else sorted(found, reverse=True)
+    return ordered[:page.limit]
+
+
+_HOME_STATEMENTS: dict[tuple[Any, ...], Any] = {}
+
+
+def _home_statement(accounts: int | None, include_local_posts: bool, page: Page,
+                    hidden: Hidden | None) -> Any:
+    """The home timeline's statement for ``accounts`` followed accounts (None: one IN list
+    over ``:accounts``), with the page's bounds as parameters (``:max_id``, ``:since_id``,
+    ``:min_id``, ``:n``, ``:me``, ``:a0`` ...)."""
+    shape = Page(bindparam("max_id") if page.max_id is not None else None,  # type: ignore[arg-type]
+                 bindparam("since_id") if page.since_id is not None else None,  # type: ignore[arg-type]
+                 bindparam("min_id") if page.min_id is not None else None,  # type: ignore[arg-type]
+                 bindparam("n"))  # type: ignore[arg-type]
+    parts: list[Any] = []
+    if accounts is not None:
+        parts += [select(statuses.c.id).where(statuses.c.account_id == bindparam(f"a{i}"))
+                  for i in range(accounts)]
+    else:
+        parts.append(select(statuses.c.id).where(
+            statuses.c.account_id.in_(bindparam("accounts", expanding=True))))
+    if include_local_posts:
+        # ``ix_statuses_local_posts`` (partial: exactly this condition).
+        parts.append(select(statuses.c.id).where(LOCAL_POST))
+    limited = [paged(without_hidden(q, hidden), statuses.c.id, shape).subquery()
+               for q in parts]
     # Addressed to or mentioning me: walked on (actor_id, status_id) of the recipients.
     mine = (select(status_recipients.c.status_id.label("id"))
             .select_from(status_recipients.join(
                 statuses, statuses.c.id == status_recipients.c.status_id))
-            .where(status_recipients.c.actor_id == me))
-    if include_local_posts:
-        # ``ix_statuses_local_posts`` (partial: exactly this condition).
-        parts.append(select(statuses.c.id).where(LOCAL_POST))
-    limited = [paged(without_hidden(q, hidden), statuses.c.id, page).subquery()
-               for q in parts]
+            .where(status_recipients.c.actor_id == bindparam("me")))
     limited.append(paged(without_hidden(mine, hidden), status_recipients.c.status_id,
-                         page).subquery())
-    stmt = union_all(*[select(sub.c.id) for sub in limited])
-    found = {r[0] for r in await conn.execute(stmt)}
-    ordered = sorted(found) if page.min_id is not None else sorted(found, reverse=True)
-    return ordered[:page.limit]
+                         shape).subquery())
+    return union_all(*[select(literal_column("id")).select_from(sub) for sub in limited])
 
 
 def _with_media(q: Any) -> Any:
@@ -572,20 +609,29 @@ async def count_by_authors(conn: AsyncConnection, actor_ids: Iterable[int], *,
     out = dict.fromkeys(wanted, 0)
     if not wanted:
         return out
-    held = select(posts.c.id).where(posts.c.id == statuses.c.post_id,
-                                    or_(posts.c.held.is_(True), posts.c.hidden.is_(True)))
-    parts = []
-    for aid in wanted:
-        q = (select(literal_column(str(int(aid))).label("aid"), func.count().label("n"))
-             .select_from(statuses)
-             .where(statuses.c.account_id == aid, COUNTED,
-                    or_(statuses.c.post_id.is_(None), ~held.exists())))
-        if after and aid in after:
-            q = q.where(statuses.c.id > after[aid])
-        parts.append(q)
-    for aid, n in await conn.execute(union_all(*parts)):
+    stmt = _COUNT_STATEMENTS.get(len(wanted))
+    if stmt is None:
+        held = select(posts.c.id).where(posts.c.id == statuses.c.post_id,
+                                        or_(posts.c.held.is_(True), posts.c.hidden.is_(True)))
+        stmt = _COUNT_STATEMENTS[len(wanted)] = union_all(*[
+            select(cast(bindparam(f"a{i}", type_=BigInteger), BigInteger).label("aid"),
+                   func.count().label("n"))
+            .select_from(statuses)
+            .where(statuses.c.account_id == bindparam(f"a{i}"), COUNTED,
+                   statuses.c.id > bindparam(f"after{i}"),
+                   or_(statuses.c.post_id.is_(None), ~held.exists()))
+            for i in range(len(wanted))])
+    values: dict[str, int] = {}
+    for i, aid in enumerate(wanted):
+        values[f"a{i}"] = aid
+        values[f"after{i}"] = (after or {}).get(aid, 0)
+    for aid, n in await conn.execute(stmt, values):
         out[int(aid)] = int(n)
     return out
+
+
+#: ``count_by_authors``'s statement by number of accounts (built once, reused).
+_COUNT_STATEMENTS: dict[int, Any] = {}
 
 
 async def newest_by_authors(conn: AsyncConnection, actor_ids: Iterable[int]
