@@ -29,7 +29,7 @@ STATE_WORDS = {
 SHARE_WORDS = {
     Share.FORWARDED_NEEDS: N_("Needs nobody near could meet"),
     Share.BLOCKLISTS: N_("Our list of blocked servers"),
-    Share.STATISTICS: N_("Counts of needs and offers (not built yet)"),
+    Share.STATISTICS: N_("Counts of needs and offers (our needs picture, never a number below 5)"),
     Share.ACCOUNT_ALERTS: N_("Alerts about accounts we suspended for harm"),
 }
 

@@ -223,9 +223,24 @@ async def test_network_adds_a_linked_groups_counts_and_hides_small_ones(
     assert 'href="/picture/network"' in (await client.get("/picture")).text
     assert (await client.get("/picture/network", follow_redirects=False)).status_code == 200
 
+    # A picture that cannot be read now: the one read last time is kept.
+    peer.picture = {"type": "Note"}
+    assert await rt.network_picture.refresh() == 1
+    assert len((await rt.network_picture.network(reader)).groups) == 2
+
     # The link ends: the group is left out at once, and a refresh is due.
     await link_with(rt, peer.actor, peer.domain, state=LinkState.ENDED,
                     theirs=frozenset({Share.STATISTICS}))
     net = await rt.network_picture.network(reader)
     assert len(net.groups) == 1
     assert await rt.network_picture.refresh_due() == 0
+
+    # Linked again, then its server blocked: left out at once, and never fetched.
+    peer.publish(needs=40, categories=[{"key": "food", "needs": 10, "offers": 5}])
+    await link_with(rt, peer.actor, peer.domain, theirs=frozenset({Share.STATISTICS}))
+    assert await rt.network_picture.refresh_due() == 1
+    await rt.moderation.block_domain(peer.domain)
+    assert len((await rt.network_picture.network(reader)).groups) == 1
+    before = len(peer.requests)
+    await rt.network_picture.refresh()
+    assert len(peer.requests) == before
