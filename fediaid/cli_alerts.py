@@ -6,7 +6,8 @@ same service as the coordinators' page /admin/alerts; docs/moderation.md, docs/n
 - ``alerts suspend ACCOUNT --harm KIND [--reason WORDS] [--share]``: suspend an account for
   harm; ``--share`` tells the linked groups that get this group's alerts (off by default);
 - ``alerts apply ID`` / ``alerts dismiss ID``: decide about an alert from a linked group;
-- ``alerts retract ID``: take back an alert this group shared.
+- ``alerts retract ID [--lift]``: take back an alert this group shared (``--lift``: and
+  lift the suspension here).
 
 The operator acts as "the server operator" in the audit log.
 """
@@ -34,6 +35,8 @@ def add_parser(asub: Any, common: argparse.ArgumentParser) -> None:
                        ("retract", "take back an alert this group shared")):
         s = sub.add_parser(name, parents=[common], help=what)
         s.add_argument("id", type=int)
+    s.add_argument("--lift", action="store_true",
+                   help="also lift the suspension here (the member may log in again)")
 
 
 async def run(rt: Any, args: argparse.Namespace) -> int:
@@ -53,8 +56,9 @@ async def run(rt: Any, args: argparse.Namespace) -> int:
         await svc.dismiss(None, args.id)
         print(f"Alert #{args.id} dismissed")
     elif cmd == "retract":
-        n = await svc.retract(None, args.id)
-        print(f"Alert #{args.id} retracted ({n} linked groups told)")
+        n = await svc.retract(None, args.id, lift=args.lift)
+        lifted = "; the suspension is lifted" if args.lift else ""
+        print(f"Alert #{args.id} retracted ({n} linked groups told){lifted}")
     else:
         received = await svc.received(None)
         sent = await svc.sent(None)

@@ -97,10 +97,12 @@ async def page(request: Request, user: User) -> Response:
         if do == "dismiss":
             await rt.alerts.dismiss(user, _id(form.get("id")))
             return redirect(PAGE, N_("Alert dismissed."))
-        if do == "retract":
-            n = await rt.alerts.retract(user, _id(form.get("id")))
+        if do in ("retract", "retract_lift"):
+            n = await rt.alerts.retract(user, _id(form.get("id")), lift=do == "retract_lift")
             return redirect(PAGE, N_("Alert retracted: the linked groups that had it are "
-                                     "told ({n}).", n=n))
+                                     "told ({n}).", n=n) if do == "retract"
+                            else N_("Alert retracted and the suspension lifted: the linked "
+                                    "groups that had it are told ({n}).", n=n))
     except Invalid as exc:
         return await _page(request, user, status=400,
                            errors={exc.field or "_": plain_message(exc)}, values=values)

@@ -66,6 +66,7 @@ class AuditAction(enum.StrEnum):
     ALERT_RETRACTED = "alert_retracted"
     ALERT_APPLIED = "alert_applied"
     ALERT_DISMISSED = "alert_dismissed"
+    SUSPENSION_LIFTED = "suspension_lifted"
 
 
 def actor_label(role: Role | None, username: str | None) -> str:

@@ -200,9 +200,10 @@ class AlertService(Service):
         log.info("alert shared", extra={"groups": len(to)})
         return len(to)
 
-    async def retract(self, user: User | None, alert_id: int) -> int:
+    async def retract(self, user: User | None, alert_id: int, *, lift: bool = False) -> int:
         """Take back one of our alerts: ``Undo`` of it to the groups that were told (those
-        the federation policy still lets us reach). Returns how many."""
+        the federation policy still lets us reach). ``lift``: the suspension here is lifted
+        too, in the same transaction. Returns how many groups are told."""
         self._require(user)
         async with self.db.write() as conn:
             alert = await repo.find_sent(conn, alert_id)
@@ -226,6 +227,10 @@ class AlertService(Service):
                          target_id=alert.id,
                          summary=N_("retracted the alert about {name}",
                                     name=alert.account_handle or alert.account_uri))
+            if lift:
+                await self.reports.lift_suspension_in(
+                    conn, user, alert.account_uri,
+                    name=alert.account_handle or alert.account_uri)
         if inboxes:
             self.signals.delivery_wakeup.set()
         return len(inboxes)

@@ -417,6 +417,25 @@ class ReportService(Service):
         await record(conn, user, action, target_kind="actor",
                      target_id=known.id if known else None, summary=summary, detail=detail)
 
+    async def lift_suspension_in(self, conn: AsyncConnection, user: User | None,
+                                 uri: str, *, name: str) -> bool:
+        """Lift the suspension of an account (a member: may log in again; another
+        server's: its activities are accepted again) in ``conn``'s transaction, with its
+        audit entry. What was hidden or dropped when it was suspended stays so. Returns
+        whether it was suspended."""
+        target = await actors_repo.find_by_uri(conn, uri)
+        if target is not None and target.local:
+            account = await users_repo.find_by_actor(conn, target.id)
+            if account is None or not account.disabled:
+                return False
+            await repo.set_disabled(conn, account.id, False)
+        elif not await repo.unsuspend_actor(conn, uri):
+            return False
+        await record(conn, user, AuditAction.SUSPENSION_LIFTED, target_kind="actor",
+                     target_id=target.id if target else None,
+                     summary=N_("lifted the suspension of the account {name}", name=name))
+        return True
+
     async def is_suspended(self, conn: AsyncConnection, target: Actor) -> bool:
         """Whether an account is suspended here (a member: disabled; another server's:
         in ``suspended_actors``)."""

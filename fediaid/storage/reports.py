@@ -211,6 +211,11 @@ async def suspend_actor(conn: AsyncConnection, uri: str, reason: str) -> None:
         uri=uri, reason=reason, created_at=utcnow()))
 
 
+async def unsuspend_actor(conn: AsyncConnection, uri: str) -> bool:
+    done = await conn.execute(delete(suspended_actors).where(suspended_actors.c.uri == uri))
+    return done.rowcount > 0
+
+
 async def actor_suspended(conn: AsyncConnection, uri: str) -> bool:
     return (await conn.execute(select(suspended_actors.c.uri).where(
         suspended_actors.c.uri == uri))).first() is not None

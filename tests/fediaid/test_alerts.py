@@ -229,3 +229,27 @@ async def test_only_alerts_from_active_links_that_share_them_are_kept(runtime: R
         entries = await audit_repo.page(conn, before_id=None, limit=20, with_detail=True)
     actions = [e.action for e in entries]
     assert "alert_applied" in actions and "alert_dismissed" in actions
+
+
+async def test_retracting_can_lift_the_suspension(runtime: Runtime) -> None:
+    rt = runtime
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    zed = remote_actor("zed", "far.example", key=4)
+    await linked(rt, oak)
+    await store(rt, zed)
+    await rt.accounts.create_user("lee")
+    await rt.alerts.suspend(None, "lee", "threats", share=True)
+    await rt.alerts.suspend(None, zed.uri, "harassment", share=True)
+    assert (await rt.accounts.get_user("lee")).disabled
+    async with rt.db.read() as conn:
+        assert (await conn.execute(select(suspended_actors.c.uri))).scalars().all() == [
+            zed.uri]
+    for alert in await rt.alerts.sent(None):
+        await rt.alerts.retract(None, alert.id, lift=True)
+    assert not (await rt.accounts.get_user("lee")).disabled
+    async with rt.db.read() as conn:
+        assert (await conn.execute(select(suspended_actors.c.uri))).scalars().all() == []
+        entries = await audit_repo.page(conn, before_id=None, limit=20, with_detail=True)
+    lifted = [e.summary for e in entries if e.action == "suspension_lifted"]
+    assert sorted(lifted) == ["lifted the suspension of the account @lee@" + rt.settings.domain,
+                              "lifted the suspension of the account @zed@far.example"]
