@@ -154,7 +154,9 @@ class ForwardingService(Service):
             targets = self._targets(await links_repo.all_links(conn))
             if not targets:
                 return 0
-            candidates = await repo.candidates(conn, oldest_due(settings, now))
+            candidates = await repo.candidates(
+                conn, created_before=oldest_due(settings, now), now=now,
+                targets={link.actor_id for link in targets}, by_default=settings.by_default)
         sent = 0
         for post_id, choice in candidates:
             async with self.db.write() as conn:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.posts import Kind, State, Visibility
@@ -37,10 +37,18 @@ async def choice(conn: AsyncConnection, post_id: int) -> bool | None:
 
 
 # -- outgoing ----------------------------------------------------------------------------------
-async def candidates(conn: AsyncConnection, created_before: datetime, limit: int = 200
+async def candidates(conn: AsyncConnection, *, created_before: datetime, now: datetime,
+                     targets: set[int], by_default: bool, limit: int = 200
                      ) -> list[tuple[int, bool | None]]:
     """Our open needs, public or network, not held or hidden, created at or before
-    ``created_before``: (post id, the asker's choice). The domain rule decides the rest."""
+    ``created_before``, not expired at ``now``, wanted (the asker's choice, else
+    ``by_default``), not yet offered to every group in ``targets`` (actor ids): (post id,
+    the asker's choice). The domain rule (domain/forwarding.due) is asked again."""
+    offered = (select(func.count()).select_from(forwarded_needs)
+               .where(forwarded_needs.c.post_id == posts.c.id,
+                      forwarded_needs.c.outgoing.is_(True),
+                      forwarded_needs.c.group_actor_id.in_(targets))
+               .scalar_subquery())
     rows = await conn.execute(
         select(posts.c.id, need_forwarding.c.forward)
         .select_from(posts.outerjoin(need_forwarding,
@@ -49,7 +57,10 @@ async def candidates(conn: AsyncConnection, created_before: datetime, limit: int
                posts.c.state == State.OPEN.value, posts.c.held.is_(False),
                posts.c.hidden.is_(False),
                posts.c.visibility.in_([Visibility.PUBLIC.value, Visibility.NETWORK.value]),
-               posts.c.created_at <= created_before)
+               posts.c.created_at <= created_before, offered < len(targets),
+               or_(posts.c.expires_at.is_(None), posts.c.expires_at > now),
+               or_(need_forwarding.c.forward.is_(True),
+                   need_forwarding.c.forward.is_(None) if by_default else false()))
         .order_by(posts.c.id).limit(limit))
     return [(int(r[0]), None if r[1] is None else bool(r[1])) for r in rows]
 

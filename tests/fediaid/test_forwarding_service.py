@@ -15,7 +15,7 @@ from sqlalchemy import select
 from fediaid.domain.links import LinkState, Share
 from fediaid.services.runtime import Runtime
 from fediaid.storage import posts as posts_repo
-from fediaid.storage.tables import deliveries, forwarded_needs
+from fediaid.storage.tables import deliveries, forwarded_needs, posts
 from fediaid.storage.types import utcnow
 from tests.fediaid.test_inbox_processing import count, outgoing, receive
 from tests.fediaid.test_links import clear, link_follow, state_of
@@ -152,3 +152,23 @@ async def test_received_offers_duplicates_cap_closing_and_no_reforwarding(
     assert await rt.forwarding.from_linked_groups() == []
     await receive(rt, oak, offer_of(oak, need_note(rosa, oak, 6), 6))
     assert await count(rt, forwarded_needs) == 3
+
+
+async def test_keep_it_here_by_default_forwards_only_needs_opted_in(runtime: Runtime) -> None:
+    rt = runtime
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    await linked(rt, oak)
+    maria = await rt.accounts.create_user("maria")
+    await rt.forwarding.update_settings(None, {"after_hours": 2, "by_default": "no"})
+    await rt.posts.create(maria, {"kind": "need", "title": "As the group says"})
+    wanted = await rt.posts.create(maria, {"kind": "need", "title": "Please",
+                                           "forward": True})
+    expired = await rt.posts.create(maria, {"kind": "need", "title": "Too old",
+                                            "forward": "yes"})
+    async with rt.db.write() as conn:
+        await conn.execute(posts.update().where(posts.c.id == expired.id)
+                           .values(expires_at=utcnow() + timedelta(hours=1)))
+    assert await rt.forwarding.forward_due(utcnow() + timedelta(hours=3)) == 1
+    async with rt.db.read() as conn:
+        offered = [r[0] for r in await conn.execute(select(forwarded_needs.c.post_id))]
+    assert offered == [wanted.id]

@@ -25,18 +25,24 @@ from fediaid.storage.tables import actors, forwarded_needs, group_links, posts
 from fediaid.storage.types import utcnow
 from tests.integration.helpers import Cluster, Db
 from tests.integration.test_crash import ROOT, Sink
-from tests.integration.test_links import link_state
 from tests.integration.test_offers_needs import api, token
-from tests.support.instances import Instance, free_port, init_all, wait_for
+from tests.support.instances import Instance, finish_cli, free_port, init_all, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def link(a: Instance, b: Instance) -> None:
+def state(cluster: Cluster, inst: Instance, other: Instance) -> str | None:
+    """The link's state at ``inst`` (read from its database: no command to start)."""
+    return cluster.db(inst).scalar(
+        select(group_links.c.state).join(actors, actors.c.id == group_links.c.actor_id)
+        .where(actors.c.uri == other.group_uri))
+
+
+def link(cluster: Cluster, a: Instance, b: Instance) -> None:
     a.cli("admin", "link", b.handle, "--share", "forwardedNeeds")
-    wait_for(lambda: "proposed by them" in link_state(b, a))
+    wait_for(lambda: state(cluster, b, a) == "proposed_by_them")
     b.cli("admin", "link", a.handle)  # accepts, sharing what A shares
-    wait_for(lambda: "active" in link_state(a, b) and "active" in link_state(b, a))
+    wait_for(lambda: state(cluster, a, b) == state(cluster, b, a) == "active")
 
 
 def forward(inst: Instance, hours: float) -> int:
@@ -86,11 +92,13 @@ def test_a_need_is_forwarded_answered_and_closed_across_linked_groups(
         for inst in (a, b, c):
             inst.wait_up(timeout=60)  # three servers starting on a busy 2-core machine
         wait_for(sink.up)
-        link(b, c)
-        link(a, b)
-        for inst in (a, b):  # B forwards too: what it received must never go on to C
-            assert "after 6 hours" in inst.cli("admin", "forward-needs", "--after-hours", "6",
-                                               "--settings-only")
+        link(cluster, b, c)
+        link(cluster, a, b)
+        # B forwards too: what it received must never go on to C.
+        turning_on = [inst.cli_bg("admin", "forward-needs", "--after-hours", "6",
+                                  "--settings-only") for inst in (a, b)]
+        for proc_ in turning_on:
+            assert "after 6 hours" in finish_cli(proc_)
         alice, bob = token(a, "alice"), token(b, "bob")
         db_a, db_b, db_c = cluster.db(a), cluster.db(b), cluster.db(c)
 
