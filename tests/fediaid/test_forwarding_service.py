@@ -172,3 +172,27 @@ async def test_keep_it_here_by_default_forwards_only_needs_opted_in(runtime: Run
     async with rt.db.read() as conn:
         offered = [r[0] for r in await conn.execute(select(forwarded_needs.c.post_id))]
     assert offered == [wanted.id]
+
+
+async def test_withdrawn_or_expired_at_the_origin_the_offered_groups_are_told(
+        runtime: Runtime) -> None:
+    rt = runtime
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    await linked(rt, oak)
+    maria = await rt.accounts.create_user("maria")
+    await rt.forwarding.update_settings(None, {"after_hours": 1})
+    taken_back = await rt.posts.create(maria, {"kind": "need", "title": "Taken back",
+                                               "visibility": "network"})
+    too_old = await rt.posts.create(maria, {"kind": "need", "title": "Too old"})
+    assert await rt.forwarding.forward_due(utcnow() + timedelta(hours=2)) == 2
+    await clear(rt)
+    await rt.posts.close(maria, taken_back.id, "withdrawn")
+    async with rt.db.write() as conn:
+        await conn.execute(posts.update().where(posts.c.id == too_old.id)
+                           .values(expires_at=utcnow() - timedelta(minutes=1)))
+    assert await rt.posts.expire_due() == 1
+    told = {(doc["object"]["id"], doc["object"].get("closedAs"))
+            for t, inbox, p in await outgoing(rt)
+            if t == "Update" and inbox == oak.shared_inbox
+            for doc in [orjson.loads(p)]}
+    assert told == {(taken_back.uri, "withdrawn"), (too_old.uri, "expired")}
