@@ -48,6 +48,10 @@ def sentence(entry: AuditEntry, t: Reader) -> str:
     return said[:1].upper() + said[1:]
 
 
+# Accounts on one page of /admin/members.
+MEMBERS_PAGE = 100
+
+
 @coordinator_page
 async def members(request: Request, user: User) -> Response:
     rt = runtime(request)
@@ -75,12 +79,15 @@ async def members(request: Request, user: User) -> Response:
             await rt.group_settings.update(user, {ROLE_SETTING: "1" if on else "0"})
             return redirect("/admin/members", N_("Saved."))
         raise Invalid(N_("Choose what to do."), field="what")
-    accounts = await rt.roles.accounts(user)
     pending = await rt.roles.pending(user)
     search = request.query_params.get("q", "").strip().lower()[:64]
-    if search:
-        accounts = [a for a in accounts if search in a.username.lower()]
-    details = await rt.joining.member_details(user)
+    after = request.query_params.get("after", "").strip()[:64] or None
+    # A page of accounts by name: a group may have thousands.
+    accounts = await rt.roles.accounts(user, after=after, search=search,
+                                       limit=MEMBERS_PAGE + 1)
+    more = len(accounts) > MEMBERS_PAGE
+    accounts = accounts[:MEMBERS_PAGE]
+    details = await rt.joining.member_details(user, [a.id for a in accounts])
     t = await reader(request)
     return await render(
         request, "admin_members.html",
@@ -89,7 +96,8 @@ async def members(request: Request, user: User) -> Response:
                    "disabled": a.disabled, "me": a.id == user.id,
                    "password": details.get(a.id, (True, None))[0],
                    "cap": details.get(a.id, (True, None))[1]} for a in accounts],
-        search=search,
+        search=search, after=after,
+        next_after=accounts[-1].username if more and accounts else None,
         requests=[{"id": r.id, "name": r.name, "message": r.message or "",
                    "contact": r.contact or "", "when": when(r.created_at, t),
                    "username": suggest_username(r.name)}

@@ -216,11 +216,13 @@ class JoiningService(Service):
                          summary=N_("declined request #{id} to join", id=request_id))
 
     # -- the members page ---------------------------------------------------------------
-    async def member_details(self, by: User) -> dict[int, tuple[bool, int | None]]:
-        """Per account id: whether it has a password, and the weekly cap the member set."""
+    async def member_details(self, by: User, ids: list[int]
+                             ) -> dict[int, tuple[bool, int | None]]:
+        """Per account id of ``ids``: whether it has a password, and the weekly cap the
+        member set."""
         self._require(by)
         async with self.db.read() as conn:
-            return await repo.member_details(conn)
+            return await repo.member_details(conn, ids)
 
     async def pending_count(self, by: User) -> int:
         self._require(by)

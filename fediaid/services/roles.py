@@ -77,10 +77,13 @@ class RoleService(Service):
         if not user.may(permission):
             raise Forbidden(N_("Only coordinators can see and change roles."))
 
-    async def accounts(self, user: User) -> list[Account]:
+    async def accounts(self, user: User, *, after: str | None = None, search: str = "",
+                       limit: int | None = None) -> list[Account]:
+        """Accounts by name: after ``after``, containing ``search``, at most ``limit``."""
         self._require(user)
         async with self.db.read() as conn:
-            return [Account(*row) for row in await repo.members(conn)]
+            return [Account(*row) for row in await repo.members(
+                conn, after=after, search=search, limit=limit)]
 
     async def pending(self, user: User) -> list[RoleProposal]:
         self._require(user)

@@ -124,8 +124,18 @@ async def count_role(conn: AsyncConnection, *roles: Role) -> int:
         users.c.role.in_([r.value for r in roles]), users.c.disabled.is_(False)))).scalar_one())
 
 
-async def members(conn: AsyncConnection) -> list[tuple[int, str, Role, bool]]:
-    """Every account: id, name, role, disabled."""
-    rows = await conn.execute(select(users.c.id, users.c.username, users.c.role,
-                                     users.c.disabled).order_by(users.c.username))
+async def members(conn: AsyncConnection, *, after: str | None = None, search: str = "",
+                  limit: int | None = None) -> list[tuple[int, str, Role, bool]]:
+    """Accounts by name (id, name, role, disabled): those after the name ``after``, whose
+    name contains ``search``, at most ``limit`` (a page: a group may have thousands)."""
+    stmt = select(users.c.id, users.c.username, users.c.role,
+                  users.c.disabled).order_by(users.c.username)
+    if after is not None:
+        stmt = stmt.where(users.c.username > after)
+    if search:
+        stmt = stmt.where(func.lower(users.c.username).contains(search.lower(),
+                                                                 autoescape=True))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    rows = await conn.execute(stmt)
     return [(int(r.id), str(r.username), Role(r.role), bool(r.disabled)) for r in rows]

@@ -132,8 +132,10 @@ async def decide_request(conn: AsyncConnection, request_id: int, *, state: str, 
                        state=state, created_at=row.created_at)
 
 
-async def member_details(conn: AsyncConnection) -> dict[int, tuple[bool, int | None]]:
-    """Per account: whether it has a password, and the member's own weekly cap."""
+async def member_details(conn: AsyncConnection, ids: list[int]
+                         ) -> dict[int, tuple[bool, int | None]]:
+    """Per account of ``ids``: whether it has a password, and the member's own weekly
+    cap."""
     rows = await conn.execute(select(users.c.id, users.c.password_hash.is_not(None),
-                                     users.c.weekly_response_cap))
+                                     users.c.weekly_response_cap).where(users.c.id.in_(ids)))
     return {int(r[0]): (bool(r[1]), r[2]) for r in rows}
