@@ -11,6 +11,7 @@ from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import notifications as notifications_repo
 from fediaid.storage import statuses as repo
+from fediaid.storage import stream as stream_repo
 from fediaid.storage.actors import AuthorRef
 from fediaid.storage.types import utcnow
 
@@ -41,6 +42,9 @@ class RemoteStatuses(Service):
                 await repo.update_content(
                     conn, existing.id, content=note.content_html, text=None,
                     spoiler_text=note.summary, sensitive=note.sensitive, edited_at=utcnow())
+                # For every process's streams (services/streaming.py), in this transaction.
+                await stream_repo.record(conn, [("update", existing.id)])
+                self.signals.stream_changed()
             return existing.id
         level, listed = note.level(actor.followers_url)
         recipients: list[Actor] = []

@@ -291,3 +291,28 @@ def test_gaps_are_asked_for_again() -> None:
     assert sorted(gaps) == [12, 13]
     assert StreamingHub._advance(14, [12], gaps, 0.0) == 14
     assert sorted(gaps) == [13]
+
+
+async def test_edits_and_deletions_from_another_process_are_polled(base: str,
+                                                                   runtime: Runtime) -> None:
+    """Stream events committed by another process (rows in ``stream_events``, without this
+    process's wake-up) reach this process's subscribers: ``status.update`` for a status this
+    process never routed, then ``delete``."""
+    from fediaid.storage import stream as stream_repo
+
+    admin, token = await member(runtime, "admin")
+    old = await runtime.status_posting.create(admin, status_draft(
+        {"status": "Bread at the corner", "visibility": "public"}))
+    async with sse(base, "/api/v1/streaming?stream=public", token) as public:
+        await subscribed(runtime, 1)
+        await asyncio.sleep(0.6)  # the poller has its starting point (after ``old``)
+        async with runtime.db.write() as conn:
+            await conn.execute(statuses.update().where(statuses.c.id == old)
+                               .values(content="<p>Bread and soup at the corner</p>"))
+            await stream_repo.record(conn, [("update", old)])
+        event, data = await public.next()  # type: ignore[misc]
+        assert event == "status.update"
+        assert json.loads(data)["id"] == str(old) and "soup" in json.loads(data)["content"]
+        async with runtime.db.write() as conn:
+            await stream_repo.record(conn, [("delete", old)])
+        assert await public.next() == ("delete", str(old))

@@ -146,7 +146,8 @@ def test_streaming_sees_what_another_process_posts_edits_and_deletes(cluster: Cl
     mastodon = pytest.importorskip("mastodon", reason="Mastodon.py is in the test extras")
     a = cluster.new("a")
     a.init()
-    a.start(workers=False)  # process 1: the configured port, where clients stream
+    a.launch(workers=False)  # process 1: the configured port, where clients stream
+    a.wait_up(timeout=60)  # (a loaded machine starts slowly)
     a.cli("admin", "create-user", "maria")
     a.cli("admin", "create-user", "omar")
     maria = mastodon.Mastodon(access_token=a.cli("admin", "token", "maria").split()[-1],
