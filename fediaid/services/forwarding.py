@@ -17,7 +17,9 @@ the wire: docs/federation.md, "Forwarded needs"; in plain words: docs/network.md
   remote post): kept only from a group linked with us now that says it shares forwarded
   needs; recorded once per need (duplicates recognised by id), shown to members within the
   group's daily cap ("From linked groups" on the home page). A received need is never
-  forwarded again: only our own (local) needs are ever candidates.
+  forwarded again: only our own (local) needs are ever candidates. An asker who opts out
+  after the offer takes it back: ``Undo`` of the Announce (PostFederation
+  ``offers_taken_back``), and the receiver forgets it (``on_taken_back``).
 - Answers ("I can help") are the existing FEP-0837 ``Offer``/``Accept`` exchange between
   the member here and the need's author there (PostFederation, PostInbox).
 
@@ -222,6 +224,12 @@ class ForwardingService(Service):
                              now=now):
             log.info("forwarded need %s from %s%s", uri, actor.uri,
                      "" if visible else " (over the daily cap: not shown)")
+
+    async def on_taken_back(self, conn: AsyncConnection, actor: Actor, offer_uri: str
+                            ) -> None:
+        """``actor`` undid its offer (its asker opted out): not shown here any more."""
+        if await repo.forget_received(conn, actor.id, offer_uri):
+            log.info("forwarded need taken back by %s", actor.uri)
 
     async def from_linked_groups(self, limit: int = 50) -> list[Received]:
         """The forwarded needs shown to members now (open ones, from groups still linked)."""

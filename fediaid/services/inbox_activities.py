@@ -266,6 +266,8 @@ class InboxActivities(Service):
                 return
         if inner_id and inner_type in (None, "Announce"):
             await objects_repo.remove_share(conn, inner_id, actor_id=actor.id)
+            # A linked group took back a need it offered (services/forwarding.py).
+            await self.forwarding.on_taken_back(conn, actor, inner_id)
         if inner_id and inner_type in (None, "Announce", "Like"):
             await self.remote_statuses.on_remote_undo(conn, actor, inner_id)
         if inner_id and inner_type is None:

@@ -164,6 +164,23 @@ class PostFederation(Service):
             await self.outbox.enqueue(conn, actor=group, activity=announce, inboxes=inboxes,
                           object_uri=post.uri, public=public)
 
+    async def offers_taken_back(self, conn: AsyncConnection, post: Post) -> None:
+        """The asker opted a need out after it was offered to linked groups
+        (services/forwarding.py): ``Undo`` of each offer (the group's ``Announce``), to the
+        group it went to; their members no longer see it "From linked groups"."""
+        from fediaid.storage import forwarding as forwarding_repo
+
+        group = self.identity.group
+        for actor_id, offer_uri in await forwarding_repo.take_back(conn, post.id):
+            target = await actors_repo.find_by_id(conn, actor_id)
+            inbox = (target.delivery_inbox or target.inbox) if target else None
+            if target is None or not inbox:
+                continue
+            undo = render.undo_of(self.urls.new_activity(), group.uri, "Announce", offer_uri,
+                                  post.uri, to=[target.uri])
+            await self.outbox.enqueue(conn, actor=group, activity=undo, inboxes=[inbox],
+                                      object_uri=post.uri)
+
     async def shared_by_group(self, conn: AsyncConnection, post: Post) -> None:
         """A remote account's post that mentioned the group, now accepted: the group boosts
         it for its followers."""

@@ -416,6 +416,8 @@ class PostService(Service):
             await posts_repo.replace_recipients(conn, post_id, recipients)
             if forward_given and post.kind is Kind.NEED:
                 await forwarding_repo.set_choice(conn, post_id, forward)
+                if forward is False:  # offered to linked groups already: taken back
+                    await self.post_federation.offers_taken_back(conn, post)
             updated = await posts_repo.get(conn, post_id)
             await self.post_federation.updated(conn, updated, previous=post)
         return updated

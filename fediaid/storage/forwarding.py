@@ -95,6 +95,26 @@ async def undelivered_offers(conn: AsyncConnection, group_actor_id: int, inbox: 
     return [int(r[0]) for r in rows]
 
 
+async def take_back(conn: AsyncConnection, post_id: int) -> list[tuple[int, str]]:
+    """Forget our offers of this need (the asker opted out): (group actor id, the offer's
+    activity id) of each, for the Undo."""
+    rows = list(await conn.execute(
+        select(forwarded_needs.c.group_actor_id, forwarded_needs.c.activity_uri).where(
+            forwarded_needs.c.post_id == post_id, forwarded_needs.c.outgoing.is_(True))))
+    await conn.execute(delete(forwarded_needs).where(
+        forwarded_needs.c.post_id == post_id, forwarded_needs.c.outgoing.is_(True)))
+    return [(int(r[0]), str(r[1])) for r in rows]
+
+
+async def forget_received(conn: AsyncConnection, group_actor_id: int, activity_uri: str
+                          ) -> int:
+    """A linked group took its offer back (Undo of the Announce)."""
+    done = await conn.execute(delete(forwarded_needs).where(
+        forwarded_needs.c.outgoing.is_(False), forwarded_needs.c.activity_uri == activity_uri,
+        forwarded_needs.c.group_actor_id == group_actor_id))
+    return int(done.rowcount or 0)
+
+
 # -- incoming ----------------------------------------------------------------------------------
 async def received(conn: AsyncConnection, post_id: int) -> bool:
     """Whether this need came to us forwarded (so it is never forwarded again)."""

@@ -196,3 +196,35 @@ async def test_withdrawn_or_expired_at_the_origin_the_offered_groups_are_told(
             if t == "Update" and inbox == oak.shared_inbox
             for doc in [orjson.loads(p)]}
     assert told == {(taken_back.uri, "withdrawn"), (too_old.uri, "expired")}
+
+
+async def test_the_asker_opts_out_after_the_offer_and_it_is_taken_back(
+        runtime: Runtime) -> None:
+    rt = runtime
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    await linked(rt, oak)
+    maria = await rt.accounts.create_user("maria")
+    await rt.forwarding.update_settings(None, {"after_hours": 1})
+    need = await rt.posts.create(maria, {"kind": "need", "title": "Boots"})
+    assert await rt.forwarding.forward_due(utcnow() + timedelta(hours=2)) == 1
+    offer = next(orjson.loads(p) for t, _, p in await outgoing(rt) if t == "Announce"
+                 and "forwardedNeed" in orjson.loads(p))
+    await clear(rt)
+    await rt.posts.edit(maria, need.id, {"forward": "no"})
+    sent = [(t, inbox, orjson.loads(p)) for t, inbox, p in await outgoing(rt)]
+    undo = [doc for t, inbox, doc in sent if t == "Undo" and inbox == oak.shared_inbox]
+    assert len(undo) == 1 and undo[0]["object"]["id"] == offer["id"]
+    assert undo[0]["object"]["type"] == "Announce" and undo[0]["to"] == [oak.uri]
+    assert await count(rt, forwarded_needs) == 0
+    assert await rt.forwarding.forward_due(utcnow() + timedelta(hours=3)) == 0
+
+    # Receiving the same: the linked group's Undo of its offer; not shown any more.
+    rosa = remote_actor("rosa", "oak.example", key=1)
+    await store(rt, rosa)
+    announce = offer_of(oak, need_note(rosa, oak, 1), 1)
+    await receive(rt, oak, announce)
+    assert await shown_titles(rt) == ["Blankets 1"]
+    await receive(rt, oak, {"id": f"{oak.uri}/undo/9", "type": "Undo", "actor": oak.uri,
+                            "object": {"id": announce["id"], "type": "Announce",
+                                       "actor": oak.uri, "object": announce["object"]["id"]}})
+    assert await shown_titles(rt) == []
