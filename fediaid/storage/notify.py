@@ -44,6 +44,7 @@ class Listener:
         self._task: asyncio.Task[None] | None = None
         self._conn: Any = None
         self._closed = False
+        self._pending: set[asyncio.Task[None]] = set()  # LISTENs of channels added late
         self.connected = asyncio.Event()
 
     def subscribe(self, channel: str, callback: Callback) -> None:
@@ -57,7 +58,9 @@ class Listener:
             self._task = asyncio.get_running_loop().create_task(self._run(),
                                                                 name="pg-listener")
         elif fresh and self._conn is not None:
-            asyncio.get_running_loop().create_task(self._listen(self._conn, channel))
+            task = asyncio.get_running_loop().create_task(self._listen(self._conn, channel))
+            self._pending.add(task)
+            task.add_done_callback(self._pending.discard)
 
     def unsubscribe(self, channel: str, callback: Callback) -> None:
         with contextlib.suppress(KeyError, ValueError):
