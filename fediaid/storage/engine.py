@@ -67,8 +67,12 @@ class Database:
                     _begin_immediate if immediate else _begin_deferred,
                 )
         elif self.dialect == "postgresql":
+            # JIT off: PostgreSQL compiles a plan it estimates as costly (a count over a
+            # large account's statuses) for ~1.5 s on this machine before running it for
+            # tens of ms; our statements are short (docs/benchmarks.md, "Timelines").
             self.writer = create_async_engine(
-                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=False
+                url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=False,
+                connect_args={"server_settings": {"jit": "off"}},
             )
             self.reader = self.writer
         else:
