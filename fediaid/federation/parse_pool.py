@@ -9,8 +9,10 @@ worker writes the batch before (services/inbox_processing.py, jobs/inbox.py); th
 the same function's result, pickled back.
 
 - The helper starts on first use, only for a batch of at least ``MIN_NOTES`` notes: outside
-  bursts no process is started and nothing changes. It is kept for the life of the
-  process (one per process; it ends with it).
+  bursts no process is started and nothing changes. One per process; it is stopped when it
+  has had nothing to do for ``IDLE_SECONDS`` (the inbox worker asks when it is idle: the
+  helper's ~40 MB, and multiprocessing's resource tracker's ~13 MB, are given back after a
+  burst), and ends with the process.
 - Anything but a note's parsing is left to the caller, and so is a note whose parsing raised
   in the helper (parsed again in process: its error is the caller's, as before). A helper
   that died or cannot start is given up for the life of the process: everything is parsed
@@ -22,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import orjson
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # Notes in a batch for which starting (or using) the helper is worth it.
 MIN_NOTES = 32
+# A helper unused for this long is stopped (``release_if_idle``).
+IDLE_SECONDS = 300.0
 
 # Per payload: the note ``parse_remote_note`` makes of a ``Create``'s embedded object (None:
 # not a note), or AGAIN: anything else (not such a Create, or parsing raised): the caller
@@ -42,6 +47,7 @@ Parsed = RemoteNote | None | str
 
 _pool: ProcessPoolExecutor | None = None
 _disabled = False
+_last_used = 0.0
 # Notes the helper parsed (for tests and the curious).
 helped = 0
 
@@ -86,9 +92,11 @@ def submit(payloads: list[str]) -> asyncio.Future[list[Parsed]] | None:
     or there is no helper (then the caller parses in process)."""
     if len(payloads) < MIN_NOTES:
         return None
+    global _last_used
     pool = _executor()
     if pool is None:
         return None
+    _last_used = time.monotonic()
     try:
         fut: Future[list[Parsed]] = pool.submit(parse_payloads, payloads)
     except RuntimeError as exc:  # BrokenProcessPool, or shut down
@@ -118,6 +126,18 @@ def _give_up(exc: BaseException) -> None:
     if _pool is not None:
         _pool.shutdown(wait=False, cancel_futures=True)
         _pool = None
+
+
+def release_if_idle(now: float | None = None) -> bool:
+    """Stop the helper if it has had nothing to do for ``IDLE_SECONDS``; returns whether it
+    was stopped (the next large batch starts a new one)."""
+    global _pool
+    if _pool is None or (now if now is not None else time.monotonic()) - _last_used < (
+            IDLE_SECONDS):
+        return False
+    pool, _pool = _pool, None
+    pool.shutdown(wait=False, cancel_futures=True)
+    return True
 
 
 def shutdown() -> None:

@@ -19,6 +19,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from fediaid.federation import parse_pool
 from fediaid.jobs.delivery import POLL_SECONDS, worker_name
 from fediaid.services.inbox_processing import Parsing
 from fediaid.storage import inbox as inbox_repo
@@ -90,6 +91,7 @@ class InboxWorker:
                 log.exception("inbox processing failed")
                 await asyncio.sleep(POLL_SECONDS)
                 continue
+            parse_pool.release_if_idle()
             wakeup.clear()
             try:
                 await asyncio.wait_for(wakeup.wait(), POLL_SECONDS)

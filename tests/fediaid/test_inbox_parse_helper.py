@@ -6,6 +6,7 @@ process, SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import time
 
 import orjson
 import pytest
@@ -83,3 +84,18 @@ async def test_a_dead_helper_means_parsing_in_process(monkeypatch: pytest.Monkey
     dead.set_exception(RuntimeError("the helper died"))
     assert await parse_pool.result(dead) is None
     assert parse_pool.submit(["{}"] * parse_pool.MIN_NOTES) is None  # given up
+
+
+async def test_an_idle_helper_is_stopped_and_started_again(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse_pool, "_disabled", False)
+    ann = remote_actor("ann")
+    payloads = [orjson.dumps(create(ann, note(ann, i))).decode()
+                for i in range(parse_pool.MIN_NOTES)]
+    notes = await parse_pool.result(parse_pool.submit(payloads))
+    assert notes is not None and notes[3] == parse_remote_note(note(ann, 3))
+    assert not parse_pool.release_if_idle()  # just used
+    assert parse_pool.release_if_idle(time.monotonic() + parse_pool.IDLE_SECONDS + 1)
+    assert parse_pool._pool is None
+    again = await parse_pool.result(parse_pool.submit(payloads))
+    assert again == notes
