@@ -18,7 +18,7 @@ from activitypub.signatures import sign_cavage
 from tests.integration.helpers import Cluster, group_key
 from tests.integration.test_links import link_state
 from tests.integration.test_offers_needs import api
-from tests.support.instances import Instance, finish_cli, init_all, start_all, wait_for
+from tests.support.instances import Instance, finish_cli, init_all, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +47,10 @@ def test_a_adds_bs_counts_and_others_are_refused(cluster: Cluster) -> None:
     fast = {"FEDIAID_LIFECYCLE_SECONDS": "1"}
     a, b = cluster.new("a", **fast), cluster.new("b", **fast)
     init_all(a, b)
-    start_all(a, b)
+    for inst in (a, b):
+        inst.launch()
+    for inst in (a, b):
+        inst.wait_up(timeout=60)  # the 20 s of start_all is too short at load 15 and more
     making_link = a.cli_bg("admin", "login-link", "admin")
     post_needs(a, admin_token(a), "food", 5)
     tb = admin_token(b)
