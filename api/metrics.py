@@ -39,7 +39,7 @@ async def endpoint(request: Request) -> Response:
     if scheme.lower() != "bearer" or not _token_matches(given.strip(), expected):
         return PlainTextResponse("A valid bearer token is needed.", status_code=401,
                                  headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
-    overview = await runtime(request).status.overview(media=False)
+    overview = await runtime(request).status.overview(media=False, finished=False)
     return Response(metrics.exposition(overview.as_dict()),
                     media_type=metrics.CONTENT_TYPE,
                     headers={"Cache-Control": "no-store"})

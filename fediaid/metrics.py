@@ -103,8 +103,10 @@ class _Figures:
                              "schema": str(f["schema"] or "")})
         yield info
         jobs = GaugeMetricFamily(
-            "fediaid_queue_jobs", "Rows in each durable queue, by state (read from the "
-            "database at scrape time: right across processes).", labels=["queue", "state"])
+            "fediaid_queue_jobs", "Jobs waiting in each durable queue, by state: pending, "
+            "held (read from the database at scrape time: right across processes; finished "
+            "jobs are counted by fediaid_deliveries_total and fediaid_inbox_applied_total).",
+            labels=["queue", "state"])
         waiting = GaugeMetricFamily(
             "fediaid_queue_waiting", "Jobs waiting to be done in each queue (pending, or "
             "held for an unavailable domain).", labels=["queue"])

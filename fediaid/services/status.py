@@ -119,14 +119,15 @@ class StatusService(Service):
             return await follows_repo.count(conn, actor_id=self.identity.group.id,
                                             direction="followers")
 
-    async def overview(self, *, media: bool = True) -> Overview:
+    async def overview(self, *, media: bool = True, finished: bool = True) -> Overview:
         """The queues, failing domains, database and (with ``media``) the disk used by
         uploaded media, read from the database and the data directory now: right however
-        many processes run."""
+        many processes run. Without ``finished``, finished jobs are not counted (what
+        /metrics asks every few seconds: that count grows with the instance's history)."""
         sqlite = self.db.is_sqlite
         async with self.db.read() as conn:
             at = utcnow()
-            queues = await status_repo.queues(conn)
+            queues = await status_repo.queues(conn, finished=finished)
             failing, failing_domains, unavailable = await status_repo.failing_domains(conn)
             schema = await status_repo.schema_revision(conn)
             version = await status_repo.engine_version(conn, sqlite=sqlite)

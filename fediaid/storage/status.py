@@ -41,34 +41,38 @@ class FailingDomain:
     failure_days: int  # separate days with failures since the last success
 
 
-async def _queue(conn: AsyncConnection, table: Table, created: str, *filters: object
-                 ) -> Queue:
-    rows = await conn.execute(select(table.c.state, func.count(), func.min(table.c[created]))
+async def _queue(conn: AsyncConnection, table: Table, created: str, *filters: object,
+                 finished: bool) -> Queue:
+    """Counts by state from the queue's (state, next_attempt_at) index; the oldest waiting
+    job from the waiting rows only. Without ``finished`` only waiting rows are counted:
+    finished ones (kept for good in ``deliveries``) cost a scan that grows with the
+    instance's history (PostgreSQL, 200,000 rows: ~0.25 s)."""
+    if not finished:
+        filters = (*filters, table.c.state.in_(_WAITING))
+    rows = await conn.execute(select(table.c.state, func.count())
                               .where(*filters).group_by(table.c.state))  # type: ignore[arg-type]
-    states: dict[str, int] = {}
-    waiting = 0
+    states = {str(state): int(count) for state, count in rows}
+    waiting = sum(states.get(state, 0) for state in _WAITING)
     oldest: datetime | None = None
-    for state, count, first in rows:
-        states[state] = int(count)
-        if state in _WAITING:
-            waiting += int(count)
-            if first is not None and (oldest is None or first < oldest):
-                oldest = first
+    if waiting:
+        oldest = (await conn.execute(select(func.min(table.c[created])).where(
+            table.c.state.in_(_WAITING), *filters))).scalar_one()  # type: ignore[arg-type]
     return Queue(states, waiting, oldest)
 
 
-async def queues(conn: AsyncConnection) -> dict[str, Queue]:
-    """Each queue's rows by state, and its waiting jobs (pending, or held for an unavailable
-    domain) with the time the oldest was queued. Texts: those to send (an arrived text is
-    applied within a second). Web Push keeps a row only while it waits."""
+async def queues(conn: AsyncConnection, *, finished: bool = True) -> dict[str, Queue]:
+    """Each queue's rows by state (only the waiting states without ``finished``), and its
+    waiting jobs (pending, or held for an unavailable domain) with the time the oldest was
+    queued. Texts: those to send (an arrived text is applied within a second). Web Push
+    keeps a row only while it waits."""
     push_count, push_oldest = (await conn.execute(
         select(func.count(), func.min(push_messages.c.created_at)))).one()
     return {
-        "deliveries": await _queue(conn, deliveries, "created_at"),
-        "inbox": await _queue(conn, inbox_items, "received_at"),
-        "email": await _queue(conn, email_outbox, "created_at"),
+        "deliveries": await _queue(conn, deliveries, "created_at", finished=finished),
+        "inbox": await _queue(conn, inbox_items, "received_at", finished=finished),
+        "email": await _queue(conn, email_outbox, "created_at", finished=finished),
         "sms": await _queue(conn, sms_queue, "created_at",
-                            sms_queue.c.kind != Kind.INBOUND.value),
+                            sms_queue.c.kind != Kind.INBOUND.value, finished=finished),
         "push": Queue({ItemState.PENDING.value: int(push_count)} if push_count else {},
                       int(push_count), push_oldest),
     }
