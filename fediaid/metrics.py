@@ -21,6 +21,7 @@ Labels never hold ids, names or addresses: requests are labelled by their route 
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -31,6 +32,7 @@ from prometheus_client import (
     Histogram,
     disable_created_metrics,
     generate_latest,
+    values,
 )
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
@@ -41,6 +43,22 @@ MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 # No ``*_created`` series beside each counter: a process's start is in process_start_time.
 disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+def _multiprocess_values() -> None:
+    """In multiprocess mode, make sure the folder exists and name each process's files by
+    host and pid: processes in several containers sharing one folder (Docker Compose's web
+    and worker on the data volume) can have the same pid, and must never share a file."""
+    folder = os.environ.get(MULTIPROCESS_ENV)
+    if not folder:
+        return
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    host = socket.gethostname().replace("_", "-")  # "_" separates parts of the file names
+    values.ValueClass = values.MultiProcessValue(  # type: ignore[no-untyped-call]
+        lambda: f"{host}-{os.getpid()}")
+
+
+_multiprocess_values()  # before the metrics below are made
 
 REQUEST_SECONDS = Histogram(
     "fediaid_http_request_duration_seconds",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import socket
 import subprocess
 from typing import Any
 
@@ -148,7 +149,11 @@ def test_counters_add_up_across_processes(cluster: Cluster) -> None:
                           and ("route", "/healthz") in labels)
             assert healthz >= 20
             assert value(seen, "fediaid_deliveries_total", outcome="delivered") >= 1
-        assert any((a.data / "metrics").iterdir())
+        # One file per process and kind, named by host and pid (containers sharing the
+        # folder can have equal pids): the two web processes and the worker at least.
+        files = [f.name for f in (a.data / "metrics").iterdir()]
+        counting = {f.rsplit("-", 1)[1] for f in files if f.startswith("counter_")}
+        assert all(socket.gethostname() in f for f in files) and len(counting) >= 3, files
     finally:
         supervisor.terminate()
         try:
