@@ -6,14 +6,15 @@ on PostgreSQL").
   while another member posts, edits and deletes through a second process on another port:
   the update, the status.update and the delete all arrive.
 - Two web processes (`serve --processes 2 --no-workers`, one port) and two `fediaid worker`
-  processes take an inbox burst (signed Create(Note) from remote actors) and a fan-out (two
-  posts to 200 followers whose inboxes are on a sink, tests/support/sink.py) at once; one
-  worker and one web process are killed with SIGKILL in the middle. Afterwards every
-  activity is stored and applied once (one status each, every inbox item done), every
-  inbox got both posts (correctly signed), every delivery row is done, and a post reached
-  an inbox twice only if the killed worker held that delivery when it died (a POST that
-  may have been sent and not recorded: at least once, by design; receivers deduplicate by
-  activity id).
+  processes take an inbox burst (300 signed Create(Note) from remote actors) while a fan-out
+  (two posts to 150 followers whose inboxes are on a sink, tests/support/sink.py) is being
+  delivered; the worker holding the most deliveries is killed with SIGKILL once the burst
+  is being applied, then a web process (its supervisor starts it again), and at the end the
+  supervisor itself (its web processes stop with it). Afterwards every activity is stored
+  and applied once (one status each, every inbox item done), every inbox got both posts
+  (correctly signed), every delivery row is done, and a post reached an inbox twice only if
+  the killed worker held that delivery when it died (a POST that may have been sent and not
+  recorded: at least once, by design; receivers deduplicate by activity id).
 """
 
 from __future__ import annotations
@@ -83,6 +84,14 @@ def _children(pid: int) -> list[int]:
         if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
             out.append(int(entry))
     return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -341,6 +350,12 @@ def test_two_web_processes_and_two_workers_survive_kill_9(cluster: Cluster,
 
         wait_for(drained, timeout=90, interval=0.2)
         timings["drained"] = time.monotonic() - t0
+        # The supervisor itself killed: its web processes go with it (PR_SET_PDEATHSIG).
+        kids = _children(web.pid)
+        assert len(kids) == 2
+        web.kill()
+        web.wait()
+        wait_for(lambda: not any(_alive(k) for k in kids), timeout=30)
     finally:
         _stop(procs)
         sink_proc.terminate()
