@@ -1,8 +1,9 @@
 """The Web Push worker: sends queued pushes to Mastodon apps (fediaid/services/push.py).
 
 It wakes when this process writes a notification (``Signals.push_wakeup``, set with
-``stream_changed``) and otherwise looks for due pushes every ``POLL_SECONDS`` (retries, and
-notifications written by another process). Any number of workers may run: rows are claimed
+``stream_changed``), on PostgreSQL also when any process queues a push (``NOTIFY``,
+jobs/runner.py), and otherwise looks for due pushes every ``POLL_SECONDS`` (retries, and
+notifications written by another process on SQLite). Any number of workers may run: rows are claimed
 with a lease (``SKIP LOCKED`` on PostgreSQL).
 """
 
