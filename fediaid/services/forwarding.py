@@ -188,8 +188,9 @@ class ForwardingService(Service):
                 note = await self.post_federation.note(conn, post)
             announce = forwarded_announce(self.urls.new_activity(), group.uri, target.uri,
                                           note, published=now)
-            await repo.record(conn, post_id=post.id, group_actor_id=target.id, outgoing=True,
-                              activity_uri=announce["id"], now=now)
+            if not await repo.record(conn, post_id=post.id, group_actor_id=target.id,
+                                     outgoing=True, activity_uri=announce["id"], now=now):
+                continue  # another worker process offered it meanwhile
             # object_uri: the need's, so its Update and Delete reach this inbox too.
             await self.outbox.enqueue(conn, actor=group, activity=announce, inboxes=[inbox],
                                       object_uri=post.uri, public=False)
