@@ -71,9 +71,9 @@ class InboxWorker:
             return await inbox.slice_budget()
 
         batch = await self.processor.prepare(jobs, parsing, claimed)
-        if len(jobs) >= limit and not inbox.busy():
-            # A backlog: the next batch is parsed in the helper process while this one is
-            # written.
+        if len(jobs) >= limit >= parse_pool.MIN_NOTES and not inbox.busy():
+            # A backlog (not the few activities a worker takes during a burst): the next
+            # batch is parsed in the helper process while this one is written.
             claimed, ahead = time.monotonic(), await self._claim(limit)
             if ahead:
                 self._ahead = (ahead, claimed, self.processor.parse_ahead(ahead))

@@ -10,14 +10,14 @@ import time
 
 import orjson
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from fediaid.federation import parse_pool
 from fediaid.federation.inbound import parse_remote_note
-from fediaid.jobs.inbox import BATCH
+from fediaid.jobs.inbox import BATCH, InboxWorker
 from fediaid.services.runtime import Runtime
 from fediaid.storage import statuses as statuses_repo
-from fediaid.storage.tables import status_tags
+from fediaid.storage.tables import inbox_items, status_tags
 from tests.fediaid.test_inbox_batches import (
     create,
     enqueue,
@@ -99,3 +99,19 @@ async def test_an_idle_helper_is_stopped_and_started_again(
     assert parse_pool._pool is None
     again = await parse_pool.result(parse_pool.submit(payloads))
     assert again == notes
+
+
+async def test_the_few_taken_during_a_burst_claim_nothing_ahead(runtime: Runtime) -> None:
+    """During a burst the worker takes 10 at a time (services/inbox.py): it claims no next
+    batch ahead (that is for a backlog the helper parses), so nothing more is leased."""
+    rt = runtime
+    ann = remote_actor("ann")
+    await store(rt, ann)
+    await enqueue(rt, [(ann, create(ann, note(ann, i))) for i in range(40)])
+    worker = InboxWorker(rt, name="test-inbox")
+    assert await worker.run_once(10) == 10
+    async with rt.db.read() as conn:
+        leased = (await conn.execute(select(func.count()).select_from(inbox_items).where(
+            inbox_items.c.leased_by.is_not(None)))).scalar_one()
+    assert leased == 0 and worker._ahead is None
+    assert list((await states(rt)).values()).count(("done", 1, None)) == 10
