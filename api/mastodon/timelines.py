@@ -31,8 +31,11 @@ def _where(request: Request) -> bool | None:
 async def home(request: Request) -> Response:
     rt = runtime(request)
     user = await token_user(request, "read:statuses")
-    ids = await rt.status_reading.home_ids(user, page_from(request.query_params))
-    return FastJSON(await status_entities(rt, user, ids), headers=link_header(request, ids))
+    viewer = await rt.status_reading.viewer(user)
+    ids = await rt.status_reading.home_ids(user, page_from(request.query_params),
+                                           viewer=viewer)
+    return FastJSON(await status_entities(rt, user, ids, viewer=viewer),
+                    headers=link_header(request, ids))
 
 
 @cors

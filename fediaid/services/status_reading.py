@@ -147,8 +147,10 @@ class StatusReading(Service):
                                           only_media=only_media, hidden=hidden)
         return await self._collect(viewer, page, fetch)
 
-    async def home_ids(self, user: User, page: Page) -> list[int]:
-        viewer = await self.viewer(user)
+    async def home_ids(self, user: User, page: Page, *, viewer: Viewer | None = None
+                       ) -> list[int]:
+        """``viewer``: ``user``'s, when the caller has it already."""
+        viewer = viewer if viewer is not None else await self.viewer(user)
         async with self.db.read() as conn:
             followed = await repo.following_ids(conn, user.actor_id)
         followed.append(self.identity.group.id)
