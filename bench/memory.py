@@ -263,7 +263,6 @@ def _large_paths(info: dict[str, Any]) -> list[tuple[str, bool]]:
         ("/api/v2/instance", False),
         ("/", False),
         ("/picture", False),
-        ("/picture.json", False),
         ("/directory", False),
         ("/notifications", False),
         ("/my/posts", False),
@@ -312,7 +311,7 @@ def run_large(*, members: int, statuses: int, rounds: int, requests: int,
             conn = http.client.HTTPConnection(HOST, inst.port, timeout=120)
             with _Rss(proc.pid) as rss:
                 for path, paged in _large_paths(info):
-                    headers = api if path.startswith(("/api/", "/picture.json")) else web
+                    headers = api if path.startswith("/api/") else web
                     if path.startswith("/groups/"):
                         headers = {"Accept": "application/activity+json"}
                     worst = 0.0
