@@ -216,7 +216,7 @@ class StatusReading(Service):
                      viewer: Viewer | None = None) -> Bundle:
         """Everything needed to show ``ids`` (those ``user`` may see) as Mastodon statuses,
         loaded in a bounded number of queries, however many statuses and accounts
-        (``tests/fediaid/test_status_batches.py``). ``viewer``: ``user``'s, when the caller
+        (``tests/api/test_timeline_batches.py``). ``viewer``: ``user``'s, when the caller
         has it already."""
         viewer = viewer if viewer is not None else await self.viewer(user)
         async with self.db.read() as conn:
