@@ -25,10 +25,15 @@ What it does (all on 127.0.0.1), per database size:
    - ``/`` the group's home page, and ``/picture`` the needs picture (alice's session;
      neither pages with ``max_id``)
 
-Target: p99 < 50 ms for every path at every size, on both databases.
+Per path it reports p50/p99/max and the server process's CPU per request (SQLite's work
+included, PostgreSQL's backends not), which other load on the machine changes far less
+than latency. Target: p99 < 50 ms for every path at every size, on both databases.
 
     .venv/bin/python bench/timelines.py [--postgres] [--sizes 1000,100000,1000000]
-        [--requests 200] [--fresh] [--plans] [--profile DIR] [--json FILE]
+        [--requests 200] [--fresh] [--plans] [--profile DIR] [--nice -10] [--json FILE]
+
+``--nice -10`` (as root) runs the script, the server and its PostgreSQL backends ahead of
+other suites sharing the machine; say so beside the figures (docs/benchmarks.md).
 
 ``--plans`` prints, for each path, the SQL statements one request runs and their plans
 (``EXPLAIN QUERY PLAN`` / ``EXPLAIN``), taken in process over the same database (the
