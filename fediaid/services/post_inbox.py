@@ -117,21 +117,7 @@ class PostInbox(Service):
         via_group = mentioned and announced_by is None and not actor.local
         followed = await self._group_follows(conn, actor) or (
             announced_by is not None and await self._group_follows(conn, announced_by))
-        if not (via_group or followed):
-            # An offer or need from someone we have no relationship with is not ours; but
-            # its author's Update of one we keep (announced to us by their group) is.
-            kept = await posts_repo.find_by_uri(conn, parsed.uri)
-            if kept is not None and not kept.local and kept.author_uri == actor.uri:
-                await self._closed_there(conn, kept, obj.get("closedAs"), policy)
-            return
         visibility = _visibility(parsed.to, parsed.cc)
-        recipients: tuple[str, ...] = ()
-        if visibility is Visibility.DIRECT:
-            if via_group:
-                return  # a private message to the group is not a public request
-            recipients = tuple(a for a in parsed.to + parsed.cc if a != PUBLIC)
-        held = via_group and policy.hold_nonmember_posts and not await self._follows_group(
-            conn, actor)
         now = utcnow()
         values = {
             "kind": parsed.kind.value,
@@ -142,6 +128,24 @@ class PostInbox(Service):
             "starts_at": parsed.starts_at, "ends_at": parsed.ends_at,
             "urgency": Urgency.NORMAL.value, "visibility": visibility.value,
         }
+        if not (via_group or followed):
+            # An offer or need from someone we have no relationship with is not ours; but
+            # its author's Update of one we keep (announced to us by their group, or
+            # offered as a forwarded need) is: its words change, and it may close. Only
+            # the author itself: ``_store_object`` refused any object not by the signer
+            # or not on the signer's server, and the copy's author is compared here.
+            kept = await posts_repo.find_by_uri(conn, parsed.uri)
+            if kept is not None and not kept.local and kept.author_uri == actor.uri:
+                await post_records.update_post(conn, kept.id, values)
+                await self._closed_there(conn, kept, obj.get("closedAs"), policy)
+            return
+        recipients: tuple[str, ...] = ()
+        if visibility is Visibility.DIRECT:
+            if via_group:
+                return  # a private message to the group is not a public request
+            recipients = tuple(a for a in parsed.to + parsed.cc if a != PUBLIC)
+        held = via_group and policy.hold_nonmember_posts and not await self._follows_group(
+            conn, actor)
         existing = await posts_repo.find_by_uri(conn, parsed.uri)
         if existing is not None:
             if existing.author_uri == actor.uri and not existing.local:

@@ -228,3 +228,33 @@ async def test_the_asker_opts_out_after_the_offer_and_it_is_taken_back(
                             "object": {"id": announce["id"], "type": "Announce",
                                        "actor": oak.uri, "object": announce["object"]["id"]}})
     assert await shown_titles(rt) == []
+
+
+async def test_an_edit_by_the_needs_author_reaches_the_copy_and_nobody_else_can_edit_it(
+        runtime: Runtime) -> None:
+    """A forwarded need edited at its origin: its author's Update changes the words of our
+    copy (as an Update of a post the group follows does); an Update of it by anyone else,
+    its group included, changes nothing."""
+    rt = runtime
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    rosa = remote_actor("rosa", "oak.example", key=1)
+    mallory = remote_actor("mallory", "elsewhere.example", key=2)
+    await linked(rt, oak)
+    await store(rt, rosa)
+    await store(rt, mallory)
+    note = need_note(rosa, oak, 1)
+    await receive(rt, oak, offer_of(oak, note, 1))
+    edited = note | {"name": "Wool blankets", "content": "<p>Two wool blankets, please</p>"}
+    for n, by in enumerate((oak, mallory), 2):
+        await receive(rt, by, {"id": f"{by.uri}/updates/{n}", "type": "Update",
+                               "actor": by.uri, "object": edited})
+    async with rt.db.read() as conn:
+        post = await posts_repo.find_by_uri(conn, note["id"])
+    assert post is not None and post.title == "Blankets 1"
+    await receive(rt, rosa, {"id": f"{rosa.uri}/updates/1", "type": "Update",
+                             "actor": rosa.uri, "object": edited})
+    async with rt.db.read() as conn:
+        post = await posts_repo.find_by_uri(conn, note["id"])
+    assert post is not None and post.title == "Wool blankets"
+    assert post.description == "Two wool blankets, please" and post.state.value == "open"
+    assert await shown_titles(rt) == ["Wool blankets"]
