@@ -140,6 +140,14 @@ SCHEMAS: dict[str, Schema] = {
                            "description": "Only for whoever manages the post."},
             "anonymous": {"type": "boolean", "description": "Only for whoever manages it."},
             "proxy": {"type": "boolean", "description": "Only for whoever manages it."},
+            "forwarded_by": {
+                "type": "object", "additionalProperties": False,
+                "required": ["name", "uri", "handle"],
+                "description": "Only on a need a linked group could not meet and offered "
+                               "this group: that group (its author is on the same server).",
+                "properties": {"name": {"type": "string"},
+                               "uri": {"type": "string", "format": "uri"},
+                               "handle": {"type": "string"}}},
             "created_at": TIME, "updated_at": TIME, "expires_at": MAYBE_TIME,
             "closed_at": MAYBE_TIME,
         },

@@ -1,7 +1,8 @@
 """Turning domain values into the API's JSON: ids as strings, times as ISO 8601 UTC with
 ``Z``, quantities as strings. What a viewer may not know is left out, never blanked:
 ``creator`` only when the service names one, ``recipients`` and the anonymous/proxy flags
-only for whoever manages the post."""
+only for whoever manages the post, ``forwarded_by`` only on a need a linked group offered
+this group (the web page's "From a linked group")."""
 
 from __future__ import annotations
 
@@ -46,6 +47,11 @@ async def post(rt: Runtime, who: Caller, p: Post) -> dict[str, Any]:
     creator = await rt.posts.creator_name(who.viewer, p)
     if creator is not None:
         out["creator"] = creator
+    if not p.local:  # a need a linked group offered us (services/forwarding.py)
+        origin = await rt.forwarding.origin(p.id)
+        if origin is not None:
+            out["forwarded_by"] = {"name": origin.group_name, "uri": origin.group_uri,
+                                   "handle": origin.group_handle}
     if who.user is not None and rt.posts.can_manage(who.user, p):
         out["recipients"] = list(p.recipients)
         out["anonymous"] = p.anonymous

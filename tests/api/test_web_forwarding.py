@@ -5,10 +5,13 @@ tests/integration/test_forwarding.py."""
 
 from __future__ import annotations
 
+import httpx
 import orjson
 
+from api.fediaid_api.openapi import DOCUMENT
 from fediaid.services.runtime import Runtime
 from fediaid.storage import forwarding as forwarding_repo
+from tests.api.test_fediaid_api import API, post_as, token
 from tests.api.test_web_coordination import _save_settings
 from tests.api.test_web_posts import Login, form, post_need
 from tests.api.test_web_posts import login as login  # the fixture
@@ -66,3 +69,26 @@ async def test_settings_the_askers_choice_and_the_section(runtime: Runtime,
     post_path = section.split('<a href="', 2)[1].split('"', 1)[0]
     page = (await maria.get(post_path)).text
     assert "From a linked group" in page and "offered it to this group" in page
+
+
+async def test_the_json_api_names_the_group_that_offered_a_need(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    rt = runtime
+    maria = await token(rt, "maria")
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    rosa = remote_actor("rosa", "oak.example", key=1)
+    await linked(rt, oak)
+    await store(rt, rosa)
+    await receive(rt, oak, offer_of(oak, need_note(rosa, oak, 1), 1))
+    own = await post_as(client, maria, {"kind": "need", "description": "Soup for two."})
+    received = (await rt.forwarding.from_linked_groups())[0]
+    r = await client.get(f"{API}/posts/{received.post_id}", headers=maria)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["forwarded_by"] == {"name": received.group_name, "uri": oak.uri,
+                                    "handle": "@oak@oak.example"}
+    schema = DOCUMENT["components"]["schemas"]["Post"]["properties"]
+    assert set(body) <= set(schema) and "forwarded_by" in schema
+    listed = {p["id"]: p for p in (await client.get(f"{API}/posts", headers=maria)).json()}
+    assert listed[str(received.post_id)]["forwarded_by"]["uri"] == oak.uri
+    assert "forwarded_by" not in listed[own["id"]]
