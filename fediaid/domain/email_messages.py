@@ -34,6 +34,7 @@ class DigestItem:
     category: str
     area: str
     url: str
+    from_group: str = ""  # a need a linked group offered this group: that group's name
 
 
 def _html(paragraphs: Sequence[str | tuple[str, str]], footer: Sequence[str | tuple[str, str]]
@@ -142,6 +143,9 @@ def digest(*, group: str, items: Sequence[DigestItem], weekly: bool, more_url: s
     for item in items:
         label = gettext("Need") if item.kind == "need" else gettext("Offer")
         where = ", ".join(x for x in (item.category, item.area) if x)
+        if item.from_group:
+            where = ", ".join(x for x in (where, gettext(
+                "offered by the linked group {group}").format(group=item.from_group)) if x)
         paragraphs.append((f"{label}: {item.title}" + (f" ({where})" if where else ""),
                            item.url))
     paragraphs.append((gettext("See everything"), more_url))

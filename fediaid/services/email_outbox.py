@@ -37,6 +37,7 @@ from fediaid.domain.email import (
     still_worth_sending,
 )
 from fediaid.domain.email_messages import Composed, DigestItem
+from fediaid.domain.links import LinkState
 from fediaid.domain.posts import Kind as PostKind
 from fediaid.domain.posts import builtin_label
 from fediaid.domain.queue import ItemState
@@ -45,6 +46,8 @@ from fediaid.i18n import Reader
 from fediaid.services.core import Core, Service
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import email as repo
+from fediaid.storage import forwarding as forwarding_repo
+from fediaid.storage import links as links_repo
 from fediaid.storage import posts as posts_repo
 from fediaid.storage import users as users_repo
 from fediaid.storage.email import Job
@@ -200,14 +203,25 @@ class EmailOutbox(Service):
             return None
         viewer = await self.posts.viewer_for_user(user)
         found = await self.posts.search(viewer, Filters(limit=200))
+        # Needs linked groups offered us: named with that group, and only those shown to
+        # members ("From linked groups": within the daily cap, from a link active now).
+        async with self.db.read() as conn:
+            forwarded = await forwarding_repo.received_among(
+                conn, [p.id for p in found if not p.local])
+            active = {link.actor_uri for link in await links_repo.all_links(conn)
+                      if link.state is LinkState.ACTIVE}
+        hidden = {pid for pid, (origin, shown) in forwarded.items()
+                  if not shown or origin.group_uri not in active}
         chosen_c, chosen_a = set(member.choices.categories), set(member.choices.areas)
         items = [
             DigestItem(kind=p.kind.value, title=p.title,
                        category=_category(p.category, categories, t),
                        area=areas.get(p.area or "", p.area or ""),
-                       url=f"{self.settings.base_url}/posts/{p.id}")
+                       url=f"{self.settings.base_url}/posts/{p.id}",
+                       from_group=forwarded[p.id][0].group_name if p.id in forwarded else "")
             for p in sorted(found, key=lambda p: p.created_at)
             if since <= p.created_at < until and p.creator_user_id != user.id
+            and p.id not in hidden
             and (not chosen_c or p.category in chosen_c)
             and (not chosen_a or (p.area or "") in chosen_a)
         ][:DIGEST_MAX]

@@ -170,3 +170,22 @@ async def origin_of(conn: AsyncConnection, post_id: int) -> Received | None:
     return None if r is None else Received(post_id=int(r[0]), group_uri=r[1],
                                            group_name=r[2] or r[3] or r[4],
                                            group_handle=f"@{r[3]}@{r[4]}")
+
+
+async def received_among(conn: AsyncConnection, post_ids: list[int]
+                         ) -> dict[int, tuple[Received, bool]]:
+    """Of these posts, the ones that came to us forwarded: post id -> (the group that
+    offered it, whether it was shown to members: within the daily cap)."""
+    if not post_ids:
+        return {}
+    rows = await conn.execute(
+        select(forwarded_needs.c.post_id, actors.c.uri, actors.c.name, actors.c.username,
+               actors.c.domain, forwarded_needs.c.shown, forwarded_needs.c.group_actor_id)
+        .select_from(forwarded_needs
+                     .join(actors, actors.c.id == forwarded_needs.c.group_actor_id))
+        .where(forwarded_needs.c.outgoing.is_(False),
+               forwarded_needs.c.post_id.in_(post_ids)))
+    return {int(r[0]): (Received(post_id=int(r[0]), group_uri=r[1],
+                                 group_name=r[2] or r[3] or r[4],
+                                 group_handle=f"@{r[3]}@{r[4]}"), bool(r[5]))
+            for r in rows}

@@ -12,16 +12,21 @@ from typing import Any
 import orjson
 from sqlalchemy import select
 
+from fediaid.domain.email import Choices, Period
 from fediaid.domain.links import LinkState, Share
 from fediaid.services.runtime import Runtime
 from fediaid.storage import posts as posts_repo
 from fediaid.storage.tables import deliveries, forwarded_needs, posts
 from fediaid.storage.types import utcnow
+from tests.fediaid.test_email import configure, confirmed, send_all
+from tests.fediaid.test_email import smtp as smtp  # the fixture
 from tests.fediaid.test_inbox_processing import count, outgoing, receive
 from tests.fediaid.test_links import clear, link_follow, state_of
 from tests.support.remote import RemoteActor, remote_actor, store
+from tests.support.smtp import SmtpSink
 
 SHARES = frozenset({Share.FORWARDED_NEEDS})
+FOOD = [{"type": "Hashtag", "name": "#food"}]
 
 
 async def linked(rt: Runtime, oak: RemoteActor) -> None:
@@ -258,3 +263,36 @@ async def test_an_edit_by_the_needs_author_reaches_the_copy_and_nobody_else_can_
     assert post is not None and post.title == "Wool blankets"
     assert post.description == "Two wool blankets, please" and post.state.value == "open"
     assert await shown_titles(rt) == ["Wool blankets"]
+
+
+async def test_members_who_chose_the_digest_hear_of_needs_from_linked_groups(
+        runtime: Runtime, smtp: SmtpSink) -> None:
+    """Members are told of forwarded needs the way they chose to hear of new needs: the
+    e-mail digest, in their categories, naming the group that offered each; only those shown
+    to members (within the daily cap), not in a digest filtered by this group's
+    neighborhoods (the need is in another group's)."""
+    rt = runtime
+    await configure(rt, smtp)
+    oak = remote_actor("oak", "oak.example", key=1, type_="Group")
+    rosa = remote_actor("rosa", "oak.example", key=1)
+    await linked(rt, oak)
+    await store(rt, rosa)
+    await rt.forwarding.update_settings(None, {"daily_cap": 1})
+    admin = await rt.accounts.get_user("admin")
+    await rt.group_settings.set_areas(admin, [("north", "North side")])
+    maria = await rt.accounts.create_user("maria")
+    sam = await rt.accounts.create_user("sam")
+    await confirmed(rt, smtp, maria, "maria@mail.test")
+    await confirmed(rt, smtp, sam, "sam@mail.test")
+    await rt.email.save_choices(maria, Choices(digest=Period.DAILY, categories=("food",)))
+    await rt.email.save_choices(sam, Choices(digest=Period.DAILY, areas=("north",)))
+    await receive(rt, oak, offer_of(oak, need_note(rosa, oak, 1, tag=FOOD), 1))
+    await receive(rt, oak, offer_of(oak, need_note(rosa, oak, 2, tag=FOOD), 2))
+    assert await shown_titles(rt) == ["Blankets 1"]  # the second is over the cap
+    assert await rt.email.queue_digests(utcnow() + timedelta(seconds=1)) == 2
+    await send_all(rt)
+    [digest] = [m for m in smtp.to("maria@mail.test") if "Today at" in m["Subject"]]
+    group = (await rt.forwarding.from_linked_groups())[0].group_name
+    assert (f"Need: Blankets 1 (Food and groceries, offered by the linked group {group})"
+            in digest.text) and "Blankets 2" not in digest.text + digest.html
+    assert [m for m in smtp.to("sam@mail.test") if "Blankets" in m.text] == []
