@@ -326,8 +326,7 @@ class AccountService(Service):
             return {}
         now = time.monotonic()
         async with self.db.read() as conn:
-            followers = await follows_repo.counts(conn, ids, direction="followers")
-            following = await follows_repo.counts(conn, ids, direction="following")
+            followers, following = await follows_repo.counts_both(conn, ids)
             newest = await posts_repo.newest_by_authors(conn, ids)
             fresh, after = [], {}
             for i in ids:

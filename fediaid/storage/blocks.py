@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, false, literal_column, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.paging import Page
@@ -43,28 +43,34 @@ def _not_expired(now: datetime) -> Any:
 async def relations(conn: AsyncConnection, actor_id: int) -> Relations:
     blocking: dict[int, str] = {}
     blocked_by: dict[int, str] = {}
-    for col_me, col_other, out in ((account_blocks.c.actor_id, account_blocks.c.target_id,
-                                    blocking),
-                                   (account_blocks.c.target_id, account_blocks.c.actor_id,
-                                    blocked_by)):
-        rows = await conn.execute(select(actors.c.id, actors.c.uri)
-                                  .join(account_blocks, actors.c.id == col_other)
-                                  .where(col_me == actor_id))
-        out.update({r[0]: r[1] for r in rows})
     muting: dict[int, str] = {}
     notes: dict[int, str] = {}
-    rows = await conn.execute(
-        select(actors.c.id, actors.c.uri, account_mutes.c.notifications)
-        .join(account_mutes, actors.c.id == account_mutes.c.target_id)
-        .where(account_mutes.c.actor_id == actor_id, _not_expired(utcnow())))
-    for aid, uri, notifications in rows:
-        muting[aid] = uri
-        if notifications:
-            notes[aid] = uri
-    domains = frozenset(r[0] for r in await conn.execute(
-        select(account_domain_blocks.c.domain)
-        .where(account_domain_blocks.c.actor_id == actor_id)))
-    return Relations(blocking, blocked_by, muting, notes, domains)
+    domains: set[str] = set()
+    # One statement (read for every request of a member): blocks both ways, mutes, and
+    # the member's domain blocks (id 0: the URI column holds the domain).
+    arms = [select(literal_column(str(n)).label("k"), actors.c.id, actors.c.uri,
+                   false().label("notifications"))
+            .join(account_blocks, actors.c.id == col_other).where(col_me == actor_id)
+            for n, (col_me, col_other) in enumerate((
+                (account_blocks.c.actor_id, account_blocks.c.target_id),
+                (account_blocks.c.target_id, account_blocks.c.actor_id)))]
+    arms.append(select(literal_column("2").label("k"), actors.c.id, actors.c.uri,
+                       account_mutes.c.notifications)
+                .join(account_mutes, actors.c.id == account_mutes.c.target_id)
+                .where(account_mutes.c.actor_id == actor_id, _not_expired(utcnow())))
+    arms.append(select(literal_column("3").label("k"), literal_column("0").label("id"),
+                       account_domain_blocks.c.domain, false().label("notifications"))
+                .where(account_domain_blocks.c.actor_id == actor_id))
+    for k, aid, uri, notifications in await conn.execute(union_all(*arms)):
+        if k == 3:
+            domains.add(uri)
+        elif k == 2:
+            muting[aid] = uri
+            if notifications:
+                notes[aid] = uri
+        else:
+            (blocking if k == 0 else blocked_by)[aid] = uri
+    return Relations(blocking, blocked_by, muting, notes, frozenset(domains))
 
 
 async def blockers_of(conn: AsyncConnection, actor_id: int, domain: str) -> dict[int, str]:
