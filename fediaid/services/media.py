@@ -266,10 +266,16 @@ class MediaService(Service):
             raise Unprocessable("Validation failed: media was attached meanwhile",
                                 field="media_ids")
 
-    async def entities_for(self, status_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    async def entities_for(self, status_ids: Sequence[int], *,
+                           conn: AsyncConnection | None = None
+                           ) -> dict[int, list[dict[str, Any]]]:
         """MediaAttachment entities of these statuses (read-only; visibility is the
-        caller's business: only pass statuses the viewer may see)."""
-        async with self.db.read() as conn:
+        caller's business: only pass statuses the viewer may see). ``conn``: the caller's,
+        to read in it."""
+        if conn is None:
+            async with self.db.read() as own:
+                rows = await media_repo.for_statuses(own, status_ids)
+        else:
             rows = await media_repo.for_statuses(conn, status_ids)
         out: dict[int, list[dict[str, Any]]] = {}
         for m in rows:

@@ -48,6 +48,18 @@ class Bundle:
     media: dict[int, list[dict[str, Any]]]
 
 
+class PageIds(list[int]):
+    """A timeline's page of ids, newest first, carrying the statuses (and their offers and
+    needs) read to choose it, so that ``bundle`` in the same request does not read them
+    again (it still decides again what the viewer may see)."""
+
+    def __init__(self, ids: Sequence[int], statuses: dict[int, Status],
+                 posts: dict[int, Post]) -> None:
+        super().__init__(ids)
+        self.statuses = statuses
+        self.posts = posts
+
+
 class StatusReading(Service):
     def __init__(self, core: Core, *, policy: FederationPolicy, blocks: BlockService,
                  post_federation: PostFederation, media: MediaService) -> None:
@@ -83,12 +95,27 @@ class StatusReading(Service):
 
     async def _visible(self, conn: AsyncConnection, viewer: Viewer, ids: Sequence[int],
                        *, lists: bool = False) -> list[Status]:
-        found = await repo.load(conn, list(dict.fromkeys(ids)))
+        return (await self._visible_loaded(conn, viewer, ids, lists=lists))[0]
+
+    async def _visible_loaded(self, conn: AsyncConnection, viewer: Viewer, ids: Sequence[int],
+                              *, lists: bool = False
+                              ) -> tuple[list[Status], dict[int, Status], dict[int, Post]]:
+        """The visible statuses among ``ids``, with what was loaded to decide: every status
+        read (the asked and the originals of boosts) and their offers and needs. ``ids``
+        may be a ``PageIds``: what it carries is not read again."""
+        known = ids.statuses if isinstance(ids, PageIds) else {}
+        known_posts = ids.posts if isinstance(ids, PageIds) else {}
+        wanted = list(dict.fromkeys(ids))
+        found = {i: known[i] for i in wanted if i in known}
+        found |= await repo.load(conn, [i for i in wanted if i not in known])
         boosted_ids = [s.reblog_of_id for s in found.values() if s.reblog_of_id is not None]
-        boosted = await repo.load(conn, [i for i in boosted_ids if i not in found])
+        boosted = {i: known[i] for i in boosted_ids if i not in found and i in known}
+        boosted |= await repo.load(conn, [i for i in boosted_ids
+                                          if i not in found and i not in boosted])
         everything = {**found, **boosted}
-        posts = await posts_repo.load_many(conn, [s.post_id for s in everything.values()
-                                                  if s.post_id is not None])
+        post_ids = {s.post_id for s in everything.values() if s.post_id is not None}
+        posts = {i: known_posts[i] for i in post_ids if i in known_posts}
+        posts |= await posts_repo.load_many(conn, [i for i in post_ids if i not in posts])
         out = []
         for sid in ids:
             s = found.get(sid)
@@ -99,7 +126,7 @@ class StatusReading(Service):
                                boosted_post=posts.get(b.post_id or -1) if b else None) and (
                     not lists or shown_in_lists(viewer, s, boosted=b)):
                 out.append(s)
-        return out
+        return out, everything, posts
 
     async def get(self, viewer: Viewer, status_id: int) -> Status:
         found = await self.visible(viewer, [status_id])
@@ -112,6 +139,8 @@ class StatusReading(Service):
                        ) -> list[int]:
         """A page of visible ids, newest first: fetch candidates and filter until full."""
         out: list[int] = []
+        loaded: dict[int, Status] = {}
+        loaded_posts: dict[int, Post] = {}
         cursor = page
         async with self.db.read() as conn:
             for _ in range(20):
@@ -120,15 +149,19 @@ class StatusReading(Service):
                                                max(want * 2, 10)))
                 if not batch:
                     break
-                seen = {s.id for s in await self._visible(conn, viewer, batch, lists=True)}
+                visible, everything, posts = await self._visible_loaded(conn, viewer, batch,
+                                                                        lists=True)
+                seen = {s.id for s in visible}
                 out += [i for i in batch if i in seen][:want]
+                loaded |= everything
+                loaded_posts |= posts
                 if len(out) >= page.limit or len(batch) < max(want * 2, 10):
                     break
                 if page.min_id is not None:
                     cursor = Page(None, cursor.since_id, max(batch), page.limit)
                 else:
                     cursor = Page(min(batch), cursor.since_id, None, page.limit)
-        return repo.newest_first(out)
+        return PageIds(repo.newest_first(out), loaded, loaded_posts)
 
     async def account_status_ids(self, viewer: Viewer, actor_id: int, page: Page, *,
                                  exclude_replies: bool = False, exclude_reblogs: bool = False,
@@ -151,13 +184,13 @@ class StatusReading(Service):
                        ) -> list[int]:
         """``viewer``: ``user``'s, when the caller has it already."""
         viewer = viewer if viewer is not None else await self.viewer(user)
-        async with self.db.read() as conn:
-            followed = await repo.following_ids(conn, user.actor_id)
-        followed.append(self.identity.group.id)
-
+        followed: list[int] = []
         hidden = hidden_of(viewer)
 
         async def fetch(conn: AsyncConnection, p: Page) -> list[int]:
+            if not followed:  # read once, in the page's own connection
+                followed.extend(await repo.following_ids(conn, user.actor_id))
+                followed.append(self.identity.group.id)
             return await repo.home_ids(conn, p, account_ids=followed, me=user.actor_id,
                                        include_local_posts=True, hidden=hidden)
         return await self._collect(viewer, page, fetch)
@@ -220,9 +253,9 @@ class StatusReading(Service):
         has it already."""
         viewer = viewer if viewer is not None else await self.viewer(user)
         async with self.db.read() as conn:
-            shown = await self._visible(conn, viewer, ids)
-            boosted = await repo.load(conn, [s.reblog_of_id for s in shown
-                                             if s.reblog_of_id is not None])
+            shown, loaded, loaded_posts = await self._visible_loaded(conn, viewer, ids)
+            boosted = {s.reblog_of_id: loaded[s.reblog_of_id] for s in shown
+                       if s.reblog_of_id is not None and s.reblog_of_id in loaded}
             every = {s.id: s for s in shown} | boosted
             all_ids = list(every)
             actor_ids = {s.account_id for s in every.values()}
@@ -233,8 +266,8 @@ class StatusReading(Service):
             post_html: dict[int, str] = {}
             post_urls: dict[int, str] = {}
             base = self.settings.base_url
-            posts = await posts_repo.load_many(conn, [s.post_id for s in every.values()
-                                                      if s.post_id is not None])
+            posts = {s.post_id: loaded_posts[s.post_id] for s in every.values()
+                     if s.post_id is not None and s.post_id in loaded_posts}
             # Only the content is used here; members-only posts have no federation
             # addressing, so render them as the network sees them.
             notes = await self.post_federation.notes(conn, [
@@ -252,7 +285,7 @@ class StatusReading(Service):
                      if user is not None else
                      {"favourited": set(), "reblogged": set(), "bookmarked": set()})
             tags = await repo.tags_of(conn, all_ids)
-        media = await self.media.entities_for(all_ids)
+            media = await self.media.entities_for(all_ids, conn=conn)
         return Bundle(shown=shown, boosted=boosted, actors=actors, mentioned=mentioned,
                       post_html=post_html, post_urls=post_urls, counts=counts, marks=marks,
                       tags=tags, media=media)
