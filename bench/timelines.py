@@ -77,6 +77,7 @@ from _common import (
     emit_json,
     machine,
     pg_available,
+    pg_create,
     sqlite_url,
     verdict,
     wait_quiet,
@@ -124,20 +125,6 @@ def _pg_exists(name: str) -> bool:
     return asyncio.run(go())
 
 
-def _pg_recreate(name: str) -> None:
-    import asyncpg
-
-    async def go() -> None:
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
-
-
 def prepare(postgres: bool, n: int, *, fresh: bool, say: Callable[[str], None]
             ) -> tuple[Instance, dict[str, Any]]:
     """The cached instance of this size (built when missing) and what the run needs."""
@@ -156,7 +143,7 @@ def prepare(postgres: bool, n: int, *, fresh: bool, say: Callable[[str], None]
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir(parents=True)
     if postgres:
-        _pg_recreate(pg_name)
+        pg_create(pg_name)
     start = time.perf_counter()
     inst.init()
     inst.cli("admin", "create-user", "alice")
