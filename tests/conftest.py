@@ -23,12 +23,15 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 @pytest.fixture(params=BACKENDS)
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    # A test with an in-process instance gets a copy of a migrated database (the migrations
+    # run once per session: tests/support/databases.py); the others an empty one.
+    migrated = "runtime" in request.fixturenames
     if request.param == "sqlite":
-        yield sqlite_url(tmp_path)
+        yield sqlite_url(tmp_path, migrated=migrated)
         return
     if not postgres_available():
         pytest.skip("no PostgreSQL server reachable at 127.0.0.1:5432")
-    url = create_pg_database()
+    url = create_pg_database(migrated=migrated)
     try:
         yield url
     finally:
@@ -44,6 +47,12 @@ async def runtime(db_url: str, tmp_path: Path) -> AsyncIterator[object]:
         yield rt
     finally:
         await rt.close()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    from tests.support.databases import drop_templates
+
+    drop_templates()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
