@@ -27,6 +27,7 @@ async def main(data_dir: str, info: dict[str, Any]) -> None:
     from fediaid.services.runtime import Runtime
     from fediaid.storage import users as users_repo
     from fediaid.storage.posts import Filters
+    from fediaid.storage.types import utcnow
 
     rt = await Runtime.open(load_settings(Path(data_dir), os.environ))
     try:
@@ -57,7 +58,10 @@ async def main(data_dir: str, info: dict[str, Any]) -> None:
             ("account", lambda: api(alice, lambda v: rt.status_reading.account_status_ids(
                 v, info["account"], page))),
             ("group home page (posts and group notes)", home_page),
-            ("needs picture", lambda: rt.needs_picture.picture(alice)),
+            ("needs picture (kept: nothing changed)", lambda: rt.needs_picture.picture(alice)),
+            # With a time given it is counted afresh: what a request pays after a change.
+            ("needs picture (made again)", lambda: rt.needs_picture.group_picture(
+                now=utcnow())),
         ]
         engines = {rt.db.reader.sync_engine, rt.db.writer.sync_engine}
         for name, fn in paths:

@@ -191,31 +191,41 @@ def _step_days(steps: Iterable[tuple[str, str, int, int]], measure: str
     return {key: step_percentiles(counts, PERCENTS) for key, counts in by.items()}
 
 
-#: A picture is made again at least this often, and whenever its stamp changes
-#: (``storage.picture.stamp``): how long open needs have waited moves on with the clock.
+#: How long a picture made before is shown (when nothing it counts has changed): what
+#: moves with the clock alone, how long the open needs have waited, is counted again
+#: after this; the rest only when ``storage.picture.changes`` moves or a month begins.
 KEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
 class _Counts:
-    """The picture's counts from the database, as one moment gave them."""
+    """The counts that change only with the data (and the month): by category, place and
+    month, how quickly needs were met, the words of need titles; with the group's lists.
+    ``changes``: ``storage.picture.changes`` when they were counted."""
 
+    changes: int | None
     starts: tuple[datetime, ...]
     cube: Sequence[tuple[str, str, str | None, int, int]]
-    waiting: Sequence[tuple[str, int, int]]
-    ages: Sequence[repo.Ranked]
     steps: Sequence[tuple[str, str, int, int]]
-    titles: Sequence[tuple[str, str]]
+    words: tuple[Word, ...]
+    lists: tuple[list[tuple[str, str]], list[tuple[str, str]], list[tuple[str, str]]]
+
+
+@dataclass(frozen=True)
+class _Made:
+    counts: _Counts
+    at: float  # time.monotonic() when the open needs were counted
+    picture: Picture
 
 
 class NeedsPicture(Service):
     def __init__(self, core: Core) -> None:
         super().__init__(core)
-        # The last counts made, with their stamp and when (monotonic): every member sees
-        # the same picture, so one making serves every reader until something it counts
-        # changes (docs/benchmarks.md, "Timelines": the grouped counts grow with the
-        # group's posts; the stamp is a plain scan of them).
-        self._kept: tuple[tuple[Any, ...], float, _Counts] | None = None
+        # Every member sees the same picture, so one making serves every reader until
+        # something it counts changes (``storage.picture.changes``, one row kept by
+        # triggers) or, for the open needs' waits, KEEP_SECONDS pass. docs/benchmarks.md,
+        # "Timelines": the grouped counts grow with the group's posts.
+        self._made: _Made | None = None
 
     async def picture(self, user: User, *, now: datetime | None = None) -> Picture:
         """The picture, for a member (any role). ``now``: for tests."""
@@ -224,35 +234,39 @@ class NeedsPicture(Service):
 
     async def group_picture(self, *, now: datetime | None = None) -> Picture:
         """The picture, whoever asks (members' page, and the form linked groups fetch:
-        services/network_picture.py)."""
+        services/network_picture.py). With ``now`` (tests) it is counted afresh."""
         given = now is not None
         now = now or utcnow()
         starts = tuple(month_starts(now))
         async with self.db.read() as conn:
-            stamp = None if given else await repo.stamp(conn)
-            kept = self._kept
-            if (kept is not None and stamp is not None and kept[0] == stamp
-                    and kept[2].starts == starts
-                    and time.monotonic() - kept[1] < KEEP_SECONDS):
-                counts = kept[2]
+            changes = None if given else await repo.changes(conn)
+            made = self._made
+            if changes is not None and made is not None and made.counts.changes == changes \
+                    and made.counts.starts == starts:
+                if time.monotonic() - made.at < KEEP_SECONDS:
+                    return made.picture
+                counts = made.counts  # only the open needs' waits are counted again
             else:
-                counts = await self._counts(conn, now, starts)
-                if stamp is not None:
-                    self._kept = (stamp, time.monotonic(), counts)
-            listed, hidden_categories, areas = await self._lists(conn)
-        return _build(now=now, starts=starts, cube=counts.cube, waiting=counts.waiting,
-                      ages=counts.ages, steps=counts.steps, titles=counts.titles,
-                      categories=listed, hidden_categories=hidden_categories, areas=areas)
+                counts = await self._counts(conn, changes, starts)
+            at = time.monotonic()
+            waiting = await repo.open_needs(conn, age_limits(now))
+            ages = await repo.open_ages(conn, now=now, percents=PERCENTS, by_category=True)
+        listed, hidden_categories, areas = counts.lists
+        picture = _build(now=now, starts=starts, cube=counts.cube, waiting=waiting,
+                         ages=ages, steps=counts.steps, words=counts.words,
+                         categories=listed, hidden_categories=hidden_categories, areas=areas)
+        if changes is not None:
+            self._made = _Made(counts, at, picture)
+        return picture
 
-    @staticmethod
-    async def _counts(conn: AsyncConnection, now: datetime, starts: tuple[datetime, ...]
-                      ) -> _Counts:
+    @classmethod
+    async def _counts(cls, conn: AsyncConnection, changes: int | None,
+                      starts: tuple[datetime, ...]) -> _Counts:
+        titles = await repo.need_titles(conn, since=starts[0], limit=WORD_TITLES_MAX)
         return _Counts(
-            starts=starts, cube=await repo.cube(conn, starts),
-            waiting=await repo.open_needs(conn, age_limits(now)),
-            ages=await repo.open_ages(conn, now=now, percents=PERCENTS, by_category=True),
+            changes=changes, starts=starts, cube=await repo.cube(conn, starts),
             steps=await repo.speed_steps(conn, starts=starts),
-            titles=await repo.need_titles(conn, since=starts[0], limit=WORD_TITLES_MAX))
+            words=tuple(frequent_words(titles)), lists=await cls._lists(conn))
 
     @staticmethod
     async def _lists(conn: AsyncConnection) -> tuple[list[tuple[str, str]],
@@ -294,7 +308,7 @@ def _iso(dt: datetime | None) -> str:
 def _build(*, now: datetime, starts: Sequence[datetime],
            cube: Sequence[tuple[str, str, str | None, int, int]],
            waiting: Sequence[tuple[str, int, int]], ages: Sequence[repo.Ranked],
-           steps: Sequence[tuple[str, str, int, int]], titles: Sequence[tuple[str, str]],
+           steps: Sequence[tuple[str, str, int, int]], words: Sequence[Word],
            categories: Sequence[tuple[str, str]], hidden_categories: Sequence[tuple[str, str]],
            areas: Sequence[tuple[str, str]]) -> Picture:
     width = len(KINDS)
@@ -368,7 +382,7 @@ def _build(*, now: datetime, starts: Sequence[datetime],
         since=starts[0], made_at=now, needs=totals[0], offers=totals[1],
         open_needs=wp.total, categories=categories_t, areas=areas_t, months=months_t,
         waiting_bands=waiting_bands, waiting=waiting_t, requested=tuple(requested),
-        words=tuple(frequent_words(titles)), speed=speed, speed_all=speed_all)
+        words=tuple(words), speed=speed, speed_all=speed_all)
 
 
 # -- the picture as CSV ------------------------------------------------------------------

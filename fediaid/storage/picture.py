@@ -11,7 +11,8 @@ them to the stored posts' counts in the same statement, so a post being deleted 
 counted once, either way.
 
 Indexes: open and met needs ``ix_posts_state_kind``, first answers ``ix_responses_post``;
-the kept counts are read by their primary keys (month first).
+the kept counts are read by their primary keys (month first). Whether a picture made
+before still holds: ``changes`` (one row kept by triggers), not a scan.
 """
 
 from __future__ import annotations
@@ -41,7 +42,13 @@ from fediaid.domain.picture import TIME_STEPS, month_key
 from fediaid.domain.posts import Kind, State
 from fediaid.storage.dialect import is_postgres
 from fediaid.storage.picture_kept import FIRST_ANSWER, MET
-from fediaid.storage.tables import picture_counts, picture_times, posts, responses
+from fediaid.storage.tables import (
+    picture_changes,
+    picture_counts,
+    picture_times,
+    posts,
+    responses,
+)
 
 
 def counted() -> Any:
@@ -225,22 +232,15 @@ async def open_ages(conn: AsyncConnection, *, now: datetime, percents: Sequence[
     return out
 
 
-async def stamp(conn: AsyncConnection) -> tuple[Any, ...]:
-    """What changes whenever any count of the picture could: the posts (how many, the
-    newest id, the last change, which are held or hidden: the sums of their ids, so hiding
-    one and showing another changes it too), the answers, and the counts kept after
-    deletion. Two statements of plain sums and maxima, far cheaper than the picture's
-    grouped counts (``services.needs_picture`` keeps a picture while its stamp holds)."""
-    mine = (await conn.execute(select(
-        func.count(), func.max(posts.c.id), func.max(posts.c.updated_at),
-        func.sum(case((posts.c.held.is_(True), posts.c.id), else_=0)),
-        func.sum(case((posts.c.hidden.is_(True), posts.c.id), else_=0))))).one()
-    others = (await conn.execute(select(
-        select(func.count()).select_from(responses).scalar_subquery(),
-        select(func.max(responses.c.id)).scalar_subquery(),
-        select(func.sum(picture_counts.c.posts)).scalar_subquery(),
-        select(func.sum(picture_times.c.needs)).scalar_subquery()))).one()
-    return (*mine, *others)
+async def changes(conn: AsyncConnection) -> int | None:
+    """A number that grows in every transaction that changes anything the picture counts
+    or names (the posts, their answers, the counts kept after deletion, the group's
+    categories and places): ``picture_changes``, written by triggers (migration 0029). One
+    row read by its key, whatever the number of posts; ``services.needs_picture`` keeps a
+    picture while it holds. None if the row is missing (then nothing is kept)."""
+    value = await conn.scalar(select(picture_changes.c.changes)
+                              .where(picture_changes.c.id == 1))
+    return None if value is None else int(value)
 
 
 # -- the coordinators' export ------------------------------------------------------------

@@ -8,6 +8,7 @@ idle memory; see docs/architecture.md).
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -27,7 +28,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0028"
+SCHEMA_HEAD = "0029"
 
 metadata = MetaData(
     naming_convention={
@@ -469,6 +470,20 @@ picture_times = Table(
     Column("measure", String(16), primary_key=True),  # "met" or "first_answer"
     Column("within_seconds", Integer, primary_key=True),  # the step
     Column("needs", Integer, nullable=False),
+)
+
+# One row (id 1): a number that grows in every transaction that changes anything the
+# needs picture counts or names (posts, responses, picture_counts, picture_times,
+# categories, areas), written by triggers (migration 0029), so a process that keeps a
+# picture knows whether it still holds by reading one row instead of scanning the posts
+# (fediaid/services/needs_picture.py). Derived: its value means nothing in another
+# database (``fediaid move-to-postgres`` neither copies nor compares it).
+picture_changes = Table(
+    "picture_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("changes", BigInteger, nullable=False),
+    info={"derived": True},
 )
 
 intake_records = Table(
