@@ -75,7 +75,9 @@ class Cluster:
     def postgres(self) -> bool:
         return self.db_url.startswith("postgresql")
 
-    def new(self, group: str, **env: str) -> Instance:
+    def new(self, group: str, *, fresh_database: bool = False, **env: str) -> Instance:
+        """An instance (not yet initialised); its ``init`` starts from a migrated copy of
+        the database unless ``fresh_database`` (see ``Instance.fresh_database``)."""
         data = self.root / group
         data.mkdir(parents=True)
         if not self.postgres:
@@ -85,7 +87,8 @@ class Cluster:
         else:
             url = create_pg_database()
             self._own_pg.append(url)
-        inst = Instance(data=data, port=free_port(), group=group, database_url=url, env=env)
+        inst = Instance(data=data, port=free_port(), group=group, database_url=url, env=env,
+                        fresh_database=fresh_database)
         self.instances.append(inst)
         return inst
 
