@@ -9,7 +9,7 @@ import pytest
 
 from tests.integration.helpers import Cluster
 from tests.integration.test_links import link_state
-from tests.support.instances import Instance, start_all, wait_for
+from tests.support.instances import Instance, init_all, start_all, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -24,8 +24,7 @@ def link(a: Instance, b: Instance) -> None:
 def test_a_lists_b_and_c(cluster: Cluster) -> None:
     fast = {"FEDIAID_LIFECYCLE_SECONDS": "1"}
     a, b, c = cluster.new("a", **fast), cluster.new("b", **fast), cluster.new("c", **fast)
-    for inst in (a, b, c):
-        inst.init()
+    init_all(a, b, c)
     start_all(a, b, c)
     link(b, c)
     assert httpx.get(f"{b.base}/directory.json", timeout=10).json()["links"] == [c.group_uri]

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from fediaid.storage.tables import activities, deliveries
 from tests.integration.helpers import Cluster
 from tests.integration.test_crash import ROOT, Sink, add_remote_followers
-from tests.integration.test_offers_needs import api, token
+from tests.integration.test_offers_needs import api, tokens
 from tests.support.instances import CliError, Instance, free_port, start_all, wait_for
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def test_link_network_posts_pause_unlink_and_blocked(cluster: Cluster, tmp_path:
     try:
         start_all(a, b)
         wait_for(sink.up)
-        alice, bob = token(a, "alice"), token(b, "bob")
+        alice, bob = tokens((a, "alice"), (b, "bob"))
 
         out = a.cli("admin", "link", b.handle, "--share", "blocklists",
                     "--share", "statistics")

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from fediaid.storage.tables import actors, notifications, users
 from tests.integration.helpers import Cluster
-from tests.support.instances import init_all, start_all, wait_for
+from tests.support.instances import finish_cli, init_all, start_all, wait_for
 
 pytestmark = pytest.mark.slow
 mastodon = pytest.importorskip("mastodon", reason="Mastodon.py is in the test extras")
@@ -20,10 +20,12 @@ def test_mastodon_py_follows_a_member_on_another_instance(cluster: Cluster) -> N
     a, b = cluster.new("a"), cluster.new("b")
     init_all(a, b)
     start_all(a, b)
-    a.cli("admin", "create-user", "maria")
-    b.cli("admin", "create-user", "lucia")
-    token_a = a.cli("admin", "token", "maria").strip().splitlines()[-1]
-    token_b = b.cli("admin", "token", "lucia").strip().splitlines()[-1]
+    # Side by side: each command is a Python start.
+    for proc in (a.cli_bg("admin", "create-user", "maria"),
+                 b.cli_bg("admin", "create-user", "lucia")):
+        finish_cli(proc)
+    token_a, token_b = (finish_cli(p).strip().splitlines()[-1] for p in (
+        a.cli_bg("admin", "token", "maria"), b.cli_bg("admin", "token", "lucia")))
     maria = mastodon.Mastodon(access_token=token_a, api_base_url=a.base)
     lucia = mastodon.Mastodon(access_token=token_b, api_base_url=b.base)
 

@@ -25,7 +25,7 @@ import pytest
 
 from tests.conformance import mastodon as conformance
 from tests.integration.helpers import Cluster
-from tests.support.instances import Instance, wait_for
+from tests.support.instances import Instance, finish_cli, init_all, start_all, wait_for
 
 pytestmark = pytest.mark.slow
 mastodon = pytest.importorskip("mastodon", reason="Mastodon.py is in the test extras")
@@ -120,12 +120,12 @@ def jpeg_with_gps() -> bytes:
 def test_mastodon_py_suite(cluster: Cluster) -> None:
     a = cluster.new("a")
     b = cluster.new("b")
-    for inst in (a, b):
-        inst.init()
-        inst.start()
-    a.cli("admin", "create-user", "maria")
-    a.cli("admin", "create-user", "tom")
-    b.cli("admin", "create-user", "lee")
+    init_all(a, b)
+    start_all(a, b)
+    # Side by side: each command is a Python start.
+    for proc in (a.cli_bg("admin", "create-user", "maria"), a.cli_bg("admin", "create-user", "tom"),
+                 b.cli_bg("admin", "create-user", "lee")):
+        finish_cli(proc)
     set_password(a, "maria")
 
     maria = log_in_with_pkce(a, "maria", ["read", "write", "follow"])

@@ -21,7 +21,14 @@ from sqlalchemy import func, select
 from fediaid.storage.tables import conversations, group_settings, messages, posts, responses
 from tests.integration.helpers import Cluster
 from tests.integration.test_crash import ROOT, Sink, add_remote_followers
-from tests.support.instances import Instance, free_port, start_all, wait_for
+from tests.support.instances import (
+    Instance,
+    finish_cli,
+    free_port,
+    init_all,
+    start_all,
+    wait_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -29,9 +36,18 @@ API = "/api/fediaid/v1"
 
 
 def token(inst: Instance, name: str) -> dict[str, str]:
-    inst.cli("admin", "create-user", name)
-    secret = inst.cli("admin", "token", name, "--scopes", "read", "write").strip().splitlines()
-    return {"Authorization": f"Bearer {secret[-1]}"}
+    return tokens((inst, name))[0]
+
+
+def tokens(*members: tuple[Instance, str]) -> list[dict[str, str]]:
+    """A new member on each instance and an API token for each; the commands run side by
+    side (each is a Python start)."""
+    for proc in [inst.cli_bg("admin", "create-user", name) for inst, name in members]:
+        finish_cli(proc)
+    made = [inst.cli_bg("admin", "token", name, "--scopes", "read", "write")
+            for inst, name in members]
+    return [{"Authorization": f"Bearer {finish_cli(p).strip().splitlines()[-1]}"}
+            for p in made]
 
 
 def api(inst: Instance, method: str, path: str, auth: dict[str, str], **kw: Any) -> Any:
@@ -48,8 +64,7 @@ def test_a_need_travels_is_answered_fulfilled_and_deleted_everywhere(cluster: Cl
                                                                       tmp_path: Path) -> None:
     a = cluster.new("a", FEDIAID_LIFECYCLE_SECONDS="1")
     b = cluster.new("b", FEDIAID_LIFECYCLE_SECONDS="1")
-    a.init()
-    b.init()
+    init_all(a, b)
     sink = Sink(f"http://127.0.0.1:{free_port()}", tmp_path / "sink.jsonl")
     add_remote_followers(cluster.db(a), a.group_uri, sink.base, 1)
     port = int(sink.base.rsplit(":", 1)[1])
@@ -59,7 +74,7 @@ def test_a_need_travels_is_answered_fulfilled_and_deleted_everywhere(cluster: Cl
     try:
         start_all(a, b)
         wait_for(sink.up)
-        alice, bob = token(a, "alice"), token(b, "bob")
+        alice, bob = tokens((a, "alice"), (b, "bob"))
         # Neighboring groups link up: B's group follows A's group.
         assert ": pending" in b.cli("admin", "follow", a.handle)
         wait_for(lambda: httpx.get(a.group_uri + "/followers", headers={
