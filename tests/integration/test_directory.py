@@ -8,17 +8,18 @@ import httpx
 import pytest
 
 from tests.integration.helpers import Cluster
-from tests.integration.test_links import link_state
+from tests.integration.test_links import link_state, stored_state, wait_active
 from tests.support.instances import Instance, init_all, start_all, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def link(a: Instance, b: Instance) -> None:
+def link(cluster: Cluster, a: Instance, b: Instance) -> None:
     a.cli("admin", "link", b.handle)
-    wait_for(lambda: "proposed by them" in link_state(b, a))
+    wait_for(lambda: stored_state(cluster, b, a) == "proposed_by_them")
+    assert "proposed by them" in link_state(b, a)
     b.cli("admin", "link", a.handle)
-    wait_for(lambda: "active" in link_state(a, b) and "active" in link_state(b, a))
+    wait_active(cluster, a, b)
 
 
 def test_a_lists_b_and_c(cluster: Cluster) -> None:
@@ -26,9 +27,9 @@ def test_a_lists_b_and_c(cluster: Cluster) -> None:
     a, b, c = cluster.new("a", **fast), cluster.new("b", **fast), cluster.new("c", **fast)
     init_all(a, b, c)
     start_all(a, b, c)
-    link(b, c)
+    link(cluster, b, c)
     assert httpx.get(f"{b.base}/directory.json", timeout=10).json()["links"] == [c.group_uri]
-    link(a, b)
+    link(cluster, a, b)
 
     def listed() -> str:
         page = httpx.get(f"{a.base}/directory", timeout=10).text

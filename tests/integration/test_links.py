@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from fediaid.storage.tables import activities, deliveries
+from fediaid.storage.tables import activities, actors, deliveries, group_links
 from tests.integration.helpers import Cluster
 from tests.integration.test_crash import ROOT, Sink, add_remote_followers
 from tests.integration.test_offers_needs import api, tokens
@@ -28,6 +28,22 @@ def link_state(inst: Instance, other: Instance) -> str:
         if line.startswith(other.handle + " "):
             return line
     return ""
+
+
+def stored_state(cluster: Cluster, inst: Instance, other: Instance) -> str | None:
+    """The link's state at ``inst``, read from its database: what a test waits on (polling
+    ``link_state`` started a Python process each time, ~1 s of CPU, while the servers did
+    the work being waited for); the command's words are then checked once."""
+    return cluster.db(inst).scalar(
+        select(group_links.c.state).join(actors, actors.c.id == group_links.c.actor_id)
+        .where(actors.c.uri == other.group_uri))
+
+
+def wait_active(cluster: Cluster, a: Instance, b: Instance, timeout: float = 20.0) -> None:
+    """Wait until the link is active on both sides; then `admin links` says so on both."""
+    wait_for(lambda: stored_state(cluster, a, b) == stored_state(cluster, b, a) == "active",
+             timeout=timeout)
+    assert "active" in link_state(a, b) and "active" in link_state(b, a)
 
 
 def sent_to(cluster: Cluster, inst: Instance, post_uri: str) -> set[str]:
@@ -57,11 +73,13 @@ def test_link_network_posts_pause_unlink_and_blocked(cluster: Cluster, tmp_path:
         out = a.cli("admin", "link", b.handle, "--share", "blocklists",
                     "--share", "statistics")
         assert "proposed by us" in out, out
-        wait_for(lambda: "proposed by them" in link_state(b, a))
-        assert "they share: blocklists, statistics" in link_state(b, a)
+        wait_for(lambda: stored_state(cluster, b, a) == "proposed_by_them")
+        proposed = link_state(b, a)
+        assert "proposed by them" in proposed, proposed
+        assert "they share: blocklists, statistics" in proposed
         assert "active" not in link_state(a, b)  # nothing before B's coordinators decide
         assert "waiting for them" in b.cli("admin", "link", a.handle)  # B accepts
-        wait_for(lambda: "active" in link_state(a, b) and "active" in link_state(b, a))
+        wait_active(cluster, a, b)
 
         # A network need reaches B's members, and only B's server.
         need = api(a, "POST", "/posts", alice, json={
@@ -91,7 +109,8 @@ def test_link_network_posts_pause_unlink_and_blocked(cluster: Cluster, tmp_path:
 
         # Unlinked by B: ended on both sides.
         assert "ended" in b.cli("admin", "unlink", a.handle)
-        wait_for(lambda: "ended" in link_state(a, b))
+        wait_for(lambda: stored_state(cluster, a, b) == "ended")
+        assert "ended" in link_state(a, b)
         after = api(a, "POST", "/posts", alice, json={
             "kind": "need", "title": "After the end", "visibility": "network"})
         assert sent_to(cluster, a, after["uri"]) == set()

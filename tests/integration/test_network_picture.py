@@ -16,7 +16,7 @@ import pytest
 from activitypub.keys import load_private_key
 from activitypub.signatures import sign_cavage
 from tests.integration.helpers import Cluster, group_key
-from tests.integration.test_links import link_state
+from tests.integration.test_links import link_state, stored_state, wait_active
 from tests.integration.test_offers_needs import api
 from tests.support.instances import Instance, finish_cli, init_all, wait_for
 
@@ -63,10 +63,10 @@ def test_a_adds_bs_counts_and_others_are_refused(cluster: Cluster) -> None:
     assert signed_get(b_url, a_key).status_code == 403  # not linked
 
     a.cli("admin", "link", b.handle, "--share", "blocklists")
-    wait_for(lambda: "proposed by them" in link_state(b, a), timeout=60)
+    wait_for(lambda: stored_state(cluster, b, a) == "proposed_by_them", timeout=60)
+    assert "proposed by them" in link_state(b, a)
     b.cli("admin", "link", a.handle, "--share", "statistics")
-    wait_for(lambda: "active" in link_state(a, b) and "active" in link_state(b, a),
-             timeout=60)
+    wait_active(cluster, a, b, timeout=60)
 
     doc = signed_get(b_url, a_key).json()  # B shares its statistics with A
     rows = {r["key"]: r for r in doc["categories"]}
