@@ -246,11 +246,13 @@ def one_round(*, r: int, tmp: Path, procs: Procs, postgres: bool, port: int, n: 
         prof = _profile(app.pid, profile / f"burst.{r}.txt") if profile else None
         pg_user = "postgres" if postgres else None
         with Poller(db_url) as poll:
+            burst_cpu0 = cpu_seconds(app.pid)
             with LoadMeter([app.pid], pg_user) as burst_load:
                 out = subprocess.run([PY, str(BENCH / "_burst.py"), "--url", inst.base,
                                       "--requests", str(reqfile), "--connections",
                                       str(CONNECTIONS)], capture_output=True, text=True,
                                      timeout=600)
+            burst_cpu = cpu_seconds(app.pid) - burst_cpu0
             _stop_profile(prof)
             line = next((x for x in out.stdout.splitlines() if x.startswith("BURST_JSON ")),
                         None)
@@ -299,6 +301,8 @@ def one_round(*, r: int, tmp: Path, procs: Procs, postgres: bool, port: int, n: 
         "applied_during_burst": at_end[2],
         "p50_ms": burst["p50_ms"], "p99_ms": burst["p99_ms"], "max_ms": burst["max_ms"],
         "worst_second_p99_ms": max(burst["p99_ms_by_second"] or [0.0]),
+        "server_cpu_us_per_request_burst": burst_cpu / max(1, burst["c202"]) * 1e6,
+        "server_cores_burst": burst_cpu / burst["duration_s"] if burst["duration_s"] else 0.0,
         "server_cores_drain": drain_cpu / drain_wall if drain_wall else 0.0,
         "server_cpu_us_per_item_drain": drain_cpu / max(1, applied - at_end[2]) * 1e6,
         "foreign_cores_burst": burst_load.foreign_cores,
@@ -319,7 +323,9 @@ def _line(r: dict[str, Any]) -> str:
             f"p99 {r['p99_ms']:.1f} ms (worst second {r['worst_second_p99_ms']:.0f} ms, max "
             f"{r['max_ms']:.0f}), {r['failed']} failed, {r['pending']} pending, statuses "
             f"{r['remote_statuses']:,}, newest visible {r['newest_visible']}; server CPU "
-            f"during the drain {r['server_cores_drain']:.2f} cores = "
+            f"during the burst {r['server_cores_burst']:.2f} cores = "
+            f"{r['server_cpu_us_per_request_burst']:,.0f} us per request, during the drain "
+            f"{r['server_cores_drain']:.2f} cores = "
             f"{r['server_cpu_us_per_item_drain']:,.0f} us per item; other load "
             f"{r['foreign_cores_burst']:.2f}/{r['foreign_cores_drain']:.2f} cores "
             f"{'OK' if ok else 'INCOMPLETE'}")
@@ -370,6 +376,8 @@ def run(*, postgres: bool, n: int, n_actors: int, rounds: int, drain_timeout: fl
         "server_cores_drain": [round(x["server_cores_drain"], 2) for x in runs],
         "server_cpu_us_per_item_drain": [round(x["server_cpu_us_per_item_drain"])
                                          for x in runs],
+        "server_cpu_us_per_request_burst": [round(x["server_cpu_us_per_request_burst"])
+                                            for x in runs],
         "foreign_cores": [round(max(x["foreign_cores_burst"], x["foreign_cores_drain"]), 2)
                           for x in runs],
         "median_accepted_per_s": accepted, "median_applied_per_s": applied,

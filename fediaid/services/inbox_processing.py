@@ -101,9 +101,13 @@ _RESULT_NAMES = {ItemState.DONE: "done", ItemState.FAILED: "failed",
 
 
 def _count(results: list[Result]) -> None:
-    """Committed results, for /metrics (fediaid/metrics.py)."""
+    """Committed results, for /metrics (fediaid/metrics.py): one increment per kind of
+    result in the slice, not one per item."""
+    counts: dict[ItemState, int] = {}
     for _id, state, _error, _delay in results:
-        metrics.INBOX_APPLIED.labels(_RESULT_NAMES.get(state, state.value)).inc()
+        counts[state] = counts.get(state, 0) + 1
+    for state, n in counts.items():
+        metrics.INBOX_APPLIED.labels(_RESULT_NAMES.get(state, state.value)).inc(n)
 
 
 def _own_fault(exc: DBAPIError) -> bool:

@@ -59,3 +59,23 @@ async def test_a_claim_on_sqlite_walks_the_due_index_without_sorting_the_backlog
         plan = [r[-1] for r in await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
     assert any("ix_inbox_items_due" in step for step in plan), plan
     assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+
+async def test_stored_activities_keep_their_order_and_duplicates_are_skipped(
+        runtime: Runtime) -> None:
+    """``insert_many`` (the inbox's group commit): every row stored once, in the order
+    given (ids follow it); an activity id already stored, or given twice, skipped."""
+    rt = runtime
+    await _store(rt, 3)  # activities 0, 1, 2
+    uris = [f"https://remote.example/activities/{i}" for i in [*range(200), 7]]
+    async with rt.db.write() as conn:
+        await inbox_repo.insert_many(conn, [inbox_repo.new_row(
+            activity_uri=u, type_="Create", actor_uri="https://remote.example/users/a",
+            signer_key_id="https://remote.example/users/a#main-key",
+            payload=orjson.dumps({"id": u}).decode()) for u in uris])
+    async with rt.db.read() as conn:
+        rows = (await conn.execute(text(
+            "SELECT activity_uri FROM inbox_items ORDER BY id"))).all()
+    assert [r[0] for r in rows] == [f"https://remote.example/activities/{i}"
+                                    for i in range(200)]
