@@ -115,6 +115,9 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     # the database, and this process applies it within seconds, with or without workers.
     policy = asyncio.create_task(rt.policy.keep_fresh(workers.stop_event), name="policy")
     link = await _first_login_hint(rt)
+    from fediaid.cli_serve import tune_process
+
+    tune_process()  # start-up done: the garbage collector set for serving
     print(f"fediaid {__version__} serving {settings.group_name} at http://{args.host}:{args.port}"
           f" as {settings.base_url}", flush=True)
     if link:
@@ -150,6 +153,9 @@ async def _worker(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, workers.stop_event.set)
+    from fediaid.cli_serve import tune_process
+
+    tune_process()
     print(f"fediaid worker running for {settings.base_url}", flush=True)
     try:
         await workers.stop_event.wait()
