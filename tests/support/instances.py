@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -106,7 +107,10 @@ class Instance:
         creates the instance (actors, keys, the first coordinator)."""
         if self.fresh_database:
             return
-        asyncio.run(fill_migrated(self.database_url))
+        # In a thread of its own: Playwright's sync API (tests/browser) runs an event loop in
+        # this one, where asyncio.run refuses to start another.
+        with ThreadPoolExecutor(1) as thread:
+            thread.submit(asyncio.run, fill_migrated(self.database_url)).result()
         if self.database_url.startswith("sqlite"):
             # as private as the file `fediaid init` would have created (DIR's files are 0600)
             os.chmod(self.database_url.split("///", 1)[1], 0o600)
