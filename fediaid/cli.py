@@ -117,6 +117,7 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
     link = await _first_login_hint(rt)
     from fediaid.cli_serve import tune_process
 
+    await rt.db.checkpoint_apart()  # SQLite: the WAL copied back apart from the writer
     tune_process()  # start-up done: the garbage collector set for serving
     print(f"fediaid {__version__} serving {settings.group_name} at http://{args.host}:{args.port}"
           f" as {settings.base_url}", flush=True)
@@ -155,6 +156,7 @@ async def _worker(settings: Settings) -> int:
         loop.add_signal_handler(sig, workers.stop_event.set)
     from fediaid.cli_serve import tune_process
 
+    await rt.db.checkpoint_apart()
     tune_process()
     print(f"fediaid worker running for {settings.base_url}", flush=True)
     try:
