@@ -6,6 +6,8 @@ PostgreSQL. ``runtime`` gives an initialised instance (in process, no HTTP serve
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -17,6 +19,14 @@ from tests.support.databases import (
     postgres_available,
     sqlite_url,
 )
+
+# Every Python process the tests start (`fediaid` commands and servers, sinks, helpers)
+# shares a bytecode cache outside the source tree: where PYTHONDONTWRITEBYTECODE is set (this
+# machine's environment sets it) each of them compiled every module it imports from source,
+# ~0.3 s of CPU each, hundreds of times per run (tests/support/instances.py, PYCACHE).
+os.environ["PYTHONPYCACHEPREFIX"] = os.path.join(tempfile.gettempdir(),
+                                                f"fediaid-test-pycache-{os.getuid()}")
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
