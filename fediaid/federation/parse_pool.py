@@ -12,7 +12,9 @@ the same function's result, pickled back.
   bursts no process is started and nothing changes. One per process; it is stopped when it
   has had nothing to do for ``IDLE_SECONDS`` (the inbox worker asks when it is idle: the
   helper's ~40 MB, and multiprocessing's resource tracker's ~13 MB, are given back after a
-  burst), and ends with the process.
+  burst), and ends with the process: the worker shuts it down when it stops, and the helper
+  watches its parent and exits when the parent is gone (a server killed with SIGKILL, or by
+  the kernel's OOM killer, left its helper behind for good).
 - Anything but a note's parsing is left to the caller, and so is a note whose parsing raised
   in the helper (parsed again in process: its error is the caller's, as before). A helper
   that died or cannot start is given up for the life of the process: everything is parsed
@@ -24,6 +26,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
 
@@ -44,6 +48,9 @@ IDLE_SECONDS = 300.0
 # does in process whatever it does with it.
 AGAIN = "again"
 Parsed = RemoteNote | None | str
+
+# How often the helper looks whether the process that started it still runs.
+PARENT_CHECK_SECONDS = 1.0
 
 _pool: ProcessPoolExecutor | None = None
 _disabled = False
@@ -71,6 +78,18 @@ def parse_payloads(payloads: list[str]) -> list[Parsed]:
     return out
 
 
+def _watch_parent(parent: int) -> None:
+    """In the helper, at its start: exit as soon as the process that started it is gone (it
+    is then adopted by another: ``getppid`` changes). A pool that is shut down stops its
+    helper itself; this is for a parent that could not (killed)."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
 def _executor() -> ProcessPoolExecutor | None:
     global _pool, _disabled
     if _disabled:
@@ -79,7 +98,8 @@ def _executor() -> ProcessPoolExecutor | None:
         try:
             # spawn: the parent has threads (database drivers); forking them is unsafe.
             _pool = ProcessPoolExecutor(max_workers=1,
-                                        mp_context=multiprocessing.get_context("spawn"))
+                                        mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_watch_parent, initargs=(os.getpid(),))
         except (OSError, ValueError) as exc:
             log.warning("note parsing stays in process: no helper process (%s)", exc)
             _disabled = True

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from fediaid.federation import parse_pool
 from fediaid.jobs.delivery import DeliveryWorker
 from fediaid.jobs.email import EmailWorker
 from fediaid.jobs.inbox import InboxWorker
@@ -128,3 +129,4 @@ class Workers:
             listener.unsubscribe(JOBS, self._notified)
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
+        parse_pool.shutdown()  # the inbox worker's parsing helper, if a burst started one

@@ -115,3 +115,43 @@ async def test_the_few_taken_during_a_burst_claim_nothing_ahead(runtime: Runtime
             inbox_items.c.leased_by.is_not(None)))).scalar_one()
     assert leased == 0 and worker._ahead is None
     assert list((await states(rt)).values()).count(("done", 1, None)) == 10
+
+
+def test_the_helper_exits_when_its_process_is_killed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A server killed with SIGKILL (or by the OOM killer) cannot stop its helper: the helper
+    notices its parent is gone and exits, instead of staying behind for good."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "parent.py"
+    script.write_text(
+        "import asyncio, os, signal\n"
+        "from fediaid.federation import parse_pool\n"
+        "async def main():\n"
+        "    notes = await parse_pool.result(parse_pool.submit(['{}'] * parse_pool.MIN_NOTES))\n"
+        "    assert notes is not None\n"
+        "    (helper,) = parse_pool._pool._processes\n"
+        "    print(helper, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "if __name__ == '__main__':\n"
+        "    asyncio.run(main())\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=60)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    helper = int(out.stdout.strip())
+
+    def alive() -> bool:
+        try:
+            os.kill(helper, 0)
+        except ProcessLookupError:
+            return False
+        # Adopted by init or a subreaper: a zombie that has exited counts as gone.
+        with open(f"/proc/{helper}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 10 * parse_pool.PARENT_CHECK_SECONDS + 5
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(), f"helper {helper} outlived its killed parent"
