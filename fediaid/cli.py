@@ -94,7 +94,15 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
         forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
         timeout_graceful_shutdown=10, server_header=False,
     )
+    announced: list[str] = []
+
     class _Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # listening: the address and the login link answer now
+                for line in announced:
+                    print(line, flush=True)
+
         def handle_exit(self, sig: int, frame: Any) -> None:
             # End open streaming responses first, so a stop does not wait for the
             # graceful-shutdown timeout on each SSE client.
@@ -119,10 +127,10 @@ async def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     await rt.db.checkpoint_apart()  # SQLite: the WAL copied back apart from the writer
     tune_process()  # start-up done: the garbage collector set for serving
-    print(f"fediaid {__version__} serving {settings.group_name} at http://{args.host}:{args.port}"
-          f" as {settings.base_url}", flush=True)
+    announced.append(f"fediaid {__version__} serving {settings.group_name} at "
+                     f"http://{args.host}:{args.port} as {settings.base_url}")
     if link:
-        print(f"Log in as the first coordinator by opening: {link}", flush=True)
+        announced.append(f"Log in as the first coordinator by opening: {link}")
     try:
         await server.serve(sockets=sockets)
     finally:
