@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 PG_SERVER = os.environ.get("FEDIAID_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -89,6 +91,19 @@ def sqlite_url(directory: Path, *, migrated: bool = False) -> str:
 # themselves are still tested from an empty database (tests/fediaid/test_migrations.py and
 # every ``fediaid init`` of the multi-instance tests).
 _templates: dict[str, str] = {}
+# Several instances may be prepared at once (threads of their own, each with its event loop):
+# the first one makes the template, the others wait for it and use it.
+_template_lock = threading.Lock()
+
+
+async def _template(kind: str, make: Callable[[], Awaitable[str]]) -> str:
+    def once() -> str:
+        with _template_lock:
+            if kind not in _templates:
+                _templates[kind] = asyncio.run(make())
+            return _templates[kind]
+
+    return _templates.get(kind) or await asyncio.to_thread(once)
 
 
 async def _migrate(url: str) -> None:
@@ -105,15 +120,16 @@ async def _migrate(url: str) -> None:
 async def _sqlite_template() -> str:
     import tempfile
 
-    if "sqlite" not in _templates:
+    async def make() -> str:
         folder = Path(tempfile.mkdtemp(prefix="fediaid-template-"))
         await _migrate(sqlite_url(folder))
-        _templates["sqlite"] = str(folder / "fediaid.db")
-    return _templates["sqlite"]
+        return str(folder / "fediaid.db")
+
+    return await _template("sqlite", make)
 
 
 async def _pg_template() -> str:
-    if "postgres" not in _templates:
+    async def make() -> str:
         name = f"fediaid_template_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         conn = await _pg_connect()
         try:
@@ -121,8 +137,9 @@ async def _pg_template() -> str:
         finally:
             await conn.close()
         await _migrate(f"{_pg_base()}/{name}")  # closes its connections: a template has none
-        _templates["postgres"] = name
-    return _templates["postgres"]
+        return name
+
+    return await _template("postgres", make)
 
 
 async def fill_migrated(url: str) -> None:
@@ -156,11 +173,4 @@ def drop_templates() -> None:
         shutil.rmtree(Path(sqlite).parent, ignore_errors=True)
     name = _templates.pop("postgres", None)
     if name:
-        async def drop() -> None:
-            conn = await _pg_connect()
-            try:
-                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await conn.close()
-
-        asyncio.run(drop())
+        drop_pg_database(f"{_pg_base()}/{name}")
