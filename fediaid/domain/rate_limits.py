@@ -1,14 +1,24 @@
 """Every request limit of the instance, by name, in one place (logging in has its growing
-locks in ``fediaid/domain/login_limits.py``; everything else is counted here in fixed
-windows, as Mastodon's rack-attack throttles are).
+locks in ``fediaid/domain/login_limits.py``; everything else is counted here in sliding
+windows).
 
 A ``Limit`` allows ``limit`` hits per ``period`` and per subject (an address, an account, a
-token, a client, a sending domain); windows are aligned to the epoch, so every process
-agrees on when one starts. ``batch`` is how many hits a process may count in memory before
-it adds them to the shared count in the database (``fediaid/services/rate_limits.py``): 1
-for the small limits (every hit is counted at once), more for the generous ones that are hit
-often (the client API, the inbox), where a few hits too many per process is the price of
-not writing to the database on every request. No I/O here.
+token, a client, a sending domain), and no interval of ``period`` may hold more: the period
+is cut into ``SLICES`` slices aligned to the epoch (so every process agrees on them), and a
+hit is counted against the current slice and the ``SLICES`` before it. Those cover every
+interval of ``period`` that ends now, so a burst at the edge of a fixed window (a full
+window's worth just before it ends and another just after) cannot pass: the second burst
+still sees the first. The price is that a hit stays counted for up to one slice longer than
+``period`` (up to 11/10 of it), so a client that sends exactly at the limit for a long time
+is held to about 10/11 of it. Hand-written, not ``limits`` or ``pyrate-limiter``: neither
+counts in the database the processes already share through SQLAlchemy (see
+docs/architecture.md).
+
+``batch`` is how many hits a process may count in memory before it adds them to the shared
+count in the database (``fediaid/services/rate_limits.py``): 1 for the small limits (every
+hit is counted at once), more for the generous ones that are hit often (the client API, the
+inbox), where a few hits too many per process is the price of not writing to the database
+on every request. No I/O here.
 
 Numbers follow Mastodon's ``config/initializers/rack_attack.rb`` where it has one (300
 client API requests per 5 minutes per token or unauthenticated address, 1,500 per
@@ -19,12 +29,15 @@ authenticated address; 25 per 5 minutes on protected paths) and its per-account
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from fediaid.i18n import N_
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Slices per period: the current one and this many before it are counted.
+SLICES = 10
 
 
 @dataclass(frozen=True)
@@ -34,12 +47,42 @@ class Limit:
     period: timedelta
     batch: int = 1
 
-    def window(self, now: datetime) -> tuple[datetime, datetime]:
-        """The window ``now`` falls in: its start and its end."""
-        seconds = self.period.total_seconds()
-        index = math.floor((now - _EPOCH).total_seconds() / seconds)
-        start = _EPOCH + timedelta(seconds=index * seconds)
-        return start, start + self.period
+    @property
+    def slice_seconds(self) -> float:
+        return self.period.total_seconds() / SLICES
+
+    def slice_of(self, now: datetime) -> int:
+        """The index of the slice ``now`` falls in (slices counted from the epoch)."""
+        return math.floor((now - _EPOCH).total_seconds() / self.slice_seconds)
+
+    def slice_start(self, index: int) -> datetime:
+        return _EPOCH + timedelta(seconds=index * self.slice_seconds)
+
+    def counted(self, index: int) -> range:
+        """The slices counted for a hit in slice ``index``: it and the ``SLICES`` before."""
+        return range(index - SLICES, index + 1)
+
+    def forgotten_at(self, index: int) -> datetime:
+        """When hits of slice ``index`` stop being counted (for Mastodon's
+        ``X-RateLimit-Reset``: by then every hit counted now is forgotten)."""
+        return self.slice_start(index + SLICES + 1)
+
+    def total(self, counts: Mapping[int, int], index: int) -> int:
+        """The hits counted in slice ``index`` from the counts per slice."""
+        return sum(counts.get(i, 0) for i in self.counted(index))
+
+    def retry_seconds(self, now: datetime, counts: Mapping[int, int]) -> int:
+        """A ``Retry-After`` value for a refused hit: whole seconds until enough of the
+        oldest slices are forgotten that one more hit is within the limit (at least one)."""
+        index = self.slice_of(now)
+        total = self.total(counts, index)
+        at = self.forgotten_at(index)
+        for i in self.counted(index):
+            if total < self.limit:
+                at = self.slice_start(i + SLICES)  # slice i - 1 was forgotten then
+                break
+            total -= counts.get(i, 0)
+        return max(1, math.ceil((at - now).total_seconds()))
 
     def scaled(self, scale: float) -> Limit:
         """The same limit with ``scale`` times as many hits (instances and benchmarks that
@@ -52,11 +95,6 @@ class Limit:
     def near(self, count: int) -> bool:
         """Close enough to the limit that every further hit must be counted at once."""
         return count >= self.limit - 2 * self.batch
-
-
-def retry_seconds(now: datetime, window_end: datetime) -> int:
-    """A ``Retry-After`` value: whole seconds until the window ends, at least one."""
-    return max(1, math.ceil((window_end - now).total_seconds()))
 
 
 _MINUTES_5 = timedelta(minutes=5)

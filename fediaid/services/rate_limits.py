@@ -1,14 +1,17 @@
-"""Counting requests against the named limits of ``fediaid/domain/rate_limits.py``, shared
-by every process through the database (the table ``login_attempts``, beside the login
-locks: one limiter, one table, one prune).
+"""Counting requests against the named limits of ``fediaid/domain/rate_limits.py`` in
+sliding windows (the current slice and the ``SLICES`` before it), shared by every process
+through the database (the table ``login_attempts``, beside the login locks: one limiter, one
+table, one prune; a row per subject and slice).
 
-Each process keeps, per limit and subject, the window's count as last read from the
-database and the hits it has not added yet. It adds them (one atomic upsert that returns the
-new total) once ``batch`` have gathered, or at every hit once the count is near the limit,
-so a small limit (batch 1) is exact across processes and a generous one (the client API, the
-inbox) costs one database write per ``batch`` requests rather than one per request, with at
-most about ``batch`` hits too many per process. Once a window is over its limit the
-process refuses the rest of it without asking the database.
+Each process keeps, per limit and subject, the slices' counts as last read from the database
+and the hits it has not added yet. It adds them (one atomic upsert that returns the slice's
+new total and the earlier slices' counts) once ``batch`` have gathered, or at every hit once
+the count is near the limit, so a small limit (batch 1) is exact across processes and a
+generous one (the client API, the inbox) costs one database write per ``batch`` requests
+rather than one per request, with at most about ``batch`` hits too many per process. Once a
+subject is over its limit the process refuses it without asking the database until the
+``Retry-After`` it gave has passed (those refusals are not counted, so a client that waits
+as told gets in again).
 
 Subjects are stored as an HMAC with the instance secret (the table keeps no addresses,
 tokens or account ids), as the login attempts are. Time comes from ``clock`` (tests move
@@ -19,11 +22,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from fediaid.domain.rate_limits import Limit, retry_seconds
+from fediaid.domain.rate_limits import Limit
 from fediaid.errors import RateLimited
 from fediaid.services.core import Core, Service
 from fediaid.storage import login_attempts as repo
@@ -51,15 +55,14 @@ class Usage:
         return max(0, self.limit - self.count)
 
 
-class _Window:
-    __slots__ = ("end", "over", "pending", "shared", "start")
+class _Counts:
+    __slots__ = ("forget_at", "pending", "refused_until", "shared")
 
-    def __init__(self, start: datetime, end: datetime) -> None:
-        self.start = start
-        self.end = end
-        self.shared = 0  # the database's count when this process last added to it
+    def __init__(self) -> None:
+        self.shared: dict[int, int] = {}  # slice -> the database's count when last read
         self.pending = 0  # hits counted here and not yet added
-        self.over = False
+        self.refused_until: datetime | None = None
+        self.forget_at: datetime | None = None
 
 
 class RateLimiter(Service):
@@ -67,7 +70,7 @@ class RateLimiter(Service):
         super().__init__(core)
         self.clock: Callable[[], datetime] = utcnow
         self.scale = core.settings.rate_limit_scale
-        self._local: dict[tuple[str, str], _Window] = {}
+        self._local: dict[tuple[str, str], _Counts] = {}
         self._scaled: dict[tuple[Limit, float], Limit] = {}
         self._pruned_at: datetime | None = None
 
@@ -77,41 +80,48 @@ class RateLimiter(Service):
             found = self._scaled[(limit, self.scale)] = limit.scaled(self.scale)
         return found
 
-    def _key(self, limit: Limit, subject: str) -> str:
+    def _key(self, limit: Limit, subject: str, index: int) -> str:
         return hmac.new(self.settings.secret_key.encode(),
-                        f"rate:{limit.name}:{subject}".encode(), hashlib.sha256).hexdigest()
+                        f"rate:{limit.name}:{subject}:{index}".encode(),
+                        hashlib.sha256).hexdigest()
 
     async def hit(self, limit: Limit, subject: str, *, cost: int = 1) -> Usage:
         """Count a hit against ``limit`` for ``subject``; the answer says whether it is
-        allowed (refused hits are counted too, as rack-attack does)."""
+        allowed (a refused hit that reached the database stays counted, as rack-attack
+        does)."""
         now = self.clock()
         if self.scale <= 0:
             return Usage(limit.limit, 0, now + limit.period)
         limit = self._limit(limit)
-        start, end = limit.window(now)
+        index = limit.slice_of(now)
+        reset = limit.forgotten_at(index)
         local_key = (limit.name, subject)
-        window = self._local.get(local_key)
-        if window is None or window.start != start:
+        counts = self._local.get(local_key)
+        if counts is None:
             if len(self._local) >= _LOCAL_MAX:
                 self._forget_ended(now)
-            window = self._local[local_key] = _Window(start, end)
-        if window.over:
-            return Usage(limit.limit, limit.limit + 1, end, retry_seconds(now, end))
-        window.pending += cost
-        count = window.shared + window.pending
-        if window.pending >= limit.batch or limit.near(count):
-            hits, window.pending = window.pending, 0
+            counts = self._local[local_key] = _Counts()
+        counts.forget_at = reset
+        if counts.refused_until is not None:
+            if now < counts.refused_until:
+                return Usage(limit.limit, limit.limit + 1, reset,
+                             max(1, math.ceil((counts.refused_until - now).total_seconds())))
+            counts.refused_until = None
+        counts.pending += cost
+        count = limit.total(counts.shared, index) + counts.pending
+        if counts.pending >= limit.batch or limit.near(count):
+            hits, counts.pending = counts.pending, 0
             try:
-                total = await self._add(limit, subject, hits, start, end, now)
+                counts.shared = await self._add(limit, subject, hits, index, now)
             except BaseException:
-                window.pending += hits
+                counts.pending += hits
                 raise
-            window.shared = max(window.shared, total)
-            count = total
+            count = limit.total(counts.shared, index)
         if count > limit.limit:
-            window.over = True
-            return Usage(limit.limit, count, end, retry_seconds(now, end))
-        return Usage(limit.limit, count, end)
+            retry = limit.retry_seconds(now, counts.shared)
+            counts.refused_until = now + timedelta(seconds=retry)
+            return Usage(limit.limit, count, reset, retry)
+        return Usage(limit.limit, count, reset)
 
     async def enforce(self, limit: Limit, subject: str, message: str) -> Usage:
         """``hit``, raising ``RateLimited`` (429 with ``Retry-After``) when refused."""
@@ -121,16 +131,22 @@ class RateLimiter(Service):
                               internal=f"rate limit {limit.name} reached")
         return usage
 
-    async def _add(self, limit: Limit, subject: str, hits: int, start: datetime,
-                   end: datetime, now: datetime) -> int:
+    async def _add(self, limit: Limit, subject: str, hits: int, index: int,
+                   now: datetime) -> dict[int, int]:
+        slices = limit.counted(index)
+        keys = [self._key(limit, subject, i) for i in slices]
         async with self.db.write() as conn:
             if self._pruned_at is None or now - self._pruned_at >= _PRUNE_EVERY:
                 self._pruned_at = now
                 await repo.prune(conn, now)
-            return await repo.add_hits(conn, self._key(limit, subject), hits, start, end)
+            current, *earlier = await repo.add_hits(
+                conn, keys[-1], hits, limit.slice_start(index), limit.forgotten_at(index),
+                keys[:-1])
+        return {i: n for i, n in zip(slices, [*earlier, current], strict=True) if n}
 
     def _forget_ended(self, now: datetime) -> None:
-        for key in [k for k, w in self._local.items() if w.end <= now]:
+        for key in [k for k, c in self._local.items()
+                    if c.forget_at is not None and c.forget_at <= now]:
             del self._local[key]
         if len(self._local) >= _LOCAL_MAX:  # still full: forget the oldest half
             for key in list(self._local)[: _LOCAL_MAX // 2]:

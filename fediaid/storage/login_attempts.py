@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import case, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.login_limits import Attempts
@@ -49,23 +49,22 @@ async def prune(conn: AsyncConnection, now: datetime) -> int:
     return int(result.rowcount or 0)
 
 
-async def add_hits(conn: AsyncConnection, key: str, hits: int, window_start: datetime,
-                   window_end: datetime) -> int:
-    """Add ``hits`` to a key's count in the window starting at ``window_start`` (a count
-    from an earlier window starts again from zero) and return the new count: one atomic
-    statement, so concurrent processes never lose a hit. Request limits
-    (``fediaid/services/rate_limits.py``) keep their windows in the same table as login
-    attempts: ``failures`` is the count, ``last_at`` the window's start, ``expires_at`` its
-    end (``prune`` removes them then)."""
+async def add_hits(conn: AsyncConnection, key: str, hits: int, slice_start: datetime,
+                   forgotten_at: datetime, earlier: list[str]) -> list[int]:
+    """Add ``hits`` to the count of a request limit's slice (``key`` names the subject and
+    the slice) and return the new count followed by the counts of the ``earlier`` slices'
+    keys (0 for a slice without hits): one atomic statement, so concurrent processes never
+    lose a hit and the counting costs what it did with one fixed window. Request limits
+    (``fediaid/services/rate_limits.py``) keep their slices in the same table as login
+    attempts: ``failures`` is the count, ``last_at`` the slice's start, ``expires_at`` when
+    it stops being counted (``prune`` removes it then)."""
     stmt = upsert(conn, login_attempts, ["key"]).values(
-        key=key, failures=hits, last_at=window_start, locked_until=None,
-        expires_at=window_end)
-    same_window = login_attempts.c.last_at == stmt.excluded.last_at
+        key=key, failures=hits, last_at=slice_start, locked_until=None,
+        expires_at=forgotten_at)
+    other = login_attempts.alias("earlier")
     stmt = stmt.on_conflict_do_update(index_elements=["key"], set_={
-        "failures": case((same_window, login_attempts.c.failures + stmt.excluded.failures),
-                         else_=stmt.excluded.failures),
-        "last_at": stmt.excluded.last_at,
-        "locked_until": None,
-        "expires_at": stmt.excluded.expires_at,
-    }).returning(login_attempts.c.failures)
-    return int((await conn.execute(stmt)).scalar_one())
+        "failures": login_attempts.c.failures + stmt.excluded.failures,
+    }).returning(login_attempts.c.failures, *(
+        select(other.c.failures).where(other.c.key == k).scalar_subquery() for k in earlier))
+    row = (await conn.execute(stmt)).one()
+    return [int(n or 0) for n in row]

@@ -2,14 +2,16 @@
 address with Mastodon's X-RateLimit headers, OAuth per address and per client, one-time
 login links per address, posting and answering per account, the inbox per sending domain
 and address. Every refusal is 429 with Retry-After; counts are shared by two runtimes on one
-database and start again with the next window. Time is moved with the limiter's clock,
-never slept; ``scale`` shrinks the limits so a test reaches them in a few requests."""
+database and are forgotten a period (and up to a tenth more: the slice they fell in) later,
+so no interval of the period takes more than the limit, at a window's edge too. Time is
+moved with the limiter's clock, never slept; ``scale`` shrinks the limits so a test reaches
+them in a few requests."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -76,15 +78,17 @@ async def test_api_per_token_with_mastodon_headers(runtime: Runtime, client: Cli
     assert remaining == [2, 1, 0]
     r = await c.get("/api/v1/accounts/verify_credentials")
     assert r.status_code == 429
-    assert 0 < int(r.headers["retry-after"]) <= 300
+    assert 0 < int(r.headers["retry-after"]) <= 330  # a period and a slice at most
     assert r.headers["x-ratelimit-remaining"] == "0"
     assert r.headers["access-control-allow-origin"] == "*"
     assert "error" in r.json()
     # Another token from the same address is not affected.
     other = client(authorization=f"Bearer {await token(runtime)}")
     assert (await other.get("/api/v1/accounts/verify_credentials")).status_code == 200
-    # The next window starts from zero.
+    # The hits are forgotten a period and a slice (30 s) later.
     move(timedelta(minutes=5))
+    assert (await c.get("/api/v1/accounts/verify_credentials")).status_code == 429
+    move(timedelta(seconds=30))
     assert (await c.get("/api/v1/accounts/verify_credentials")).status_code == 200
 
 
@@ -144,6 +148,53 @@ async def test_a_batched_limit_overshoots_by_less_than_a_batch(runtime: Runtime,
         await other.close()
 
 
+async def test_a_burst_at_a_windows_edge_is_held_to_the_limit(runtime: Runtime,
+                                                               client: Client) -> None:
+    """10 requests just before a 5-minute window ends and 10 more just after it started
+    would be 20 in two seconds with fixed windows; the sliding count refuses the second
+    burst until the first is forgotten, and says when, honestly."""
+    runtime.limits.scale = 1 / 30  # 10 per 5 minutes per address
+    move = freeze(runtime, START.replace(minute=4, second=59))
+    c = client("192.0.2.90")
+    for _ in range(10):
+        assert (await c.get("/api/v1/instance")).status_code == 200
+    move(timedelta(seconds=2))  # 12:05:01: a new fixed window
+    r = await c.get("/api/v1/instance")
+    assert r.status_code == 429
+    # The burst fell in the slice 12:04:30-12:05:00, counted until 12:10:00.
+    assert int(r.headers["retry-after"]) == 299
+    assert r.headers["x-ratelimit-remaining"] == "0"
+    move(timedelta(seconds=297))
+    assert (await c.get("/api/v1/instance")).status_code == 429
+    move(timedelta(seconds=2))  # 12:10:00
+    r = await c.get("/api/v1/instance")
+    assert r.status_code == 200
+    # Counted: this hit and the refused one of 12:05:01 (the one of 12:09:58 was refused
+    # without reaching the database).
+    assert r.headers["x-ratelimit-remaining"] == "8"
+    # Every hit counted now is forgotten once the slice 12:10:00-12:10:30 is.
+    assert r.headers["x-ratelimit-reset"] == START.replace(minute=15, second=30).astimezone(
+        UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+async def test_no_interval_of_the_period_takes_more_than_the_limit(runtime: Runtime) -> None:
+    """A client that asks every 7 seconds for 40 minutes: every 5-minute interval holds at
+    most 10 allowed hits, and the client still gets most of what the limit allows (hits
+    are counted up to a slice longer, and the first refused hit after each wait counts)."""
+    limit = Limit("test/steady", 10, timedelta(minutes=5))
+    move = freeze(runtime)
+    allowed: list[datetime] = []
+    now = START
+    for _ in range(40 * 60 // 7):
+        if (await runtime.limits.hit(limit, "x")).allowed:
+            allowed.append(now)
+        move(timedelta(seconds=7))
+        now += timedelta(seconds=7)
+    for i, t in enumerate(allowed):
+        assert len([u for u in allowed[i:] if u < t + limit.period]) <= limit.limit
+    assert len(allowed) >= 0.8 * 10 * 40 / 5
+
+
 async def test_limits_can_be_turned_off(runtime: Runtime) -> None:
     assert runtime.settings.rate_limit_scale == 0  # the test runtime's setting
     for _ in range(50):
@@ -165,7 +216,7 @@ async def test_oauth_per_address(runtime: Runtime, client: Client) -> None:
     assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
     r = await c.get("/oauth/authorize?client_id=x", headers={"Accept": "text/html"})
     assert r.status_code == 429 and r.headers["content-type"].startswith("text/html")
-    move(timedelta(minutes=5))
+    move(timedelta(minutes=5, seconds=30))
     r = await c.post("/oauth/token", data={"grant_type": "client_credentials",
                                             "client_id": "nope", "client_secret": "x"})
     assert r.status_code == 401
@@ -210,12 +261,12 @@ async def test_posting_per_account(runtime: Runtime, client: Client) -> None:
         r = await c.post("/api/v1/statuses", data={"status": f"note {i}"})
         assert r.status_code == 200, r.text
     r = await c.post("/api/v1/statuses", data={"status": "one too many"})
-    assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 3600
+    assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 3960
     admin = await runtime.accounts.get_user("admin")
     with pytest.raises(RateLimited):
         await runtime.posts.create(admin, {"kind": "need", "title": "Groceries for four",
                                            "category": "food"})
-    move(timedelta(hours=1))
+    move(timedelta(hours=1, minutes=6))
     assert (await c.post("/api/v1/statuses", data={"status": "later"})).status_code == 200
 
 
@@ -245,6 +296,6 @@ async def test_inbox_per_sending_domain(runtime: Runtime, client: Client) -> Non
     other = dict(headers, Signature='keyId="https://quiet.example/users/b#main-key"')
     assert (await client("192.0.2.81").post("/inbox", content=b"{}", headers=other)
             ).status_code != 429
-    move(timedelta(minutes=5))
+    move(timedelta(minutes=5, seconds=30))
     assert (await client("192.0.2.82").post("/inbox", content=b"{}", headers=headers)
             ).status_code != 429
