@@ -14,7 +14,7 @@ from starlette.responses import Response
 
 from api.context import runtime
 from api.web.render import form_handler, redirect, render
-from api.web.session import COOKIE, check_csrf, require_user
+from api.web.session import COOKIE, DEVICE_COOKIE, check_csrf, require_user
 from fediaid.errors import Conflict, Invalid, RateLimited, Unauthenticated
 from fediaid.i18n import N_
 
@@ -59,7 +59,8 @@ async def delete_page(request: Request) -> Response:
         await rt.member_data.confirm(
             user, username=str(form.get("username") or ""),
             password=str(form.get("password") or ""), session=request.cookies.get(COOKIE),
-            client=request.client.host if request.client else None)
+            client=request.client.host if request.client else None,
+            device=request.cookies.get(DEVICE_COOKIE))
         await rt.member_data.delete_account(user)
     except (Invalid, Unauthenticated, Conflict, RateLimited) as exc:
         return await render(request, "account_delete.html", status=400, me=user,

@@ -14,6 +14,7 @@ from api.web.posts import home
 from api.web.render import form_handler, redirect, render, safe_next
 from api.web.session import (
     COOKIE,
+    DEVICE_COOKIE,
     check_csrf,
     require_coordinator,
     require_user,
@@ -75,7 +76,8 @@ async def login_form(request: Request) -> Response:
         check_csrf(request, form.get("csrf"))
         user = await runtime(request).accounts.check_password(
             username, str(form.get("password", "")),
-            client=request.client.host if request.client else None)
+            client=request.client.host if request.client else None,
+            device=request.cookies.get(DEVICE_COOKIE))
     except (Forbidden, Unauthenticated, RateLimited) as exc:
         # The form again, with a fresh token (a refused token's page has expired).
         page = await render(request, "login.html", status=status_for(exc), username=username,

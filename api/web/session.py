@@ -27,6 +27,9 @@ from fediaid.i18n import N_
 
 COOKIE = "fediaid_session"
 VISITOR_COOKIE = "fediaid_visitor"
+# A browser that has logged in to an account before (fediaid/services/login_limits.py):
+# a lock on the account's name does not keep it out.
+DEVICE_COOKIE = "fediaid_device"
 _NEW_VISITOR = "fediaid.new_visitor"
 
 
@@ -117,6 +120,14 @@ def _secure(request: Request) -> bool:
 
 def set_session_cookie(request: Request, response: Response, session: str) -> None:
     response.set_cookie(COOKIE, session, max_age=30 * 24 * 3600, httponly=True,
+                        secure=_secure(request), samesite="lax", path="/")
+
+
+def set_device_cookie(request: Request, response: Response, user: User) -> None:
+    """Remember that this browser has logged in as ``user`` (a year, renewed each time)."""
+    value = runtime(request).accounts.remember_device(user.username,
+                                                      request.cookies.get(DEVICE_COOKIE))
+    response.set_cookie(DEVICE_COOKIE, value, max_age=365 * 24 * 3600, httponly=True,
                         secure=_secure(request), samesite="lax", path="/")
 
 

@@ -13,7 +13,13 @@ from api.context import runtime
 from api.errors import status_for
 from api.web.locale import reader
 from api.web.render import form_handler, redirect, render, safe_next
-from api.web.session import _secure, check_csrf, current_user, set_session_cookie
+from api.web.session import (
+    _secure,
+    check_csrf,
+    current_user,
+    set_device_cookie,
+    set_session_cookie,
+)
 from fediaid.domain.users import User
 from fediaid.errors import Conflict, Forbidden, RateLimited, Unauthenticated
 from fediaid.i18n import N_
@@ -35,6 +41,7 @@ async def after_first_step(request: Request, user: User, after: str) -> Response
         return response
     response = RedirectResponse(after, status_code=303)
     set_session_cookie(request, response, await rt.accounts.start_session(user))
+    set_device_cookie(request, response, user)
     return response
 
 
@@ -61,6 +68,7 @@ async def login_code(request: Request) -> Response:
         return page
     response = RedirectResponse(after, status_code=303)
     set_session_cookie(request, response, await rt.accounts.start_session(user))
+    set_device_cookie(request, response, user)
     response.delete_cookie(CHALLENGE_COOKIE, path="/login")
     return response
 

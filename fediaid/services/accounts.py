@@ -194,22 +194,39 @@ class AccountService(Service):
         return user, await self.start_session(user)
 
     async def check_password(self, username: str, password: str, *,
-                             client: str | None = None) -> User:
+                             client: str | None = None, device: str | None = None) -> User:
         """The user, for the right name and password. Attempts are limited per name and
         per ``client`` address (``fediaid/domain/login_limits.py``): while either is
-        locked, every attempt is refused with ``RateLimited``, the right password too."""
-        keys = login_limits.keys_for(self.settings.secret_key, username, client)
+        locked, every attempt is refused with ``RateLimited``, the right password too. A
+        browser whose device cookie (``device``, from ``remember_device``) holds a token
+        for the name is limited by that token alone: a lock on the name does not keep out
+        a browser its member has logged in with before."""
+        secret = self.settings.secret_key
+        trusted = login_limits.trusted_device(secret, username, device)
+        keys = login_limits.keys_for(secret, username, client, trusted)
         async with self.db.write() as conn:
             wait = await login_limits.begin_attempt(conn, keys, self.clock())
         if wait is not None:
             minutes = (wait + 59) // 60
-            raise RateLimited(
-                N_("Too many wrong passwords. Logging in is paused for {n} minutes; try again "
-                   "after that, or ask a coordinator for a new login link.", n=minutes)
-                if minutes != 1 else
-                N_("Too many wrong passwords. Logging in is paused for 1 minute; try again "
-                   "after that, or ask a coordinator for a new login link."), retry_after=wait,
-                internal=f"login paused for {wait}s")
+            if trusted is None:
+                message = (
+                    N_("Too many wrong passwords. Logging in from a new browser is paused "
+                       "for {n} minutes; a browser that has logged in to this account before "
+                       "still can. Or ask a coordinator for a new login link.", n=minutes)
+                    if minutes != 1 else
+                    N_("Too many wrong passwords. Logging in from a new browser is paused "
+                       "for 1 minute; a browser that has logged in to this account before "
+                       "still can. Or ask a coordinator for a new login link."))
+            else:
+                message = (
+                    N_("Too many wrong passwords. Logging in is paused for {n} minutes; try "
+                       "again after that, or ask a coordinator for a new login link.",
+                       n=minutes)
+                    if minutes != 1 else
+                    N_("Too many wrong passwords. Logging in is paused for 1 minute; try "
+                       "again after that, or ask a coordinator for a new login link."))
+            raise RateLimited(message, retry_after=wait,
+                              internal=f"login paused for {wait}s")
         async with self.db.read() as conn:
             user = await users_repo.find_by_username(conn, username)
             stored = await users_repo.password_hash(conn, user.id) if user else None
@@ -219,6 +236,11 @@ class AccountService(Service):
         async with self.db.write() as conn:
             await login_limits.attempt_succeeded(conn, keys, self.clock())
         return user
+
+    def remember_device(self, username: str, cookie: str | None) -> str:
+        """The device cookie for a browser that has just logged in as ``username``
+        (``fediaid/services/login_limits.py``)."""
+        return login_limits.remember_device(self.settings.secret_key, username, cookie)
 
     async def _verify(self, stored: str, password: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError

@@ -2,6 +2,15 @@
 ``fediaid/domain/login_limits.py``), counted in the database so every process shares them
 and a restart does not reset them.
 
+Device cookies (OWASP's "Slow Down Online Guessing Attacks with Device Cookies"): a browser
+that has logged in to an account gets a token for that account (a random nonce and an HMAC
+of the name and nonce with the instance secret; up to ``DEVICE_TOKENS`` accounts per
+browser). A password attempt that brings a valid token for the name it tries is counted
+against that token alone (the same growing locks as an account name), not against the name
+or the address, so someone who only knows the name and locks it from elsewhere cannot keep
+its member out of the browsers they use. A browser without one is limited per name and per
+address as before.
+
 Hand-written rather than a library: ``limits`` (the usual choice) keeps counters in memory,
 Redis, Memcached, MongoDB or etcd, none of which a fediaid instance has, and counts fixed or
 sliding windows, not locks that grow with each further failure.
@@ -11,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,29 +37,65 @@ from fediaid.domain.login_limits import (
 )
 from fediaid.storage import login_attempts as repo
 
+DEVICE_TOKENS = 5
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{16}\.[0-9a-f]{32}")
+
 
 @dataclass(frozen=True)
 class Keys:
-    """The keys one login attempt counts against."""
+    """The keys one login attempt counts against: the account name's and the address's,
+    or, from a browser with a device token for the name, that token's alone."""
 
     account: str
     address: str | None
+    device: str | None = None
 
     def policies(self) -> list[tuple[str, LockPolicy]]:
+        if self.device:
+            return [(self.device, ACCOUNT)]
         out = [(self.account, ACCOUNT)]
         if self.address:
             out.append((self.address, ADDRESS))
         return out
 
 
-def keys_for(secret: str, name: str, address: str | None) -> Keys:
-    """HMACs with the instance secret: the table keeps neither names nor addresses."""
+def _mac(secret: str, text: str) -> str:
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
 
-    def key(text: str) -> str:
-        return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
 
-    return Keys(key("account:" + name.strip().casefold()),
-                key("address:" + address) if address else None)
+def _name(name: str) -> str:
+    return name.strip().casefold()
+
+
+def keys_for(secret: str, name: str, address: str | None, device: str | None = None
+             ) -> Keys:
+    """HMACs with the instance secret: the table keeps neither names nor addresses.
+    ``device`` is the nonce of a device token checked for ``name`` (``trusted_device``)."""
+    return Keys(_mac(secret, "account:" + _name(name)),
+                _mac(secret, "address:" + address) if address else None,
+                _mac(secret, f"device:{_name(name)}:{device}") if device else None)
+
+
+def _token_mac(secret: str, name: str, nonce: str) -> str:
+    return _mac(secret, f"device-token:{_name(name)}:{nonce}")[:32]
+
+
+def trusted_device(secret: str, name: str, cookie: str | None) -> str | None:
+    """The nonce of the device token in ``cookie`` that is valid for ``name``, or None."""
+    for token in (cookie or "").split(":")[:DEVICE_TOKENS]:
+        nonce, _, mac = token.partition(".")
+        if nonce and mac and hmac.compare_digest(mac, _token_mac(secret, name, nonce)):
+            return nonce
+    return None
+
+
+def remember_device(secret: str, name: str, cookie: str | None) -> str:
+    """The device cookie after a login to ``name``: a new token for it first, then the
+    browser's tokens for other accounts (the oldest dropped past ``DEVICE_TOKENS``)."""
+    nonce = secrets.token_urlsafe(12)
+    others = [t for t in (cookie or "").split(":")[:DEVICE_TOKENS]
+              if _TOKEN.fullmatch(t) and trusted_device(secret, name, t) is None]
+    return ":".join([f"{nonce}.{_token_mac(secret, name, nonce)}", *others][:DEVICE_TOKENS])
 
 
 async def begin_attempt(conn: AsyncConnection, keys: Keys, now: datetime) -> int | None:
@@ -69,7 +116,11 @@ async def begin_attempt(conn: AsyncConnection, keys: Keys, now: datetime) -> int
 
 async def attempt_succeeded(conn: AsyncConnection, keys: Keys, now: datetime) -> None:
     """The password was right: the account's failures are forgotten; the address gets back
-    the attempt counted for it (its other failures stay)."""
+    the attempt counted for it (its other failures stay). From a trusted browser only its
+    own failures are forgotten (the name's lock, if someone elsewhere holds it, stays)."""
+    if keys.device:
+        await repo.forget(conn, keys.device)
+        return
     await repo.forget(conn, keys.account)
     if keys.address:
         found = (await repo.lock_rows(conn, [keys.address], now)).get(keys.address)

@@ -226,7 +226,8 @@ class MemberDataService(Service):
 
     # -- deletion -------------------------------------------------------------------------
     async def confirm(self, user: User, *, username: str, password: str,
-                      session: str | None, client: str | None = None) -> None:
+                      session: str | None, client: str | None = None,
+                      device: str | None = None) -> None:
         """The member means it: the name retyped, and the password (or, without one, a
         session started from a login link in the last 15 minutes)."""
         if username.strip().lower() != user.username:
@@ -235,7 +236,8 @@ class MemberDataService(Service):
         if user.has_password:
             if not password:
                 raise Invalid(N_("Type your password, to confirm."), field="password")
-            await self.accounts.check_password(user.username, password, client=client)
+            await self.accounts.check_password(user.username, password, client=client,
+                                               device=device)
             return
         started = None
         if session:

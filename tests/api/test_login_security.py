@@ -140,6 +140,70 @@ async def test_the_lock_is_shared_by_two_processes_on_one_database(
         await other.close()
 
 
+async def test_a_lock_on_the_name_does_not_keep_out_a_browser_that_logged_in_before(
+        admin: Runtime, browser: Browser) -> None:
+    """Device cookies: someone who only knows the name locks it from elsewhere; the member's
+    own browser (it has logged in to this account before) still logs in, while a new browser
+    from the member's own address is paused with the name."""
+    home = browser("198.51.100.20")
+    r = await try_login(home, "admin", PASSWORD)
+    assert r.status_code == 303 and "fediaid_device=" in r.headers["set-cookie"]
+    assert (await home.post("/logout", data={"csrf": csrf((await home.get("/")).text)})
+            ).status_code == 303
+    assert "fediaid_session" not in home.cookies and "fediaid_device" in home.cookies
+    attacker = browser("203.0.113.66")
+    for _ in range(5):
+        assert (await try_login(attacker, "admin", "wrong password!")).status_code == 401
+    for _ in range(20):
+        assert (await try_login(attacker, "admin", "wrong password!")).status_code == 429
+    r = await try_login(home, "admin", PASSWORD)
+    assert r.status_code == 303 and "fediaid_session" in r.headers["set-cookie"]
+    # A new browser is paused with the name, from the member's address too, and is told
+    # that a browser used before still works.
+    r = await try_login(browser("198.51.100.20"), "admin", PASSWORD)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) > 0
+    assert "new browser" in r.text
+    # The member's login did not lift the attacker's lock on the name.
+    assert (await try_login(attacker, "admin", PASSWORD)).status_code == 429
+
+
+async def test_a_device_cookie_counts_for_its_own_name_only_and_cannot_be_forged(
+        admin: Runtime, browser: Browser) -> None:
+    await admin.accounts.set_password(await admin.accounts.create_user("neighbor"), PASSWORD)
+    home = browser()
+    assert (await try_login(home, "admin", PASSWORD)).status_code == 303
+    token = home.cookies["fediaid_device"]
+    attacker = browser("203.0.113.67")
+    for _ in range(5):
+        assert (await try_login(attacker, "neighbor", "wrong password!")).status_code == 401
+        assert (await try_login(attacker, "admin", "wrong password!")).status_code == 401
+    # The cookie for "admin" does not open "neighbor", which is locked.
+    assert (await try_login(home, "neighbor", PASSWORD)).status_code == 429
+    # A made-up or altered token is no token.
+    for forged in ("AAAAAAAAAAAAAAAA." + "0" * 32, token[:-1] + ("0" if token[-1] != "0"
+                                                                   else "1")):
+        other = browser()
+        other.cookies.set("fediaid_device", forged)
+        assert (await try_login(other, "admin", PASSWORD)).status_code == 429
+    assert (await try_login(home, "admin", PASSWORD)).status_code == 303
+
+
+async def test_a_trusted_browser_has_its_own_lock(admin: Runtime, browser: Browser) -> None:
+    """Wrong passwords from a browser with a device cookie lock that browser (the same
+    growing locks), not the name: the member's other browsers are not kept out by it."""
+    laptop, phone = browser(), browser("198.51.100.30")
+    assert (await try_login(laptop, "admin", PASSWORD)).status_code == 303
+    assert (await try_login(phone, "admin", PASSWORD)).status_code == 303
+    for _ in range(5):
+        assert (await try_login(laptop, "admin", "wrong password!")).status_code == 401
+    r = await try_login(laptop, "admin", PASSWORD)
+    assert r.status_code == 429 and "new browser" not in r.text
+    assert (await try_login(phone, "admin", PASSWORD)).status_code == 303
+    assert (await try_login(browser("192.0.2.99"), "admin", PASSWORD)).status_code == 303
+    later(admin, timedelta(minutes=2))
+    assert (await try_login(laptop, "admin", PASSWORD)).status_code == 303
+
+
 async def test_the_service_refuses_while_locked(admin: Runtime) -> None:
     for _ in range(5):
         with pytest.raises(Exception, match="do not match"):
@@ -270,8 +334,11 @@ async def test_cookies_are_secure_on_an_https_instance(db_url: str, tmp_path: Pa
             assert rt.settings.base_url.startswith("https://")
             r = await try_login(c, "admin", PASSWORD)
             assert r.status_code == 303
-            cookie = r.headers["set-cookie"].lower()
-            assert "secure" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+            cookies = r.headers.get_list("set-cookie")
+            assert any(c.startswith("fediaid_device=") for c in cookies)
+            for cookie in (c.lower() for c in cookies):
+                assert ("secure" in cookie and "httponly" in cookie
+                        and "samesite=lax" in cookie)
     finally:
         await rt.close()
 
