@@ -22,7 +22,7 @@ from starlette.routing import BaseRoute, Route
 from api.context import runtime
 from api.ids import path_id as _path_id
 from api.ids import query_ids
-from api.mastodon.common import cors, optional_user, params, text, token_user
+from api.mastodon.common import cors, one_read, optional_user, params, text, token_user
 from api.mastodon.entities import (
     account_entity,
     accounts_by_id,
@@ -235,6 +235,7 @@ async def lookup(request: Request) -> Response:
 
 
 @cors
+@one_read
 async def account_statuses(request: Request) -> Response:
     """A page of the account's statuses the asker may see (``rt.statuses``); ``pinned``
     gives an empty list (nothing can be pinned here)."""
@@ -251,7 +252,7 @@ async def account_statuses(request: Request) -> Response:
         viewer, actor.id, page, exclude_replies=flag(p.get("exclude_replies"), "exclude_replies"),
         exclude_reblogs=flag(p.get("exclude_reblogs"), "exclude_reblogs"),
         only_media=flag(p.get("only_media"), "only_media"),
-        tagged=tagged.lstrip("#").lower() if tagged else None)
+        tagged=tagged.lstrip("#").lower() if tagged else None, account=actor)
     entities = await status_entities(rt, user, ids, viewer=viewer)
     return FastJSON(entities, headers=link_header(request, ids))
 

@@ -8,7 +8,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from api.context import runtime
-from api.mastodon.common import cors, optional_user, token_user
+from api.mastodon.common import cors, one_read, optional_user, token_user
 from api.mastodon.entities import status_entities
 from api.mastodon.paging import link_header, page_from
 from api.responses import FastJSON
@@ -28,6 +28,7 @@ def _where(request: Request) -> bool | None:
 
 
 @cors
+@one_read
 async def home(request: Request) -> Response:
     rt = runtime(request)
     user = await token_user(request, "read:statuses")
@@ -39,6 +40,7 @@ async def home(request: Request) -> Response:
 
 
 @cors
+@one_read
 async def public(request: Request) -> Response:
     rt = runtime(request)
     user = await optional_user(request, "read:statuses")
@@ -51,6 +53,7 @@ async def public(request: Request) -> Response:
 
 
 @cors
+@one_read
 async def tag(request: Request) -> Response:
     rt = runtime(request)
     user = await optional_user(request, "read:statuses")

@@ -97,6 +97,7 @@ class Status:
     created_at: datetime
     edited_at: datetime | None
     recipients: frozenset[str] = frozenset()  # actor URIs addressed or mentioned
+    mentioned_ids: tuple[int, ...] = ()  # the mentioned ones among them, by actor id
     hidden: bool = False  # a note hidden by a coordinator (an offer or need: its post's)
 
     @property

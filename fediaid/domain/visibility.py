@@ -44,6 +44,7 @@ class Viewer:
     in_network: bool = False
     # Actor URIs this viewer follows (accepted): for remote followers-only statuses.
     following: frozenset[str] = frozenset()
+    following_ids: frozenset[int] = frozenset()  # the same accounts by id (home timeline)
     # Blocks and mutes, as actor URIs (fediaid/services/blocks.py loads them):
     blocking: frozenset[str] = frozenset()  # accounts the viewer blocks
     blocked_by: frozenset[str] = frozenset()  # accounts that block the viewer (or its server)

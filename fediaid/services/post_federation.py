@@ -16,7 +16,7 @@ in the caller's transaction, like every other federation side effect.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -63,15 +63,18 @@ class PostFederation(Service):
         areas = dict(await posts_repo.area_list(conn))
         return self._note(post, author, labels, areas)
 
-    async def notes(self, conn: AsyncConnection, posts: Sequence[Post]
-                    ) -> dict[int, dict[str, Any]]:
-        """Several posts as Notes, by post id, in three queries whatever their number (a
-        page of statuses): the authors, the category labels and the areas once."""
+    async def notes(self, conn: AsyncConnection, posts: Sequence[Post], *,
+                    known: Mapping[str, Actor] | None = None) -> dict[int, dict[str, Any]]:
+        """Several posts as Notes, by post id, in two queries whatever their number (a
+        page of statuses): the authors (those not in ``known``, actors by URI the caller
+        has read already), and the category and area labels once."""
         if not posts:
             return {}
-        authors = await actors_repo.by_uris(conn, [p.author_uri for p in posts])
-        labels = dict(await posts_repo.category_list(conn, active_only=False))
-        areas = dict(await posts_repo.area_list(conn))
+        known = known or {}
+        authors = {p.author_uri: known[p.author_uri] for p in posts if p.author_uri in known}
+        authors |= await actors_repo.by_uris(conn, [p.author_uri for p in posts
+                                                    if p.author_uri not in authors])
+        labels, areas = await posts_repo.labels(conn)
         return {p.id: self._note(p, authors[p.author_uri], labels, areas) for p in posts
                 if p.author_uri in authors}
 

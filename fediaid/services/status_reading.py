@@ -76,10 +76,11 @@ class StatusReading(Service):
             return Viewer()
         async with self.db.read() as conn:
             actor = await actors_repo.get_by_id(conn, user.actor_id)
-            following = await repo.following_uris(conn, actor.id)
+            following = await repo.following(conn, actor.id)
             relations = await self.blocks.viewer_fields(conn, actor.id)
         return Viewer(actor_uri=actor.uri, user_id=user.id, coordinator=user.is_coordinator,
-                      following=frozenset(following), **relations)
+                      following=frozenset(following.values()),
+                      following_ids=frozenset(following), **relations)
 
     # -- reading ---------------------------------------------------------------------------
     async def visible(self, viewer: Viewer, ids: Sequence[int]) -> list[Status]:
@@ -165,10 +166,12 @@ class StatusReading(Service):
 
     async def account_status_ids(self, viewer: Viewer, actor_id: int, page: Page, *,
                                  exclude_replies: bool = False, exclude_reblogs: bool = False,
-                                 only_media: bool = False, tagged: str | None = None
-                                 ) -> list[int]:
-        async with self.db.read() as conn:
-            account = await actors_repo.find_by_id(conn, actor_id)
+                                 only_media: bool = False, tagged: str | None = None,
+                                 account: Actor | None = None) -> list[int]:
+        """``account``: the actor ``actor_id``, when the caller has read it already."""
+        if account is None or account.id != actor_id:
+            async with self.db.read() as conn:
+                account = await actors_repo.find_by_id(conn, actor_id)
         if account is not None and account.uri in viewer.muting:
             # A muted account's own page still shows its statuses (as in Mastodon).
             viewer = dc_replace(viewer, muting=viewer.muting - {account.uri})
@@ -182,15 +185,13 @@ class StatusReading(Service):
 
     async def home_ids(self, user: User, page: Page, *, viewer: Viewer | None = None
                        ) -> list[int]:
-        """``viewer``: ``user``'s, when the caller has it already."""
+        """``viewer``: ``user``'s, when the caller has it already (its follows are the
+        accounts whose statuses the home timeline shows, with the group's)."""
         viewer = viewer if viewer is not None else await self.viewer(user)
-        followed: list[int] = []
+        followed = sorted(viewer.following_ids | {self.identity.group.id})
         hidden = hidden_of(viewer)
 
         async def fetch(conn: AsyncConnection, p: Page) -> list[int]:
-            if not followed:  # read once, in the page's own connection
-                followed.extend(await repo.following_ids(conn, user.actor_id))
-                followed.append(self.identity.group.id)
             return await repo.home_ids(conn, p, account_ids=followed, me=user.actor_id,
                                        include_local_posts=True, hidden=hidden)
         return await self._collect(viewer, page, fetch)
@@ -259,7 +260,8 @@ class StatusReading(Service):
             every = {s.id: s for s in shown} | boosted
             all_ids = list(every)
             actor_ids = {s.account_id for s in every.values()}
-            mentioned = await repo.mentioned_actor_ids(conn, all_ids)
+            mentioned = {sid: list(s.mentioned_ids) for sid, s in every.items()
+                         if s.mentioned_ids}
             for lst in mentioned.values():
                 actor_ids.update(lst)
             actors = await actors_repo.load_many(conn, actor_ids)
@@ -272,7 +274,8 @@ class StatusReading(Service):
             # addressing, so render them as the network sees them.
             notes = await self.post_federation.notes(conn, [
                 p if p.visibility is not Visibility.MEMBERS
-                else dc_replace(p, visibility=Visibility.NETWORK) for p in posts.values()])
+                else dc_replace(p, visibility=Visibility.NETWORK) for p in posts.values()],
+                known={a.uri: a for a in actors.values()})
             for s in every.values():
                 post = posts.get(s.post_id) if s.post_id is not None else None
                 note = notes.get(post.id) if post is not None else None

@@ -14,6 +14,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from sqlalchemy import event, text
@@ -50,6 +51,10 @@ class Database:
         self._writes = 0
         self._checkpointer: asyncio.Task[None] | None = None
         self._listener: Listener | None = None
+        # ``one_read``'s connection and the task it belongs to (``read`` hands it out to
+        # that task only: a task started inside, or a ``gather``, opens its own).
+        self._shared_read: ContextVar[tuple[AsyncConnection, asyncio.Task[Any]] | None] = \
+            ContextVar(f"shared_read_{id(self)}", default=None)
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         if self.dialect == "sqlite":
@@ -163,8 +168,35 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
+        shared = self._shared_read.get()
+        if shared is not None and shared[1] is asyncio.current_task():
+            yield shared[0]
+            return
         async with self.reader.connect() as conn:
             yield conn
+
+    @asynccontextmanager
+    async def one_read(self) -> AsyncIterator[None]:
+        """Every ``read()`` of this task inside the block uses one connection and one read
+        transaction: for a request that only reads (a page of a timeline), one transaction
+        instead of one per step (token, viewer, ids, statuses, counts; each a pool checkout,
+        a ``BEGIN`` and a rollback: docs/benchmarks.md, "Timelines").
+
+        The reads see one snapshot (on SQLite from the first statement on): a write made in
+        the block through ``write()`` is not seen by the reads after it, so use it only
+        around code that does not read what it wrote. Other tasks (``create_task``,
+        ``gather``) inherit the context but not the connection."""
+        task = asyncio.current_task()
+        shared = self._shared_read.get()
+        if task is None or (shared is not None and shared[1] is task):
+            yield
+            return
+        async with self.reader.connect() as conn:
+            token = self._shared_read.set((conn, task))
+            try:
+                yield
+            finally:
+                self._shared_read.reset(token)
 
     def change_watcher(self) -> ChangeWatcher | None:
         """A cheap way to notice commits from other processes (SQLite only; None on

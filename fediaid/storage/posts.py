@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from fediaid.domain.posts import Kind, Post, State, Urgency, Visibility
@@ -225,6 +225,17 @@ async def category_list(conn: AsyncConnection, *, active_only: bool = True
     if active_only:
         q = q.where(categories.c.active.is_(True))
     return [(r[0], r[1]) for r in await conn.execute(q)]
+
+
+async def labels(conn: AsyncConnection) -> tuple[dict[str, str], dict[str, str]]:
+    """(every category's label, every area's label) by slug, in one statement (a page of
+    posts shown as Notes)."""
+    q = union_all(select(literal(0).label("k"), categories.c.slug, categories.c.label),
+                  select(literal(1).label("k"), areas.c.slug, areas.c.label))
+    out: tuple[dict[str, str], dict[str, str]] = ({}, {})
+    for k, slug, label in await conn.execute(q):
+        out[k][slug] = label
+    return out
 
 
 async def upsert_category(conn: AsyncConnection, slug: str, label: str, active: bool) -> None:

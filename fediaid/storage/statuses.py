@@ -4,7 +4,7 @@ bookmarks, boosts and idempotency keys."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -104,7 +104,7 @@ def without_hidden(q: Any, hidden: Hidden | None) -> Any:
 _COLUMNS = [statuses, actors.c.uri.label("account_uri")]
 
 
-def _to_status(row: Any, recipients: Sequence[str] = ()) -> Status:
+def _to_status(row: Any, recipients: Recipients | None = None) -> Status:
     return Status(
         id=row.id, uri=row.uri, account_id=row.account_id, account_uri=row.account_uri,
         user_id=row.user_id, post_id=row.post_id, reblog_of_id=row.reblog_of_id,
@@ -113,8 +113,9 @@ def _to_status(row: Any, recipients: Sequence[str] = ()) -> Status:
         level=Level(row.visibility), listed=row.listed, local=row.local,
         content=row.content or "", text=row.text, spoiler_text=row.spoiler_text or "",
         sensitive=row.sensitive, language=row.language, url=row.url,
-        created_at=row.created_at, edited_at=row.edited_at, recipients=frozenset(recipients),
-        hidden=row.hidden,
+        created_at=row.created_at, edited_at=row.edited_at,
+        recipients=frozenset(recipients.uris) if recipients else frozenset(),
+        mentioned_ids=tuple(recipients.mentioned) if recipients else (), hidden=row.hidden,
     )
 
 
@@ -122,16 +123,27 @@ def _base() -> Any:
     return select(*_COLUMNS).join(actors, actors.c.id == statuses.c.account_id)
 
 
-async def recipients_of(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[str]]:
-    out: dict[int, list[str]] = {}
+@dataclass
+class Recipients:
+    """A status's addressees: every one's URI, and the ids of the mentioned ones."""
+    uris: list[str] = field(default_factory=list)
+    mentioned: list[int] = field(default_factory=list)
+
+
+async def recipients_of(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Recipients]:
+    out: dict[int, Recipients] = {}
     if not ids:
         return out
     rows = await conn.execute(
-        select(status_recipients.c.status_id, actors.c.uri)
+        select(status_recipients.c.status_id, status_recipients.c.actor_id,
+               status_recipients.c.mention, actors.c.uri)
         .join(actors, actors.c.id == status_recipients.c.actor_id)
         .where(status_recipients.c.status_id.in_(list(ids))))
-    for sid, uri in rows:
-        out.setdefault(sid, []).append(uri)
+    for sid, aid, mention, uri in rows:
+        found = out.setdefault(sid, Recipients())
+        found.uris.append(uri)
+        if mention:
+            found.mentioned.append(aid)
     return out
 
 
@@ -141,7 +153,7 @@ async def load(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Status]:
         return {}
     rows = (await conn.execute(_base().where(statuses.c.id.in_(list(ids))))).all()
     recips = await recipients_of(conn, [r.id for r in rows])
-    return {r.id: _to_status(r, recips.get(r.id, ())) for r in rows}
+    return {r.id: _to_status(r, recips.get(r.id)) for r in rows}
 
 
 async def find(conn: AsyncConnection, status_id: int) -> Status | None:
@@ -152,7 +164,7 @@ async def find_by_uri(conn: AsyncConnection, uri: str) -> Status | None:
     row = (await conn.execute(_base().where(statuses.c.uri == uri))).first()
     if row is None:
         return None
-    return _to_status(row, (await recipients_of(conn, [row.id])).get(row.id, ()))
+    return _to_status(row, (await recipients_of(conn, [row.id])).get(row.id))
 
 
 async def id_for_post(conn: AsyncConnection, post_id: int) -> int | None:
@@ -485,19 +497,6 @@ async def tags_of(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, list[s
     return out
 
 
-async def mentioned_actor_ids(conn: AsyncConnection, ids: Sequence[int]
-                              ) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    if not ids:
-        return out
-    rows = await conn.execute(select(status_recipients.c.status_id, status_recipients.c.actor_id)
-                              .where(status_recipients.c.status_id.in_(list(ids)),
-                                     status_recipients.c.mention.is_(True)))
-    for sid, aid in rows:
-        out.setdefault(sid, []).append(aid)
-    return out
-
-
 # -- favourites, bookmarks ----------------------------------------------------------------
 
 async def add_favourite(conn: AsyncConnection, *, actor_id: int, status_id: int, uri: str
@@ -591,11 +590,12 @@ async def following_ids(conn: AsyncConnection, actor_id: int) -> list[int]:
     return [r[0] for r in rows]
 
 
-async def following_uris(conn: AsyncConnection, actor_id: int) -> list[str]:
+async def following(conn: AsyncConnection, actor_id: int) -> dict[int, str]:
+    """The accounts ``actor_id`` follows (accepted): their URIs by id."""
     rows = await conn.execute(
-        select(actors.c.uri).join(follows, follows.c.followed_id == actors.c.id)
+        select(actors.c.id, actors.c.uri).join(follows, follows.c.followed_id == actors.c.id)
         .where(follows.c.follower_id == actor_id, follows.c.state == "accepted"))
-    return [r[0] for r in rows]
+    return {r.id: r.uri for r in rows}
 
 
 async def count_by_author(conn: AsyncConnection, actor_id: int) -> int:
