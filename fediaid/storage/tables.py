@@ -28,7 +28,7 @@ from sqlalchemy import (
 
 from fediaid.storage.types import BigId, UTCDateTime
 
-SCHEMA_HEAD = "0029"
+SCHEMA_HEAD = "0030"
 
 metadata = MetaData(
     naming_convention={
@@ -68,6 +68,7 @@ actors = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     UniqueConstraint("domain", "username", name="uq_actors_domain_username"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 # Private keys live only here; they are never serialised, logged or exported.
@@ -108,6 +109,7 @@ users = Table(
     # The member's own language and time zone for pages (None: the browser's, the group's).
     Column("language", String(16)),
     Column("time_zone", String(64)),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 # One-time login links (printed by `fediaid init` / `admin login-link`) and web sessions:
@@ -437,6 +439,7 @@ posts = Table(
     Index("ix_posts_author", "author_actor_id"),
     Index("ix_posts_expires", "expires_at"),
     Index("ix_posts_delete_after", "delete_after"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 post_recipients = Table(
@@ -521,6 +524,7 @@ responses = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_responses_post", "post_id"),
     Index("ix_responses_responder_created", "responder_actor_id", "created_at"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 conversations = Table(
@@ -537,6 +541,7 @@ conversations = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("closed_at", UTCDateTime),
     Column("reopened_at", UTCDateTime),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 messages = Table(
@@ -551,6 +556,7 @@ messages = Table(
     Column("body", Text, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_messages_conversation", "conversation_id", "id"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 
@@ -609,6 +615,7 @@ statuses = Table(
     Index("ix_statuses_local_posts", "id",
           sqlite_where=text("post_id IS NOT NULL AND local IS 1"),
           postgresql_where=text("post_id IS NOT NULL AND local IS true")),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 # The people a status is addressed to (direct) or mentions.
@@ -641,6 +648,7 @@ favourites = Table(
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("actor_id", "status_id", name="uq_favourites_pair"),
     Index("ix_favourites_status", "status_id"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 bookmarks = Table(
@@ -651,6 +659,7 @@ bookmarks = Table(
     Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE"), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     UniqueConstraint("user_id", "status_id", name="uq_bookmarks_pair"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 notifications = Table(
@@ -665,6 +674,7 @@ notifications = Table(
     Column("status_id", BigId, ForeignKey("statuses.id", ondelete="CASCADE")),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_notifications_user", "user_id", "id"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 # The durable Web Push queue: one row per notification and subscription, written in the
@@ -712,6 +722,7 @@ media_attachments = Table(
     Column("focus_y", Float),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_media_attachments_status", "status_id"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 markers = Table(
@@ -792,6 +803,7 @@ reports = Table(
     Column("resolved_at", UTCDateTime),
     Index("ix_reports_state", "state", "id"),
     Index("ix_reports_reporter", "reporter_user_id", "id"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 report_items = Table(
@@ -1063,6 +1075,7 @@ sms_threads = Table(
     Column("updated_at", UTCDateTime, nullable=False),
     Index("ix_sms_threads_number", "number"),
     Index("ix_sms_threads_post", "post_id"),
+    sqlite_autoincrement=True,  # ids never reused (migration 0030)
 )
 
 # The texts of a conversation, in and out. ``state`` of a text we send: waiting, sent,
