@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from api.context import runtime
+from api.context import one_read, runtime
 from api.ids import path_id as _path_id
 from api.ids import query_ids
-from api.mastodon.common import cors, one_read, optional_user, params, text, token_user
+from api.mastodon.common import cors, optional_user, params, text, token_user
 from api.mastodon.entities import (
     account_entity,
     accounts_by_id,

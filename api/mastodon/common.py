@@ -50,18 +50,6 @@ def cors(handler: Handler) -> Handler:
     return wrapped
 
 
-def one_read(handler: Handler) -> Handler:
-    """For handlers that only read (pages of timelines): every read of the request in one
-    database transaction (``Database.one_read``)."""
-
-    @wraps(handler)
-    async def wrapped(request: Request) -> Response:
-        async with runtime(request).db.one_read():
-            return await handler(request)
-
-    return wrapped
-
-
 async def params(request: Request) -> dict[str, Any]:
     """Parameters from the query string, a form (urlencoded or multipart) and a JSON body;
     the body wins. Repeated form keys (``redirect_uris[]``) become lists."""

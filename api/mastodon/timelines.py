@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from api.context import runtime
-from api.mastodon.common import cors, one_read, optional_user, token_user
+from api.context import one_read, runtime
+from api.mastodon.common import cors, optional_user, token_user
 from api.mastodon.entities import status_entities
 from api.mastodon.paging import link_header, page_from
 from api.responses import FastJSON

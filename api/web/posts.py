@@ -9,7 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.context import runtime
+from api.context import one_read, runtime
 from api.web.forms import (
     INTAKE_FIELDS,
     POST_FIELDS,
@@ -72,6 +72,7 @@ def _quote(text: str) -> str:
 
 # -- home: the group, and the current offers and needs ---------------------------------
 
+@one_read
 async def home(request: Request) -> Response:
     rt = runtime(request)
     user = await current_user(request)
