@@ -94,6 +94,10 @@ def _rebuild(conn: Connection, table: str, change: Callable[[str, str], str]) ->
     old = conn.exec_driver_sql(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
     ).scalar_one()
+    if ("AUTOINCREMENT" in old) == (change is _autoincrement):
+        # Already done: the rebuild was committed, and the process stopped before Alembic
+        # wrote the new version (the next start runs the migration again).
+        return
     kept = conn.exec_driver_sql(
         "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') "
         "AND sql IS NOT NULL ORDER BY rowid", (table,)).scalars().all()

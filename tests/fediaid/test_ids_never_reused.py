@@ -225,3 +225,32 @@ async def test_the_rebuild_keeps_rows_indexes_triggers_and_foreign_keys(tmp_path
         assert _check(path) == ([("ok",)], [])
     finally:
         await db.dispose()
+
+
+async def test_the_rebuild_runs_again_after_a_stop_before_the_version_was_written(
+        tmp_path: Path) -> None:
+    """The rebuild commits before Alembic writes the new version: a process stopped in
+    between leaves the tables rebuilt and the version at 0029; the next start runs 0030
+    again, which finds the tables done and leaves them as they are."""
+    url = sqlite_url(tmp_path)
+    path = tmp_path / "fediaid.db"
+    rt = await open_initialised_runtime(tmp_path, url)
+    try:
+        await _note(rt, (await rt.accounts.create_user("maria")).actor_id, 1)
+    finally:
+        await rt.close()
+    done = _schema(path)
+    raw = sqlite3.connect(path)
+    try:
+        raw.execute("UPDATE alembic_version SET version_num = '0029'")
+        raw.commit()
+    finally:
+        raw.close()
+    db = Database(url)
+    try:
+        await upgrade(db)
+        assert await current_revision(db) == SCHEMA_HEAD
+    finally:
+        await db.dispose()
+    assert _schema(path) == done
+    assert _check(path) == ([("ok",)], [])
