@@ -25,20 +25,21 @@ class NotFoundRemote(FetchError):
 
 async def fetch_document(
     client: httpx.AsyncClient, url: str, *, max_bytes: int, deadline: float = 30.0,
-    max_redirects: int = 3,
+    max_redirects: int = 3, auth: httpx.Auth | None = None,
 ) -> dict[str, Any]:
     """GET an ActivityPub document and return it parsed.
 
     Follows Mastodon's rules for fetched documents (PROTOCOL.md section 3.3): status 200, an
     ActivityPub media type, a body under ``max_bytes``, a JSON object whose ``id`` has the
     same origin as the URL finally fetched (so a server cannot speak for another). The whole
-    fetch, redirects and body included, takes at most ``deadline`` seconds.
+    fetch, redirects and body included, takes at most ``deadline`` seconds. ``auth``: sign
+    the GET with it instead of the client's own signing auth.
     """
     target, _fragment = urldefrag(url)
     try:
         answer = await send(client, "GET", target, headers={"Accept": ACCEPT},
                             deadline=deadline, max_bytes=max_bytes,
-                            max_redirects=max_redirects)
+                            max_redirects=max_redirects, auth=auth)
     except TimeoutError as exc:
         raise FetchError(f"could not fetch {target}: no answer within {deadline:g}s") from exc
     except httpx.HTTPError as exc:

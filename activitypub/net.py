@@ -307,17 +307,21 @@ def follow_any(request: httpx.Request, response: httpx.Response) -> httpx.URL | 
 async def send(client: httpx.AsyncClient, method: str, url: str, *,
                headers: Mapping[str, str] | None = None, content: bytes | None = None,
                deadline: float, max_bytes: int, max_redirects: int = 3,
-               follow: RedirectRule = follow_any) -> Answer:
+               follow: RedirectRule = follow_any, auth: httpx.Auth | None = None) -> Answer:
     """One request with everything bounded: the whole of it, redirects and body reads
     included, within ``deadline`` seconds (``TimeoutError``), at most ``max_redirects``
     redirects that ``follow`` accepts (each hop a new request, so the client's auth signs
     it for its own target and the address policy applies to its connection), and at most
-    ``max_bytes`` of the body (``ResponseTooLarge``)."""
+    ``max_bytes`` of the body (``ResponseTooLarge``). ``auth``: sign with it instead of the
+    client's own (another actor's key), every hop too."""
     async with asyncio.timeout(deadline):
         target = httpx.URL(url)
         for _hop in range(max_redirects + 1):
             request = client.build_request(method, target, headers=headers, content=content)
-            response = await client.send(request, stream=True)
+            if auth is None:
+                response = await client.send(request, stream=True)
+            else:
+                response = await client.send(request, stream=True, auth=auth)
             try:
                 nxt = follow(request, response)
                 if nxt is None or _hop == max_redirects:

@@ -1,8 +1,8 @@
-"""The group's needs picture for linked groups (``GET /picture.json``): only a signed fetch
-by an actor on the server of a group linked with this one, over a link on which this group
+"""The group's needs picture for linked groups (``GET /picture.json``): only a fetch signed
+by the actor of a group linked with this one, over an active link on which this group
 shares its statistics, gets it (docs/federation.md, "The needs picture over links").
-Unsigned or a bad signature: 401; blocked, not linked or not shared with: 403. Service:
-fediaid/services/network_picture.py."""
+Unsigned or a bad signature: 401; blocked, not linked, not shared with, or another actor on
+the linked group's server: 403. Service: fediaid/services/network_picture.py."""
 
 from __future__ import annotations
 

@@ -17,6 +17,7 @@ Pure: docs/network.md says it in plain words, docs/federation.md gives the wire 
 from __future__ import annotations
 
 import enum
+from typing import Protocol
 
 from fediaid.i18n import N_
 
@@ -90,6 +91,30 @@ def allowed(current: LinkState | None, event: LinkEvent) -> bool:
 def linked(state: LinkState | None) -> bool:
     """Whether ``network`` posts and signed fetches go over the link now."""
     return state is LinkState.ACTIVE
+
+
+class SharedOver(Protocol):
+    """What ``reads_share`` needs of a link (``fediaid.storage.links.Link``)."""
+
+    @property
+    def actor_uri(self) -> str: ...
+
+    @property
+    def state(self) -> LinkState: ...
+
+    @property
+    def our_shares(self) -> frozenset[Share]: ...
+
+
+def reads_share(link: SharedOver, share: Share, signer: str | None) -> bool:
+    """Whether a signed fetch by ``signer`` (the verified owner of the signing key) gets what
+    this group shares as ``share`` over ``link``: the link is active (not proposed, paused or
+    ended), our side shares it, and the signer is the linked group's own actor. The link is
+    between two groups, not two servers: any other actor on that server (a member's
+    account, its instance actor, an account anyone opened on a server hosting many) is a
+    stranger here. The federation policy refuses blocked signers before this is asked."""
+    return (signer is not None and signer == link.actor_uri and linked(link.state)
+            and share in link.our_shares)
 
 
 def parse_shares(values: object) -> frozenset[Share]:

@@ -1,6 +1,8 @@
 """The HTTP client for fetching remote documents (actors, keys, objects, WebFinger).
 
-Every GET is signed as the instance actor (servers in secure mode require it), goes only to
+Every GET is signed as the instance actor (servers in secure mode require it) unless the
+caller signs it as another of our actors (``signed_as``: the group fetching a linked group's
+needs picture, which only the group itself may read), goes only to
 public addresses unless the instance runs with ``--dev``, and has time, size and redirect
 limits (``activitypub.net.make_client``, the client deliveries use too). Every request,
 each redirect hop included, is first put to the federation policy (``may_fetch``): nothing
@@ -63,10 +65,16 @@ class RemoteClient:
         if self._may_fetch is not None and not self._may_fetch(str(request.url)):
             raise BlockedFetch(f"{request.url.host} is blocked here: not fetched")
 
-    async def fetch(self, url: str) -> dict[str, Any]:
-        """Raises activitypub.errors.FetchError (and subclasses) on any failure."""
+    async def fetch(self, url: str, *, auth: httpx.Auth | None = None) -> dict[str, Any]:
+        """Raises activitypub.errors.FetchError (and subclasses) on any failure. ``auth``
+        (``signed_as``): sign as that actor instead of the instance actor."""
         return await fetch_document(self.client, url, max_bytes=self._max_bytes,
-                                    deadline=self._deadline)
+                                    deadline=self._deadline, auth=auth)
+
+    @staticmethod
+    def signed_as(key_id: str, private_key_pem: str) -> httpx.Auth:
+        """The signing auth of another of our actors, for ``fetch``."""
+        return HttpSignatureAuth(key_id=key_id, private_key=load_private_key(private_key_pem))
 
     async def webfinger(self, handle: str) -> str:
         return await webfinger.resolve(self.client, handle, scheme=self._scheme,

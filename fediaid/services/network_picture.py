@@ -4,14 +4,17 @@ docs/federation.md, "The needs picture over links").
 - **Publish**: ``published(signer)`` is this group's needs picture as linked groups fetch it
   (``GET /picture.json``): the same protected counts members see on ``/picture`` (by
   category, place and month; open needs by category and by how long they waited), each a
-  number of 5 or more or "fewer than 5" / "hidden". Only for a signed fetch by an actor on
-  the server of a group whose link is active and over which this group shares its
-  statistics (``Share.STATISTICS`` in our shares); the federation policy refused blocked
-  signers before (``DiscoveryService.fetch_signer``).
+  number of 5 or more or "fewer than 5" / "hidden". Only for a fetch signed by the linked
+  group's own actor, over a link that is active and on which this group shares its
+  statistics (``fediaid.domain.links.reads_share``; any other actor on that group's server
+  gets what a stranger gets); the federation policy refused blocked signers before
+  (``DiscoveryService.fetch_signer``).
 - **Gather**: ``refresh()`` fetches, through the remote fetch client (signed, time and size
   limits, public addresses only outside --dev), the picture of each group linked with us
   that shares its statistics: its actor, then the ``needsPicture`` it names on the same
-  server. A picture that cannot be read now keeps the last one read, for up to a week.
+  server, that GET signed as our group actor (the party to the link: the other side gives
+  its picture to nobody else). A picture that cannot be read now keeps the last one read,
+  for up to a week.
   ``refresh_due()`` (the worker's periodic loop): daily, and at once when a link starts or
   ends or what a linked group shares changes.
 - **Read**: ``network(user)``: this group's own published picture and the cached ones of
@@ -26,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from activitypub.vocab import host_of, id_of
-from fediaid.domain.links import LinkState, Share
+from fediaid.domain.links import LinkState, Share, reads_share
 from fediaid.domain.network_picture import (
     GroupPicture,
     NetworkPicture,
@@ -42,6 +45,7 @@ from fediaid.federation import render
 from fediaid.i18n import N_
 from fediaid.services.core import Core, Service
 from fediaid.services.needs_picture import NeedsPicture, Picture, Table
+from fediaid.storage import actors as actors_repo
 from fediaid.storage import links as links_repo
 from fediaid.storage import network_pictures as repo
 from fediaid.storage import posts as posts_repo
@@ -49,6 +53,7 @@ from fediaid.storage.links import Link
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
+    from fediaid.federation.remote import RemoteClient
     from fediaid.services.federation_policy import FederationPolicy
 
 log = logging.getLogger(__name__)
@@ -85,6 +90,7 @@ class NetworkPictureService(Service):
         super().__init__(core)
         self.picture = picture
         self.policy = policy
+        self._auth: Any = None  # httpx.Auth signing as the group (imported on first use)
 
     def url(self) -> str:
         return self.settings.base_url + "/picture.json"
@@ -106,11 +112,10 @@ class NetworkPictureService(Service):
                         link.actor_uri)]
 
     async def published(self, signer: str | None) -> dict[str, Any]:
-        """Our picture for a linked group's server that we share statistics with."""
+        """Our picture for a linked group we share statistics with, signed by its actor."""
         if signer is None:
             raise Forbidden(N_("This picture is only for linked groups: sign the request."))
-        domain = host_of(signer)
-        if not any(link.domain == domain and Share.STATISTICS in link.our_shares
+        if not any(reads_share(link, Share.STATISTICS, signer)
                    for link in await self._links()):
             raise Forbidden(N_("This picture is only for groups this group shares its "
                                "statistics with."))
@@ -131,12 +136,22 @@ class NetworkPictureService(Service):
             url = id_of(actor.get("needsPicture"))
             if not url or host_of(url) != host_of(actor_uri):
                 return None
-            doc = await remote.fetch(url)
+            doc = await remote.fetch(url, auth=await self._group_auth(remote))
             parse_picture(doc, url, actor_uri)
         except (FetchError, PictureError) as exc:
             log.info("network picture: %s not read: %s", actor_uri, exc)
             return None
         return doc
+
+    async def _group_auth(self, remote: RemoteClient) -> Any:
+        """Signing as our group actor (its key read once per process)."""
+        if self._auth is None:
+            group = self.identity.group
+            async with self.db.read() as conn:
+                pem = await actors_repo.private_key_pem(conn, group.id)
+            assert group.key_id is not None
+            self._auth = remote.signed_as(group.key_id, pem)
+        return self._auth
 
     async def refresh(self) -> int:
         """Fetch the linked groups' pictures now and replace the cache. Returns how many

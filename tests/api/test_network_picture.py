@@ -1,10 +1,12 @@
 """The network's picture (issue 12), SQLite and PostgreSQL.
 
-Publishing: ``/picture.json`` goes only to a signed fetch by an actor on the server of a
-group whose link is active and over which this group shares its statistics; unsigned 401,
-anyone else 403; the counts in it are numbers of 5 or more, else "fewer than 5"/"hidden".
+Publishing: ``/picture.json`` goes only to a fetch signed by the actor of a group whose link
+is active and over which this group shares its statistics; unsigned 401, anyone else 403,
+other accounts on the linked group's server (a member, its instance actor) included; the
+counts in it are numbers of 5 or more, else "fewer than 5"/"hidden".
 Gathering: a linked group's picture is read from a small real HTTP server on loopback (its
-actor names the picture), only when that group shares its statistics with us; the
+actor names the picture; the picture's GET is signed with our group actor's key, checked
+there), only when that group shares its statistics with us; the
 network page adds its counts to ours, and a combined count with a hidden part stays
 hidden; a peer's number below 5 is never shown; an ended link drops the group at once.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -28,7 +31,7 @@ from fediaid.storage import actors as actors_repo
 from fediaid.storage import links as links_repo
 from tests.api.test_web_posts import Login
 from tests.api.test_web_posts import login as login  # the fixture
-from tests.support.remote import remote_actor, store
+from tests.support.remote import RemoteActor, keypair, remote_actor, store
 
 AP = "application/activity+json"
 
@@ -40,11 +43,13 @@ class Peer:
         self.name = name
         self.picture: dict[str, Any] = {}
         self.requests: list[str] = []
+        self.headers: list[dict[str, str]] = []  # of each request, in order
         peer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 peer.requests.append(self.path)
+                peer.headers.append({k.lower(): v for k, v in self.headers.items()})
                 if self.path == "/groups/g":
                     doc: dict[str, Any] = {
                         "id": peer.actor, "type": "Group", "preferredUsername": "g",
@@ -165,6 +170,89 @@ async def test_published_only_to_linked_groups_that_we_share_statistics_with(
     assert (await fetch()).status_code in (401, 403)  # blocked: refused
     actor_doc = (await client.get(rt.identity.group.uri, headers={"Accept": AP})).json()
     assert actor_doc["needsPicture"] == url
+
+
+async def test_only_the_linked_groups_own_actor_reads_the_picture(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    """The link is between two groups: another account on the linked group's server (a
+    member's, its instance actor, anyone's on a server hosting many) is answered as a
+    stranger is, and nobody on it gets the picture over a link paused, ended or not sharing
+    statistics. Every fetch really signed, verified against the signer's published key."""
+    rt = runtime
+    await needs(rt, "food", 6)
+    url = rt.settings.base_url + "/picture.json"
+    oak = remote_actor("oak", "oak.example", type_="Group")
+    member_there = remote_actor("mallory", "oak.example", key=1)
+    instance_there = RemoteActor("https://oak.example/actor", keypair(2), "Application")
+    stranger = remote_actor("someone", "elsewhere.example", key=3)
+    for actor in (oak, member_there, instance_there, stranger):
+        await store(rt, actor)
+
+    async def fetch(actor: RemoteActor) -> httpx.Response:
+        return await client.get("/picture.json", headers=actor.signed_get(url))
+
+    async def answers() -> dict[str, tuple[int, str]]:
+        out = {}
+        for name, actor in (("oak", oak), ("member", member_there),
+                            ("instance", instance_there), ("stranger", stranger)):
+            r = await fetch(actor)
+            out[name] = (r.status_code, r.text if r.status_code != 200 else "picture")
+        return out
+
+    statistics = frozenset({Share.STATISTICS})
+    await link_with(rt, oak.uri, oak.host, ours=statistics)
+    got = await answers()
+    assert got["oak"] == (200, "picture")
+    refused = got["stranger"]
+    assert refused[0] == 403
+    assert got["member"] == refused and got["instance"] == refused  # as a stranger
+
+    for state, ours in ((LinkState.PAUSED, statistics), (LinkState.ENDED, statistics),
+                        (LinkState.ACTIVE, frozenset({Share.BLOCKLISTS})),
+                        (LinkState.PROPOSED_BY_THEM, statistics)):
+        await link_with(rt, oak.uri, oak.host, state=state, ours=ours)
+        got = await answers()
+        assert {name: status for name, (status, _) in got.items()} == dict.fromkeys(
+            got, 403), (state, ours)
+
+    await link_with(rt, oak.uri, oak.host, ours=statistics)  # active again
+    got = await answers()
+    assert got["oak"] == (200, "picture") and got["member"][0] == 403
+
+
+async def test_the_picture_is_fetched_signed_as_our_group(runtime: Runtime,
+                                                          peer: Peer) -> None:
+    """A linked group gives its picture only to our group's own actor: the GET of the
+    picture is signed with the group's key (the actor's GET with the instance actor's)."""
+    from activitypub.keys import load_public_key
+    from activitypub.verify import ResolvedKey, verify_request
+
+    rt = runtime
+    peer.publish(needs=40, categories=[{"key": "food", "needs": 10, "offers": 5}])
+    await link_with(rt, peer.actor, peer.domain, theirs=frozenset({Share.STATISTICS}))
+    assert await rt.network_picture.refresh() == 1
+    got = dict(zip(peer.requests, peer.headers, strict=True))
+    group = rt.identity.group
+    async with rt.db.read() as conn:
+        keys = {a.key_id: a for a in (await actors_repo.find_by_uri(conn, group.uri),
+                                      await actors_repo.find_by_uri(conn,
+                                                                    rt.identity.instance.uri))
+                if a is not None}
+
+    async def resolve(key_id: str, refresh: bool) -> ResolvedKey:
+        actor = keys[key_id]  # only our own two actors' published keys
+        assert actor.public_key_pem is not None
+        return ResolvedKey(key_id, actor.uri, load_public_key(actor.public_key_pem))
+
+    async def signer(path: str) -> str:
+        headers = got[path]
+        headers["host"] = peer.domain
+        verified = await verify_request(method="GET", url=peer.base + path, headers=headers,
+                                        body=None, resolve_key=resolve, now=time.time())
+        return verified.owner
+
+    assert await signer("/picture.json") == group.uri
+    assert await signer("/groups/g") == rt.identity.instance.uri
 
 
 async def member(rt: Runtime) -> User:

@@ -2,8 +2,9 @@
 PostgreSQL: before any link, B refuses A's signed fetch of its picture (and an unsigned
 one); A proposes a link sharing only its blocklist, B accepts sharing its statistics; A's
 worker fetches B's picture by itself when the link starts, and A's network page adds B's
-counts to its own and hides the small ones; B's fetch of A's picture stays refused, since
-A does not share its statistics."""
+counts to its own and hides the small ones (that fetch signed as A's group); other actors
+on A's server, a member and the instance actor, are refused as strangers are; B's fetch of
+A's picture stays refused, since A does not share its statistics."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from activitypub.keys import load_private_key
 from activitypub.signatures import sign_cavage
-from tests.integration.helpers import Cluster, group_key
+from fediaid.storage.tables import actor_keys, actors
+from tests.integration.helpers import Cluster, Db, group_key
 from tests.integration.test_links import link_state, stored_state, wait_active
 from tests.integration.test_offers_needs import api
 from tests.support.instances import Instance, finish_cli, init_all, wait_for
@@ -29,6 +32,14 @@ def signed_get(url: str, key: tuple[str, str]) -> httpx.Response:
         method="GET", url=url, headers={}, body=None, key_id=key_id,
         private_key=load_private_key(pem), now=time.time())
     return httpx.get(url, headers=headers, timeout=10)
+
+
+def actor_key(db: Db, uri: str) -> tuple[str, str]:
+    """(key id, private key PEM) of one of an instance's actors."""
+    row = db.rows(select(actors.c.key_id, actor_keys.c.private_key_pem)
+                  .select_from(actors.join(actor_keys, actor_keys.c.actor_id == actors.c.id))
+                  .where(actors.c.uri == uri))[0]
+    return row.key_id, row.private_key_pem
 
 
 def admin_token(inst: Instance) -> dict[str, str]:
@@ -72,6 +83,10 @@ def test_a_adds_bs_counts_and_others_are_refused(cluster: Cluster) -> None:
     rows = {r["key"]: r for r in doc["categories"]}
     assert rows["food"]["needs"] == 6 and rows["transport"]["needs"] == "fewer than 5"
     assert signed_get(a_url, b_key).status_code == 403  # A shares no statistics
+    # The link is with A's group, not with every actor on A's server.
+    for other in (f"{a.base}/users/admin", f"{a.base}/actor"):
+        refused = signed_get(b_url, actor_key(cluster.db(a), other))
+        assert refused.status_code == 403, (other, refused.text)
 
     with httpx.Client(base_url=a.base, timeout=10) as browser:
         r = browser.get(finish_cli(making_link).strip().splitlines()[-1])
