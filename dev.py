@@ -152,6 +152,8 @@ def fediaid_cli(args: list[str]) -> int:
 
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+# The flyer's font for Chinese, Japanese and Korean (fonts-droid-fallback).
+DROID = Path("/usr/share/fonts-droid-fallback/truetype/DroidSansFallback.ttf")
 
 
 _APT_UPDATED = False
@@ -172,20 +174,23 @@ def apt_install(packages: list[str]) -> bool:
 def ensure_chromium() -> None:
     """The browser tests drive Debian's Chromium. Install it when missing and we may (root
     with apt-get, as on this project's machines and CI); otherwise those tests say they are
-    skipped and why. The flyer's PDF prints with DejaVu Sans (fonts-dejavu-core), installed
-    the same way."""
+    skipped and why. The flyer's PDF prints with DejaVu Sans (fonts-dejavu-core) and Droid
+    Sans Fallback for Chinese, Japanese and Korean (fonts-droid-fallback), installed the
+    same way; without the latter the flyer's CJK test is skipped."""
     import shutil
 
     if (shutil.which("chromium") or os.environ.get("FEDIAID_CHROMIUM")) and (
-            DEJAVU.exists() or not shutil.which("apt-get")):
+            (DEJAVU.exists() and DROID.exists()) or not shutil.which("apt-get")):
         return
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("Chromium or DejaVu Sans is not installed: the real-browser tests will be "
-              "skipped, the flyer's font test fails.", flush=True)
+        print("Chromium, DejaVu Sans or Droid Sans Fallback is not installed: the "
+              "real-browser tests and the flyer's CJK test will be skipped, the flyer's "
+              "font test fails.", flush=True)
         return
-    print("Installing Chromium and DejaVu Sans for the tests (apt-get) ...", flush=True)
-    if not apt_install(["chromium", "fonts-dejavu-core"]):
-        print("Could not install Chromium: the browser tests will be skipped.", flush=True)
+    print("Installing Chromium and the flyer's fonts for the tests (apt-get) ...", flush=True)
+    if not apt_install(["chromium", "fonts-dejavu-core", "fonts-droid-fallback"]):
+        print("Could not install Chromium or the fonts: the browser tests and the flyer's "
+              "CJK test will be skipped.", flush=True)
 
 
 # The deployment files' tests (tests/deploy) run Debian's tools on them: Caddy in front of a

@@ -6,16 +6,25 @@ the group's name and description, the hotline and its hours, how to join, a QR c
 group's page, then this week's open needs and offers (what, category, neighborhood).
 
 Letters: fpdf2's built-in fonts know only Latin-1, and neighbors write ñ, other scripts and
-emoji. The flyer uses DejaVu Sans (Latin, Greek, Cyrillic, Hebrew, Arabic letters, many
-symbols) from the system's fonts (Debian: ``fonts-dejavu-core``, in the container image).
-Every character the font cannot draw is replaced by a white square before drawing, and
-invisible joiners and emoji variation marks are dropped, so no text can fail to print.
-Without DejaVu Sans the PDF falls back to Helvetica with letters outside Latin-1 reduced to
-their base letter or replaced, and says so once in the log. Right-to-left scripts are not
-shaped (no HarfBuzz): their letters appear, unjoined.
+emoji. The flyer uses DejaVu Sans (Latin, Greek, Cyrillic, Hebrew, Arabic and Farsi letters,
+many symbols) from the system's fonts (Debian: ``fonts-dejavu-core``, in the container image),
+and for the characters DejaVu lacks (Chinese, Japanese, Korean) Droid Sans Fallback (Debian:
+``fonts-droid-fallback``) as fpdf2's fallback font, embedded only in a flyer that uses it.
+Without Droid Sans Fallback those characters print as white squares and the log says so once.
+Every character no font can draw is replaced by a white square before drawing, and invisible
+joiners and emoji variation marks are dropped, so no text can fail to print. Without DejaVu
+Sans the PDF falls back to Helvetica with letters outside Latin-1 reduced to their base
+letter or replaced, and says so once in the log.
 
-fpdf2 and segno are imported on first use: a server that never prints a flyer does not load
-them (idle memory, docs/benchmarks.md).
+Right-to-left text (Arabic, Farsi, Hebrew) is shaped by HarfBuzz (fpdf2's text shaping with
+``uharfbuzz``): letters joined, each paragraph laid out by the Unicode bidirectional
+algorithm (so Latin words and digits inside an Arabic title read the right way), and a
+paragraph that starts right-to-left aligned right, in the table's cells too. Shaping is
+turned on only for a flyer that holds such text: an all-Latin flyer is drawn as before, at
+the same speed.
+
+fpdf2 (with uharfbuzz), fontTools and segno are imported on first use: a server that never
+prints a flyer does not load them (idle memory, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -26,7 +35,7 @@ import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,6 +59,18 @@ FONT_DIRS = (
     "/opt/homebrew/share/fonts",
 )
 REGULAR, BOLD = "DejaVuSans.ttf", "DejaVuSans-Bold.ttf"
+#: Where systems keep Droid Sans Fallback (Chinese, Japanese kana and Korean Hangul in one
+#: 3.4 MB TrueType font; fpdf2 embeds only the glyphs a flyer uses). First Debian's copy
+#: for Ghostscript, which has every Hangul syllable (Debian's DroidSansFallbackFull.ttf has
+#: Japanese forms of some Han characters but almost no Hangul), then that one (Debian,
+#: Fedora, Arch).
+CJK_FONTS = (
+    "/usr/share/fonts-droid-fallback/truetype/DroidSansFallback.ttf",
+    "/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/google-droid-sans-fonts/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/google-droid/DroidSansFallbackFull.ttf",
+    "/usr/share/fonts/TTF/DroidSansFallbackFull.ttf",
+)
 DASH = "\u2013"  # EN DASH, between two days and for no neighborhood
 MISSING = "\u25a1"  # WHITE SQUARE: what a character the font lacks becomes
 MARGIN = 14.0  # mm
@@ -60,34 +81,66 @@ MAX_PAGES = 2
 @dataclass(frozen=True)
 class FontSet:
     """The TTF files to embed and the characters both can draw; ``None`` paths mean
-    fpdf2's built-in Helvetica (Latin-1)."""
+    fpdf2's built-in Helvetica (Latin-1). ``fallback`` draws what the two lack (CJK), with
+    ``fallback_codepoints``."""
 
     regular: Path | None
     bold: Path | None
     codepoints: frozenset[int]
+    fallback: Path | None = None
+    fallback_codepoints: frozenset[int] = frozenset()
 
     @property
     def builtin(self) -> bool:
         return self.regular is None
 
+    @cached_property
+    def every_codepoint(self) -> frozenset[int]:
+        """What the fonts can draw with the fallback."""
+        return self.codepoints | self.fallback_codepoints
+
+
+_FONT_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, LookupError,
+                                                 AssertionError, struct.error)
+
 
 @cache
-def system_fonts(dirs: tuple[str, ...] = FONT_DIRS) -> FontSet:
-    """DejaVu Sans from the first directory holding both faces, else Helvetica."""
+def system_fonts(dirs: tuple[str, ...] = FONT_DIRS,
+                 cjk: tuple[str, ...] = CJK_FONTS) -> FontSet:
+    """DejaVu Sans from the first directory holding both faces, else Helvetica; with it the
+    first readable CJK font of ``cjk``, else none (logged once: white squares)."""
     from fontTools.ttLib import TTLibError  # type: ignore[import-untyped]
 
+    errors = (*_FONT_ERRORS, TTLibError)
     for folder in dirs:
         regular, bold = Path(folder) / REGULAR, Path(folder) / BOLD
         if regular.is_file() and bold.is_file():
             try:
-                return FontSet(regular, bold, _codepoints(regular) & _codepoints(bold))
-            except (OSError, ValueError, LookupError, AssertionError, struct.error,
-                    TTLibError):  # a broken font file: try the next, then Helvetica
+                fonts = FontSet(regular, bold, _codepoints(regular) & _codepoints(bold))
+            except errors:  # a broken font file: try the next, then Helvetica
                 log.warning("flyer: cannot read the font %s", regular, exc_info=True)
+                continue
+            return _with_fallback(fonts, cjk, errors)
     log.warning("flyer: DejaVu Sans not found (Debian: apt install fonts-dejavu-core); the "
                 "PDF uses Helvetica and replaces letters outside Latin-1")
     return FontSet(None, None, frozenset(c for c in range(0x20, 0x100)
                                          if not 0x7F <= c < 0xA0))
+
+
+def _with_fallback(fonts: FontSet, cjk: tuple[str, ...],
+                   errors: tuple[type[BaseException], ...]) -> FontSet:
+    for name in cjk:
+        path = Path(name)
+        if path.is_file():
+            try:
+                extra = _codepoints(path) - fonts.codepoints
+            except errors:
+                log.warning("flyer: cannot read the font %s", path, exc_info=True)
+                continue
+            return replace(fonts, fallback=path, fallback_codepoints=extra)
+    log.warning("flyer: no CJK font found (Debian: apt install fonts-droid-fallback); "
+                "Chinese, Japanese and Korean letters print as white squares")
+    return fonts
 
 
 def _codepoints(path: Path) -> frozenset[int]:
@@ -136,6 +189,53 @@ def drawable(text: str, codepoints: frozenset[int]) -> str:
         out.append(plain if plain and len(plain) <= 3 and all(
             ord(c) in codepoints for c in plain) else missing)
     return "".join(out)
+
+
+# -- direction ----------------------------------------------------------------------------
+
+def needs_shaping(text: str) -> bool:
+    """Whether ``text`` holds right-to-left letters or Arabic digits (Arabic, Farsi, Hebrew,
+    Syriac...), which only HarfBuzz and the bidirectional algorithm draw right."""
+    return not text.isascii() and any(
+        unicodedata.bidirectional(ch) in ("R", "AL", "AN") for ch in text)
+
+
+def right_to_left(text: str) -> bool:
+    """Whether a paragraph reads right to left: its first strong letter does (rule P2 of
+    the Unicode bidirectional algorithm, as fpdf2 decides it; digits and punctuation do not
+    count)."""
+    for ch in text:
+        kind = unicodedata.bidirectional(ch)
+        if kind == "L":
+            return False
+        if kind in ("R", "AL"):
+            return True
+    return False
+
+
+@cache
+def _can_shape() -> bool:
+    """uharfbuzz is a dependency; without it (a broken install) right-to-left text prints
+    unshaped, as before, and the log says so once."""
+    try:
+        import uharfbuzz  # type: ignore[import-untyped]  # noqa: F401
+    except ImportError:
+        log.warning("flyer: uharfbuzz cannot be imported; Arabic and Hebrew print unjoined, "
+                    "left to right")
+        return False
+    return True
+
+
+def _flyer_text(flyer: Flyer, lang: str, gettext: Gettext) -> str:
+    """The text a flyer will print, near enough to choose its fonts and shaping: the group's
+    and neighbors' words, and the flyer's own in ``lang`` (a sample, and a date)."""
+    p = flyer.profile
+    parts = [p.name, p.description, p.how_to_join, p.hotline_number, p.hotline_hours,
+             p.contact, flyer.page_url, flyer.join_url, day_words(flyer.printed, lang),
+             gettext("Needs: can you help?"), gettext("What"), gettext("How to join")]
+    for item in (*flyer.needs, *flyer.offers):
+        parts += (item.title, item.category, item.area)
+    return "\n".join(parts)
 
 
 # -- words --------------------------------------------------------------------------------
@@ -240,9 +340,24 @@ def _draw(flyer: Flyer, *, paper: Paper, lang: str, gettext: Gettext,
 
     _ = gettext
     body = "Helvetica" if fonts.builtin else "DejaVu"
+    # The fallback font and HarfBuzz only for a flyer that needs them: reading the CJK
+    # font costs more than drawing an all-Latin flyer, and shaping slows every line.
+    words = _flyer_text(flyer, lang, gettext)
+    cjk = fonts.fallback is not None and not fonts.fallback_codepoints.isdisjoint(
+        map(ord, words))
+    shaping = not fonts.builtin and needs_shaping(words) and _can_shape()
+    codepoints = fonts.every_codepoint if cjk else fonts.codepoints
 
     def t(text: str) -> str:
-        return drawable(text, fonts.codepoints)
+        return drawable(text, codepoints)
+
+    def side(text: str) -> str:
+        """Where a paragraph starts: right for one that reads right to left."""
+        return "R" if shaping and right_to_left(text) else "L"
+
+    def say(w: float, h: float, text: str) -> None:
+        text = t(text)
+        pdf.multi_cell(w, h, text, align=side(text), **line)
 
     pdf = _document_class()(orientation="P", unit="mm",
                             format="A4" if paper is Paper.A4 else "Letter")
@@ -250,6 +365,14 @@ def _draw(flyer: Flyer, *, paper: Paper, lang: str, gettext: Gettext,
     if not fonts.builtin:
         pdf.add_font(body, "", str(fonts.regular))
         pdf.add_font(body, "B", str(fonts.bold))
+    if cjk:
+        # Bold text too: Droid Sans Fallback has one face.
+        pdf.add_font("Fallback", "", str(fonts.fallback))
+        pdf.set_fallback_fonts(["Fallback"], exact_match=False)
+    if shaping:
+        # fpdf2 splits each paragraph into directional runs (the Unicode bidirectional
+        # algorithm, base direction from its first strong letter) and HarfBuzz shapes each.
+        pdf.set_text_shaping(True)
     profile = flyer.profile
     pdf.set_title(t(profile.name))
     pdf.set_lang(lang)
@@ -287,32 +410,29 @@ def _draw(flyer: Flyer, *, paper: Paper, lang: str, gettext: Gettext,
     left = width - QR_SIZE - 6
     pdf.set_xy(pdf.l_margin, top)
     pdf.set_font(body, "B", 22)
-    pdf.multi_cell(left, 9, t(profile.name), align="L", **line)
+    say(left, 9, profile.name)
     if profile.description:
         pdf.ln(1)
         pdf.set_font(body, "", 11)
-        pdf.multi_cell(left, 5.2, t(profile.description), align="L", **line)
+        say(left, 5.2, profile.description)
     pdf.ln(3)
     if profile.hotline_number:
         pdf.set_font(body, "", 11)
-        pdf.multi_cell(left, 5.2, t(_("Call or text our hotline")), align="L", **line)
+        say(left, 5.2, _("Call or text our hotline"))
         pdf.set_font(body, "B", 18)
-        pdf.multi_cell(left, 8, t(profile.hotline_number), align="L", **line)
+        say(left, 8, profile.hotline_number)
         if profile.hotline_hours:
             pdf.set_font(body, "", 11)
-            pdf.multi_cell(left, 5.2, t(_("Hours: {hours}").format(
-                hours=profile.hotline_hours)), align="L", **line)
+            say(left, 5.2, _("Hours: {hours}").format(hours=profile.hotline_hours))
         pdf.ln(2)
     pdf.set_font(body, "B", 11)
-    pdf.multi_cell(left, 5.2, t(_("How to join")), align="L", **line)
+    say(left, 5.2, _("How to join"))
     pdf.set_font(body, "", 11)
     if profile.how_to_join:
-        pdf.multi_cell(left, 5.2, t(profile.how_to_join), align="L", **line)
-    pdf.multi_cell(left, 5.2, t(_("Ask to join at {url}").format(url=flyer.join_url)),
-                   align="L", **line)
+        say(left, 5.2, profile.how_to_join)
+    say(left, 5.2, _("Ask to join at {url}").format(url=flyer.join_url))
     if profile.contact:
-        pdf.multi_cell(left, 5.2, t(_("Contact: {contact}").format(contact=profile.contact)),
-                       align="L", **line)
+        say(left, 5.2, _("Contact: {contact}").format(contact=profile.contact))
     pdf.set_y(max(pdf.get_y(), qr_bottom) + 4)
 
     span = f"{day_words(flyer.since, lang)} {DASH} {day_words(flyer.printed, lang)}"
@@ -328,42 +448,42 @@ def _draw(flyer: Flyer, *, paper: Paper, lang: str, gettext: Gettext,
         if pdf.will_page_break(30):
             pdf.add_page()
         pdf.set_font(body, "B", 14)
-        pdf.multi_cell(width, 7, t(heading), align="L", **line)
+        say(width, 7, heading)
         pdf.set_font(body, "", 9)
         pdf.set_text_color(70)
-        pdf.multi_cell(width, 4.5, t(_("Open, posted {span}").format(span=span)), align="L",
-                       **line)
+        say(width, 4.5, _("Open, posted {span}").format(span=span))
         pdf.set_text_color(0)
         pdf.ln(1.5)
         pdf.set_font(body, "", 10.5)
         if not items:
-            pdf.multi_cell(width, 5.5, t(nothing), align="L", **line)
+            say(width, 5.5, nothing)
         else:
-            _table(pdf, FontFace, TableBordersLayout, headings, items, t)
+            _table(pdf, FontFace, TableBordersLayout, headings, items, t, side)
         if more:
             pdf.set_font(body, "", 10)
-            pdf.multi_cell(width, 5.5, t(_("… and {count} more at {url}").format(
-                count=more, url=flyer.page_url)), align="L", **line)
+            say(width, 5.5, _("… and {count} more at {url}").format(
+                count=more, url=flyer.page_url))
         pdf.ln(4)
 
     pdf.set_font(body, "B", 11)
-    pdf.multi_cell(width, 5.5, t(_("Anyone can ask, anyone can offer. Neighbors help "
-                                   "neighbors directly.")), align="L", **line)
+    say(width, 5.5, _("Anyone can ask, anyone can offer. Neighbors help neighbors "
+                      "directly."))
     pages = pdf.page_no()
     return bytes(pdf.output()), pages
 
 
 def _table(pdf: Any, font_face: Any, layout: Any, headings: tuple[str, str, str],
-           items: Iterable[FlyerItem], t: Callable[[str], str]) -> None:
+           items: Iterable[FlyerItem], t: Callable[[str], str],
+           side: Callable[[str], str]) -> None:
+    """Needs or offers; a cell whose text reads right to left is aligned right."""
     with pdf.table(col_widths=(60, 22, 18), width=pdf.epw, text_align="LEFT",
                    borders_layout=layout.HORIZONTAL_LINES, line_height=5.2, padding=(1.2, 1),
                    headings_style=font_face(emphasis="BOLD", fill_color=(232, 232, 232)),
                    v_align="TOP") as table:
         row = table.row()
         for heading in headings:
-            row.cell(heading)
+            row.cell(heading, align=side(heading))
         for item in items:
             row = table.row()
-            row.cell(t(item.title))
-            row.cell(t(item.category))
-            row.cell(t(item.area or DASH))
+            for text in (t(item.title), t(item.category), t(item.area or DASH)):
+                row.cell(text, align=side(text))

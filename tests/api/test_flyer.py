@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
@@ -16,6 +17,7 @@ import pypdfium2
 import pytest
 import zxingcpp
 from babel.dates import format_date
+from fontTools.ttLib import TTFont
 from PIL import Image, ImageDraw
 from pypdf import PdfReader
 
@@ -289,3 +291,139 @@ def test_long_titles_never_take_a_third_page() -> None:
     assert 0 < shown < MAX_ITEMS
     # What did not fit is counted, with the 3 left off before.
     assert f"… and {MAX_ITEMS - shown + 3} more at https://a.test/@elm" in text
+
+
+# -- scripts: right to left shaped, CJK from the fallback font --------------------------------
+
+ARABIC = "حليب للأطفال 2 علب"  # milk for the children, 2 cans
+ARABIC_LATIN = "حليب Nido 400g"
+HEBREW = "חלב לתינוקות 2 קופסאות"
+CJK = "米 5公斤 ご飯 쌀 2kg"
+NO_CJK_FONT = ("no CJK font: Debian's fonts-droid-fallback is not installed (python3 dev.py "
+               "test installs it, as root with apt-get)")
+
+
+def scripts_week(*titles: str, name: str = "Elm St Mutual Aid") -> Flyer:
+    week = a_week(0, 0)
+    return replace(week, profile=replace(week.profile, name=name), more_needs=0,
+                   needs=tuple(FlyerItem(title, "Food", "Riverside") for title in titles))
+
+
+def glyph_boxes(data: bytes) -> list[tuple[str, float, float, float]]:
+    """Every character PDFium finds on the first page, in drawing order: the character (from
+    the font's ToUnicode map), its box's left and right edges and its middle's height, in
+    points."""
+    document = pypdfium2.PdfDocument(data)
+    try:
+        text = document[0].get_textpage()
+        boxes = []
+        for i in range(text.count_chars()):
+            left, bottom, right, top = text.get_charbox(i)
+            boxes.append((text.get_text_range(i, 1), left, right, (bottom + top) / 2))
+        return boxes
+    finally:
+        document.close()
+
+
+def line_of(boxes: list[tuple[str, float, float, float]], char: str) -> dict[str, float]:
+    """The left edge of each character on the line that holds ``char`` (once on the page),
+    by character; those on the line twice are left out."""
+    (y,) = [mid for c, _, _, mid in boxes if c == char]
+    line: dict[str, float] = {}
+    twice: set[str] = set()
+    for c, left, _, mid in boxes:
+        if abs(mid - y) < 3 and c.strip():
+            if c in line:
+                twice.add(c)
+            line[c] = left
+    return {c: left for c, left in line.items() if c not in twice}
+
+
+def to_unicode(data: bytes) -> dict[str, dict[int, str]]:
+    """Each embedded font's glyphs (CIDs) and the text each stands for, by font name."""
+    fonts: dict[str, dict[int, str]] = {}
+    for page in PdfReader(io.BytesIO(data)).pages:
+        for ref in page["/Resources"]["/Font"].values():
+            font = ref.get_object()
+            cmap = font["/ToUnicode"].get_data().decode()
+            glyphs = fonts.setdefault(str(font["/BaseFont"]).split("+")[-1], {})
+            for cid, text in re.findall(r"<([0-9A-F]{4})> <([0-9A-F]+)>", cmap):
+                glyphs[int(cid, 16)] = "".join(chr(int(text[i:i + 4], 16))
+                                               for i in range(0, len(text), 4))
+    return fonts
+
+
+def test_arabic_is_joined_and_reads_right_to_left_with_latin_and_digits() -> None:
+    data = render_pdf(scripts_week(ARABIC, ARABIC_LATIN, name="بيت الجيران"),
+                      paper=Paper.A4)
+    # Joined: one letter, several shapes. Lam (ل) starts "للأطفال" and sits inside "علب":
+    # two different glyphs; lam with alef (لأ) is one glyph, as handwriting has it.
+    glyphs = to_unicode(data)["DejaVuSansBook"]
+    lams = {cid for cid, text in glyphs.items() if text == "\u0644"}
+    assert len(lams) >= 2, glyphs
+    assert "\u0644\u0623" in glyphs.values()
+    # Read back in logical order (the words right to left, each word's letters in order).
+    text = pdf_text(data)
+    assert "حليب للأطفال" in text and "بيت الجيران" in text, text
+    # Right to left on paper: the first word rightmost, then the number, then the last
+    # word; the Latin brand and the weight in between read left to right, left of Arabic.
+    boxes = glyph_boxes(data)
+    title = line_of(boxes, "ع")
+    assert title["ح"] > title["2"] > title["ع"], title
+    mixed = line_of(boxes, "4")
+    assert mixed["N"] < mixed["4"] < mixed["g"] < mixed["ح"], mixed
+    # Aligned right: in the table's first column (60 % of the page), and the group's name.
+    width = PAGE_POINTS[Paper.A4][0]
+    assert title["ح"] > width * 0.45, title
+    name = line_of(boxes, "ج")
+    assert name["ب"] > name["ت"] > name["ج"] > name["ن"] and name["ب"] > width * 0.5, name
+
+
+def test_hebrew_reads_right_to_left_in_the_table() -> None:
+    data = render_pdf(scripts_week(HEBREW, PUBLIC_OFFER), paper=Paper.LETTER)
+    assert "חלב לתינוקות" in pdf_text(data)
+    line = line_of(glyph_boxes(data), "ח")
+    # "חלב" rightmost, then "לתינוקות", "2", "קופסאות" leftmost.
+    assert line["ח"] > line["נ"] > line["2"] > line["פ"], line
+    assert line["ח"] > PAGE_POINTS[Paper.LETTER][0] * 0.45, line
+    # Latin on the next row starts on the left, as always.
+    boxes = glyph_boxes(data)
+    spare = "".join(c for c, *_ in boxes).index("Spare rice")
+    assert boxes[spare][1] < 60, boxes[spare]
+
+
+def test_chinese_japanese_korean_print_with_the_fallback_font() -> None:
+    fonts = system_fonts()
+    if fonts.fallback is None:
+        pytest.skip(NO_CJK_FONT)
+    data = render_pdf(scripts_week(CJK, PAÑALES), paper=Paper.A4)
+    text = pdf_text(data)
+    assert CJK in text and "\u25a1" not in text, text
+    # Drawn with Droid Sans Fallback, embedded (only the glyphs used), real outlines.
+    embedded = to_unicode(data)
+    fallback = next(name for name in embedded if name.startswith("DroidSansFallback"))
+    assert {"米", "公", "ご", "飯", "쌀"} <= set(embedded[fallback].values())
+    reader = PdfReader(io.BytesIO(data))
+    for ref in reader.pages[0]["/Resources"]["/Font"].values():
+        font = ref.get_object()
+        if fallback in str(font["/BaseFont"]):
+            program = font["/DescendantFonts"][0].get_object()["/FontDescriptor"]["/FontFile2"]
+            subset = TTFont(io.BytesIO(program.get_data()))
+            glyf = subset["glyf"]
+            for char in "米公ご飯쌀":  # outlines (some made of parts), not an empty box
+                points, _, _ = glyf[f"uni{ord(char):04X}"].getCoordinates(glyf)
+                assert len(points) > 20, char
+    # Mixed with Latin and digits on one line, left to right.
+    line = line_of(glyph_boxes(data), "米")
+    assert line["米"] < line["5"] < line["公"] < line["ご"] < line["쌀"] < line["k"], line
+    # An all-Latin flyer neither embeds the CJK font nor shapes.
+    latin = render_pdf(scripts_week(PAÑALES), paper=Paper.A4)
+    assert not any(name.startswith("DroidSans") for name in to_unicode(latin))
+
+
+def test_without_a_cjk_font_cjk_prints_white_squares(caplog: pytest.LogCaptureFixture) -> None:
+    fonts = system_fonts.__wrapped__(cjk=("/nonexistent/DroidSansFallback.ttf",))
+    assert fonts.fallback is None and not fonts.builtin
+    assert "fonts-droid-fallback" in caplog.text
+    data = render_pdf(scripts_week(CJK), paper=Paper.A4, fonts=fonts)
+    assert "\u25a1 5\u25a1\u25a1 \u25a1\u25a1 \u25a1 2kg" in pdf_text(data)
