@@ -13,6 +13,7 @@ it; the test checks the line itself against the Specification's rule for names."
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 import shutil
@@ -108,6 +109,44 @@ def test_caddy_gets_the_projects_caddyfile(config: dict[str, Any]) -> None:
     assert caddy["environment"] == {"FEDIAID_DOMAIN": example_env()["FEDIAID_DOMAIN"],
                                     "FEDIAID_UPSTREAM": "web:8000"}
     assert config["services"]["web"]["expose"] == ["8000"]
+
+
+def test_only_caddy_is_trusted_for_forwarded_headers(config: dict[str, Any]) -> None:
+    """Web trusts X-Forwarded-For/-Proto from one address: Caddy's, fixed on a network only
+    Caddy and web are on. Not "*", not a subnet, not a list; the workers and the database
+    are not on that network, so none of them can send from an address web trusts."""
+    services, networks = config["services"], config.get("networks", {})
+    trusted = services["web"]["environment"]["FORWARDED_ALLOW_IPS"]
+    assert re.fullmatch(r"[0-9.]+", trusted), f"web trusts {trusted!r}: not one address"
+    address = ipaddress.ip_address(trusted)
+    assert services["worker"]["environment"]["FORWARDED_ALLOW_IPS"] == trusted
+    assert services["caddy"].get("networks", {}).get("proxy") == {"ipv4_address": trusted}
+    assert sorted(n for n, s in services.items() if "proxy" in s["networks"]) == [
+        "caddy", "web"]
+    assert sorted(services["web"]["networks"]) == ["backend", "proxy"]
+    assert list(services["worker"]["networks"]) == ["backend"]
+    assert list(services["db"]["networks"]) == ["backend"]
+    assert list(services["caddy"]["networks"]) == ["proxy"]
+    subnets = [c["subnet"] for c in networks["proxy"]["ipam"]["config"]]
+    assert len(subnets) == 1 and address in ipaddress.ip_network(subnets[0])
+    assert "ipam" not in (networks["backend"] or {})
+    # Caddy's upstream is web on that network (its only one): it connects from there.
+    assert services["caddy"]["environment"]["FEDIAID_UPSTREAM"] == "web:8000"
+
+
+def test_the_proxy_address_is_chosen_in_one_place(tmp_path: Path) -> None:
+    """Another subnet set in deploy/.env moves Caddy's address and web's trust together."""
+    env_file = tmp_path / "env"
+    env_file.write_text((DEPLOY / ".env.example").read_text()
+                        + "FEDIAID_PROXY_SUBNET=10.250.0.0/29\n"
+                          "FEDIAID_PROXY_ADDRESS=10.250.0.3\n")
+    done = compose_config(tmp_path, env_file)
+    assert done.returncode == 0, done.stderr
+    config = yaml.safe_load(done.stdout)
+    services = config["services"]
+    assert services["caddy"]["networks"]["proxy"]["ipv4_address"] == "10.250.0.3"
+    assert services["web"]["environment"]["FORWARDED_ALLOW_IPS"] == "10.250.0.3"
+    assert config["networks"]["proxy"]["ipam"]["config"] == [{"subnet": "10.250.0.0/29"}]
 
 
 def test_every_command_is_one_fediaid_accepts(config: dict[str, Any]) -> None:
