@@ -412,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
             configure(os.environ.get("FEDIAID_LOG_LEVEL", "warning"),
                       args.log_format or os.environ.get("FEDIAID_LOG_FORMAT", "text"))
             return _run(_init(args, data))
-        if args.command in ("backup", "restore", "move-to-postgres"):
+        if args.command in ("backup", "restore", "backup-key", "move-to-postgres"):
             from fediaid import cli_backup
 
             return _run(cli_backup.run(args, data))

@@ -80,6 +80,10 @@ class Settings:
     # servers behind Caddy on one machine), or another server on the group's own network.
     # Addresses, not ranges or names; every other private address stays refused.
     peer_addresses: frozenset[str] = frozenset()
+    # age public keys (``age1...``) that `fediaid backup` encrypts to when no --recipient or
+    # --passphrase-file is given, so scheduled backups are always encrypted: their secret
+    # keys stay off the server (docs/deploy.md "Backups"). Checked by `fediaid backup`.
+    backup_recipients: tuple[str, ...] = ()
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
 
     @property
@@ -130,6 +134,13 @@ def _addresses(value: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def _recipients(value: object) -> tuple[str, ...]:
+    """``backup_recipients``: a list of strings, or one string of them separated by commas
+    or spaces (FEDIAID_BACKUP_RECIPIENTS)."""
+    items = value if isinstance(value, list) else str(value).replace(",", " ").split()
+    return tuple(str(x).strip() for x in items if str(x).strip())
+
+
 def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Settings:
     """Read ``DIR/fediaid.toml`` and apply ``FEDIAID_*`` overrides."""
     env = os.environ if env is None else env
@@ -171,6 +182,7 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         inbox_retention_days=float(raw.get("inbox_retention_days",
                                            Settings.inbox_retention_days)),
         rate_limit_scale=float(raw.get("rate_limit_scale", Settings.rate_limit_scale)),
+        backup_recipients=_recipients(raw.get("backup_recipients", [])),
         delivery=delivery,
     )
     overrides: dict[str, object] = {}
@@ -194,6 +206,8 @@ def load_settings(data_dir: Path, env: Mapping[str, str] | None = None) -> Setti
         overrides["inbox_lease_seconds"] = float(env["FEDIAID_INBOX_LEASE_SECONDS"])
     if "FEDIAID_INBOX_RETENTION_DAYS" in env:
         overrides["inbox_retention_days"] = float(env["FEDIAID_INBOX_RETENTION_DAYS"])
+    if "FEDIAID_BACKUP_RECIPIENTS" in env:
+        overrides["backup_recipients"] = _recipients(env["FEDIAID_BACKUP_RECIPIENTS"])
     if env.get("FEDIAID_PEER_ADDRESSES", "").strip():
         overrides["peer_addresses"] = _addresses(env["FEDIAID_PEER_ADDRESSES"])
     delivery_overrides: dict[str, object] = {}
@@ -251,6 +265,9 @@ def write_config(
         'languages = ["en"]',
         f"secret_key = {_toml_str(secrets.token_urlsafe(32))}",
         "# database_url = \"postgresql+asyncpg://fediaid@localhost/fediaid\"",
+        "# Backups are encrypted to these age public keys (make one with `fediaid backup-key`",
+        "# and keep its secret file off this server):",
+        "# backup_recipients = [\"age1...\"]",
     ]
     if database_url:
         lines.append(f"database_url = {_toml_str(database_url)}")

@@ -11,15 +11,24 @@ The archive is a gzip'd tar, written 0600, holding in this order:
 - ``media/...`` (uploaded files).
 
 The database holds every private key (``actor_keys``, ``instance_keys``), so the archive
-does too: whoever has it can act as the group. Callers say so.
+does too: whoever has it can act as the group. So the archive is normally encrypted with age
+(age-encryption.org/v1, through ``pyrage``): to X25519 public keys (``age1...``) whose secret
+keys the coordinators keep off the server, streamed (the tar.gz goes through a pipe into
+``pyrage.encrypt_io``; nothing holds the whole archive), or with a passphrase (age's scrypt
+recipient; ``pyrage.passphrase`` only works on bytes, so that way holds the archive in memory
+and is limited to ``PASSPHRASE_MAX_BYTES``). The ``age`` and ``rage`` tools open either.
+Unencrypted archives are still written when the caller asks (``fediaid backup --unencrypted``).
 
 Restore checks everything before it writes anything: a readable archive, a known format, a
 schema no newer than this version's, every checksum, an empty target (``force`` replaces
-one). It then writes the files and runs the migrations up to head.
+one). An encrypted archive is decrypted as it is read (age authenticates every 64 KiB chunk
+and the end of the file), into the staging directory; a wrong key or a changed byte stops it
+there. It then writes the files and runs the migrations up to head.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -30,12 +39,16 @@ import sqlite3
 import subprocess
 import tarfile
 import tempfile
+import threading
 import zlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
+import pyrage  # type: ignore[import-untyped]
+from pyrage import x25519
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -51,6 +64,11 @@ SQLITE_MEMBER = "fediaid.db"
 PG_MEMBER = "database.pgdump"
 SECRETS_WARNING = ("The archive holds the group's private keys, password hashes and the "
                    "session secret: keep it as safe as the server itself.")
+AGE_MAGIC = b"age-encryption.org/v1\n"
+AGE_ARMOR = b"-----BEGIN AGE ENCRYPTED FILE-----"
+# pyrage.passphrase encrypts and decrypts bytes only: a passphrase backup holds the archive
+# in memory about three times over (the archive, age's output, its copy into Python).
+PASSPHRASE_MAX_BYTES = 512 << 20
 
 
 class BackupError(FediaidError):
@@ -100,6 +118,182 @@ def sqlite_path(url: str) -> Path:
     if not database:
         raise BackupError(f"no SQLite file in {url}")
     return Path(database)
+
+
+# -- age encryption ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Encryption:
+    """How a backup is encrypted: to age X25519 recipients (``age1...``), or with a
+    passphrase (age's scrypt recipient). Exactly one of the two."""
+
+    recipients: tuple[x25519.Recipient, ...] = ()
+    passphrase: str | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.recipients) == (self.passphrase is not None):
+            raise BackupError("encrypt to recipients or with a passphrase, not both or neither")
+        if self.passphrase is not None and not self.passphrase:
+            raise BackupError("the passphrase is empty")
+
+    def describe(self) -> str:
+        if self.passphrase is not None:
+            return "encrypted with a passphrase (age, scrypt)"
+        n = len(self.recipients)
+        return f"encrypted with age to {n} public key{'s' if n != 1 else ''}"
+
+
+def _lines(text: str) -> Iterable[tuple[int, str]]:
+    for number, line in enumerate(text.splitlines(), 1):
+        line = line.strip()
+        if line and not line.startswith("#"):
+            yield number, line
+
+
+def parse_recipient(value: str, source: str = "") -> x25519.Recipient:
+    value = value.strip()
+    try:
+        return x25519.Recipient.from_str(value)
+    except (pyrage.RecipientError, ValueError) as exc:
+        hint = (" (that is a secret key: give its public key, age1...)"
+                if value.upper().startswith("AGE-SECRET-KEY-") else "")
+        where = f"{source}: " if source else ""
+        shown = value if not hint else "AGE-SECRET-KEY-..."
+        raise BackupError(f"{where}{shown!r} is not an age public key (age1...){hint}"
+                          ) from exc
+
+
+def parse_recipients(values: Iterable[str], source: str = "") -> list[x25519.Recipient]:
+    return [parse_recipient(v, source) for v in values]
+
+
+def read_recipients_file(path: Path) -> list[x25519.Recipient]:
+    """A file of recipients as ``age -R`` reads it: one ``age1...`` a line, ``#`` comments."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BackupError(f"cannot read the recipients file {path}: {exc.strerror}") from exc
+    found = [parse_recipient(line, f"{path} line {n}") for n, line in _lines(text)]
+    if not found:
+        raise BackupError(f"{path} names no recipient (age1... lines)")
+    return found
+
+
+def read_identities(path: Path) -> list[x25519.Identity]:
+    """The secret keys in an age identity file (as ``fediaid backup-key`` or ``age-keygen``
+    write them: ``AGE-SECRET-KEY-1...`` lines, ``#`` comments)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BackupError(f"cannot read the key file {path}: {exc.strerror}") from exc
+    found: list[x25519.Identity] = []
+    for n, line in _lines(text):
+        if line.startswith("age1"):
+            raise BackupError(f"{path} line {n} is a public key (age1...); restoring needs "
+                              "the secret key file that `fediaid backup-key` wrote")
+        try:
+            found.append(x25519.Identity.from_str(line))
+        except (pyrage.IdentityError, ValueError) as exc:
+            raise BackupError(f"{path} line {n} is not an age secret key "
+                              "(AGE-SECRET-KEY-1...)") from exc
+    if not found:
+        raise BackupError(f"{path} holds no age secret key (AGE-SECRET-KEY-1...)")
+    return found
+
+
+def read_passphrase_file(path: Path) -> str:
+    """The first line of ``path``, without its line ending."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise BackupError(f"cannot read the passphrase file {path}: {exc.strerror}") from exc
+    first = text.split("\n", 1)[0].rstrip("\r")
+    if not first:
+        raise BackupError(f"{path}: the passphrase (its first line) is empty")
+    return first
+
+
+def write_identity(path: Path) -> str:
+    """Make a new X25519 identity, write it to ``path`` (0600, never over an existing file,
+    in age-keygen's format) and return its public recipient."""
+    identity = x25519.Identity.generate()
+    public = str(identity.to_public())
+    created = datetime.now(UTC).isoformat(timespec="seconds")
+    body = (f"# fediaid backup key, created {created}\n"
+            "# SECRET: it opens every backup made for the public key below. Keep it off the\n"
+            "# server, in two safe places; without it those backups cannot be restored.\n"
+            f"# public key: {public}\n{identity}\n")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise BackupError(f"{path} already exists; a key file is never overwritten") from exc
+    except OSError as exc:
+        raise BackupError(f"cannot write {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(body)
+    os.chmod(path, 0o600)
+    return public
+
+
+def age_header(path: Path) -> bytes | None:
+    """The header of an age file (up to its MAC line), or None for anything else."""
+    with path.open("rb") as fh:
+        head = fh.read(4096)
+    if head.startswith(AGE_ARMOR):  # ASCII armor (age -a): whole 64-character lines of base64
+        lines = head.replace(b"\r", b"").split(b"\n")[1:-1]
+        whole = [line for line in lines[:48] if len(line) == 64]
+        try:
+            head = base64.b64decode(b"".join(whole))
+        except ValueError:
+            return AGE_MAGIC
+    if not head.startswith(AGE_MAGIC):
+        return None
+    end = head.find(b"\n---")
+    return head if end < 0 else head[:end]
+
+
+def _is_passphrase_file(header: bytes) -> bool:
+    return b"\n-> scrypt " in header
+
+
+class _Pump:
+    """Run ``work(sink)`` in a thread, writing into a pipe whose reading end (``end``) is the
+    caller's: age's streaming functions pull from a reader and push to a writer, while
+    tarfile pushes when it writes an archive. The error the thread met, if any, is kept."""
+
+    def __init__(self, work: Callable[[IO[bytes]], None]) -> None:
+        r, w = os.pipe()
+        self.end: IO[bytes] = open(r, "rb")
+        self.error: Exception | None = None
+
+        def run() -> None:
+            try:
+                with open(w, "wb") as sink:  # closed whatever happens: the reader sees EOF
+                    work(sink)
+            except Exception as exc:  # noqa: BLE001 (given to the caller after join)
+                self.error = exc
+
+        self.thread = threading.Thread(target=run, name="backup-pipe", daemon=True)
+        self.thread.start()
+
+    def finish(self) -> Exception | None:
+        """Close the reading end (a thread still writing gets a broken pipe) and wait."""
+        self.end.close()
+        self.thread.join()
+        return self.error
+
+
+def _decrypt_error(path: Path, exc: BaseException, *, passphrase: bool,
+                   key_file: str) -> BackupError:
+    message = str(exc)
+    if "No matching keys" in message:
+        return BackupError(f"the key in {key_file} does not open {path}: it was encrypted "
+                           "to other keys (or its header was changed). Nothing was "
+                           "restored.")
+    if passphrase and "Decryption failed" in message:
+        return BackupError(f"the passphrase does not open {path} (a wrong passphrase, or "
+                           "the file was changed). Nothing was restored.")
+    return BackupError(f"{path} is damaged or was changed after it was made (age: "
+                       f"{message}). Nothing was restored.")
 
 
 # -- PostgreSQL tools ----------------------------------------------------------------------
@@ -160,6 +354,7 @@ class BackupResult:
     path: Path
     manifest: Manifest
     size: int
+    encryption: str | None = None  # how it was encrypted, in words; None: not at all
 
 
 def _media_files(data_dir: Path) -> list[Path]:
@@ -191,9 +386,9 @@ def _sqlite_copy(source: Path, target: Path) -> str | None:
 
 
 async def backup(data_dir: Path, database_url: str, out: Path, *,
-                 force: bool = False) -> BackupResult:
+                 force: bool = False, encryption: Encryption | None = None) -> BackupResult:
     """Write the archive ``out`` (file work in a thread; only PostgreSQL's revision is
-    read here)."""
+    read here), encrypted as ``encryption`` says (None: a plain tar.gz)."""
     import asyncio
 
     revision: str | None = None
@@ -204,11 +399,12 @@ async def backup(data_dir: Path, database_url: str, out: Path, *,
             revision = await schema_revision(db)
         finally:
             await db.dispose()
-    return await asyncio.to_thread(_backup_sync, data_dir, database_url, out, force, revision)
+    return await asyncio.to_thread(_backup_sync, data_dir, database_url, out, force, revision,
+                                   encryption)
 
 
 def _backup_sync(data_dir: Path, database_url: str, out: Path, force: bool,
-                 pg_revision: str | None) -> BackupResult:
+                 pg_revision: str | None, encryption: Encryption | None) -> BackupResult:
     if out.exists() and not force:
         raise BackupError(f"{out} already exists; choose another name or add --force to "
                           "replace it.")
@@ -235,34 +431,91 @@ def _backup_sync(data_dir: Path, database_url: str, out: Path, force: bool,
             raise BackupError("the database has no schema yet; there is nothing to back up")
         entries: list[tuple[str, bytes | Path]] = [(CONFIG_FILE, config.read_bytes()),
                                                    (member, staged / member)]
+        # Media files are read from disk twice (checksum, then archive), never held whole.
         for path in _media_files(data_dir):
-            rel = path.relative_to(data_dir).as_posix()
-            entries.append((rel, path.read_bytes()))
+            entries.append((path.relative_to(data_dir).as_posix(), path))
         manifest = Manifest(database=kind, schema=revision,
                             created=datetime.now(UTC).isoformat(timespec="seconds"),
                             version=__version__)
         for name, content in entries:
             manifest.files[name] = (_file_sha256(content) if isinstance(content, Path)
                                     else _sha256(content))
+
+        def write_tar(sink: IO[bytes]) -> None:
+            _write_tar(sink, manifest, entries)
+
         partial = out.with_name(f".{out.name}.partial")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-                _add_bytes(tar, MANIFEST, manifest.to_json())
-                for name, content in entries:
-                    if isinstance(content, Path):
-                        info = tar.gettarinfo(str(content), arcname=name)
-                        info.mode, info.uid, info.gid, info.uname, info.gname = 0o600, 0, 0, "", ""
-                        with content.open("rb") as fh:
-                            tar.addfile(info, fh)
-                    else:
-                        _add_bytes(tar, name, content)
+            with os.fdopen(fd, "wb") as raw:
+                if encryption is None:
+                    write_tar(raw)
+                elif encryption.passphrase is not None:
+                    _encrypt_with_passphrase(write_tar, raw, encryption.passphrase,
+                                             staged / "archive.tar.gz")
+                else:
+                    _encrypt_to_recipients(write_tar, raw, encryption.recipients)
             os.chmod(partial, 0o600)
             os.replace(partial, out)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
-    return BackupResult(path=out, manifest=manifest, size=out.stat().st_size)
+    return BackupResult(path=out, manifest=manifest, size=out.stat().st_size,
+                        encryption=encryption.describe() if encryption else None)
+
+
+def _write_tar(sink: IO[bytes], manifest: Manifest,
+               entries: Sequence[tuple[str, bytes | Path]]) -> None:
+    with tarfile.open(fileobj=sink, mode="w|gz") as tar:
+        _add_bytes(tar, MANIFEST, manifest.to_json())
+        for name, content in entries:
+            if isinstance(content, Path):
+                info = tar.gettarinfo(str(content), arcname=name)
+                info.mode, info.uid, info.gid, info.uname, info.gname = 0o600, 0, 0, "", ""
+                with content.open("rb") as fh:
+                    tar.addfile(info, fh)
+            else:
+                _add_bytes(tar, name, content)
+
+
+def _encrypt_to_recipients(write_tar: Callable[[IO[bytes]], None], out: IO[bytes],
+                           recipients: Sequence[x25519.Recipient]) -> None:
+    """Stream the archive through age into ``out``: tarfile writes into a pipe in a thread,
+    ``pyrage.encrypt_io`` reads the other end (memory stays flat whatever the size)."""
+    pump = _Pump(write_tar)
+    try:
+        pyrage.encrypt_io(pump.end, out, list(recipients))
+    except (pyrage.EncryptError, OSError) as exc:
+        failed = pump.finish()
+        raise (failed if isinstance(failed, BackupError) else
+               BackupError(f"encrypting the backup failed: {exc}")) from exc
+    failed = pump.finish()
+    if failed is not None:
+        # The archive stopped early (a file that vanished, a full disk): age would have
+        # closed a valid but short file, so nothing is kept.
+        raise failed
+
+
+def _encrypt_with_passphrase(write_tar: Callable[[IO[bytes]], None], out: IO[bytes],
+                             passphrase: str, scratch: Path) -> None:
+    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        write_tar(fh)
+    size = scratch.stat().st_size
+    if size > PASSPHRASE_MAX_BYTES:
+        scratch.unlink()
+        raise BackupError(
+            f"the archive is {size // (1 << 20)} MiB; a passphrase backup is encrypted in "
+            f"memory and is limited to {PASSPHRASE_MAX_BYTES // (1 << 20)} MiB. Encrypt to a "
+            "backup key instead (`fediaid backup-key`, then --recipient), which streams.")
+    plain = scratch.read_bytes()
+    scratch.unlink()
+    try:
+        sealed = pyrage.passphrase.encrypt(plain, passphrase)
+    except pyrage.EncryptError as exc:
+        raise BackupError(f"encrypting the backup failed: {exc}") from exc
+    del plain
+    out.write(sealed)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
@@ -295,55 +548,43 @@ def _schema_number(revision: str) -> int:
                           ) from exc
 
 
-def read_archive(path: Path, staging: Path) -> Manifest:
-    """Unpack ``path`` into ``staging`` and check it; raise ``BackupError`` on anything
-    wrong (the caller has written nothing yet)."""
+@dataclass(frozen=True)
+class Keys:
+    """What opens an encrypted archive: age identities (from ``key_file``) or a passphrase."""
+
+    identities: tuple[x25519.Identity, ...] = ()
+    passphrase: str | None = None
+    key_file: str = "the key file"
+
+
+def read_archive(path: Path, staging: Path, keys: Keys | None = None) -> Manifest:
+    """Unpack ``path`` into ``staging`` (decrypting it with ``keys`` if it is an age file)
+    and check it; raise ``BackupError`` on anything wrong (the caller has written nothing
+    yet)."""
     if not path.is_file():
         raise BackupError(f"{path} does not exist or is not a file")
     try:
-        with tarfile.open(path, mode="r:*") as tar:
-            first = tar.next()
-            if first is None or first.name != MANIFEST or not first.isfile():
-                raise BackupError(f"{path} is not a fediaid backup (no manifest)")
-            fh = tar.extractfile(first)
-            assert fh is not None
-            try:
-                raw = json.loads(fh.read())
-                manifest = Manifest(**raw)
-            except (ValueError, TypeError) as exc:
-                raise BackupError(f"{path}: the manifest is unreadable ({exc})") from exc
-            if manifest.format != FORMAT:
-                raise BackupError(f"{path} has backup format {manifest.format}; this version "
-                                  f"reads format {FORMAT}")
-            if _schema_number(manifest.schema) > _schema_number(SCHEMA_HEAD):
-                raise BackupError(
-                    f"{path} was made by a newer fediaid (schema {manifest.schema}; this one "
-                    f"knows up to {SCHEMA_HEAD}). Upgrade fediaid first, then restore.")
-            if manifest.database not in ("sqlite", "postgresql"):
-                raise BackupError(f"{path}: unknown database kind {manifest.database!r}")
-            seen: set[str] = set()
-            for info in tar:
-                if info.offset == first.offset:
-                    continue  # the manifest, read above
-                name = info.name
-                if not info.isfile() or not _safe_name(name) or name not in manifest.files:
-                    raise BackupError(f"{path} holds an unexpected entry {name!r}")
-                if name in seen:
-                    raise BackupError(f"{path} holds {name!r} twice")
-                seen.add(name)
-                target = staging / name
-                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                src = tar.extractfile(info)
-                assert src is not None
-                h = hashlib.sha256()
-                with target.open("wb") as out:
-                    while chunk := src.read(1 << 20):
-                        h.update(chunk)
-                        out.write(chunk)
-                if h.hexdigest() != manifest.files[name]:
-                    raise BackupError(f"{path} is damaged: {name} does not match its checksum")
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
-        raise BackupError(f"{path} is damaged or not a fediaid backup ({exc})") from exc
+        header = age_header(path)
+    except OSError as exc:
+        raise BackupError(f"cannot read {path}: {exc.strerror}") from exc
+    keys = keys or Keys()
+    if header is None:
+        try:
+            with tarfile.open(path, mode="r:*") as tar:
+                manifest, seen = _read_members(tar, path, staging)
+        except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+            raise BackupError(f"{path} is damaged or not a fediaid backup ({exc})") from exc
+    elif _is_passphrase_file(header):
+        if keys.passphrase is None:
+            raise BackupError(f"{path} is encrypted with a passphrase: give it with "
+                              "--passphrase-file FILE (or FEDIAID_BACKUP_PASSPHRASE)")
+        manifest, seen = _read_with_passphrase(path, staging, keys.passphrase)
+    else:
+        if not keys.identities:
+            raise BackupError(f"{path} is encrypted to a backup key: give its secret key "
+                              "file with --identity FILE (made by `fediaid backup-key`, kept "
+                              "off the server)")
+        manifest, seen = _read_decrypting(path, staging, keys)
     missing = sorted(set(manifest.files) - seen)
     if missing:
         raise BackupError(f"{path} is incomplete: {', '.join(missing[:5])} missing")
@@ -351,6 +592,98 @@ def read_archive(path: Path, staging: Path) -> Manifest:
     if member not in seen or CONFIG_FILE not in seen:
         raise BackupError(f"{path} is incomplete: no database or no {CONFIG_FILE}")
     return manifest
+
+
+def _read_with_passphrase(path: Path, staging: Path,
+                          passphrase: str) -> tuple[Manifest, set[str]]:
+    try:
+        plain = pyrage.passphrase.decrypt(path.read_bytes(), passphrase)
+    except pyrage.DecryptError as exc:
+        raise _decrypt_error(path, exc, passphrase=True, key_file="") from exc
+    try:
+        with tarfile.open(fileobj=io.BytesIO(plain), mode="r:gz") as tar:
+            return _read_members(tar, path, staging)
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise BackupError(f"{path} is damaged or not a fediaid backup ({exc})") from exc
+
+
+def _read_decrypting(path: Path, staging: Path, keys: Keys) -> tuple[Manifest, set[str]]:
+    """Decrypt in a thread (``pyrage.decrypt_io`` into a pipe) while tarfile reads the other
+    end here. The tar's own end is not the file's: the rest is read too, so age has checked
+    every chunk and the file's end before this returns."""
+    identities = list(keys.identities)
+
+    def decrypt(sink: IO[bytes]) -> None:
+        with path.open("rb") as source:
+            pyrage.decrypt_io(source, sink, identities)
+
+    pump = _Pump(decrypt)
+    problem: BaseException | None = None
+    result: tuple[Manifest, set[str]] | None = None
+    try:
+        with tarfile.open(fileobj=pump.end, mode="r|gz") as tar:
+            result = _read_members(tar, path, staging)
+        while pump.end.read(1 << 20):
+            pass
+    except (BackupError, tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        problem = exc
+    failed = pump.finish()
+    # age's error is the cause when there is one (the tar reader then only saw the stream
+    # stop); a broken pipe is the thread noticing that the reading here stopped first.
+    if failed is not None and not isinstance(failed, BrokenPipeError):
+        raise _decrypt_error(path, failed, passphrase=False, key_file=keys.key_file
+                             ) from failed
+    if isinstance(problem, BackupError):
+        raise problem
+    if problem is not None or result is None:
+        raise BackupError(f"{path} is damaged or not a fediaid backup ({problem})"
+                          ) from problem
+    return result
+
+
+def _read_members(tar: tarfile.TarFile, path: Path,
+                  staging: Path) -> tuple[Manifest, set[str]]:
+    first = tar.next()
+    if first is None or first.name != MANIFEST or not first.isfile():
+        raise BackupError(f"{path} is not a fediaid backup (no manifest)")
+    fh = tar.extractfile(first)
+    assert fh is not None
+    try:
+        raw = json.loads(fh.read())
+        manifest = Manifest(**raw)
+    except (ValueError, TypeError) as exc:
+        raise BackupError(f"{path}: the manifest is unreadable ({exc})") from exc
+    if manifest.format != FORMAT:
+        raise BackupError(f"{path} has backup format {manifest.format}; this version "
+                          f"reads format {FORMAT}")
+    if _schema_number(manifest.schema) > _schema_number(SCHEMA_HEAD):
+        raise BackupError(
+            f"{path} was made by a newer fediaid (schema {manifest.schema}; this one "
+            f"knows up to {SCHEMA_HEAD}). Upgrade fediaid first, then restore.")
+    if manifest.database not in ("sqlite", "postgresql"):
+        raise BackupError(f"{path}: unknown database kind {manifest.database!r}")
+    seen: set[str] = set()
+    for info in tar:
+        if info.offset == first.offset:
+            continue  # the manifest, read above
+        name = info.name
+        if not info.isfile() or not _safe_name(name) or name not in manifest.files:
+            raise BackupError(f"{path} holds an unexpected entry {name!r}")
+        if name in seen:
+            raise BackupError(f"{path} holds {name!r} twice")
+        seen.add(name)
+        target = staging / name
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        src = tar.extractfile(info)
+        assert src is not None
+        h = hashlib.sha256()
+        with target.open("wb") as out:
+            while chunk := src.read(1 << 20):
+                h.update(chunk)
+                out.write(chunk)
+        if h.hexdigest() != manifest.files[name]:
+            raise BackupError(f"{path} is damaged: {name} does not match its checksum")
+    return manifest, seen
 
 
 def set_database_url(config_text: str, url: str | None) -> str:
@@ -407,16 +740,17 @@ def _dir_in_use(data_dir: Path) -> list[str]:
 
 
 async def restore(archive: Path, data_dir: Path, *, database_url: str | None = None,
-                  force: bool = False) -> RestoreResult:
+                  force: bool = False, keys: Keys | None = None) -> RestoreResult:
     """Restore ``archive`` into ``data_dir`` (and, for a PostgreSQL archive, into the
-    database ``database_url``, or the one the archived settings name)."""
+    database ``database_url``, or the one the archived settings name); ``keys`` open an
+    encrypted archive."""
     from fediaid.config import default_database_url
     from fediaid.datadir import make_data_dir
     from fediaid.storage.migrate import upgrade
 
     with tempfile.TemporaryDirectory(prefix="fediaid-restore-") as tmp:
         staging = Path(tmp)
-        manifest = read_archive(archive, staging)
+        manifest = read_archive(archive, staging, keys)
         config_text = (staging / CONFIG_FILE).read_text(encoding="utf-8")
         # Where the database goes.
         if manifest.database == "sqlite":

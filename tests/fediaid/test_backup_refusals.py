@@ -52,7 +52,7 @@ def made(tmp_path: Path) -> tuple[Path, Path]:
     (data / "media").mkdir(exist_ok=True)
     (data / "media" / "x.png").write_bytes(b"not really a picture")
     archive = tmp_path / "a.tar.gz"
-    assert main(["backup", str(archive), "--data", str(data)]) == 0
+    assert main(["backup", str(archive), "--data", str(data), "--unencrypted"]) == 0
     return data, archive
 
 
@@ -149,9 +149,10 @@ def test_backup_refuses_to_overwrite_and_needs_pg_dump(
     first = archive.read_bytes()
     assert archive.stat().st_mode & 0o777 == 0o600
     capsys.readouterr()
-    refused(capsys, ["backup", str(archive), "--data", str(data)], "already exists")
+    refused(capsys, ["backup", str(archive), "--data", str(data), "--unencrypted"],
+            "already exists")
     assert archive.read_bytes() == first
-    assert main(["backup", str(archive), "--data", str(data), "--force"]) == 0
+    assert main(["backup", str(archive), "--data", str(data), "--force", "--unencrypted"]) == 0
     assert not list(tmp_path.glob(".*.partial"))
 
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
@@ -174,7 +175,7 @@ def test_postgres_restore_refuses_a_database_in_use(
         assert main(["init", "--data", str(data), "--domain", "a.test", "--group", "elm",
                      "--dev", "--database-url", url]) == 0
         archive = tmp_path / "p.tar.gz"
-        assert main(["backup", str(archive), "--data", str(data)]) == 0
+        assert main(["backup", str(archive), "--data", str(data), "--unencrypted"]) == 0
         with tarfile.open(archive) as tar:
             assert json.loads(tar.extractfile("manifest.json").read())["database"] == \
                 "postgresql"  # type: ignore[union-attr]
@@ -283,7 +284,7 @@ def test_an_older_backup_is_migrated_on_restore(tmp_path: Path,
     older = f"{int(SCHEMA_HEAD) - 1:04d}"
     assert main(["migrate", "--data", str(data), "--downgrade", older]) == 0
     archive = tmp_path / "old.tar.gz"
-    assert main(["backup", str(archive), "--data", str(data)]) == 0
+    assert main(["backup", str(archive), "--data", str(data), "--unencrypted"]) == 0
     with tarfile.open(archive) as tar:
         assert json.loads(tar.extractfile("manifest.json").read())["schema"] == older  # type: ignore[union-attr]
     target = tmp_path / "b"

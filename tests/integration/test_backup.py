@@ -1,9 +1,12 @@
 """``fediaid backup`` / ``restore`` and ``move-to-postgres`` on populated instances: real
 `fediaid serve` processes, the real CLI, real SQLite files and PostgreSQL databases.
 
-- A backup taken while the instance runs, restored into a new data directory (and a new
-  database): the same rows, the same keys, the same media; the restored instance posts and
-  its peer (which learned the group's key before the backup) verifies and stores the note.
+- A backup taken while the instance runs, encrypted to a backup key made with `fediaid
+  backup-key` (age): no secret of the instance readable in the file, and the server's own
+  copy of fediaid cannot restore it without the key. Restored with the key into a new data
+  directory (and a new database): the same rows, the same keys, the same media; the
+  restored instance posts and its peer (which learned the group's key before the backup)
+  verifies and stores the note.
 - A SQLite instance moved to PostgreSQL: every table checked (counts and row checksums,
   computed here from both databases), then the instance serves the same home page from
   PostgreSQL and keeps working (new ids after the copied ones).
@@ -12,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import io
 import re
 import time
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyrage
 import pytest
 from PIL import Image
 from sqlalchemy import select
@@ -34,7 +39,7 @@ from fediaid.storage.move import table_digest
 from fediaid.storage.tables import actor_keys, actors, deliveries, inbox_items, metadata, objects
 from tests.integration.helpers import Cluster
 from tests.support.databases import create_pg_database, postgres_available, sqlite_url
-from tests.support.instances import Instance, init_all, start_all, wait_for
+from tests.support.instances import CliError, Instance, init_all, start_all, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -122,14 +127,37 @@ def test_backup_of_a_running_instance_restores_with_the_same_keys(cluster: Clust
     media_name = made["media"]["url"].rsplit("/", 1)[1]
     quiet(cluster, a)
 
-    archive = tmp_path / "a-backup.tar.gz"
-    out = a.cli("backup", str(archive))  # while `serve` runs
-    assert "private keys" in out
+    # The coordinators' backup key (kept off the server; here, beside it).
+    key = tmp_path / "backup-key.txt"
+    recipient = a.cli("backup-key", str(key)).strip().splitlines()[-1]
+    archive = tmp_path / "a-backup.tar.gz.age"
+    with pytest.raises(CliError) as refused:  # never in the clear unless asked
+        a.cli("backup", str(archive))
+    assert "refusing to write an unencrypted backup" in refused.value.stderr
+    out = a.cli("backup", str(archive), "--recipient", recipient)  # while `serve` runs
+    assert "private keys" in out and "encrypted with age to 1 public key" in out
     assert archive.stat().st_mode & 0o777 == 0o600
     a.stop()
     before = digests(a.database_url)
     keys_before = keys_of(cluster, a)
     assert a.group_uri in keys_before
+    # Nothing in the file can be read without the key: not the group's private key, the
+    # session secret, an intake record's phone number, the media.
+    raw = archive.read_bytes()
+    assert raw.startswith(b"age-encryption.org/v1\n")
+    secret_key = re.search(r'secret_key = "([^"]+)"',
+                           (a.data / "fediaid.toml").read_text()).group(1)  # type: ignore[union-attr]
+    media_bytes = (a.data / "media" / media_name).read_bytes()
+    hidden = [keys_before[a.group_uri][1].splitlines()[1].encode(), secret_key.encode(),
+              media_bytes[-64:], made["titles"][0].encode()]
+    assert not [s for s in hidden if s in raw]
+    # (The control: they are in the decrypted archive; the private key too where the
+    # database is a SQLite file, as pg_dump's custom format compresses its own.)
+    identity = pyrage.x25519.Identity.from_str(
+        next(x for x in key.read_text().splitlines() if x.startswith("AGE-SECRET-KEY-")))
+    plain = gzip.decompress(pyrage.decrypt(raw, [identity]))
+    assert all(s in plain for s in hidden[1:3])
+    assert cluster.postgres or hidden[0] in plain
 
     # A new data directory (and, on PostgreSQL, a new database), the same address.
     data2 = tmp_path / "restored"
@@ -138,7 +166,10 @@ def test_backup_of_a_running_instance_restores_with_the_same_keys(cluster: Clust
         cluster._own_pg.append(url2)
     a2 = Instance(data=data2, port=a.port, group=a.group, database_url=url2)
     cluster.instances.append(a2)
-    out = a2.cli("restore", str(archive))
+    with pytest.raises(CliError) as refused:  # the server alone cannot open it
+        a2.cli("restore", str(archive))
+    assert "--identity" in refused.value.stderr and not (data2 / "fediaid.toml").exists()
+    out = a2.cli("restore", str(archive), "--identity", str(key))
     assert "Restored" in out and "private keys" in out
     after = digests(url2)
     assert {n for n, v in before.items() if v != after[n]} == set()
