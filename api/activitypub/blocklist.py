@@ -1,6 +1,8 @@
 """The group's shared blocklist for linked groups (``GET /groups/{name}/blocklist``): only a
-signed fetch by an actor on a server linked with the group gets it (docs/federation.md,
-"Shared blocklists"). Unsigned: 401; a bad signature: 401; blocked or not linked: 403."""
+fetch signed by the actor of a group linked with this one, over an active link on which this
+group shares ``blocklists``, gets it (docs/federation.md, "Shared blocklists"). Unsigned: 401;
+a bad signature: 401; blocked, not linked, not shared with, or another actor on the linked
+group's server: 403. Service: fediaid/services/blocklists.py (``published``)."""
 
 from __future__ import annotations
 

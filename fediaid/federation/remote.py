@@ -1,8 +1,9 @@
 """The HTTP client for fetching remote documents (actors, keys, objects, WebFinger).
 
 Every GET is signed as the instance actor (servers in secure mode require it) unless the
-caller signs it as another of our actors (``signed_as``: the group fetching a linked group's
-needs picture, which only the group itself may read), goes only to
+caller signs it as another of our actors (``signed_as``, through ``Core.group_auth``: the
+group fetching a linked group's needs picture or blocklist, which only the group itself may
+read), goes only to
 public addresses unless the instance runs with ``--dev``, and has time, size and redirect
 limits (``activitypub.net.make_client``, the client deliveries use too). Every request,
 each redirect hop included, is first put to the federation policy (``may_fetch``): nothing

@@ -9,9 +9,11 @@ Every rule change goes through the one policy service (``rt.policy.set_domain``,
   the published document for linked groups (on by default).
 - **CSV** in Mastodon's format: export; import as a preview, then apply (all or nothing).
 - **The published list** (``/groups/<slug>/blocklist``, docs/federation.md): only for a
-  signed fetch by an actor on a server linked with the group (the group follows someone
-  there, or someone there follows the group).
-- **Subscriptions** to a linked group's published list: fetched signed through the remote
+  fetch signed by the actor of a group linked with this one, over an active link on which
+  this group shares ``blocklists`` (``fediaid.domain.links.reads_share``, the one rule;
+  any other actor on that group's server gets what a stranger gets).
+- **Subscriptions** to a linked group's published list: fetched signed as our group actor
+  (``Core.group_auth``: the other side gives its list to nobody else) through the remote
   fetch client (address and federation policy enforced there) when subscribing and then
   every ``REFRESH_EVERY`` by the worker's periodic loop; differences become proposals that a
   coordinator accepts or dismisses. Nothing applies by itself.
@@ -40,12 +42,14 @@ from fediaid.domain.blocklists import (
     render_csv,
     render_document,
 )
+from fediaid.domain.links import Share, reads_share
 from fediaid.domain.users import User
 from fediaid.errors import Forbidden, Invalid, NotFound
 from fediaid.i18n import N_
 from fediaid.services.core import Core, Service
 from fediaid.services.federation_policy import clean_domain
 from fediaid.storage import blocklists as repo
+from fediaid.storage import links as links_repo
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -225,9 +229,12 @@ class BlocklistService(Service):
         return self.identity.group.uri + "/blocklist"
 
     async def published(self, name: str, signer: str | None) -> dict[str, Any]:
-        """Our list for a linked group's server: refused unsigned (Unauthenticated is
-        raised by the caller's signature check only for bad signatures), and to anyone
-        not on a linked server."""
+        """Our list for a linked group, signed by that group's own actor: refused unsigned
+        (Unauthenticated is raised by the caller's signature check only for bad
+        signatures), while sharing is off, and to every signer but the actor of a group
+        whose link is active and over which we share ``blocklists``
+        (``fediaid.domain.links.reads_share``: another account on that group's server, a
+        member's or its instance actor, is a stranger here)."""
         group = self.identity.group
         if name != group.username:
             raise NotFound(N_("No such list here."))
@@ -236,8 +243,8 @@ class BlocklistService(Service):
         if not (await self.sharing()).linked:
             raise Forbidden(N_("This group does not share its blocklist."))
         async with self.db.read() as conn:
-            linked = await repo.linked_domain(conn, group.id, host_of(signer))
-        if not linked:
+            links = await links_repo.all_links(conn)
+        if not any(reads_share(link, Share.BLOCKLISTS, signer) for link in links):
             raise Forbidden(N_("This list is only for groups linked with this one."))
         rules = await self.rules()
         updated = max((r.rule_at for r in rules if r.rule_at), default=group.created_at)
@@ -264,13 +271,16 @@ class BlocklistService(Service):
             if not is_http_uri(address):
                 raise Invalid(N_("Give the address of the other group's list, like "
                                  "https://their.server/groups/name/blocklist."), field="url")
-            doc = await remote.fetch(address)
+            # Signed as our group: the address may be the list itself, which a linked
+            # group gives only to our group's actor (the actor document is public anyway).
+            auth = await self.core.group_auth()
+            doc = await remote.fetch(address, auth=auth)
             pointer = id_of(doc.get("blocklist"))
             if doc.get("type") != "DomainBlocklist" and pointer:
                 if host_of(pointer) != host_of(address):
                     raise Invalid(N_("That group's list is on another server."), field="url")
                 address = pointer
-                doc = await remote.fetch(address)
+                doc = await remote.fetch(address, auth=auth)
         except FetchError as exc:
             raise Invalid(N_("Could not fetch the list: {problem}", problem=str(exc)),
                           field="url") from exc
@@ -310,7 +320,8 @@ class BlocklistService(Service):
         from activitypub.errors import FetchError
 
         try:
-            doc = await (await self.core.remote()).fetch(sub.url)
+            doc = await (await self.core.remote()).fetch(
+                sub.url, auth=await self.core.group_auth())
             entries = parse_document(doc)
         except (FetchError, BlocklistError) as exc:
             async with self.db.write() as conn:

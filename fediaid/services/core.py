@@ -24,6 +24,8 @@ from fediaid.storage import actors as actors_repo
 from fediaid.storage.engine import Database
 
 if TYPE_CHECKING:
+    import httpx
+
     from fediaid.federation.remote import RemoteClient
     from fediaid.federation.transport import DeliveryTransport
 
@@ -80,6 +82,7 @@ class Core:
         self._remote: RemoteClient | None = None
         self._transport: DeliveryTransport | None = None
         self._remote_factory: Callable[[], Awaitable[RemoteClient]] | None = None
+        self._group_auth: httpx.Auth | None = None
         self.keys = KeyCache(db, self._fetch)
 
     # -- identity -------------------------------------------------------------------------
@@ -108,6 +111,19 @@ class Core:
                 raise ConfigError("no remote client configured")
             self._remote = await self._remote_factory()
         return self._remote
+
+    async def group_auth(self) -> httpx.Auth:
+        """Signing as our group actor, for ``RemoteClient.fetch(url, auth=...)``: what a
+        linked group shares only with our group itself (``fediaid.domain.links.reads_share``:
+        its needs picture, its blocklist) is fetched so, never as the instance actor. The key
+        is read once per process."""
+        if self._group_auth is None:
+            group = self.identity.group
+            async with self.db.read() as conn:
+                pem = await actors_repo.private_key_pem(conn, group.id)
+            assert group.key_id is not None
+            self._group_auth = (await self.remote()).signed_as(group.key_id, pem)
+        return self._group_auth
 
     async def _fetch(self, url: str) -> dict[str, object]:
         return await (await self.remote()).fetch(url)

@@ -45,7 +45,6 @@ from fediaid.federation import render
 from fediaid.i18n import N_
 from fediaid.services.core import Core, Service
 from fediaid.services.needs_picture import NeedsPicture, Picture, Table
-from fediaid.storage import actors as actors_repo
 from fediaid.storage import links as links_repo
 from fediaid.storage import network_pictures as repo
 from fediaid.storage import posts as posts_repo
@@ -53,7 +52,6 @@ from fediaid.storage.links import Link
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
-    from fediaid.federation.remote import RemoteClient
     from fediaid.services.federation_policy import FederationPolicy
 
 log = logging.getLogger(__name__)
@@ -90,7 +88,6 @@ class NetworkPictureService(Service):
         super().__init__(core)
         self.picture = picture
         self.policy = policy
-        self._auth: Any = None  # httpx.Auth signing as the group (imported on first use)
 
     def url(self) -> str:
         return self.settings.base_url + "/picture.json"
@@ -136,22 +133,12 @@ class NetworkPictureService(Service):
             url = id_of(actor.get("needsPicture"))
             if not url or host_of(url) != host_of(actor_uri):
                 return None
-            doc = await remote.fetch(url, auth=await self._group_auth(remote))
+            doc = await remote.fetch(url, auth=await self.core.group_auth())
             parse_picture(doc, url, actor_uri)
         except (FetchError, PictureError) as exc:
             log.info("network picture: %s not read: %s", actor_uri, exc)
             return None
         return doc
-
-    async def _group_auth(self, remote: RemoteClient) -> Any:
-        """Signing as our group actor (its key read once per process)."""
-        if self._auth is None:
-            group = self.identity.group
-            async with self.db.read() as conn:
-                pem = await actors_repo.private_key_pem(conn, group.id)
-            assert group.key_id is not None
-            self._auth = remote.signed_as(group.key_id, pem)
-        return self._auth
 
     async def refresh(self) -> int:
         """Fetch the linked groups' pictures now and replace the cache. Returns how many

@@ -230,21 +230,3 @@ async def pending_count(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(blocklist_proposals)
                                    .where(blocklist_proposals.c.dismissed.is_(False))))
                .scalar_one())
-
-
-async def linked_domain(conn: AsyncConnection, group_id: int, domain: str) -> bool:
-    """Is ``domain`` (``host[:port]``) linked with the group: does the group follow an
-    actor there, or an actor there follow the group (accepted, either way)?"""
-    from sqlalchemy import and_, or_
-
-    from fediaid.domain.follows import FollowState
-    from fediaid.storage.tables import actors, follows
-
-    there = select(actors.c.id).where(actors.c.domain == domain, actors.c.local.is_(False))
-    row = (await conn.execute(select(follows.c.id).where(
-        follows.c.state == FollowState.ACCEPTED.value,
-        or_(and_(follows.c.follower_id == group_id,
-                 follows.c.followed_id.in_(there.scalar_subquery())),
-            and_(follows.c.followed_id == group_id,
-                 follows.c.follower_id.in_(there.scalar_subquery())))).limit(1))).first()
-    return row is not None

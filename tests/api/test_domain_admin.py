@@ -13,10 +13,9 @@ from activitypub.keys import load_private_key
 from activitypub.signatures import sign_cavage
 from api.app import create_app
 from fediaid.domain.blocklists import digest, parse_csv
-from fediaid.domain.follows import FollowState
+from fediaid.domain.links import Share
 from fediaid.services.runtime import Runtime
-from fediaid.storage import actors as actors_repo
-from fediaid.storage import follows as follows_repo
+from tests.api.test_network_picture import link_with
 from tests.api.test_web_posts import Login, form, forms_to, visitor
 from tests.api.test_web_posts import login as login  # the fixture
 from tests.support.remote import RemoteActor, remote_actor, store
@@ -187,10 +186,9 @@ async def test_the_published_list_only_for_linked_groups(runtime: Runtime) -> No
     stranger = remote_actor("s", "stranger.example", key=2)
     for a in (friend, stranger):
         await store(rt, a)
-    async with rt.db.write() as conn:
-        fid = (await actors_repo.get_by_uri(conn, friend.uri)).id
-        await follows_repo.create(conn, follower_id=group.id, followed_id=fid,
-                                  uri=f"{group.uri}#follows/1", state=FollowState.ACCEPTED)
+    # An active link on which this group shares its blocklist (the rule itself, with
+    # other actors on the linked group's server: tests/api/test_blocklist_readers.py).
+    await link_with(rt, friend.uri, friend.host, ours=frozenset({Share.BLOCKLISTS}))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(rt)),
                                  base_url=rt.settings.base_url) as c:
         actor_doc = (await c.get(group.uri.removeprefix(rt.settings.base_url),

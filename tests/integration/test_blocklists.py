@@ -1,7 +1,9 @@
-"""Shared blocklists between two real instances (SQLite and PostgreSQL): B's group follows
-A's group; B subscribes to A's published list; A blocks a domain; B's fetch turns it into a
-proposal, which changes nothing until B's coordinator accepts it; then B refuses that
-domain at its inbox. The list itself is refused to an unsigned fetch."""
+"""Shared blocklists between two real instances (SQLite and PostgreSQL): A and B link, A
+sharing its blocklist; B subscribes to A's published list (fetched signed as B's group);
+A blocks a domain; B's fetch turns it into a proposal, which changes nothing until B's
+coordinator accepts it; then B refuses that domain at its inbox. The list itself is
+refused to an unsigned fetch, and to other actors on B's server (a member, the instance
+actor) as to strangers."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.integration.helpers import Cluster
-from tests.integration.test_federation import dumps, mutual_ready
+from tests.integration.helpers import Cluster, group_key
+from tests.integration.test_federation import dumps
+from tests.integration.test_links import stored_state, wait_active
+from tests.integration.test_network_picture import actor_key, signed_get
 from tests.support.instances import init_all, start_all, wait_for
 
 SPAM = "spam.example"
@@ -30,13 +34,20 @@ def test_a_subscribed_list_proposes_and_the_coordinator_decides(cluster: Cluster
     a, b = cluster.new("a"), cluster.new("b")
     init_all(a, b)
     start_all(a, b)
-    b.cli("admin", "follow", a.handle)
-    mutual_ready(cluster, (b, a))
+    a.cli("admin", "link", b.handle, "--share", "blocklists")
+    wait_for(lambda: stored_state(cluster, b, a) == "proposed_by_them", timeout=60)
+    b.cli("admin", "link", a.handle)
+    wait_active(cluster, a, b, timeout=60)
 
     # Unsigned, the published list is refused.
     url = a.group_uri + "/blocklist"
     r = httpx.get(url, headers={"Accept": "application/activity+json"}, timeout=10)
     assert r.status_code == 401
+    # The link is with B's group, not with every actor on B's server.
+    for other in (f"{b.base}/users/admin", f"{b.base}/actor"):
+        refused = signed_get(url, actor_key(cluster.db(b), other))
+        assert refused.status_code == 403, (other, refused.text)
+    assert signed_get(url, group_key(cluster.db(b), b)).status_code == 200
 
     out = b.cli("admin", "blocklist", "subscribe", a.handle)
     assert "Subscribed" in out and "0 proposals" in out, out

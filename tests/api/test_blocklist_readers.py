@@ -1,0 +1,183 @@
+"""Who reads the shared blocklist (``/groups/<slug>/blocklist``), SQLite and PostgreSQL.
+
+The list can tell who harassed the group, so it goes only to the linked group's own actor,
+over an active link on which this group shares ``blocklists`` (``reads_share``, the same
+rule as the needs picture): a member's account and the instance actor on that group's
+server get the stranger's answer even while the two groups follow each other; a paused,
+ended, proposed or not-sharing link gives nobody anything. Every fetch really signed and
+verified. Subscribing to a linked group's list fetches it signed with our group actor's
+key (a small real HTTP server on loopback records the requests; the signatures are
+verified against our actors' published keys).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+
+from fediaid.domain.follows import FollowState
+from fediaid.domain.links import LinkState, Share
+from fediaid.services.runtime import Runtime
+from fediaid.storage import actors as actors_repo
+from fediaid.storage import follows as follows_repo
+from tests.api.test_network_picture import link_with
+from tests.support.remote import RemoteActor, keypair, remote_actor, store
+
+AP = "application/activity+json"
+
+
+async def test_only_the_linked_groups_own_actor_reads_the_blocklist(
+        runtime: Runtime, client: httpx.AsyncClient) -> None:
+    rt = runtime
+    await rt.blocklists.set_rule(None, "harasser.example", "suspend", comment="harassment",
+                                 reason="secret")
+    group = rt.identity.group
+    url = group.uri + "/blocklist"
+    path = url.removeprefix(rt.settings.base_url)
+    oak = remote_actor("oak", "oak.example", type_="Group")
+    member_there = remote_actor("mallory", "oak.example", key=1)
+    instance_there = RemoteActor("https://oak.example/actor", keypair(2), "Application")
+    stranger = remote_actor("someone", "elsewhere.example", key=3)
+    for actor in (oak, member_there, instance_there, stranger):
+        await store(rt, actor)
+    # A real link is a mutual follow between the groups: the domain is "followed" too.
+    async with rt.db.write() as conn:
+        oak_id = (await actors_repo.get_by_uri(conn, oak.uri)).id
+        await follows_repo.create(conn, follower_id=group.id, followed_id=oak_id,
+                                  uri=f"{group.uri}#follows/1", state=FollowState.ACCEPTED)
+        await follows_repo.create(conn, follower_id=oak_id, followed_id=group.id,
+                                  uri=f"{oak.uri}#follows/1", state=FollowState.ACCEPTED)
+
+    async def answers() -> dict[str, tuple[int, str]]:
+        out = {}
+        for name, actor in (("oak", oak), ("member", member_there),
+                            ("instance", instance_there), ("stranger", stranger)):
+            r = await client.get(path, headers=actor.signed_get(url))
+            out[name] = (r.status_code, r.text if r.status_code != 200 else "list")
+        return out
+
+    blocklists = frozenset({Share.BLOCKLISTS})
+    await link_with(rt, oak.uri, oak.host, ours=blocklists)
+    got = await answers()
+    assert got["oak"] == (200, "list")
+    refused = got["stranger"]
+    assert refused[0] == 403
+    assert got["member"] == refused and got["instance"] == refused  # as a stranger
+    r = await client.get(path, headers=oak.signed_get(url))
+    assert [i["domain"] for i in r.json()["items"]] == ["harasser.example"]
+    assert "secret" not in r.text
+
+    for state, ours in ((LinkState.PAUSED, blocklists), (LinkState.ENDED, blocklists),
+                        (LinkState.ACTIVE, frozenset({Share.STATISTICS})),
+                        (LinkState.PROPOSED_BY_THEM, blocklists),
+                        (LinkState.PROPOSED_BY_US, blocklists)):
+        await link_with(rt, oak.uri, oak.host, state=state, ours=ours)
+        got = await answers()
+        assert {name: status for name, (status, _) in got.items()} == dict.fromkeys(
+            got, 403), (state, ours)
+
+    await link_with(rt, oak.uri, oak.host, ours=blocklists)  # active and sharing again
+    got = await answers()
+    assert got["oak"] == (200, "list") and got["member"][0] == 403
+
+
+class ListServer:
+    """A linked group's server: its actor naming its blocklist, and the list."""
+
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                server.requests.append((self.path, {k.lower(): v
+                                                    for k, v in self.headers.items()}))
+                if self.path == "/groups/g":
+                    doc: dict[str, Any] = {
+                        "id": server.actor, "type": "Group", "preferredUsername": "g",
+                        "inbox": server.base + "/in", "blocklist": server.url}
+                elif self.path == "/groups/g/blocklist":
+                    doc = {"id": server.url, "type": "DomainBlocklist",
+                           "attributedTo": server.actor, "updated": "2026-12-06T06:00:00Z",
+                           "totalItems": 1, "items": [{"domain": "spam.example",
+                                                       "severity": "suspend",
+                                                       "comment": "spam wave"}]}
+                else:
+                    self.send_error(404)
+                    return
+                body = json.dumps(doc).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", AP)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.domain = f"127.0.0.1:{self.server.server_address[1]}"
+        self.base = f"http://{self.domain}"
+        self.actor = self.base + "/groups/g"
+        self.url = self.actor + "/blocklist"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def list_server() -> Iterator[ListServer]:
+    s = ListServer()
+    yield s
+    s.close()
+
+
+async def test_the_blocklist_is_fetched_signed_as_our_group(
+        runtime: Runtime, list_server: ListServer) -> None:
+    """Subscribing (by the group's actor URL, then by the list's URL) and the scheduled
+    fetch: every GET of the list is signed with our group's key."""
+    from activitypub.keys import load_public_key
+    from activitypub.verify import ResolvedKey, verify_request
+
+    rt = runtime
+    group = rt.identity.group
+    async with rt.db.read() as conn:
+        keys = {a.key_id: a for a in (await actors_repo.find_by_uri(conn, group.uri),
+                                      await actors_repo.find_by_uri(conn,
+                                                                    rt.identity.instance.uri))
+                if a is not None}
+
+    async def resolve(key_id: str, refresh: bool) -> ResolvedKey:
+        actor = keys[key_id]  # only our own two actors' published keys
+        assert actor.public_key_pem is not None
+        return ResolvedKey(key_id, actor.uri, load_public_key(actor.public_key_pem))
+
+    async def signers(path: str) -> list[str]:
+        out = []
+        for got, headers in list_server.requests:
+            if got == path:
+                headers = headers | {"host": list_server.domain}
+                verified = await verify_request(
+                    method="GET", url=list_server.base + path, headers=headers, body=None,
+                    resolve_key=resolve, now=time.time())
+                out.append(verified.owner)
+        return out
+
+    sub, fresh = await rt.blocklists.subscribe(None, list_server.actor)
+    assert fresh == 1 and sub.url == list_server.url
+    assert await signers("/groups/g/blocklist") == [group.uri]
+    await rt.blocklists.fetch(sub)
+    assert await signers("/groups/g/blocklist") == [group.uri, group.uri]
+
+    await rt.blocklists.unsubscribe(None, sub.id)
+    await rt.blocklists.subscribe(None, list_server.url)  # the list's own address
+    assert await signers("/groups/g/blocklist") == [group.uri] * 3
