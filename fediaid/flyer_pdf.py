@@ -81,18 +81,28 @@ MAX_PAGES = 2
 @dataclass(frozen=True)
 class FontSet:
     """The TTF files to embed and the characters both can draw; ``None`` paths mean
-    fpdf2's built-in Helvetica (Latin-1). ``fallback`` draws what the two lack (CJK), with
-    ``fallback_codepoints``."""
+    fpdf2's built-in Helvetica (Latin-1). ``fallback`` draws what the two lack (CJK)."""
 
     regular: Path | None
     bold: Path | None
     codepoints: frozenset[int]
     fallback: Path | None = None
-    fallback_codepoints: frozenset[int] = frozenset()
 
     @property
     def builtin(self) -> bool:
         return self.regular is None
+
+    @cached_property
+    def fallback_codepoints(self) -> frozenset[int]:
+        """What only the fallback font draws; read on the first flyer that needs it (its
+        cmap takes ~80 ms), empty when it cannot be read (logged)."""
+        if self.fallback is None:
+            return frozenset()
+        try:
+            return _codepoints(self.fallback) - self.codepoints
+        except _font_errors():
+            log.warning("flyer: cannot read the font %s", self.fallback, exc_info=True)
+            return frozenset()
 
     @cached_property
     def every_codepoint(self) -> frozenset[int]:
@@ -100,44 +110,37 @@ class FontSet:
         return self.codepoints | self.fallback_codepoints
 
 
-_FONT_ERRORS: tuple[type[BaseException], ...] = (OSError, ValueError, LookupError,
-                                                 AssertionError, struct.error)
+def _font_errors() -> tuple[type[BaseException], ...]:
+    """What fontTools raises on a broken font file."""
+    from fontTools.ttLib import TTLibError  # type: ignore[import-untyped]
+
+    return (OSError, ValueError, LookupError, AssertionError, struct.error, TTLibError)
 
 
 @cache
 def system_fonts(dirs: tuple[str, ...] = FONT_DIRS,
                  cjk: tuple[str, ...] = CJK_FONTS) -> FontSet:
     """DejaVu Sans from the first directory holding both faces, else Helvetica; with it the
-    first readable CJK font of ``cjk``, else none (logged once: white squares)."""
-    from fontTools.ttLib import TTLibError  # type: ignore[import-untyped]
-
-    errors = (*_FONT_ERRORS, TTLibError)
+    first CJK font of ``cjk`` that exists, else none (logged once: white squares)."""
     for folder in dirs:
         regular, bold = Path(folder) / REGULAR, Path(folder) / BOLD
         if regular.is_file() and bold.is_file():
             try:
                 fonts = FontSet(regular, bold, _codepoints(regular) & _codepoints(bold))
-            except errors:  # a broken font file: try the next, then Helvetica
+            except _font_errors():  # a broken font file: try the next, then Helvetica
                 log.warning("flyer: cannot read the font %s", regular, exc_info=True)
                 continue
-            return _with_fallback(fonts, cjk, errors)
+            return _with_fallback(fonts, cjk)
     log.warning("flyer: DejaVu Sans not found (Debian: apt install fonts-dejavu-core); the "
                 "PDF uses Helvetica and replaces letters outside Latin-1")
     return FontSet(None, None, frozenset(c for c in range(0x20, 0x100)
                                          if not 0x7F <= c < 0xA0))
 
 
-def _with_fallback(fonts: FontSet, cjk: tuple[str, ...],
-                   errors: tuple[type[BaseException], ...]) -> FontSet:
+def _with_fallback(fonts: FontSet, cjk: tuple[str, ...]) -> FontSet:
     for name in cjk:
-        path = Path(name)
-        if path.is_file():
-            try:
-                extra = _codepoints(path) - fonts.codepoints
-            except errors:
-                log.warning("flyer: cannot read the font %s", path, exc_info=True)
-                continue
-            return replace(fonts, fallback=path, fallback_codepoints=extra)
+        if Path(name).is_file():
+            return replace(fonts, fallback=Path(name))
     log.warning("flyer: no CJK font found (Debian: apt install fonts-droid-fallback); "
                 "Chinese, Japanese and Korean letters print as white squares")
     return fonts
@@ -189,6 +192,18 @@ def drawable(text: str, codepoints: frozenset[int]) -> str:
         out.append(plain if plain and len(plain) <= 3 and all(
             ord(c) in codepoints for c in plain) else missing)
     return "".join(out)
+
+
+#: Chinese, Japanese and Korean: Hangul jamo, CJK radicals to Yi, Hangul jamo extended,
+#: Hangul syllables, compatibility ideographs and forms, full and half widths, and the
+#: supplementary ideographic planes. Only these send a flyer to the fallback font (so an
+#: emoji alone does not read it).
+_CJK_RANGES = ((0x1100, 0x11FF), (0x2E80, 0xA4CF), (0xA960, 0xA97F), (0xAC00, 0xD7FF),
+               (0xF900, 0xFAFF), (0xFE30, 0xFE4F), (0xFF00, 0xFFEF), (0x20000, 0x3FFFF))
+
+
+def is_cjk(cp: int) -> bool:
+    return cp >= 0x1100 and any(low <= cp <= high for low, high in _CJK_RANGES)
 
 
 # -- direction ----------------------------------------------------------------------------
@@ -343,8 +358,9 @@ def _draw(flyer: Flyer, *, paper: Paper, lang: str, gettext: Gettext,
     # The fallback font and HarfBuzz only for a flyer that needs them: reading the CJK
     # font costs more than drawing an all-Latin flyer, and shaping slows every line.
     words = _flyer_text(flyer, lang, gettext)
-    cjk = fonts.fallback is not None and not fonts.fallback_codepoints.isdisjoint(
-        map(ord, words))
+    wide = {cp for cp in map(ord, words) if is_cjk(cp)}
+    cjk = bool(wide) and fonts.fallback is not None and not wide.isdisjoint(
+        fonts.fallback_codepoints)
     shaping = not fonts.builtin and needs_shaping(words) and _can_shape()
     codepoints = fonts.every_codepoint if cjk else fonts.codepoints
 
