@@ -12,12 +12,7 @@ verified against our actors' published keys).
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
@@ -28,6 +23,7 @@ from fediaid.services.runtime import Runtime
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from tests.api.test_network_picture import link_with
+from tests.support.fake_peer import FakePeer
 from tests.support.remote import RemoteActor, keypair, remote_actor, store
 
 AP = "application/activity+json"
@@ -88,50 +84,20 @@ async def test_only_the_linked_groups_own_actor_reads_the_blocklist(
     assert got["oak"] == (200, "list") and got["member"][0] == 403
 
 
-class ListServer:
+class ListServer(FakePeer):
     """A linked group's server: its actor naming its blocklist, and the list."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                server.requests.append((self.path, {k.lower(): v
-                                                    for k, v in self.headers.items()}))
-                if self.path == "/groups/g":
-                    doc: dict[str, Any] = {
-                        "id": server.actor, "type": "Group", "preferredUsername": "g",
-                        "inbox": server.base + "/in", "blocklist": server.url}
-                elif self.path == "/groups/g/blocklist":
-                    doc = {"id": server.url, "type": "DomainBlocklist",
-                           "attributedTo": server.actor, "updated": "2026-12-06T06:00:00Z",
-                           "totalItems": 1, "items": [{"domain": "spam.example",
-                                                       "severity": "suspend",
-                                                       "comment": "spam wave"}]}
-                else:
-                    self.send_error(404)
-                    return
-                body = json.dumps(doc).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", AP)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.domain = f"127.0.0.1:{self.server.server_address[1]}"
-        self.base = f"http://{self.domain}"
-        self.actor = self.base + "/groups/g"
+        super().__init__()
         self.url = self.actor + "/blocklist"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.documents = {
+            "/groups/g": {"id": self.actor, "type": "Group", "preferredUsername": "g",
+                          "inbox": self.base + "/in", "blocklist": self.url},
+            "/groups/g/blocklist": {
+                "id": self.url, "type": "DomainBlocklist", "attributedTo": self.actor,
+                "updated": "2026-12-06T06:00:00Z", "totalItems": 1,
+                "items": [{"domain": "spam.example", "severity": "suspend",
+                           "comment": "spam wave"}]}}
 
 
 @pytest.fixture
@@ -145,32 +111,11 @@ async def test_the_blocklist_is_fetched_signed_as_our_group(
         runtime: Runtime, list_server: ListServer) -> None:
     """Subscribing (by the group's actor URL, then by the list's URL) and the scheduled
     fetch: every GET of the list is signed with our group's key."""
-    from activitypub.keys import load_public_key
-    from activitypub.verify import ResolvedKey, verify_request
-
     rt = runtime
     group = rt.identity.group
-    async with rt.db.read() as conn:
-        keys = {a.key_id: a for a in (await actors_repo.find_by_uri(conn, group.uri),
-                                      await actors_repo.find_by_uri(conn,
-                                                                    rt.identity.instance.uri))
-                if a is not None}
-
-    async def resolve(key_id: str, refresh: bool) -> ResolvedKey:
-        actor = keys[key_id]  # only our own two actors' published keys
-        assert actor.public_key_pem is not None
-        return ResolvedKey(key_id, actor.uri, load_public_key(actor.public_key_pem))
 
     async def signers(path: str) -> list[str]:
-        out = []
-        for got, headers in list_server.requests:
-            if got == path:
-                headers = headers | {"host": list_server.domain}
-                verified = await verify_request(
-                    method="GET", url=list_server.base + path, headers=headers, body=None,
-                    resolve_key=resolve, now=time.time())
-                out.append(verified.owner)
-        return out
+        return await list_server.signers(path, rt)
 
     sub, fresh = await rt.blocklists.subscribe(None, list_server.actor)
     assert fresh == 1 and sub.url == list_server.url

@@ -7,10 +7,7 @@ or invalid entry is left out and changes nothing already listed."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import httpx
 import pytest
@@ -21,47 +18,25 @@ from fediaid.services.runtime import Runtime
 from fediaid.storage import actors as actors_repo
 from fediaid.storage import links as links_repo
 from fediaid.storage import posts as posts_repo
+from tests.support.fake_peer import FakePeer
 
 AP = "application/activity+json"
 
 
-class Peer:
+class Peer(FakePeer):
     """A group's server: its actor naming a directory, and the directory (or a body set
     by the test: too big, not JSON)."""
 
     def __init__(self, name: str, areas: list[str]) -> None:
+        super().__init__()
         self.name, self.areas = name, areas
         self.links: list[str] = []
         self.body: bytes | None = None  # replaces the directory's when set
-        self.requests: list[str] = []
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                peer.requests.append(self.path)
-                if self.path == "/groups/g":
-                    body = json.dumps({"id": peer.actor, "type": "Group",
-                                       "preferredUsername": "g", "inbox": peer.base + "/in",
-                                       "directory": peer.base + "/directory.json"}).encode()
-                elif self.path == "/directory.json":
-                    body = peer.body if peer.body is not None else peer.entry()
-                else:
-                    self.send_error(404)
-                    return
-                self.send_response(200)
-                self.send_header("Content-Type", AP)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.domain = f"127.0.0.1:{self.server.server_address[1]}"
-        self.base = f"http://{self.domain}"
-        self.actor = self.base + "/groups/g"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.documents = {
+            "/groups/g": {"id": self.actor, "type": "Group", "preferredUsername": "g",
+                          "inbox": self.base + "/in",
+                          "directory": self.base + "/directory.json"},
+            "/directory.json": lambda: self.body if self.body is not None else self.entry()}
 
     def entry(self, *, name: str | None = None, pad: int = 0) -> bytes:
         """A valid directory entry (``pad`` spaces more: too big, but still valid)."""
@@ -72,10 +47,6 @@ class Peer:
             "knowsLanguage": ["en", "es"], "telephone": "+15550100",
             "hotlineHours": "Mon-Fri 9-5", "openNeeds": 7, "links": self.links,
             "surprise": "x" * 100}).encode() + b" " * pad
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture

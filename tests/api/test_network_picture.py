@@ -13,11 +13,7 @@ hidden; a peer's number below 5 is never shown; an ended link drops the group at
 
 from __future__ import annotations
 
-import json
-import threading
-import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -31,60 +27,30 @@ from fediaid.storage import actors as actors_repo
 from fediaid.storage import links as links_repo
 from tests.api.test_web_posts import Login
 from tests.api.test_web_posts import login as login  # the fixture
+from tests.support.fake_peer import FakePeer
 from tests.support.remote import RemoteActor, keypair, remote_actor, store
 
 AP = "application/activity+json"
 
 
-class Peer:
+class Peer(FakePeer):
     """A linked group's server: its actor naming a picture, and the picture."""
 
     def __init__(self, name: str) -> None:
+        super().__init__()
         self.name = name
         self.picture: dict[str, Any] = {}
-        self.requests: list[str] = []
-        self.headers: list[dict[str, str]] = []  # of each request, in order
-        peer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                peer.requests.append(self.path)
-                peer.headers.append({k.lower(): v for k, v in self.headers.items()})
-                if self.path == "/groups/g":
-                    doc: dict[str, Any] = {
-                        "id": peer.actor, "type": "Group", "preferredUsername": "g",
-                        "inbox": peer.base + "/in", "needsPicture": peer.url}
-                elif self.path == "/picture.json":
-                    doc = peer.picture
-                else:
-                    self.send_error(404)
-                    return
-                body = json.dumps(doc).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", AP)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.domain = f"127.0.0.1:{self.server.server_address[1]}"
-        self.base = f"http://{self.domain}"
-        self.actor = self.base + "/groups/g"
         self.url = self.base + "/picture.json"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.documents = {
+            "/groups/g": {"id": self.actor, "type": "Group", "preferredUsername": "g",
+                          "inbox": self.base + "/in", "needsPicture": self.url},
+            "/picture.json": lambda: self.picture}
 
     def publish(self, **counts: Any) -> None:
         self.picture = {
             "id": self.url, "type": "NeedsPicture", "attributedTo": self.actor,
             "name": self.name, "updated": "2026-12-06T06:00:00Z", "hideBelow": 5,
             "secret": "never kept", **counts}
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -224,32 +190,14 @@ async def test_the_picture_is_fetched_signed_as_our_group(runtime: Runtime,
                                                           peer: Peer) -> None:
     """A linked group gives its picture only to our group's own actor: the GET of the
     picture is signed with the group's key (the actor's GET with the instance actor's)."""
-    from activitypub.keys import load_public_key
-    from activitypub.verify import ResolvedKey, verify_request
-
     rt = runtime
     peer.publish(needs=40, categories=[{"key": "food", "needs": 10, "offers": 5}])
     await link_with(rt, peer.actor, peer.domain, theirs=frozenset({Share.STATISTICS}))
     assert await rt.network_picture.refresh() == 1
-    got = dict(zip(peer.requests, peer.headers, strict=True))
     group = rt.identity.group
-    async with rt.db.read() as conn:
-        keys = {a.key_id: a for a in (await actors_repo.find_by_uri(conn, group.uri),
-                                      await actors_repo.find_by_uri(conn,
-                                                                    rt.identity.instance.uri))
-                if a is not None}
-
-    async def resolve(key_id: str, refresh: bool) -> ResolvedKey:
-        actor = keys[key_id]  # only our own two actors' published keys
-        assert actor.public_key_pem is not None
-        return ResolvedKey(key_id, actor.uri, load_public_key(actor.public_key_pem))
 
     async def signer(path: str) -> str:
-        headers = got[path]
-        headers["host"] = peer.domain
-        verified = await verify_request(method="GET", url=peer.base + path, headers=headers,
-                                        body=None, resolve_key=resolve, now=time.time())
-        return verified.owner
+        return (await peer.signers(path, rt))[-1]  # its last GET
 
     assert await signer("/picture.json") == group.uri
     assert await signer("/groups/g") == rt.identity.instance.uri
