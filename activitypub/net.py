@@ -313,9 +313,11 @@ async def send(client: httpx.AsyncClient, method: str, url: str, *,
     redirects that ``follow`` accepts (each hop a new request, so the client's auth signs
     it for its own target and the address policy applies to its connection), and at most
     ``max_bytes`` of the body (``ResponseTooLarge``). ``auth``: sign with it instead of the
-    client's own (another actor's key), every hop too."""
+    client's own (another actor's key, whose signature goes only where the caller chose):
+    then a redirect is followed only within the first URL's origin; one to another origin
+    is the answer (so a server cannot make us sign, as that actor, a request to any host)."""
     async with asyncio.timeout(deadline):
-        target = httpx.URL(url)
+        target = first = httpx.URL(url)
         for _hop in range(max_redirects + 1):
             request = client.build_request(method, target, headers=headers, content=content)
             if auth is None:
@@ -324,6 +326,8 @@ async def send(client: httpx.AsyncClient, method: str, url: str, *,
                 response = await client.send(request, stream=True, auth=auth)
             try:
                 nxt = follow(request, response)
+                if nxt is not None and auth is not None and _origin(nxt) != _origin(first):
+                    nxt = None
                 if nxt is None or _hop == max_redirects:
                     body = await read_limited(response, max_bytes)
                     return Answer(response.status_code, response.headers, body,
@@ -332,6 +336,10 @@ async def send(client: httpx.AsyncClient, method: str, url: str, *,
                 await response.aclose()
             target = nxt
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
+    return url.scheme, url.host, url.port
 
 
 async def read_limited(response: httpx.Response, max_bytes: int) -> bytes:

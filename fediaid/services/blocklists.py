@@ -53,6 +53,8 @@ from fediaid.storage import links as links_repo
 from fediaid.storage.types import utcnow
 
 if TYPE_CHECKING:
+    import httpx
+
     from fediaid.services.federation_policy import FederationPolicy
 
 log = logging.getLogger(__name__)
@@ -271,9 +273,10 @@ class BlocklistService(Service):
             if not is_http_uri(address):
                 raise Invalid(N_("Give the address of the other group's list, like "
                                  "https://their.server/groups/name/blocklist."), field="url")
-            # Signed as our group: the address may be the list itself, which a linked
-            # group gives only to our group's actor (the actor document is public anyway).
-            auth = await self.core.group_auth()
+            # Signed as our group when the address is a linked group's: it may be the list
+            # itself, which a linked group gives only to our group's actor (the actor
+            # document is public anyway).
+            auth = await self._auth_for(address)
             doc = await remote.fetch(address, auth=auth)
             pointer = id_of(doc.get("blocklist"))
             if doc.get("type") != "DomainBlocklist" and pointer:
@@ -285,6 +288,14 @@ class BlocklistService(Service):
             raise Invalid(N_("Could not fetch the list: {problem}", problem=str(exc)),
                           field="url") from exc
         return str(doc.get("id") or address), doc
+
+    async def _auth_for(self, url: str) -> httpx.Auth | None:
+        """Our group's key for a server of a group we are linked with now (a list goes to
+        the linked group's actor alone, ``reads_share``); the instance actor's (None: the
+        client's own) for any other address: our group signs only for linked groups."""
+        async with self.db.read() as conn:
+            linked = await links_repo.active_domains(conn)
+        return await self.core.group_auth() if host_of(url) in linked else None
 
     async def subscribe(self, user: User | None, address: str) -> tuple[repo.Subscription, int]:
         """Subscribe to a linked group's published list: fetched now (it must be readable),
@@ -321,7 +332,7 @@ class BlocklistService(Service):
 
         try:
             doc = await (await self.core.remote()).fetch(
-                sub.url, auth=await self.core.group_auth())
+                sub.url, auth=await self._auth_for(sub.url))
             entries = parse_document(doc)
         except (FetchError, BlocklistError) as exc:
             async with self.db.write() as conn:

@@ -223,3 +223,39 @@ async def test_environment_proxies_are_honoured(monkeypatch: pytest.MonkeyPatch)
             r = await client.get("http://127.0.0.1:9/doc")
     assert r.text == "via proxy"
     assert proxy.seen[0].startswith(b"GET http://127.0.0.1:9/doc HTTP/1.1")  # type: ignore[attr-defined]
+
+
+async def test_a_request_signed_as_another_actor_follows_no_redirect_to_another_origin(
+        ) -> None:
+    """``send(..., auth=...)`` signs as one of our other actors (our group, for what a linked
+    group gives it alone): a redirect within the origin is followed and signed again, one to
+    another host or port is the answer, and that host gets nothing."""
+    elsewhere = answer(200, b"elsewhere")
+    keys = generate_rsa_keypair()
+    group = HttpSignatureAuth(key_id="https://a.test/groups/g#main-key",
+                              private_key=load_private_key(keys.private_pem))
+    async with serving(elsewhere) as other:
+        seen: list[bytes] = []
+
+        async def redirecting(reader: asyncio.StreamReader,
+                              writer: asyncio.StreamWriter) -> None:
+            head = await reader.readuntil(b"\r\n\r\n")
+            seen.append(head)
+            where = (b"/same" if head.startswith(b"GET /start ")
+                     else f"http://127.0.0.1:{other}/list".encode())
+            writer.write(b"HTTP/1.1 302 Found\r\nlocation: " + where +
+                         b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        async with serving(redirecting) as port, make_client(policy()) as client:
+            got = await send(client, "GET", f"http://127.0.0.1:{port}/start", deadline=3,
+                             max_bytes=100, auth=group)
+            assert got.status == 302 and got.url == f"http://127.0.0.1:{port}/same"
+            assert len(seen) == 2 and all(b'keyid="https://a.test/groups/g#main-key"'
+                                          in h.lower() for h in seen)
+            assert elsewhere.seen == []  # type: ignore[attr-defined]
+            # The client's own signature (the instance actor) follows it, as before.
+            followed = await send(client, "GET", f"http://127.0.0.1:{port}/same",
+                                  deadline=3, max_bytes=100)
+            assert (followed.status, followed.body) == (200, b"elsewhere")

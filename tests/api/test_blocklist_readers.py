@@ -110,12 +110,21 @@ def list_server() -> Iterator[ListServer]:
 async def test_the_blocklist_is_fetched_signed_as_our_group(
         runtime: Runtime, list_server: ListServer) -> None:
     """Subscribing (by the group's actor URL, then by the list's URL) and the scheduled
-    fetch: every GET of the list is signed with our group's key."""
+    fetch: every GET of a linked group's list is signed with our group's key; a server we
+    are not linked with gets the instance actor's signature (our group signs for linked
+    groups only)."""
     rt = runtime
     group = rt.identity.group
 
     async def signers(path: str) -> list[str]:
         return await list_server.signers(path, rt)
+
+    # Not linked (this fake server answers anyone; a fediaid one would refuse).
+    unlinked, _ = await rt.blocklists.subscribe(None, list_server.url)
+    assert await signers("/groups/g/blocklist") == [rt.identity.instance.uri]
+    await rt.blocklists.unsubscribe(None, unlinked.id)
+    list_server.requests.clear()
+    await link_with(rt, list_server.actor, list_server.domain)
 
     sub, fresh = await rt.blocklists.subscribe(None, list_server.actor)
     assert fresh == 1 and sub.url == list_server.url
