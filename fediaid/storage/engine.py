@@ -182,16 +182,21 @@ class Database:
         instead of one per step (token, viewer, ids, statuses, counts; each a pool checkout,
         a ``BEGIN`` and a rollback: docs/benchmarks.md, "Timelines").
 
-        The reads see one snapshot (on SQLite from the first statement on): a write made in
-        the block through ``write()`` is not seen by the reads after it, so use it only
-        around code that does not read what it wrote. Other tasks (``create_task``,
-        ``gather``) inherit the context but not the connection."""
+        The reads see one snapshot from the first statement on (SQLite's read transaction;
+        ``REPEATABLE READ`` on PostgreSQL, whose default would let each statement see what
+        committed since): a block, a mute or a visibility change committed mid-request is
+        seen by all of the request's reads or by none. A write made in the block through
+        ``write()`` is not seen by the reads after it either, so use it only around code
+        that does not read what it wrote. Other tasks (``create_task``, ``gather``) inherit
+        the context but not the connection."""
         task = asyncio.current_task()
         shared = self._shared_read.get()
         if task is None or (shared is not None and shared[1] is task):
             yield
             return
         async with self.reader.connect() as conn:
+            if not self.is_sqlite:  # reset when the connection goes back to the pool
+                conn = await conn.execution_options(isolation_level="REPEATABLE READ")
             token = self._shared_read.set((conn, task))
             try:
                 yield

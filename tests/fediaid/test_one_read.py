@@ -48,16 +48,17 @@ async def test_reads_in_the_block_share_one_connection_and_snapshot(db_url: str)
             other = await asyncio.create_task(_backend_id(db))
             both = await asyncio.gather(_backend_id(db), _backend_id(db))
             assert other != first and first not in both
-            if db.is_sqlite:
-                # One snapshot: a write committed meanwhile is not seen until the block ends.
-                async with db.write() as conn:
-                    await conn.execute(text("INSERT INTO t VALUES (2)"))
-                async with db.read() as conn:
-                    assert (await conn.execute(text("SELECT count(*) FROM t"))
-                            ).scalar_one() == before == 1
+            # One snapshot: a write committed meanwhile is not seen until the block ends.
+            async with db.write() as conn:
+                await conn.execute(text("INSERT INTO t VALUES (2)"))
+            async with db.read() as conn:
+                assert (await conn.execute(text("SELECT count(*) FROM t"))
+                        ).scalar_one() == before == 1
         async with db.read() as conn:
-            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == (
-                2 if db.is_sqlite else 1)
+            assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 2
+            if not db.is_sqlite:  # the pool's connection is back at the default level
+                assert (await conn.execute(text("SHOW transaction_isolation"))
+                        ).scalar_one() == "read committed"
     finally:
         await db.dispose()
 
