@@ -19,6 +19,11 @@ recipient; ``pyrage.passphrase`` only works on bytes, so that way holds the arch
 and is limited to ``PASSPHRASE_MAX_BYTES``). The ``age`` and ``rage`` tools open either.
 Unencrypted archives are still written when the caller asks (``fediaid backup --unencrypted``).
 
+Nothing plaintext goes outside the data directory: the database copy or dump is staged in a
+``.backup-scratch-*`` directory inside it (removed after; one left by a killed run is removed
+by the next backup), the passphrase archive is built in memory, and the output is written to
+``.FILE.partial`` (created new, never through a link) and renamed when complete.
+
 Restore checks everything before it writes anything: a readable archive, a known format, a
 schema no newer than this version's, every checksum, an empty target (``force`` replaces
 one). An encrypted archive is decrypted as it is read (age authenticates every 64 KiB chunk
@@ -29,6 +34,7 @@ there. It then writes the files and runs the migrations up to head.
 from __future__ import annotations
 
 import base64
+import fcntl
 import hashlib
 import io
 import json
@@ -36,6 +42,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -385,6 +392,80 @@ def _sqlite_copy(source: Path, target: Path) -> str | None:
     return str(row[0]) if row else None
 
 
+SCRATCH_PREFIX = ".backup-scratch-"
+_SCRATCH_LOCK = ".lock"
+
+
+class _Scratch:
+    """A scratch directory for the database copy (SQLite) or dump (PostgreSQL), inside the
+    instance's data directory: plaintext like the live database next to it, so under the
+    same protection, and on the same disk (not a shared or other /tmp). A run holds a lock
+    on ``.lock`` inside while it works; one killed before it could clean up leaves the
+    directory, which the next backup removes (``remove_stale_scratch``)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=data_dir))
+        self.lock = os.open(self.path / _SCRATCH_LOCK, os.O_WRONLY | os.O_CREAT
+                            | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        fcntl.flock(self.lock, fcntl.LOCK_EX)
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            shutil.rmtree(self.path, ignore_errors=True)
+        finally:
+            os.close(self.lock)
+
+
+def remove_stale_scratch(data_dir: Path) -> list[Path]:
+    """Remove the scratch directories that killed backups left in ``data_dir`` (no run
+    holds their lock); return them."""
+    removed: list[Path] = []
+    for path in sorted(data_dir.glob(f"{SCRATCH_PREFIX}*")):
+        if path.is_symlink() or not path.is_dir():
+            continue
+        try:
+            fd = os.open(path / _SCRATCH_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except FileNotFoundError:
+            fd = None  # killed between making the directory and its lock
+        except OSError:
+            continue
+        try:
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a backup running now
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+        finally:
+            if fd is not None:
+                os.close(fd)
+    return removed
+
+
+def _open_partial(partial: Path) -> int:
+    """Create the output's ``.partial`` file, never following a link planted there. One left
+    by a killed run is replaced if it is a plain file of ours; anything else is refused."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        return os.open(partial, flags, 0o600)
+    except FileExistsError:
+        pass
+    st = partial.lstat()
+    if not stat.S_ISREG(st.st_mode) or st.st_uid != os.getuid():
+        raise BackupError(f"{partial} is in the way (not a file of this user left by an "
+                          "earlier backup); look at it and remove it, then try again.")
+    partial.unlink()  # an earlier backup stopped before it was done
+    try:
+        return os.open(partial, flags, 0o600)
+    except FileExistsError as exc:
+        raise BackupError(f"{partial} appeared again: is another backup writing to "
+                          f"{partial.parent}?") from exc
+
+
 async def backup(data_dir: Path, database_url: str, out: Path, *,
                  force: bool = False, encryption: Encryption | None = None) -> BackupResult:
     """Write the archive ``out`` (file work in a thread; only PostgreSQL's revision is
@@ -414,8 +495,8 @@ def _backup_sync(data_dir: Path, database_url: str, out: Path, force: bool,
     if not config.is_file():
         raise BackupError(f"no fediaid instance in {data_dir} ({CONFIG_FILE} is missing)")
     kind = kind_of(database_url)
-    with tempfile.TemporaryDirectory(prefix="fediaid-backup-") as tmp:
-        staged = Path(tmp)
+    remove_stale_scratch(data_dir)
+    with _Scratch(data_dir) as staged:
         if kind == "sqlite":
             member = SQLITE_MEMBER
             revision = _sqlite_copy(sqlite_path(database_url), staged / member)
@@ -445,14 +526,13 @@ def _backup_sync(data_dir: Path, database_url: str, out: Path, force: bool,
             _write_tar(sink, manifest, entries)
 
         partial = out.with_name(f".{out.name}.partial")
-        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = _open_partial(partial)
         try:
             with os.fdopen(fd, "wb") as raw:
                 if encryption is None:
                     write_tar(raw)
                 elif encryption.passphrase is not None:
-                    _encrypt_with_passphrase(write_tar, raw, encryption.passphrase,
-                                             staged / "archive.tar.gz")
+                    _encrypt_with_passphrase(write_tar, raw, encryption.passphrase)
                 else:
                     _encrypt_to_recipients(write_tar, raw, encryption.recipients)
             os.chmod(partial, 0o600)
@@ -496,20 +576,27 @@ def _encrypt_to_recipients(write_tar: Callable[[IO[bytes]], None], out: IO[bytes
         raise failed
 
 
+class _Capped(io.BytesIO):
+    """An in-memory file that refuses to grow past ``PASSPHRASE_MAX_BYTES``."""
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > PASSPHRASE_MAX_BYTES:
+            raise BackupError(
+                f"the archive is larger than {PASSPHRASE_MAX_BYTES // (1 << 20)} MiB; a "
+                "passphrase backup is encrypted in memory and is limited to that. Encrypt to "
+                "a backup key instead (`fediaid backup-key`, then --recipient), which "
+                "streams.")
+        return super().write(data)
+
+
 def _encrypt_with_passphrase(write_tar: Callable[[IO[bytes]], None], out: IO[bytes],
-                             passphrase: str, scratch: Path) -> None:
-    fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        write_tar(fh)
-    size = scratch.stat().st_size
-    if size > PASSPHRASE_MAX_BYTES:
-        scratch.unlink()
-        raise BackupError(
-            f"the archive is {size // (1 << 20)} MiB; a passphrase backup is encrypted in "
-            f"memory and is limited to {PASSPHRASE_MAX_BYTES // (1 << 20)} MiB. Encrypt to a "
-            "backup key instead (`fediaid backup-key`, then --recipient), which streams.")
-    plain = scratch.read_bytes()
-    scratch.unlink()
+                             passphrase: str) -> None:
+    """pyrage's passphrase API takes bytes: the archive is built in memory (never as a
+    plaintext file on disk), refused as soon as it passes the limit."""
+    buffer = _Capped()
+    write_tar(buffer)
+    plain = buffer.getvalue()
+    buffer.close()
     try:
         sealed = pyrage.passphrase.encrypt(plain, passphrase)
     except pyrage.EncryptError as exc:
@@ -578,6 +665,7 @@ def read_archive(path: Path, staging: Path, keys: Keys | None = None) -> Manifes
         if keys.passphrase is None:
             raise BackupError(f"{path} is encrypted with a passphrase: give it with "
                               "--passphrase-file FILE (or FEDIAID_BACKUP_PASSPHRASE)")
+        _check_passphrase_size(path)
         manifest, seen = _read_with_passphrase(path, staging, keys.passphrase)
     else:
         if not keys.identities:
@@ -592,6 +680,20 @@ def read_archive(path: Path, staging: Path, keys: Keys | None = None) -> Manifes
     if member not in seen or CONFIG_FILE not in seen:
         raise BackupError(f"{path} is incomplete: no database or no {CONFIG_FILE}")
     return manifest
+
+
+def _check_passphrase_size(path: Path) -> None:
+    """A passphrase file is decrypted in memory: refused, before it is read, if it is larger
+    than a backup made here can be (the archive limit plus age's header and 16 bytes of tag
+    per 64 KiB chunk)."""
+    size = path.stat().st_size
+    limit = PASSPHRASE_MAX_BYTES + PASSPHRASE_MAX_BYTES // (64 << 10) * 16 + (64 << 10)
+    if size > limit:
+        raise BackupError(
+            f"{path} is {size // (1 << 20)} MiB; a passphrase backup is decrypted in memory "
+            f"and is limited to {PASSPHRASE_MAX_BYTES // (1 << 20)} MiB, so this file was "
+            "not made by `fediaid backup` with a passphrase. Decrypt it with the age tool "
+            "(age -d FILE > backup.tar.gz) and restore the result.")
 
 
 def _read_with_passphrase(path: Path, staging: Path,

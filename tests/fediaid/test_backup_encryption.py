@@ -324,3 +324,83 @@ def test_options_that_cannot_go_together(data: Path, tmp_path: Path,
     monkeypatch.setenv("FEDIAID_BACKUP_PASSPHRASE", "pw")
     refused(capsys, ["backup", out, "--data", str(data)], "choose one")
     assert not Path(out).exists()
+
+
+def test_no_plaintext_is_staged_outside_the_data_dir(
+        data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database copy is staged in the data directory (not /tmp), the passphrase archive
+    in memory; nothing is left behind. A scratch directory left by a killed run is removed
+    by the next backup; one held by a running backup is not."""
+    elsewhere = tmp_path / "tmp"
+    elsewhere.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(elsewhere))
+    staged: list[Path] = []
+    real_copy = backup_module._sqlite_copy
+
+    def copy(source: Path, target: Path) -> str | None:
+        staged.append(target)
+        return real_copy(source, target)
+
+    monkeypatch.setattr(backup_module, "_sqlite_copy", copy)
+    monkeypatch.setattr(pyrage.passphrase, "encrypt",
+                        lambda plain, passphrase: b"sealed:" + str(len(plain) > 1000).encode())
+    stale = data / ".backup-scratch-killed"
+    stale.mkdir()
+    (stale / "fediaid.db").write_bytes(b"an old plaintext copy")
+    (stale / ".lock").write_bytes(b"")
+    running = backup_module._Scratch(data)
+    try:
+        out = tmp_path / "a.age"
+        asyncio.run(backup_module.backup(
+            data, f"sqlite+aiosqlite:///{data / 'fediaid.db'}", out,
+            encryption=Encryption(passphrase="pw")))
+        assert out.read_bytes() == b"sealed:True"
+        assert staged and staged[0].parent.parent == data
+        assert not staged[0].parent.exists()
+        assert not stale.exists()
+        assert running.path.is_dir()  # its lock is held: not removed
+        assert list(elsewhere.iterdir()) == []
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "a.age", "tmp"]
+    finally:
+        running.__exit__(None, None, None)
+    assert not list(data.glob(".backup-scratch-*"))
+
+
+def test_the_partial_file_never_follows_a_link(data: Path, tmp_path: Path) -> None:
+    identity = pyrage.x25519.Identity.generate()
+    encryption = Encryption(recipients=tuple(parse_recipients([str(identity.to_public())])))
+    url = f"sqlite+aiosqlite:///{data / 'fediaid.db'}"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    out = tmp_path / "a.age"
+    partial = tmp_path / ".a.age.partial"
+    partial.symlink_to(victim)
+    with pytest.raises(FediaidError, match="is in the way"):
+        asyncio.run(backup_module.backup(data, url, out, encryption=encryption))
+    assert victim.read_text() == "keep me" and partial.is_symlink() and not out.exists()
+    # A plain file of ours left by a killed run is replaced.
+    partial.unlink()
+    partial.write_bytes(b"half a backup")
+    asyncio.run(backup_module.backup(data, url, out, encryption=encryption))
+    assert out.read_bytes().startswith(AGE_MAGIC) and not partial.exists()
+
+
+def test_a_passphrase_restore_above_the_limit_is_refused_before_reading(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    archive = tmp_path / "big.age"
+    archive.write_bytes(AGE_MAGIC + b"\n-> scrypt c2FsdA 18\nbm9wZQ\n--- bWFj\n"
+                        + os.urandom(300_000))
+    monkeypatch.setattr(backup_module, "PASSPHRASE_MAX_BYTES", 100_000)
+    monkeypatch.setenv("FEDIAID_BACKUP_PASSPHRASE", "pw")
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        assert self != archive, "the whole file was read"
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    target = tmp_path / "restored"
+    refused(capsys, ["restore", str(archive), "--data", str(target)],
+            "a passphrase backup is decrypted in memory")
+    assert not target.exists()
