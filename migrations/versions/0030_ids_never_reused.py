@@ -46,7 +46,16 @@ stored SQL, so they are exactly as before. Foreign keys are off while the tables
 swapped (dropping a referenced table with them on would delete or null every row that
 refers to it): SQLite ignores that setting inside a transaction, so the work before is
 committed first (Alembic's autocommit block) and foreign keys are on again after, checked
-with ``PRAGMA foreign_key_check`` before the commit.
+with ``PRAGMA foreign_key_check`` before the commit: only violations that were not there
+before the rebuild stop it (older ones, from a database written with foreign keys off, are
+logged as a warning and left as they are, so they do not keep the instance from starting).
+
+Limit: ``sqlite_sequence`` starts at each table's highest id at the time of the migration, so
+the ids of the newest rows deleted *before* it can still be given once more. Seeding it from
+the ids that refer to a table would not help: foreign keys are enforced at run time, so a
+deleted row's references were deleted or set to NULL with it; and ids kept outside the
+database (by apps, in e-mails) cannot be seen from here. From the migration on, no id is
+given twice.
 
 Revision ID: 0030
 Revises: 0029
@@ -55,6 +64,7 @@ Create Date: 2026-12-06 15:30:00
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable
 
@@ -65,6 +75,8 @@ revision = '0030'
 down_revision = '0029'
 branch_labels = None
 depends_on = None
+
+log = logging.getLogger("alembic.runtime.migration")
 
 TABLES = ('actors', 'users', 'posts', 'responses', 'conversations', 'messages', 'statuses',
           'notifications', 'media_attachments', 'favourites', 'bookmarks', 'reports',
@@ -127,15 +139,25 @@ def _foreign_keys(conn: Connection, on: bool, *, end: str = "COMMIT") -> None:
         raise RuntimeError("could not set PRAGMA foreign_keys")
 
 
+def _violations(conn: Connection) -> set[tuple[str, int | None, str, int]]:
+    return {(str(t), rowid, str(parent), int(fkid)) for t, rowid, parent, fkid
+            in conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()}
+
+
 def _rebuild_all(change: Callable[[str, str], str]) -> None:
     conn = op.get_bind()
     _foreign_keys(conn, False)
     try:
+        old = _violations(conn)
+        if old:
+            log.warning("%d foreign key violations were in the database before migration "
+                        "0030 (left as they are; table, rowid, parent, fkid): %s",
+                        len(old), sorted(old)[:10])
         for table in TABLES:
             _rebuild(conn, table, change)
-        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        broken = _violations(conn) - old
         if broken:
-            raise RuntimeError(f"foreign keys broken by the rebuild: {broken[:10]}")
+            raise RuntimeError(f"foreign keys broken by the rebuild: {sorted(broken)[:10]}")
     except BaseException:
         _foreign_keys(conn, True, end="ROLLBACK")  # nothing of the rebuild is kept
         raise

@@ -7,12 +7,14 @@ before, and the references to the rebuilt tables still act."""
 from __future__ import annotations
 
 import importlib
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection
 
 from fediaid.domain.statuses import Level
 from fediaid.services.runtime import Runtime
@@ -254,3 +256,66 @@ async def test_the_rebuild_runs_again_after_a_stop_before_the_version_was_writte
         await db.dispose()
     assert _schema(path) == done
     assert _check(path) == ([("ok",)], [])
+
+
+async def test_old_foreign_key_violations_do_not_stop_the_rebuild_new_ones_do(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A database may hold a violation from long ago (written with foreign keys off): the
+    rebuild goes on and logs it. One the rebuild itself made stops it, and nothing of the
+    rebuild is kept."""
+    url = sqlite_url(tmp_path)
+    path = tmp_path / "fediaid.db"
+    rt = await open_initialised_runtime(tmp_path, url)
+    try:
+        sam = await rt.accounts.create_user("sam")
+        note = await _note(rt, sam.actor_id, 1)
+        async with rt.db.write() as conn:
+            await statuses_repo.add_bookmark(conn, user_id=sam.id, status_id=note)
+            await statuses_repo.add_favourite(conn, actor_id=sam.actor_id, status_id=note,
+                                              uri="https://a.test/likes/1")
+    finally:
+        await rt.close()
+    db = Database(url)
+    try:
+        await downgrade(db, "0029")
+    finally:
+        await db.dispose()
+    raw = sqlite3.connect(path)  # foreign keys off: an old violation
+    try:
+        raw.execute("UPDATE bookmarks SET status_id = 999999")
+        raw.commit()
+    finally:
+        raw.close()
+    old = _check(path)[1]
+    assert old and old[0][0] == "bookmarks"
+    plain = _schema(path)
+
+    # A rebuild that breaks a reference (a status row lost on the way) is stopped.
+    real = Connection.exec_driver_sql
+
+    def losing_a_row(self: Connection, statement: str, *args: Any, **kw: Any) -> Any:
+        result = real(self, statement, *args, **kw)
+        if statement == 'ALTER TABLE "_new_statuses" RENAME TO "statuses"':
+            real(self, "UPDATE favourites SET status_id = 888888")
+        return result
+
+    monkeypatch.setattr(Connection, "exec_driver_sql", losing_a_row)
+    db = Database(url)
+    try:
+        with pytest.raises(RuntimeError, match=r"foreign keys broken by the rebuild.*favourites"):
+            await upgrade(db)
+    finally:
+        await db.dispose()
+    monkeypatch.undo()
+    assert _schema(path) == plain and _check(path)[1] == old
+
+    with caplog.at_level(logging.WARNING, logger="alembic.runtime.migration"):
+        db = Database(url)
+        try:
+            await upgrade(db)
+            assert await current_revision(db) == SCHEMA_HEAD
+        finally:
+            await db.dispose()
+    assert "1 foreign key violations were in the database before" in caplog.text
+    assert _check(path) == ([("ok",)], old)
