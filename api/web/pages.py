@@ -18,6 +18,7 @@ from api.web.session import (
     check_csrf,
     require_coordinator,
     require_user,
+    set_device_cookie,
 )
 from api.web.two_factor import after_first_step
 from fediaid.domain.actors import ActorType
@@ -115,7 +116,11 @@ async def password(request: Request) -> Response:
     except Invalid as exc:
         return await render(request, "password.html", status=400, welcome=welcome,
                             flash=exc.public, flash_error=True)
-    return redirect("/", N_("Password saved."))
+    response = redirect("/", N_("Password saved."))
+    # The new password voided every device cookie (login_limits); this browser, which kept
+    # its session, gets a new one.
+    await set_device_cookie(request, response, user)
+    return response
 
 
 @form_handler

@@ -123,10 +123,11 @@ def set_session_cookie(request: Request, response: Response, session: str) -> No
                         secure=_secure(request), samesite="lax", path="/")
 
 
-def set_device_cookie(request: Request, response: Response, user: User) -> None:
-    """Remember that this browser has logged in as ``user`` (a year, renewed each time)."""
-    value = runtime(request).accounts.remember_device(user.username,
-                                                      request.cookies.get(DEVICE_COOKIE))
+async def set_device_cookie(request: Request, response: Response, user: User) -> None:
+    """Remember that this browser has logged in as ``user`` (a year, renewed each time;
+    void once their password changes)."""
+    value = await runtime(request).accounts.remember_device(
+        user, request.cookies.get(DEVICE_COOKIE))
     response.set_cookie(DEVICE_COOKIE, value, max_age=365 * 24 * 3600, httponly=True,
                         secure=_secure(request), samesite="lax", path="/")
 

@@ -41,7 +41,7 @@ async def after_first_step(request: Request, user: User, after: str) -> Response
         return response
     response = RedirectResponse(after, status_code=303)
     set_session_cookie(request, response, await rt.accounts.start_session(user))
-    set_device_cookie(request, response, user)
+    await set_device_cookie(request, response, user)
     return response
 
 
@@ -68,7 +68,7 @@ async def login_code(request: Request) -> Response:
         return page
     response = RedirectResponse(after, status_code=303)
     set_session_cookie(request, response, await rt.accounts.start_session(user))
-    set_device_cookie(request, response, user)
+    await set_device_cookie(request, response, user)
     response.delete_cookie(CHALLENGE_COOKIE, path="/login")
     return response
 

@@ -200,9 +200,17 @@ class AccountService(Service):
         locked, every attempt is refused with ``RateLimited``, the right password too. A
         browser whose device cookie (``device``, from ``remember_device``) holds a token
         for the name is limited by that token alone: a lock on the name does not keep out
-        a browser its member has logged in with before."""
+        a browser its member has logged in with before. A token is bound to the user's
+        id and stored password hash: a new password voids every token made before it."""
         secret = self.settings.secret_key
-        trusted = login_limits.trusted_device(secret, username, device)
+        async with self.db.read() as conn:
+            found = await users_repo.find_with_password_hash(conn, username)
+        user, stored = found if found else (None, None)
+        # Checked for an unknown name too (against no user: id 0 never has a token), so
+        # the answer takes as long either way; no token is trusted for it.
+        trusted = login_limits.trusted_device(secret, user.id if user else 0, stored, device)
+        if user is None:
+            trusted = None
         keys = login_limits.keys_for(secret, username, client, trusted)
         async with self.db.write() as conn:
             wait = await login_limits.begin_attempt(conn, keys, self.clock())
@@ -227,9 +235,6 @@ class AccountService(Service):
                        "again after that, or ask a coordinator for a new login link."))
             raise RateLimited(message, retry_after=wait,
                               internal=f"login paused for {wait}s")
-        async with self.db.read() as conn:
-            user = await users_repo.find_by_username(conn, username)
-            stored = await users_repo.password_hash(conn, user.id) if user else None
         ok = await self._verify(stored or _dummy_hash(), password) and stored is not None
         if not ok or user is None or user.disabled:
             raise Unauthenticated(NO_MATCH)
@@ -237,10 +242,12 @@ class AccountService(Service):
             await login_limits.attempt_succeeded(conn, keys, self.clock())
         return user
 
-    def remember_device(self, username: str, cookie: str | None) -> str:
-        """The device cookie for a browser that has just logged in as ``username``
-        (``fediaid/services/login_limits.py``)."""
-        return login_limits.remember_device(self.settings.secret_key, username, cookie)
+    async def remember_device(self, user: User, cookie: str | None) -> str:
+        """The device cookie for a browser that has just logged in as ``user`` (or set their
+        password), bound to their stored password hash (``fediaid/services/login_limits.py``)."""
+        async with self.db.read() as conn:
+            stored = await users_repo.password_hash(conn, user.id)
+        return login_limits.remember_device(self.settings.secret_key, user.id, stored, cookie)
 
     async def _verify(self, stored: str, password: str) -> bool:
         from argon2.exceptions import InvalidHashError, VerificationError

@@ -4,12 +4,14 @@ and a restart does not reset them.
 
 Device cookies (OWASP's "Slow Down Online Guessing Attacks with Device Cookies"): a browser
 that has logged in to an account gets a token for that account (a random nonce and an HMAC
-of the name and nonce with the instance secret; up to ``DEVICE_TOKENS`` accounts per
+with the instance secret of the nonce, the user's id and their stored password hash, so a
+new password voids every token made before it; up to ``DEVICE_TOKENS`` accounts per
 browser). A password attempt that brings a valid token for the name it tries is counted
 against that token alone (the same growing locks as an account name), not against the name
 or the address, so someone who only knows the name and locks it from elsewhere cannot keep
 its member out of the browsers they use. A browser without one is limited per name and per
-address as before.
+address as before. A cookie, or a part of one, not in the token format is no token, never
+an error.
 
 Hand-written rather than a library: ``limits`` (the usual choice) keeps counters in memory,
 Redis, Memcached, MongoDB or etcd, none of which a fediaid instance has, and counts fixed or
@@ -70,32 +72,46 @@ def _name(name: str) -> str:
 def keys_for(secret: str, name: str, address: str | None, device: str | None = None
              ) -> Keys:
     """HMACs with the instance secret: the table keeps neither names nor addresses.
-    ``device`` is the nonce of a device token checked for ``name`` (``trusted_device``)."""
+    ``device`` is the nonce of a device token checked for the name's user
+    (``trusted_device``)."""
     return Keys(_mac(secret, "account:" + _name(name)),
                 _mac(secret, "address:" + address) if address else None,
                 _mac(secret, f"device:{_name(name)}:{device}") if device else None)
 
 
-def _token_mac(secret: str, name: str, nonce: str) -> str:
-    return _mac(secret, f"device-token:{_name(name)}:{nonce}")[:32]
+def _token_mac(secret: str, user_id: int, password_hash: str | None, nonce: str) -> str:
+    # The password hash last: it is the only part not of a fixed alphabet without ":".
+    return _mac(secret, f"device-token:{user_id}:{nonce}:{password_hash or ''}")[:32]
 
 
-def trusted_device(secret: str, name: str, cookie: str | None) -> str | None:
-    """The nonce of the device token in ``cookie`` that is valid for ``name``, or None."""
-    for token in (cookie or "").split(":")[:DEVICE_TOKENS]:
+def _tokens(cookie: str | None) -> list[str]:
+    """The cookie's tokens (at most ``DEVICE_TOKENS``) that are in the token format;
+    anything else in it (non-ASCII, another shape) is skipped."""
+    return [t for t in (cookie or "").split(":")[:DEVICE_TOKENS] if _TOKEN.fullmatch(t)]
+
+
+def trusted_device(secret: str, user_id: int, password_hash: str | None,
+                   cookie: str | None) -> str | None:
+    """The nonce of the device token in ``cookie`` that is valid for the user ``user_id``
+    with the stored ``password_hash`` (a token made before the password changed is not),
+    or None."""
+    for token in _tokens(cookie):
         nonce, _, mac = token.partition(".")
-        if nonce and mac and hmac.compare_digest(mac, _token_mac(secret, name, nonce)):
+        if hmac.compare_digest(mac, _token_mac(secret, user_id, password_hash, nonce)):
             return nonce
     return None
 
 
-def remember_device(secret: str, name: str, cookie: str | None) -> str:
-    """The device cookie after a login to ``name``: a new token for it first, then the
-    browser's tokens for other accounts (the oldest dropped past ``DEVICE_TOKENS``)."""
+def remember_device(secret: str, user_id: int, password_hash: str | None,
+                    cookie: str | None) -> str:
+    """The device cookie after a login as the user ``user_id`` (whose stored password hash
+    is ``password_hash``): a new token for them first, then the browser's tokens for other
+    accounts (the oldest dropped past ``DEVICE_TOKENS``)."""
     nonce = secrets.token_urlsafe(12)
-    others = [t for t in (cookie or "").split(":")[:DEVICE_TOKENS]
-              if _TOKEN.fullmatch(t) and trusted_device(secret, name, t) is None]
-    return ":".join([f"{nonce}.{_token_mac(secret, name, nonce)}", *others][:DEVICE_TOKENS])
+    others = [t for t in _tokens(cookie)
+              if trusted_device(secret, user_id, password_hash, t) is None]
+    return ":".join([f"{nonce}.{_token_mac(secret, user_id, password_hash, nonce)}",
+                     *others][:DEVICE_TOKENS])
 
 
 async def begin_attempt(conn: AsyncConnection, keys: Keys, now: datetime) -> int | None:

@@ -55,6 +55,13 @@ async def find_by_username(conn: AsyncConnection, username: str) -> User | None:
     return _to_user(row) if row else None
 
 
+async def find_with_password_hash(conn: AsyncConnection, username: str
+                                  ) -> tuple[User, str | None] | None:
+    """The user named ``username`` and their stored password hash, in one query."""
+    row = (await conn.execute(select(users).where(users.c.username == username))).first()
+    return (_to_user(row), row.password_hash) if row else None
+
+
 async def password_hash(conn: AsyncConnection, user_id: int) -> str | None:
     return (await conn.execute(
         select(users.c.password_hash).where(users.c.id == user_id))).scalar_one_or_none()

@@ -204,6 +204,94 @@ async def test_a_trusted_browser_has_its_own_lock(admin: Runtime, browser: Brows
     assert (await try_login(laptop, "admin", PASSWORD)).status_code == 303
 
 
+MALFORMED_DEVICE_COOKIES = (
+    "abc.\u00e9\u00e9",  # non-ASCII: hmac.compare_digest would raise TypeError
+    "\u00e9" * 16 + "." + "\u00e9" * 32,
+    "abc.def",  # not the token's shape
+    "AAAAAAAAAAAAAAAA." + "0" * 32 + ".extra",  # a part too many
+    ":".join(["AAAAAAAAAAAAAAAA." + "0" * 32] * 7),  # too many tokens
+    "....:::",
+)
+
+
+def with_cookie(c: httpx.AsyncClient, name: str, value: str) -> dict[str, bytes]:
+    """A Cookie header with the browser's cookies and ``name=value`` as sent raw (UTF-8;
+    a cookie jar would quote or refuse it). It replaces the jar's header."""
+    pairs = [f"{k}={v}" for k, v in c.cookies.items() if k != name] + [f"{name}={value}"]
+    return {"Cookie": "; ".join(pairs).encode()}
+
+
+async def test_a_malformed_device_cookie_is_no_token_on_the_login_page(
+        admin: Runtime, browser: Browser) -> None:
+    """Any cookie not in the token format (one planted from a sibling subdomain, say) is
+    treated as no token: the normal answers, never a server error."""
+    for value in MALFORMED_DEVICE_COOKIES:
+        c = browser()
+        page = await c.get("/login")
+        r = await c.post("/login", data={"csrf": csrf(page.text), "username": "admin",
+                                         "password": PASSWORD},
+                         headers=with_cookie(c, "fediaid_device", value))
+        assert r.status_code == 303, value
+    attacker = browser("203.0.113.68")
+    for _ in range(5):
+        assert (await try_login(attacker, "admin", "wrong password!")).status_code == 401
+    for value in MALFORMED_DEVICE_COOKIES:
+        c = browser("198.51.100.21")
+        page = await c.get("/login")
+        r = await c.post("/login", data={"csrf": csrf(page.text), "username": "admin",
+                                         "password": PASSWORD},
+                         headers=with_cookie(c, "fediaid_device", value))
+        assert r.status_code == 429 and "new browser" in r.text, value
+
+
+async def test_a_malformed_device_cookie_is_no_token_on_account_deletion(
+        admin: Runtime, browser: Browser) -> None:
+    c = browser()
+    assert (await try_login(c, "admin", PASSWORD)).status_code == 303
+    for n, value in enumerate(MALFORMED_DEVICE_COOKIES):
+        page = await c.get("/account/delete")
+        assert page.status_code == 200
+        r = await c.post("/account/delete", data={"csrf": csrf(page.text),
+                                                  "username": "admin",
+                                                  "password": "wrong password!"},
+                         headers=with_cookie(c, "fediaid_device", value))
+        # Counted against the name like a browser without a token: 5, then the lock.
+        assert r.status_code == 400, value
+        assert ("do not match" if n < 5 else "new browser") in r.text, value
+    assert (await admin.accounts.get_user("admin")).username == "admin"
+
+
+async def test_a_new_password_voids_the_device_cookies_made_before_it(
+        admin: Runtime, browser: Browser) -> None:
+    """A device token is bound to the stored password hash: someone who once knew the
+    password and collected tokens cannot use them to escape the name's lock once the member
+    has changed it. The browser that changed it gets a new token."""
+    old = browser("203.0.113.70")
+    assert (await try_login(old, "admin", PASSWORD)).status_code == 303
+    stale = old.cookies["fediaid_device"]
+    home = browser()
+    assert (await try_login(home, "admin", PASSWORD)).status_code == 303
+    before = home.cookies["fediaid_device"]
+    new_password = "a different horse battery"
+    page = await home.get("/settings/password")
+    r = await home.post("/settings/password", data={"csrf": csrf(page.text),
+                                                    "password": new_password})
+    assert r.status_code == 303
+    assert home.cookies["fediaid_device"] != before
+    attacker = browser("203.0.113.66")
+    for _ in range(5):
+        assert (await try_login(attacker, "admin", "wrong password!")).status_code == 401
+    # The old token is no token now: its browser is held by the name's lock, for the new
+    # password and for guesses alike.
+    holder = browser("203.0.113.71")
+    holder.cookies.set("fediaid_device", stale)
+    assert (await try_login(holder, "admin", new_password)).status_code == 429
+    r = await try_login(holder, "admin", "another guess!!")
+    assert r.status_code == 429 and "new browser" in r.text
+    # The member's browser that made the change still gets in.
+    assert (await try_login(home, "admin", new_password)).status_code == 303
+
+
 async def test_the_service_refuses_while_locked(admin: Runtime) -> None:
     for _ in range(5):
         with pytest.raises(Exception, match="do not match"):
