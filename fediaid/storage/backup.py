@@ -841,6 +841,14 @@ def _dir_in_use(data_dir: Path) -> list[str]:
     return found
 
 
+def _beside(data_dir: Path) -> str | None:
+    """Where a restore unpacks the archive: beside its target (the decrypted archive is as
+    private as the instance it becomes), not in the system's temporary directory, which may
+    be another disk or shared; removed when the restore ends."""
+    beside = data_dir.absolute().parent
+    return str(beside) if beside.is_dir() else None
+
+
 async def restore(archive: Path, data_dir: Path, *, database_url: str | None = None,
                   force: bool = False, keys: Keys | None = None) -> RestoreResult:
     """Restore ``archive`` into ``data_dir`` (and, for a PostgreSQL archive, into the
@@ -850,7 +858,8 @@ async def restore(archive: Path, data_dir: Path, *, database_url: str | None = N
     from fediaid.datadir import make_data_dir
     from fediaid.storage.migrate import upgrade
 
-    with tempfile.TemporaryDirectory(prefix="fediaid-restore-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=".fediaid-restore-",
+                                     dir=_beside(data_dir)) as tmp:
         staging = Path(tmp)
         manifest = read_archive(archive, staging, keys)
         config_text = (staging / CONFIG_FILE).read_text(encoding="utf-8")

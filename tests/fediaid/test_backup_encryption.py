@@ -404,3 +404,33 @@ def test_a_passphrase_restore_above_the_limit_is_refused_before_reading(
     refused(capsys, ["restore", str(archive), "--data", str(target)],
             "a passphrase backup is decrypted in memory")
     assert not target.exists()
+
+
+def test_a_restore_unpacks_beside_its_target_not_in_the_temporary_directory(
+        data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decrypted archive is unpacked in a directory beside the target (as private as
+    the instance it becomes), never in the system's temporary directory, and removed."""
+    key = make_key(tmp_path / "k.key", capsys)
+    archive = tmp_path / "a.tar.gz.age"
+    assert main(["backup", str(archive), "--data", str(data), "-r", key]) == 0
+    elsewhere = tmp_path / "tmp"
+    elsewhere.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(elsewhere))
+    unpacked: list[Path] = []
+    real_read = backup_module.read_archive
+
+    def read(path: Path, staging: Path, keys: object) -> object:
+        unpacked.append(staging)
+        return real_read(path, staging, keys)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(backup_module, "read_archive", read)
+    parent = tmp_path / "restored"
+    parent.mkdir()
+    target = parent / "data"
+    assert main(["restore", str(archive), "--data", str(target),
+                 "--identity", str(tmp_path / "k.key")]) == 0
+    assert unpacked and unpacked[0].parent == parent
+    assert not unpacked[0].exists()
+    assert list(elsewhere.iterdir()) == []
+    assert sorted(p.name for p in parent.iterdir()) == ["data"]
