@@ -195,9 +195,10 @@ def ensure_chromium() -> None:
 
 # The deployment files' tests (tests/deploy) run Debian's tools on them: Caddy in front of a
 # running instance, Compose's `config` on deploy/compose.yaml, `systemd-analyze verify` on
-# the units. Command -> Debian package.
+# the units; and `age`, which docs/deploy.md gives for opening a backup by hand, opens one
+# in tests/fediaid/test_backup_encryption.py. Command -> Debian package.
 DEPLOY_TOOLS = {"caddy": "caddy", "docker-compose": "docker-compose",
-                "systemd-analyze": "systemd"}
+                "systemd-analyze": "systemd", "age": "age"}
 
 
 def ensure_deploy_tools() -> None:
