@@ -24,7 +24,7 @@ from fediaid.storage import actors as actors_repo
 from fediaid.storage import follows as follows_repo
 from tests.api.test_network_picture import link_with
 from tests.support.fake_peer import FakePeer
-from tests.support.remote import RemoteActor, keypair, remote_actor, store
+from tests.support.remote import share_readers
 
 AP = "application/activity+json"
 
@@ -37,12 +37,8 @@ async def test_only_the_linked_groups_own_actor_reads_the_blocklist(
     group = rt.identity.group
     url = group.uri + "/blocklist"
     path = url.removeprefix(rt.settings.base_url)
-    oak = remote_actor("oak", "oak.example", type_="Group")
-    member_there = remote_actor("mallory", "oak.example", key=1)
-    instance_there = RemoteActor("https://oak.example/actor", keypair(2), "Application")
-    stranger = remote_actor("someone", "elsewhere.example", key=3)
-    for actor in (oak, member_there, instance_there, stranger):
-        await store(rt, actor)
+    readers = await share_readers(rt)
+    oak = readers.oak
     # A real link is a mutual follow between the groups: the domain is "followed" too.
     async with rt.db.write() as conn:
         oak_id = (await actors_repo.get_by_uri(conn, oak.uri)).id
@@ -52,12 +48,7 @@ async def test_only_the_linked_groups_own_actor_reads_the_blocklist(
                                   uri=f"{oak.uri}#follows/1", state=FollowState.ACCEPTED)
 
     async def answers() -> dict[str, tuple[int, str]]:
-        out = {}
-        for name, actor in (("oak", oak), ("member", member_there),
-                            ("instance", instance_there), ("stranger", stranger)):
-            r = await client.get(path, headers=actor.signed_get(url))
-            out[name] = (r.status_code, r.text if r.status_code != 200 else "list")
-        return out
+        return await readers.answers(client, path, url, "list")
 
     blocklists = frozenset({Share.BLOCKLISTS})
     await link_with(rt, oak.uri, oak.host, ours=blocklists)

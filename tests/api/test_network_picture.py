@@ -28,7 +28,7 @@ from fediaid.storage import links as links_repo
 from tests.api.test_web_posts import Login
 from tests.api.test_web_posts import login as login  # the fixture
 from tests.support.fake_peer import FakePeer
-from tests.support.remote import RemoteActor, keypair, remote_actor, store
+from tests.support.remote import remote_actor, share_readers, store
 
 AP = "application/activity+json"
 
@@ -147,23 +147,11 @@ async def test_only_the_linked_groups_own_actor_reads_the_picture(
     rt = runtime
     await needs(rt, "food", 6)
     url = rt.settings.base_url + "/picture.json"
-    oak = remote_actor("oak", "oak.example", type_="Group")
-    member_there = remote_actor("mallory", "oak.example", key=1)
-    instance_there = RemoteActor("https://oak.example/actor", keypair(2), "Application")
-    stranger = remote_actor("someone", "elsewhere.example", key=3)
-    for actor in (oak, member_there, instance_there, stranger):
-        await store(rt, actor)
-
-    async def fetch(actor: RemoteActor) -> httpx.Response:
-        return await client.get("/picture.json", headers=actor.signed_get(url))
+    readers = await share_readers(rt)
+    oak = readers.oak
 
     async def answers() -> dict[str, tuple[int, str]]:
-        out = {}
-        for name, actor in (("oak", oak), ("member", member_there),
-                            ("instance", instance_there), ("stranger", stranger)):
-            r = await fetch(actor)
-            out[name] = (r.status_code, r.text if r.status_code != 200 else "picture")
-        return out
+        return await readers.answers(client, "/picture.json", url, "picture")
 
     statistics = frozenset({Share.STATISTICS})
     await link_with(rt, oak.uri, oak.host, ours=statistics)

@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import hashlib
 import os
 import shutil
 import subprocess
 import tarfile
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyrage
@@ -31,28 +29,14 @@ from fediaid.cli import main
 from fediaid.errors import FediaidError
 from fediaid.storage import backup as backup_module
 from fediaid.storage.backup import AGE_MAGIC, Encryption, parse_recipients
-
-
-@pytest.fixture(autouse=True)
-def keep_umask() -> Iterator[None]:
-    old = os.umask(0o077)  # the CLI sets its own; give the test run its own back after
-    try:
-        yield
-    finally:
-        os.umask(old)
+from tests.fediaid.test_backup_refusals import keep_umask as keep_umask  # autouse fixture
+from tests.fediaid.test_backup_refusals import tree
 
 
 @pytest.fixture(autouse=True)
 def no_passphrase_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FEDIAID_BACKUP_PASSPHRASE", raising=False)
     monkeypatch.delenv("FEDIAID_BACKUP_RECIPIENTS", raising=False)
-
-
-def tree(path: Path) -> dict[str, str]:
-    if not path.exists():
-        return {}
-    return {str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

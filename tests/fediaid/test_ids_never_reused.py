@@ -137,6 +137,25 @@ def _schema(path: Path) -> dict[str, Any]:
         conn.close()
 
 
+def _write(path: Path, statement: str) -> None:
+    """One statement on the file itself (sqlite3: foreign keys off, as SQLite's default)."""
+    raw = sqlite3.connect(path)
+    try:
+        raw.execute(statement)
+        raw.commit()
+    finally:
+        raw.close()
+
+
+async def _upgrade_to_head(url: str) -> None:
+    db = Database(url)
+    try:
+        await upgrade(db)
+        assert await current_revision(db) == SCHEMA_HEAD
+    finally:
+        await db.dispose()
+
+
 def _check(path: Path) -> tuple[list[Any], list[Any]]:
     conn = sqlite3.connect(path)
     try:
@@ -242,18 +261,8 @@ async def test_the_rebuild_runs_again_after_a_stop_before_the_version_was_writte
     finally:
         await rt.close()
     done = _schema(path)
-    raw = sqlite3.connect(path)
-    try:
-        raw.execute("UPDATE alembic_version SET version_num = '0029'")
-        raw.commit()
-    finally:
-        raw.close()
-    db = Database(url)
-    try:
-        await upgrade(db)
-        assert await current_revision(db) == SCHEMA_HEAD
-    finally:
-        await db.dispose()
+    _write(path, "UPDATE alembic_version SET version_num = '0029'")
+    await _upgrade_to_head(url)
     assert _schema(path) == done
     assert _check(path) == ([("ok",)], [])
 
@@ -281,12 +290,7 @@ async def test_old_foreign_key_violations_do_not_stop_the_rebuild_new_ones_do(
         await downgrade(db, "0029")
     finally:
         await db.dispose()
-    raw = sqlite3.connect(path)  # foreign keys off: an old violation
-    try:
-        raw.execute("UPDATE bookmarks SET status_id = 999999")
-        raw.commit()
-    finally:
-        raw.close()
+    _write(path, "UPDATE bookmarks SET status_id = 999999")  # foreign keys off: an old violation
     old = _check(path)[1]
     assert old and old[0][0] == "bookmarks"
     plain = _schema(path)
@@ -311,11 +315,6 @@ async def test_old_foreign_key_violations_do_not_stop_the_rebuild_new_ones_do(
     assert _schema(path) == plain and _check(path)[1] == old
 
     with caplog.at_level(logging.WARNING, logger="alembic.runtime.migration"):
-        db = Database(url)
-        try:
-            await upgrade(db)
-            assert await current_revision(db) == SCHEMA_HEAD
-        finally:
-            await db.dispose()
+        await _upgrade_to_head(url)
     assert "1 foreign key violations were in the database before" in caplog.text
     assert _check(path) == ([("ok",)], old)

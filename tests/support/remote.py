@@ -82,3 +82,39 @@ def remote_actor(name: str, host: str = "remote.example", *, key: int = 0,
 async def store(rt: Runtime, actor: RemoteActor) -> None:
     """Make the instance know the actor (as if it had fetched it)."""
     await rt.keys.store_actor(parse_actor(actor.document()))
+
+
+@dataclass(frozen=True)
+class ShareReaders:
+    """Who asks for what a group shares with one linked group (``reads_share``): that
+    group's own actor, and three signers that must be answered as a stranger is: a member's
+    account on its server, its instance actor, and an account on a server not linked."""
+
+    oak: RemoteActor
+    member: RemoteActor
+    instance: RemoteActor
+    stranger: RemoteActor
+
+    async def answers(self, client: Any, path: str, url: str, ok: str
+                      ) -> dict[str, tuple[int, str]]:
+        """Each one's GET of ``path`` (``url`` signed): its status and, but for a 200
+        (``ok``), the body."""
+        out = {}
+        for name, actor in (("oak", self.oak), ("member", self.member),
+                            ("instance", self.instance), ("stranger", self.stranger)):
+            r = await client.get(path, headers=actor.signed_get(url))
+            out[name] = (r.status_code, r.text if r.status_code != 200 else ok)
+        return out
+
+
+async def share_readers(rt: Runtime) -> ShareReaders:
+    """The four signers of ``ShareReaders``, known to ``rt`` (the linked group on
+    oak.example)."""
+    readers = ShareReaders(
+        oak=remote_actor("oak", "oak.example", type_="Group"),
+        member=remote_actor("mallory", "oak.example", key=1),
+        instance=RemoteActor("https://oak.example/actor", keypair(2), "Application"),
+        stranger=remote_actor("someone", "elsewhere.example", key=3))
+    for actor in (readers.oak, readers.member, readers.instance, readers.stranger):
+        await store(rt, actor)
+    return readers
